@@ -1,0 +1,13 @@
+//! switchboard: a SIP edge that resolves each carrier call to the agent that must answer it
+//! and bridges the call, as a B2BUA, to that agent on LiveKit.
+//!
+//! The modules read in the order a call flows: bytes arrive at `transport`, become `sip`
+//! messages, are matched to `transaction`s, bridged by the `b2bua` after `routing` decides
+//! who answers from the `directory` snapshot. `store` persists the directory, `api` manages
+//! it, `server` wires the shell together.
+
+pub mod config;
+pub mod sip;
+pub mod transport;
+pub mod transaction;
+pub mod server;
