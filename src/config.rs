@@ -1,1 +1,184 @@
-//! placeholder
+//! Every knob switchboard has, in one place, with its default and the reason for it.
+//!
+//! `config/switchboard.toml` mirrors these structs field for field; the binary embeds that file
+//! as its defaults, so `switchboard serve` with no flags runs the documented configuration.
+//! Unknown keys are errors (`deny_unknown_fields`): a typo must never become a silent default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The defaults shipped with the binary: the same text as `config/switchboard.toml`.
+pub const EMBEDDED_DEFAULTS: &str = include_str!("../config/switchboard.toml");
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config {origin}: {source}")]
+    Parse {
+        origin: String,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("invalid config: {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub tls: TlsConfig,
+    pub log: LogConfig,
+}
+
+/// SIP listeners and message limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    /// UDP listen address; empty string disables UDP.
+    pub udp_listen: Option<SocketAddr>,
+    /// How many SO_REUSEPORT UDP sockets (one receive thread each); 0 means one per core.
+    pub udp_sockets: usize,
+    /// TCP listen address.
+    pub tcp_listen: Option<SocketAddr>,
+    /// TLS listen address.
+    pub tls_listen: Option<SocketAddr>,
+    /// Largest SIP message accepted, datagram or stream (bytes).
+    pub max_message_size: usize,
+    /// Open TCP/TLS connections in total.
+    pub max_connections: usize,
+    /// Open TCP/TLS connections from one source address.
+    pub max_connections_per_source: usize,
+    /// A stream connection with no complete message for this long is closed (seconds).
+    pub idle_timeout_secs: u64,
+    /// Time allowed for a TLS handshake (seconds).
+    pub handshake_timeout_secs: u64,
+    /// Value of Server/User-Agent headers we add; empty means none (no version leaks to scanners).
+    pub server_header: String,
+}
+
+/// TLS certificate for the TLS listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain; when unset, a self-signed development certificate is generated
+    /// under `dev_cert_dir` at first start.
+    pub cert_path: Option<PathBuf>,
+    /// PEM private key matching `cert_path`.
+    pub key_path: Option<PathBuf>,
+    /// Where the generated development certificate is kept.
+    pub dev_cert_dir: PathBuf,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `human` or `json`.
+    pub format: LogFormat,
+    /// Filter in `RUST_LOG` syntax; the `RUST_LOG` environment variable overrides it.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+impl Config {
+    /// The embedded defaults, overlaid with the file at `path` when one is given.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut merged: toml::Table = parse_table(EMBEDDED_DEFAULTS, "embedded defaults")?;
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            let overlay = parse_table(&text, &path.display().to_string())?;
+            overlay_tables(&mut merged, overlay);
+        }
+        let origin = path.map_or("embedded defaults".to_owned(), |p| p.display().to_string());
+        let config: Config = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|source| ConfigError::Parse { origin, source })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.sip.max_message_size < 1024 || self.sip.max_message_size > 65_535 {
+            return Err(ConfigError::Invalid {
+                field: "sip.max_message_size",
+                reason: "must be between 1024 and 65535 bytes".into(),
+            });
+        }
+        if self.tls.cert_path.is_some() != self.tls.key_path.is_some() {
+            return Err(ConfigError::Invalid {
+                field: "tls.cert_path",
+                reason: "cert_path and key_path are set together or not at all".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn parse_table(text: &str, origin: &str) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>().map_err(|source| ConfigError::Parse {
+        origin: origin.to_owned(),
+        source,
+    })
+}
+
+/// Key-by-key overlay, so an operator's file only names what it changes.
+fn overlay_tables(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => overlay_tables(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_load_and_validate() {
+        let config = Config::load(None).expect("embedded defaults are valid");
+        assert_eq!(config.sip.udp_listen, Some("0.0.0.0:5060".parse().unwrap()));
+        assert_eq!(config.log.format, LogFormat::Human);
+    }
+
+    #[test]
+    fn an_overlay_changes_only_what_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[sip]\nudp_listen = \"127.0.0.1:5999\"\n").unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(config.sip.udp_listen, Some("127.0.0.1:5999".parse().unwrap()));
+        assert_eq!(config.sip.tcp_listen, Some("0.0.0.0:5060".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_misspelt_key_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[sip]\nudp_lisen = \"127.0.0.1:5999\"\n").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("udp_lisen"), "{err}");
+    }
+}

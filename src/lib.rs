@@ -6,8 +6,9 @@
 //! who answers from the `directory` snapshot. `store` persists the directory, `api` manages
 //! it, `server` wires the shell together.
 
+pub mod clock;
 pub mod config;
-pub mod sip;
-pub mod transport;
-pub mod transaction;
 pub mod server;
+pub mod sip;
+pub mod transaction;
+pub mod transport;

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test switchboard has. Installs what the tests need on a fresh Debian machine
+# (SIPp and friends from Debian's packages, the wasm target) and then runs `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || missing+=("$2"); }
+need sipp sip-tester
+need promtool prometheus
+need stunnel4 stunnel4
+need sipsak sipsak
+need nft nftables
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "missing tools; install them with: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# Integration tests start real servers and SIPp processes; two at a time suits 2 cores.
+cargo test --all-targets -- --test-threads="${TEST_THREADS:-2}"
+cargo test --doc

@@ -1,0 +1,157 @@
+//! The harness every integration test shares: start a real `switchboard serve` on free
+//! loopback ports, wait until it answers, stop it when the test ends; and tool checks that
+//! fail loudly, naming the package to install, instead of skipping.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running switchboard process.
+pub struct Server {
+    pub child: Child,
+    pub sip: SocketAddr,
+    pub tls: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// Start with the embedded defaults, loopback ports and `extra` TOML overlaid.
+    pub fn start(extra: &str) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let tls_port = free_port();
+        let config = format!(
+            "[sip]\nudp_listen = \"127.0.0.1:{port}\"\ntcp_listen = \"127.0.0.1:{port}\"\ntls_listen = \"127.0.0.1:{tls_port}\"\n\
+             [tls]\ndev_cert_dir = \"{}\"\n{extra}",
+            dir.path().join("tls").display()
+        );
+        let config_path = dir.path().join("switchboard.toml");
+        std::fs::write(&config_path, config).expect("writing the test config");
+        let log = dir.path().join("switchboard.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .current_dir(dir.path())
+            .env("RUST_LOG", std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .stdout(Stdio::from(std::fs::File::create(dir.path().join("stdout.log")).unwrap()))
+            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .spawn()
+            .expect("spawning switchboard");
+        let server = Server {
+            child,
+            sip: SocketAddr::from(([127, 0, 0, 1], port)),
+            tls: SocketAddr::from(([127, 0, 0, 1], tls_port)),
+            dir,
+            log,
+        };
+        server.wait_until_answering();
+        server
+    }
+
+    fn wait_until_answering(&self) {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            let ping = options_request(socket.local_addr().unwrap(), "ready-check");
+            socket.send_to(ping.as_bytes(), self.sip).unwrap();
+            if let Ok((n, _)) = socket.recv_from(&mut buf) {
+                if buf[..n].starts_with(b"SIP/2.0 200") {
+                    return;
+                }
+            }
+        }
+        panic!("switchboard did not answer OPTIONS within 20 s; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An OPTIONS request from `from`, with rport so the answer comes back to this socket.
+pub fn options_request(from: SocketAddr, call_id: &str) -> String {
+    format!(
+        "OPTIONS sip:ping@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bK{call_id};rport\r\n\
+         From: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <sip:ping@127.0.0.1>\r\nCall-ID: {call_id}\r\n\
+         CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// A loopback port free for both UDP and TCP right now.
+pub fn free_port() -> u16 {
+    loop {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// The path of a required external tool, or a panic that says how to install it.
+pub fn require_tool(tool: &str, package: &str) -> PathBuf {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|dir| dir.join(tool))
+        .find(|p| p.is_file());
+    found.unwrap_or_else(|| panic!("`{tool}` is required for this test: install it with `apt-get install {package}` (scripts/test.sh does)"))
+}
+
+/// The repository's root folder.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Run SIPp to completion with a time bound; returns (exit code, stdout+stderr).
+pub fn run_sipp(args: &[&str], limit: Duration) -> (i32, String) {
+    let sipp = require_tool("sipp", "sip-tester");
+    let out_dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(sipp)
+        .args(args)
+        .args(["-nostdin", "-trace_err"])
+        .current_dir(out_dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning sipp");
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let output = child.wait_with_output().unwrap();
+            let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&output.stderr));
+            for entry in std::fs::read_dir(out_dir.path()).unwrap().flatten() {
+                if entry.file_name().to_string_lossy().ends_with("errors.log") {
+                    text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+                }
+            }
+            return (status.code().unwrap_or(-1), text);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("sipp {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn write_file(path: &Path, text: &str) {
+    std::fs::File::create(path).and_then(|mut f| f.write_all(text.as_bytes())).unwrap();
+}
