@@ -1,0 +1,108 @@
+//! Routing: the dialed number of a new call, in, the agent that must answer (or the final
+//! response the caller gets), out. Pure: it reads the directory snapshot and never waits.
+//!
+//! The decision tree is DESIGN.md's: an org's enabled routing workflow first (with its
+//! fallback), else the number's own inbound agent version, else a clear refusal.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+
+/// What routing is asked: the facts of one new inbound call.
+#[derive(Debug, Clone)]
+pub struct RouteRequest<'a> {
+    /// The dialed number, normalised to E.164.
+    pub called: &'a str,
+    /// The caller's number as sent (From / P-Asserted-Identity user part).
+    pub caller: &'a str,
+    pub caller_name: Option<&'a str>,
+    pub source: SocketAddr,
+    pub call_id: &'a [u8],
+}
+
+/// How a route was decided; travels to the agent in `X-Switchboard-Route` and into metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    Static,
+    Workflow,
+    Fallback,
+}
+
+impl RouteKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            RouteKind::Static => "static",
+            RouteKind::Workflow => "workflow",
+            RouteKind::Fallback => "fallback",
+        }
+    }
+}
+
+/// The agent that answers, and where its leg goes.
+#[derive(Debug, Clone)]
+pub struct AgentTarget {
+    /// The agent's UUID: the user part of the agent leg's request-URI.
+    pub agent_id: String,
+    pub agent_version: u32,
+    pub agent_version_id: String,
+    pub org_id: String,
+    pub trunk_id: String,
+    /// Host (and port) of the org's LiveKit SIP endpoint, as written in the request-URI.
+    pub livekit_host: String,
+    /// Where the agent leg is sent.
+    pub destination: SocketAddr,
+    pub kind: RouteKind,
+    /// Extra `X-` headers for the agent leg (workflow context and metadata).
+    pub headers: Vec<(String, Bytes)>,
+}
+
+/// Why a call gets no agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// We do not host the number.
+    UnknownNumber,
+    /// We host it, but no agent answers it.
+    NoAgent,
+    /// The org's workflow rejected the call with this status.
+    Rejected { status: u16 },
+    /// The workflow failed and the org set no fallback.
+    NoFallback,
+    /// The org's LiveKit host could not be resolved to an address.
+    NoDestination,
+}
+
+impl Refusal {
+    /// The final response the caller gets, and the `Reason` text that says why.
+    pub fn status(&self) -> (u16, &'static str) {
+        match self {
+            Refusal::UnknownNumber => (404, "number not hosted"),
+            Refusal::NoAgent => (480, "no agent assigned"),
+            Refusal::Rejected { status } => (*status, "rejected by routing workflow"),
+            Refusal::NoFallback => (480, "routing workflow failed and no fallback is set"),
+            Refusal::NoDestination => (503, "agent endpoint unresolvable"),
+        }
+    }
+
+    pub fn label(&self) -> &'static str {
+        match self {
+            Refusal::UnknownNumber => "unknown_number",
+            Refusal::NoAgent => "no_agent",
+            Refusal::Rejected { .. } => "rejected",
+            Refusal::NoFallback => "no_fallback",
+            Refusal::NoDestination => "no_destination",
+        }
+    }
+}
+
+/// A routing decision.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    Agent(Box<AgentTarget>),
+    Refuse(Refusal),
+}
+
+/// Anything that can decide routes: the directory-backed router in production, a table in
+/// tests.
+pub trait Router: Send + Sync {
+    fn route(&self, request: &RouteRequest<'_>) -> Decision;
+}
