@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Side-by-side call-flow comparison: SIPp carrier(s) -> PROXY -> SIPp agent, for Kamailio (the
+# shared baseline config) and switchboard, at the same call rates in the same run.
+# Usage: scripts/bench-compare.sh [CALLS_PER_RATE] [RATES...]   (default: 6000 calls at 400 1000 1500 2000)
+# Env: PAIRS (SIPp carrier processes per run, default: 1 below 1000 calls/s, 2 above),
+#      SWITCHBOARD_EXTRA (TOML appended to switchboard's bench config), ONLY=kamailio|switchboard.
+# Prints one line per (proxy, rate): created, ok, failed, achieved calls/s, proxy CPU µs per call.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+shared=${SHARED:-$here/../shared/bench}
+calls=${1:-6000}; shift || true
+rates=("${@:-400 1000 1500 2000}"); rates=(${rates[@]})
+work=${BENCH_WORK:-$here/bench-work}
+mkdir -p "$work"
+for tool in sipp kamailio python3; do
+  command -v $tool >/dev/null || [ -x /usr/sbin/$tool ] || { echo "need $tool: apt-get install sip-tester kamailio" >&2; exit 1; }
+done
+[ -f "$work/numbers.csv" ] || python3 "$shared/gen-directory.py" 10000 "$work" >/dev/null
+sed "s#BENCHDIR#$work#" "$shared/kamailio.cfg.in" > "$work/kamailio.cfg"
+cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+bin=$here/target/release/switchboard
+
+cat > "$work/switchboard.toml" <<TOML
+[sip]
+udp_listen = "127.0.0.1:5070"
+tcp_listen = "127.0.0.1:5070"
+tls_listen = "127.0.0.1:5071"
+[tls]
+dev_cert_dir = "$work/tls"
+${SWITCHBOARD_EXTRA:-}
+TOML
+
+tree() { echo "$1"; for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do tree "$c"; done; }
+ticks() { local s=0; for p in $(tree "$1"); do [ -r /proc/$p/stat ] && s=$((s + $(awk '{print $14+$15}' /proc/$p/stat))); done; echo $s; }
+
+run_one() { # name rate command...
+  local name=$1 rate=$2; shift 2
+  local out; out=$(mktemp -d /tmp/sbbench.XXXX)
+  sipp -sf "$shared/agent-uas.xml" -i 127.0.0.1 -p 5090 -bg -nostdin >/dev/null 2>&1
+  sleep 0.3
+  local uas; uas=$(ss -lunpH 'sport = :5090' | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
+  "$@" >"$out/proxy.log" 2>&1 &
+  local proxy=$!
+  sleep 2
+  local pairs=${PAIRS:-$(( rate > 1000 ? 2 : 1 ))}
+  local per=$(( rate / pairs )) per_calls=$(( calls / pairs ))
+  local t0; t0=$(ticks $proxy); local start; start=$(date +%s.%N)
+  local pids=()
+  for i in $(seq 1 "$pairs"); do
+    timeout $(( per_calls / per + 60 )) sipp -sf "$shared/carrier-uac.xml" -inf "$work/numbers.csv" -i 127.0.0.1 -p $(( 6000 + i )) 127.0.0.1:5070 \
+      -r "$per" -m "$per_calls" -l $(( per * 3 + 100 )) -nostdin -trace_stat -stf "$out/uac$i.csv" -fd 1000 \
+      -timeout_error -timeout $(( per_calls / per + 30 ))s >"$out/uac$i.out" 2>&1 &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || true; done
+  local end; end=$(date +%s.%N); local t1; t1=$(ticks $proxy)
+  kill $proxy 2>/dev/null || true; [ -n "$uas" ] && kill "$uas" 2>/dev/null || true; wait $proxy 2>/dev/null || true
+  local ok=0 fail=0 total=0
+  for i in $(seq 1 "$pairs"); do
+    local hdr last col
+    hdr=$(head -1 "$out/uac$i.csv"); last=$(tail -1 "$out/uac$i.csv")
+    col() { echo "$hdr" | tr ';' '\n' | grep -nx "$1" | cut -d: -f1; }
+    ok=$(( ok + $(echo "$last" | cut -d';' -f"$(col 'SuccessfulCall(C)')") ))
+    fail=$(( fail + $(echo "$last" | cut -d';' -f"$(col 'FailedCall(C)')") ))
+    total=$(( total + $(echo "$last" | cut -d';' -f"$(col 'TotalCallCreated')") ))
+  done
+  python3 - "$name" "$rate" "$pairs" "$total" "$ok" "$fail" "$t0" "$t1" "$(getconf CLK_TCK)" "$start" "$end" <<'PY'
+import sys
+name, rate, pairs, total, ok, fail, t0, t1, hz, start, end = sys.argv[1:]
+ok, fail = int(ok), int(fail)
+cpu = (int(t1) - int(t0)) / int(hz)
+wall = float(end) - float(start)
+print(f"{name:12s} rate={rate:>5} pairs={pairs} created={total} ok={ok} failed={fail} wall={wall:.1f}s "
+      f"cps={ok/wall:.0f} cpu={cpu:.2f}s us_per_call={cpu*1e6/max(ok,1):.1f}")
+PY
+  sleep 1
+}
+
+for rate in "${rates[@]}"; do
+  [ "${ONLY:-}" = switchboard ] || run_one kamailio "$rate" kamailio -DD -E -m 1024 -M 32 -f "$work/kamailio.cfg"
+  [ "${ONLY:-}" = kamailio ] || run_one switchboard "$rate" "$bin" serve --config "$work/switchboard.toml"
+done
