@@ -12,3 +12,4 @@ pub mod server;
 pub mod sip;
 pub mod transaction;
 pub mod transport;
+pub mod metrics;
