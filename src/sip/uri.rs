@@ -80,14 +80,15 @@ impl<'a> Uri<'a> {
 }
 
 fn parse_sip<'a>(scheme: Scheme, rest: &'a [u8], text: &'a [u8]) -> Result<Uri<'a>, UriError> {
-    let (before_headers, headers) = match rest.iter().position(|b| *b == b'?') {
-        Some(q) => (&rest[..q], Some(&rest[q + 1..])),
-        None => (rest, None),
+    // The user part may hold ';', '?' and ',' (RFC 4475 §3.1.1.2, §3.1.1.9), so the host is
+    // found after the last '@' before anything else is split.
+    let (userinfo, after_user) = match rest.iter().rposition(|b| *b == b'@') {
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
     };
-    // The user part may hold ';' (RFC 4475 §3.1.1.9), so find '@' before splitting params.
-    let (userinfo, hostport_params) = match before_headers.iter().rposition(|b| *b == b'@') {
-        Some(at) => (Some(&before_headers[..at]), &before_headers[at + 1..]),
-        None => (None, before_headers),
+    let (hostport_params, headers) = match after_user.iter().position(|b| *b == b'?') {
+        Some(q) => (&after_user[..q], Some(&after_user[q + 1..])),
+        None => (after_user, None),
     };
     let (user, password) = match userinfo {
         Some(info) => match info.iter().position(|b| *b == b':') {

@@ -50,7 +50,7 @@ pub fn validate_request(request: &Message) -> Result<(), Rejection> {
     if Some(&cseq.method) != request.method() {
         return Err(Rejection::new(400, "CSeq Method Mismatch"));
     }
-    request.top_via().map_err(|_| Rejection::new(400, "Bad Via"))?;
+    check_vias(request)?;
     request.from().map_err(|_| Rejection::new(400, "Bad From"))?;
     request.to().map_err(|_| Rejection::new(400, "Bad To"))?;
     if request.call_id().is_none_or(|id| id.is_empty() || id.iter().any(|b| b.is_ascii_whitespace())) {
@@ -59,6 +59,20 @@ pub fn validate_request(request: &Message) -> Result<(), Rejection> {
     request.max_forwards().map_err(|_| Rejection::new(400, "Bad Max-Forwards"))?;
     check_request_uri(request)?;
     check_require(request)
+}
+
+/// Every Via value must parse, and a Via line may not hold empty values (`a, , b`).
+fn check_vias(request: &Message) -> Result<(), Rejection> {
+    let bad = || Rejection::new(400, "Bad Via");
+    for line in request.headers.iter().filter(|h| h.name == HeaderName::Via) {
+        let mut rest = Some(request.text(&line.value));
+        while let Some(text) = rest {
+            let (value, next) = super::lex::split_top_level(text, b',');
+            super::via::Via::parse(trim(value)).map_err(|_| bad())?;
+            rest = next;
+        }
+    }
+    Ok(())
 }
 
 fn check_request_uri(request: &Message) -> Result<(), Rejection> {

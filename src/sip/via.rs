@@ -52,6 +52,10 @@ impl<'a> Via<'a> {
         if !params.is_empty() && params[0] != b';' {
             return Err(BAD);
         }
+        // Empty parameters (`;;`, a trailing `;`) are extraneous separators (RFC 4475 §3.1.2.1).
+        if params.split(|b| *b == b';').skip(1).any(|p| trim(p).is_empty()) {
+            return Err(BAD);
+        }
         let mut via = Via { transport, host, port, branch: None, received: None, rport: None, params, sent_by };
         for (name, value) in Params::new(params) {
             if name.eq_ignore_ascii_case(b"branch") {
