@@ -136,7 +136,7 @@ impl Message {
     pub fn body_bytes(&self) -> Bytes {
         match &self.body {
             super::message::Text::Span(start, end) => self.raw.slice(*start as usize..*end as usize),
-            super::message::Text::Owned(bytes) => bytes.clone(),
+            super::message::Text::Owned(i) => self.owned[*i as usize].clone(),
         }
     }
 

@@ -43,7 +43,7 @@ impl Writer {
         self.out.put_slice(b"\r\n");
         let body = self.span(body);
         let end = self.out.len() as u32;
-        Message { raw: self.out.freeze(), start, start_span: Some((0, start_end)), headers: self.headers, body, end, edited: false }
+        Message { raw: self.out.freeze(), start, start_span: Some((0, start_end)), headers: self.headers, body, end, edited: false, owned: Vec::new() }
     }
 }
 

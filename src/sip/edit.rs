@@ -6,14 +6,15 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::header::HeaderName;
 use super::lex::split_top_level;
-use super::message::{Header, Message, StartLine, Text};
+use super::message::{Header, Message, StartLine};
 
 impl Message {
     /// Insert a value before the first header of that name (or first, when there is none):
     /// a new top Via, a new top Record-Route.
     pub fn push_header_top(&mut self, name: HeaderName, value: Bytes) {
         let at = self.headers.iter().position(|h| h.name == name).unwrap_or(0);
-        self.headers.insert(at, owned(name, value));
+        let entry = self.owned_header(name, value);
+        self.headers.insert(at, entry);
         self.edited = true;
     }
 
@@ -28,7 +29,7 @@ impl Message {
             if let (_, Some(rest)) = split_top_level(value, b',') {
                 let rest = Bytes::copy_from_slice(super::lex::trim(rest));
                 if !rest.is_empty() {
-                    self.headers[i].value = Text::Owned(rest);
+                    self.headers[i].value = self.own(rest);
                     self.headers[i].line = None;
                     return true;
                 }
@@ -48,7 +49,7 @@ impl Message {
     pub fn set_header(&mut self, name: HeaderName, value: Bytes) {
         let at = self.headers.iter().position(|h| h.name == name);
         self.remove_all(name);
-        let entry = owned(name, value);
+        let entry = self.owned_header(name, value);
         match at {
             Some(i) => self.headers.insert(i.min(self.headers.len()), entry),
             None => self.headers.push(entry),
@@ -57,25 +58,25 @@ impl Message {
     }
 
     pub fn append_header(&mut self, name: HeaderName, value: Bytes) {
-        self.headers.push(owned(name, value));
+        let entry = self.owned_header(name, value);
+        self.headers.push(entry);
         self.edited = true;
     }
 
     /// Append a header by its written name (`X-` headers and others we only carry).
     pub fn append_raw_header(&mut self, name: &str, value: Bytes) {
-        let known = HeaderName::parse(name.as_bytes());
-        self.headers.push(Header {
-            name: known,
-            name_text: Text::Owned(Bytes::copy_from_slice(name.as_bytes())),
-            value: Text::Owned(value),
-            line: None,
-        });
+        let name_text = self.own(Bytes::copy_from_slice(name.as_bytes()));
+        let value = self.own(value);
+        self.headers.push(Header { name: HeaderName::parse(name.as_bytes()), name_text, value, line: None });
         self.edited = true;
     }
 
     pub fn set_request_uri(&mut self, new_uri: Bytes) {
-        if let StartLine::Request { uri, .. } = &mut self.start {
-            *uri = Text::Owned(new_uri);
+        if matches!(self.start, StartLine::Request { .. }) {
+            let text = self.own(new_uri);
+            if let StartLine::Request { uri, .. } = &mut self.start {
+                *uri = text;
+            }
             self.start_span = None;
             self.edited = true;
         }
@@ -84,7 +85,7 @@ impl Message {
     /// Replace the body and its Content-Length.
     pub fn set_body(&mut self, body: Bytes) {
         let length = Bytes::from(body.len().to_string());
-        self.body = Text::Owned(body);
+        self.body = self.own(body);
         self.set_header(HeaderName::ContentLength, length);
     }
 
@@ -134,12 +135,11 @@ impl Message {
     }
 }
 
-fn owned(name: HeaderName, value: Bytes) -> Header {
-    Header {
-        name,
-        name_text: Text::Owned(Bytes::from_static(name.as_str().as_bytes())),
-        value: Text::Owned(value),
-        line: None,
+impl Message {
+    fn owned_header(&mut self, name: HeaderName, value: Bytes) -> Header {
+        let name_text = self.own(Bytes::from_static(name.as_str().as_bytes()));
+        let value = self.own(value);
+        Header { name, name_text, value, line: None }
     }
 }
 

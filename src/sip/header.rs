@@ -80,31 +80,63 @@ impl HeaderName {
                 _ => Other,
             };
         }
-        // Bucket by length first so each name is compared against only a few candidates.
-        let candidates: &[(&[u8], HeaderName)] = match name.len() {
-            2 => &[(b"to", To)],
-            3 => &[(b"via", Via)],
-            4 => &[(b"from", From), (b"cseq", CSeq), (b"rack", RAck), (b"rseq", RSeq)],
-            5 => &[(b"allow", Allow), (b"route", Route), (b"event", Event)],
-            6 => &[(b"accept", Accept), (b"reason", Reason), (b"server", Server), (b"min-se", MinSe)],
-            7 => &[(b"call-id", CallId), (b"contact", Contact), (b"require", Require), (b"subject", Subject), (b"privacy", Privacy)],
-            8 => &[(b"refer-to", ReferTo), (b"identity", Identity), (b"replaces", Replaces)],
-            9 => &[(b"supported", Supported), (b"diversion", Diversion)],
-            10 => &[(b"user-agent", UserAgent)],
-            11 => &[(b"retry-after", RetryAfter), (b"referred-by", ReferredBy), (b"unsupported", Unsupported)],
-            12 => &[(b"max-forwards", MaxForwards), (b"content-type", ContentType), (b"record-route", RecordRoute), (b"history-info", HistoryInfo), (b"user-to-user", UserToUser)],
-            13 => &[(b"authorization", Authorization), (b"proxy-require", ProxyRequire)],
-            14 => &[(b"content-length", ContentLength), (b"accept-contact", AcceptContact), (b"reject-contact", RejectContact)],
-            15 => &[(b"session-expires", SessionExpires), (b"remote-party-id", RemotePartyId)],
-            16 => &[(b"content-encoding", ContentEncoding), (b"www-authenticate", WwwAuthenticate)],
-            18 => &[(b"proxy-authenticate", ProxyAuthenticate)],
-            19 => &[(b"proxy-authorization", ProxyAuthorization), (b"p-asserted-identity", PAssertedIdentity), (b"request-disposition", RequestDisposition)],
-            _ => &[],
+        // Fold case into a small stack buffer (every known name is letters and '-', for
+        // which `| 0x20` is lowercase), then let the compiler's slice match do the rest.
+        let mut folded = [0u8; 20];
+        let Some(buf) = folded.get_mut(..name.len()) else {
+            return Other;
         };
-        candidates
-            .iter()
-            .find(|(full, _)| full.eq_ignore_ascii_case(name))
-            .map_or(Other, |(_, known)| *known)
+        for (f, b) in buf.iter_mut().zip(name) {
+            *f = b | 0x20;
+        }
+        match &*buf {
+            b"to" => To,
+            b"via" => Via,
+            b"from" => From,
+            b"cseq" => CSeq,
+            b"rack" => RAck,
+            b"rseq" => RSeq,
+            b"allow" => Allow,
+            b"route" => Route,
+            b"event" => Event,
+            b"accept" => Accept,
+            b"reason" => Reason,
+            b"server" => Server,
+            b"min-se" => MinSe,
+            b"call-id" => CallId,
+            b"contact" => Contact,
+            b"require" => Require,
+            b"subject" => Subject,
+            b"privacy" => Privacy,
+            b"refer-to" => ReferTo,
+            b"identity" => Identity,
+            b"replaces" => Replaces,
+            b"supported" => Supported,
+            b"diversion" => Diversion,
+            b"user-agent" => UserAgent,
+            b"retry-after" => RetryAfter,
+            b"referred-by" => ReferredBy,
+            b"unsupported" => Unsupported,
+            b"max-forwards" => MaxForwards,
+            b"content-type" => ContentType,
+            b"record-route" => RecordRoute,
+            b"history-info" => HistoryInfo,
+            b"user-to-user" => UserToUser,
+            b"authorization" => Authorization,
+            b"proxy-require" => ProxyRequire,
+            b"content-length" => ContentLength,
+            b"accept-contact" => AcceptContact,
+            b"reject-contact" => RejectContact,
+            b"session-expires" => SessionExpires,
+            b"remote-party-id" => RemotePartyId,
+            b"content-encoding" => ContentEncoding,
+            b"www-authenticate" => WwwAuthenticate,
+            b"proxy-authenticate" => ProxyAuthenticate,
+            b"proxy-authorization" => ProxyAuthorization,
+            b"p-asserted-identity" => PAssertedIdentity,
+            b"request-disposition" => RequestDisposition,
+            _ => Other,
+        }
     }
 
     /// The canonical full name, for headers we write.

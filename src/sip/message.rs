@@ -11,15 +11,17 @@ use super::header::HeaderName;
 use super::limits::Limits;
 use super::method::{is_token, Method};
 
-/// Text of a message part: a span of the received bytes, or bytes an edit put there.
-#[derive(Debug, Clone)]
+/// Text of a message part: a span of the received bytes, or (by index into
+/// `Message::owned`) bytes an edit put there. Small and `Copy`, so a parse writes 12-byte
+/// entries and dropping a message drops no per-header state.
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Text {
     Span(u32, u32),
-    Owned(Bytes),
+    Owned(u32),
 }
 
 /// One header line (with any folded continuation lines).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Header {
     pub(crate) name: HeaderName,
     pub(crate) name_text: Text,
@@ -47,6 +49,8 @@ pub struct Message {
     /// datagram, are not part of it: RFC 4475 §3.1.1.8).
     pub(crate) end: u32,
     pub(crate) edited: bool,
+    /// Bytes that edits put into the message, referenced by `Text::Owned`.
+    pub(crate) owned: Vec<Bytes>,
 }
 
 impl Message {
@@ -95,6 +99,7 @@ impl Message {
             body: Text::Span(body_start as u32, end as u32),
             end: end as u32,
             edited: false,
+            owned: Vec::new(),
             raw,
         })
     }
@@ -103,8 +108,14 @@ impl Message {
     pub(crate) fn text<'a>(&'a self, text: &'a Text) -> &'a [u8] {
         match text {
             Text::Span(start, end) => &self.raw[*start as usize..*end as usize],
-            Text::Owned(bytes) => bytes,
+            Text::Owned(i) => &self.owned[*i as usize],
         }
+    }
+
+    /// Keep `bytes` in the message and return the text that refers to them.
+    pub(crate) fn own(&mut self, bytes: Bytes) -> Text {
+        self.owned.push(bytes);
+        Text::Owned(self.owned.len() as u32 - 1)
     }
 }
 
@@ -140,8 +151,8 @@ fn parse_start_line(buf: &[u8], start: usize, end: usize) -> Result<StartLine, P
     let version = &line[last_sp + 1..];
     check_version(version)?;
     let uri = &line[first_sp + 1..last_sp];
-    let uri_ok = !uri.is_empty() && uri[0] != b'<' && !uri.iter().any(|b| b.is_ascii_whitespace() || *b < 0x21 || *b == 0x7f) && memchr(b':', uri).is_some();
-    if !uri_ok {
+    // The URI's characters are checked by `validate_request`, off the parse path.
+    if uri.is_empty() {
         return Err(ParseError::BadRequestUri);
     }
     let uri_start = (start + first_sp + 1) as u32;
@@ -185,15 +196,21 @@ fn check_version(version: &[u8]) -> Result<(), ParseError> {
 
 fn parse_header_line(buf: &[u8], start: usize, end: usize) -> Result<Header, ParseError> {
     let line = &buf[start..end];
-    let colon = memchr(b':', line).ok_or(ParseError::HeaderWithoutColon)?;
-    let name_end = line[..colon].iter().rposition(|b| *b != b' ' && *b != b'\t').map_or(0, |i| i + 1);
-    let name = &line[..name_end];
-    if !is_token(name) {
+    // Names are short: a plain scan for the colon beats a SIMD search's set-up.
+    let colon = line.iter().position(|b| *b == b':').ok_or(ParseError::HeaderWithoutColon)?;
+    let mut name_end = colon;
+    while name_end > 0 && (line[name_end - 1] == b' ' || line[name_end - 1] == b'\t') {
+        name_end -= 1;
+    }
+    let name_text = &line[..name_end];
+    let name = HeaderName::parse(name_text);
+    // Known names are tokens by construction; only the others need the check.
+    if name == HeaderName::Other && !is_token(name_text) {
         return Err(ParseError::BadHeaderName);
     }
     let (value_start, value_end) = trim_span(buf, start + colon + 1, end);
     Ok(Header {
-        name: HeaderName::parse(name),
+        name,
         name_text: Text::Span(start as u32, (start + name_end) as u32),
         value: Text::Span(value_start as u32, value_end as u32),
         line: Some((start as u32, end as u32)),

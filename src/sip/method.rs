@@ -73,9 +73,23 @@ impl std::fmt::Display for Method {
     }
 }
 
+/// RFC 3261 §25.1 `token` characters, as a table: this runs for every byte of every
+/// header name.
+static TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~');
+        b += 1;
+    }
+    table
+};
+
 /// RFC 3261 §25.1 `token` characters.
+#[inline]
 pub fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+    TOKEN[b as usize]
 }
 
 pub fn is_token(s: &[u8]) -> bool {

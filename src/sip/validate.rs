@@ -77,6 +77,10 @@ fn check_vias(request: &Message) -> Result<(), Rejection> {
 
 fn check_request_uri(request: &Message) -> Result<(), Rejection> {
     let text = request.request_uri().unwrap_or_default();
+    // RFC 4475 §3.1.2.7, §3.1.2.8: no angle brackets or white space in a Request-URI.
+    if text.first() == Some(&b'<') || text.iter().any(|b| *b < 0x21 || *b == 0x7f) {
+        return Err(Rejection::new(400, "Bad Request-URI"));
+    }
     match Uri::parse(text) {
         Ok(uri) if uri.scheme == Scheme::Other => Err(Rejection::new(416, "Unsupported URI Scheme")),
         Ok(_) => Ok(()),
