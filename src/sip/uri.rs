@@ -109,6 +109,9 @@ fn parse_sip<'a>(scheme: Scheme, rest: &'a [u8], text: &'a [u8]) -> Result<Uri<'
 pub fn split_host_port(hostport: &[u8]) -> Result<(&[u8], Option<u16>), UriError> {
     let (host, port_text) = if hostport.first() == Some(&b'[') {
         let close = hostport.iter().position(|b| *b == b']').ok_or(UriError::NoHost)?;
+        // RFC 5954: the reference must hold a real IPv6 address (no `:::`).
+        let inner = std::str::from_utf8(&hostport[1..close]).map_err(|_| UriError::BadChar)?;
+        inner.parse::<std::net::Ipv6Addr>().map_err(|_| UriError::NoHost)?;
         let after = &hostport[close + 1..];
         match after {
             [] => (&hostport[..=close], None),
