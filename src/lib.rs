@@ -8,8 +8,8 @@
 
 pub mod clock;
 pub mod config;
+pub mod metrics;
 pub mod server;
 pub mod sip;
 pub mod transaction;
 pub mod transport;
-pub mod metrics;

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use switchboard::config::{Config, LogFormat};
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "A SIP edge that routes carrier calls to LiveKit agents")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "A SIP edge that routes carrier calls to LiveKit agents"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -54,7 +58,9 @@ fn main() -> anyhow::Result<()> {
 fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),

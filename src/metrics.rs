@@ -11,7 +11,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Buckets for call-setup and workflow durations (seconds).
-const SETUP_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const SETUP_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 /// Install the process-wide recorder once; later calls return the same handle.
 pub fn install() -> PrometheusHandle {
@@ -39,20 +41,51 @@ fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     metrics::gauge!("switchboard_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     describe_gauge!("switchboard_build_info", "Build information; always 1.");
-    describe_counter!("sip_requests_received_total", "SIP requests received, by method and transport.");
-    describe_counter!("sip_responses_sent_total", "SIP responses sent, by status class and transport.");
-    describe_counter!("sip_requests_rejected_total", "Requests refused by validation, by reason.");
-    describe_counter!("sip_parse_errors_total", "Messages that could not be parsed, by transport and reason.");
-    describe_counter!("sip_datagrams_dropped_total", "Datagrams dropped before parsing, by reason.");
+    describe_counter!(
+        "sip_requests_received_total",
+        "SIP requests received, by method and transport."
+    );
+    describe_counter!(
+        "sip_responses_sent_total",
+        "SIP responses sent, by status class and transport."
+    );
+    describe_counter!(
+        "sip_requests_rejected_total",
+        "Requests refused by validation, by reason."
+    );
+    describe_counter!(
+        "sip_parse_errors_total",
+        "Messages that could not be parsed, by transport and reason."
+    );
+    describe_counter!(
+        "sip_datagrams_dropped_total",
+        "Datagrams dropped before parsing, by reason."
+    );
     describe_counter!("sip_responses_dropped_total", "Responses that matched no transaction.");
-    describe_counter!("sip_send_errors_total", "Messages that could not be sent, by transport.");
-    describe_counter!("sip_send_refused_total", "Sends refused because of a hostile destination.");
+    describe_counter!(
+        "sip_send_errors_total",
+        "Messages that could not be sent, by transport."
+    );
+    describe_counter!(
+        "sip_send_refused_total",
+        "Sends refused because of a hostile destination."
+    );
     describe_gauge!("sip_connections_open", "Open TCP/TLS connections, by transport.");
-    describe_counter!("sip_connections_refused_total", "Connections refused by the caps, by transport.");
-    describe_counter!("sip_connections_closed_total", "Connections closed abnormally, by transport and reason.");
+    describe_counter!(
+        "sip_connections_refused_total",
+        "Connections refused by the caps, by transport."
+    );
+    describe_counter!(
+        "sip_connections_closed_total",
+        "Connections closed abnormally, by transport and reason."
+    );
     describe_counter!("tls_handshake_failures_total", "Failed TLS handshakes, by reason.");
     describe_counter!("tls_certificate_reloads_total", "TLS certificate reloads, by outcome.");
-    describe_histogram!("store_write_duration_seconds", Unit::Seconds, "Latency of committed store writes.");
+    describe_histogram!(
+        "store_write_duration_seconds",
+        Unit::Seconds,
+        "Latency of committed store writes."
+    );
 }
 
 #[cfg(test)]
@@ -65,6 +98,9 @@ mod tests {
         metrics::counter!("sip_requests_received_total", "method" => "OPTIONS", "transport" => "udp").increment(3);
         let text = render();
         assert!(text.contains("switchboard_build_info"), "{text}");
-        assert!(text.contains("sip_requests_received_total{method=\"OPTIONS\",transport=\"udp\"}"), "{text}");
+        assert!(
+            text.contains("sip_requests_received_total{method=\"OPTIONS\",transport=\"udp\"}"),
+            "{text}"
+        );
     }
 }

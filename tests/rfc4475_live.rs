@@ -49,7 +49,10 @@ fn rewrite_top_via(message: &[u8], sent_by: &str) -> Vec<u8> {
             break; // end of headers
         }
         if let Some(colon) = line.iter().position(|b| *b == b':') {
-            let name = std::str::from_utf8(&line[..colon]).unwrap_or("").trim().to_ascii_lowercase();
+            let name = std::str::from_utf8(&line[..colon])
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             if name == "via" || name == "v" {
                 let value_start = line_start + colon + 1;
                 if let Some(rewritten) = replace_sent_by(text, value_start, sent_by) {
@@ -145,14 +148,23 @@ fn every_rfc4475_vector_gets_the_answer_the_rfc_expects_from_a_live_server() {
     // The server must still be alive and answering after all of them.
     let probe = common::options_request(socket.local_addr().unwrap(), "after-vectors");
     socket.send_to(probe.as_bytes(), server.sip).unwrap();
-    let (n, _) = socket.recv_from(&mut buf).expect("server still answers after the torture vectors");
+    let (n, _) = socket
+        .recv_from(&mut buf)
+        .expect("server still answers after the torture vectors");
     assert_eq!(status_of(&buf[..n]), Some(200));
-    assert!(failures.is_empty(), "vectors answered wrongly:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "vectors answered wrongly:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn the_via_rewrite_changes_only_the_sent_by() {
     let folded = b"INVITE sip:a@b SIP/2.0\r\nVia  : SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=x\r\n\r\n";
     let out = rewrite_top_via(folded, "127.0.0.1:9");
-    assert_eq!(out, b"INVITE sip:a@b SIP/2.0\r\nVia  : SIP  /   2.0\r\n /UDP\r\n    127.0.0.1:9;branch=x\r\n\r\n".to_vec());
+    assert_eq!(
+        out,
+        b"INVITE sip:a@b SIP/2.0\r\nVia  : SIP  /   2.0\r\n /UDP\r\n    127.0.0.1:9;branch=x\r\n\r\n".to_vec()
+    );
 }

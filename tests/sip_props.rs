@@ -4,13 +4,21 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use switchboard::sip::{best_effort_response, validate_request, HeaderName, Message, Method, RequestBuilder, StreamFramer};
+use switchboard::sip::{
+    best_effort_response, validate_request, HeaderName, Message, Method, RequestBuilder, StreamFramer,
+};
 
 fn fixtures() -> Vec<Bytes> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut out = vec![Bytes::from(std::fs::read(root.join("fixtures/carrier-invite.sip")).unwrap())];
-    for name in ["wsinv", "intmeth", "esc01", "longreq", "mpart01", "badinv01", "clerr", "quotbal"] {
-        out.push(Bytes::from(std::fs::read(root.join(format!("../shared/vectors/rfc4475/{name}.dat"))).unwrap()));
+    let mut out = vec![Bytes::from(
+        std::fs::read(root.join("fixtures/carrier-invite.sip")).unwrap(),
+    )];
+    for name in [
+        "wsinv", "intmeth", "esc01", "longreq", "mpart01", "badinv01", "clerr", "quotbal",
+    ] {
+        out.push(Bytes::from(
+            std::fs::read(root.join(format!("../shared/vectors/rfc4475/{name}.dat"))).unwrap(),
+        ));
     }
     out
 }
@@ -25,7 +33,13 @@ fn value() -> impl Strategy<Value = String> {
 }
 
 fn method() -> impl Strategy<Value = Method> {
-    prop_oneof![Just(Method::Invite), Just(Method::Bye), Just(Method::Options), Just(Method::Info), token().prop_map(|t| Method::parse(t.as_bytes()))]
+    prop_oneof![
+        Just(Method::Invite),
+        Just(Method::Bye),
+        Just(Method::Options),
+        Just(Method::Info),
+        token().prop_map(|t| Method::parse(t.as_bytes()))
+    ]
 }
 
 prop_compose! {
@@ -95,11 +109,20 @@ proptest! {
 fn exercise(raw: Bytes) {
     match Message::parse(raw.clone()) {
         Ok(m) => {
-            let _ = (m.top_via(), m.from(), m.to(), m.contact(), m.cseq(), m.max_forwards(), m.call_id());
+            let _ = (
+                m.top_via(),
+                m.from(),
+                m.to(),
+                m.contact(),
+                m.cseq(),
+                m.max_forwards(),
+                m.call_id(),
+            );
             if m.is_request() {
                 let _ = validate_request(&m);
             }
-            let _ = Message::parse(m.to_bytes());
+            let again = Message::parse(m.to_bytes()).expect("a parsed message re-parses");
+            assert_eq!(again, m);
         }
         Err(e) => {
             let _ = best_effort_response(&raw, &e);

@@ -11,10 +11,32 @@ fn options_run(transport: &str) {
     let target = server.sip.to_string();
     let local_port = common::free_port().to_string();
     let (code, output) = common::run_sipp(
-        &["-sf", scenario.to_str().unwrap(), "-t", transport, "-i", "127.0.0.1", "-p", &local_port, "-m", "50", "-r", "50", "-timeout", "20s", "-timeout_error", &target],
+        &[
+            "-sf",
+            scenario.to_str().unwrap(),
+            "-t",
+            transport,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &local_port,
+            "-m",
+            "50",
+            "-r",
+            "50",
+            "-timeout",
+            "20s",
+            "-timeout_error",
+            &target,
+        ],
         Duration::from_secs(40),
     );
-    assert_eq!(code, 0, "sipp over {transport} failed:\n{output}\nserver log:\n{}", server.log_text());
+    assert_eq!(
+        code,
+        0,
+        "sipp over {transport} failed:\n{output}\nserver log:\n{}",
+        server.log_text()
+    );
 }
 
 #[test]

@@ -8,7 +8,9 @@ use bytes::Bytes;
 use switchboard::sip::{best_effort_response, validate_request, HeaderName, Message, Method, Scheme};
 
 fn shared(folder: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors").join(folder)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/vectors")
+        .join(folder)
 }
 
 fn read(path: &Path) -> Bytes {
@@ -20,7 +22,9 @@ fn answer(raw: &Bytes) -> Result<Option<u16>, String> {
     match Message::parse(raw.clone()) {
         Ok(m) if !m.is_request() => Ok(None),
         Ok(m) => Ok(Some(validate_request(&m).err().map_or(0, |r| r.status))),
-        Err(e) => Ok(best_effort_response(raw, &e).map(|b| Message::parse(b).map(|r| r.status().unwrap()).unwrap_or(0))),
+        Err(e) => {
+            Ok(best_effort_response(raw, &e).map(|b| Message::parse(b).map(|r| r.status().unwrap()).unwrap_or(0)))
+        }
     }
 }
 
@@ -78,11 +82,17 @@ fn rfc4475_valid_vectors_yield_the_fields_the_rfc_points_at() {
     assert_eq!(&*switchboard::sip::unescape(user), b"null-\0-null");
 
     let esc02 = Message::parse(read(&shared("rfc4475").join("esc02.dat"))).unwrap();
-    assert!(matches!(esc02.method(), Some(Method::Other(_))), "RE%47IST%45R is not REGISTER");
+    assert!(
+        matches!(esc02.method(), Some(Method::Other(_))),
+        "RE%47IST%45R is not REGISTER"
+    );
 
     let dblreq = Message::parse(read(&shared("rfc4475").join("dblreq.dat"))).unwrap();
     assert_eq!(dblreq.method(), Some(&Method::Register));
-    assert!(dblreq.body().is_empty(), "the trailing INVITE is not part of the REGISTER");
+    assert!(
+        dblreq.body().is_empty(),
+        "the trailing INVITE is not part of the REGISTER"
+    );
 
     let semiuri = Message::parse(read(&shared("rfc4475").join("semiuri.dat"))).unwrap();
     let uri = switchboard::sip::Uri::parse(semiuri.request_uri().unwrap()).unwrap();
@@ -156,7 +166,11 @@ fn every_ims_flow_message_parses_and_is_never_a_bad_request() {
 #[test]
 fn kamailio_and_pjsip_corpora_never_panic() {
     let mut seen = 0;
-    for folder in ["kamailio-test-misc-sip", "pjsip-fuzz-seeds/fuzz-sip", "pjsip-fuzz-seeds/fuzz-sip-dialog"] {
+    for folder in [
+        "kamailio-test-misc-sip",
+        "pjsip-fuzz-seeds/fuzz-sip",
+        "pjsip-fuzz-seeds/fuzz-sip-dialog",
+    ] {
         for path in files(folder) {
             let raw = read(&path);
             let _ = answer(&raw);

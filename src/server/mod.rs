@@ -33,7 +33,9 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         None => None,
     };
     let handler = Arc::new(SipHandler::new(config.sip.server_header.clone()));
-    let listeners = transport::start(&config.sip, tls, handler.clone()).await.map_err(ServeError::Bind)?;
+    let listeners = transport::start(&config.sip, tls, handler.clone())
+        .await
+        .map_err(ServeError::Bind)?;
     tracing::info!(udp = ?listeners.udp, tcp = ?listeners.tcp, tls = ?listeners.tls, "SIP listeners up");
     Ok(Running { listeners, handler })
 }

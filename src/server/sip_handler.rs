@@ -62,8 +62,12 @@ impl SipHandler {
             _ if matches!(request.max_forwards(), Ok(Some(0))) => (483, "Too Many Hops"),
             Method::Invite if self.is_draining() => (503, "Draining"),
             Method::Invite => (480, "Temporarily Unavailable"),
-            Method::Bye | Method::Cancel | Method::Prack | Method::Update | Method::Info | Method::Refer => (481, "Call/Transaction Does Not Exist"),
-            Method::Register | Method::Subscribe | Method::Notify | Method::Publish | Method::Message => (405, "Method Not Allowed"),
+            Method::Bye | Method::Cancel | Method::Prack | Method::Update | Method::Info | Method::Refer => {
+                (481, "Call/Transaction Does Not Exist")
+            }
+            Method::Register | Method::Subscribe | Method::Notify | Method::Publish | Method::Message => {
+                (405, "Method Not Allowed")
+            }
             _ => (501, "Not Implemented"),
         };
         let mut response = sip::response_for(&request, status, reason);
@@ -79,14 +83,26 @@ impl SipHandler {
             response = response.header(HeaderName::RetryAfter, Bytes::from_static(b"30"));
         }
         if status == 480 {
-            response = response.header(HeaderName::Reason, Bytes::from_static(b"SIP;cause=480;text=\"no route\""));
+            response = response.header(
+                HeaderName::Reason,
+                Bytes::from_static(b"SIP;cause=480;text=\"no route\""),
+            );
         }
         self.send(incoming, &request, response, out);
     }
 
-    fn send(&self, incoming: &Incoming, request: &Message, mut response: sip::ResponseBuilder, out: &mut Vec<Outgoing>) {
+    fn send(
+        &self,
+        incoming: &Incoming,
+        request: &Message,
+        mut response: sip::ResponseBuilder,
+        out: &mut Vec<Outgoing>,
+    ) {
         if !self.server_header.is_empty() {
-            response = response.header(HeaderName::Server, Bytes::copy_from_slice(self.server_header.as_bytes()));
+            response = response.header(
+                HeaderName::Server,
+                Bytes::copy_from_slice(self.server_header.as_bytes()),
+            );
         }
         let response = response.to_tag(local_tag(request)).build();
         let status = response.status().unwrap_or(500);

@@ -59,7 +59,11 @@ impl Message {
         let split = name.is_list();
         self.headers.iter().filter(move |h| h.name == name).flat_map(move |h| {
             let value = self.text(&h.value);
-            let (whole, list) = if split { (None, Some(CommaValues::new(value))) } else { (Some(super::lex::trim(value)), None) };
+            let (whole, list) = if split {
+                (None, Some(CommaValues::new(value)))
+            } else {
+                (Some(super::lex::trim(value)), None)
+            };
             whole.into_iter().chain(list.into_iter().flatten())
         })
     }
@@ -88,7 +92,10 @@ impl Message {
     }
 
     pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
-        Via::parse(self.header(HeaderName::Via).ok_or(ParseError::MissingHeader { header: "Via" })?)
+        Via::parse(
+            self.header(HeaderName::Via)
+                .ok_or(ParseError::MissingHeader { header: "Via" })?,
+        )
     }
 
     pub fn call_id(&self) -> Option<&[u8]> {
@@ -96,15 +103,26 @@ impl Message {
     }
 
     pub fn cseq(&self) -> Result<CSeq, ParseError> {
-        CSeq::parse(self.header(HeaderName::CSeq).ok_or(ParseError::MissingHeader { header: "CSeq" })?)
+        CSeq::parse(
+            self.header(HeaderName::CSeq)
+                .ok_or(ParseError::MissingHeader { header: "CSeq" })?,
+        )
     }
 
     pub fn from(&self) -> Result<NameAddr<'_>, ParseError> {
-        NameAddr::parse(self.header(HeaderName::From).ok_or(ParseError::MissingHeader { header: "From" })?, "From")
+        NameAddr::parse(
+            self.header(HeaderName::From)
+                .ok_or(ParseError::MissingHeader { header: "From" })?,
+            "From",
+        )
     }
 
     pub fn to(&self) -> Result<NameAddr<'_>, ParseError> {
-        NameAddr::parse(self.header(HeaderName::To).ok_or(ParseError::MissingHeader { header: "To" })?, "To")
+        NameAddr::parse(
+            self.header(HeaderName::To)
+                .ok_or(ParseError::MissingHeader { header: "To" })?,
+            "To",
+        )
     }
 
     pub fn contact(&self) -> Option<Result<NameAddr<'_>, ParseError>> {

@@ -18,7 +18,10 @@ struct Writer {
 
 impl Writer {
     fn new() -> Writer {
-        Writer { out: BytesMut::with_capacity(1024), headers: Vec::with_capacity(16) }
+        Writer {
+            out: BytesMut::with_capacity(1024),
+            headers: Vec::with_capacity(16),
+        }
     }
 
     fn span(&mut self, bytes: &[u8]) -> Text {
@@ -34,7 +37,12 @@ impl Writer {
         let value = self.span(value);
         let line = Some((line_start, self.out.len() as u32));
         self.out.put_slice(b"\r\n");
-        self.headers.push(Header { name, name_text, value, line });
+        self.headers.push(Header {
+            name,
+            name_text,
+            value,
+            line,
+        });
     }
 
     fn finish(mut self, start: StartLine, start_end: u32, body: &[u8]) -> Message {
@@ -43,7 +51,16 @@ impl Writer {
         self.out.put_slice(b"\r\n");
         let body = self.span(body);
         let end = self.out.len() as u32;
-        Message { raw: self.out.freeze(), start, start_span: Some((0, start_end)), headers: self.headers, body, end, edited: false, owned: Vec::new() }
+        Message {
+            raw: self.out.freeze(),
+            start,
+            start_span: Some((0, start_end)),
+            headers: self.headers,
+            body,
+            end,
+            edited: false,
+            owned: Vec::new(),
+        }
     }
 }
 
@@ -65,7 +82,12 @@ impl RequestBuilder {
         writer.out.put_slice(b" SIP/2.0");
         let start_end = writer.out.len() as u32;
         writer.out.put_slice(b"\r\n");
-        RequestBuilder { writer, start: StartLine::Request { method, uri }, start_end, body: Bytes::new() }
+        RequestBuilder {
+            writer,
+            start: StartLine::Request { method, uri },
+            start_end,
+            body: Bytes::new(),
+        }
     }
 
     pub fn header(mut self, name: HeaderName, value: impl AsRef<[u8]>) -> RequestBuilder {
@@ -117,9 +139,20 @@ pub fn response_for(request: &Message, status: u16, reason: &str) -> ResponseBui
             writer.header(name, name.as_str().as_bytes(), value);
         }
     }
-    let to = request.header(HeaderName::To).map(Bytes::copy_from_slice).unwrap_or_default();
+    let to = request
+        .header(HeaderName::To)
+        .map(Bytes::copy_from_slice)
+        .unwrap_or_default();
     let to_has_tag = request.to().is_ok_and(|t| t.tag.is_some());
-    ResponseBuilder { writer, start: StartLine::Response { status, reason }, start_end, to, to_has_tag, to_tag: None, body: Bytes::new() }
+    ResponseBuilder {
+        writer,
+        start: StartLine::Response { status, reason },
+        start_end,
+        to,
+        to_has_tag,
+        to_tag: None,
+        body: Bytes::new(),
+    }
 }
 
 impl ResponseBuilder {
@@ -174,13 +207,15 @@ pub fn best_effort_response(raw: &[u8], err: &ParseError) -> Option<Bytes> {
     let mut out = BytesMut::with_capacity(512);
     out.put_slice(format!("SIP/2.0 {status} {}\r\n", err.reason_phrase()).as_bytes());
     let mut has_via = false;
-    let mut lines = raw.split(|b| *b == b'\n').skip(1);
-    while let Some(line) = lines.next() {
+    let lines = raw.split(|b| *b == b'\n').skip(1);
+    for line in lines {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             break;
         }
-        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            continue;
+        };
         let name = HeaderName::parse(super::lex::trim(&line[..colon]));
         let value = super::lex::trim(&line[colon + 1..]);
         if value.is_empty() || value.iter().any(|b| *b < 0x20 && *b != b'\t') {

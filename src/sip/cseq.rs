@@ -21,7 +21,9 @@ impl CSeq {
         if digits == 0 || digits > 10 {
             return Err(BAD);
         }
-        let seq = value[..digits].iter().fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
+        let seq = value[..digits]
+            .iter()
+            .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
         if seq >= 1 << 31 {
             return Err(BAD);
         }
@@ -33,7 +35,10 @@ impl CSeq {
         if !is_token(method) {
             return Err(BAD);
         }
-        Ok(CSeq { seq: seq as u32, method: Method::parse(method) })
+        Ok(CSeq {
+            seq: seq as u32,
+            method: Method::parse(method),
+        })
     }
 }
 
@@ -43,7 +48,13 @@ mod tests {
 
     #[test]
     fn a_folded_cseq_parses() {
-        assert_eq!(CSeq::parse(b"0009\r\n  INVITE").unwrap(), CSeq { seq: 9, method: Method::Invite });
+        assert_eq!(
+            CSeq::parse(b"0009\r\n  INVITE").unwrap(),
+            CSeq {
+                seq: 9,
+                method: Method::Invite
+            }
+        );
     }
 
     #[test]

@@ -67,7 +67,12 @@ impl Message {
     pub fn append_raw_header(&mut self, name: &str, value: Bytes) {
         let name_text = self.own(Bytes::copy_from_slice(name.as_bytes()));
         let value = self.own(value);
-        self.headers.push(Header { name: HeaderName::parse(name.as_bytes()), name_text, value, line: None });
+        self.headers.push(Header {
+            name: HeaderName::parse(name.as_bytes()),
+            name_text,
+            value,
+            line: None,
+        });
         self.edited = true;
     }
 
@@ -139,7 +144,12 @@ impl Message {
     fn owned_header(&mut self, name: HeaderName, value: Bytes) -> Header {
         let name_text = self.own(Bytes::from_static(name.as_str().as_bytes()));
         let value = self.own(value);
-        Header { name, name_text, value, line: None }
+        Header {
+            name,
+            name_text,
+            value,
+            line: None,
+        }
     }
 }
 
@@ -148,13 +158,20 @@ impl Message {
 impl PartialEq for Message {
     fn eq(&self, other: &Message) -> bool {
         let start_eq = match (&self.start, &other.start) {
-            (StartLine::Request { method: m1, uri: u1 }, StartLine::Request { method: m2, uri: u2 }) => m1 == m2 && self.text(u1) == other.text(u2),
-            (StartLine::Response { status: s1, reason: r1 }, StartLine::Response { status: s2, reason: r2 }) => s1 == s2 && self.text(r1) == other.text(r2),
+            (StartLine::Request { method: m1, uri: u1 }, StartLine::Request { method: m2, uri: u2 }) => {
+                m1 == m2 && self.text(u1) == other.text(u2)
+            }
+            (StartLine::Response { status: s1, reason: r1 }, StartLine::Response { status: s2, reason: r2 }) => {
+                s1 == s2 && self.text(r1) == other.text(r2)
+            }
             _ => false,
         };
         start_eq
             && self.body() == other.body()
             && self.headers.len() == other.headers.len()
-            && self.iter_headers().zip(other.iter_headers()).all(|((n1, v1), (n2, v2))| n1.eq_ignore_ascii_case(n2) && v1 == v2)
+            && self
+                .iter_headers()
+                .zip(other.iter_headers())
+                .all(|((n1, v1), (n2, v2))| n1.eq_ignore_ascii_case(n2) && v1 == v2)
     }
 }

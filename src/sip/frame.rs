@@ -42,7 +42,10 @@ pub struct StreamFramer {
 
 impl StreamFramer {
     pub fn new(max_message: usize) -> StreamFramer {
-        StreamFramer { buf: BytesMut::with_capacity(4096), max_message }
+        StreamFramer {
+            buf: BytesMut::with_capacity(4096),
+            max_message,
+        }
     }
 
     pub fn push(&mut self, data: &[u8]) {
@@ -72,7 +75,9 @@ impl StreamFramer {
         }
         let Some(header_end) = memmem::find(&self.buf, b"\r\n\r\n") else {
             if self.buf.len() > self.max_message {
-                return Err(FrameError::HeadersTooLong { limit: self.max_message });
+                return Err(FrameError::HeadersTooLong {
+                    limit: self.max_message,
+                });
             }
             return Ok(None);
         };
@@ -80,7 +85,10 @@ impl StreamFramer {
         let length = content_length(&self.buf[..header_end])?;
         let size = body_start + length;
         if size > self.max_message {
-            return Err(FrameError::TooLarge { size, limit: self.max_message });
+            return Err(FrameError::TooLarge {
+                size,
+                limit: self.max_message,
+            });
         }
         if self.buf.len() < size {
             return Ok(None);
@@ -96,7 +104,9 @@ fn content_length(headers: &[u8]) -> Result<usize, FrameError> {
         if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
             continue;
         }
-        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            continue;
+        };
         if HeaderName::parse(trim(&line[..colon])) != HeaderName::ContentLength {
             continue;
         }
@@ -131,7 +141,13 @@ mod tests {
                 frames.push(frame);
             }
         }
-        assert_eq!(frames, vec![Frame::Message(Bytes::from_static(MSG)), Frame::Message(Bytes::from_static(MSG))]);
+        assert_eq!(
+            frames,
+            vec![
+                Frame::Message(Bytes::from_static(MSG)),
+                Frame::Message(Bytes::from_static(MSG))
+            ]
+        );
         assert_eq!(framer.buffered(), 0);
     }
 

@@ -198,14 +198,31 @@ impl HeaderName {
         use HeaderName::*;
         matches!(
             self,
-            Via | Route | RecordRoute | Contact | Allow | Supported | Require | ProxyRequire | Unsupported | Accept | Diversion | HistoryInfo | PAssertedIdentity | Privacy | Reason | ContentEncoding
+            Via | Route
+                | RecordRoute
+                | Contact
+                | Allow
+                | Supported
+                | Require
+                | ProxyRequire
+                | Unsupported
+                | Accept
+                | Diversion
+                | HistoryInfo
+                | PAssertedIdentity
+                | Privacy
+                | Reason
+                | ContentEncoding
         )
     }
 
     /// Headers that may appear at most once (RFC 3261 §20; RFC 4475 §3.3.8, §3.3.9).
     pub fn is_single(self) -> bool {
         use HeaderName::*;
-        matches!(self, To | From | CallId | CSeq | MaxForwards | ContentLength | ContentType)
+        matches!(
+            self,
+            To | From | CallId | CSeq | MaxForwards | ContentLength | ContentType
+        )
     }
 }
 
@@ -229,14 +246,65 @@ mod tests {
             (b"X-Custom", HeaderName::Other),
             (b"q", HeaderName::Other),
         ] {
-            assert_eq!(HeaderName::parse(written), expected, "{}", String::from_utf8_lossy(written));
+            assert_eq!(
+                HeaderName::parse(written),
+                expected,
+                "{}",
+                String::from_utf8_lossy(written)
+            );
         }
     }
 
     #[test]
     fn every_known_name_round_trips_through_its_canonical_text() {
         use HeaderName::*;
-        for name in [Accept, AcceptContact, Allow, Authorization, CallId, Contact, ContentEncoding, ContentLength, ContentType, CSeq, Diversion, Event, From, HistoryInfo, Identity, MaxForwards, MinSe, PAssertedIdentity, Privacy, ProxyAuthenticate, ProxyAuthorization, ProxyRequire, RAck, Reason, RecordRoute, ReferTo, ReferredBy, RejectContact, RemotePartyId, Replaces, RequestDisposition, Require, RetryAfter, Route, RSeq, Server, SessionExpires, Subject, Supported, To, Unsupported, UserAgent, UserToUser, Via, WwwAuthenticate] {
+        for name in [
+            Accept,
+            AcceptContact,
+            Allow,
+            Authorization,
+            CallId,
+            Contact,
+            ContentEncoding,
+            ContentLength,
+            ContentType,
+            CSeq,
+            Diversion,
+            Event,
+            From,
+            HistoryInfo,
+            Identity,
+            MaxForwards,
+            MinSe,
+            PAssertedIdentity,
+            Privacy,
+            ProxyAuthenticate,
+            ProxyAuthorization,
+            ProxyRequire,
+            RAck,
+            Reason,
+            RecordRoute,
+            ReferTo,
+            ReferredBy,
+            RejectContact,
+            RemotePartyId,
+            Replaces,
+            RequestDisposition,
+            Require,
+            RetryAfter,
+            Route,
+            RSeq,
+            Server,
+            SessionExpires,
+            Subject,
+            Supported,
+            To,
+            Unsupported,
+            UserAgent,
+            UserToUser,
+            Via,
+            WwwAuthenticate,
+        ] {
             assert_eq!(HeaderName::parse(name.as_str().as_bytes()), name, "{}", name.as_str());
         }
     }

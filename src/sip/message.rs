@@ -62,11 +62,17 @@ impl Message {
     /// Parse one whole message within `limits`.
     pub fn parse_with(raw: Bytes, limits: &Limits) -> Result<Message, ParseError> {
         if raw.len() > limits.max_message {
-            return Err(ParseError::TooLarge { size: raw.len(), limit: limits.max_message });
+            return Err(ParseError::TooLarge {
+                size: raw.len(),
+                limit: limits.max_message,
+            });
         }
         let buf = &raw[..];
         // RFC 3261 §7.5: CRLFs before the start line are ignored.
-        let first = buf.iter().position(|b| *b != b'\r' && *b != b'\n').ok_or(ParseError::Incomplete)?;
+        let first = buf
+            .iter()
+            .position(|b| *b != b'\r' && *b != b'\n')
+            .ok_or(ParseError::Incomplete)?;
         let (line_end, mut pos) = line_at(buf, first, limits)?;
         let start = parse_start_line(buf, first, line_end)?;
         let mut headers: Vec<Header> = Vec::with_capacity(24);
@@ -76,18 +82,28 @@ impl Message {
                 break next;
             }
             if buf[pos] == b' ' || buf[pos] == b'\t' {
-                fold_into(headers.last_mut().ok_or(ParseError::HeaderWithoutColon)?, buf, pos, end, limits)?;
+                fold_into(
+                    headers.last_mut().ok_or(ParseError::HeaderWithoutColon)?,
+                    buf,
+                    pos,
+                    end,
+                    limits,
+                )?;
             } else {
                 headers.push(parse_header_line(buf, pos, end)?);
                 if headers.len() > limits.max_headers {
-                    return Err(ParseError::TooManyHeaders { limit: limits.max_headers });
+                    return Err(ParseError::TooManyHeaders {
+                        limit: limits.max_headers,
+                    });
                 }
             }
             pos = next;
         };
         let available = buf.len() - body_start;
         let body_len = match content_length(buf, &headers)? {
-            Some(declared) if declared > available => return Err(ParseError::ContentLengthTooLarge { declared, available }),
+            Some(declared) if declared > available => {
+                return Err(ParseError::ContentLengthTooLarge { declared, available })
+            }
             Some(declared) => declared,
             None => available,
         };
@@ -137,7 +153,10 @@ fn parse_start_line(buf: &[u8], start: usize, end: usize) -> Result<StartLine, P
     }
     // Request-Line = Method SP Request-URI SP SIP-Version (§25.1). Trailing white space is
     // tolerated (RFC 4475 §3.1.2.10 allows it); anything else out of place is a 400.
-    let trimmed_end = line.iter().rposition(|b| *b != b' ' && *b != b'\t').map_or(0, |i| i + 1);
+    let trimmed_end = line
+        .iter()
+        .rposition(|b| *b != b' ' && *b != b'\t')
+        .map_or(0, |i| i + 1);
     let line = &line[..trimmed_end];
     let first_sp = memchr(b' ', line).ok_or(ParseError::BadStartLine)?;
     let last_sp = memchr::memrchr(b' ', line).ok_or(ParseError::BadStartLine)?;
@@ -191,13 +210,20 @@ fn check_version(version: &[u8]) -> Result<(), ParseError> {
     let looks_like_version = version.len() > 4
         && version[..4].eq_ignore_ascii_case(b"SIP/")
         && version[4..].iter().all(|b| b.is_ascii_digit() || *b == b'.');
-    Err(if looks_like_version { ParseError::BadVersion } else { ParseError::BadStartLine })
+    Err(if looks_like_version {
+        ParseError::BadVersion
+    } else {
+        ParseError::BadStartLine
+    })
 }
 
 fn parse_header_line(buf: &[u8], start: usize, end: usize) -> Result<Header, ParseError> {
     let line = &buf[start..end];
     // Names are short: a plain scan for the colon beats a SIMD search's set-up.
-    let colon = line.iter().position(|b| *b == b':').ok_or(ParseError::HeaderWithoutColon)?;
+    let colon = line
+        .iter()
+        .position(|b| *b == b':')
+        .ok_or(ParseError::HeaderWithoutColon)?;
     let mut name_end = colon;
     while name_end > 0 && (line[name_end - 1] == b' ' || line[name_end - 1] == b'\t') {
         name_end -= 1;
@@ -228,7 +254,11 @@ fn fold_into(header: &mut Header, buf: &[u8], start: usize, end: usize, limits: 
         return Err(ParseError::LineTooLong { limit: limits.max_line });
     }
     if content_start < content_end {
-        let new_start = if value_start == value_end { content_start as u32 } else { *value_start };
+        let new_start = if value_start == value_end {
+            content_start as u32
+        } else {
+            *value_start
+        };
         header.value = Text::Span(new_start, content_end as u32);
     }
     header.line = Some((line_start, end as u32));

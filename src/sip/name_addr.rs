@@ -54,7 +54,12 @@ impl<'a> NameAddr<'a> {
         }
         let uri = Uri::parse(trim(uri_text)).map_err(|_| bad)?;
         let tag = Params::new(params).value_of(b"tag").flatten();
-        Ok(NameAddr { display, uri, tag, params })
+        Ok(NameAddr {
+            display,
+            uri,
+            tag,
+            params,
+        })
     }
 }
 
@@ -65,7 +70,11 @@ mod tests {
 
     #[test]
     fn a_quoted_display_name_with_escapes_and_a_tag() {
-        let na = NameAddr::parse(br#""J Rosenberg \\\""       <sip:jdrosen@example.com>  ; tag = 98asjd8"#, "From").unwrap();
+        let na = NameAddr::parse(
+            br#""J Rosenberg \\\""       <sip:jdrosen@example.com>  ; tag = 98asjd8"#,
+            "From",
+        )
+        .unwrap();
         assert_eq!(na.display, Some(&br#"J Rosenberg \\\""#[..]));
         assert_eq!(na.uri.host, b"example.com");
         assert_eq!(na.tag, Some(&b"98asjd8"[..]));
@@ -80,8 +89,14 @@ mod tests {
 
     #[test]
     fn unknown_schemes_are_carried_and_tel_is_understood() {
-        assert_eq!(NameAddr::parse(b"<im:user@example.com>", "To").unwrap().uri.scheme, Scheme::Other);
-        assert_eq!(NameAddr::parse(b"<tel:+15551234567>", "To").unwrap().uri.user, Some(&b"+15551234567"[..]));
+        assert_eq!(
+            NameAddr::parse(b"<im:user@example.com>", "To").unwrap().uri.scheme,
+            Scheme::Other
+        );
+        assert_eq!(
+            NameAddr::parse(b"<tel:+15551234567>", "To").unwrap().uri.user,
+            Some(&b"+15551234567"[..])
+        );
     }
 
     #[test]

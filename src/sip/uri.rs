@@ -50,7 +50,12 @@ impl<'a> Uri<'a> {
     pub fn parse(text: &'a [u8]) -> Result<Uri<'a>, UriError> {
         let colon = text.iter().position(|b| *b == b':').ok_or(UriError::NoScheme)?;
         let scheme_text = &text[..colon];
-        if scheme_text.is_empty() || !scheme_text[0].is_ascii_alphabetic() || !scheme_text.iter().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b)) {
+        if scheme_text.is_empty()
+            || !scheme_text[0].is_ascii_alphabetic()
+            || !scheme_text
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b))
+        {
             return Err(UriError::NoScheme);
         }
         if text.iter().any(|b| *b <= b' ' || *b == 0x7f) {
@@ -67,9 +72,27 @@ impl<'a> Uri<'a> {
             Scheme::Sip | Scheme::Sips => parse_sip(scheme, rest, text),
             Scheme::Tel => {
                 let (number, params) = split_at_byte(rest, b';');
-                Ok(Uri { scheme, user: Some(number), password: None, host: b"", port: None, params, headers: None, text })
+                Ok(Uri {
+                    scheme,
+                    user: Some(number),
+                    password: None,
+                    host: b"",
+                    port: None,
+                    params,
+                    headers: None,
+                    text,
+                })
             }
-            Scheme::Other => Ok(Uri { scheme, user: None, password: None, host: b"", port: None, params: b"", headers: None, text }),
+            Scheme::Other => Ok(Uri {
+                scheme,
+                user: None,
+                password: None,
+                host: b"",
+                port: None,
+                params: b"",
+                headers: None,
+                text,
+            }),
         }
     }
 
@@ -102,7 +125,16 @@ fn parse_sip<'a>(scheme: Scheme, rest: &'a [u8], text: &'a [u8]) -> Result<Uri<'
     if host.is_empty() {
         return Err(UriError::NoHost);
     }
-    Ok(Uri { scheme, user, password, host, port, params, headers, text })
+    Ok(Uri {
+        scheme,
+        user,
+        password,
+        host,
+        port,
+        params,
+        headers,
+        text,
+    })
 }
 
 /// `host[:port]`, with IPv6 references in brackets (RFC 5118).
@@ -138,7 +170,9 @@ pub fn parse_port(p: &[u8]) -> Option<u16> {
     if p.is_empty() || p.len() > 5 || !p.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    p.iter().try_fold(0u32, |acc, d| Some(acc * 10 + u32::from(d - b'0'))).and_then(|v| u16::try_from(v).ok())
+    p.iter()
+        .try_fold(0u32, |acc, d| Some(acc * 10 + u32::from(d - b'0')))
+        .and_then(|v| u16::try_from(v).ok())
 }
 
 fn split_at_byte(s: &[u8], byte: u8) -> (&[u8], &[u8]) {

@@ -24,7 +24,11 @@ pub struct Rejection {
 
 impl Rejection {
     fn new(status: u16, reason: &'static str) -> Rejection {
-        Rejection { status, reason, unsupported: None }
+        Rejection {
+            status,
+            reason,
+            unsupported: None,
+        }
     }
 }
 
@@ -41,7 +45,15 @@ pub fn validate_request(request: &Message) -> Result<(), Rejection> {
             return Err(Rejection::new(400, missing));
         }
     }
-    for name in [HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq, HeaderName::MaxForwards, HeaderName::ContentLength, HeaderName::ContentType] {
+    for name in [
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+        HeaderName::MaxForwards,
+        HeaderName::ContentLength,
+        HeaderName::ContentType,
+    ] {
         if request.count(name) > 1 {
             return Err(Rejection::new(400, "Duplicate Single-Valued Header"));
         }
@@ -53,10 +65,15 @@ pub fn validate_request(request: &Message) -> Result<(), Rejection> {
     check_vias(request)?;
     request.from().map_err(|_| Rejection::new(400, "Bad From"))?;
     request.to().map_err(|_| Rejection::new(400, "Bad To"))?;
-    if request.call_id().is_none_or(|id| id.is_empty() || id.iter().any(|b| b.is_ascii_whitespace())) {
+    if request
+        .call_id()
+        .is_none_or(|id| id.is_empty() || id.iter().any(|b| b.is_ascii_whitespace()))
+    {
         return Err(Rejection::new(400, "Bad Call-ID"));
     }
-    request.max_forwards().map_err(|_| Rejection::new(400, "Bad Max-Forwards"))?;
+    request
+        .max_forwards()
+        .map_err(|_| Rejection::new(400, "Bad Max-Forwards"))?;
     check_request_uri(request)?;
     check_require(request)
 }
@@ -105,5 +122,9 @@ fn check_require(request: &Message) -> Result<(), Rejection> {
     if unsupported.is_empty() {
         return Ok(());
     }
-    Err(Rejection { status: 420, reason: "Bad Extension", unsupported: Some(unsupported.freeze()) })
+    Err(Rejection {
+        status: 420,
+        reason: "Bad Extension",
+        unsupported: Some(unsupported.freeze()),
+    })
 }

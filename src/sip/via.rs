@@ -56,7 +56,16 @@ impl<'a> Via<'a> {
         if params.split(|b| *b == b';').skip(1).any(|p| trim(p).is_empty()) {
             return Err(BAD);
         }
-        let mut via = Via { transport, host, port, branch: None, received: None, rport: None, params, sent_by };
+        let mut via = Via {
+            transport,
+            host,
+            port,
+            branch: None,
+            received: None,
+            rport: None,
+            params,
+            sent_by,
+        };
         for (name, value) in Params::new(params) {
             if name.eq_ignore_ascii_case(b"branch") {
                 via.branch = value;
@@ -71,7 +80,8 @@ impl<'a> Via<'a> {
 
     /// RFC 3261 §17.2.3: a branch with the magic cookie identifies the transaction alone.
     pub fn has_rfc3261_branch(&self) -> bool {
-        self.branch.is_some_and(|b| b.len() > 7 && b[..7].eq_ignore_ascii_case(b"z9hG4bK"))
+        self.branch
+            .is_some_and(|b| b.len() > 7 && b[..7].eq_ignore_ascii_case(b"z9hG4bK"))
     }
 }
 

@@ -80,7 +80,14 @@ impl Connections {
     /// Register the writer of an admitted connection.
     pub fn register(&self, peer: SocketAddr, transport: Transport, writer: mpsc::Sender<Bytes>) -> ConnectionId {
         let id = ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed));
-        self.by_id.insert(id, Entry { peer, transport, writer });
+        self.by_id.insert(
+            id,
+            Entry {
+                peer,
+                transport,
+                writer,
+            },
+        );
         self.by_peer.insert((peer, transport), id);
         id
     }
@@ -92,7 +99,12 @@ impl Connections {
     }
 
     /// The writer for a connection id, or for an open connection to `peer`.
-    pub fn writer(&self, id: Option<ConnectionId>, peer: SocketAddr, transport: Transport) -> Option<mpsc::Sender<Bytes>> {
+    pub fn writer(
+        &self,
+        id: Option<ConnectionId>,
+        peer: SocketAddr,
+        transport: Transport,
+    ) -> Option<mpsc::Sender<Bytes>> {
         if let Some(entry) = id.and_then(|id| self.by_id.get(&id)) {
             return Some(entry.writer.clone());
         }
@@ -148,7 +160,10 @@ mod tests {
         let _a2 = c.admit(peer(4)).unwrap();
         let other = SocketAddr::from(([127, 0, 0, 2], 9));
         let _c = c.admit(other).unwrap();
-        assert_eq!(c.admit(SocketAddr::from(([127, 0, 0, 3], 9))).unwrap_err(), Refusal::Total);
+        assert_eq!(
+            c.admit(SocketAddr::from(([127, 0, 0, 3], 9))).unwrap_err(),
+            Refusal::Total
+        );
         assert_eq!(c.open(), 3);
     }
 

@@ -74,7 +74,8 @@ impl Dispatcher {
             metrics::counter!("sip_send_errors_total", "transport" => "tls").increment(1);
             return;
         }
-        self.runtime.spawn(stream::connect_and_send(ctx, out.destination, out.bytes));
+        self.runtime
+            .spawn(stream::connect_and_send(ctx, out.destination, out.bytes));
     }
 }
 
@@ -95,7 +96,14 @@ mod tests {
 
     #[test]
     fn hostile_destinations_are_not_sendable() {
-        for bad in ["255.255.255.255:5060", "224.0.0.1:5060", "0.0.0.0:5060", "127.0.0.1:0", "[ff02::1]:5060", "[::]:5060"] {
+        for bad in [
+            "255.255.255.255:5060",
+            "224.0.0.1:5060",
+            "0.0.0.0:5060",
+            "127.0.0.1:0",
+            "[ff02::1]:5060",
+            "[::]:5060",
+        ] {
             assert!(!is_sendable(bad.parse().unwrap()), "{bad}");
         }
         assert!(is_sendable("127.0.0.1:5060".parse().unwrap()));

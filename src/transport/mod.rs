@@ -110,17 +110,29 @@ impl Drop for Listeners {
 
 /// Bind every configured listener and start feeding `handler`. Must run inside a tokio
 /// runtime (the stream listeners are tasks on it).
-pub async fn start(config: &SipConfig, tls: Option<Arc<rustls::ServerConfig>>, handler: Arc<dyn Handler>) -> std::io::Result<Listeners> {
+pub async fn start(
+    config: &SipConfig,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    handler: Arc<dyn Handler>,
+) -> std::io::Result<Listeners> {
     let sockets = match config.udp_listen {
         Some(addr) => {
-            let count = if config.udp_sockets == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { config.udp_sockets };
+            let count = if config.udp_sockets == 0 {
+                std::thread::available_parallelism().map_or(2, |n| n.get())
+            } else {
+                config.udp_sockets
+            };
             bind_udp(addr, count)?
         }
         None => Vec::new(),
     };
     let udp = sockets.first().map(|s| s.local_addr()).transpose()?;
     let connections = Connections::new(config.max_connections, config.max_connections_per_source);
-    let dispatcher = Dispatcher::new(sockets.first().cloned(), connections.clone(), tokio::runtime::Handle::current());
+    let dispatcher = Dispatcher::new(
+        sockets.first().cloned(),
+        connections.clone(),
+        tokio::runtime::Handle::current(),
+    );
     let ctx = Arc::new(stream::StreamContext {
         handler: handler.clone(),
         connections: connections.clone(),
@@ -133,7 +145,10 @@ pub async fn start(config: &SipConfig, tls: Option<Arc<rustls::ServerConfig>>, h
     let mut tcp = None;
     if let Some(addr) = config.tcp_listen {
         // The TCP port follows the UDP one when both ask for port 0, so one port serves both.
-        let addr = match (addr.port(), udp) { (0, Some(u)) if addr.ip() == u.ip() => SocketAddr::new(addr.ip(), u.port()), _ => addr };
+        let addr = match (addr.port(), udp) {
+            (0, Some(u)) if addr.ip() == u.ip() => SocketAddr::new(addr.ip(), u.port()),
+            _ => addr,
+        };
         let listener = tokio::net::TcpListener::bind(addr).await?;
         tcp = Some(listener.local_addr()?);
         tasks.push(tcp::spawn_tcp_listener(listener, ctx.clone()));
@@ -142,8 +157,22 @@ pub async fn start(config: &SipConfig, tls: Option<Arc<rustls::ServerConfig>>, h
     if let (Some(addr), Some(server)) = (config.tls_listen, tls) {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         tls_addr = Some(listener.local_addr()?);
-        tasks.push(tls::spawn_tls_listener(listener, server, Duration::from_secs(config.handshake_timeout_secs), ctx));
+        tasks.push(tls::spawn_tls_listener(
+            listener,
+            server,
+            Duration::from_secs(config.handshake_timeout_secs),
+            ctx,
+        ));
     }
-    let udp_workers = (!sockets.is_empty()).then(|| UdpWorkers::spawn(&sockets, config.max_message_size, handler, dispatcher.clone()));
-    Ok(Listeners { dispatcher, connections, udp, tcp, tls: tls_addr, _udp_workers: udp_workers, tasks })
+    let udp_workers = (!sockets.is_empty())
+        .then(|| UdpWorkers::spawn(&sockets, config.max_message_size, handler, dispatcher.clone()));
+    Ok(Listeners {
+        dispatcher,
+        connections,
+        udp,
+        tcp,
+        tls: tls_addr,
+        _udp_workers: udp_workers,
+        tasks,
+    })
 }

@@ -27,8 +27,13 @@ pub(crate) struct StreamContext {
 }
 
 /// Serve one accepted (or opened) connection until it closes.
-pub(crate) async fn serve<S>(ctx: Arc<StreamContext>, stream: S, peer: SocketAddr, transport: Transport, first: Option<Bytes>)
-where
+pub(crate) async fn serve<S>(
+    ctx: Arc<StreamContext>,
+    stream: S,
+    peer: SocketAddr,
+    transport: Transport,
+    first: Option<Bytes>,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (writer, queue) = mpsc::channel(WRITE_QUEUE);
@@ -38,7 +43,8 @@ where
     ctx.connections.unregister(id);
     metrics::gauge!("sip_connections_open", "transport" => transport.label()).decrement(1.0);
     if let Err(reason) = outcome {
-        metrics::counter!("sip_connections_closed_total", "transport" => transport.label(), "reason" => reason).increment(1);
+        metrics::counter!("sip_connections_closed_total", "transport" => transport.label(), "reason" => reason)
+            .increment(1);
         tracing::debug!(%peer, reason, "connection closed");
     }
 }

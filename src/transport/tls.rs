@@ -105,7 +105,10 @@ fn ensure_dev_certificate(dir: &Path) -> Result<(PathBuf, PathBuf), TlsError> {
     let write = |path: &Path, text: String| {
         std::fs::create_dir_all(dir)
             .and_then(|_| std::fs::write(path, text))
-            .map_err(|source| TlsError::Read { path: path.to_owned(), source })
+            .map_err(|source| TlsError::Read {
+                path: path.to_owned(),
+                source,
+            })
     };
     write(&cert, generated.cert.pem())?;
     write(&key, generated.signing_key.serialize_pem())?;

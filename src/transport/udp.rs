@@ -51,13 +51,19 @@ pub struct UdpWorkers {
 
 impl UdpWorkers {
     /// One receive thread per socket.
-    pub fn spawn(sockets: &[Arc<UdpSocket>], max_message_size: usize, handler: Arc<dyn Handler>, dispatcher: Arc<Dispatcher>) -> UdpWorkers {
+    pub fn spawn(
+        sockets: &[Arc<UdpSocket>],
+        max_message_size: usize,
+        handler: Arc<dyn Handler>,
+        dispatcher: Arc<Dispatcher>,
+    ) -> UdpWorkers {
         let stop = Arc::new(AtomicBool::new(false));
         let threads = sockets
             .iter()
             .enumerate()
             .map(|(i, socket)| {
-                let (socket, handler, dispatcher, stop) = (socket.clone(), handler.clone(), dispatcher.clone(), stop.clone());
+                let (socket, handler, dispatcher, stop) =
+                    (socket.clone(), handler.clone(), dispatcher.clone(), stop.clone());
                 std::thread::Builder::new()
                     .name(format!("sip-udp-{i}"))
                     .spawn(move || receive_loop(&socket, max_message_size, &*handler, &dispatcher, &stop))
@@ -77,14 +83,27 @@ impl Drop for UdpWorkers {
     }
 }
 
-fn receive_loop(socket: &UdpSocket, max_message_size: usize, handler: &dyn Handler, dispatcher: &Dispatcher, stop: &AtomicBool) {
+fn receive_loop(
+    socket: &UdpSocket,
+    max_message_size: usize,
+    handler: &dyn Handler,
+    dispatcher: &Dispatcher,
+    stop: &AtomicBool,
+) {
     // One byte more than the limit tells an oversized datagram from one that just fits.
     let mut buf = vec![0u8; max_message_size + 1];
     let mut out = Vec::with_capacity(4);
     while !stop.load(Ordering::Acquire) {
         let (len, source) = match socket.recv_from(&mut buf) {
             Ok(received) => received,
-            Err(err) if matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
             Err(err) => {
                 // ICMP errors surface here on Linux (ECONNREFUSED): not ours to stop for.
                 tracing::trace!(%err, "udp receive error");

@@ -37,8 +37,13 @@ impl Server {
             .arg("--config")
             .arg(&config_path)
             .current_dir(dir.path())
-            .env("RUST_LOG", std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "info".into()))
-            .stdout(Stdio::from(std::fs::File::create(dir.path().join("stdout.log")).unwrap()))
+            .env(
+                "RUST_LOG",
+                std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdout(Stdio::from(
+                std::fs::File::create(dir.path().join("stdout.log")).unwrap(),
+            ))
             .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
             .spawn()
             .expect("spawning switchboard");
@@ -67,7 +72,10 @@ impl Server {
                 }
             }
         }
-        panic!("switchboard did not answer OPTIONS within 20 s; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        panic!(
+            "switchboard did not answer OPTIONS within 20 s; log:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
     }
 
     pub fn log_text(&self) -> String {
@@ -110,7 +118,9 @@ pub fn require_tool(tool: &str, package: &str) -> PathBuf {
         .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
         .map(|dir| dir.join(tool))
         .find(|p| p.is_file());
-    found.unwrap_or_else(|| panic!("`{tool}` is required for this test: install it with `apt-get install {package}` (scripts/test.sh does)"))
+    found.unwrap_or_else(|| {
+        panic!("`{tool}` is required for this test: install it with `apt-get install {package}` (scripts/test.sh does)")
+    })
 }
 
 /// The repository's root folder.
@@ -153,5 +163,7 @@ pub fn run_sipp(args: &[&str], limit: Duration) -> (i32, String) {
 }
 
 pub fn write_file(path: &Path, text: &str) {
-    std::fs::File::create(path).and_then(|mut f| f.write_all(text.as_bytes())).unwrap();
+    std::fs::File::create(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .unwrap();
 }
