@@ -1,0 +1,53 @@
+//! Transaction identity (RFC 3261 §17.1.3, §17.2.3): the branch, plus the CSeq method for
+//! clients, plus the sent-by and method for servers. ACK matches its INVITE's server
+//! transaction; CANCEL has its own.
+
+use bytes::Bytes;
+use rand::Rng;
+
+use crate::sip::Method;
+
+/// The RFC 3261 magic cookie every branch we generate starts with.
+pub const MAGIC_COOKIE: &str = "z9hG4bK";
+
+/// Matches responses to a client transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientKey {
+    pub branch: Bytes,
+    pub method: Method,
+}
+
+impl ClientKey {
+    pub fn new(branch: Bytes, method: Method) -> ClientKey {
+        ClientKey { branch, method }
+    }
+}
+
+/// Matches requests to a server transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServerKey {
+    pub branch: Bytes,
+    pub sent_by: Bytes,
+    pub method: Method,
+}
+
+impl ServerKey {
+    /// An ACK is keyed as the INVITE it acknowledges (§17.2.3).
+    pub fn new(branch: &[u8], sent_by: &[u8], method: &Method) -> ServerKey {
+        let method = if *method == Method::Ack {
+            Method::Invite
+        } else {
+            method.clone()
+        };
+        ServerKey {
+            branch: Bytes::copy_from_slice(branch),
+            sent_by: Bytes::copy_from_slice(sent_by),
+            method,
+        }
+    }
+}
+
+/// A fresh branch: the magic cookie and 64 random bits.
+pub fn new_branch(rng: &mut impl Rng) -> Bytes {
+    Bytes::from(format!("{MAGIC_COOKIE}{:016x}", rng.random::<u64>()))
+}

@@ -1,0 +1,311 @@
+//! The transaction table: machines by id, indexes by client and server key, and one
+//! ordered deadline index so that finding what is due costs O(log n), not a scan.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::{
+    Action, ClientInvite, ClientKey, ClientNonInvite, ServerInvite, ServerKey, ServerNonInvite, TimerConfig, TxEvent,
+};
+use crate::sip::Message;
+
+/// Identifies a transaction while it lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TxId(pub u64);
+
+/// What the table produces for its caller.
+#[derive(Debug)]
+pub enum Output<D> {
+    Transmit { bytes: Bytes, destination: D },
+    Event { id: TxId, event: TxEvent },
+    Terminated { id: TxId },
+}
+
+/// How an incoming request relates to the server transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestMatch {
+    /// No transaction has it: a new request for the TU.
+    New,
+    /// A retransmission, answered from the transaction.
+    Retransmission(TxId),
+    /// An ACK for a non-2xx final, absorbed by its INVITE transaction.
+    AckAbsorbed,
+}
+
+#[derive(Debug)]
+enum Machine {
+    ClientInvite(ClientInvite),
+    ClientNonInvite(ClientNonInvite),
+    ServerInvite(ServerInvite),
+    ServerNonInvite(ServerNonInvite),
+}
+
+#[derive(Debug)]
+enum Key {
+    Client(ClientKey),
+    Server(ServerKey),
+}
+
+#[derive(Debug)]
+struct Entry<D> {
+    machine: Machine,
+    destination: D,
+    key: Key,
+    deadline: Option<Instant>,
+}
+
+/// Every live transaction.
+#[derive(Debug)]
+pub struct Transactions<D> {
+    config: TimerConfig,
+    next_id: u64,
+    entries: HashMap<TxId, Entry<D>>,
+    clients: HashMap<ClientKey, TxId>,
+    servers: HashMap<ServerKey, TxId>,
+    deadlines: BTreeSet<(Instant, TxId)>,
+    actions: Vec<Action>,
+}
+
+impl<D: Clone> Transactions<D> {
+    pub fn new(config: TimerConfig) -> Transactions<D> {
+        Transactions {
+            config,
+            next_id: 1,
+            entries: HashMap::new(),
+            clients: HashMap::new(),
+            servers: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            actions: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &TimerConfig {
+        &self.config
+    }
+
+    /// Live transactions.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Send a request in a new client transaction.
+    pub fn start_client(
+        &mut self,
+        now: Instant,
+        key: ClientKey,
+        request: Bytes,
+        destination: D,
+        reliable: bool,
+        out: &mut Vec<Output<D>>,
+    ) -> TxId {
+        let invite = key.method == crate::sip::Method::Invite;
+        let machine = if invite {
+            Machine::ClientInvite(ClientInvite::new(
+                now,
+                request,
+                reliable,
+                &self.config,
+                &mut self.actions,
+            ))
+        } else {
+            Machine::ClientNonInvite(ClientNonInvite::new(
+                now,
+                request,
+                reliable,
+                &self.config,
+                &mut self.actions,
+            ))
+        };
+        let id = self.insert(machine, destination, Key::Client(key.clone()));
+        self.clients.insert(key, id);
+        self.settle(id, out);
+        id
+    }
+
+    /// A new request arrived (after [`Transactions::match_request`] said `New`): open its
+    /// server transaction. ACKs have none.
+    pub fn start_server(&mut self, key: ServerKey, destination: D, reliable: bool) -> TxId {
+        let machine = if key.method == crate::sip::Method::Invite {
+            Machine::ServerInvite(ServerInvite::new(reliable))
+        } else {
+            Machine::ServerNonInvite(ServerNonInvite::new(reliable))
+        };
+        let id = self.insert(machine, destination, Key::Server(key.clone()));
+        self.servers.insert(key, id);
+        id
+    }
+
+    /// Is this request new, a retransmission, or an ACK we absorb?
+    pub fn match_request(
+        &mut self,
+        now: Instant,
+        key: &ServerKey,
+        is_ack: bool,
+        out: &mut Vec<Output<D>>,
+    ) -> RequestMatch {
+        let Some(&id) = self.servers.get(key) else {
+            return RequestMatch::New;
+        };
+        let config = self.config;
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return RequestMatch::New;
+        };
+        let result = match (&mut entry.machine, is_ack) {
+            // An ACK for a 2xx is its own end-to-end request (§17.2.3 / RFC 6026).
+            (Machine::ServerInvite(m), true) => match m.handle_ack(now, &config) {
+                true => RequestMatch::AckAbsorbed,
+                false => RequestMatch::New,
+            },
+            (_, true) => RequestMatch::New,
+            (Machine::ServerInvite(m), false) => {
+                m.handle_retransmission(&mut self.actions);
+                RequestMatch::Retransmission(id)
+            }
+            (Machine::ServerNonInvite(m), false) => {
+                m.handle_retransmission(&mut self.actions);
+                RequestMatch::Retransmission(id)
+            }
+            _ => RequestMatch::New,
+        };
+        self.settle(id, out);
+        result
+    }
+
+    /// The server transaction of a request, by key.
+    pub fn server_id(&self, key: &ServerKey) -> Option<TxId> {
+        self.servers.get(key).copied()
+    }
+
+    /// The TU answers through a server transaction.
+    pub fn respond(&mut self, now: Instant, id: TxId, status: u16, response: Bytes, out: &mut Vec<Output<D>>) {
+        let config = self.config;
+        match self.entries.get_mut(&id).map(|e| &mut e.machine) {
+            Some(Machine::ServerInvite(m)) => m.send_response(now, status, response, &config, &mut self.actions),
+            Some(Machine::ServerNonInvite(m)) => m.send_response(now, status, response, &config, &mut self.actions),
+            _ => return,
+        }
+        self.settle(id, out);
+    }
+
+    /// Whether an INVITE server transaction still has no final response.
+    pub fn is_server_proceeding(&self, id: TxId) -> bool {
+        matches!(self.entries.get(&id).map(|e| &e.machine), Some(Machine::ServerInvite(m)) if m.is_proceeding())
+    }
+
+    /// A response arrived; `None` when no client transaction has it (a stray, or a 2xx
+    /// retransmission after Timer M).
+    pub fn handle_response(
+        &mut self,
+        now: Instant,
+        key: &ClientKey,
+        response: Message,
+        ack: impl FnOnce(&Message) -> Bytes,
+        out: &mut Vec<Output<D>>,
+    ) -> Option<TxId> {
+        let id = *self.clients.get(key)?;
+        let config = self.config;
+        match &mut self.entries.get_mut(&id)?.machine {
+            Machine::ClientInvite(m) => m.handle_response(now, response, ack, &config, &mut self.actions),
+            Machine::ClientNonInvite(m) => m.handle_response(now, response, &config, &mut self.actions),
+            _ => return None,
+        }
+        self.settle(id, out);
+        Some(id)
+    }
+
+    /// The transport could not deliver for this transaction.
+    pub fn handle_transport_error(&mut self, id: TxId, out: &mut Vec<Output<D>>) {
+        match self.entries.get_mut(&id).map(|e| &mut e.machine) {
+            Some(Machine::ClientInvite(m)) => m.handle_transport_error(&mut self.actions),
+            Some(Machine::ClientNonInvite(m)) => m.handle_transport_error(&mut self.actions),
+            Some(Machine::ServerInvite(m)) => m.handle_transport_error(&mut self.actions),
+            Some(Machine::ServerNonInvite(_)) | None => return,
+        }
+        self.settle(id, out);
+    }
+
+    /// Run every timer that is due.
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<Output<D>>) {
+        while let Some(&(at, id)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            if let Some(entry) = self.entries.get_mut(&id) {
+                entry.deadline = None;
+                let config = self.config;
+                match &mut entry.machine {
+                    Machine::ClientInvite(m) => m.handle_timeout(now, &config, &mut self.actions),
+                    Machine::ClientNonInvite(m) => m.handle_timeout(now, &config, &mut self.actions),
+                    Machine::ServerInvite(m) => m.handle_timeout(now, &config, &mut self.actions),
+                    Machine::ServerNonInvite(m) => m.handle_timeout(now),
+                }
+                self.settle(id, out);
+            }
+        }
+    }
+
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.deadlines.first().map(|(at, _)| *at)
+    }
+
+    fn insert(&mut self, machine: Machine, destination: D, key: Key) -> TxId {
+        let id = TxId(self.next_id);
+        self.next_id += 1;
+        self.entries.insert(
+            id,
+            Entry {
+                machine,
+                destination,
+                key,
+                deadline: None,
+            },
+        );
+        id
+    }
+
+    /// Turn the machine's actions into outputs, re-index its deadline, drop it when done.
+    fn settle(&mut self, id: TxId, out: &mut Vec<Output<D>>) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            self.actions.clear();
+            return;
+        };
+        for action in self.actions.drain(..) {
+            out.push(match action {
+                Action::Transmit(bytes) => Output::Transmit {
+                    bytes,
+                    destination: entry.destination.clone(),
+                },
+                Action::Deliver(event) => Output::Event { id, event },
+            });
+        }
+        let (terminated, next) = match &entry.machine {
+            Machine::ClientInvite(m) => (m.is_terminated(), m.next_timeout()),
+            Machine::ClientNonInvite(m) => (m.is_terminated(), m.next_timeout()),
+            Machine::ServerInvite(m) => (m.is_terminated(), m.next_timeout()),
+            Machine::ServerNonInvite(m) => (m.is_terminated(), m.next_timeout()),
+        };
+        if let Some(old) = entry.deadline.take() {
+            self.deadlines.remove(&(old, id));
+        }
+        if terminated {
+            let entry = self.entries.remove(&id).expect("present");
+            match entry.key {
+                Key::Client(key) => self.clients.remove(&key),
+                Key::Server(key) => self.servers.remove(&key),
+            };
+            out.push(Output::Terminated { id });
+            return;
+        }
+        if let Some(at) = next {
+            entry.deadline = Some(at);
+            self.deadlines.insert((at, id));
+        }
+    }
+}
