@@ -35,6 +35,7 @@ pub enum RequestMatch {
 }
 
 #[derive(Debug)]
+#[allow(clippy::enum_variant_names)] // the RFC's own names for the four kinds
 enum Machine {
     ClientInvite(ClientInvite),
     ClientNonInvite(ClientNonInvite),
