@@ -36,6 +36,8 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub sip: SipConfig,
+    pub b2bua: crate::b2bua::B2buaConfig,
+    pub routing: crate::routing::RoutingConfig,
     pub tls: TlsConfig,
     pub log: LogConfig,
 }
@@ -62,6 +64,8 @@ pub struct SipConfig {
     pub idle_timeout_secs: u64,
     /// Time allowed for a TLS handshake (seconds).
     pub handshake_timeout_secs: u64,
+    /// On SIGTERM, new calls get 503 and live calls get this long to end (seconds).
+    pub drain_secs: u64,
     /// Value of Server/User-Agent headers we add; empty means none (no version leaks to scanners).
     pub server_header: String,
 }

@@ -6,9 +6,11 @@
 //! who answers from the `directory` snapshot. `store` persists the directory, `api` manages
 //! it, `server` wires the shell together.
 
+pub mod b2bua;
 pub mod clock;
 pub mod config;
 pub mod metrics;
+pub mod routing;
 pub mod server;
 pub mod sip;
 pub mod transaction;

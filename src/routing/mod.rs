@@ -6,6 +6,10 @@
 
 use std::net::SocketAddr;
 
+mod static_table;
+
+pub use static_table::{RoutingConfig, StaticTable, TableError};
+
 use bytes::Bytes;
 
 /// What routing is asked: the facts of one new inbound call.

@@ -18,12 +18,57 @@ pub enum ServeError {
     Bind(#[source] std::io::Error),
     #[error(transparent)]
     Tls(#[from] transport::TlsError),
+    #[error(transparent)]
+    Routes(#[from] crate::routing::TableError),
 }
 
 /// A running server: its bound addresses, and what stops it when dropped.
 pub struct Running {
     pub listeners: transport::Listeners,
     pub handler: Arc<SipHandler>,
+    _timers: TimerThread,
+}
+
+/// The thread that runs call and transaction timers; stopped when dropped.
+struct TimerThread {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for TimerThread {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Sleep until the next timer is due (at most 10 ms, so new deadlines are never late by
+/// more than that), run what is due, send what it produced.
+fn spawn_timer_thread(handler: Arc<SipHandler>, dispatcher: Arc<transport::Dispatcher>) -> TimerThread {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("sip-timers".into())
+        .spawn(move || {
+            let mut out = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Acquire) {
+                let next = handler.handle_timeout(&mut out);
+                for o in out.drain(..) {
+                    dispatcher.send(o);
+                }
+                let now = crate::clock::now();
+                let tick = std::time::Duration::from_millis(10);
+                let wait = next.map_or(tick, |n| n.saturating_duration_since(now).min(tick));
+                std::thread::sleep(wait.max(std::time::Duration::from_millis(1)));
+            }
+        })
+        .expect("spawning the timer thread");
+    TimerThread {
+        stop,
+        thread: Some(thread),
+    }
 }
 
 /// Bind and start everything the configuration names.
@@ -32,12 +77,20 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         Some(_) => Some(transport::load_or_generate_tls(&config.tls)?),
         None => None,
     };
-    let handler = Arc::new(SipHandler::new(config.sip.server_header.clone()));
+    let router = Arc::new(crate::routing::StaticTable::load(&config.routing)?);
+    tracing::info!(static_routes = router.len(), livekit = %config.routing.livekit_host, "routing loaded");
+    let core = crate::b2bua::B2bua::new(config.b2bua.clone(), rand::random());
+    let handler = Arc::new(SipHandler::new(config.sip.server_header.clone(), core, router));
     let listeners = transport::start(&config.sip, tls, handler.clone())
         .await
         .map_err(ServeError::Bind)?;
     tracing::info!(udp = ?listeners.udp, tcp = ?listeners.tcp, tls = ?listeners.tls, "SIP listeners up");
-    Ok(Running { listeners, handler })
+    let timers = spawn_timer_thread(handler.clone(), listeners.dispatcher.clone());
+    Ok(Running {
+        listeners,
+        handler,
+        _timers: timers,
+    })
 }
 
 /// Run until SIGTERM or ctrl-c.
@@ -45,7 +98,12 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let running = start(&config).await?;
     shutdown_signal().await;
     running.handler.start_draining();
-    tracing::info!("stopping");
+    tracing::info!(calls = running.handler.active_calls(), "draining");
+    let deadline = crate::clock::now() + std::time::Duration::from_secs(config.sip.drain_secs);
+    while running.handler.active_calls() > 0 && crate::clock::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tracing::info!(calls = running.handler.active_calls(), "stopping");
     drop(running);
     Ok(())
 }

@@ -3,33 +3,58 @@
 //! the rest on. Until the call path is wired, every request gets a clear final response.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
 use super::reply;
+use crate::b2bua::{B2bua, CallEvent, Peer};
+use crate::routing::Router;
 use crate::sip::{self, HeaderName, Message, Method};
 use crate::transport::{Handler, Incoming, Outgoing};
 
 /// Methods we serve, for `Allow` headers.
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, REFER";
 
-/// The stateless part of the SIP edge.
+/// The SIP edge's front door: stateless answers here, calls in the B2BUA.
 pub struct SipHandler {
     server_header: String,
     draining: AtomicBool,
+    core: Mutex<B2bua>,
+    router: Arc<dyn Router>,
 }
 
 impl SipHandler {
-    pub fn new(server_header: String) -> SipHandler {
+    pub fn new(server_header: String, core: B2bua, router: Arc<dyn Router>) -> SipHandler {
         SipHandler {
             server_header,
             draining: AtomicBool::new(false),
+            core: Mutex::new(core),
+            router,
         }
     }
 
     /// Stop taking new calls: OPTIONS and new INVITEs are answered 503 from now on.
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Release);
+        self.lock().start_draining();
+    }
+
+    /// Calls in progress.
+    pub fn active_calls(&self) -> usize {
+        self.lock().active_calls()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, B2bua> {
+        self.core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Run the call timers that are due; returns when the next one is.
+    pub fn handle_timeout(&self, out: &mut Vec<Outgoing>) -> Option<std::time::Instant> {
+        let mut core = self.lock();
+        core.handle_timeout(crate::clock::now());
+        drain(&mut core, out);
+        core.next_timeout()
     }
 
     fn is_draining(&self) -> bool {
@@ -53,6 +78,30 @@ impl SipHandler {
                 response = response.header(HeaderName::Allow, Bytes::from_static(ALLOW.as_bytes()));
             }
             self.send(incoming, &request, response, out);
+            return;
+        }
+        let in_dialog = request.to().is_ok_and(|t| t.tag.is_some());
+        let for_calls = matches!(method, Method::Invite | Method::Ack | Method::Cancel | Method::Bye)
+            || (in_dialog
+                && matches!(
+                    method,
+                    Method::Prack
+                        | Method::Update
+                        | Method::Info
+                        | Method::Refer
+                        | Method::Options
+                        | Method::Notify
+                        | Method::Message
+                ));
+        if for_calls && !(method == Method::Invite && !in_dialog && self.is_draining()) {
+            let from = Peer {
+                addr: incoming.source,
+                transport: incoming.transport,
+                connection: incoming.connection,
+            };
+            let mut core = self.lock();
+            core.handle_request(crate::clock::now(), request, from, &*self.router);
+            drain(&mut core, out);
             return;
         }
         let (status, reason) = match method {
@@ -115,9 +164,10 @@ impl Handler for SipHandler {
     fn handle(&self, incoming: Incoming, out: &mut Vec<Outgoing>) {
         match Message::parse(incoming.bytes.clone()) {
             Ok(message) if message.is_request() => self.handle_request(&incoming, message, out),
-            Ok(_) => {
-                // A response with no transaction of ours: nothing to answer (RFC 3261 §18.1.2).
-                metrics::counter!("sip_responses_dropped_total", "reason" => "no_transaction").increment(1);
+            Ok(response) => {
+                let mut core = self.lock();
+                core.handle_response(crate::clock::now(), response);
+                drain(&mut core, out);
             }
             Err(err) => {
                 metrics::counter!("sip_parse_errors_total", "transport" => incoming.transport.label(), "reason" => err.label()).increment(1);
@@ -131,6 +181,41 @@ impl Handler for SipHandler {
                     });
                 }
             }
+        }
+    }
+}
+
+/// Everything the B2BUA wants sent, and what it reports about calls.
+fn drain(core: &mut B2bua, out: &mut Vec<Outgoing>) {
+    while let Some(t) = core.poll_transmit() {
+        out.push(Outgoing {
+            bytes: t.bytes,
+            destination: t.to.addr,
+            transport: t.to.transport,
+            connection: t.to.connection,
+        });
+    }
+    while let Some(event) = core.poll_event() {
+        record(&event);
+    }
+}
+
+fn record(event: &CallEvent) {
+    match event {
+        CallEvent::Routed { route } => {
+            let route = route.map_or("rejected", |r| r.label());
+            metrics::counter!("calls_started_total", "direction" => "inbound", "route" => route).increment(1);
+        }
+        CallEvent::Ringing { after } => {
+            metrics::histogram!("call_setup_first_provisional_seconds", "direction" => "inbound")
+                .record(after.as_secs_f64())
+        }
+        CallEvent::Answered { after } => {
+            metrics::histogram!("call_setup_answer_seconds", "direction" => "inbound").record(after.as_secs_f64())
+        }
+        CallEvent::Ended { outcome, route, .. } => {
+            let route = route.map_or("rejected", |r| r.label());
+            metrics::counter!("calls_ended_total", "direction" => "inbound", "route" => route, "outcome" => outcome.label()).increment(1);
         }
     }
 }

@@ -1,1 +1,62 @@
-//! E.164 normalisation (owned by the directory work).
+//! E.164 normalisation of what carriers send as a dialed or calling number: `+15551234567`,
+//! `15551234567`, `5551234567` (national, on a trunk whose country is +1), `tel:` and `sip:`
+//! URIs, `;npdi` / `;rn=` parameters, and visual separators (RFC 3966 §5.1.1).
+
+/// The E.164 form (`+` and 8 to 15 digits) of `dialed`, or `None` when it is not a phone
+/// number. `default_country` (digits, e.g. `"1"`) applies to numbers without a `+`.
+pub fn normalise(dialed: &str, default_country: &str) -> Option<String> {
+    let mut s = dialed.trim();
+    for scheme in ["tel:", "sip:", "sips:"] {
+        if s.len() >= scheme.len() && s[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            s = &s[scheme.len()..];
+        }
+    }
+    // The user part only: no host, no parameters (`;npdi`, `;rn=`, `;phone-context=`).
+    let s = s.split(['@', ';', '?']).next().unwrap_or("");
+    let plus = s.starts_with('+');
+    let mut digits = String::with_capacity(16);
+    for c in s.chars().skip(usize::from(plus)) {
+        match c {
+            '0'..='9' => digits.push(c),
+            '-' | '.' | '(' | ')' | ' ' => {}
+            _ => return None,
+        }
+    }
+    let full = if plus {
+        digits
+    } else if default_country == "1" && digits.len() == 11 && digits.starts_with('1') {
+        digits
+    } else {
+        format!("{default_country}{digits}")
+    };
+    (8..=15).contains(&full.len()).then(|| format!("+{full}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_forms_carriers_send_normalise_to_one_number() {
+        for dialed in [
+            "+15551234567",
+            "15551234567",
+            "5551234567",
+            "tel:+1-555-123-4567",
+            "+1 (555) 123.4567",
+            "sip:+15551234567@carrier.example",
+            "15551234567;npdi;rn=+15559990000",
+        ] {
+            assert_eq!(normalise(dialed, "1").as_deref(), Some("+15551234567"), "{dialed}");
+        }
+    }
+
+    #[test]
+    fn other_countries_and_non_numbers() {
+        assert_eq!(normalise("+442071838750", "1").as_deref(), Some("+442071838750"));
+        assert_eq!(normalise("2071838750", "44").as_deref(), Some("+442071838750"));
+        assert_eq!(normalise("agent-7", "1"), None);
+        assert_eq!(normalise("+1234", "1"), None);
+        assert_eq!(normalise("+1234567890123456", "1"), None);
+    }
+}

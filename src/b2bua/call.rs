@@ -1,0 +1,179 @@
+//! One call: the carrier leg, the agent leg, and what the call is waiting for. A leg holds
+//! exactly the dialog state RFC 3261 §12 needs to send requests in it; a call holds the
+//! messages it still needs only while it still needs them (dropped once answered).
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::Peer;
+use crate::routing::RouteKind;
+use crate::sip::Message;
+use crate::transaction::TxId;
+
+/// Identifies a call in the B2BUA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallKey(pub u64);
+
+/// Which leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Carrier,
+    Agent,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::Carrier => Side::Agent,
+            Side::Agent => Side::Carrier,
+        }
+    }
+}
+
+/// One side's dialog (RFC 3261 §12.1).
+#[derive(Debug)]
+pub struct Leg {
+    pub call_id: Bytes,
+    pub local_tag: Bytes,
+    pub remote_tag: Option<Bytes>,
+    /// Our From/To value on this leg, without the tag.
+    pub local_uri: Bytes,
+    /// The peer's From/To value, without the tag.
+    pub remote_uri: Bytes,
+    /// Where in-dialog requests are addressed (the peer's Contact).
+    pub remote_target: Bytes,
+    pub route_set: Vec<Bytes>,
+    pub local_cseq: u32,
+    /// Where this leg's peer is reached (and the connection it used).
+    pub peer: Peer,
+    /// CSeq of the re-INVITE we relayed on this leg and have not ACKed yet.
+    pub pending_reinvite: Option<u32>,
+}
+
+/// Where the call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The agent leg is being set up; the caller hears ringing.
+    Ringing,
+    /// The agent answered; our 2xx to the carrier awaits its ACK.
+    Answered,
+    /// Both legs confirmed.
+    Confirmed,
+}
+
+/// Timers a call runs (beside its transactions').
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CallTimer {
+    /// No response at all from the agent: it is unreachable.
+    AgentResponse,
+    /// Nobody answered.
+    Ring,
+    /// Resend our 2xx to the carrier until its ACK (RFC 3261 §13.3.1.4).
+    Retransmit2xx,
+    /// RFC 4028: nobody refreshed the session.
+    SessionExpiry,
+    /// The call-duration cap.
+    MaxDuration,
+}
+
+/// A call in progress.
+#[derive(Debug)]
+pub struct Call {
+    pub phase: Phase,
+    pub carrier: Leg,
+    pub agent: Leg,
+    pub carrier_invite_tx: TxId,
+    /// The carrier's INVITE, kept while ringing to answer it.
+    pub carrier_invite: Option<Message>,
+    /// Our INVITE to the agent, kept while ringing to CANCEL or ACK it.
+    pub agent_invite: Option<Message>,
+    pub agent_invite_tx: Option<TxId>,
+    pub agent_responded: bool,
+    pub cancel_pending: bool,
+    /// Our 2xx to the carrier and its retransmission interval, until the ACK.
+    pub ok_to_carrier: Option<(Bytes, std::time::Duration)>,
+    /// Our ACK to the agent's 2xx, resent when the 2xx is.
+    pub agent_ack: Option<Bytes>,
+    pub session_expires: Option<u32>,
+    pub session_deadline: Option<Instant>,
+    pub timers: Vec<(Instant, CallTimer)>,
+    pub route: RouteKind,
+    pub started: Instant,
+    pub first_provisional: Option<Instant>,
+    pub answered: Option<Instant>,
+}
+
+impl Call {
+    pub fn leg(&self, side: Side) -> &Leg {
+        match side {
+            Side::Carrier => &self.carrier,
+            Side::Agent => &self.agent,
+        }
+    }
+
+    pub fn leg_mut(&mut self, side: Side) -> &mut Leg {
+        match side {
+            Side::Carrier => &mut self.carrier,
+            Side::Agent => &mut self.agent,
+        }
+    }
+}
+
+/// How a call ended, for metrics and call records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Answered,
+    Busy,
+    NoAnswer,
+    Failed,
+    Canceled,
+    UnknownNumber,
+    NoAgent,
+    Rejected,
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Answered => "answered",
+            Outcome::Busy => "busy",
+            Outcome::NoAnswer => "no_answer",
+            Outcome::Failed => "failed",
+            Outcome::Canceled => "canceled",
+            Outcome::UnknownNumber => "unknown_number",
+            Outcome::NoAgent => "no_agent",
+            Outcome::Rejected => "rejected",
+        }
+    }
+}
+
+/// Who ended an answered call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndedBy {
+    Caller,
+    Agent,
+    Switchboard,
+}
+
+/// What the B2BUA reports about calls.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallEvent {
+    /// A call reached the agent leg (or was refused before it).
+    Routed {
+        route: Option<RouteKind>,
+    },
+    /// First provisional relayed to the caller, after this long.
+    Ringing {
+        after: std::time::Duration,
+    },
+    Answered {
+        after: std::time::Duration,
+    },
+    Ended {
+        outcome: Outcome,
+        status: u16,
+        route: Option<RouteKind>,
+        ended_by: EndedBy,
+    },
+}

@@ -1,0 +1,78 @@
+//! The B2BUA's knobs, each with its default and the reason for it.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::transaction::TimerConfig;
+
+/// What to do with REFER (call transfer) from either side.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ReferPolicy {
+    /// Pass it to the other leg.
+    Relay,
+    /// Answer 603: transfers out of the agent platform are refused.
+    Refuse,
+}
+
+/// Call handling.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct B2buaConfig {
+    /// `host:port` we put in our Via and Contact headers (what peers reach us at).
+    pub advertised: String,
+    /// A call that rings this long without an answer is cancelled (seconds).
+    pub ring_timeout_secs: u64,
+    /// An agent leg with no response at all for this long counts as unreachable (seconds).
+    /// Shorter than Timer B so that carriers fail over while the caller still waits.
+    pub agent_response_timeout_secs: u64,
+    /// Final status the caller gets when the agent side fails (503 lets carriers fail over;
+    /// 408 or 480 for carriers that only fail over on those).
+    pub failure_status: u16,
+    /// Status for a call nobody answered within the ring timeout.
+    pub no_answer_status: u16,
+    /// Retry-After on our 503s (seconds).
+    pub retry_after_secs: u32,
+    /// Concurrent calls; the next one gets 503.
+    pub max_calls: usize,
+    /// A call is ended with BYE on both legs after this long (seconds).
+    pub max_call_duration_secs: u64,
+    /// RFC 4028: the smallest Session-Expires we accept (422 below it).
+    pub min_session_expires_secs: u32,
+    pub refer: ReferPolicy,
+    /// RFC 3261 T1/T2/T4 in milliseconds.
+    pub timers: TimerConfig,
+}
+
+impl Default for B2buaConfig {
+    fn default() -> B2buaConfig {
+        B2buaConfig {
+            advertised: "127.0.0.1:5060".into(),
+            ring_timeout_secs: 60,
+            agent_response_timeout_secs: 4,
+            failure_status: 503,
+            no_answer_status: 480,
+            retry_after_secs: 30,
+            max_calls: 100_000,
+            max_call_duration_secs: 4 * 3600,
+            min_session_expires_secs: 90,
+            refer: ReferPolicy::Refuse,
+            timers: TimerConfig::default(),
+        }
+    }
+}
+
+impl B2buaConfig {
+    pub fn ring_timeout(&self) -> Duration {
+        Duration::from_secs(self.ring_timeout_secs)
+    }
+
+    pub fn agent_response_timeout(&self) -> Duration {
+        Duration::from_secs(self.agent_response_timeout_secs)
+    }
+
+    pub fn max_call_duration(&self) -> Duration {
+        Duration::from_secs(self.max_call_duration_secs)
+    }
+}

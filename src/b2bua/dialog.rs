@@ -1,0 +1,236 @@
+//! In-dialog traffic: ACK on each leg, BYE from either side ending both, and every other
+//! request (re-INVITE, UPDATE, PRACK, INFO, OPTIONS, REFER) relayed to the other leg with
+//! its answer relayed back. Which leg a request belongs to is decided by its Call-ID and
+//! tags, never by the socket it came on.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::build;
+use super::call::{CallKey, CallTimer, Outcome, Phase, Side};
+use super::{B2bua, EndedBy, ReferPolicy, Role, Transmit};
+use crate::sip::{response_for, HeaderName, Message, Method};
+use crate::transaction::{TxEvent, TxId};
+
+impl B2bua {
+    pub(super) fn handle_in_dialog(&mut self, now: Instant, request: Message, server: TxId) {
+        let Some((key, side)) = self.dialog_of(&request) else {
+            self.respond_plain(now, server, &request, 481, None);
+            return;
+        };
+        let method = request.method().cloned().unwrap_or(Method::Options);
+        match method {
+            Method::Bye => {
+                let ok = response_for(&request, 200, "OK").build();
+                self.respond(now, server, &ok);
+                self.bye(now, key, side.other());
+                let ended_by = if side == Side::Carrier {
+                    EndedBy::Caller
+                } else {
+                    EndedBy::Agent
+                };
+                self.finish(key, ended_by);
+            }
+            Method::Refer if self.config.refer == ReferPolicy::Refuse => {
+                self.respond_plain(now, server, &request, 603, None)
+            }
+            _ => self.relay(now, key, side, request, server),
+        }
+    }
+
+    /// The call and side a request with a To tag belongs to.
+    fn dialog_of(&self, request: &Message) -> Option<(CallKey, Side)> {
+        let (key, side) = *self.by_call_id.get(request.call_id()?)?;
+        let call = self.calls.get(&key)?;
+        let tag = request.to().ok()?.tag?;
+        (call.leg(side).local_tag[..] == *tag).then_some((key, side))
+    }
+
+    /// Relay a request to the other leg in a new client transaction.
+    fn relay(&mut self, now: Instant, key: CallKey, from_side: Side, request: Message, server: TxId) {
+        let (via, branch) = self.new_via();
+        let contact = self.contact.clone();
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        let method = request.method().cloned().unwrap_or(Method::Options);
+        let to_side = from_side.other();
+        let rack_cseq = (method == Method::Prack).then(|| match to_side {
+            Side::Agent => Some(1),
+            Side::Carrier => call.carrier_invite_cseq(),
+        });
+        let leg = call.leg_mut(to_side);
+        leg.local_cseq += 1;
+        let cseq = leg.local_cseq;
+        if method == Method::Invite {
+            leg.pending_reinvite = Some(cseq);
+        }
+        let builder = build::in_dialog(leg, method, cseq, &via, &contact);
+        let relayed = build::relay_request(&request, builder, rack_cseq.flatten());
+        let peer = leg.peer;
+        self.send_request(now, key, Role::Relay { server, request }, &relayed, branch, peer);
+    }
+
+    /// The answer to a relayed request came back (or never will).
+    pub(super) fn on_relay_event(
+        &mut self,
+        now: Instant,
+        key: CallKey,
+        id: TxId,
+        server: TxId,
+        request: Message,
+        event: TxEvent,
+    ) {
+        let contact = self.contact.clone();
+        let response = match event {
+            TxEvent::Provisional(r) | TxEvent::Final(r) => r,
+            TxEvent::Retransmitted2xx(_) => return,
+            TxEvent::Timeout | TxEvent::TransportError => {
+                self.respond_plain(now, server, &request, 408, None);
+                return;
+            }
+        };
+        let status = response.status().unwrap_or(500);
+        if status < 200 {
+            // Keep waiting for the final answer.
+            self.owners.insert(
+                id,
+                (
+                    key,
+                    Role::Relay {
+                        server,
+                        request: request.clone(),
+                    },
+                ),
+            );
+        }
+        let tag = request
+            .to()
+            .ok()
+            .and_then(|t| t.tag)
+            .map(Bytes::copy_from_slice)
+            .unwrap_or_default();
+        let relayed = build::relay_response(&request, &response, &tag, &contact);
+        self.respond(now, server, &relayed);
+        let method = request.method().cloned();
+        if (200..300).contains(&status) && matches!(method, Some(Method::Invite | Method::Update)) {
+            // A session refresh (RFC 4028 §10): the timer starts over.
+            if let Some(call) = self.calls.get_mut(&key) {
+                call.session_expires = response
+                    .header(HeaderName::SessionExpires)
+                    .and_then(super::inbound::delta_seconds)
+                    .or(call.session_expires);
+            }
+            self.arm_session_timer(now, key);
+        }
+        if status >= 300 && method == Some(Method::Invite) {
+            // The failed re-INVITE's ACK is the transaction's; nothing to relay later.
+            if let Some(call) = self.calls.get_mut(&key) {
+                call.agent.pending_reinvite = None;
+                call.carrier.pending_reinvite = None;
+            }
+        }
+    }
+
+    /// An ACK that no transaction absorbed: for a 2xx to an INVITE.
+    pub(super) fn handle_ack(&mut self, now: Instant, ack: &Message) {
+        let Some((key, side)) = self.dialog_of(ack) else { return };
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        if side == Side::Carrier && call.phase == Phase::Answered {
+            // The carrier confirmed our 2xx: stop resending it, ACK the agent's.
+            call.phase = Phase::Confirmed;
+            call.ok_to_carrier = None;
+            call.agent_invite = None;
+            self.ack_agent_with_body(key, ack);
+            return;
+        }
+        // The ACK of a relayed re-INVITE's 2xx.
+        let to_side = side.other();
+        let Some(cseq) = call.leg_mut(to_side).pending_reinvite.take() else {
+            return;
+        };
+        let (via, _) = self.new_via();
+        let contact = self.contact.clone();
+        let Some(call) = self.calls.get(&key) else { return };
+        let leg = call.leg(to_side);
+        let relayed = build::relay_request(ack, build::in_dialog(leg, Method::Ack, cseq, &via, &contact), None);
+        let to = leg.peer;
+        self.transmits.push_back(Transmit {
+            bytes: relayed.to_bytes(),
+            to,
+        });
+        let _ = now;
+    }
+
+    /// ACK the agent's 2xx to our INVITE (RFC 3261 §13.2.2.4), carrying the carrier ACK's
+    /// body when it has one (a late offer's answer).
+    fn ack_agent_with_body(&mut self, key: CallKey, carrier_ack: &Message) {
+        let (via, _) = self.new_via();
+        let contact = self.contact.clone();
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        let builder = build::in_dialog(&call.agent, Method::Ack, 1, &via, &contact);
+        let ack = build::relay_request(carrier_ack, builder, None).to_bytes();
+        call.agent_ack = Some(ack.clone());
+        let to = call.agent.peer;
+        self.transmits.push_back(Transmit { bytes: ack, to });
+    }
+
+    /// ACK the agent's 2xx with no body (the caller is gone).
+    pub(super) fn ack_agent(&mut self, key: CallKey) {
+        let (via, _) = self.new_via();
+        let contact = self.contact.clone();
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        let ack = build::in_dialog(&call.agent, Method::Ack, 1, &via, &contact)
+            .build()
+            .to_bytes();
+        call.agent_ack = Some(ack.clone());
+        let to = call.agent.peer;
+        self.transmits.push_back(Transmit { bytes: ack, to });
+    }
+
+    /// The agent resent its 2xx: our ACK was lost, send it again.
+    pub(super) fn resend_agent_ack(&mut self, agent_call_id: &Bytes) {
+        let Some(&(key, Side::Agent)) = self.by_call_id.get(agent_call_id) else {
+            return;
+        };
+        let Some(call) = self.calls.get(&key) else { return };
+        if let Some(ack) = &call.agent_ack {
+            self.transmits.push_back(Transmit {
+                bytes: ack.clone(),
+                to: call.agent.peer,
+            });
+        }
+    }
+
+    /// Send BYE on one leg (its answer needs no action).
+    pub(super) fn bye(&mut self, now: Instant, key: CallKey, side: Side) {
+        let (via, branch) = self.new_via();
+        let contact = self.contact.clone();
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        let leg = call.leg_mut(side);
+        leg.local_cseq += 1;
+        let bye = build::in_dialog(leg, Method::Bye, leg.local_cseq, &via, &contact).build();
+        let peer = leg.peer;
+        self.send_request(now, key, Role::Fire, &bye, branch, peer);
+    }
+
+    /// End an answered call.
+    pub(super) fn finish(&mut self, key: CallKey, ended_by: EndedBy) {
+        self.end_call(key, Outcome::Answered, 200, ended_by);
+    }
+
+    /// RFC 4028: if nobody refreshes within Session-Expires, the call ends.
+    pub(super) fn arm_session_timer(&mut self, now: Instant, key: CallKey) {
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        let Some(seconds) = call.session_expires else { return };
+        let deadline = now + std::time::Duration::from_secs(u64::from(seconds));
+        call.session_deadline = Some(deadline);
+        self.schedule(key, deadline, CallTimer::SessionExpiry);
+    }
+}
+
+impl super::call::Call {
+    /// The CSeq of the carrier's INVITE (for RAck rewriting toward the carrier).
+    pub fn carrier_invite_cseq(&self) -> Option<u32> {
+        self.carrier_invite.as_ref().and_then(|i| i.cseq().ok()).map(|c| c.seq)
+    }
+}

@@ -1,0 +1,442 @@
+//! A new call: the carrier's INVITE is checked, routed, and bridged to a new agent leg;
+//! the agent's answers come back to the caller; CANCEL while ringing ends both legs.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::build::{self, AgentInvite};
+use super::call::{Call, CallKey, CallTimer, Leg, Outcome, Phase, Side};
+use super::{B2bua, CallError, CallEvent, EndedBy, Peer, Role};
+use crate::routing::{Decision, RouteRequest, Router};
+use crate::sip::{e164, response_for, HeaderName, Message, Uri};
+use crate::transaction::{TxEvent, TxId};
+
+impl B2bua {
+    pub(super) fn handle_new_invite(
+        &mut self,
+        now: Instant,
+        invite: Message,
+        from: Peer,
+        server: TxId,
+        router: &dyn Router,
+    ) {
+        // 100 Trying at once (RFC 3261 §17.2.1): the carrier stops retransmitting.
+        let trying = response_for(&invite, 100, "Trying").build();
+        self.respond(now, server, &trying);
+        if let Err(error) = self.admit(&invite) {
+            self.refuse(now, server, &invite, &error, None);
+            return;
+        }
+        let called = dialed_number(&invite);
+        let calling = calling_number(&invite);
+        let Some(called) = called else {
+            self.refuse(
+                now,
+                server,
+                &invite,
+                &CallError::Refused(crate::routing::Refusal::UnknownNumber),
+                None,
+            );
+            return;
+        };
+        let request = RouteRequest {
+            called: &called,
+            caller: calling.as_deref().unwrap_or(""),
+            caller_name: None,
+            source: from.addr,
+            call_id: invite.call_id().unwrap_or_default(),
+        };
+        let target = match router.route(&request) {
+            Decision::Agent(target) => target,
+            Decision::Refuse(refusal) => {
+                self.refuse(now, server, &invite, &CallError::Refused(refusal), None);
+                return;
+            }
+        };
+        self.events.push_back(CallEvent::Routed {
+            route: Some(target.kind),
+        });
+        let key = CallKey(self.next_call);
+        self.next_call += 1;
+        let (via, branch) = self.new_via();
+        let agent_call_id = Bytes::from(format!("{}@switchboard", self.new_token()));
+        let agent_tag = Bytes::from(self.new_token());
+        let carrier_from = invite.header(HeaderName::From).unwrap_or_default();
+        let display = invite
+            .from()
+            .ok()
+            .and_then(|f| f.display)
+            .map(|d| String::from_utf8_lossy(d).into_owned());
+        let local_from = match &display {
+            Some(name) => format!(
+                "\"{}\" <sip:{}@{}>",
+                name.replace('"', ""),
+                calling.as_deref().unwrap_or("anonymous"),
+                self.config.advertised
+            ),
+            None => format!(
+                "<sip:{}@{}>",
+                calling.as_deref().unwrap_or("anonymous"),
+                self.config.advertised
+            ),
+        };
+        let max_forwards = invite.max_forwards().ok().flatten().unwrap_or(70).saturating_sub(1);
+        let agent_invite = build::agent_invite(&AgentInvite {
+            carrier_invite: &invite,
+            target: &target,
+            via: &via,
+            from: local_from.as_bytes(),
+            local_tag: &agent_tag,
+            call_id: &agent_call_id,
+            contact: &self.contact,
+            max_forwards,
+            called: &called,
+            calling: calling.as_deref().unwrap_or(""),
+        });
+        let agent_peer = Peer {
+            addr: target.destination,
+            transport: crate::transport::Transport::Udp,
+            connection: None,
+        };
+        let carrier_call_id = Bytes::copy_from_slice(invite.call_id().unwrap_or_default());
+        let carrier = Leg {
+            call_id: carrier_call_id.clone(),
+            local_tag: Bytes::from(self.new_token()),
+            remote_tag: invite.from().ok().and_then(|f| f.tag.map(Bytes::copy_from_slice)),
+            local_uri: build::without_tag(invite.header(HeaderName::To).unwrap_or_default()),
+            remote_uri: build::without_tag(carrier_from),
+            remote_target: invite
+                .header(HeaderName::Contact)
+                .and_then(build::contact_uri)
+                .unwrap_or_else(|| Bytes::copy_from_slice(invite.request_uri().unwrap_or_default())),
+            route_set: invite
+                .headers(HeaderName::RecordRoute)
+                .map(Bytes::copy_from_slice)
+                .collect(),
+            local_cseq: 0,
+            peer: from,
+            pending_reinvite: None,
+        };
+        let agent = Leg {
+            call_id: agent_call_id.clone(),
+            local_tag: agent_tag,
+            remote_tag: None,
+            local_uri: Bytes::from(local_from),
+            remote_uri: Bytes::from(format!("<sip:{}@{}>", target.agent_id, target.livekit_host)),
+            remote_target: Bytes::copy_from_slice(agent_invite.request_uri().unwrap_or_default()),
+            route_set: Vec::new(),
+            local_cseq: 1,
+            peer: agent_peer,
+            pending_reinvite: None,
+        };
+        let session_expires = invite.header(HeaderName::SessionExpires).and_then(delta_seconds);
+        self.calls.insert(
+            key,
+            Call {
+                phase: Phase::Ringing,
+                carrier,
+                agent,
+                carrier_invite_tx: server,
+                carrier_invite: Some(invite),
+                agent_invite: Some(agent_invite.clone()),
+                agent_invite_tx: None,
+                agent_responded: false,
+                cancel_pending: false,
+                ok_to_carrier: None,
+                agent_ack: None,
+                session_expires,
+                session_deadline: None,
+                timers: Vec::new(),
+                route: target.kind,
+                started: now,
+                first_provisional: None,
+                answered: None,
+            },
+        );
+        self.by_call_id.insert(carrier_call_id, (key, Side::Carrier));
+        self.by_call_id.insert(agent_call_id, (key, Side::Agent));
+        self.owners.insert(server, (key, Role::CarrierInvite));
+        self.schedule(key, now + self.config.ring_timeout(), CallTimer::Ring);
+        self.schedule(
+            key,
+            now + self.config.agent_response_timeout(),
+            CallTimer::AgentResponse,
+        );
+        self.schedule(key, now + self.config.max_call_duration(), CallTimer::MaxDuration);
+        let tx = self.send_request(now, key, Role::AgentInvite, &agent_invite, branch, agent_peer);
+        if let Some(call) = self.calls.get_mut(&key) {
+            call.agent_invite_tx = Some(tx);
+        }
+    }
+
+    /// Checks before any routing work: limits, loops, session interval.
+    fn admit(&self, invite: &Message) -> Result<(), CallError> {
+        if self.draining {
+            return Err(CallError::Draining);
+        }
+        if self.calls.len() >= self.config.max_calls {
+            return Err(CallError::TooManyCalls);
+        }
+        if invite.max_forwards().ok().flatten() == Some(0) {
+            return Err(CallError::TooManyHops);
+        }
+        // Our own Via in the request: it went out from us and came back (RFC 3261 §16.3).
+        if invite
+            .headers(HeaderName::Via)
+            .any(|v| v.starts_with(self.via_prefix.as_bytes()))
+        {
+            return Err(CallError::Loop);
+        }
+        let too_small = invite
+            .header(HeaderName::SessionExpires)
+            .and_then(delta_seconds)
+            .is_some_and(|se| se < self.config.min_session_expires_secs);
+        if too_small {
+            return Err(CallError::SessionIntervalTooSmall);
+        }
+        Ok(())
+    }
+
+    /// A final failure to a carrier INVITE that never became a call.
+    fn refuse(&mut self, now: Instant, server: TxId, invite: &Message, error: &CallError, _call: Option<CallKey>) {
+        let failure = error.response(self.config.failure_status, self.config.no_answer_status);
+        let response = self.failure_response(invite, &failure, None);
+        self.respond(now, server, &response);
+        let outcome = match error {
+            CallError::Refused(crate::routing::Refusal::UnknownNumber) => Outcome::UnknownNumber,
+            CallError::Refused(crate::routing::Refusal::NoAgent) => Outcome::NoAgent,
+            CallError::Refused(_) => Outcome::Rejected,
+            _ => Outcome::Failed,
+        };
+        self.events.push_back(CallEvent::Routed { route: None });
+        self.events.push_back(CallEvent::Ended {
+            outcome,
+            status: failure.status,
+            route: None,
+            ended_by: EndedBy::Switchboard,
+        });
+    }
+
+    pub(super) fn failure_response(
+        &mut self,
+        invite: &Message,
+        failure: &super::FailureResponse,
+        to_tag: Option<Bytes>,
+    ) -> Message {
+        let tag = to_tag.unwrap_or_else(|| Bytes::from(self.new_token()));
+        let mut b = response_for(invite, failure.status, super::phrase(failure.status))
+            .to_tag(tag)
+            .header(
+                HeaderName::Reason,
+                format!("SIP;cause={};text=\"{}\"", failure.status, failure.why),
+            );
+        if failure.retry_after {
+            b = b.header(HeaderName::RetryAfter, self.config.retry_after_secs.to_string());
+        }
+        if failure.status == 422 {
+            b = b.header(HeaderName::MinSe, self.config.min_session_expires_secs.to_string());
+        }
+        b.build()
+    }
+
+    /// What the agent's INVITE transaction reports.
+    pub(super) fn on_agent_invite_event(&mut self, now: Instant, key: CallKey, event: TxEvent) {
+        match event {
+            TxEvent::Provisional(response) => self.on_agent_provisional(now, key, &response),
+            TxEvent::Final(response) if response.status().is_some_and(|s| s < 300) => {
+                self.on_agent_answer(now, key, &response)
+            }
+            TxEvent::Final(response) => {
+                let status = response.status().unwrap_or(500);
+                let cancelled = self
+                    .calls
+                    .get(&key)
+                    .is_some_and(|c| c.cancel_pending || c.carrier_invite.is_none());
+                if !cancelled {
+                    self.fail_carrier(now, key, &CallError::AgentRejected(status));
+                }
+                let outcome = match status {
+                    486 | 600 => Outcome::Busy,
+                    487 => Outcome::Canceled,
+                    _ => Outcome::Failed,
+                };
+                if let Some(c) = self.calls.get(&key) {
+                    if c.phase == Phase::Ringing {
+                        let reported = if cancelled { 487 } else { status };
+                        self.end_call(key, outcome, reported, EndedBy::Agent);
+                    }
+                }
+            }
+            TxEvent::Retransmitted2xx(response) => {
+                if let Some(call_id) = response.call_id() {
+                    let call_id = Bytes::copy_from_slice(call_id);
+                    self.resend_agent_ack(&call_id);
+                }
+            }
+            TxEvent::Timeout | TxEvent::TransportError => {
+                self.fail_carrier(now, key, &CallError::AgentUnreachable);
+                self.end_call(key, Outcome::Failed, self.config.failure_status, EndedBy::Switchboard);
+            }
+        }
+    }
+
+    fn on_agent_provisional(&mut self, now: Instant, key: CallKey, response: &Message) {
+        let contact = self.contact.clone();
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        call.agent_responded = true;
+        let status = response.status().unwrap_or(100);
+        if call.cancel_pending {
+            self.send_agent_cancel(now, key);
+            return;
+        }
+        if status == 100 {
+            return;
+        }
+        learn_remote(&mut call.agent, response, true);
+        let Some(invite) = &call.carrier_invite else { return };
+        let relayed = build::relay_response(invite, response, &call.carrier.local_tag, &contact);
+        let server = call.carrier_invite_tx;
+        if call.first_provisional.is_none() {
+            call.first_provisional = Some(now);
+            self.events.push_back(CallEvent::Ringing {
+                after: now.duration_since(call.started),
+            });
+        }
+        self.respond(now, server, &relayed);
+    }
+
+    fn on_agent_answer(&mut self, now: Instant, key: CallKey, response: &Message) {
+        let contact = self.contact.clone();
+        let t1 = self.config.timers.t1;
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        call.agent_responded = true;
+        learn_remote(&mut call.agent, response, true);
+        if call.cancel_pending || call.carrier_invite.is_none() {
+            // The caller gave up while the agent answered: ACK and BYE the agent.
+            self.ack_agent(key);
+            self.bye(now, key, Side::Agent);
+            return;
+        }
+        let Some(invite) = call.carrier_invite.take() else {
+            return;
+        };
+        let relayed = build::relay_response(&invite, response, &call.carrier.local_tag, &contact);
+        let server = call.carrier_invite_tx;
+        call.phase = Phase::Answered;
+        call.answered = Some(now);
+        call.ok_to_carrier = Some((relayed.to_bytes(), t1));
+        call.session_expires = response
+            .header(HeaderName::SessionExpires)
+            .and_then(delta_seconds)
+            .or(call.session_expires);
+        let after = now.duration_since(call.started);
+        self.events.push_back(CallEvent::Answered { after });
+        self.respond(now, server, &relayed);
+        self.schedule(key, now + t1, CallTimer::Retransmit2xx);
+        self.arm_session_timer(now, key);
+    }
+
+    /// CANCEL (RFC 3261 §9.2): 200 to it; 487 to the INVITE if still ringing; CANCEL the agent.
+    pub(super) fn handle_cancel(&mut self, now: Instant, cancel: &Message, server: TxId) {
+        let found = cancel.call_id().and_then(|id| self.by_call_id.get(id)).copied();
+        let Some((key, Side::Carrier)) = found else {
+            self.respond_plain(now, server, cancel, 481, None);
+            return;
+        };
+        let ok = response_for(cancel, 200, "OK").build();
+        self.respond(now, server, &ok);
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        if call.phase != Phase::Ringing {
+            return;
+        }
+        let Some(invite) = call.carrier_invite.take() else {
+            return;
+        };
+        let (invite_tx, tag) = (call.carrier_invite_tx, call.carrier.local_tag.clone());
+        let failure = CallError::Cancelled.response(self.config.failure_status, self.config.no_answer_status);
+        let terminated = self.failure_response(&invite, &failure, Some(tag));
+        self.respond(now, invite_tx, &terminated);
+        self.cancel_agent_leg(now, key);
+    }
+
+    /// Cancel the agent leg now if it has answered anything, else as soon as it does.
+    pub(super) fn cancel_agent_leg(&mut self, now: Instant, key: CallKey) {
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        call.cancel_pending = true;
+        if call.agent_responded {
+            self.send_agent_cancel(now, key);
+        } else {
+            // Nothing heard from the agent: give it Timer-B-like grace, then forget the call.
+            self.schedule(key, now + Duration::from_secs(4), CallTimer::AgentResponse);
+        }
+    }
+
+    fn send_agent_cancel(&mut self, now: Instant, key: CallKey) {
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        let Some(invite) = &call.agent_invite else { return };
+        let cancel = build::cancel_for(invite);
+        let branch = invite
+            .top_via()
+            .ok()
+            .and_then(|v| v.branch)
+            .map(Bytes::copy_from_slice)
+            .unwrap_or_default();
+        let peer = call.agent.peer;
+        call.cancel_pending = false;
+        self.send_request(now, key, Role::Fire, &cancel, branch, peer);
+    }
+}
+
+/// The dialed number: the request-URI's user part, else the To URI's (normalised to E.164).
+pub fn dialed_number(invite: &Message) -> Option<String> {
+    let from_uri = invite
+        .request_uri()
+        .and_then(|u| Uri::parse(u).ok())
+        .and_then(|u| u.user.map(|u| String::from_utf8_lossy(u).into_owned()));
+    let from_to = || {
+        invite
+            .to()
+            .ok()
+            .and_then(|t| t.uri.user.map(|u| String::from_utf8_lossy(u).into_owned()))
+    };
+    from_uri
+        .and_then(|u| e164::normalise(&u, "1"))
+        .or_else(|| from_to().and_then(|u| e164::normalise(&u, "1")))
+}
+
+/// The caller's number: P-Asserted-Identity's user, else From's.
+pub fn calling_number(invite: &Message) -> Option<String> {
+    let pai = invite
+        .header(HeaderName::PAssertedIdentity)
+        .and_then(|v| crate::sip::NameAddr::parse(v, "P-Asserted-Identity").ok())
+        .and_then(|n| n.uri.user.map(|u| u.to_vec()));
+    let from = || invite.from().ok().and_then(|f| f.uri.user.map(|u| u.to_vec()));
+    let user = pai.or_else(from)?;
+    let user = String::from_utf8_lossy(&user).into_owned();
+    e164::normalise(&user, "1").or(Some(user))
+}
+
+/// `Session-Expires: 1800;refresher=uac` -> 1800.
+pub fn delta_seconds(value: &[u8]) -> Option<u32> {
+    let digits = value.split(|b| *b == b';').next()?;
+    std::str::from_utf8(digits).ok()?.trim().parse().ok()
+}
+
+/// Learn the peer's tag, target and route set from a response that establishes the dialog.
+pub(super) fn learn_remote(leg: &mut Leg, response: &Message, we_are_uac: bool) {
+    if let Some(tag) = response.to().ok().and_then(|t| t.tag) {
+        leg.remote_tag = Some(Bytes::copy_from_slice(tag));
+    }
+    if let Some(target) = response.header(HeaderName::Contact).and_then(build::contact_uri) {
+        leg.remote_target = target;
+    }
+    if we_are_uac && response.count(HeaderName::RecordRoute) > 0 {
+        let mut routes: Vec<Bytes> = response
+            .headers(HeaderName::RecordRoute)
+            .map(Bytes::copy_from_slice)
+            .collect();
+        routes.reverse();
+        leg.route_set = routes;
+    }
+}

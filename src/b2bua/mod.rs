@@ -1,0 +1,341 @@
+//! The back-to-back user agent: each call is a carrier leg and an agent leg, kept in step.
+//! Sans-IO: it takes parsed messages, `now` and a router, and yields [`Transmit`]s and
+//! [`CallEvent`]s; the shell owns sockets and clocks.
+//!
+//! It owns call state, the transaction table both legs share, and call timers (ring,
+//! agent response, 2xx retransmission, session expiry, duration cap). It refuses to decide
+//! routes (that is `routing`) or to parse bytes (that is `sip`, before it gets here).
+
+mod build;
+mod call;
+mod config;
+mod dialog;
+mod failure;
+mod inbound;
+mod peer;
+mod timers;
+
+#[cfg(test)]
+mod sim_tests;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+pub use call::{CallEvent, CallKey, EndedBy, Outcome, Side};
+pub use config::{B2buaConfig, ReferPolicy};
+pub use failure::{phrase, CallError, FailureResponse};
+pub use peer::{reply_peer, Peer};
+
+use crate::routing::Router;
+use crate::sip::{HeaderName, Message, Method};
+use crate::transaction::{ClientKey, Output, RequestMatch, ServerKey, Transactions, TxEvent, TxId};
+use call::{Call, CallTimer};
+
+/// Bytes to send, and to whom.
+#[derive(Debug, Clone)]
+pub struct Transmit {
+    pub bytes: Bytes,
+    pub to: Peer,
+}
+
+/// What a transaction is for.
+#[derive(Debug)]
+enum Role {
+    /// The carrier's INVITE (server).
+    CarrierInvite,
+    /// Our INVITE to the agent (client).
+    AgentInvite,
+    /// A relayed request: the client transaction on one leg whose answer goes back through
+    /// `server` on the other, built from `request`.
+    Relay { server: TxId, request: Message },
+    /// A request we originated whose answer needs no action (BYE, CANCEL).
+    Fire,
+}
+
+/// The B2BUA.
+pub struct B2bua {
+    config: B2buaConfig,
+    rng: StdRng,
+    txns: Transactions<Peer>,
+    calls: HashMap<CallKey, Call>,
+    by_call_id: HashMap<Bytes, (CallKey, Side)>,
+    owners: HashMap<TxId, (CallKey, Role)>,
+    timers: BTreeSet<(Instant, CallKey, CallTimer)>,
+    next_call: u64,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<CallEvent>,
+    draining: bool,
+    scratch: Vec<Output<Peer>>,
+    via_prefix: String,
+    contact: String,
+}
+
+impl B2bua {
+    pub fn new(config: B2buaConfig, seed: u64) -> B2bua {
+        let contact = format!("<sip:switchboard@{}>", config.advertised);
+        let via_prefix = format!("SIP/2.0/UDP {}", config.advertised);
+        B2bua {
+            txns: Transactions::new(config.timers),
+            config,
+            rng: StdRng::seed_from_u64(seed),
+            calls: HashMap::new(),
+            by_call_id: HashMap::new(),
+            owners: HashMap::new(),
+            timers: BTreeSet::new(),
+            next_call: 1,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            draining: false,
+            scratch: Vec::new(),
+            via_prefix,
+            contact,
+        }
+    }
+
+    /// A request that parsed and passed validation. `from` is where it came from.
+    pub fn handle_request(&mut self, now: Instant, request: Message, from: Peer, router: &dyn Router) {
+        let Some(method) = request.method().cloned() else {
+            return;
+        };
+        let Ok(via) = request.top_via() else { return };
+        let branch = via.branch.unwrap_or_default();
+        let key = ServerKey::new(branch, via.sent_by, &method);
+        let is_ack = method == Method::Ack;
+        let mut out = std::mem::take(&mut self.scratch);
+        let matched = self.txns.match_request(now, &key, is_ack, &mut out);
+        self.apply(now, &mut out);
+        self.scratch = out;
+        if matched != RequestMatch::New {
+            return;
+        }
+        let reply_to = reply_peer(&request, from);
+        if is_ack {
+            self.handle_ack(now, &request);
+            return;
+        }
+        let server = self.txns.start_server(key, reply_to, from.transport.is_reliable());
+        let to_tag = request.to().ok().and_then(|t| t.tag.map(Bytes::copy_from_slice));
+        match (method, to_tag) {
+            (Method::Invite, None) => self.handle_new_invite(now, request, from, server, router),
+            (Method::Cancel, _) => self.handle_cancel(now, &request, server),
+            (_, Some(_)) => self.handle_in_dialog(now, request, server),
+            (_, None) => self.respond_plain(now, server, &request, 481, None),
+        }
+    }
+
+    /// A response from either leg's peer.
+    pub fn handle_response(&mut self, now: Instant, response: Message) {
+        let (Ok(via), Ok(cseq)) = (response.top_via(), response.cseq()) else {
+            return;
+        };
+        let Some(branch) = via.branch else { return };
+        let key = ClientKey::new(Bytes::copy_from_slice(branch), cseq.method);
+        let ack_source = if key.method == Method::Invite {
+            self.agent_invite_of(&response)
+        } else {
+            None
+        };
+        let is_2xx = response.status().is_some_and(|s| (200..300).contains(&s));
+        let mut out = std::mem::take(&mut self.scratch);
+        let call_id = response.call_id().map(Bytes::copy_from_slice);
+        let matched = self.txns.handle_response(
+            now,
+            &key,
+            response,
+            |r| ack_source.map_or_else(Bytes::new, |inv| build::ack_for_non_2xx(&inv, r)),
+            &mut out,
+        );
+        self.apply(now, &mut out);
+        self.scratch = out;
+        if let (None, true, Some(call_id)) = (matched, is_2xx, call_id) {
+            // A 2xx retransmission after its transaction ended: ACK again if we had.
+            self.resend_agent_ack(&call_id);
+        }
+    }
+
+    /// Run due timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut out = std::mem::take(&mut self.scratch);
+        self.txns.handle_timeout(now, &mut out);
+        self.apply(now, &mut out);
+        self.scratch = out;
+        while let Some(&(at, call, timer)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.pop_first();
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.timers.retain(|t| *t != (at, timer));
+            }
+            self.fire(now, call, timer);
+        }
+    }
+
+    pub fn next_timeout(&self) -> Option<Instant> {
+        [self.txns.next_timeout(), self.timers.first().map(|t| t.0)]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<CallEvent> {
+        self.events.pop_front()
+    }
+
+    /// New calls get 503 from now on; calls in progress go on.
+    pub fn start_draining(&mut self) {
+        self.draining = true;
+    }
+
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Live transactions (for metrics, and for tests that nothing is left behind).
+    pub fn transactions(&self) -> usize {
+        self.txns.len()
+    }
+
+    /// Pending call timers.
+    pub fn call_timers(&self) -> usize {
+        self.timers.len()
+    }
+
+    // ---- plumbing shared by the flows ----
+
+    fn new_token(&mut self) -> String {
+        format!("{:016x}", self.rng.random::<u64>())
+    }
+
+    fn new_via(&mut self) -> (String, Bytes) {
+        let branch = crate::transaction::new_branch(&mut self.rng);
+        let via = format!("{};branch={};rport", self.via_prefix, String::from_utf8_lossy(&branch));
+        (via, branch)
+    }
+
+    /// Our INVITE that a response on the agent leg answers, for the ACK of a non-2xx final.
+    fn agent_invite_of(&self, response: &Message) -> Option<Message> {
+        let (call, side) = self.by_call_id.get(response.call_id()?)?;
+        (*side == Side::Agent)
+            .then(|| self.calls.get(call)?.agent_invite.clone())
+            .flatten()
+    }
+
+    /// Send a request in a new client transaction on behalf of `call`.
+    fn send_request(
+        &mut self,
+        now: Instant,
+        call: CallKey,
+        role: Role,
+        request: &Message,
+        branch: Bytes,
+        to: Peer,
+    ) -> TxId {
+        let method = request.method().cloned().unwrap_or(Method::Invite);
+        let mut out = std::mem::take(&mut self.scratch);
+        let id = self.txns.start_client(
+            now,
+            ClientKey::new(branch, method),
+            request.to_bytes(),
+            to,
+            to.transport.is_reliable(),
+            &mut out,
+        );
+        self.owners.insert(id, (call, role));
+        self.apply(now, &mut out);
+        self.scratch = out;
+        id
+    }
+
+    fn respond(&mut self, now: Instant, server: TxId, response: &Message) {
+        let status = response.status().unwrap_or(500);
+        let mut out = std::mem::take(&mut self.scratch);
+        self.txns.respond(now, server, status, response.to_bytes(), &mut out);
+        self.apply(now, &mut out);
+        self.scratch = out;
+    }
+
+    /// A response with no body and our own To tag where one is needed.
+    fn respond_plain(
+        &mut self,
+        now: Instant,
+        server: TxId,
+        request: &Message,
+        status: u16,
+        extra: Option<(HeaderName, &str)>,
+    ) {
+        let tag = self.new_token();
+        let mut b = crate::sip::response_for(request, status, phrase(status)).to_tag(tag);
+        if let Some((name, value)) = extra {
+            b = b.header(name, value);
+        }
+        self.respond(now, server, &b.build());
+    }
+
+    /// Route transaction outputs: transmissions out, events to their calls.
+    fn apply(&mut self, now: Instant, out: &mut Vec<Output<Peer>>) {
+        for output in out.drain(..).collect::<Vec<_>>() {
+            match output {
+                Output::Transmit { bytes, destination } => {
+                    self.transmits.push_back(Transmit { bytes, to: destination })
+                }
+                Output::Event { id, event } => self.on_tx_event(now, id, event),
+                Output::Terminated { id } => {
+                    self.owners.remove(&id);
+                }
+            }
+        }
+    }
+
+    fn on_tx_event(&mut self, now: Instant, id: TxId, event: TxEvent) {
+        let Some((call, role)) = self.owners.get(&id) else {
+            return;
+        };
+        let call = *call;
+        match role {
+            Role::AgentInvite => self.on_agent_invite_event(now, call, event),
+            Role::Relay { .. } => {
+                if let Some((_, Role::Relay { server, request })) = self.owners.remove(&id) {
+                    self.on_relay_event(now, call, id, server, request, event);
+                }
+            }
+            Role::CarrierInvite => {
+                if matches!(event, TxEvent::Timeout | TxEvent::TransportError) {
+                    self.hang_up(now, call, EndedBy::Switchboard);
+                }
+            }
+            Role::Fire => {}
+        }
+    }
+
+    fn schedule(&mut self, call: CallKey, at: Instant, timer: CallTimer) {
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.timers.push((at, timer));
+            self.timers.insert((at, call, timer));
+        }
+    }
+
+    /// Forget a call: indices, timers; report how it ended.
+    fn end_call(&mut self, call: CallKey, outcome: Outcome, status: u16, ended_by: EndedBy) {
+        let Some(c) = self.calls.remove(&call) else { return };
+        self.by_call_id.remove(&c.carrier.call_id);
+        self.by_call_id.remove(&c.agent.call_id);
+        for (at, timer) in &c.timers {
+            self.timers.remove(&(*at, call, *timer));
+        }
+        self.events.push_back(CallEvent::Ended {
+            outcome,
+            status,
+            route: Some(c.route),
+            ended_by,
+        });
+    }
+}
