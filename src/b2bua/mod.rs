@@ -282,7 +282,7 @@ impl B2bua {
 
     /// Route transaction outputs: transmissions out, events to their calls.
     fn apply(&mut self, now: Instant, out: &mut Vec<Output<Peer>>) {
-        for output in out.drain(..).collect::<Vec<_>>() {
+        for output in std::mem::take(out) {
             match output {
                 Output::Transmit { bytes, destination } => {
                     self.transmits.push_back(Transmit { bytes, to: destination })

@@ -22,9 +22,8 @@ pub fn normalise(dialed: &str, default_country: &str) -> Option<String> {
             _ => return None,
         }
     }
-    let full = if plus {
-        digits
-    } else if default_country == "1" && digits.len() == 11 && digits.starts_with('1') {
+    let national_with_trunk_prefix = default_country == "1" && digits.len() == 11 && digits.starts_with('1');
+    let full = if plus || national_with_trunk_prefix {
         digits
     } else {
         format!("{default_country}{digits}")
