@@ -25,8 +25,15 @@ cat > "$work/switchboard.toml" <<TOML
 udp_listen = "127.0.0.1:5070"
 tcp_listen = "127.0.0.1:5070"
 tls_listen = "127.0.0.1:5071"
+[b2bua]
+advertised = "127.0.0.1:5070"
+[routing]
+livekit_host = "127.0.0.1:5090"
+static_routes = "$work/agents.tsv"
 [tls]
 dev_cert_dir = "$work/tls"
+[log]
+filter = "warn"
 ${SWITCHBOARD_EXTRA:-}
 TOML
 
