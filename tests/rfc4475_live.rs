@@ -94,6 +94,19 @@ fn replace_sent_by(text: &[u8], value_start: usize, sent_by: &str) -> Option<Vec
     Some(out)
 }
 
+/// The value of the first header named one of `names` (case-insensitive), trimmed.
+fn header_value(message: &[u8], names: &[&str]) -> Option<String> {
+    let text = String::from_utf8_lossy(message);
+    let headers = text.split("\r\n\r\n").next().unwrap_or("");
+    headers.lines().skip(1).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        names
+            .iter()
+            .any(|n| name.trim().eq_ignore_ascii_case(n))
+            .then(|| value.trim().to_owned())
+    })
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -116,17 +129,26 @@ fn required_status(name: &str) -> u16 {
 #[test]
 fn every_rfc4475_vector_gets_the_answer_the_rfc_expects_from_a_live_server() {
     let server = common::Server::start("");
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.set_read_timeout(Some(Duration::from_millis(400))).unwrap();
-    let sent_by = socket.local_addr().unwrap().to_string();
     let mut failures = Vec::new();
     let mut buf = vec![0u8; 65536];
+    let mut socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     for v in vectors() {
+        // A socket per vector: many vectors share a branch, and the same branch from the
+        // same sent-by is one transaction (RFC 3261 §17.2.3).
+        socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(400))).unwrap();
+        let sent_by = socket.local_addr().unwrap().to_string();
         let message = rewrite_top_via(&v.bytes, &sent_by);
         socket.send_to(&message, server.sip).unwrap();
         // Collect every answer for this vector (a provisional may precede the final one).
+        // Only answers to this vector count: a final to an earlier INVITE is retransmitted
+        // until ACKed (RFC 3261 §17.2.1) and may arrive now.
+        let call_id = header_value(&v.bytes, &["call-id", "i"]);
         let mut statuses = Vec::new();
         while let Ok((n, _)) = socket.recv_from(&mut buf) {
+            if header_value(&buf[..n], &["call-id", "i"]) != call_id {
+                continue;
+            }
             statuses.push(status_of(&buf[..n]).unwrap_or(0));
             if statuses.last().is_some_and(|s| *s >= 200) {
                 break;

@@ -69,16 +69,7 @@ pub fn agent_invite(a: &AgentInvite<'_>) -> Message {
         .header(HeaderName::CallId, a.call_id)
         .header(HeaderName::CSeq, "1 INVITE")
         .header(HeaderName::Contact, a.contact);
-    for name in CARRIED_ON_INVITE {
-        for value in a.carrier_invite.headers(*name) {
-            b = b.header(*name, value);
-        }
-    }
-    for (name, value) in a.carrier_invite.iter_headers() {
-        if is_x_header(name) {
-            b = b.raw_header(name, value);
-        }
-    }
+    b = carry(a.carrier_invite, b, CARRIED_ON_INVITE);
     let t = a.target;
     b = b
         .raw_header(b"X-Switchboard-Agent-Version", t.agent_version.to_string())
@@ -124,11 +115,7 @@ pub fn in_dialog(leg: &Leg, method: Method, cseq: u32, via: &str, contact: &str)
 /// A relayed in-dialog request: the new request on the other leg, with the carried headers
 /// and the body of the original.
 pub fn relay_request(original: &Message, mut b: RequestBuilder, rack_cseq: Option<u32>) -> Message {
-    for name in CARRIED_IN_DIALOG {
-        for value in original.headers(*name) {
-            b = b.header(*name, value);
-        }
-    }
+    b = carry(original, b, CARRIED_IN_DIALOG);
     if let (Some(rack), Some(cseq)) = (original.header(HeaderName::RAck), rack_cseq) {
         // RFC 3262 §7.2: RAck = RSeq CSeq-number method; the CSeq is the other leg's INVITE.
         let mut parts = rack.split(|b| b.is_ascii_whitespace()).filter(|p| !p.is_empty());
@@ -138,11 +125,6 @@ pub fn relay_request(original: &Message, mut b: RequestBuilder, rack_cseq: Optio
             value.put_slice(format!(" {cseq} ").as_bytes());
             value.put_slice(method);
             b = b.header(HeaderName::RAck, value);
-        }
-    }
-    for (name, value) in original.iter_headers() {
-        if is_x_header(name) {
-            b = b.raw_header(name, value);
         }
     }
     if let Some(ct) = original.content_type() {
@@ -160,13 +142,8 @@ pub fn relay_response(request: &Message, response: &Message, to_tag: &[u8], cont
     if status > 100 && status < 300 {
         b = b.header(HeaderName::Contact, contact);
     }
-    for name in CARRIED_IN_DIALOG {
-        for value in response.headers(*name) {
-            b = b.header(*name, value);
-        }
-    }
     for (name, value) in response.iter_headers() {
-        if is_x_header(name) {
+        if is_x_header(name) || CARRIED_IN_DIALOG.contains(&HeaderName::parse(name)) {
             b = b.raw_header(name, value);
         }
     }
@@ -200,6 +177,17 @@ pub fn cancel_for(invite: &Message) -> Message {
     }
     let seq = invite.cseq().map(|c| c.seq).unwrap_or(1);
     b.header(HeaderName::CSeq, format!("{seq} CANCEL")).build()
+}
+
+/// One pass over `from`'s headers: those named in `carried`, and every `X-` header, as
+/// written and in order.
+fn carry(from: &Message, mut b: RequestBuilder, carried: &[HeaderName]) -> RequestBuilder {
+    for (name, value) in from.iter_headers() {
+        if is_x_header(name) || carried.contains(&HeaderName::parse(name)) {
+            b = b.raw_header(name, value);
+        }
+    }
+    b
 }
 
 /// `value;tag=tag`.

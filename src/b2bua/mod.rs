@@ -134,12 +134,14 @@ impl B2bua {
         };
         let Some(branch) = via.branch else { return };
         let key = ClientKey::new(Bytes::copy_from_slice(branch), cseq.method);
-        let ack_source = if key.method == Method::Invite {
+        let is_2xx = response.status().is_some_and(|s| (200..300).contains(&s));
+        // Only a non-2xx final to our INVITE needs the INVITE back, to build its ACK.
+        let needs_ack = key.method == Method::Invite && response.status().is_some_and(|s| s >= 300);
+        let ack_source = if needs_ack {
             self.agent_invite_of(&response)
         } else {
             None
         };
-        let is_2xx = response.status().is_some_and(|s| (200..300).contains(&s));
         let mut out = std::mem::take(&mut self.scratch);
         let call_id = response.call_id().map(Bytes::copy_from_slice);
         let matched = self.txns.handle_response(

@@ -19,6 +19,14 @@ pub fn stamp_top_via(request: &mut Message, source: SocketAddr) {
     let Some(top) = request.headers(HeaderName::Via).next() else {
         return;
     };
+    // Most requests need no edit: sent-by already names the source and no rport is asked.
+    let needs_edit = match crate::sip::Via::parse(top) {
+        Ok(via) => via.rport.is_some() || via.host != source.ip().to_string().as_bytes() || via.received.is_some(),
+        Err(_) => false,
+    };
+    if !needs_edit {
+        return;
+    }
     let mut value = BytesMut::with_capacity(top.len() + 40);
     for (i, part) in top.split(|b| *b == b';').enumerate() {
         let name = part.split(|b| *b == b'=').next().unwrap_or_default().trim_ascii();
