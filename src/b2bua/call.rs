@@ -75,6 +75,8 @@ pub enum CallTimer {
     SessionExpiry,
     /// The call-duration cap.
     MaxDuration,
+    /// The agent can no longer retransmit its 2xx (64*T1 after our ACK): forget the ACK.
+    ForgetAck,
 }
 
 /// A call in progress.
@@ -85,9 +87,9 @@ pub struct Call {
     pub agent: Leg,
     pub carrier_invite_tx: TxId,
     /// The carrier's INVITE, kept while ringing to answer it.
-    pub carrier_invite: Option<Message>,
+    pub carrier_invite: Option<Box<Message>>,
     /// Our INVITE to the agent, kept while ringing to CANCEL or ACK it.
-    pub agent_invite: Option<Message>,
+    pub agent_invite: Option<Box<Message>>,
     pub agent_invite_tx: Option<TxId>,
     pub agent_responded: bool,
     pub cancel_pending: bool,

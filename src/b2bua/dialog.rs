@@ -141,6 +141,8 @@ impl B2bua {
             call.ok_to_carrier = None;
             call.agent_invite = None;
             self.ack_agent_with_body(key, ack);
+            let forget = now + self.config.timers.timeout();
+            self.schedule(key, forget, CallTimer::ForgetAck);
             return;
         }
         // The ACK of a relayed re-INVITE's 2xx.

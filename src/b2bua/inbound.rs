@@ -133,13 +133,13 @@ impl B2bua {
         let session_expires = invite.header(HeaderName::SessionExpires).and_then(delta_seconds);
         self.calls.insert(
             key,
-            Call {
+            Box::new(Call {
                 phase: Phase::Ringing,
                 carrier,
                 agent,
                 carrier_invite_tx: server,
-                carrier_invite: Some(invite),
-                agent_invite: Some(agent_invite.clone()),
+                carrier_invite: Some(Box::new(invite)),
+                agent_invite: Some(Box::new(agent_invite.clone())),
                 agent_invite_tx: None,
                 agent_responded: false,
                 cancel_pending: false,
@@ -152,7 +152,7 @@ impl B2bua {
                 started: now,
                 first_provisional: None,
                 answered: None,
-            },
+            }),
         );
         self.by_call_id.insert(carrier_call_id, (key, Side::Carrier));
         self.by_call_id.insert(agent_call_id, (key, Side::Agent));

@@ -61,7 +61,7 @@ pub struct B2bua {
     config: B2buaConfig,
     rng: StdRng,
     txns: Transactions<Peer>,
-    calls: HashMap<CallKey, Call>,
+    calls: HashMap<CallKey, Box<Call>>,
     by_call_id: HashMap<Bytes, (CallKey, Side)>,
     owners: HashMap<TxId, (CallKey, Role)>,
     timers: BTreeSet<(Instant, CallKey, CallTimer)>,
@@ -227,7 +227,7 @@ impl B2bua {
     fn agent_invite_of(&self, response: &Message) -> Option<Message> {
         let (call, side) = self.by_call_id.get(response.call_id()?)?;
         (*side == Side::Agent)
-            .then(|| self.calls.get(call)?.agent_invite.clone())
+            .then(|| self.calls.get(call)?.agent_invite.as_deref().cloned())
             .flatten()
     }
 

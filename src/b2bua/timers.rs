@@ -42,6 +42,7 @@ impl B2bua {
                 self.transmits.push_back(Transmit { bytes: ok, to });
                 self.schedule(key, now + interval, CallTimer::Retransmit2xx);
             }
+            CallTimer::ForgetAck => call.agent_ack = None,
             CallTimer::SessionExpiry if call.session_deadline.is_some_and(|d| d <= now) => {
                 self.hang_up(now, key, EndedBy::Switchboard)
             }
