@@ -24,5 +24,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Integration tests start real servers and SIPp processes; two at a time suits 2 cores.
-cargo test --all-targets -- --test-threads="${TEST_THREADS:-2}"
+cargo test --lib --bins --tests -- --test-threads="${TEST_THREADS:-2}"
+# Each criterion bench once, as a test (criterion takes no test-harness flags).
+cargo test --benches
 cargo test --doc

@@ -43,7 +43,7 @@ impl B2bua {
     fn dialog_of(&self, request: &Message) -> Option<(CallKey, Side)> {
         let (key, side) = *self.by_call_id.get(request.call_id()?)?;
         let call = self.calls.get(&key)?;
-        let tag = request.to().ok()?.tag?;
+        let tag = request.to_tag()?;
         (call.leg(side).local_tag[..] == *tag).then_some((key, side))
     }
 
@@ -103,13 +103,8 @@ impl B2bua {
                 ),
             );
         }
-        let tag = request
-            .to()
-            .ok()
-            .and_then(|t| t.tag)
-            .map(Bytes::copy_from_slice)
-            .unwrap_or_default();
-        let relayed = build::relay_response(&request, &response, &tag, &contact);
+        let tag = request.to_tag().unwrap_or_default();
+        let relayed = build::relay_response(&request, &response, tag, &contact);
         self.respond(now, server, &relayed);
         let method = request.method().cloned();
         if (200..300).contains(&status) && matches!(method, Some(Method::Invite | Method::Update)) {

@@ -425,7 +425,7 @@ pub fn delta_seconds(value: &[u8]) -> Option<u32> {
 
 /// Learn the peer's tag, target and route set from a response that establishes the dialog.
 pub(super) fn learn_remote(leg: &mut Leg, response: &Message, we_are_uac: bool) {
-    if let Some(tag) = response.to().ok().and_then(|t| t.tag) {
+    if let Some(tag) = response.to_tag() {
         leg.remote_tag = Some(Bytes::copy_from_slice(tag));
     }
     if let Some(target) = response.header(HeaderName::Contact).and_then(build::contact_uri) {

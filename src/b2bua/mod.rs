@@ -11,6 +11,7 @@ mod call;
 mod config;
 mod dialog;
 mod failure;
+mod id_hash;
 mod inbound;
 mod peer;
 mod timers;
@@ -61,9 +62,9 @@ pub struct B2bua {
     config: B2buaConfig,
     rng: StdRng,
     txns: Transactions<Peer>,
-    calls: HashMap<CallKey, Box<Call>>,
+    calls: HashMap<CallKey, Box<Call>, id_hash::IdBuildHasher>,
     by_call_id: HashMap<Bytes, (CallKey, Side)>,
-    owners: HashMap<TxId, (CallKey, Role)>,
+    owners: HashMap<TxId, (CallKey, Role), id_hash::IdBuildHasher>,
     timers: BTreeSet<(Instant, CallKey, CallTimer)>,
     next_call: u64,
     transmits: VecDeque<Transmit>,
@@ -82,9 +83,9 @@ impl B2bua {
             txns: Transactions::new(config.timers),
             config,
             rng: StdRng::seed_from_u64(seed),
-            calls: HashMap::new(),
+            calls: HashMap::default(),
             by_call_id: HashMap::new(),
-            owners: HashMap::new(),
+            owners: HashMap::default(),
             timers: BTreeSet::new(),
             next_call: 1,
             transmits: VecDeque::new(),
@@ -118,7 +119,7 @@ impl B2bua {
             return;
         }
         let server = self.txns.start_server(key, reply_to, from.transport.is_reliable());
-        let to_tag = request.to().ok().and_then(|t| t.tag.map(Bytes::copy_from_slice));
+        let to_tag = request.to_tag().map(Bytes::copy_from_slice);
         match (method, to_tag) {
             (Method::Invite, None) => self.handle_new_invite(now, request, from, server, router),
             (Method::Cancel, _) => self.handle_cancel(now, &request, server),

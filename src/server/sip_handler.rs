@@ -80,7 +80,7 @@ impl SipHandler {
             self.send(incoming, &request, response, out);
             return;
         }
-        let in_dialog = request.to().is_ok_and(|t| t.tag.is_some());
+        let in_dialog = request.to_tag().is_some();
         let for_calls = matches!(method, Method::Invite | Method::Ack | Method::Cancel | Method::Bye)
             || (in_dialog
                 && matches!(

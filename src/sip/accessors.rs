@@ -125,6 +125,16 @@ impl Message {
         )
     }
 
+    /// The To tag, read without parsing the URI (the hot path asks this of every request).
+    pub fn to_tag(&self) -> Option<&[u8]> {
+        header_tag(self.header(HeaderName::To)?)
+    }
+
+    /// The From tag, likewise.
+    pub fn from_tag(&self) -> Option<&[u8]> {
+        header_tag(self.header(HeaderName::From)?)
+    }
+
     pub fn contact(&self) -> Option<Result<NameAddr<'_>, ParseError>> {
         self.header(HeaderName::Contact).map(|v| NameAddr::parse(v, "Contact"))
     }
@@ -173,4 +183,14 @@ impl Message {
             }
         }
     }
+}
+
+/// The `tag` parameter of a From/To value: header parameters follow the `>` of a name-addr,
+/// or the first `;` of an addr-spec (RFC 3261 §20.10).
+fn header_tag(value: &[u8]) -> Option<&[u8]> {
+    let params = match memchr::memrchr(b'>', value) {
+        Some(gt) => &value[gt + 1..],
+        None => value,
+    };
+    super::lex::Params::new(params).value_of(b"tag").flatten().filter(|t| !t.is_empty())
 }
