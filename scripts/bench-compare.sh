@@ -54,7 +54,7 @@ run_one() { # name rate command...
   local t0; t0=$(ticks $proxy); local start; start=$(date +%s.%N)
   local pids=()
   for i in $(seq 1 "$pairs"); do
-    timeout $(( per_calls / per + 60 )) sipp -sf "$shared/carrier-uac.xml" -inf "$work/numbers.csv" -i 127.0.0.1 -p $(( 6000 + i )) 127.0.0.1:5070 \
+    timeout $(( per_calls / per + 60 )) sipp -sf "$shared/carrier-uac.xml" -inf "$work/numbers.csv" -i 127.0.0.1 -p $(( 7000 + i * 100 )) -mp $(( 20000 + i * 1000 )) 127.0.0.1:5070 \
       -r "$per" -m "$per_calls" -l $(( per * 3 + 100 )) -nostdin -trace_stat -stf "$out/uac$i.csv" -fd 1000 \
       -timeout_error -timeout $(( per_calls / per + 30 ))s >"$out/uac$i.out" 2>&1 &
     pids+=($!)
