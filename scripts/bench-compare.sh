@@ -23,6 +23,7 @@ bin=$here/target/release/switchboard
 cat > "$work/switchboard.toml" <<TOML
 [sip]
 udp_listen = "127.0.0.1:5070"
+udp_sockets = ${SB_UDP_SOCKETS:-1}
 tcp_listen = "127.0.0.1:5070"
 tls_listen = "127.0.0.1:5071"
 [b2bua]
