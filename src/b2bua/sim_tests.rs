@@ -70,6 +70,8 @@ struct Carrier {
     bye_answered: bool,
     byes_received: usize,
     to_tag: Option<Bytes>,
+    /// Final answers to in-dialog requests other than BYE.
+    in_dialog_answers: Vec<(Method, u16)>,
 }
 
 #[derive(Default)]
@@ -80,6 +82,8 @@ struct Agent {
     acks: usize,
     byes_received: usize,
     cancels: usize,
+    /// In-dialog requests other than ACK/BYE/CANCEL, as received.
+    in_dialog: Vec<Message>,
 }
 
 struct Net {
@@ -221,6 +225,9 @@ impl Net {
             let method = m.cseq().unwrap().method;
             if method == Method::Invite && status < 200 {
                 self.carrier.provisionals.push(status);
+                if self.carrier.to_tag.is_none() {
+                    self.carrier.to_tag = m.to_tag().map(Bytes::copy_from_slice);
+                }
             } else if method == Method::Invite {
                 if self.carrier.finals.is_empty() {
                     self.carrier.finals.push(status);
@@ -238,6 +245,8 @@ impl Net {
             } else if method == Method::Bye {
                 self.carrier.bye_answered = true;
                 self.carrier.bye = None;
+            } else if status >= 200 {
+                self.carrier.in_dialog_answers.push((method, status));
             }
             return;
         }
@@ -313,6 +322,7 @@ impl Net {
                 self.send(b2b, ok);
             }
             _ => {
+                self.agent.in_dialog.push(m.clone());
                 let ok = response_for(&m, 200, "OK").build().to_bytes();
                 self.send(b2b, ok);
             }
@@ -579,4 +589,78 @@ fn a_request_that_looped_back_through_us_gets_482() {
     );
     net.run_for(Duration::from_secs(1));
     assert_eq!(net.carrier.finals, vec![482]);
+}
+
+#[test]
+fn info_and_update_from_the_caller_reach_the_agent_in_its_dialog_and_their_answers_come_back() {
+    let mut net = Net::new(13, 0.0, AgentMode::Answer, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(1));
+    for (method, cseq) in [(Method::Info, 2), (Method::Update, 3)] {
+        let request = net.carrier_in_dialog(method.clone(), cseq);
+        net.send(net.b2b_addr(), request.to_bytes());
+        net.run_for(Duration::from_millis(200));
+    }
+    assert_eq!(
+        net.carrier.in_dialog_answers,
+        vec![(Method::Info, 200), (Method::Update, 200)]
+    );
+    let agent_call_id = net.agent.invites[0].call_id().unwrap().to_vec();
+    for relayed in &net.agent.in_dialog {
+        assert_eq!(
+            relayed.call_id(),
+            Some(&agent_call_id[..]),
+            "relayed in the agent's dialog"
+        );
+        assert_eq!(relayed.to_tag(), Some(&b"a1"[..]), "with the agent's tag");
+        assert_eq!(
+            relayed.request_uri(),
+            Some(&b"sip:agent@192.0.2.10:5090"[..]),
+            "to the agent's Contact"
+        );
+    }
+    assert_eq!(
+        net.agent
+            .in_dialog
+            .iter()
+            .map(|m| m.method().unwrap().clone())
+            .collect::<Vec<_>>(),
+        vec![Method::Info, Method::Update]
+    );
+    // CSeq on the agent leg counts on from our INVITE, whatever the carrier's numbers.
+    assert_eq!(net.agent.in_dialog[0].cseq().unwrap().seq, 2);
+    assert_eq!(net.agent.in_dialog[1].cseq().unwrap().seq, 3);
+}
+
+#[test]
+fn refer_is_refused_with_603_by_default() {
+    let mut net = Net::new(14, 0.0, AgentMode::Answer, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(1));
+    let refer = net.carrier_in_dialog(Method::Refer, 2);
+    net.send(net.b2b_addr(), refer.to_bytes());
+    net.run_for(Duration::from_millis(200));
+    assert_eq!(net.carrier.in_dialog_answers, vec![(Method::Refer, 603)]);
+    assert!(net.agent.in_dialog.is_empty());
+}
+
+#[test]
+fn a_prack_has_its_rack_rewritten_to_the_agent_legs_invite() {
+    let mut net = Net::new(15, 0.0, AgentMode::Ring, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(1));
+    let mut prack = net.carrier_in_dialog(Method::Prack, 2);
+    // RAck names the carrier leg's INVITE (CSeq 101 here); toward the agent it must name
+    // the agent leg's INVITE (CSeq 1).
+    prack.append_header(HeaderName::RAck, Bytes::from_static(b"7 101 INVITE"));
+    net.send(net.b2b_addr(), prack.to_bytes());
+    net.run_for(Duration::from_millis(200));
+    let relayed = net
+        .agent
+        .in_dialog
+        .iter()
+        .find(|m| m.method() == Some(&Method::Prack))
+        .expect("PRACK relayed");
+    assert_eq!(relayed.header(HeaderName::RAck), Some(&b"7 1 INVITE"[..]));
+    assert_eq!(net.carrier.in_dialog_answers, vec![(Method::Prack, 200)]);
 }

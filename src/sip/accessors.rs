@@ -192,5 +192,8 @@ fn header_tag(value: &[u8]) -> Option<&[u8]> {
         Some(gt) => &value[gt + 1..],
         None => value,
     };
-    super::lex::Params::new(params).value_of(b"tag").flatten().filter(|t| !t.is_empty())
+    super::lex::Params::new(params)
+        .value_of(b"tag")
+        .flatten()
+        .filter(|t| !t.is_empty())
 }
