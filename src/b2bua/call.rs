@@ -75,6 +75,8 @@ pub enum CallTimer {
     SessionExpiry,
     /// The call-duration cap.
     MaxDuration,
+    /// RFC 3261 §9.1: a cancelled agent leg that never answered is given up 64*T1 later.
+    CancelGrace,
     /// The agent can no longer retransmit its 2xx (64*T1 after our ACK): forget the ACK.
     ForgetAck,
 }

@@ -316,6 +316,7 @@ impl B2bua {
             // The caller gave up while the agent answered: ACK and BYE the agent.
             self.ack_agent(key);
             self.bye(now, key, Side::Agent);
+            self.end_call(key, Outcome::Canceled, 487, EndedBy::Caller);
             return;
         }
         let Some(invite) = call.carrier_invite.take() else {
@@ -362,6 +363,8 @@ impl B2bua {
 
     /// Cancel the agent leg now if it has answered anything, else as soon as it does.
     pub(super) fn cancel_agent_leg(&mut self, now: Instant, key: CallKey) {
+        let grace = now + self.config.timers.timeout();
+        self.schedule(key, grace, CallTimer::CancelGrace);
         let Some(call) = self.calls.get_mut(&key) else { return };
         call.cancel_pending = true;
         if call.agent_responded {

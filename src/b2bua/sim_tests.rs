@@ -58,6 +58,8 @@ enum AgentMode {
     Ring,
     /// Never responds at all.
     Dead,
+    /// Rings, then ignores everything (CANCEL included).
+    RingDeaf,
 }
 
 #[derive(Default)]
@@ -281,6 +283,7 @@ impl Net {
                 };
                 match self.mode {
                     AgentMode::Dead => {}
+                    AgentMode::RingDeaf => self.send(b2b, reply(180, true)),
                     AgentMode::Answer => {
                         self.send(b2b, reply(180, true));
                         let ok = reply(200, true);
@@ -304,6 +307,7 @@ impl Net {
                 self.agent.acks += 1;
                 self.agent.awaiting_ack = false;
             }
+            Method::Cancel if self.mode == AgentMode::RingDeaf => self.agent.cancels += 1,
             Method::Cancel => {
                 self.agent.cancels += 1;
                 let ok = response_for(&m, 200, "OK").build().to_bytes();
@@ -663,4 +667,19 @@ fn a_prack_has_its_rack_rewritten_to_the_agent_legs_invite() {
         .expect("PRACK relayed");
     assert_eq!(relayed.header(HeaderName::RAck), Some(&b"7 1 INVITE"[..]));
     assert_eq!(net.carrier.in_dialog_answers, vec![(Method::Prack, 200)]);
+}
+
+#[test]
+fn a_cancelled_agent_leg_that_never_answers_is_given_up_after_64_t1() {
+    let mut net = Net::new(16, 0.0, AgentMode::RingDeaf, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(1));
+    let cancel = super::build::cancel_for(net.carrier.invite.as_ref().unwrap());
+    net.send(net.b2b_addr(), cancel.to_bytes());
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.carrier.finals, vec![487], "the caller is answered at once");
+    assert!(net.agent.cancels >= 1);
+    assert_eq!(net.b2b.active_calls(), 1, "the agent leg is still owed an answer");
+    net.run_for(Duration::from_secs(70));
+    net.assert_nothing_left("after the CANCEL grace period");
 }

@@ -43,6 +43,15 @@ impl B2bua {
                 self.schedule(key, now + interval, CallTimer::Retransmit2xx);
             }
             CallTimer::ForgetAck => call.agent_ack = None,
+            CallTimer::CancelGrace if call.phase == Phase::Ringing => {
+                if let Some(tx) = call.agent_invite_tx {
+                    let mut out = std::mem::take(&mut self.scratch);
+                    self.txns.terminate(tx, &mut out);
+                    self.apply(now, &mut out);
+                    self.scratch = out;
+                }
+                self.end_call(key, Outcome::Canceled, 487, EndedBy::Switchboard);
+            }
             CallTimer::SessionExpiry if call.session_deadline.is_some_and(|d| d <= now) => {
                 self.hang_up(now, key, EndedBy::Switchboard)
             }

@@ -231,6 +231,21 @@ impl<D: Clone> Transactions<D> {
         self.settle(id, out);
     }
 
+    /// Drop a transaction that will never complete by itself (an INVITE client
+    /// transaction left in Proceeding after a CANCEL that got no final answer: RFC 3261
+    /// §9.1 lets the TU give up after 64*T1).
+    pub fn terminate(&mut self, id: TxId, out: &mut Vec<Output<D>>) {
+        let Some(entry) = self.entries.remove(&id) else { return };
+        if let Some(at) = entry.deadline {
+            self.deadlines.remove(&(at, id));
+        }
+        match entry.key {
+            Key::Client(key) => self.clients.remove(&key),
+            Key::Server(key) => self.servers.remove(&key),
+        };
+        out.push(Output::Terminated { id });
+    }
+
     /// Run every timer that is due.
     pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<Output<D>>) {
         while let Some(&(at, id)) = self.deadlines.first() {
