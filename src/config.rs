@@ -38,6 +38,7 @@ pub struct Config {
     pub sip: SipConfig,
     pub b2bua: crate::b2bua::B2buaConfig,
     pub routing: crate::routing::RoutingConfig,
+    pub api: crate::api::ApiConfig,
     pub tls: TlsConfig,
     pub log: LogConfig,
 }

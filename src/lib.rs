@@ -6,6 +6,7 @@
 //! who answers from the `directory` snapshot. `store` persists the directory, `api` manages
 //! it, `server` wires the shell together.
 
+pub mod api;
 pub mod b2bua;
 pub mod clock;
 pub mod config;

@@ -26,6 +26,9 @@ pub enum ServeError {
 pub struct Running {
     pub listeners: transport::Listeners,
     pub handler: Arc<SipHandler>,
+    pub health: Arc<crate::api::Health>,
+    /// The HTTP listener's address and task.
+    pub http: Option<(std::net::SocketAddr, tokio::task::JoinHandle<()>)>,
     _timers: TimerThread,
 }
 
@@ -86,9 +89,23 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         .map_err(ServeError::Bind)?;
     tracing::info!(udp = ?listeners.udp, tcp = ?listeners.tcp, tls = ?listeners.tls, "SIP listeners up");
     let timers = spawn_timer_thread(handler.clone(), listeners.dispatcher.clone());
+    let health = Arc::new(crate::api::Health::default());
+    let http = match config.api.listen {
+        Some(listen) => {
+            let (local, task) = crate::api::serve(listen, health.clone())
+                .await
+                .map_err(ServeError::Bind)?;
+            tracing::info!(%local, "HTTP listener up (/metrics, /healthz, /readyz)");
+            Some((local, task))
+        }
+        None => None,
+    };
+    health.set_ready();
     Ok(Running {
         listeners,
         handler,
+        health,
+        http,
         _timers: timers,
     })
 }
@@ -98,6 +115,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let running = start(&config).await?;
     shutdown_signal().await;
     running.handler.start_draining();
+    running.health.set_draining();
     tracing::info!(calls = running.handler.active_calls(), "draining");
     let deadline = crate::clock::now() + std::time::Duration::from_secs(config.sip.drain_secs);
     while running.handler.active_calls() > 0 && crate::clock::now() < deadline {

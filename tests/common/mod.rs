@@ -14,6 +14,8 @@ pub struct Server {
     pub child: Child,
     pub sip: SocketAddr,
     pub tls: SocketAddr,
+    /// The HTTP listener (/metrics, /healthz, /readyz).
+    pub http: SocketAddr,
     pub dir: tempfile::TempDir,
     pub log: PathBuf,
 }
@@ -24,9 +26,10 @@ impl Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let tls_port = free_port();
+        let http_port = free_port();
         let config = format!(
             "[sip]\nudp_listen = \"127.0.0.1:{port}\"\ntcp_listen = \"127.0.0.1:{port}\"\ntls_listen = \"127.0.0.1:{tls_port}\"\n\
-             [tls]\ndev_cert_dir = \"{}\"\n{extra}",
+             [api]\nlisten = \"127.0.0.1:{http_port}\"\n[tls]\ndev_cert_dir = \"{}\"\n{extra}",
             dir.path().join("tls").display()
         );
         let config_path = dir.path().join("switchboard.toml");
@@ -51,6 +54,7 @@ impl Server {
             child,
             sip: SocketAddr::from(([127, 0, 0, 1], port)),
             tls: SocketAddr::from(([127, 0, 0, 1], tls_port)),
+            http: SocketAddr::from(([127, 0, 0, 1], http_port)),
             dir,
             log,
         };
