@@ -21,7 +21,7 @@ pub fn stamp_top_via(request: &mut Message, source: SocketAddr) {
     };
     // Most requests need no edit: sent-by already names the source and no rport is asked.
     let needs_edit = match crate::sip::Via::parse(top) {
-        Ok(via) => via.rport.is_some() || via.host != source.ip().to_string().as_bytes() || via.received.is_some(),
+        Ok(via) => via.rport.is_some() || via.received.is_some() || !names_ip(via.host, source.ip()),
         Err(_) => false,
     };
     if !needs_edit {
@@ -45,6 +45,12 @@ pub fn stamp_top_via(request: &mut Message, source: SocketAddr) {
     value.put_slice(format!(";received={}", source.ip()).as_bytes());
     request.remove_first(HeaderName::Via);
     request.push_header_top(HeaderName::Via, value.freeze());
+}
+
+/// Whether a Via host is literally `ip` (compared as addresses, without allocating).
+fn names_ip(host: &[u8], ip: std::net::IpAddr) -> bool {
+    let host = host.strip_prefix(b"[").and_then(|h| h.strip_suffix(b"]")).unwrap_or(host);
+    std::str::from_utf8(host).ok().and_then(|h| h.parse::<std::net::IpAddr>().ok()) == Some(ip)
 }
 
 /// The response `bytes`, addressed back to where `incoming` came from.
