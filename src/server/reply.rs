@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::b2bua::{reply_peer, Peer};
 use crate::sip::{HeaderName, Message};
 use crate::transport::{Incoming, Outgoing};
 
@@ -49,27 +50,78 @@ pub fn stamp_top_via(request: &mut Message, source: SocketAddr) {
 
 /// Whether a Via host is literally `ip` (compared as addresses, without allocating).
 fn names_ip(host: &[u8], ip: std::net::IpAddr) -> bool {
-    let host = host.strip_prefix(b"[").and_then(|h| h.strip_suffix(b"]")).unwrap_or(host);
-    std::str::from_utf8(host).ok().and_then(|h| h.parse::<std::net::IpAddr>().ok()) == Some(ip)
+    let host = host
+        .strip_prefix(b"[")
+        .and_then(|h| h.strip_suffix(b"]"))
+        .unwrap_or(host);
+    std::str::from_utf8(host)
+        .ok()
+        .and_then(|h| h.parse::<std::net::IpAddr>().ok())
+        == Some(ip)
 }
 
-/// The response `bytes`, addressed back to where `incoming` came from.
+/// The response `bytes`, addressed back to where `incoming` came from (the same rule the
+/// B2BUA's transactions use: [`crate::b2bua::reply_peer`]).
 pub fn to_source(incoming: &Incoming, request: &Message, bytes: Bytes) -> Outgoing {
-    Outgoing {
-        bytes,
-        destination: response_destination(incoming, request),
+    let source = Peer {
+        addr: incoming.source,
         transport: incoming.transport,
         connection: incoming.connection,
+    };
+    let peer = reply_peer(request, source);
+    Outgoing {
+        bytes,
+        destination: peer.addr,
+        transport: peer.transport,
+        connection: peer.connection,
     }
 }
 
-fn response_destination(incoming: &Incoming, request: &Message) -> SocketAddr {
-    if incoming.transport.is_reliable() {
-        return incoming.source;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::Transport;
+
+    fn request(via: &str) -> Message {
+        let raw = format!("OPTIONS sip:a@b SIP/2.0\r\nVia: {via}\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+        Message::parse(bytes::Bytes::from(raw)).unwrap()
     }
-    match request.top_via() {
-        Ok(via) if via.rport.is_some() => incoming.source,
-        Ok(via) => SocketAddr::new(incoming.source.ip(), via.port.unwrap_or(5060)),
-        Err(_) => incoming.source,
+
+    #[test]
+    fn rport_and_received_are_filled_in_from_the_packet_source() {
+        let mut m = request("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport");
+        stamp_top_via(&mut m, "203.0.113.5:6000".parse().unwrap());
+        let via = m.top_via().unwrap();
+        assert_eq!(via.rport, Some(Some(6000)));
+        assert_eq!(via.received, Some(&b"203.0.113.5"[..]));
+        assert_eq!(via.branch, Some(&b"z9hG4bK1"[..]));
+    }
+
+    #[test]
+    fn a_via_that_already_names_the_source_is_left_untouched() {
+        let mut m = request("SIP/2.0/UDP 203.0.113.5:5060;branch=z9hG4bK1");
+        let before = m.to_bytes();
+        stamp_top_via(&mut m, "203.0.113.5:5060".parse().unwrap());
+        assert_eq!(m.to_bytes(), before);
+    }
+
+    #[test]
+    fn answers_go_to_the_packet_source_never_to_the_host_a_via_names() {
+        let m = request("SIP/2.0/UDP 255.255.255.255:5070;branch=z9hG4bK1");
+        let incoming = Incoming {
+            bytes: m.raw().clone(),
+            source: "198.51.100.7:5099".parse().unwrap(),
+            transport: Transport::Udp,
+            connection: None,
+        };
+        let out = to_source(&incoming, &m, bytes::Bytes::new());
+        assert_eq!(
+            out.destination,
+            "198.51.100.7:5070".parse().unwrap(),
+            "source IP, Via port (no rport)"
+        );
+        let m = request("SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK1;rport");
+        let out = to_source(&incoming, &m, bytes::Bytes::new());
+        assert_eq!(out.destination, incoming.source, "rport: the source port too");
     }
 }
