@@ -28,6 +28,8 @@ tcp_listen = "127.0.0.1:5070"
 tls_listen = "127.0.0.1:5071"
 [b2bua]
 advertised = "127.0.0.1:5070"
+[store]
+path = "$work/switchboard.db"
 [routing]
 livekit_host = "127.0.0.1:5090"
 static_routes = "$work/agents.tsv"

@@ -39,6 +39,8 @@ pub struct Config {
     pub b2bua: crate::b2bua::B2buaConfig,
     pub routing: crate::routing::RoutingConfig,
     pub api: crate::api::ApiConfig,
+    pub store: crate::store::StoreConfig,
+    pub directory: crate::directory::DirectoryConfig,
     pub tls: TlsConfig,
     pub log: LogConfig,
 }

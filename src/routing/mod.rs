@@ -6,8 +6,10 @@
 
 use std::net::SocketAddr;
 
+mod directory_router;
 mod static_table;
 
+pub use directory_router::DirectoryRouter;
 pub use static_table::{RoutingConfig, StaticTable, TableError};
 
 use bytes::Bytes;

@@ -20,6 +20,39 @@ pub enum ServeError {
     Tls(#[from] transport::TlsError),
     #[error(transparent)]
     Routes(#[from] crate::routing::TableError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Directory(#[from] crate::directory::DirectoryError),
+}
+
+/// The store, the directory loaded from it (seeded on first start), and the router over it.
+fn open_routing(config: &Config) -> Result<crate::routing::DirectoryRouter, ServeError> {
+    let store = Arc::new(crate::store::SqliteStore::open(&config.store.path)?);
+    let directory = Arc::new(crate::directory::Directory::load(store)?);
+    if config.directory.seed_demo {
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        if crate::directory::ensure_demo(&directory, &now)? {
+            tracing::info!(
+                number = crate::directory::DEMO_NUMBER,
+                agent = crate::directory::DEMO_AGENT_ID,
+                "seeded a demo directory: calls to the number reach the agent"
+            );
+        }
+    }
+    let snapshot = directory.snapshot();
+    let fallback = match &config.routing.static_routes {
+        Some(_) => Some(crate::routing::StaticTable::load(&config.routing)?),
+        None => None,
+    };
+    tracing::info!(store = %config.store.path.display(), numbers = snapshot.number_count(), static_routes = fallback.as_ref().map_or(0, |t| t.len()), livekit = %config.routing.livekit_host, "routing loaded");
+    Ok(crate::routing::DirectoryRouter::new(
+        directory,
+        config.routing.livekit_host.clone(),
+        fallback,
+    ))
 }
 
 /// A running server: its bound addresses, and what stops it when dropped.
@@ -80,8 +113,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         Some(_) => Some(transport::load_or_generate_tls(&config.tls)?),
         None => None,
     };
-    let router = Arc::new(crate::routing::StaticTable::load(&config.routing)?);
-    tracing::info!(static_routes = router.len(), livekit = %config.routing.livekit_host, "routing loaded");
+    let router = Arc::new(open_routing(config)?);
     let core = crate::b2bua::B2bua::new(config.b2bua.clone(), rand::random());
     let handler = Arc::new(SipHandler::new(config.sip.server_header.clone(), core, router));
     let listeners = transport::start(&config.sip, tls, handler.clone())

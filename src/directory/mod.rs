@@ -1,0 +1,201 @@
+//! The directory: the data model, validated changes that are committed to the store and
+//! then published as a new immutable [`Snapshot`], swapped atomically. Routing reads the
+//! snapshot and never waits for the database; a change is visible to routing before its
+//! write is acknowledged.
+
+pub mod model;
+mod seed;
+mod snapshot;
+
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use serde::Deserialize;
+
+pub use seed::{ensure_demo, DEMO_AGENT_ID, DEMO_NUMBER};
+pub use snapshot::Snapshot;
+
+use crate::store::{Kind, Row, Store, StoreError, Write};
+use model::{Agent, AgentVersion, Org, PhoneNumber, Trunk};
+
+/// `[directory]` in the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectoryConfig {
+    /// Numbers one org may hold.
+    pub max_numbers_per_org: usize,
+    /// Create a demo org, trunks, an agent and numbers in an empty store at first start.
+    pub seed_demo: bool,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> DirectoryConfig {
+        DirectoryConfig {
+            max_numbers_per_org: 10_000,
+            seed_demo: true,
+        }
+    }
+}
+
+/// One object to write.
+#[derive(Debug, Clone)]
+pub enum Object {
+    Org(Org),
+    Trunk(Trunk),
+    PhoneNumber(PhoneNumber),
+    Agent(Agent),
+    AgentVersion(AgentVersion),
+}
+
+/// Why a directory operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot serialize {0}: {1}")]
+    Encode(&'static str, serde_json::Error),
+}
+
+/// The live directory.
+pub struct Directory {
+    store: Arc<dyn Store>,
+    current: ArcSwap<Snapshot>,
+    /// Serializes writers so each builds on the snapshot the previous one published.
+    writer: Mutex<()>,
+}
+
+impl Directory {
+    /// Load every object from the store.
+    pub fn load(store: Arc<dyn Store>) -> Result<Directory, DirectoryError> {
+        let mut snapshot = Snapshot::empty();
+        for row in store.load()? {
+            apply_row(&mut snapshot, &row)?;
+        }
+        Ok(Directory {
+            store,
+            current: ArcSwap::from_pointee(snapshot),
+            writer: Mutex::new(()),
+        })
+    }
+
+    /// The current snapshot (cheap: an atomic load and a reference count).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Commit objects and deletions durably, then publish the snapshot that includes them.
+    pub fn commit(&self, puts: Vec<Object>, deletes: Vec<(Kind, String)>) -> Result<Arc<Snapshot>, DirectoryError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut writes = Vec::with_capacity(puts.len() + deletes.len());
+        for object in &puts {
+            writes.push(Write::Put(row_of(object)?));
+        }
+        for (kind, id) in &deletes {
+            writes.push(Write::Delete {
+                kind: *kind,
+                id: id.clone(),
+            });
+        }
+        self.store.commit(&writes)?;
+        let mut next = Snapshot::clone(&self.current.load());
+        for object in puts {
+            put(&mut next, object);
+        }
+        for (kind, id) in deletes {
+            delete(&mut next, kind, &id);
+        }
+        let next = Arc::new(next);
+        self.current.store(next.clone());
+        Ok(next)
+    }
+}
+
+fn row_of(object: &Object) -> Result<Row, DirectoryError> {
+    let (kind, id, org_id, body) = match object {
+        Object::Org(o) => (Kind::Org, &o.id, &o.id, serde_json::to_string(o)),
+        Object::Trunk(t) => (Kind::Trunk, &t.id, &t.org_id, stored_trunk_json(t)),
+        Object::PhoneNumber(n) => (Kind::PhoneNumber, &n.id, &n.org_id, serde_json::to_string(n)),
+        Object::Agent(a) => (Kind::Agent, &a.id, &a.org_id, serde_json::to_string(a)),
+        Object::AgentVersion(v) => (Kind::AgentVersion, &v.id, &v.org_id, serde_json::to_string(v)),
+    };
+    let body = body.map_err(|e| DirectoryError::Encode(kind.as_str(), e))?;
+    Ok(Row {
+        kind,
+        id: id.clone(),
+        org_id: org_id.clone(),
+        body,
+    })
+}
+
+/// A trunk as stored: unlike the API view, the store keeps the write-only password.
+fn stored_trunk_json(trunk: &Trunk) -> Result<String, serde_json::Error> {
+    let mut value = serde_json::to_value(trunk)?;
+    if let (Some(out), Some(cfg)) = (
+        value.get_mut("outbound_config").and_then(|v| v.as_object_mut()),
+        &trunk.outbound_config,
+    ) {
+        out.insert(
+            "auth_password".into(),
+            serde_json::Value::String(cfg.auth_password.0.clone()),
+        );
+    }
+    serde_json::to_string(&value)
+}
+
+fn apply_row(snapshot: &mut Snapshot, row: &Row) -> Result<(), DirectoryError> {
+    let corrupt = |source| StoreError::Corrupt {
+        kind: row.kind.as_str(),
+        id: row.id.clone(),
+        source,
+    };
+    let object = match row.kind {
+        Kind::Org => Object::Org(serde_json::from_str(&row.body).map_err(corrupt)?),
+        Kind::Trunk => Object::Trunk(serde_json::from_str(&row.body).map_err(corrupt)?),
+        Kind::PhoneNumber => Object::PhoneNumber(serde_json::from_str(&row.body).map_err(corrupt)?),
+        Kind::Agent => Object::Agent(serde_json::from_str(&row.body).map_err(corrupt)?),
+        Kind::AgentVersion => Object::AgentVersion(serde_json::from_str(&row.body).map_err(corrupt)?),
+    };
+    put(snapshot, object);
+    Ok(())
+}
+
+fn put(snapshot: &mut Snapshot, object: Object) {
+    match object {
+        Object::Org(o) => {
+            Arc::make_mut(&mut snapshot.orgs).insert(o.id.clone(), o);
+        }
+        Object::Trunk(t) => {
+            Arc::make_mut(&mut snapshot.trunks).insert(t.id.clone(), t);
+        }
+        Object::PhoneNumber(n) => snapshot.put_number(n),
+        Object::Agent(a) => {
+            Arc::make_mut(&mut snapshot.agents).insert(a.id.clone(), a);
+        }
+        Object::AgentVersion(v) => {
+            Arc::make_mut(&mut snapshot.versions).insert(v.id.clone(), v);
+        }
+    }
+}
+
+fn delete(snapshot: &mut Snapshot, kind: Kind, id: &str) {
+    match kind {
+        Kind::Org => {
+            Arc::make_mut(&mut snapshot.orgs).remove(id);
+        }
+        Kind::Trunk => {
+            Arc::make_mut(&mut snapshot.trunks).remove(id);
+        }
+        Kind::PhoneNumber => {
+            let e164 = snapshot.numbers().find(|n| n.id == id).map(|n| n.phone_number.clone());
+            if let Some(e164) = e164 {
+                snapshot.remove_number(&e164);
+            }
+        }
+        Kind::Agent => {
+            Arc::make_mut(&mut snapshot.agents).remove(id);
+        }
+        Kind::AgentVersion => {
+            Arc::make_mut(&mut snapshot.versions).remove(id);
+        }
+    }
+}

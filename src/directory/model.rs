@@ -1,0 +1,133 @@
+//! The telephony data model (DESIGN.md, the product's telephony documentation): orgs,
+//! trunks (managed or BYOC), phone numbers with independent inbound and outbound agent
+//! slots, agents and their numbered versions. Serialized as stored and as the API shows it;
+//! `auth_password` is write-only and never serialized out.
+
+use serde::{Deserialize, Serialize};
+
+/// An organisation: the tenant every other object belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    /// The org's LiveKit SIP endpoint (`host[:port]`); the global default when unset.
+    #[serde(default)]
+    pub livekit_sip_host: Option<String>,
+}
+
+/// How a trunk's media is encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum MediaEncryption {
+    #[default]
+    None,
+    Srtp,
+}
+
+/// The SIP transport toward a carrier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SipTransport {
+    #[default]
+    Udp,
+    Tcp,
+    Tls,
+}
+
+/// What a trunk accepts from its carrier.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct InboundConfig {
+    #[serde(default)]
+    pub enable_noise_cancellation: bool,
+    #[serde(default)]
+    pub media_encryption: MediaEncryption,
+    /// Carrier signalling addresses (IPs or CIDRs) that may send calls for this trunk.
+    #[serde(default)]
+    pub allowed_sources: Vec<String>,
+}
+
+/// How calls leave through a BYOC trunk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboundConfig {
+    pub address: String,
+    pub auth_username: String,
+    /// Write-only: accepted on input, kept in the store, never shown.
+    #[serde(default, skip_serializing)]
+    pub auth_password: Secret,
+    #[serde(default)]
+    pub transport: SipTransport,
+    #[serde(default)]
+    pub media_encryption: MediaEncryption,
+}
+
+/// A secret string: its `Debug` output is redacted so it cannot reach a log by accident.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// A SIP trunk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trunk {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    /// Set on managed (platform-provisioned) trunks, which the API may read but not change.
+    #[serde(default)]
+    pub managed_account_id: Option<String>,
+    #[serde(default)]
+    pub inbound_config: InboundConfig,
+    #[serde(default)]
+    pub outbound_config: Option<OutboundConfig>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Trunk {
+    pub fn is_managed(&self) -> bool {
+        self.managed_account_id.is_some()
+    }
+}
+
+/// A phone number on one trunk, with two independent agent slots.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhoneNumber {
+    pub id: String,
+    pub org_id: String,
+    /// E.164.
+    pub phone_number: String,
+    pub trunk_id: String,
+    #[serde(default)]
+    pub inbound_agent_version_id: Option<String>,
+    #[serde(default)]
+    pub outbound_agent_version_id: Option<String>,
+    #[serde(default)]
+    pub outbound_shareable: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// An agent (its id is the user part of the agent leg's request-URI).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Agent {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// One numbered version of an agent; only published versions can be assigned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentVersion {
+    pub id: String,
+    pub agent_id: String,
+    pub org_id: String,
+    pub version: u32,
+    pub published: bool,
+    pub created_at: String,
+}

@@ -1,0 +1,154 @@
+//! Static routing from the directory snapshot (DESIGN.md's precedence, step 2 and 3): the
+//! dialed number's inbound agent version answers; a hosted number without one gets 480; a
+//! number we do not host gets 404 (or the static route table's answer, when one is loaded).
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+
+use super::{AgentTarget, Decision, Refusal, RouteKind, RouteRequest, Router, StaticTable};
+use crate::directory::Directory;
+
+/// Routes by the directory, then by the static table.
+pub struct DirectoryRouter {
+    directory: Arc<Directory>,
+    fallback: Option<StaticTable>,
+    default_host: String,
+    resolved: DashMap<String, SocketAddr>,
+}
+
+impl DirectoryRouter {
+    pub fn new(directory: Arc<Directory>, default_host: String, fallback: Option<StaticTable>) -> DirectoryRouter {
+        DirectoryRouter {
+            directory,
+            fallback,
+            default_host,
+            resolved: DashMap::new(),
+        }
+    }
+
+    /// The address of a LiveKit host, resolved once and cached. An IP literal costs nothing;
+    /// a name is resolved the first time it is used.
+    fn destination(&self, host: &str) -> Option<SocketAddr> {
+        if let Some(addr) = self.resolved.get(host) {
+            return Some(*addr);
+        }
+        let with_port = if host.contains(':') {
+            host.to_owned()
+        } else {
+            format!("{host}:5060")
+        };
+        let addr = with_port.to_socket_addrs().ok()?.next()?;
+        self.resolved.insert(host.to_owned(), addr);
+        Some(addr)
+    }
+}
+
+impl Router for DirectoryRouter {
+    fn route(&self, request: &RouteRequest<'_>) -> Decision {
+        let snapshot = self.directory.snapshot();
+        let Some(number) = snapshot.number(request.called) else {
+            return self
+                .fallback
+                .as_ref()
+                .map_or(Decision::Refuse(Refusal::UnknownNumber), |t| t.route(request));
+        };
+        let version = number
+            .inbound_agent_version_id
+            .as_ref()
+            .and_then(|id| snapshot.versions.get(id));
+        let Some(version) = version.filter(|v| v.published) else {
+            return Decision::Refuse(Refusal::NoAgent);
+        };
+        let host = snapshot
+            .orgs
+            .get(&number.org_id)
+            .and_then(|o| o.livekit_sip_host.clone())
+            .unwrap_or_else(|| self.default_host.clone());
+        let Some(destination) = self.destination(&host) else {
+            return Decision::Refuse(Refusal::NoDestination);
+        };
+        Decision::Agent(Box::new(AgentTarget {
+            agent_id: version.agent_id.clone(),
+            agent_version: version.version,
+            agent_version_id: version.id.clone(),
+            org_id: number.org_id.clone(),
+            trunk_id: number.trunk_id.clone(),
+            livekit_host: host,
+            destination,
+            kind: RouteKind::Static,
+            headers: Vec::new(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqliteStore;
+
+    fn request(called: &str) -> RouteRequest<'_> {
+        RouteRequest {
+            called,
+            caller: "+14155550100",
+            caller_name: None,
+            source: "127.0.0.1:5060".parse().unwrap(),
+            call_id: b"c",
+        }
+    }
+
+    #[test]
+    fn the_demo_directory_routes_its_numbers_by_their_inbound_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
+        let directory = Arc::new(Directory::load(store).unwrap());
+        assert!(crate::directory::ensure_demo(&directory, "2026-01-01T00:00:00Z").unwrap());
+        let router = DirectoryRouter::new(directory.clone(), "127.0.0.1:5090".into(), None);
+        match router.route(&request("+15551234567")) {
+            Decision::Agent(t) => {
+                assert_eq!(t.agent_id, crate::directory::DEMO_AGENT_ID);
+                assert_eq!(
+                    (t.agent_version, t.trunk_id.as_str(), t.org_id.as_str()),
+                    (1, "trk_demo_byoc", "org_demo")
+                );
+                assert_eq!(t.destination, "127.0.0.1:5090".parse().unwrap());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            router.route(&request("+15557654321")),
+            Decision::Refuse(Refusal::NoAgent)
+        ));
+        assert!(matches!(
+            router.route(&request("+15550000000")),
+            Decision::Refuse(Refusal::UnknownNumber)
+        ));
+    }
+
+    #[test]
+    fn a_committed_write_is_visible_to_routing_at_once_and_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let directory = Arc::new(Directory::load(Arc::new(SqliteStore::open(&path).unwrap())).unwrap());
+        crate::directory::ensure_demo(&directory, "t").unwrap();
+        let router = DirectoryRouter::new(directory.clone(), "127.0.0.1:5090".into(), None);
+        let mut number = (**directory.snapshot().number("+15557654321").unwrap()).clone();
+        number.inbound_agent_version_id = Some("ver_demo_1".into());
+        directory
+            .commit(vec![crate::directory::Object::PhoneNumber(number)], vec![])
+            .unwrap();
+        assert!(
+            matches!(router.route(&request("+15557654321")), Decision::Agent(_)),
+            "visible right after the commit"
+        );
+        drop(router);
+        drop(directory);
+        let reopened = Arc::new(Directory::load(Arc::new(SqliteStore::open(&path).unwrap())).unwrap());
+        let router = DirectoryRouter::new(reopened, "127.0.0.1:5090".into(), None);
+        assert!(
+            matches!(router.route(&request("+15557654321")), Decision::Agent(_)),
+            "and durable"
+        );
+    }
+}

@@ -1,0 +1,93 @@
+//! Persistence of the directory. The store is written before any change is acknowledged
+//! and read whole at start; the hot path never touches it (it reads the snapshot).
+//! Behind a trait so that a PostgreSQL store can follow for several instances.
+
+mod sqlite;
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+pub use sqlite::SqliteStore;
+
+/// The kinds of object the store keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Org,
+    Trunk,
+    PhoneNumber,
+    Agent,
+    AgentVersion,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Org => "org",
+            Kind::Trunk => "trunk",
+            Kind::PhoneNumber => "phone_number",
+            Kind::Agent => "agent",
+            Kind::AgentVersion => "agent_version",
+        }
+    }
+}
+
+/// One stored object: its kind, id, org and JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub kind: Kind,
+    pub id: String,
+    pub org_id: String,
+    pub body: String,
+}
+
+/// A change committed atomically.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Put(Row),
+    Delete { kind: Kind, id: String },
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create {path}: {source}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored {kind} {id} is not valid JSON: {source}")]
+    Corrupt {
+        kind: &'static str,
+        id: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// A directory store.
+pub trait Store: Send + Sync {
+    /// Every object, for building the snapshot at start.
+    fn load(&self) -> Result<Vec<Row>, StoreError>;
+    /// Commit the writes in one transaction; durable when this returns.
+    fn commit(&self, writes: &[Write]) -> Result<(), StoreError>;
+}
+
+/// `[store]` in the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The SQLite database file (created with its folder at first start).
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> StoreConfig {
+        StoreConfig {
+            path: PathBuf::from("./data/switchboard.db"),
+        }
+    }
+}
