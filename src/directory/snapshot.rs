@@ -3,7 +3,7 @@
 //! and the new snapshot shares every other shard with the old one.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use super::model::{Agent, AgentVersion, Org, PhoneNumber, Trunk};
@@ -23,7 +23,7 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn empty() -> Snapshot {
         Snapshot {
-            numbers: vec![Arc::new(HashMap::new()); SHARDS],
+            numbers: (0..SHARDS).map(|_| Arc::new(HashMap::new())).collect(),
             ..Snapshot::default()
         }
     }
@@ -56,9 +56,8 @@ impl Snapshot {
 
 fn shard_of(e164: &str) -> usize {
     // A fixed-key hash: the same number always lands in the same shard.
-    let mut h = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().build_hasher();
-    e164.hash(&mut h);
-    (h.finish() as usize) % SHARDS
+    let hasher = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+    (hasher.hash_one(e164) as usize) % SHARDS
 }
 
 #[cfg(test)]
