@@ -1,5 +1,5 @@
 //! The immutable directory the hot path reads. Phone numbers live in shards of
-//! `Arc<HashMap>`, so a write clones one shard (1/64 of the numbers), not the whole map,
+//! `Arc<HashMap>`, so a write clones one shard (1/1024 of the numbers), not the whole map,
 //! and the new snapshot shares every other shard with the old one.
 
 use std::collections::HashMap;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::model::{Agent, AgentVersion, Org, PhoneNumber, Trunk};
 
-const SHARDS: usize = 64;
+const SHARDS: usize = 1024;
 
 /// One consistent view of the directory.
 #[derive(Debug, Clone, Default)]
