@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use serde::Deserialize;
 
-pub use seed::{ensure_demo, DEMO_AGENT_ID, DEMO_NUMBER};
+pub use seed::{ensure_demo, hash_api_key, new_api_key, ALL_SCOPES, DEMO_AGENT_ID, DEMO_NUMBER};
 pub use snapshot::Snapshot;
 
 use crate::store::{Kind, Row, Store, StoreError, Write};
-use model::{Agent, AgentVersion, Org, PhoneNumber, Trunk};
+use model::{Agent, AgentVersion, ApiKey, Org, PhoneNumber, Trunk};
 
 /// `[directory]` in the config.
 #[derive(Debug, Clone, Deserialize)]
@@ -45,6 +45,7 @@ pub enum Object {
     PhoneNumber(PhoneNumber),
     Agent(Agent),
     AgentVersion(AgentVersion),
+    ApiKey(ApiKey),
 }
 
 /// Why a directory operation failed.
@@ -117,6 +118,7 @@ fn row_of(object: &Object) -> Result<Row, DirectoryError> {
         Object::PhoneNumber(n) => (Kind::PhoneNumber, &n.id, &n.org_id, serde_json::to_string(n)),
         Object::Agent(a) => (Kind::Agent, &a.id, &a.org_id, serde_json::to_string(a)),
         Object::AgentVersion(v) => (Kind::AgentVersion, &v.id, &v.org_id, serde_json::to_string(v)),
+        Object::ApiKey(k) => (Kind::ApiKey, &k.id, &k.org_id, serde_json::to_string(k)),
     };
     let body = body.map_err(|e| DirectoryError::Encode(kind.as_str(), e))?;
     Ok(Row {
@@ -154,6 +156,7 @@ fn apply_row(snapshot: &mut Snapshot, row: &Row) -> Result<(), DirectoryError> {
         Kind::PhoneNumber => Object::PhoneNumber(serde_json::from_str(&row.body).map_err(corrupt)?),
         Kind::Agent => Object::Agent(serde_json::from_str(&row.body).map_err(corrupt)?),
         Kind::AgentVersion => Object::AgentVersion(serde_json::from_str(&row.body).map_err(corrupt)?),
+        Kind::ApiKey => Object::ApiKey(serde_json::from_str(&row.body).map_err(corrupt)?),
     };
     put(snapshot, object);
     Ok(())
@@ -173,6 +176,9 @@ fn put(snapshot: &mut Snapshot, object: Object) {
         }
         Object::AgentVersion(v) => {
             Arc::make_mut(&mut snapshot.versions).insert(v.id.clone(), v);
+        }
+        Object::ApiKey(k) => {
+            Arc::make_mut(&mut snapshot.api_keys).insert(k.hash.clone(), k);
         }
     }
 }
@@ -196,6 +202,9 @@ fn delete(snapshot: &mut Snapshot, kind: Kind, id: &str) {
         }
         Kind::AgentVersion => {
             Arc::make_mut(&mut snapshot.versions).remove(id);
+        }
+        Kind::ApiKey => {
+            Arc::make_mut(&mut snapshot.api_keys).retain(|_, k| k.id != id);
         }
     }
 }

@@ -131,3 +131,14 @@ pub struct AgentVersion {
     pub published: bool,
     pub created_at: String,
 }
+
+/// An org API key. Only its SHA-256 is stored; the key itself is shown once, at creation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub org_id: String,
+    /// Hex SHA-256 of the whole key (`ak_...`).
+    pub hash: String,
+    pub scopes: Vec<String>,
+    pub created_at: String,
+}

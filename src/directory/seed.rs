@@ -2,7 +2,7 @@
 //! a published version, and two numbers (one answered by the agent, one with no agent), so
 //! that a newcomer can place a call at once.
 
-use super::model::{Agent, AgentVersion, InboundConfig, Org, OutboundConfig, PhoneNumber, Secret, SipTransport, Trunk};
+use super::model::{Agent, AgentVersion, ApiKey, InboundConfig, Org, OutboundConfig, PhoneNumber, Secret, SipTransport, Trunk};
 use super::{Directory, DirectoryError, Object};
 
 /// The demo agent's id: calls to the demo number go to `sip:<this>@<livekit host>`.
@@ -10,11 +10,15 @@ pub const DEMO_AGENT_ID: &str = "0f8b6a52-8a3c-4c1e-9d77-4b6f0f3f0a11";
 /// The demo number answered by the demo agent.
 pub const DEMO_NUMBER: &str = "+15551234567";
 
-/// Seed the directory when it is empty; returns whether it did.
-pub fn ensure_demo(directory: &Directory, now: &str) -> Result<bool, DirectoryError> {
+/// Every scope an org API key can hold.
+pub const ALL_SCOPES: &[&str] = &["phone_numbers:manage", "trunks:manage", "agents:manage", "managed_accounts:manage"];
+
+/// Seed the directory when it is empty; returns the demo org's new API key (shown once).
+pub fn ensure_demo(directory: &Directory, now: &str) -> Result<Option<String>, DirectoryError> {
     if !directory.snapshot().orgs.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
+    let key = new_api_key();
     let org = "org_demo";
     let stamp = || now.to_owned();
     let trunk = |id: &str, name: &str, managed: Option<&str>| Trunk {
@@ -72,8 +76,26 @@ pub fn ensure_demo(directory: &Directory, now: &str) -> Result<bool, DirectoryEr
             }),
             Object::PhoneNumber(number("pn_demo_1", DEMO_NUMBER, Some("ver_demo_1"), "trk_demo_byoc")),
             Object::PhoneNumber(number("pn_demo_2", "+15557654321", None, "trk_demo_byoc")),
+            Object::ApiKey(ApiKey {
+                id: "key_demo".into(),
+                org_id: org.into(),
+                hash: hash_api_key(&key),
+                scopes: ALL_SCOPES.iter().map(|s| s.to_string()).collect(),
+                created_at: stamp(),
+            }),
         ],
         vec![],
     )?;
-    Ok(true)
+    Ok(Some(key))
+}
+
+/// A new org API key: `ak_` and 128 random bits.
+pub fn new_api_key() -> String {
+    format!("ak_{:032x}", rand::random::<u128>())
+}
+
+/// The stored form of an API key.
+pub fn hash_api_key(key: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(key.as_bytes()))
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use super::model::{Agent, AgentVersion, Org, PhoneNumber, Trunk};
+use super::model::{Agent, AgentVersion, ApiKey, Org, PhoneNumber, Trunk};
 
 const SHARDS: usize = 1024;
 
@@ -18,6 +18,8 @@ pub struct Snapshot {
     pub trunks: Arc<HashMap<String, Trunk>>,
     pub agents: Arc<HashMap<String, Agent>>,
     pub versions: Arc<HashMap<String, AgentVersion>>,
+    /// API keys by the hex SHA-256 of the key.
+    pub api_keys: Arc<HashMap<String, ApiKey>>,
 }
 
 impl Snapshot {

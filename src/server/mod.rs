@@ -34,7 +34,9 @@ fn open_routing(config: &Config) -> Result<crate::routing::DirectoryRouter, Serv
         let now = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
-        if crate::directory::ensure_demo(&directory, &now)? {
+        if let Some(key) = crate::directory::ensure_demo(&directory, &now)? {
+            // Printed once, to the operator's terminal, never logged: only its hash is kept.
+            println!("Seeded a demo directory. Demo org API key (shown once): {key}");
             tracing::info!(
                 number = crate::directory::DEMO_NUMBER,
                 agent = crate::directory::DEMO_AGENT_ID,

@@ -18,6 +18,7 @@ pub enum Kind {
     PhoneNumber,
     Agent,
     AgentVersion,
+    ApiKey,
 }
 
 impl Kind {
@@ -28,6 +29,7 @@ impl Kind {
             Kind::PhoneNumber => "phone_number",
             Kind::Agent => "agent",
             Kind::AgentVersion => "agent_version",
+            Kind::ApiKey => "api_key",
         }
     }
 }
