@@ -1,6 +1,17 @@
-//! The HTTP listener: `/metrics` (Prometheus text exposition), `/healthz` (the process is
-//! alive) and `/readyz` (listeners bound and not draining). The management API for the
-//! directory joins this router.
+//! The HTTP listener: the management API (`/core/...`, JSON, org API keys), `/metrics`
+//! (Prometheus text exposition), `/healthz` (the process is alive) and `/readyz`
+//! (listeners bound, store open, directory loaded, not draining).
+
+mod auth;
+mod error;
+mod numbers;
+mod page;
+mod trunks;
+
+pub use error::ApiError;
+
+use crate::directory::{Directory, DirectoryConfig, Object};
+use crate::store::Kind;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,24 +61,56 @@ impl Health {
     }
 }
 
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub directory: Arc<Directory>,
+    pub config: DirectoryConfig,
+    pub health: Arc<Health>,
+}
+
 /// The router for the HTTP listener.
-pub fn router(health: Arc<Health>) -> Router {
+pub fn router(state: AppState) -> Router {
     crate::metrics::install();
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(health)
+        .route("/core/trunks", get(trunks::list).post(trunks::create))
+        .route(
+            "/core/trunks/{id}",
+            get(trunks::get).put(trunks::update).delete(trunks::delete),
+        )
+        .route("/core/phone-numbers", get(numbers::list).post(numbers::create))
+        .route(
+            "/core/phone-numbers/{phone_number}",
+            get(numbers::get).patch(numbers::patch).delete(numbers::delete),
+        )
+        .with_state(state)
+}
+
+/// Commit on the blocking pool (SQLite waits for the disk); the snapshot is swapped
+/// before this returns, so routing sees the change before the client gets its 2xx.
+async fn commit(state: &AppState, puts: Vec<Object>, deletes: Vec<(Kind, String)>) -> Result<(), ApiError> {
+    let directory = state.directory.clone();
+    tokio::task::spawn_blocking(move || directory.commit(puts, deletes))
+        .await
+        .map_err(|_| ApiError::Conflict("the write was interrupted".into()))??;
+    Ok(())
+}
+
+/// Now, RFC 3339 UTC.
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// Bind and serve until the task is dropped.
-pub async fn serve(
-    listen: SocketAddr,
-    health: Arc<Health>,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn serve(listen: SocketAddr, state: AppState) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let local = listener.local_addr()?;
-    let app = router(health);
+    let app = router(state);
     let task = tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, app).await {
             tracing::error!(%err, "the HTTP listener stopped");
@@ -87,8 +130,8 @@ async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, "ok\n")
 }
 
-async fn readyz(State(health): State<Arc<Health>>) -> impl IntoResponse {
-    if health.is_ready() {
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.health.is_ready() {
         (StatusCode::OK, "ready\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")

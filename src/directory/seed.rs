@@ -2,7 +2,9 @@
 //! a published version, and two numbers (one answered by the agent, one with no agent), so
 //! that a newcomer can place a call at once.
 
-use super::model::{Agent, AgentVersion, ApiKey, InboundConfig, Org, OutboundConfig, PhoneNumber, Secret, SipTransport, Trunk};
+use super::model::{
+    Agent, AgentVersion, ApiKey, InboundConfig, Org, OutboundConfig, PhoneNumber, Secret, SipTransport, Trunk,
+};
 use super::{Directory, DirectoryError, Object};
 
 /// The demo agent's id: calls to the demo number go to `sip:<this>@<livekit host>`.
@@ -11,7 +13,12 @@ pub const DEMO_AGENT_ID: &str = "0f8b6a52-8a3c-4c1e-9d77-4b6f0f3f0a11";
 pub const DEMO_NUMBER: &str = "+15551234567";
 
 /// Every scope an org API key can hold.
-pub const ALL_SCOPES: &[&str] = &["phone_numbers:manage", "trunks:manage", "agents:manage", "managed_accounts:manage"];
+pub const ALL_SCOPES: &[&str] = &[
+    "phone_numbers:manage",
+    "trunks:manage",
+    "agents:manage",
+    "managed_accounts:manage",
+];
 
 /// Seed the directory when it is empty; returns the demo org's new API key (shown once).
 pub fn ensure_demo(directory: &Directory, now: &str) -> Result<Option<String>, DirectoryError> {

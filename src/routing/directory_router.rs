@@ -103,7 +103,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
         let directory = Arc::new(Directory::load(store).unwrap());
-        assert!(crate::directory::ensure_demo(&directory, "2026-01-01T00:00:00Z").unwrap().is_some());
+        assert!(crate::directory::ensure_demo(&directory, "2026-01-01T00:00:00Z")
+            .unwrap()
+            .is_some());
         let router = DirectoryRouter::new(directory.clone(), "127.0.0.1:5090".into(), None);
         match router.route(&request("+15551234567")) {
             Decision::Agent(t) => {

@@ -27,7 +27,9 @@ pub enum ServeError {
 }
 
 /// The store, the directory loaded from it (seeded on first start), and the router over it.
-fn open_routing(config: &Config) -> Result<crate::routing::DirectoryRouter, ServeError> {
+fn open_routing(
+    config: &Config,
+) -> Result<(crate::routing::DirectoryRouter, Arc<crate::directory::Directory>), ServeError> {
     let store = Arc::new(crate::store::SqliteStore::open(&config.store.path)?);
     let directory = Arc::new(crate::directory::Directory::load(store)?);
     if config.directory.seed_demo {
@@ -50,11 +52,8 @@ fn open_routing(config: &Config) -> Result<crate::routing::DirectoryRouter, Serv
         None => None,
     };
     tracing::info!(store = %config.store.path.display(), numbers = snapshot.number_count(), static_routes = fallback.as_ref().map_or(0, |t| t.len()), livekit = %config.routing.livekit_host, "routing loaded");
-    Ok(crate::routing::DirectoryRouter::new(
-        directory,
-        config.routing.livekit_host.clone(),
-        fallback,
-    ))
+    let router = crate::routing::DirectoryRouter::new(directory.clone(), config.routing.livekit_host.clone(), fallback);
+    Ok((router, directory))
 }
 
 /// A running server: its bound addresses, and what stops it when dropped.
@@ -115,7 +114,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         Some(_) => Some(transport::load_or_generate_tls(&config.tls)?),
         None => None,
     };
-    let router = Arc::new(open_routing(config)?);
+    let (router, directory) = open_routing(config)?;
+    let router = Arc::new(router);
     let core = crate::b2bua::B2bua::new(config.b2bua.clone(), rand::random());
     let handler = Arc::new(SipHandler::new(config.sip.server_header.clone(), core, router));
     let listeners = transport::start(&config.sip, tls, handler.clone())
@@ -126,9 +126,16 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let health = Arc::new(crate::api::Health::default());
     let http = match config.api.listen {
         Some(listen) => {
-            let (local, task) = crate::api::serve(listen, health.clone())
-                .await
-                .map_err(ServeError::Bind)?;
+            let (local, task) = crate::api::serve(
+                listen,
+                crate::api::AppState {
+                    directory: directory.clone(),
+                    config: config.directory.clone(),
+                    health: health.clone(),
+                },
+            )
+            .await
+            .map_err(ServeError::Bind)?;
             tracing::info!(%local, "HTTP listener up (/metrics, /healthz, /readyz)");
             Some((local, task))
         }

@@ -22,6 +22,16 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, for reading rows back.
+    pub const ALL: [Kind; 6] = [
+        Kind::Org,
+        Kind::Trunk,
+        Kind::PhoneNumber,
+        Kind::Agent,
+        Kind::AgentVersion,
+        Kind::ApiKey,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Org => "org",

@@ -57,15 +57,7 @@ fn migrate(connection: &Connection) -> Result<(), StoreError> {
 }
 
 fn kind_from(s: &str) -> Option<Kind> {
-    [
-        Kind::Org,
-        Kind::Trunk,
-        Kind::PhoneNumber,
-        Kind::Agent,
-        Kind::AgentVersion,
-    ]
-    .into_iter()
-    .find(|k| k.as_str() == s)
+    Kind::ALL.into_iter().find(|k| k.as_str() == s)
 }
 
 impl Store for SqliteStore {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 /// A running switchboard process.
 pub struct Server {
     pub child: Child,
+    config_path: PathBuf,
     pub sip: SocketAddr,
     pub tls: SocketAddr,
     /// The HTTP listener (/metrics, /healthz, /readyz).
@@ -35,23 +36,10 @@ impl Server {
         let config_path = dir.path().join("switchboard.toml");
         std::fs::write(&config_path, config).expect("writing the test config");
         let log = dir.path().join("switchboard.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .current_dir(dir.path())
-            .env(
-                "RUST_LOG",
-                std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdout(Stdio::from(
-                std::fs::File::create(dir.path().join("stdout.log")).unwrap(),
-            ))
-            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .spawn()
-            .expect("spawning switchboard");
+        let child = spawn(&config_path, dir.path(), &log);
         let server = Server {
             child,
+            config_path,
             sip: SocketAddr::from(([127, 0, 0, 1], port)),
             tls: SocketAddr::from(([127, 0, 0, 1], tls_port)),
             http: SocketAddr::from(([127, 0, 0, 1], http_port)),
@@ -82,6 +70,20 @@ impl Server {
         );
     }
 
+    /// SIGKILL the process (no chance to flush anything) and start it again on the same
+    /// data folder and ports.
+    pub fn kill_and_restart(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().unwrap();
+        self.child = spawn(&self.config_path, self.dir.path(), &self.log);
+        self.wait_until_answering();
+    }
+
+    /// What the server printed on standard output (the demo API key at first start).
+    pub fn stdout_text(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default()
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -92,6 +94,28 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn spawn(config_path: &Path, dir: &Path, log: &Path) -> Child {
+    let stdout = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("stdout.log"))
+        .unwrap();
+    let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("serve")
+        .arg("--config")
+        .arg(config_path)
+        .current_dir(dir)
+        .env(
+            "RUST_LOG",
+            std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(stderr))
+        .spawn()
+        .expect("spawning switchboard")
 }
 
 /// An OPTIONS request from `from`, with rport so the answer comes back to this socket.

@@ -1,0 +1,56 @@
+//! Who is calling: `Authorization: Bearer ak_...` names an org API key (stored hashed);
+//! its scopes decide what it may do. Reads accept `:read` or `:manage`.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use super::{ApiError, AppState};
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub org_id: String,
+    scopes: Vec<String>,
+}
+
+impl Caller {
+    /// Require `area:read` (or `area:manage`).
+    pub fn can_read(&self, area: &'static str) -> Result<(), ApiError> {
+        let ok = self.scopes.iter().any(|s| {
+            s.strip_prefix(area)
+                .is_some_and(|rest| rest == ":read" || rest == ":manage")
+        });
+        ok.then_some(()).ok_or(ApiError::Forbidden(area))
+    }
+
+    /// Require `area:manage`.
+    pub fn can_manage(&self, area: &'static str) -> Result<(), ApiError> {
+        let ok = self.scopes.iter().any(|s| s.strip_prefix(area) == Some(":manage"));
+        ok.then_some(()).ok_or(ApiError::Forbidden(area))
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::Unauthorized)?;
+        let key = header.strip_prefix("Bearer ").ok_or(ApiError::Unauthorized)?.trim();
+        if !key.starts_with("ak_") {
+            return Err(ApiError::Unauthorized);
+        }
+        let snapshot = state.directory.snapshot();
+        let found = snapshot
+            .api_keys
+            .get(&crate::directory::hash_api_key(key))
+            .ok_or(ApiError::Unauthorized)?;
+        Ok(Caller {
+            org_id: found.org_id.clone(),
+            scopes: found.scopes.clone(),
+        })
+    }
+}

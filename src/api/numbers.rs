@@ -1,0 +1,184 @@
+//! `/core/phone-numbers`: numbers in E.164 on one trunk each, with independent inbound and
+//! outbound agent slots. Numbers are registered directly only on BYOC trunks (managed ones
+//! are bought); PATCH changes `outbound_shareable` and nothing else.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+
+use super::auth::Caller;
+use super::page::{Page, PageQuery};
+use super::{commit, now, ApiError, AppState};
+use crate::directory::model::PhoneNumber;
+use crate::directory::{Object, Snapshot};
+use crate::store::Kind;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    pub phone_number: Option<String>,
+    pub trunk_id: Option<String>,
+    pub inbound_agent_version_id: Option<String>,
+    pub outbound_agent_version_id: Option<String>,
+    #[serde(default)]
+    pub outbound_shareable: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NumberQuery {
+    pub phone_number: Option<String>,
+    pub trunk_id: Option<String>,
+    #[serde(flatten)]
+    pub page: PageQuery,
+}
+
+pub async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(q): Query<NumberQuery>,
+) -> Result<Json<Page<PhoneNumber>>, ApiError> {
+    caller.can_read("phone_numbers")?;
+    let snapshot = state.directory.snapshot();
+    let items: Vec<PhoneNumber> = snapshot
+        .numbers()
+        .filter(|n| n.org_id == caller.org_id)
+        .filter(|n| q.phone_number.as_deref().is_none_or(|s| n.phone_number.contains(s)))
+        .filter(|n| q.trunk_id.as_deref().is_none_or(|t| n.trunk_id == t))
+        .filter(|n| q.page.in_range(&n.created_at, &n.updated_at))
+        .map(|n| PhoneNumber::clone(n))
+        .collect();
+    Ok(Json(q.page.paginate(items, |n| (n.created_at.clone(), n.id.clone()))?))
+}
+
+pub async fn get(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+) -> Result<Json<PhoneNumber>, ApiError> {
+    caller.can_read("phone_numbers")?;
+    Ok(Json(own_number(&state.directory.snapshot(), &caller, &number)?))
+}
+
+pub async fn create(
+    caller: Caller,
+    State(state): State<AppState>,
+    Json(body): Json<CreateBody>,
+) -> Result<(StatusCode, Json<PhoneNumber>), ApiError> {
+    caller.can_manage("phone_numbers")?;
+    let snapshot = state.directory.snapshot();
+    let raw = body
+        .phone_number
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid("phone_number", "phone_number is required"))?;
+    let e164 = crate::sip::e164::normalise(raw, "1")
+        .ok_or_else(|| ApiError::invalid("phone_number", format!("{raw:?} is not a phone number")))?;
+    let trunk_id = body
+        .trunk_id
+        .clone()
+        .ok_or_else(|| ApiError::invalid("trunk_id", "trunk_id is required"))?;
+    let trunk = snapshot
+        .trunks
+        .get(&trunk_id)
+        .filter(|t| t.org_id == caller.org_id)
+        .ok_or_else(|| ApiError::invalid("trunk_id", "no such trunk"))?;
+    if trunk.is_managed() {
+        return Err(ApiError::invalid(
+            "trunk_id",
+            "numbers cannot be registered on a managed trunk: buy them with purchase-number",
+        ));
+    }
+    if snapshot.number(&e164).is_some() {
+        return Err(ApiError::Conflict(format!("{e164} is already registered")));
+    }
+    let held = snapshot.numbers().filter(|n| n.org_id == caller.org_id).count();
+    if held >= state.config.max_numbers_per_org {
+        return Err(ApiError::invalid(
+            "phone_number",
+            format!(
+                "the org's limit of {} numbers is reached",
+                state.config.max_numbers_per_org
+            ),
+        ));
+    }
+    for (field, version) in [
+        ("inbound_agent_version_id", &body.inbound_agent_version_id),
+        ("outbound_agent_version_id", &body.outbound_agent_version_id),
+    ] {
+        if let Some(id) = version {
+            let ok = snapshot
+                .versions
+                .get(id)
+                .is_some_and(|v| v.org_id == caller.org_id && v.published);
+            if !ok {
+                return Err(ApiError::invalid(field, "no such published agent version"));
+            }
+        }
+    }
+    let stamp = now();
+    let number = PhoneNumber {
+        id: format!("pn_{}", uuid::Uuid::new_v4().simple()),
+        org_id: caller.org_id.clone(),
+        phone_number: e164,
+        trunk_id,
+        inbound_agent_version_id: body.inbound_agent_version_id,
+        outbound_agent_version_id: body.outbound_agent_version_id,
+        outbound_shareable: body.outbound_shareable,
+        created_at: stamp.clone(),
+        updated_at: stamp,
+    };
+    commit(&state, vec![Object::PhoneNumber(number.clone())], vec![]).await?;
+    Ok((StatusCode::CREATED, Json(number)))
+}
+
+/// PATCH accepts `outbound_shareable` only; any other field is named in the error.
+pub async fn patch(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    Json(body): Json<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Json<PhoneNumber>, ApiError> {
+    caller.can_manage("phone_numbers")?;
+    let mut record = own_number(&state.directory.snapshot(), &caller, &number)?;
+    for (field, value) in &body {
+        match (field.as_str(), value) {
+            ("outbound_shareable", serde_json::Value::Bool(b)) => record.outbound_shareable = *b,
+            ("outbound_shareable", _) => {
+                return Err(ApiError::invalid(
+                    "outbound_shareable",
+                    "outbound_shareable must be true or false",
+                ))
+            }
+            _ => {
+                return Err(ApiError::Invalid {
+                    field: "body",
+                    message: format!("{field} cannot be changed with PATCH; only outbound_shareable can"),
+                })
+            }
+        }
+    }
+    record.updated_at = now();
+    commit(&state, vec![Object::PhoneNumber(record.clone())], vec![]).await?;
+    Ok(Json(record))
+}
+
+pub async fn delete(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.can_manage("phone_numbers")?;
+    let record = own_number(&state.directory.snapshot(), &caller, &number)?;
+    commit(&state, vec![], vec![(Kind::PhoneNumber, record.id)]).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's number by any written form of it, or 404 (also for another org's).
+fn own_number(snapshot: &Snapshot, caller: &Caller, written: &str) -> Result<PhoneNumber, ApiError> {
+    let e164 = crate::sip::e164::normalise(written, "1").ok_or(ApiError::NotFound("phone number"))?;
+    snapshot
+        .number(&e164)
+        .filter(|n| n.org_id == caller.org_id)
+        .map(|n| PhoneNumber::clone(n))
+        .ok_or(ApiError::NotFound("phone number"))
+}

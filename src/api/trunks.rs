@@ -1,0 +1,204 @@
+//! `/core/trunks`: BYOC trunks are the org's to create, change and delete; managed trunks
+//! are provisioned by the platform and read-only (PUT and DELETE answer 400, saying why).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+
+use super::auth::Caller;
+use super::page::{Page, PageQuery};
+use super::{commit, now, ApiError, AppState};
+use crate::directory::model::{InboundConfig, OutboundConfig, Trunk};
+use crate::directory::Object;
+use crate::store::Kind;
+
+/// The body of POST and PUT.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkBody {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub inbound_config: Option<InboundConfig>,
+    pub outbound_config: Option<OutboundBody>,
+}
+
+/// `outbound_config` as written by a client; `auth_password` may be omitted on PUT to keep it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundBody {
+    pub address: Option<String>,
+    pub auth_username: Option<String>,
+    pub auth_password: Option<String>,
+    #[serde(default)]
+    pub transport: crate::directory::model::SipTransport,
+    #[serde(default)]
+    pub media_encryption: crate::directory::model::MediaEncryption,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TrunkQuery {
+    pub name: Option<String>,
+    #[serde(flatten)]
+    pub page: PageQuery,
+}
+
+pub async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(q): Query<TrunkQuery>,
+) -> Result<Json<Page<Trunk>>, ApiError> {
+    caller.can_read("trunks")?;
+    let snapshot = state.directory.snapshot();
+    let items: Vec<Trunk> = snapshot
+        .trunks
+        .values()
+        .filter(|t| t.org_id == caller.org_id)
+        .filter(|t| q.name.as_deref().is_none_or(|n| t.name.contains(n)))
+        .filter(|t| q.page.in_range(&t.created_at, &t.updated_at))
+        .cloned()
+        .collect();
+    Ok(Json(q.page.paginate(items, |t| (t.created_at.clone(), t.id.clone()))?))
+}
+
+pub async fn get(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Trunk>, ApiError> {
+    caller.can_read("trunks")?;
+    Ok(Json(own_trunk(&state, &caller, &id)?))
+}
+
+pub async fn create(
+    caller: Caller,
+    State(state): State<AppState>,
+    Json(body): Json<TrunkBody>,
+) -> Result<(StatusCode, Json<Trunk>), ApiError> {
+    caller.can_manage("trunks")?;
+    let stamp = now();
+    let trunk = Trunk {
+        id: format!("trk_{}", uuid::Uuid::new_v4().simple()),
+        org_id: caller.org_id.clone(),
+        name: required_name(&body)?,
+        managed_account_id: None,
+        inbound_config: checked_inbound(body.inbound_config.unwrap_or_default())?,
+        outbound_config: Some(checked_outbound(body.outbound_config, None)?),
+        created_at: stamp.clone(),
+        updated_at: stamp,
+    };
+    commit(&state, vec![Object::Trunk(trunk.clone())], vec![]).await?;
+    Ok((StatusCode::CREATED, Json(trunk)))
+}
+
+pub async fn update(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<TrunkBody>,
+) -> Result<Json<Trunk>, ApiError> {
+    caller.can_manage("trunks")?;
+    let mut trunk = own_trunk(&state, &caller, &id)?;
+    if trunk.is_managed() {
+        return Err(ApiError::invalid(
+            "id",
+            "managed trunks are provisioned by the platform and cannot be changed through the API",
+        ));
+    }
+    trunk.name = required_name(&body)?;
+    trunk.inbound_config = checked_inbound(body.inbound_config.unwrap_or_default())?;
+    trunk.outbound_config = Some(checked_outbound(body.outbound_config, trunk.outbound_config.as_ref())?);
+    trunk.updated_at = now();
+    commit(&state, vec![Object::Trunk(trunk.clone())], vec![]).await?;
+    Ok(Json(trunk))
+}
+
+pub async fn delete(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.can_manage("trunks")?;
+    let trunk = own_trunk(&state, &caller, &id)?;
+    if trunk.is_managed() {
+        return Err(ApiError::invalid(
+            "id",
+            "managed trunks are provisioned by the platform and cannot be deleted through the API",
+        ));
+    }
+    if state.directory.snapshot().numbers().any(|n| n.trunk_id == id) {
+        return Err(ApiError::Conflict(
+            "the trunk still carries phone numbers; delete or move them first".into(),
+        ));
+    }
+    commit(&state, vec![], vec![(Kind::Trunk, id)]).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's trunk, or 404 (also for another org's: ids do not leak).
+fn own_trunk(state: &AppState, caller: &Caller, id: &str) -> Result<Trunk, ApiError> {
+    state
+        .directory
+        .snapshot()
+        .trunks
+        .get(id)
+        .filter(|t| t.org_id == caller.org_id)
+        .cloned()
+        .ok_or(ApiError::NotFound("trunk"))
+}
+
+fn required_name(body: &TrunkBody) -> Result<String, ApiError> {
+    match body.name.as_deref().map(str::trim) {
+        Some(name) if !name.is_empty() && name.len() <= 200 => Ok(name.to_owned()),
+        _ => Err(ApiError::invalid("name", "name is required (1 to 200 characters)")),
+    }
+}
+
+fn checked_inbound(config: InboundConfig) -> Result<InboundConfig, ApiError> {
+    for source in &config.allowed_sources {
+        if !is_ip_or_cidr(source) {
+            return Err(ApiError::invalid(
+                "inbound_config.allowed_sources",
+                format!("{source:?} is not an IP address or CIDR"),
+            ));
+        }
+    }
+    Ok(config)
+}
+
+fn is_ip_or_cidr(s: &str) -> bool {
+    let (ip, bits) = match s.split_once('/') {
+        Some((ip, bits)) => (ip, Some(bits)),
+        None => (s, None),
+    };
+    let Ok(ip) = ip.parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    bits.is_none_or(|b| b.parse::<u8>().is_ok_and(|b| b <= max))
+}
+
+fn checked_outbound(body: Option<OutboundBody>, existing: Option<&OutboundConfig>) -> Result<OutboundConfig, ApiError> {
+    let body = body.ok_or_else(|| ApiError::invalid("outbound_config", "outbound_config is required"))?;
+    let required = |value: Option<String>, field: &'static str| match value.map(|v| v.trim().to_owned()) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(ApiError::invalid(field, format!("{field} is required"))),
+    };
+    let password = match (body.auth_password, existing) {
+        (Some(p), _) if !p.is_empty() => p,
+        (None, Some(old)) => old.auth_password.0.clone(),
+        _ => {
+            return Err(ApiError::invalid(
+                "outbound_config.auth_password",
+                "outbound_config.auth_password is required",
+            ))
+        }
+    };
+    Ok(OutboundConfig {
+        address: required(body.address, "outbound_config.address")?,
+        auth_username: required(body.auth_username, "outbound_config.auth_username")?,
+        auth_password: crate::directory::model::Secret(password),
+        transport: body.transport,
+        media_encryption: body.media_encryption,
+    })
+}

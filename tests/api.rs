@@ -1,0 +1,236 @@
+//! The management API of a live server, against the rules of the product documentation:
+//! each test asserts the status code and the JSON error body.
+
+mod common;
+
+use reqwest::blocking::{Client, Response};
+use serde_json::{json, Value};
+
+struct Api {
+    server: common::Server,
+    key: String,
+    client: Client,
+}
+
+impl Api {
+    fn start() -> Api {
+        let server = common::Server::start("");
+        let out = server.stdout_text();
+        let key = out
+            .split_whitespace()
+            .find(|w| w.starts_with("ak_"))
+            .unwrap_or_else(|| panic!("no demo key printed: {out}"))
+            .to_owned();
+        Api {
+            server,
+            key,
+            client: Client::new(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.server.http)
+    }
+
+    fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method.parse().unwrap(), self.url(path))
+            .bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        split(request.send().unwrap())
+    }
+}
+
+fn split(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn error_field(body: &Value) -> Option<&str> {
+    body["error"]["field"].as_str()
+}
+
+fn byoc_trunk() -> Value {
+    json!({"name": "Carrier A", "inbound_config": {"allowed_sources": ["198.51.100.0/24"]},
+           "outbound_config": {"address": "sip.carrier.example", "auth_username": "u", "auth_password": "s3cret-pw", "transport": "TLS"}})
+}
+
+#[test]
+fn requests_without_a_valid_key_get_401_json() {
+    let api = Api::start();
+    let (status, body) = split(api.client.get(api.url("/core/trunks")).send().unwrap());
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")));
+    let (status, _) = split(
+        api.client
+            .get(api.url("/core/trunks"))
+            .bearer_auth("ak_wrong")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn byoc_trunks_are_created_validated_and_never_show_their_password() {
+    let api = Api::start();
+    let (status, body) = api.send(
+        "POST",
+        "/core/trunks",
+        Some(json!({"outbound_config": {"address": "a", "auth_username": "u", "auth_password": "p"}})),
+    );
+    assert_eq!((status, error_field(&body)), (400, Some("name")));
+    let (status, body) = api.send(
+        "POST",
+        "/core/trunks",
+        Some(json!({"name": "x", "outbound_config": {"address": "a", "auth_username": "u"}})),
+    );
+    assert_eq!(
+        (status, error_field(&body)),
+        (400, Some("outbound_config.auth_password"))
+    );
+    let (status, body) = api.send("POST", "/core/trunks", Some(json!({"name": "x", "inbound_config": {"allowed_sources": ["not-an-ip"]}, "outbound_config": {"address": "a", "auth_username": "u", "auth_password": "p"}})));
+    assert_eq!(
+        (status, error_field(&body)),
+        (400, Some("inbound_config.allowed_sources"))
+    );
+    let (status, trunk) = api.send("POST", "/core/trunks", Some(byoc_trunk()));
+    assert_eq!(status, 201, "{trunk}");
+    assert_eq!(trunk["outbound_config"]["transport"], "TLS");
+    assert_eq!(trunk["outbound_config"]["media_encryption"], "NONE");
+    assert!(
+        trunk["outbound_config"].get("auth_password").is_none(),
+        "write-only: {trunk}"
+    );
+    let id = trunk["id"].as_str().unwrap();
+    let (status, got) = api.send("GET", &format!("/core/trunks/{id}"), None);
+    assert_eq!(status, 200);
+    assert!(!got.to_string().contains("s3cret-pw"));
+    let (status, renamed) = api.send(
+        "PUT",
+        &format!("/core/trunks/{id}"),
+        Some(json!({"name": "Carrier B", "outbound_config": {"address": "b", "auth_username": "u"}})),
+    );
+    assert_eq!(
+        (status, renamed["name"].as_str()),
+        (200, Some("Carrier B")),
+        "PUT keeps the password when omitted"
+    );
+    let (status, _) = api.send("DELETE", &format!("/core/trunks/{id}"), None);
+    assert_eq!(status, 204);
+    let (status, body) = api.send("GET", &format!("/core/trunks/{id}"), None);
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+}
+
+#[test]
+fn managed_trunks_are_read_only_and_take_no_direct_numbers() {
+    let api = Api::start();
+    let (status, body) = api.send("PUT", "/core/trunks/trk_demo_managed", Some(byoc_trunk()));
+    assert_eq!(status, 400);
+    assert!(body["error"]["message"].as_str().unwrap().contains("managed"), "{body}");
+    let (status, _) = api.send("DELETE", "/core/trunks/trk_demo_managed", None);
+    assert_eq!(status, 400);
+    let (status, body) = api.send(
+        "POST",
+        "/core/phone-numbers",
+        Some(json!({"phone_number": "+15550001111", "trunk_id": "trk_demo_managed"})),
+    );
+    assert_eq!((status, error_field(&body)), (400, Some("trunk_id")));
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("purchase"),
+        "{body}"
+    );
+}
+
+#[test]
+fn numbers_are_normalised_unique_and_patch_touches_only_outbound_shareable() {
+    let api = Api::start();
+    let (status, body) = api.send(
+        "POST",
+        "/core/phone-numbers",
+        Some(json!({"phone_number": "call me", "trunk_id": "trk_demo_byoc"})),
+    );
+    assert_eq!((status, error_field(&body)), (400, Some("phone_number")));
+    let (status, body) = api.send(
+        "POST",
+        "/core/phone-numbers",
+        Some(json!({"phone_number": "+15550001111"})),
+    );
+    assert_eq!((status, error_field(&body)), (400, Some("trunk_id")));
+    let (status, body) = api.send(
+        "POST",
+        "/core/phone-numbers",
+        Some(json!({"phone_number": "+15550001111", "trunk_id": "trk_demo_byoc", "inbound_agent_version_id": "nope"})),
+    );
+    assert_eq!((status, error_field(&body)), (400, Some("inbound_agent_version_id")));
+    let (status, number) = api.send("POST", "/core/phone-numbers", Some(json!({"phone_number": "(555) 000-1111", "trunk_id": "trk_demo_byoc", "inbound_agent_version_id": "ver_demo_1"})));
+    assert_eq!(status, 201, "{number}");
+    assert_eq!(number["phone_number"], "+15550001111");
+    assert_eq!(number["outbound_shareable"], false);
+    let (status, _) = api.send(
+        "POST",
+        "/core/phone-numbers",
+        Some(json!({"phone_number": "+1 555 000 1111", "trunk_id": "trk_demo_byoc"})),
+    );
+    assert_eq!(status, 409);
+    let (status, body) = api.send(
+        "PATCH",
+        "/core/phone-numbers/+15550001111",
+        Some(json!({"inbound_agent_version_id": null})),
+    );
+    assert_eq!(status, 400);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("inbound_agent_version_id"));
+    let (status, patched) = api.send(
+        "PATCH",
+        "/core/phone-numbers/15550001111",
+        Some(json!({"outbound_shareable": true})),
+    );
+    assert_eq!((status, &patched["outbound_shareable"]), (200, &json!(true)));
+    assert_eq!(
+        patched["inbound_agent_version_id"], "ver_demo_1",
+        "the other slot is untouched"
+    );
+    let (status, _) = api.send("DELETE", "/core/phone-numbers/+15550001111", None);
+    assert_eq!(status, 204);
+    let (status, _) = api.send("GET", "/core/phone-numbers/+15550001111", None);
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn lists_filter_and_paginate_with_a_cursor() {
+    let api = Api::start();
+    let (status, page) = api.send("GET", "/core/phone-numbers?limit=1", None);
+    assert_eq!(status, 200);
+    assert_eq!(page["data"].as_array().unwrap().len(), 1);
+    let cursor = page["next_cursor"].as_str().expect("a second page");
+    let (_, second) = api.send("GET", &format!("/core/phone-numbers?limit=1&cursor={cursor}"), None);
+    assert_eq!(second["data"].as_array().unwrap().len(), 1);
+    assert_ne!(second["data"][0]["id"], page["data"][0]["id"]);
+    assert!(second["next_cursor"].is_null());
+    let (_, filtered) = api.send("GET", "/core/phone-numbers?phone_number=7654", None);
+    assert_eq!(filtered["data"][0]["phone_number"], "+15557654321");
+    let (status, body) = api.send("GET", "/core/phone-numbers?limit=0", None);
+    assert_eq!((status, error_field(&body)), (400, Some("limit")));
+    let (_, trunks) = api.send("GET", "/core/trunks?name=Managed", None);
+    assert_eq!(trunks["data"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn an_acknowledged_write_survives_sigkill() {
+    let mut api = Api::start();
+    let (status, _) = api.send(
+        "POST",
+        "/core/phone-numbers",
+        Some(json!({"phone_number": "+15550002222", "trunk_id": "trk_demo_byoc"})),
+    );
+    assert_eq!(status, 201);
+    api.server.kill_and_restart();
+    let (status, number) = api.send("GET", "/core/phone-numbers/+15550002222", None);
+    assert_eq!((status, number["trunk_id"].as_str()), (200, Some("trk_demo_byoc")));
+}
