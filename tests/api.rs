@@ -234,3 +234,58 @@ fn an_acknowledged_write_survives_sigkill() {
     let (status, number) = api.send("GET", "/core/phone-numbers/+15550002222", None);
     assert_eq!((status, number["trunk_id"].as_str()), (200, Some("trk_demo_byoc")));
 }
+
+#[test]
+fn publishing_a_version_writes_only_the_slots_direction_names() {
+    let api = Api::start();
+    let (status, body) = api.send("POST", "/core/agents", Some(json!({})));
+    assert_eq!((status, error_field(&body)), (400, Some("name")));
+    let (status, agent) = api.send("POST", "/core/agents", Some(json!({"name": "Night desk"})));
+    assert_eq!(status, 201);
+    let id = agent["id"].as_str().unwrap();
+    let (status, version) = api.send("POST", &format!("/core/agents/{id}/versions"), None);
+    assert_eq!(
+        (status, version["version"].as_u64(), version["published"].as_bool()),
+        (201, Some(1), Some(false))
+    );
+    let (status, _) = api.send("GET", &format!("/core/agents/{id}/versions/latest"), None);
+    assert_eq!(status, 404, "nothing published yet");
+    let (status, body) = api.send(
+        "POST",
+        &format!("/core/agents/{id}/versions/1/publish"),
+        Some(json!({"phone_numbers": ["+15550009999"]})),
+    );
+    assert_eq!((status, error_field(&body)), (400, Some("phone_numbers")));
+    let (status, published) = api.send(
+        "POST",
+        &format!("/core/agents/{id}/versions/1/publish"),
+        Some(json!({"phone_numbers": ["+15557654321"], "direction": "inbound"})),
+    );
+    assert_eq!(status, 200, "{published}");
+    assert_eq!(published["version"]["published"], true);
+    let number = &published["phone_numbers"][0];
+    assert_eq!(number["inbound_agent_version_id"], published["version"]["id"]);
+    assert!(
+        number["outbound_agent_version_id"].is_null(),
+        "the outbound slot is not touched"
+    );
+    let (_, latest) = api.send("GET", &format!("/core/agents/{id}/versions/latest"), None);
+    assert_eq!(latest["id"], published["version"]["id"]);
+    // Unassigning a number whose slots point at another agent changes nothing.
+    let (_, result) = api.send(
+        "POST",
+        &format!("/core/agents/{id}/versions/1/publish"),
+        Some(json!({"unassign_phone_numbers": ["+15551234567"], "direction": "both"})),
+    );
+    assert_eq!(result["phone_numbers"][0]["inbound_agent_version_id"], "ver_demo_1");
+    let (status, _) = api.send("DELETE", &format!("/core/agents/{id}"), None);
+    assert_eq!(status, 409, "still assigned");
+    let (_, result) = api.send(
+        "POST",
+        &format!("/core/agents/{id}/versions/1/publish"),
+        Some(json!({"unassign_phone_numbers": ["+15557654321"]})),
+    );
+    assert!(result["phone_numbers"][0]["inbound_agent_version_id"].is_null());
+    let (status, _) = api.send("DELETE", &format!("/core/agents/{id}"), None);
+    assert_eq!(status, 204);
+}

@@ -2,6 +2,7 @@
 //! (Prometheus text exposition), `/healthz` (the process is alive) and `/readyz`
 //! (listeners bound, store open, directory loaded, not draining).
 
+mod agents;
 mod auth;
 mod error;
 mod numbers;
@@ -85,6 +86,17 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/core/phone-numbers/{phone_number}",
             get(numbers::get).patch(numbers::patch).delete(numbers::delete),
+        )
+        .route("/core/agents", get(agents::list).post(agents::create))
+        .route("/core/agents/{id}", get(agents::get).delete(agents::delete))
+        .route(
+            "/core/agents/{id}/versions",
+            axum::routing::post(agents::create_version),
+        )
+        .route("/core/agents/{id}/versions/{version}", get(agents::get_version))
+        .route(
+            "/core/agents/{id}/versions/{version}/publish",
+            axum::routing::post(agents::publish),
         )
         .with_state(state)
 }

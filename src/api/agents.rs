@@ -1,0 +1,255 @@
+//! `/core/agents`: agents, their numbered versions, and assignment to numbers by publishing
+//! a version. Published versions are immutable; `publish` writes only the slots `direction`
+//! names, and `unassign_phone_numbers` clears only slots that point at this agent.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::auth::Caller;
+use super::page::{Page, PageQuery};
+use super::{commit, now, ApiError, AppState};
+use crate::directory::model::{Agent, AgentVersion, PhoneNumber};
+use crate::directory::{Object, Snapshot};
+use crate::store::Kind;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    pub name: Option<String>,
+}
+
+/// Which number slots a publish writes.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    #[default]
+    Inbound,
+    Outbound,
+    Both,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishBody {
+    #[serde(default)]
+    pub phone_numbers: Vec<String>,
+    #[serde(default)]
+    pub unassign_phone_numbers: Vec<String>,
+    #[serde(default)]
+    pub direction: Direction,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Published {
+    pub version: AgentVersion,
+    pub phone_numbers: Vec<PhoneNumber>,
+}
+
+pub async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Page<Agent>>, ApiError> {
+    caller.can_read("agents")?;
+    let snapshot = state.directory.snapshot();
+    let items: Vec<Agent> = snapshot
+        .agents
+        .values()
+        .filter(|a| a.org_id == caller.org_id && q.in_range(&a.created_at, &a.created_at))
+        .cloned()
+        .collect();
+    Ok(Json(q.paginate(items, |a| (a.created_at.clone(), a.id.clone()))?))
+}
+
+pub async fn create(
+    caller: Caller,
+    State(state): State<AppState>,
+    Json(body): Json<CreateBody>,
+) -> Result<(StatusCode, Json<Agent>), ApiError> {
+    caller.can_manage("agents")?;
+    let name = body
+        .name
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty() && n.len() <= 200)
+        .ok_or_else(|| ApiError::invalid("name", "name is required (1 to 200 characters)"))?;
+    let agent = Agent {
+        id: uuid::Uuid::new_v4().to_string(),
+        org_id: caller.org_id.clone(),
+        name,
+        created_at: now(),
+    };
+    commit(&state, vec![Object::Agent(agent.clone())], vec![]).await?;
+    Ok((StatusCode::CREATED, Json(agent)))
+}
+
+pub async fn get(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Agent>, ApiError> {
+    caller.can_read("agents")?;
+    Ok(Json(own_agent(&state.directory.snapshot(), &caller, &id)?))
+}
+
+pub async fn delete(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.can_manage("agents")?;
+    let snapshot = state.directory.snapshot();
+    own_agent(&snapshot, &caller, &id)?;
+    let versions: Vec<&AgentVersion> = snapshot.versions.values().filter(|v| v.agent_id == id).collect();
+    let assigned = snapshot.numbers().any(|n| {
+        versions.iter().any(|v| {
+            Some(&v.id) == n.inbound_agent_version_id.as_ref() || Some(&v.id) == n.outbound_agent_version_id.as_ref()
+        })
+    });
+    if assigned {
+        return Err(ApiError::Conflict(
+            "the agent still answers or calls from phone numbers; unassign them first".into(),
+        ));
+    }
+    let mut deletes: Vec<(Kind, String)> = versions.iter().map(|v| (Kind::AgentVersion, v.id.clone())).collect();
+    deletes.push((Kind::Agent, id));
+    commit(&state, vec![], deletes).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new draft version, numbered after the last.
+pub async fn create_version(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<AgentVersion>), ApiError> {
+    caller.can_manage("agents")?;
+    let snapshot = state.directory.snapshot();
+    own_agent(&snapshot, &caller, &id)?;
+    let next = snapshot
+        .versions
+        .values()
+        .filter(|v| v.agent_id == id)
+        .map(|v| v.version)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let version = AgentVersion {
+        id: format!("ver_{}", uuid::Uuid::new_v4().simple()),
+        agent_id: id,
+        org_id: caller.org_id.clone(),
+        version: next,
+        published: false,
+        created_at: now(),
+    };
+    commit(&state, vec![Object::AgentVersion(version.clone())], vec![]).await?;
+    Ok((StatusCode::CREATED, Json(version)))
+}
+
+pub async fn get_version(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((id, version)): Path<(String, String)>,
+) -> Result<Json<AgentVersion>, ApiError> {
+    caller.can_read("agents")?;
+    let snapshot = state.directory.snapshot();
+    own_agent(&snapshot, &caller, &id)?;
+    Ok(Json(find_version(&snapshot, &id, &version)?))
+}
+
+/// Publish a version and assign it to numbers.
+pub async fn publish(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((id, version)): Path<(String, String)>,
+    body: Option<Json<PublishBody>>,
+) -> Result<Json<Published>, ApiError> {
+    caller.can_manage("agents")?;
+    caller.can_manage("phone_numbers")?;
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let snapshot = state.directory.snapshot();
+    own_agent(&snapshot, &caller, &id)?;
+    let mut version = find_version(&snapshot, &id, &version)?;
+    version.published = true;
+    let agent_versions: Vec<String> = snapshot
+        .versions
+        .values()
+        .filter(|v| v.agent_id == id)
+        .map(|v| v.id.clone())
+        .collect();
+    let (inbound, outbound) = (
+        body.direction != Direction::Outbound,
+        body.direction != Direction::Inbound,
+    );
+    let stamp = now();
+    let mut changed: Vec<PhoneNumber> = Vec::new();
+    for (field, list, assign) in [
+        ("phone_numbers", &body.phone_numbers, true),
+        ("unassign_phone_numbers", &body.unassign_phone_numbers, false),
+    ] {
+        for written in list {
+            let number = own_number(&snapshot, &caller, written).ok_or_else(|| {
+                ApiError::invalid(field, format!("{written:?} is not one of the org's phone numbers"))
+            })?;
+            let mut number = changed.iter().find(|n| n.id == number.id).cloned().unwrap_or(number);
+            let ours = |slot: &Option<String>| slot.as_ref().is_some_and(|v| agent_versions.contains(v));
+            if assign {
+                if inbound {
+                    number.inbound_agent_version_id = Some(version.id.clone());
+                }
+                if outbound {
+                    number.outbound_agent_version_id = Some(version.id.clone());
+                }
+            } else {
+                if inbound && ours(&number.inbound_agent_version_id) {
+                    number.inbound_agent_version_id = None;
+                }
+                if outbound && ours(&number.outbound_agent_version_id) {
+                    number.outbound_agent_version_id = None;
+                }
+            }
+            number.updated_at = stamp.clone();
+            changed.retain(|n| n.id != number.id);
+            changed.push(number);
+        }
+    }
+    let mut puts = vec![Object::AgentVersion(version.clone())];
+    puts.extend(changed.iter().cloned().map(Object::PhoneNumber));
+    commit(&state, puts, vec![]).await?;
+    Ok(Json(Published {
+        version,
+        phone_numbers: changed,
+    }))
+}
+
+fn own_agent(snapshot: &Snapshot, caller: &Caller, id: &str) -> Result<Agent, ApiError> {
+    snapshot
+        .agents
+        .get(id)
+        .filter(|a| a.org_id == caller.org_id)
+        .cloned()
+        .ok_or(ApiError::NotFound("agent"))
+}
+
+/// `version` is a number, or `latest` (the newest published one).
+fn find_version(snapshot: &Snapshot, agent: &str, version: &str) -> Result<AgentVersion, ApiError> {
+    let mut versions = snapshot.versions.values().filter(|v| v.agent_id == agent);
+    let found = if version == "latest" {
+        versions.filter(|v| v.published).max_by_key(|v| v.version)
+    } else {
+        let n: u32 = version
+            .parse()
+            .map_err(|_| ApiError::invalid("version", "version is a number or `latest`"))?;
+        versions.find(|v| v.version == n)
+    };
+    found.cloned().ok_or(ApiError::NotFound("agent version"))
+}
+
+fn own_number(snapshot: &Snapshot, caller: &Caller, written: &str) -> Option<PhoneNumber> {
+    let e164 = crate::sip::e164::normalise(written, "1")?;
+    snapshot
+        .number(&e164)
+        .filter(|n| n.org_id == caller.org_id)
+        .map(|n| PhoneNumber::clone(n))
+}
