@@ -47,8 +47,22 @@ pub struct Leg {
     pub local_cseq: u32,
     /// Where this leg's peer is reached (and the connection it used).
     pub peer: Peer,
-    /// CSeq of the re-INVITE we relayed on this leg and have not ACKed yet.
-    pub pending_reinvite: Option<u32>,
+    /// The re-INVITE we relayed onto this leg, until its 2xx is ACKed end to end.
+    pub pending_reinvite: Option<Box<PendingReinvite>>,
+}
+
+/// A re-INVITE relayed onto a leg. The answering UA resends its 2xx until it sees an ACK
+/// (RFC 3261 §13.3.1.4); each resend is passed on to the requester as our 2xx again until
+/// the requester ACKs, and answered with our ACK again after that. So loss on either leg is
+/// repaired by the UA that owns the retransmission, with no timer of ours.
+#[derive(Debug)]
+pub struct PendingReinvite {
+    /// The CSeq of our re-INVITE on this leg (the ACK repeats it, RFC 3261 §13.2.2.4).
+    pub cseq: u32,
+    /// Our relayed 2xx to the requester on the other leg, and where it goes.
+    pub ok: Option<(Bytes, Peer)>,
+    /// Our ACK on this leg, once the requester has ACKed.
+    pub ack: Option<Bytes>,
 }
 
 /// Where the call is.

@@ -8,10 +8,12 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::build;
-use super::call::{CallKey, CallTimer, Outcome, Phase, Side};
+use super::call::{CallKey, CallTimer, Outcome, PendingReinvite, Phase, Side};
+use super::reply_peer;
 use super::{B2bua, EndedBy, ReferPolicy, Role, Transmit};
 use crate::sip::{response_for, HeaderName, Message, Method};
 use crate::transaction::{TxEvent, TxId};
+use crate::transport::Transport;
 
 impl B2bua {
     pub(super) fn handle_in_dialog(&mut self, now: Instant, request: Message, server: TxId) {
@@ -49,11 +51,14 @@ impl B2bua {
 
     /// Relay a request to the other leg in a new client transaction.
     fn relay(&mut self, now: Instant, key: CallKey, from_side: Side, request: Message, server: TxId) {
-        let (via, branch) = self.new_via();
+        let to_side = from_side.other();
+        let Some(transport) = self.calls.get(&key).map(|c| c.leg(to_side).peer.transport) else {
+            return;
+        };
+        let (via, branch) = self.new_via(transport);
         let contact = self.contact.clone();
         let Some(call) = self.calls.get_mut(&key) else { return };
         let method = request.method().cloned().unwrap_or(Method::Options);
-        let to_side = from_side.other();
         let rack_cseq = (method == Method::Prack).then(|| match to_side {
             Side::Agent => Some(1),
             Side::Carrier => call.carrier_invite_cseq(),
@@ -62,7 +67,11 @@ impl B2bua {
         leg.local_cseq += 1;
         let cseq = leg.local_cseq;
         if method == Method::Invite {
-            leg.pending_reinvite = Some(cseq);
+            leg.pending_reinvite = Some(Box::new(PendingReinvite {
+                cseq,
+                ok: None,
+                ack: None,
+            }));
         }
         let builder = build::in_dialog(leg, method, cseq, &via, &contact);
         let relayed = build::relay_request(&request, builder, rack_cseq.flatten());
@@ -90,8 +99,10 @@ impl B2bua {
             }
         };
         let status = response.status().unwrap_or(500);
-        if status < 200 {
-            // Keep waiting for the final answer.
+        let method = request.method().cloned();
+        let reinvite_ok = (200..300).contains(&status) && method == Some(Method::Invite);
+        if status < 200 || reinvite_ok {
+            // Keep waiting for the final answer, or for the 2xx's retransmissions.
             self.owners.insert(
                 id,
                 (
@@ -106,7 +117,9 @@ impl B2bua {
         let tag = request.to_tag().unwrap_or_default();
         let relayed = build::relay_response(&request, &response, tag, &contact);
         self.respond(now, server, &relayed);
-        let method = request.method().cloned();
+        if reinvite_ok {
+            self.remember_reinvite_ok(key, &request, relayed.to_bytes());
+        }
         if (200..300).contains(&status) && matches!(method, Some(Method::Invite | Method::Update)) {
             // A session refresh (RFC 4028 §10): the timer starts over.
             if let Some(call) = self.calls.get_mut(&key) {
@@ -140,28 +153,68 @@ impl B2bua {
             self.schedule(key, forget, CallTimer::ForgetAck);
             return;
         }
-        // The ACK of a relayed re-INVITE's 2xx.
+        // The ACK of a relayed re-INVITE's 2xx: relay it once, keep it for the 2xx's resends.
         let to_side = side.other();
-        let Some(cseq) = call.leg_mut(to_side).pending_reinvite.take() else {
+        let leg = call.leg(to_side);
+        let Some(pending) = leg.pending_reinvite.as_deref().filter(|p| p.ack.is_none()) else {
             return;
         };
-        let (via, _) = self.new_via();
+        let (cseq, transport) = (pending.cseq, leg.peer.transport);
+        let (via, _) = self.new_via(transport);
         let contact = self.contact.clone();
-        let Some(call) = self.calls.get(&key) else { return };
-        let leg = call.leg(to_side);
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        let leg = call.leg_mut(to_side);
         let relayed = build::relay_request(ack, build::in_dialog(leg, Method::Ack, cseq, &via, &contact), None);
+        let bytes = relayed.to_bytes();
+        if let Some(pending) = leg.pending_reinvite.as_deref_mut() {
+            pending.ok = None;
+            pending.ack = Some(bytes.clone());
+        }
         let to = leg.peer;
-        self.transmits.push_back(Transmit {
-            bytes: relayed.to_bytes(),
-            to,
-        });
+        self.transmits.push_back(Transmit { bytes, to });
         let _ = now;
+    }
+
+    /// Keep our relayed 2xx to a re-INVITE, to pass on the answerer's resends of its own.
+    fn remember_reinvite_ok(&mut self, key: CallKey, request: &Message, ok: Bytes) {
+        let Some((_, from_side)) = self.dialog_of(request) else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        let to = reply_peer(request, call.leg(from_side).peer);
+        if let Some(pending) = call.leg_mut(from_side.other()).pending_reinvite.as_deref_mut() {
+            pending.ok = Some((ok, to));
+        }
+    }
+
+    /// The answerer of a relayed re-INVITE resent its 2xx: our ACK was lost (resend it), or
+    /// the requester's ACK has not come yet (resend our 2xx to it).
+    pub(super) fn on_reinvite_2xx_again(&mut self, key: CallKey) {
+        let Some(call) = self.calls.get(&key) else { return };
+        for side in [Side::Carrier, Side::Agent] {
+            let leg = call.leg(side);
+            let Some(pending) = leg.pending_reinvite.as_deref() else {
+                continue;
+            };
+            let transmit = match (&pending.ack, &pending.ok) {
+                (Some(ack), _) => Transmit {
+                    bytes: ack.clone(),
+                    to: leg.peer,
+                },
+                (None, Some((ok, to))) => Transmit {
+                    bytes: ok.clone(),
+                    to: *to,
+                },
+                (None, None) => continue,
+            };
+            self.transmits.push_back(transmit);
+        }
     }
 
     /// ACK the agent's 2xx to our INVITE (RFC 3261 §13.2.2.4), carrying the carrier ACK's
     /// body when it has one (a late offer's answer).
     fn ack_agent_with_body(&mut self, key: CallKey, carrier_ack: &Message) {
-        let (via, _) = self.new_via();
+        let (via, _) = self.new_via(self.leg_transport(key, Side::Agent));
         let contact = self.contact.clone();
         let Some(call) = self.calls.get_mut(&key) else { return };
         let builder = build::in_dialog(&call.agent, Method::Ack, 1, &via, &contact);
@@ -173,7 +226,7 @@ impl B2bua {
 
     /// ACK the agent's 2xx with no body (the caller is gone).
     pub(super) fn ack_agent(&mut self, key: CallKey) {
-        let (via, _) = self.new_via();
+        let (via, _) = self.new_via(self.leg_transport(key, Side::Agent));
         let contact = self.contact.clone();
         let Some(call) = self.calls.get_mut(&key) else { return };
         let ack = build::in_dialog(&call.agent, Method::Ack, 1, &via, &contact)
@@ -198,9 +251,16 @@ impl B2bua {
         }
     }
 
+    /// The transport a leg's peer is reached by.
+    fn leg_transport(&self, key: CallKey, side: Side) -> Transport {
+        self.calls
+            .get(&key)
+            .map_or(Transport::Udp, |c| c.leg(side).peer.transport)
+    }
+
     /// Send BYE on one leg (its answer needs no action).
     pub(super) fn bye(&mut self, now: Instant, key: CallKey, side: Side) {
-        let (via, branch) = self.new_via();
+        let (via, branch) = self.new_via(self.leg_transport(key, side));
         let contact = self.contact.clone();
         let Some(call) = self.calls.get_mut(&key) else { return };
         let leg = call.leg_mut(side);

@@ -11,6 +11,7 @@ use super::{B2bua, CallError, CallEvent, EndedBy, Peer, Role};
 use crate::routing::{Decision, RouteRequest, Router};
 use crate::sip::{e164, response_for, HeaderName, Message, Uri};
 use crate::transaction::{TxEvent, TxId};
+use crate::transport::Transport;
 
 impl B2bua {
     pub(super) fn handle_new_invite(
@@ -59,7 +60,7 @@ impl B2bua {
         });
         let key = CallKey(self.next_call);
         self.next_call += 1;
-        let (via, branch) = self.new_via();
+        let (via, branch) = self.new_via(Transport::Udp);
         let agent_call_id = Bytes::from(format!("{}@switchboard", self.new_token()));
         let agent_tag = Bytes::from(self.new_token());
         let carrier_from = invite.header(HeaderName::From).unwrap_or_default();
@@ -96,7 +97,7 @@ impl B2bua {
         });
         let agent_peer = Peer {
             addr: target.destination,
-            transport: crate::transport::Transport::Udp,
+            transport: Transport::Udp,
             connection: None,
         };
         let carrier_call_id = Bytes::copy_from_slice(invite.call_id().unwrap_or_default());
@@ -182,10 +183,7 @@ impl B2bua {
             return Err(CallError::TooManyHops);
         }
         // Our own Via in the request: it went out from us and came back (RFC 3261 §16.3).
-        if invite
-            .headers(HeaderName::Via)
-            .any(|v| v.starts_with(self.via_prefix.as_bytes()))
-        {
+        if invite.headers(HeaderName::Via).any(|v| self.is_own_via(v)) {
             return Err(CallError::Loop);
         }
         let too_small = invite

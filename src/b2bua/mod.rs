@@ -34,6 +34,7 @@ pub use peer::{reply_peer, Peer};
 use crate::routing::Router;
 use crate::sip::{HeaderName, Message, Method};
 use crate::transaction::{ClientKey, Output, RequestMatch, ServerKey, Transactions, TxEvent, TxId};
+use crate::transport::Transport;
 use call::{Call, CallTimer};
 
 /// Bytes to send, and to whom.
@@ -71,14 +72,15 @@ pub struct B2bua {
     events: VecDeque<CallEvent>,
     draining: bool,
     scratch: Vec<Output<Peer>>,
-    via_prefix: String,
+    /// `host:port` we advertise, for our Via sent-by (RFC 3261 §18.1.1).
+    sent_by: String,
     contact: String,
 }
 
 impl B2bua {
     pub fn new(config: B2buaConfig, seed: u64) -> B2bua {
         let contact = format!("<sip:switchboard@{}>", config.advertised);
-        let via_prefix = format!("SIP/2.0/UDP {}", config.advertised);
+        let sent_by = config.advertised.clone();
         B2bua {
             txns: Transactions::new(config.timers),
             config,
@@ -92,7 +94,7 @@ impl B2bua {
             events: VecDeque::new(),
             draining: false,
             scratch: Vec::new(),
-            via_prefix,
+            sent_by,
             contact,
         }
     }
@@ -218,10 +220,29 @@ impl B2bua {
         format!("{:016x}", self.rng.random::<u64>())
     }
 
-    fn new_via(&mut self) -> (String, Bytes) {
+    /// Our Via for a request sent over `transport` (whose token it must name, RFC 3261
+    /// §18.1.1), with a fresh branch.
+    fn new_via(&mut self, transport: Transport) -> (String, Bytes) {
         let branch = crate::transaction::new_branch(&mut self.rng);
-        let via = format!("{};branch={};rport", self.via_prefix, String::from_utf8_lossy(&branch));
+        let via = format!(
+            "SIP/2.0/{} {};branch={};rport",
+            transport.via_token(),
+            self.sent_by,
+            String::from_utf8_lossy(&branch)
+        );
         (via, branch)
+    }
+
+    /// Whether a Via value names us as its sent-by: the request went out from us.
+    fn is_own_via(&self, value: &[u8]) -> bool {
+        let Ok(via) = crate::sip::Via::parse(value) else {
+            return false;
+        };
+        let (host, port) = match self.sent_by.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(':') => (host, port.parse().unwrap_or(5060)),
+            _ => (self.sent_by.as_str(), 5060),
+        };
+        via.host.eq_ignore_ascii_case(host.as_bytes()) && via.port.unwrap_or(5060) == port
     }
 
     /// Our INVITE that a response on the agent leg answers, for the ACK of a non-2xx final.
@@ -305,6 +326,7 @@ impl B2bua {
         let call = *call;
         match role {
             Role::AgentInvite => self.on_agent_invite_event(now, call, event),
+            Role::Relay { .. } if matches!(event, TxEvent::Retransmitted2xx(_)) => self.on_reinvite_2xx_again(call),
             Role::Relay { .. } => {
                 if let Some((_, Role::Relay { server, request })) = self.owners.remove(&id) {
                     self.on_relay_event(now, call, id, server, request, event);
