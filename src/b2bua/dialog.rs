@@ -42,7 +42,7 @@ impl B2bua {
     }
 
     /// The call and side a request with a To tag belongs to.
-    fn dialog_of(&self, request: &Message) -> Option<(CallKey, Side)> {
+    pub(super) fn dialog_of(&self, request: &Message) -> Option<(CallKey, Side)> {
         let (key, side) = *self.by_call_id.get(request.call_id()?)?;
         let call = self.calls.get(&key)?;
         let tag = request.to_tag()?;

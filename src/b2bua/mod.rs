@@ -162,6 +162,24 @@ impl B2bua {
         }
     }
 
+    /// The shell could not deliver to `to` (connection refused or reset, no route). Our
+    /// requests waiting on that peer fail now rather than at Timer B/F: a transport error
+    /// counts as a 503 for the request (RFC 3261 §8.1.3.1), so a caller is never left ringing.
+    pub fn handle_transport_error(&mut self, now: Instant, to: Peer) {
+        let failed: Vec<TxId> = self
+            .owners
+            .iter()
+            .filter(|(_, (call, role))| self.role_peer(*call, role).is_some_and(|p| p.addr == to.addr))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut out = std::mem::take(&mut self.scratch);
+        for id in failed {
+            self.txns.handle_transport_error(id, &mut out);
+        }
+        self.apply(now, &mut out);
+        self.scratch = out;
+    }
+
     /// Run due timers.
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut out = std::mem::take(&mut self.scratch);
@@ -338,6 +356,20 @@ impl B2bua {
                 }
             }
             Role::Fire => {}
+        }
+    }
+
+    /// Where a client transaction of ours sends (None for server transactions and for
+    /// BYE/CANCEL, whose failure needs no action).
+    fn role_peer(&self, call: CallKey, role: &Role) -> Option<Peer> {
+        let c = self.calls.get(&call)?;
+        match role {
+            Role::AgentInvite => Some(c.agent.peer),
+            Role::Relay { request, .. } => {
+                let (_, from_side) = self.dialog_of(request)?;
+                Some(c.leg(from_side.other()).peer)
+            }
+            Role::CarrierInvite | Role::Fire => None,
         }
     }
 

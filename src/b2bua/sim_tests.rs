@@ -60,7 +60,11 @@ enum AgentMode {
     Dead,
     /// Rings, then ignores everything (CANCEL included).
     RingDeaf,
+    /// A reliable 183 with SDP (RFC 3262), then 200 once it is PRACKed.
+    EarlyMedia,
 }
+
+const AGENT_SDP: &[u8] = b"v=0\r\ns=agent\r\na=sendrecv\r\n";
 
 #[derive(Default)]
 struct Carrier {
@@ -74,6 +78,17 @@ struct Carrier {
     to_tag: Option<Bytes>,
     /// Final answers to in-dialog requests other than BYE.
     in_dialog_answers: Vec<(Method, u16)>,
+    /// Every message that reached the carrier, as bytes (for topology checks).
+    seen: Vec<Bytes>,
+    /// In-dialog requests other than ACK/BYE, as received (first copy).
+    in_dialog: Vec<Message>,
+    /// Our answers to in-dialog requests, by CSeq, resent when the request comes again.
+    answered: Vec<(u32, Bytes)>,
+    /// An in-dialog request of ours, resent every tick until its final answer.
+    pending: Option<Bytes>,
+    /// Our 2xx to a re-INVITE, resent every tick until the ACK.
+    unacked_ok: Option<Bytes>,
+    acks: usize,
 }
 
 #[derive(Default)]
@@ -84,8 +99,16 @@ struct Agent {
     acks: usize,
     byes_received: usize,
     cancels: usize,
-    /// In-dialog requests other than ACK/BYE/CANCEL, as received.
+    /// In-dialog requests other than ACK/BYE/CANCEL, as received (first copy).
     in_dialog: Vec<Message>,
+    answered: Vec<(u32, Bytes)>,
+    /// Final answers to the agent's own in-dialog requests.
+    in_dialog_answers: Vec<(Method, u16)>,
+    pending: Option<Bytes>,
+    /// Whether the PRACK for our reliable 183 came (EarlyMedia mode).
+    pracked: bool,
+    /// Every message that reached the agent, as bytes (for topology checks).
+    seen: Vec<Bytes>,
 }
 
 struct Net {
@@ -223,9 +246,18 @@ impl Net {
     }
 
     fn at_carrier(&mut self, m: Message) {
+        self.carrier.seen.push(m.raw().clone());
         if let Some(status) = m.status() {
-            let method = m.cseq().unwrap().method;
+            let cseq = m.cseq().unwrap();
+            let method = cseq.method;
+            if method == Method::Invite && cseq.seq != 1 {
+                self.carrier_reinvite_answer(&m, status);
+                return;
+            }
             if method == Method::Invite && status < 200 {
+                if m.header(HeaderName::Require) == Some(b"100rel") {
+                    self.carrier_prack(&m);
+                }
                 self.carrier.provisionals.push(status);
                 if self.carrier.to_tag.is_none() {
                     self.carrier.to_tag = m.to_tag().map(Bytes::copy_from_slice);
@@ -247,23 +279,117 @@ impl Net {
             } else if method == Method::Bye {
                 self.carrier.bye_answered = true;
                 self.carrier.bye = None;
-            } else if status >= 200 {
+            } else if status >= 200 && self.carrier.pending.take().is_some() {
                 self.carrier.in_dialog_answers.push((method, status));
             }
             return;
         }
-        if m.method() == Some(&Method::Bye) {
-            self.carrier.byes_received += 1;
-            let ok = response_for(&m, 200, "OK").build().to_bytes();
-            self.send(self.b2b_addr(), ok);
-        } else if m.method() != Some(&Method::Ack) {
-            let ok = response_for(&m, 200, "OK").build().to_bytes();
-            self.send(self.b2b_addr(), ok);
+        match m.method() {
+            Some(Method::Bye) => {
+                self.carrier.byes_received += 1;
+                let ok = response_for(&m, 200, "OK").build().to_bytes();
+                self.send(self.b2b_addr(), ok);
+            }
+            Some(Method::Ack) => {
+                self.carrier.acks += 1;
+                self.carrier.unacked_ok = None;
+            }
+            _ => {
+                let seq = m.cseq().unwrap().seq;
+                if let Some((_, again)) = self.carrier.answered.iter().find(|(s, _)| *s == seq) {
+                    let again = again.clone();
+                    self.send(self.b2b_addr(), again);
+                    return;
+                }
+                let ok = answer_in_dialog(&m, "c2", "<sip:carrier@192.0.2.1:5060>");
+                if m.method() == Some(&Method::Invite) {
+                    self.carrier.unacked_ok = Some(ok.clone());
+                }
+                self.carrier.answered.push((seq, ok.clone()));
+                self.carrier.in_dialog.push(m);
+                self.send(self.b2b_addr(), ok);
+            }
+        }
+    }
+
+    /// The answer to the carrier's re-INVITE: ACK a 2xx (every copy of it).
+    fn carrier_reinvite_answer(&mut self, m: &Message, status: u16) {
+        if status < 200 {
+            return;
+        }
+        if self.carrier.pending.take().is_some() {
+            self.carrier.in_dialog_answers.push((Method::Invite, status));
+        }
+        if status < 300 {
+            let ack = self.carrier_in_dialog(Method::Ack, m.cseq().unwrap().seq);
+            self.send(self.b2b_addr(), ack.to_bytes());
+        }
+    }
+
+    /// RFC 3262: PRACK a reliable provisional.
+    fn carrier_prack(&mut self, m: &Message) {
+        let rseq = String::from_utf8_lossy(m.header(HeaderName::RSeq).unwrap()).into_owned();
+        self.carrier.to_tag = m.to_tag().map(Bytes::copy_from_slice);
+        let mut prack = self.carrier_in_dialog(Method::Prack, 2);
+        prack.append_header(HeaderName::RAck, Bytes::from(format!("{rseq} 1 INVITE")));
+        self.carrier_request(prack);
+    }
+
+    /// The carrier sends an in-dialog request and resends it until its final answer.
+    fn carrier_request(&mut self, request: Message) {
+        let bytes = request.to_bytes();
+        self.carrier.pending = Some(bytes.clone());
+        self.send(self.b2b_addr(), bytes);
+    }
+
+    /// The agent sends a request in its dialog with us, resent until its final answer.
+    fn agent_request(&mut self, method: Method, cseq: u32, body: Option<&'static [u8]>) -> Message {
+        let invite = self.agent.invites[0].clone();
+        let our_tag = String::from_utf8_lossy(invite.from().unwrap().tag.unwrap()).into_owned();
+        let mut b = RequestBuilder::new(method.clone(), b"sip:switchboard@192.0.2.5:5060")
+            .header(
+                HeaderName::Via,
+                format!("SIP/2.0/UDP 192.0.2.10:5090;branch=z9hG4bKa{method}{cseq};rport"),
+            )
+            .header(HeaderName::MaxForwards, "70")
+            .header(HeaderName::From, "<sip:agent@livekit.test>;tag=a1")
+            .header(HeaderName::To, format!("<sip:x@192.0.2.5>;tag={our_tag}"))
+            .header(HeaderName::CallId, invite.call_id().unwrap())
+            .header(HeaderName::CSeq, format!("{cseq} {method}"))
+            .header(HeaderName::Contact, "<sip:agent@192.0.2.10:5090>");
+        if let Some(body) = body {
+            b = b
+                .header(HeaderName::ContentType, "application/sdp")
+                .body(Bytes::from_static(body));
+        }
+        let request = b.build();
+        if method != Method::Ack {
+            self.agent.pending = Some(request.to_bytes());
+        }
+        self.send(self.b2b_addr(), request.to_bytes());
+        request
+    }
+
+    /// An answer to one of the agent's own requests: ACK a re-INVITE's 2xx (every copy).
+    fn agent_got_answer(&mut self, m: &Message) {
+        let (Some(status), Ok(cseq)) = (m.status(), m.cseq()) else {
+            return;
+        };
+        if status < 200 {
+            return;
+        }
+        if self.agent.pending.take().is_some() {
+            self.agent.in_dialog_answers.push((cseq.method.clone(), status));
+        }
+        if cseq.method == Method::Invite && status < 300 {
+            self.agent_request(Method::Ack, cseq.seq, None);
         }
     }
 
     fn at_agent(&mut self, m: Message) {
+        self.agent.seen.push(m.raw().clone());
         if !m.is_request() {
+            self.agent_got_answer(&m);
             return;
         }
         let b2b = self.b2b_addr();
@@ -301,7 +427,38 @@ impl Net {
                         self.agent.last_response = Some(ringing.clone());
                         self.send(b2b, ringing);
                     }
+                    AgentMode::EarlyMedia => {
+                        let progress = response_for(&m, 183, "Session Progress")
+                            .to_tag("a1")
+                            .header(HeaderName::Contact, "<sip:agent@192.0.2.10:5090>")
+                            .header(HeaderName::Require, "100rel")
+                            .header(HeaderName::RSeq, "1")
+                            .header(HeaderName::ContentType, "application/sdp")
+                            .body(Bytes::from_static(AGENT_SDP))
+                            .build()
+                            .to_bytes();
+                        self.agent.last_response = Some(progress.clone());
+                        self.send(b2b, progress);
+                    }
                 }
+            }
+            Method::Prack if self.mode == AgentMode::EarlyMedia && !self.agent.pracked => {
+                self.agent.pracked = true;
+                self.agent.in_dialog.push(m.clone());
+                let ok = response_for(&m, 200, "OK").build().to_bytes();
+                self.agent.answered.push((m.cseq().unwrap().seq, ok.clone()));
+                self.send(b2b, ok);
+                let invite = self.agent.invites[0].clone();
+                let answer = response_for(&invite, 200, "OK")
+                    .to_tag("a1")
+                    .header(HeaderName::Contact, "<sip:agent@192.0.2.10:5090>")
+                    .header(HeaderName::ContentType, "application/sdp")
+                    .body(Bytes::from_static(AGENT_SDP))
+                    .build()
+                    .to_bytes();
+                self.agent.last_response = Some(answer.clone());
+                self.agent.awaiting_ack = true;
+                self.send(b2b, answer);
             }
             Method::Ack => {
                 self.agent.acks += 1;
@@ -326,8 +483,20 @@ impl Net {
                 self.send(b2b, ok);
             }
             _ => {
-                self.agent.in_dialog.push(m.clone());
-                let ok = response_for(&m, 200, "OK").build().to_bytes();
+                let seq = m.cseq().unwrap().seq;
+                if let Some((_, again)) = self.agent.answered.iter().find(|(s, _)| *s == seq) {
+                    let again = again.clone();
+                    self.send(b2b, again);
+                    return;
+                }
+                let ok = answer_in_dialog(&m, "a1", "<sip:agent@192.0.2.10:5090>");
+                if m.method() == Some(&Method::Invite) {
+                    // A re-INVITE's 2xx is resent until its ACK (RFC 3261 §13.3.1.4).
+                    self.agent.last_response = Some(ok.clone());
+                    self.agent.awaiting_ack = true;
+                }
+                self.agent.answered.push((seq, ok.clone()));
+                self.agent.in_dialog.push(m);
                 self.send(b2b, ok);
             }
         }
@@ -343,6 +512,21 @@ impl Net {
         }
         if let Some(bye) = self.carrier.bye.clone() {
             self.send(b2b, bye);
+        }
+        for again in [
+            self.carrier.pending.clone(),
+            self.carrier.unacked_ok.clone(),
+            self.agent.pending.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            self.send(b2b, again);
+        }
+        if self.mode == AgentMode::EarlyMedia && !self.agent.pracked {
+            if let Some(progress) = self.agent.last_response.clone() {
+                self.send(b2b, progress);
+            }
         }
         if self.agent.awaiting_ack || self.mode == AgentMode::Busy && self.agent.acks == 0 {
             if let Some(last) = self.agent.last_response.clone() {
@@ -383,6 +567,21 @@ impl Net {
         assert_eq!(self.b2b.call_timers(), 0, "{context}: call timers left");
         assert_eq!(self.b2b.transactions(), 0, "{context}: transactions left");
     }
+}
+
+/// A 200 to an in-dialog request, with an SDP answer when it is an INVITE or an UPDATE
+/// that carried an offer.
+fn answer_in_dialog(m: &Message, tag: &str, contact: &str) -> Bytes {
+    let b = response_for(m, 200, "OK").to_tag(tag.to_string());
+    let offer = matches!(m.method(), Some(Method::Invite | Method::Update)) && !m.body().is_empty();
+    let b = if offer {
+        b.header(HeaderName::Contact, contact)
+            .header(HeaderName::ContentType, "application/sdp")
+            .body(Bytes::from_static(AGENT_SDP))
+    } else {
+        b
+    };
+    b.build().to_bytes()
 }
 
 #[test]
@@ -602,7 +801,7 @@ fn info_and_update_from_the_caller_reach_the_agent_in_its_dialog_and_their_answe
     net.run_for(Duration::from_secs(1));
     for (method, cseq) in [(Method::Info, 2), (Method::Update, 3)] {
         let request = net.carrier_in_dialog(method.clone(), cseq);
-        net.send(net.b2b_addr(), request.to_bytes());
+        net.carrier_request(request);
         net.run_for(Duration::from_millis(200));
     }
     assert_eq!(
@@ -642,7 +841,7 @@ fn refer_is_refused_with_603_by_default() {
     net.call(NUMBER, &[]);
     net.run_for(Duration::from_secs(1));
     let refer = net.carrier_in_dialog(Method::Refer, 2);
-    net.send(net.b2b_addr(), refer.to_bytes());
+    net.carrier_request(refer);
     net.run_for(Duration::from_millis(200));
     assert_eq!(net.carrier.in_dialog_answers, vec![(Method::Refer, 603)]);
     assert!(net.agent.in_dialog.is_empty());
@@ -657,7 +856,7 @@ fn a_prack_has_its_rack_rewritten_to_the_agent_legs_invite() {
     // RAck names the carrier leg's INVITE (CSeq 101 here); toward the agent it must name
     // the agent leg's INVITE (CSeq 1).
     prack.append_header(HeaderName::RAck, Bytes::from_static(b"7 101 INVITE"));
-    net.send(net.b2b_addr(), prack.to_bytes());
+    net.carrier_request(prack);
     net.run_for(Duration::from_millis(200));
     let relayed = net
         .agent
@@ -683,3 +882,5 @@ fn a_cancelled_agent_leg_that_never_answers_is_given_up_after_64_t1() {
     net.run_for(Duration::from_secs(70));
     net.assert_nothing_left("after the CANCEL grace period");
 }
+
+mod dialog_flows;
