@@ -37,6 +37,12 @@ impl B2bua {
             Method::Refer if self.config.refer == ReferPolicy::Refuse => {
                 self.respond_plain(now, server, &request, 603, None)
             }
+            Method::Invite | Method::Update if self.below_min_se(&request) => {
+                let min_se = self.config.min_session_expires_secs.to_string();
+                self.respond_plain(now, server, &request, 422, Some((HeaderName::MinSe, &min_se)))
+            }
+            // RFC 3261 §14.2: one offer/answer at a time; the other side retries later.
+            Method::Invite if self.reinvite_in_progress(key) => self.respond_plain(now, server, &request, 491, None),
             _ => self.relay(now, key, side, request, server),
         }
     }
@@ -125,7 +131,7 @@ impl B2bua {
             if let Some(call) = self.calls.get_mut(&key) {
                 call.session_expires = response
                     .header(HeaderName::SessionExpires)
-                    .and_then(super::inbound::delta_seconds)
+                    .and_then(super::session_timer::delta_seconds)
                     .or(call.session_expires);
             }
             self.arm_session_timer(now, key);
@@ -251,6 +257,17 @@ impl B2bua {
         }
     }
 
+    /// Whether a re-INVITE relayed on either leg still awaits its final answer.
+    fn reinvite_in_progress(&self, key: CallKey) -> bool {
+        self.calls.get(&key).is_some_and(|c| {
+            [&c.carrier, &c.agent].into_iter().any(|leg| {
+                leg.pending_reinvite
+                    .as_deref()
+                    .is_some_and(|p| p.ok.is_none() && p.ack.is_none())
+            })
+        })
+    }
+
     /// The transport a leg's peer is reached by.
     fn leg_transport(&self, key: CallKey, side: Side) -> Transport {
         self.calls
@@ -273,15 +290,6 @@ impl B2bua {
     /// End an answered call.
     pub(super) fn finish(&mut self, key: CallKey, ended_by: EndedBy) {
         self.end_call(key, Outcome::Answered, 200, ended_by);
-    }
-
-    /// RFC 4028: if nobody refreshes within Session-Expires, the call ends.
-    pub(super) fn arm_session_timer(&mut self, now: Instant, key: CallKey) {
-        let Some(call) = self.calls.get_mut(&key) else { return };
-        let Some(seconds) = call.session_expires else { return };
-        let deadline = now + std::time::Duration::from_secs(u64::from(seconds));
-        call.session_deadline = Some(deadline);
-        self.schedule(key, deadline, CallTimer::SessionExpiry);
     }
 }
 

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::build::{self, AgentInvite};
 use super::call::{Call, CallKey, CallTimer, Leg, Outcome, Phase, Side};
+use super::session_timer::delta_seconds;
 use super::{B2bua, CallError, CallEvent, EndedBy, Peer, Role};
 use crate::routing::{Decision, RouteRequest, Router};
 use crate::sip::{e164, response_for, HeaderName, Message, Uri};
@@ -186,11 +187,7 @@ impl B2bua {
         if invite.headers(HeaderName::Via).any(|v| self.is_own_via(v)) {
             return Err(CallError::Loop);
         }
-        let too_small = invite
-            .header(HeaderName::SessionExpires)
-            .and_then(delta_seconds)
-            .is_some_and(|se| se < self.config.min_session_expires_secs);
-        if too_small {
+        if self.below_min_se(invite) {
             return Err(CallError::SessionIntervalTooSmall);
         }
         Ok(())
@@ -416,12 +413,6 @@ pub fn calling_number(invite: &Message) -> Option<String> {
     let user = pai.or_else(from)?;
     let user = String::from_utf8_lossy(&user).into_owned();
     e164::normalise(&user, "1").or(Some(user))
-}
-
-/// `Session-Expires: 1800;refresher=uac` -> 1800.
-pub fn delta_seconds(value: &[u8]) -> Option<u32> {
-    let digits = value.split(|b| *b == b';').next()?;
-    std::str::from_utf8(digits).ok()?.trim().parse().ok()
 }
 
 /// Learn the peer's tag, target and route set from a response that establishes the dialog.

@@ -14,6 +14,7 @@ mod failure;
 mod id_hash;
 mod inbound;
 mod peer;
+mod session_timer;
 mod timers;
 
 #[cfg(test)]

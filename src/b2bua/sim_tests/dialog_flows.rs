@@ -308,3 +308,31 @@ fn a_transport_error_toward_the_agent_answers_the_caller_at_once() {
     net.run_for(Duration::from_secs(40));
     net.assert_nothing_left("after a transport error");
 }
+
+#[test]
+fn a_refresh_below_our_min_se_gets_422_with_min_se_and_the_call_goes_on() {
+    let mut net = answered(40, 0.0, Net::config());
+    let mut refresh = net.carrier_in_dialog(Method::Update, 2);
+    refresh.append_header(HeaderName::SessionExpires, Bytes::from_static(b"30"));
+    net.carrier_request(refresh);
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.carrier.in_dialog_answers, vec![(Method::Update, 422)]);
+    let answer = net.carrier.seen.iter().find(|b| b.starts_with(b"SIP/2.0 422")).unwrap();
+    let answer = Message::parse(answer.clone()).unwrap();
+    assert_eq!(answer.header(HeaderName::MinSe), Some(&b"90"[..]));
+    assert!(net.agent.in_dialog.is_empty(), "not relayed");
+    assert_eq!(net.b2b.active_calls(), 1);
+}
+
+#[test]
+fn crossing_reinvites_get_491_for_the_second_one() {
+    let mut net = answered(41, 0.0, Net::config());
+    carrier_hold(&mut net, 2);
+    net.agent_request(Method::Invite, 2, Some(HOLD_SDP));
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(net.carrier.in_dialog_answers, vec![(Method::Invite, 200)]);
+    assert_eq!(net.agent.in_dialog_answers, vec![(Method::Invite, 491)]);
+    net.hang_up();
+    net.run_for(Duration::from_secs(40));
+    net.assert_nothing_left("after glare");
+}
