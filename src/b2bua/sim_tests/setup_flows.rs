@@ -1,0 +1,306 @@
+//! Call setup and teardown over the simulated network: answer and hang-up, loss, every
+//! way a call fails before it is answered (busy, no answer, dead agent, CANCEL, refusals,
+//! limits, loops), and the session-timer and duration caps.
+
+use std::time::Duration;
+
+use super::*;
+
+#[test]
+fn a_call_is_answered_and_the_caller_hangs_up_cleanly() {
+    let mut net = Net::new(1, 0.0, AgentMode::Answer, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(net.carrier.finals, vec![200]);
+    assert!(net.carrier.provisionals.contains(&180));
+    assert_eq!(net.agent.invites.len(), 1);
+    assert!(net.agent.acks >= 1, "the agent's 2xx was ACKed");
+    let invite = &net.agent.invites[0];
+    assert_eq!(
+        invite.request_uri(),
+        Some(&b"sip:0f8b6a52-8a3c-4c1e-9d77-4b6f0f3f0a11@livekit.test"[..])
+    );
+    assert_ne!(
+        invite.call_id(),
+        Some(&b"carrier-call-1"[..]),
+        "a new Call-ID on the agent leg"
+    );
+    assert_eq!(
+        invite.header(HeaderName::PAssertedIdentity),
+        Some(&b"<sip:+14155550100@192.0.2.1>"[..])
+    );
+    assert!(invite.header(HeaderName::Diversion).is_some());
+    assert_eq!(invite.header_by_name("X-Carrier-Ref"), Some(&b"abc"[..]));
+    assert_eq!(invite.header_by_name("X-Switchboard-Route"), Some(&b"static"[..]));
+    assert_eq!(invite.header_by_name("X-Switchboard-Called"), Some(NUMBER.as_bytes()));
+    assert_eq!(invite.header_by_name("X-Switchboard-Agent-Version"), Some(&b"3"[..]));
+    assert_eq!(invite.max_forwards().unwrap(), Some(69));
+    assert_eq!(invite.body(), b"v=0\r\ns=-\r\n", "SDP passes through unchanged");
+    assert!(
+        invite
+            .headers(HeaderName::Via)
+            .all(|v| !v.starts_with(b"SIP/2.0/UDP 192.0.2.1")),
+        "topology hidden"
+    );
+    net.hang_up();
+    net.run_for(Duration::from_secs(1));
+    assert!(net.carrier.bye_answered);
+    assert_eq!(net.agent.byes_received, 1);
+    net.run_for(Duration::from_secs(40));
+    net.assert_nothing_left("after hang-up");
+}
+
+#[test]
+fn calls_complete_through_20_percent_loss_in_both_directions() {
+    for seed in 0..30 {
+        let mut net = Net::new(seed, 0.2, AgentMode::Answer, Net::config());
+        net.call(NUMBER, &[]);
+        net.run_for(Duration::from_secs(8));
+        assert_eq!(net.carrier.finals, vec![200], "seed {seed}");
+        assert_eq!(
+            net.agent.invites.len(),
+            1,
+            "seed {seed}: one agent leg however often the INVITE came"
+        );
+        net.hang_up();
+        net.run_for(Duration::from_secs(8));
+        assert!(net.carrier.bye_answered, "seed {seed}: the caller's BYE was answered");
+        assert!(net.agent.byes_received >= 1, "seed {seed}: the agent got the BYE");
+        net.run_for(Duration::from_secs(60));
+        net.assert_nothing_left(&format!("seed {seed}"));
+    }
+}
+
+#[test]
+fn session_timer_expiry_ends_both_legs_with_bye() {
+    let mut net = Net::new(2, 0.0, AgentMode::Answer, Net::config());
+    net.call(
+        NUMBER,
+        &[
+            (HeaderName::SessionExpires, "90;refresher=uac"),
+            (HeaderName::Supported, "timer"),
+        ],
+    );
+    net.run_for(Duration::from_secs(89));
+    assert_eq!(net.carrier.byes_received + net.agent.byes_received, 0);
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(net.carrier.byes_received, 1, "the carrier leg is ended");
+    assert_eq!(net.agent.byes_received, 1, "the agent leg is ended");
+    net.run_for(Duration::from_secs(40));
+    net.assert_nothing_left("after session expiry");
+}
+
+#[test]
+fn a_session_expires_below_our_minimum_gets_422_with_min_se() {
+    let mut net = Net::new(3, 0.0, AgentMode::Answer, Net::config());
+    net.call(NUMBER, &[(HeaderName::SessionExpires, "30")]);
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.carrier.finals, vec![422]);
+    assert!(net.agent.invites.is_empty());
+}
+
+#[test]
+fn a_busy_agent_passes_486_through_and_leaves_nothing() {
+    let mut net = Net::new(4, 0.0, AgentMode::Busy, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(net.carrier.finals, vec![486]);
+    assert!(net.agent.acks >= 1, "the agent's 486 was ACKed");
+    net.run_for(Duration::from_secs(40));
+    net.assert_nothing_left("after 486");
+}
+
+#[test]
+fn the_ring_timeout_cancels_the_agent_and_answers_the_caller() {
+    let config = B2buaConfig {
+        ring_timeout_secs: 5,
+        ..Net::config()
+    };
+    let mut net = Net::new(5, 0.0, AgentMode::Ring, config);
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(4));
+    assert!(net.carrier.finals.is_empty(), "still ringing");
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(net.carrier.finals, vec![480]);
+    assert_eq!(net.agent.cancels, 1);
+    net.run_for(Duration::from_secs(40));
+    net.assert_nothing_left("after ring timeout");
+}
+
+#[test]
+fn a_dead_agent_gives_503_with_retry_after_in_seconds_not_a_ringing_forever() {
+    let mut net = Net::new(6, 0.0, AgentMode::Dead, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(net.carrier.finals, vec![503]);
+    net.run_for(Duration::from_secs(60));
+    net.assert_nothing_left("after a dead agent");
+}
+
+#[test]
+fn the_caller_cancels_while_ringing_and_gets_487() {
+    let mut net = Net::new(7, 0.0, AgentMode::Ring, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(1));
+    let invite = net.carrier.invite.clone().unwrap();
+    let cancel = super::build::cancel_for(&invite);
+    net.send(net.b2b_addr(), cancel.to_bytes());
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.carrier.finals, vec![487]);
+    assert_eq!(net.agent.cancels, 1);
+    net.run_for(Duration::from_secs(40));
+    net.assert_nothing_left("after CANCEL");
+}
+
+#[test]
+fn unknown_numbers_get_404_and_unassigned_ones_480_with_a_reason() {
+    for (dialed, status) in [("+15550009999", 404), ("+15550000480", 480)] {
+        let mut net = Net::new(8, 0.0, AgentMode::Answer, Net::config());
+        net.call(dialed, &[]);
+        net.run_for(Duration::from_secs(1));
+        assert_eq!(net.carrier.finals, vec![status], "{dialed}");
+        assert!(net.agent.invites.is_empty());
+        net.run_for(Duration::from_secs(40));
+        net.assert_nothing_left(dialed);
+    }
+}
+
+#[test]
+fn draining_and_the_call_cap_answer_503() {
+    let mut net = Net::new(9, 0.0, AgentMode::Answer, Net::config());
+    net.b2b.start_draining();
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.carrier.finals, vec![503]);
+
+    let mut net = Net::new(
+        10,
+        0.0,
+        AgentMode::Answer,
+        B2buaConfig {
+            max_calls: 0,
+            ..Net::config()
+        },
+    );
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.carrier.finals, vec![503]);
+}
+
+#[test]
+fn the_call_duration_cap_ends_both_legs() {
+    let mut net = Net::new(
+        11,
+        0.0,
+        AgentMode::Answer,
+        B2buaConfig {
+            max_call_duration_secs: 10,
+            ..Net::config()
+        },
+    );
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(11));
+    assert_eq!((net.carrier.byes_received, net.agent.byes_received), (1, 1));
+    net.run_for(Duration::from_secs(40));
+    net.assert_nothing_left("after the duration cap");
+}
+
+#[test]
+fn a_request_that_looped_back_through_us_gets_482() {
+    let mut net = Net::new(12, 0.0, AgentMode::Answer, Net::config());
+    net.call(
+        NUMBER,
+        &[(HeaderName::Via, "SIP/2.0/UDP 192.0.2.5:5060;branch=z9hG4bKours")],
+    );
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.carrier.finals, vec![482]);
+}
+
+#[test]
+fn info_and_update_from_the_caller_reach_the_agent_in_its_dialog_and_their_answers_come_back() {
+    let mut net = Net::new(13, 0.0, AgentMode::Answer, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(1));
+    for (method, cseq) in [(Method::Info, 2), (Method::Update, 3)] {
+        let request = net.carrier_in_dialog(method.clone(), cseq);
+        net.carrier_request(request);
+        net.run_for(Duration::from_millis(200));
+    }
+    assert_eq!(
+        net.carrier.in_dialog_answers,
+        vec![(Method::Info, 200), (Method::Update, 200)]
+    );
+    let agent_call_id = net.agent.invites[0].call_id().unwrap().to_vec();
+    for relayed in &net.agent.in_dialog {
+        assert_eq!(
+            relayed.call_id(),
+            Some(&agent_call_id[..]),
+            "relayed in the agent's dialog"
+        );
+        assert_eq!(relayed.to_tag(), Some(&b"a1"[..]), "with the agent's tag");
+        assert_eq!(
+            relayed.request_uri(),
+            Some(&b"sip:agent@192.0.2.10:5090"[..]),
+            "to the agent's Contact"
+        );
+    }
+    assert_eq!(
+        net.agent
+            .in_dialog
+            .iter()
+            .map(|m| m.method().unwrap().clone())
+            .collect::<Vec<_>>(),
+        vec![Method::Info, Method::Update]
+    );
+    // CSeq on the agent leg counts on from our INVITE, whatever the carrier's numbers.
+    assert_eq!(net.agent.in_dialog[0].cseq().unwrap().seq, 2);
+    assert_eq!(net.agent.in_dialog[1].cseq().unwrap().seq, 3);
+}
+
+#[test]
+fn refer_is_refused_with_603_by_default() {
+    let mut net = Net::new(14, 0.0, AgentMode::Answer, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(1));
+    let refer = net.carrier_in_dialog(Method::Refer, 2);
+    net.carrier_request(refer);
+    net.run_for(Duration::from_millis(200));
+    assert_eq!(net.carrier.in_dialog_answers, vec![(Method::Refer, 603)]);
+    assert!(net.agent.in_dialog.is_empty());
+}
+
+#[test]
+fn a_prack_has_its_rack_rewritten_to_the_agent_legs_invite() {
+    let mut net = Net::new(15, 0.0, AgentMode::Ring, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(1));
+    let mut prack = net.carrier_in_dialog(Method::Prack, 2);
+    // RAck names the carrier leg's INVITE (CSeq 101 here); toward the agent it must name
+    // the agent leg's INVITE (CSeq 1).
+    prack.append_header(HeaderName::RAck, Bytes::from_static(b"7 101 INVITE"));
+    net.carrier_request(prack);
+    net.run_for(Duration::from_millis(200));
+    let relayed = net
+        .agent
+        .in_dialog
+        .iter()
+        .find(|m| m.method() == Some(&Method::Prack))
+        .expect("PRACK relayed");
+    assert_eq!(relayed.header(HeaderName::RAck), Some(&b"7 1 INVITE"[..]));
+    assert_eq!(net.carrier.in_dialog_answers, vec![(Method::Prack, 200)]);
+}
+
+#[test]
+fn a_cancelled_agent_leg_that_never_answers_is_given_up_after_64_t1() {
+    let mut net = Net::new(16, 0.0, AgentMode::RingDeaf, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(1));
+    let cancel = super::build::cancel_for(net.carrier.invite.as_ref().unwrap());
+    net.send(net.b2b_addr(), cancel.to_bytes());
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.carrier.finals, vec![487], "the caller is answered at once");
+    assert!(net.agent.cancels >= 1);
+    assert_eq!(net.b2b.active_calls(), 1, "the agent leg is still owed an answer");
+    net.run_for(Duration::from_secs(70));
+    net.assert_nothing_left("after the CANCEL grace period");
+}
