@@ -397,3 +397,25 @@ impl B2bua {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{B2bua, B2buaConfig};
+
+    #[test]
+    fn our_own_via_is_recognised_by_its_exact_sent_by_only() {
+        let config = B2buaConfig {
+            advertised: "192.0.2.5:5060".into(),
+            ..B2buaConfig::default()
+        };
+        let b2b = B2bua::new(config, 1);
+        assert!(b2b.is_own_via(b"SIP/2.0/UDP 192.0.2.5:5060;branch=z9hG4bK1"));
+        assert!(
+            b2b.is_own_via(b"SIP/2.0/TCP 192.0.2.5;branch=z9hG4bK1"),
+            "5060 is the default port"
+        );
+        assert!(!b2b.is_own_via(b"SIP/2.0/UDP 192.0.2.5:50601;branch=z9hG4bK1"));
+        assert!(!b2b.is_own_via(b"SIP/2.0/UDP 192.0.2.50:5060;branch=z9hG4bK1"));
+        assert!(!b2b.is_own_via(b"not a via"));
+    }
+}

@@ -121,6 +121,8 @@ struct Net {
     agent: Agent,
     mode: AgentMode,
     next_tick: Instant,
+    /// How the carrier reaches us (the link itself is always the simulated one).
+    carrier_transport: Transport,
 }
 
 impl Net {
@@ -136,6 +138,7 @@ impl Net {
             agent: Agent::default(),
             mode,
             next_tick: now + TICK,
+            carrier_transport: Transport::Udp,
         }
     }
 
@@ -227,9 +230,14 @@ impl Net {
             } else {
                 carrier_addr()
             };
+            let transport = if from == carrier_addr() {
+                self.carrier_transport
+            } else {
+                Transport::Udp
+            };
             let peer = Peer {
                 addr: from,
-                transport: Transport::Udp,
+                transport,
                 connection: None,
             };
             if message.is_request() {

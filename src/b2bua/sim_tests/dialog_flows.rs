@@ -336,3 +336,17 @@ fn crossing_reinvites_get_491_for_the_second_one() {
     net.run_for(Duration::from_secs(40));
     net.assert_nothing_left("after glare");
 }
+
+#[test]
+fn requests_on_each_leg_carry_a_via_naming_that_legs_transport() {
+    let mut net = Net::new(42, 0.0, AgentMode::Answer, Net::config());
+    net.carrier_transport = Transport::Tcp;
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(2));
+    net.agent_request(Method::Bye, 2, None);
+    net.run_for(Duration::from_secs(1));
+    let bye = net.carrier.seen.iter().find(|b| b.starts_with(b"BYE")).unwrap();
+    let bye = Message::parse(bye.clone()).unwrap();
+    assert_eq!(bye.top_via().unwrap().transport, b"TCP", "RFC 3261 §18.1.1");
+    assert_eq!(net.agent.invites[0].top_via().unwrap().transport, b"UDP");
+}
