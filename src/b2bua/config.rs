@@ -22,6 +22,10 @@ pub enum ReferPolicy {
 pub struct B2buaConfig {
     /// `host:port` we put in our Via and Contact headers (what peers reach us at).
     pub advertised: String,
+    /// `host:port` for peers on TCP, when it differs from `advertised` (default: the same).
+    pub advertised_tcp: Option<String>,
+    /// `host:port` for peers on TLS (usually port 5061; default: `advertised`).
+    pub advertised_tls: Option<String>,
     /// A call that rings this long without an answer is cancelled (seconds).
     pub ring_timeout_secs: u64,
     /// An agent leg with no response at all for this long counts as unreachable (seconds).
@@ -49,6 +53,8 @@ impl Default for B2buaConfig {
     fn default() -> B2buaConfig {
         B2buaConfig {
             advertised: "127.0.0.1:5060".into(),
+            advertised_tcp: None,
+            advertised_tls: None,
             ring_timeout_secs: 60,
             agent_response_timeout_secs: 4,
             failure_status: 503,

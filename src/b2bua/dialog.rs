@@ -13,7 +13,6 @@ use super::reply_peer;
 use super::{B2bua, EndedBy, ReferPolicy, Role, Transmit};
 use crate::sip::{response_for, HeaderName, Message, Method};
 use crate::transaction::{TxEvent, TxId};
-use crate::transport::Transport;
 
 impl B2bua {
     pub(super) fn handle_in_dialog(&mut self, now: Instant, request: Message, server: TxId) {
@@ -62,7 +61,7 @@ impl B2bua {
             return;
         };
         let (via, branch) = self.new_via(transport);
-        let contact = self.contact.clone();
+        let contact = self.contact(transport).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
         let method = request.method().cloned().unwrap_or(Method::Options);
         let rack_cseq = (method == Method::Prack).then(|| match to_side {
@@ -95,7 +94,9 @@ impl B2bua {
         request: Message,
         event: TxEvent,
     ) {
-        let contact = self.contact.clone();
+        // The answer goes back on the requester's leg, with our Contact for that leg.
+        let requester = self.dialog_of(&request).map_or(Side::Carrier, |(_, side)| side);
+        let contact = self.contact(self.leg_transport(key, requester)).to_owned();
         let response = match event {
             TxEvent::Provisional(r) | TxEvent::Final(r) => r,
             TxEvent::Retransmitted2xx(_) => return,
@@ -167,7 +168,7 @@ impl B2bua {
         };
         let (cseq, transport) = (pending.cseq, leg.peer.transport);
         let (via, _) = self.new_via(transport);
-        let contact = self.contact.clone();
+        let contact = self.contact(transport).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
         let leg = call.leg_mut(to_side);
         let relayed = build::relay_request(ack, build::in_dialog(leg, Method::Ack, cseq, &via, &contact), None);
@@ -220,8 +221,9 @@ impl B2bua {
     /// ACK the agent's 2xx to our INVITE (RFC 3261 §13.2.2.4), carrying the carrier ACK's
     /// body when it has one (a late offer's answer).
     fn ack_agent_with_body(&mut self, key: CallKey, carrier_ack: &Message) {
-        let (via, _) = self.new_via(self.leg_transport(key, Side::Agent));
-        let contact = self.contact.clone();
+        let transport = self.leg_transport(key, Side::Agent);
+        let (via, _) = self.new_via(transport);
+        let contact = self.contact(transport).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
         let builder = build::in_dialog(&call.agent, Method::Ack, 1, &via, &contact);
         let ack = build::relay_request(carrier_ack, builder, None).to_bytes();
@@ -232,8 +234,9 @@ impl B2bua {
 
     /// ACK the agent's 2xx with no body (the caller is gone).
     pub(super) fn ack_agent(&mut self, key: CallKey) {
-        let (via, _) = self.new_via(self.leg_transport(key, Side::Agent));
-        let contact = self.contact.clone();
+        let transport = self.leg_transport(key, Side::Agent);
+        let (via, _) = self.new_via(transport);
+        let contact = self.contact(transport).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
         let ack = build::in_dialog(&call.agent, Method::Ack, 1, &via, &contact)
             .build()
@@ -268,17 +271,11 @@ impl B2bua {
         })
     }
 
-    /// The transport a leg's peer is reached by.
-    fn leg_transport(&self, key: CallKey, side: Side) -> Transport {
-        self.calls
-            .get(&key)
-            .map_or(Transport::Udp, |c| c.leg(side).peer.transport)
-    }
-
     /// Send BYE on one leg (its answer needs no action).
     pub(super) fn bye(&mut self, now: Instant, key: CallKey, side: Side) {
-        let (via, branch) = self.new_via(self.leg_transport(key, side));
-        let contact = self.contact.clone();
+        let transport = self.leg_transport(key, side);
+        let (via, branch) = self.new_via(transport);
+        let contact = self.contact(transport).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
         let leg = call.leg_mut(side);
         leg.local_cseq += 1;

@@ -91,7 +91,7 @@ impl B2bua {
             from: local_from.as_bytes(),
             local_tag: &agent_tag,
             call_id: &agent_call_id,
-            contact: &self.contact,
+            contact: self.contact(Transport::Udp),
             max_forwards,
             called: &called,
             calling: calling.as_deref().unwrap_or(""),
@@ -277,7 +277,7 @@ impl B2bua {
     }
 
     fn on_agent_provisional(&mut self, now: Instant, key: CallKey, response: &Message) {
-        let contact = self.contact.clone();
+        let contact = self.contact(self.leg_transport(key, Side::Carrier)).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
         call.agent_responded = true;
         let status = response.status().unwrap_or(100);
@@ -302,7 +302,7 @@ impl B2bua {
     }
 
     fn on_agent_answer(&mut self, now: Instant, key: CallKey, response: &Message) {
-        let contact = self.contact.clone();
+        let contact = self.contact(self.leg_transport(key, Side::Carrier)).to_owned();
         let t1 = self.config.timers.t1;
         let Some(call) = self.calls.get_mut(&key) else { return };
         call.agent_responded = true;

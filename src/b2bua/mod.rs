@@ -45,6 +45,38 @@ pub struct Transmit {
     pub to: Peer,
 }
 
+/// Our address as one transport advertises it.
+#[derive(Debug)]
+struct Local {
+    /// `host:port` for our Via (RFC 3261 §18.1.1).
+    sent_by: String,
+    /// Our Contact, naming the transport when it is not UDP so that the peer's in-dialog
+    /// requests come back the way it reached us (RFC 3263 §4.1).
+    contact: String,
+}
+
+impl Local {
+    /// UDP, TCP, TLS, in that order.
+    fn per_transport(config: &B2buaConfig) -> [Local; 3] {
+        let tcp = config.advertised_tcp.as_deref().unwrap_or(&config.advertised);
+        let tls = config.advertised_tls.as_deref().unwrap_or(&config.advertised);
+        [
+            Local {
+                sent_by: config.advertised.clone(),
+                contact: format!("<sip:switchboard@{}>", config.advertised),
+            },
+            Local {
+                sent_by: tcp.to_owned(),
+                contact: format!("<sip:switchboard@{tcp};transport=tcp>"),
+            },
+            Local {
+                sent_by: tls.to_owned(),
+                contact: format!("<sip:switchboard@{tls};transport=tls>"),
+            },
+        ]
+    }
+}
+
 /// What a transaction is for.
 #[derive(Debug)]
 enum Role {
@@ -73,15 +105,13 @@ pub struct B2bua {
     events: VecDeque<CallEvent>,
     draining: bool,
     scratch: Vec<Output<Peer>>,
-    /// `host:port` we advertise, for our Via sent-by (RFC 3261 §18.1.1).
-    sent_by: String,
-    contact: String,
+    /// What we advertise per transport (UDP, TCP, TLS): Via sent-by and Contact.
+    local: [Local; 3],
 }
 
 impl B2bua {
     pub fn new(config: B2buaConfig, seed: u64) -> B2bua {
-        let contact = format!("<sip:switchboard@{}>", config.advertised);
-        let sent_by = config.advertised.clone();
+        let local = Local::per_transport(&config);
         B2bua {
             txns: Transactions::new(config.timers),
             config,
@@ -95,8 +125,7 @@ impl B2bua {
             events: VecDeque::new(),
             draining: false,
             scratch: Vec::new(),
-            sent_by,
-            contact,
+            local,
         }
     }
 
@@ -246,10 +275,31 @@ impl B2bua {
         let via = format!(
             "SIP/2.0/{} {};branch={};rport",
             transport.via_token(),
-            self.sent_by,
+            self.local(transport).sent_by,
             String::from_utf8_lossy(&branch)
         );
         (via, branch)
+    }
+
+    /// Our Contact for a leg whose peer uses `transport`.
+    fn contact(&self, transport: Transport) -> &str {
+        &self.local(transport).contact
+    }
+
+    fn local(&self, transport: Transport) -> &Local {
+        let index = match transport {
+            Transport::Udp => 0,
+            Transport::Tcp => 1,
+            Transport::Tls => 2,
+        };
+        &self.local[index]
+    }
+
+    /// The transport a leg's peer is reached by.
+    pub(super) fn leg_transport(&self, key: CallKey, side: Side) -> Transport {
+        self.calls
+            .get(&key)
+            .map_or(Transport::Udp, |c| c.leg(side).peer.transport)
     }
 
     /// Whether a Via value names us as its sent-by: the request went out from us.
@@ -257,11 +307,13 @@ impl B2bua {
         let Ok(via) = crate::sip::Via::parse(value) else {
             return false;
         };
-        let (host, port) = match self.sent_by.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(':') => (host, port.parse().unwrap_or(5060)),
-            _ => (self.sent_by.as_str(), 5060),
-        };
-        via.host.eq_ignore_ascii_case(host.as_bytes()) && via.port.unwrap_or(5060) == port
+        self.local.iter().any(|local| {
+            let (host, port) = match local.sent_by.rsplit_once(':') {
+                Some((host, port)) if !host.ends_with(':') => (host, port.parse().unwrap_or(5060)),
+                _ => (local.sent_by.as_str(), 5060),
+            };
+            via.host.eq_ignore_ascii_case(host.as_bytes()) && via.port.unwrap_or(5060) == port
+        })
     }
 
     /// Our INVITE that a response on the agent leg answers, for the ACK of a non-2xx final.

@@ -350,3 +350,33 @@ fn requests_on_each_leg_carry_a_via_naming_that_legs_transport() {
     assert_eq!(bye.top_via().unwrap().transport, b"TCP", "RFC 3261 §18.1.1");
     assert_eq!(net.agent.invites[0].top_via().unwrap().transport, b"UDP");
 }
+
+#[test]
+fn a_tls_carrier_gets_our_tls_address_in_via_and_a_contact_naming_tls() {
+    let config = B2buaConfig {
+        advertised_tls: Some("192.0.2.5:5061".into()),
+        ..Net::config()
+    };
+    let mut net = Net::new(43, 0.0, AgentMode::Answer, config);
+    net.carrier_transport = Transport::Tls;
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(2));
+    let ok = net.carrier.seen.iter().find(|b| b.starts_with(b"SIP/2.0 200")).unwrap();
+    let ok = Message::parse(ok.clone()).unwrap();
+    assert_eq!(
+        ok.header(HeaderName::Contact),
+        Some(&b"<sip:switchboard@192.0.2.5:5061;transport=tls>"[..])
+    );
+    net.agent_request(Method::Bye, 2, None);
+    net.run_for(Duration::from_secs(1));
+    let bye = net.carrier.seen.iter().find(|b| b.starts_with(b"BYE")).unwrap();
+    let bye = Message::parse(bye.clone()).unwrap();
+    let via = bye.top_via().unwrap();
+    assert_eq!((via.transport, via.sent_by), (&b"TLS"[..], &b"192.0.2.5:5061"[..]));
+    let agent_contact = net.agent.invites[0].header(HeaderName::Contact);
+    assert_eq!(
+        agent_contact,
+        Some(&b"<sip:switchboard@192.0.2.5:5060>"[..]),
+        "the agent leg is UDP"
+    );
+}
