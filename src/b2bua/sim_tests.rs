@@ -62,6 +62,8 @@ enum AgentMode {
     RingDeaf,
     /// A reliable 183 with SDP (RFC 3262), then 200 once it is PRACKed.
     EarlyMedia,
+    /// Rings; a CANCEL crosses its 200 (answers the CANCEL, then the INVITE with 200).
+    AnswerOnCancel,
 }
 
 const AGENT_SDP: &[u8] = b"v=0\r\ns=agent\r\na=sendrecv\r\n";
@@ -417,6 +419,11 @@ impl Net {
                 };
                 match self.mode {
                     AgentMode::Dead => {}
+                    AgentMode::AnswerOnCancel => {
+                        let ringing = reply(180, true);
+                        self.agent.last_response = Some(ringing.clone());
+                        self.send(b2b, ringing);
+                    }
                     AgentMode::RingDeaf => self.send(b2b, reply(180, true)),
                     AgentMode::Answer => {
                         self.send(b2b, reply(180, true));
@@ -473,6 +480,23 @@ impl Net {
                 self.agent.awaiting_ack = false;
             }
             Method::Cancel if self.mode == AgentMode::RingDeaf => self.agent.cancels += 1,
+            Method::Cancel if self.mode == AgentMode::AnswerOnCancel => {
+                self.agent.cancels += 1;
+                let ok = response_for(&m, 200, "OK").build().to_bytes();
+                self.send(b2b, ok);
+                if self.agent.awaiting_ack || self.agent.acks > 0 {
+                    return;
+                }
+                let invite = self.agent.invites[0].clone();
+                let answer = response_for(&invite, 200, "OK")
+                    .to_tag("a1")
+                    .header(HeaderName::Contact, "<sip:agent@192.0.2.10:5090>")
+                    .build()
+                    .to_bytes();
+                self.agent.last_response = Some(answer.clone());
+                self.agent.awaiting_ack = true;
+                self.send(b2b, answer);
+            }
             Method::Cancel => {
                 self.agent.cancels += 1;
                 let ok = response_for(&m, 200, "OK").build().to_bytes();

@@ -304,3 +304,46 @@ fn a_cancelled_agent_leg_that_never_answers_is_given_up_after_64_t1() {
     net.run_for(Duration::from_secs(70));
     net.assert_nothing_left("after the CANCEL grace period");
 }
+
+#[test]
+fn a_cancel_crossing_the_agents_200_gets_the_agent_acked_and_byed() {
+    let mut net = Net::new(50, 0.0, AgentMode::AnswerOnCancel, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(1));
+    let cancel = super::build::cancel_for(net.carrier.invite.as_ref().unwrap());
+    net.carrier_request(cancel);
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(net.carrier.finals, vec![487], "the caller never sees the late 200");
+    assert_eq!(net.carrier.in_dialog_answers, vec![(Method::Cancel, 200)]);
+    assert!(net.agent.acks >= 1, "the agent's 200 was ACKed");
+    assert_eq!(net.agent.byes_received, 1, "and the agent leg ended at once");
+    net.run_for(Duration::from_secs(40));
+    net.assert_nothing_left("after CANCEL crossed 200");
+}
+
+#[test]
+fn cancel_and_agent_hang_up_complete_through_20_percent_loss() {
+    for seed in 200..215 {
+        let mut net = Net::new(seed, 0.2, AgentMode::Ring, Net::config());
+        net.call(NUMBER, &[]);
+        net.run_for(Duration::from_secs(4));
+        let cancel = super::build::cancel_for(net.carrier.invite.as_ref().unwrap());
+        net.carrier_request(cancel);
+        net.run_for(Duration::from_secs(10));
+        assert_eq!(net.carrier.finals, vec![487], "seed {seed}");
+        assert!(net.agent.cancels >= 1, "seed {seed}: the agent leg was cancelled");
+        net.run_for(Duration::from_secs(70));
+        net.assert_nothing_left(&format!("cancel, seed {seed}"));
+
+        let mut net = Net::new(seed, 0.2, AgentMode::Answer, Net::config());
+        net.call(NUMBER, &[]);
+        net.run_for(Duration::from_secs(8));
+        assert_eq!(net.carrier.finals, vec![200], "seed {seed}");
+        net.agent_request(Method::Bye, 2, None);
+        net.run_for(Duration::from_secs(10));
+        assert_eq!(net.agent.in_dialog_answers, vec![(Method::Bye, 200)], "seed {seed}");
+        assert!(net.carrier.byes_received >= 1, "seed {seed}: the carrier got our BYE");
+        net.run_for(Duration::from_secs(70));
+        net.assert_nothing_left(&format!("agent BYE, seed {seed}"));
+    }
+}
