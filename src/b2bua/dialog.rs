@@ -10,14 +10,14 @@ use bytes::Bytes;
 use super::build;
 use super::call::{CallKey, CallTimer, Outcome, PendingReinvite, Phase, Side};
 use super::reply_peer;
-use super::{B2bua, EndedBy, ReferPolicy, Role, Transmit};
+use super::{B2bua, CallError, EndedBy, ReferPolicy, Role, Transmit};
 use crate::sip::{response_for, HeaderName, Message, Method};
 use crate::transaction::{TxEvent, TxId};
 
 impl B2bua {
     pub(super) fn handle_in_dialog(&mut self, now: Instant, request: Message, server: TxId) {
         let Some((key, side)) = self.dialog_of(&request) else {
-            self.respond_plain(now, server, &request, 481, None);
+            self.refuse_request(now, server, &request, &CallError::NoSuchDialog);
             return;
         };
         let method = request.method().cloned().unwrap_or(Method::Options);
@@ -34,14 +34,15 @@ impl B2bua {
                 self.finish(key, ended_by);
             }
             Method::Refer if self.config.refer == ReferPolicy::Refuse => {
-                self.respond_plain(now, server, &request, 603, None)
+                self.refuse_request(now, server, &request, &CallError::ReferRefused)
             }
             Method::Invite | Method::Update if self.below_min_se(&request) => {
-                let min_se = self.config.min_session_expires_secs.to_string();
-                self.respond_plain(now, server, &request, 422, Some((HeaderName::MinSe, &min_se)))
+                self.refuse_request(now, server, &request, &CallError::SessionIntervalTooSmall)
             }
             // RFC 3261 §14.2: one offer/answer at a time; the other side retries later.
-            Method::Invite if self.reinvite_in_progress(key) => self.respond_plain(now, server, &request, 491, None),
+            Method::Invite if self.reinvite_in_progress(key) => {
+                self.refuse_request(now, server, &request, &CallError::RequestPending)
+            }
             _ => self.relay(now, key, side, request, server),
         }
     }
@@ -101,7 +102,7 @@ impl B2bua {
             TxEvent::Provisional(r) | TxEvent::Final(r) => r,
             TxEvent::Retransmitted2xx(_) => return,
             TxEvent::Timeout | TxEvent::TransportError => {
-                self.respond_plain(now, server, &request, 408, None);
+                self.refuse_request(now, server, &request, &CallError::RelayTimeout);
                 return;
             }
         };

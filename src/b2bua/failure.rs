@@ -1,6 +1,6 @@
-//! Why a call failed, and the one table that turns each reason into the final response the
-//! caller gets (status, reason phrase, `Reason` header text, and whether Retry-After goes
-//! with it).
+//! Why a call (or a request inside one) failed, and the one table that turns each reason
+//! into the final response the peer gets (status, reason phrase, `Reason` header text, and
+//! whether Retry-After goes with it). No other file writes a failure status.
 
 use crate::routing::Refusal;
 
@@ -29,6 +29,14 @@ pub enum CallError {
     SessionIntervalTooSmall,
     #[error("the caller cancelled")]
     Cancelled,
+    #[error("no dialog or transaction matches the request")]
+    NoSuchDialog,
+    #[error("a re-INVITE is already in progress on this call")]
+    RequestPending,
+    #[error("REFER is refused by configuration")]
+    ReferRefused,
+    #[error("the other leg did not answer the relayed request")]
+    RelayTimeout,
 }
 
 /// The final response for a failure.
@@ -57,6 +65,12 @@ impl CallError {
             CallError::Loop => (482, "loop detected"),
             CallError::SessionIntervalTooSmall => (422, "session interval too small"),
             CallError::Cancelled => (487, "cancelled by caller"),
+            // RFC 3261 §12.2.2 / §9.2: a request for a dialog or INVITE we do not know.
+            CallError::NoSuchDialog => (481, "no such call"),
+            // RFC 3261 §14.2: one offer/answer at a time; the sender retries after a pause.
+            CallError::RequestPending => (491, "re-INVITE in progress"),
+            CallError::ReferRefused => (603, "transfer refused"),
+            CallError::RelayTimeout => (408, "the other side did not answer"),
         };
         FailureResponse {
             status,
@@ -124,5 +138,11 @@ mod tests {
         assert_eq!(r(CallError::Loop), 482);
         assert!(CallError::TooManyCalls.response(503, 480).retry_after);
         assert_eq!(CallError::AgentUnreachable.response(408, 480).status, 408);
+        assert_eq!(r(CallError::SessionIntervalTooSmall), 422);
+        assert_eq!(r(CallError::NoSuchDialog), 481);
+        assert_eq!(r(CallError::RequestPending), 491);
+        assert_eq!(r(CallError::ReferRefused), 603);
+        assert_eq!(r(CallError::RelayTimeout), 408);
+        assert!(!CallError::RequestPending.response(503, 480).retry_after);
     }
 }

@@ -337,7 +337,7 @@ impl B2bua {
     pub(super) fn handle_cancel(&mut self, now: Instant, cancel: &Message, server: TxId) {
         let found = cancel.call_id().and_then(|id| self.by_call_id.get(id)).copied();
         let Some((key, Side::Carrier)) = found else {
-            self.respond_plain(now, server, cancel, 481, None);
+            self.refuse_request(now, server, cancel, &CallError::NoSuchDialog);
             return;
         };
         let ok = response_for(cancel, 200, "OK").build();

@@ -33,7 +33,7 @@ pub use failure::{phrase, CallError, FailureResponse};
 pub use peer::{reply_peer, Peer};
 
 use crate::routing::Router;
-use crate::sip::{HeaderName, Message, Method};
+use crate::sip::{Message, Method};
 use crate::transaction::{ClientKey, Output, RequestMatch, ServerKey, Transactions, TxEvent, TxId};
 use crate::transport::Transport;
 use call::{Call, CallTimer};
@@ -156,7 +156,7 @@ impl B2bua {
             (Method::Invite, None) => self.handle_new_invite(now, request, from, server, router),
             (Method::Cancel, _) => self.handle_cancel(now, &request, server),
             (_, Some(_)) => self.handle_in_dialog(now, request, server),
-            (_, None) => self.respond_plain(now, server, &request, 481, None),
+            (_, None) => self.refuse_request(now, server, &request, &CallError::NoSuchDialog),
         }
     }
 
@@ -358,21 +358,11 @@ impl B2bua {
         self.scratch = out;
     }
 
-    /// A response with no body and our own To tag where one is needed.
-    fn respond_plain(
-        &mut self,
-        now: Instant,
-        server: TxId,
-        request: &Message,
-        status: u16,
-        extra: Option<(HeaderName, &str)>,
-    ) {
-        let tag = self.new_token();
-        let mut b = crate::sip::response_for(request, status, phrase(status)).to_tag(tag);
-        if let Some((name, value)) = extra {
-            b = b.header(name, value);
-        }
-        self.respond(now, server, &b.build());
+    /// Answer a request with the failure `error` maps to (see `failure.rs`).
+    fn refuse_request(&mut self, now: Instant, server: TxId, request: &Message, error: &CallError) {
+        let failure = error.response(self.config.failure_status, self.config.no_answer_status);
+        let response = self.failure_response(request, &failure, None);
+        self.respond(now, server, &response);
     }
 
     /// Route transaction outputs: transmissions out, events to their calls.
