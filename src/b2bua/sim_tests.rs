@@ -91,6 +91,8 @@ struct Carrier {
     /// Our 2xx to a re-INVITE, resent every tick until the ACK.
     unacked_ok: Option<Bytes>,
     acks: usize,
+    /// A broken carrier that never ACKs our 2xx.
+    never_acks: bool,
 }
 
 #[derive(Default)]
@@ -285,7 +287,9 @@ impl Net {
                     self.carrier.ack = Some(ack);
                 }
                 let ack = self.carrier.ack.clone().unwrap();
-                self.send(self.b2b_addr(), ack);
+                if !self.carrier.never_acks {
+                    self.send(self.b2b_addr(), ack);
+                }
             } else if method == Method::Bye {
                 self.carrier.bye_answered = true;
                 self.carrier.bye = None;

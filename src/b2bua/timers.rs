@@ -32,7 +32,9 @@ impl B2bua {
                 };
                 let started = call.answered.unwrap_or(now);
                 if now.duration_since(started) >= self.config.timers.timeout() {
-                    // RFC 3261 §13.3.1.4: no ACK within 64*T1 — end the call.
+                    // RFC 3261 §13.3.1.4: no ACK within 64*T1 — end the call. The agent's
+                    // 2xx is ACKed first: a BYE may only follow an ACKed INVITE (§15).
+                    self.ack_agent(key);
                     self.hang_up(now, key, EndedBy::Switchboard);
                     return;
                 }

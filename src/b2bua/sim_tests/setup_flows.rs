@@ -347,3 +347,24 @@ fn cancel_and_agent_hang_up_complete_through_20_percent_loss() {
         net.assert_nothing_left(&format!("agent BYE, seed {seed}"));
     }
 }
+
+#[test]
+fn a_carrier_that_never_acks_our_200_gets_it_resent_then_both_legs_end_after_64_t1() {
+    let mut net = Net::new(51, 0.0, AgentMode::Answer, Net::config());
+    net.carrier.never_acks = true;
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(10));
+    let oks = net
+        .carrier
+        .seen
+        .iter()
+        .filter(|b| b.starts_with(b"SIP/2.0 200"))
+        .count();
+    assert!(oks >= 4, "our 2xx is resent until the ACK (RFC 3261 §13.3.1.4): {oks}");
+    assert_eq!(net.carrier.byes_received, 0);
+    net.run_for(Duration::from_secs(25));
+    assert!(net.agent.acks >= 1, "the agent's 2xx is ACKed before its BYE");
+    assert_eq!((net.carrier.byes_received, net.agent.byes_received), (1, 1));
+    net.run_for(Duration::from_secs(40));
+    net.assert_nothing_left("after a carrier that never ACKed");
+}
