@@ -25,6 +25,17 @@ impl B2bua {
             Method::Bye => {
                 let ok = response_for(&request, 200, "OK").build();
                 self.respond(now, server, &ok);
+                if self.calls.get(&key).is_some_and(|c| c.phase == Phase::Ringing) {
+                    // A BYE in an early dialog (RFC 3261 §15): the INVITE still needs its
+                    // final answer and the agent leg its CANCEL, or both would hang.
+                    let error = match side {
+                        Side::Carrier => CallError::Cancelled,
+                        Side::Agent => CallError::AgentGaveUp,
+                    };
+                    self.fail_carrier(now, key, &error);
+                    self.cancel_agent_leg(now, key);
+                    return;
+                }
                 self.bye(now, key, side.other());
                 let ended_by = if side == Side::Carrier {
                     EndedBy::Caller

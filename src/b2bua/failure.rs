@@ -29,6 +29,8 @@ pub enum CallError {
     SessionIntervalTooSmall,
     #[error("the caller cancelled")]
     Cancelled,
+    #[error("the agent ended its early dialog before answering")]
+    AgentGaveUp,
     #[error("no dialog or transaction matches the request")]
     NoSuchDialog,
     #[error("a re-INVITE is already in progress on this call")]
@@ -59,6 +61,7 @@ impl CallError {
             CallError::AgentUnreachable => (failure_status, "agent unreachable"),
             CallError::AgentRejected(status) => (pass_through(*status, failure_status), "agent rejected the call"),
             CallError::NoAnswer => (no_answer_status, "no answer"),
+            CallError::AgentGaveUp => (no_answer_status, "agent ended the call before answering"),
             CallError::TooManyCalls => (503, "call limit reached"),
             CallError::Draining => (503, "server draining"),
             CallError::TooManyHops => (483, "too many hops"),

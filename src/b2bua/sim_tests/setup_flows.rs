@@ -368,3 +368,17 @@ fn a_carrier_that_never_acks_our_200_gets_it_resent_then_both_legs_end_after_64_
     net.run_for(Duration::from_secs(40));
     net.assert_nothing_left("after a carrier that never ACKed");
 }
+
+#[test]
+fn a_bye_from_the_caller_while_ringing_ends_the_call_like_a_cancel() {
+    let mut net = Net::new(52, 0.0, AgentMode::Ring, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(1));
+    net.hang_up();
+    net.run_for(Duration::from_secs(1));
+    assert!(net.carrier.bye_answered);
+    assert_eq!(net.carrier.finals, vec![487], "the INVITE still gets its final answer");
+    assert_eq!(net.agent.cancels, 1, "and the agent leg its CANCEL");
+    net.run_for(Duration::from_secs(40));
+    net.assert_nothing_left("after an early BYE");
+}
