@@ -25,6 +25,8 @@ pub enum CallError {
     TooManyHops,
     #[error("the request looped back to us")]
     Loop,
+    #[error("a second INVITE for a call already in progress")]
+    MergedRequest,
     #[error("Session-Expires below our minimum")]
     SessionIntervalTooSmall,
     #[error("the caller cancelled")]
@@ -66,6 +68,7 @@ impl CallError {
             CallError::Draining => (503, "server draining"),
             CallError::TooManyHops => (483, "too many hops"),
             CallError::Loop => (482, "loop detected"),
+            CallError::MergedRequest => (482, "merged request"),
             CallError::SessionIntervalTooSmall => (422, "session interval too small"),
             CallError::Cancelled => (487, "cancelled by caller"),
             // RFC 3261 §12.2.2 / §9.2: a request for a dialog or INVITE we do not know.

@@ -174,6 +174,11 @@ impl B2bua {
 
     /// Checks before any routing work: limits, loops, session interval.
     fn admit(&self, invite: &Message) -> Result<(), CallError> {
+        // RFC 3261 §8.2.2.2: a new INVITE (another branch) of a call we already bridge is a
+        // merged request, answered 482; it must not become a second call on one Call-ID.
+        if invite.call_id().is_some_and(|id| self.by_call_id.contains_key(id)) {
+            return Err(CallError::MergedRequest);
+        }
         if self.draining {
             return Err(CallError::Draining);
         }

@@ -382,3 +382,40 @@ fn a_bye_from_the_caller_while_ringing_ends_the_call_like_a_cancel() {
     net.run_for(Duration::from_secs(40));
     net.assert_nothing_left("after an early BYE");
 }
+
+#[test]
+fn a_second_invite_on_a_live_call_id_gets_482_and_the_first_call_goes_on() {
+    let mut net = Net::new(53, 0.0, AgentMode::Answer, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(1));
+    let mut merged = net.carrier.invite.clone().unwrap();
+    merged.remove_first(HeaderName::Via);
+    merged.push_header_top(
+        HeaderName::Via,
+        Bytes::from_static(b"SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKother;rport"),
+    );
+    net.send(net.b2b_addr(), merged.to_bytes());
+    net.run_for(Duration::from_secs(1));
+    let refused = net
+        .carrier
+        .seen
+        .iter()
+        .find(|b| b.starts_with(b"SIP/2.0 482"))
+        .expect("482");
+    assert!(Message::parse(refused.clone())
+        .unwrap()
+        .header(HeaderName::Via)
+        .unwrap()
+        .ends_with(b"z9hG4bKother;rport"));
+    assert_eq!(net.agent.invites.len(), 1, "no second agent leg");
+    assert_eq!(net.b2b.active_calls(), 1);
+    net.hang_up();
+    net.run_for(Duration::from_secs(1));
+    assert!(
+        net.carrier.bye_answered,
+        "the first call is still reachable by its Call-ID"
+    );
+    assert_eq!(net.agent.byes_received, 1);
+    net.run_for(Duration::from_secs(40));
+    net.assert_nothing_left("after a merged request");
+}
