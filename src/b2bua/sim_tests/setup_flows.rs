@@ -419,3 +419,54 @@ fn a_second_invite_on_a_live_call_id_gets_482_and_the_first_call_goes_on() {
     net.run_for(Duration::from_secs(40));
     net.assert_nothing_left("after a merged request");
 }
+
+/// Another call from the carrier, on its own Call-ID and branch.
+fn second_invite(net: &Net, call_id: &'static str) -> Message {
+    let mut invite = net.carrier.invite.clone().unwrap();
+    invite.remove_first(HeaderName::Via);
+    invite.push_header_top(
+        HeaderName::Via,
+        Bytes::from(format!("SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK{call_id};rport")),
+    );
+    invite.set_header(HeaderName::CallId, Bytes::from_static(call_id.as_bytes()));
+    invite
+}
+
+#[test]
+fn while_draining_or_at_the_cap_new_calls_get_503_with_retry_after_and_live_calls_go_on() {
+    let config = B2buaConfig {
+        max_calls: 1,
+        ..Net::config()
+    };
+    let mut net = Net::new(54, 0.0, AgentMode::Answer, config);
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.carrier.finals, vec![200]);
+    net.send(net.b2b_addr(), second_invite(&net, "over-the-cap").to_bytes());
+    net.run_for(Duration::from_secs(1));
+    net.b2b.start_draining();
+    net.send(net.b2b_addr(), second_invite(&net, "while-draining").to_bytes());
+    net.run_for(Duration::from_secs(1));
+    let refusals: Vec<Message> = net
+        .carrier
+        .seen
+        .iter()
+        .filter(|b| b.starts_with(b"SIP/2.0 503"))
+        .map(|b| Message::parse(b.clone()).unwrap())
+        .collect();
+    let mut call_ids: Vec<&[u8]> = refusals.iter().map(|m| m.call_id().unwrap()).collect();
+    call_ids.sort();
+    call_ids.dedup(); // Timer G resends each 503 until an ACK that this test never sends.
+    assert_eq!(call_ids, vec![&b"over-the-cap"[..], &b"while-draining"[..]]);
+    assert!(refusals
+        .iter()
+        .all(|m| m.header(HeaderName::RetryAfter) == Some(&b"30"[..])));
+    assert_eq!(net.agent.invites.len(), 1, "neither reached the agent");
+    assert_eq!(net.b2b.active_calls(), 1, "the live call goes on");
+    net.hang_up();
+    net.run_for(Duration::from_secs(1));
+    assert!(net.carrier.bye_answered);
+    assert_eq!(net.agent.byes_received, 1);
+    net.run_for(Duration::from_secs(40));
+    net.assert_nothing_left("after draining");
+}
