@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::build;
 use super::call::{CallKey, CallTimer, Outcome, PendingReinvite, Phase, Side};
+use super::relay;
 use super::reply_peer;
 use super::{B2bua, CallError, EndedBy, ReferPolicy, Role, Transmit};
 use crate::sip::{response_for, HeaderName, Message, Method};
@@ -90,8 +90,8 @@ impl B2bua {
                 ack: None,
             }));
         }
-        let builder = build::in_dialog(leg, method, cseq, &via, &contact);
-        let relayed = build::relay_request(&request, builder, rack_cseq.flatten());
+        let builder = relay::in_dialog(leg, method, cseq, &via, &contact);
+        let relayed = relay::relay_request(&request, builder, rack_cseq.flatten());
         let peer = leg.peer;
         self.send_request(now, key, Role::Relay { server, request }, &relayed, branch, peer);
     }
@@ -134,7 +134,7 @@ impl B2bua {
             );
         }
         let tag = request.to_tag().unwrap_or_default();
-        let relayed = build::relay_response(&request, &response, tag, &contact);
+        let relayed = relay::relay_response(&request, &response, tag, &contact);
         self.respond(now, server, &relayed);
         if reinvite_ok {
             self.remember_reinvite_ok(key, &request, relayed.to_bytes());
@@ -183,7 +183,7 @@ impl B2bua {
         let contact = self.contact(transport).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
         let leg = call.leg_mut(to_side);
-        let relayed = build::relay_request(ack, build::in_dialog(leg, Method::Ack, cseq, &via, &contact), None);
+        let relayed = relay::relay_request(ack, relay::in_dialog(leg, Method::Ack, cseq, &via, &contact), None);
         let bytes = relayed.to_bytes();
         if let Some(pending) = leg.pending_reinvite.as_deref_mut() {
             pending.ok = None;
@@ -237,8 +237,8 @@ impl B2bua {
         let (via, _) = self.new_via(transport);
         let contact = self.contact(transport).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
-        let builder = build::in_dialog(&call.agent, Method::Ack, 1, &via, &contact);
-        let ack = build::relay_request(carrier_ack, builder, None).to_bytes();
+        let builder = relay::in_dialog(&call.agent, Method::Ack, 1, &via, &contact);
+        let ack = relay::relay_request(carrier_ack, builder, None).to_bytes();
         call.agent_ack = Some(ack.clone());
         let to = call.agent.peer;
         self.transmits.push_back(Transmit { bytes: ack, to });
@@ -250,7 +250,7 @@ impl B2bua {
         let (via, _) = self.new_via(transport);
         let contact = self.contact(transport).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
-        let ack = build::in_dialog(&call.agent, Method::Ack, 1, &via, &contact)
+        let ack = relay::in_dialog(&call.agent, Method::Ack, 1, &via, &contact)
             .build()
             .to_bytes();
         call.agent_ack = Some(ack.clone());
@@ -291,7 +291,7 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&key) else { return };
         let leg = call.leg_mut(side);
         leg.local_cseq += 1;
-        let bye = build::in_dialog(leg, Method::Bye, leg.local_cseq, &via, &contact).build();
+        let bye = relay::in_dialog(leg, Method::Bye, leg.local_cseq, &via, &contact).build();
         let peer = leg.peer;
         self.send_request(now, key, Role::Fire, &bye, branch, peer);
     }

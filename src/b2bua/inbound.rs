@@ -5,12 +5,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::build::{self, AgentInvite};
+use super::agent_leg::{self, calling_number, dialed_number, AgentInvite};
 use super::call::{Call, CallKey, CallTimer, Leg, Outcome, Phase, Side};
+use super::relay;
 use super::session_timer::delta_seconds;
 use super::{B2bua, CallError, CallEvent, EndedBy, Peer, Role};
 use crate::routing::{Decision, RouteRequest, Router};
-use crate::sip::{e164, response_for, HeaderName, Message, Uri};
+use crate::sip::{response_for, HeaderName, Message};
 use crate::transaction::{TxEvent, TxId};
 use crate::transport::Transport;
 
@@ -84,7 +85,7 @@ impl B2bua {
             ),
         };
         let max_forwards = invite.max_forwards().ok().flatten().unwrap_or(70).saturating_sub(1);
-        let agent_invite = build::agent_invite(&AgentInvite {
+        let agent_invite = agent_leg::agent_invite(&AgentInvite {
             carrier_invite: &invite,
             target: &target,
             via: &via,
@@ -106,11 +107,11 @@ impl B2bua {
             call_id: carrier_call_id.clone(),
             local_tag: Bytes::from(self.new_token()),
             remote_tag: invite.from().ok().and_then(|f| f.tag.map(Bytes::copy_from_slice)),
-            local_uri: build::without_tag(invite.header(HeaderName::To).unwrap_or_default()),
-            remote_uri: build::without_tag(carrier_from),
+            local_uri: relay::without_tag(invite.header(HeaderName::To).unwrap_or_default()),
+            remote_uri: relay::without_tag(carrier_from),
             remote_target: invite
                 .header(HeaderName::Contact)
-                .and_then(build::contact_uri)
+                .and_then(relay::contact_uri)
                 .unwrap_or_else(|| Bytes::copy_from_slice(invite.request_uri().unwrap_or_default())),
             route_set: invite
                 .headers(HeaderName::RecordRoute)
@@ -295,7 +296,7 @@ impl B2bua {
         }
         learn_remote(&mut call.agent, response, true);
         let Some(invite) = &call.carrier_invite else { return };
-        let relayed = build::relay_response(invite, response, &call.carrier.local_tag, &contact);
+        let relayed = relay::relay_response(invite, response, &call.carrier.local_tag, &contact);
         let server = call.carrier_invite_tx;
         if call.first_provisional.is_none() {
             call.first_provisional = Some(now);
@@ -322,7 +323,7 @@ impl B2bua {
         let Some(invite) = call.carrier_invite.take() else {
             return;
         };
-        let relayed = build::relay_response(&invite, response, &call.carrier.local_tag, &contact);
+        let relayed = relay::relay_response(&invite, response, &call.carrier.local_tag, &contact);
         let server = call.carrier_invite_tx;
         call.phase = Phase::Answered;
         call.answered = Some(now);
@@ -378,7 +379,7 @@ impl B2bua {
     fn send_agent_cancel(&mut self, now: Instant, key: CallKey) {
         let Some(call) = self.calls.get_mut(&key) else { return };
         let Some(invite) = &call.agent_invite else { return };
-        let cancel = build::cancel_for(invite);
+        let cancel = relay::cancel_for(invite);
         let branch = invite
             .top_via()
             .ok()
@@ -391,41 +392,12 @@ impl B2bua {
     }
 }
 
-/// The dialed number: the request-URI's user part, else the To URI's (normalised to E.164).
-pub fn dialed_number(invite: &Message) -> Option<String> {
-    let from_uri = invite
-        .request_uri()
-        .and_then(|u| Uri::parse(u).ok())
-        .and_then(|u| u.user.map(|u| String::from_utf8_lossy(u).into_owned()));
-    let from_to = || {
-        invite
-            .to()
-            .ok()
-            .and_then(|t| t.uri.user.map(|u| String::from_utf8_lossy(u).into_owned()))
-    };
-    from_uri
-        .and_then(|u| e164::normalise(&u, "1"))
-        .or_else(|| from_to().and_then(|u| e164::normalise(&u, "1")))
-}
-
-/// The caller's number: P-Asserted-Identity's user, else From's.
-pub fn calling_number(invite: &Message) -> Option<String> {
-    let pai = invite
-        .header(HeaderName::PAssertedIdentity)
-        .and_then(|v| crate::sip::NameAddr::parse(v, "P-Asserted-Identity").ok())
-        .and_then(|n| n.uri.user.map(|u| u.to_vec()));
-    let from = || invite.from().ok().and_then(|f| f.uri.user.map(|u| u.to_vec()));
-    let user = pai.or_else(from)?;
-    let user = String::from_utf8_lossy(&user).into_owned();
-    e164::normalise(&user, "1").or(Some(user))
-}
-
 /// Learn the peer's tag, target and route set from a response that establishes the dialog.
 pub(super) fn learn_remote(leg: &mut Leg, response: &Message, we_are_uac: bool) {
     if let Some(tag) = response.to_tag() {
         leg.remote_tag = Some(Bytes::copy_from_slice(tag));
     }
-    if let Some(target) = response.header(HeaderName::Contact).and_then(build::contact_uri) {
+    if let Some(target) = response.header(HeaderName::Contact).and_then(relay::contact_uri) {
         leg.remote_target = target;
     }
     if we_are_uac && response.count(HeaderName::RecordRoute) > 0 {

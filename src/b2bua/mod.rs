@@ -6,7 +6,7 @@
 //! agent response, 2xx retransmission, session expiry, duration cap). It refuses to decide
 //! routes (that is `routing`) or to parse bytes (that is `sip`, before it gets here).
 
-mod build;
+mod agent_leg;
 mod call;
 mod config;
 mod dialog;
@@ -14,6 +14,7 @@ mod failure;
 mod id_hash;
 mod inbound;
 mod peer;
+mod relay;
 mod session_timer;
 mod timers;
 
@@ -181,7 +182,7 @@ impl B2bua {
             now,
             &key,
             response,
-            |r| ack_source.map_or_else(Bytes::new, |inv| build::ack_for_non_2xx(&inv, r)),
+            |r| ack_source.map_or_else(Bytes::new, |inv| relay::ack_for_non_2xx(&inv, r)),
             &mut out,
         );
         self.apply(now, &mut out);

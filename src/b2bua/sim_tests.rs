@@ -282,7 +282,7 @@ impl Net {
                         self.carrier_in_dialog(Method::Ack, 1).to_bytes()
                     } else {
                         let invite = self.carrier.invite.as_ref().unwrap();
-                        super::build::ack_for_non_2xx(invite, &m)
+                        super::relay::ack_for_non_2xx(invite, &m)
                     };
                     self.carrier.ack = Some(ack);
                 }

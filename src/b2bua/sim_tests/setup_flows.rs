@@ -143,7 +143,7 @@ fn the_caller_cancels_while_ringing_and_gets_487() {
     net.call(NUMBER, &[]);
     net.run_for(Duration::from_secs(1));
     let invite = net.carrier.invite.clone().unwrap();
-    let cancel = super::build::cancel_for(&invite);
+    let cancel = super::relay::cancel_for(&invite);
     net.send(net.b2b_addr(), cancel.to_bytes());
     net.run_for(Duration::from_secs(1));
     assert_eq!(net.carrier.finals, vec![487]);
@@ -295,7 +295,7 @@ fn a_cancelled_agent_leg_that_never_answers_is_given_up_after_64_t1() {
     let mut net = Net::new(16, 0.0, AgentMode::RingDeaf, Net::config());
     net.call(NUMBER, &[]);
     net.run_for(Duration::from_secs(1));
-    let cancel = super::build::cancel_for(net.carrier.invite.as_ref().unwrap());
+    let cancel = super::relay::cancel_for(net.carrier.invite.as_ref().unwrap());
     net.send(net.b2b_addr(), cancel.to_bytes());
     net.run_for(Duration::from_secs(1));
     assert_eq!(net.carrier.finals, vec![487], "the caller is answered at once");
@@ -310,7 +310,7 @@ fn a_cancel_crossing_the_agents_200_gets_the_agent_acked_and_byed() {
     let mut net = Net::new(50, 0.0, AgentMode::AnswerOnCancel, Net::config());
     net.call(NUMBER, &[]);
     net.run_for(Duration::from_secs(1));
-    let cancel = super::build::cancel_for(net.carrier.invite.as_ref().unwrap());
+    let cancel = super::relay::cancel_for(net.carrier.invite.as_ref().unwrap());
     net.carrier_request(cancel);
     net.run_for(Duration::from_secs(2));
     assert_eq!(net.carrier.finals, vec![487], "the caller never sees the late 200");
@@ -327,7 +327,7 @@ fn cancel_and_agent_hang_up_complete_through_20_percent_loss() {
         let mut net = Net::new(seed, 0.2, AgentMode::Ring, Net::config());
         net.call(NUMBER, &[]);
         net.run_for(Duration::from_secs(4));
-        let cancel = super::build::cancel_for(net.carrier.invite.as_ref().unwrap());
+        let cancel = super::relay::cancel_for(net.carrier.invite.as_ref().unwrap());
         net.carrier_request(cancel);
         net.run_for(Duration::from_secs(10));
         assert_eq!(net.carrier.finals, vec![487], "seed {seed}");

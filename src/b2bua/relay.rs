@@ -1,29 +1,13 @@
-//! The messages the B2BUA originates: the agent leg's INVITE (what it carries over from the
-//! carrier and what it adds), in-dialog requests on either leg, ACK and CANCEL, and the
-//! relay of a response from one leg onto the other. Topology is hidden by construction:
-//! every message is built new, so no Via, Contact, Record-Route or Call-ID crosses over.
+//! The messages that cross from one leg to the other: in-dialog requests rebuilt in the
+//! target leg's dialog (RFC 3261 §12.2.1.1), responses rebuilt on the requester's
+//! transaction, ACK and CANCEL for our INVITE. Topology is hidden by construction: every
+//! message is built new, so no Via, Contact, Record-Route or Call-ID crosses over; only the
+//! headers listed here, every `X-` header, and the body do.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::call::Leg;
-use crate::routing::AgentTarget;
 use crate::sip::{response_for, HeaderName, Message, Method, RequestBuilder};
-
-/// Headers the agent leg's INVITE carries over from the carrier's, all of them, in order.
-const CARRIED_ON_INVITE: &[HeaderName] = &[
-    HeaderName::PAssertedIdentity,
-    HeaderName::RemotePartyId,
-    HeaderName::Privacy,
-    HeaderName::Diversion,
-    HeaderName::HistoryInfo,
-    HeaderName::Identity,
-    HeaderName::UserToUser,
-    HeaderName::Supported,
-    HeaderName::Require,
-    HeaderName::SessionExpires,
-    HeaderName::MinSe,
-    HeaderName::Allow,
-];
 
 /// Headers relayed with in-dialog requests and with responses.
 const CARRIED_IN_DIALOG: &[HeaderName] = &[
@@ -43,50 +27,6 @@ const CARRIED_IN_DIALOG: &[HeaderName] = &[
     HeaderName::RetryAfter,
     HeaderName::Unsupported,
 ];
-
-/// The facts of the new agent leg.
-pub struct AgentInvite<'a> {
-    pub carrier_invite: &'a Message,
-    pub target: &'a AgentTarget,
-    pub via: &'a str,
-    pub from: &'a [u8],
-    pub local_tag: &'a [u8],
-    pub call_id: &'a [u8],
-    pub contact: &'a str,
-    pub max_forwards: u8,
-    pub called: &'a str,
-    pub calling: &'a str,
-}
-
-/// The INVITE to `sip:<agent_id>@<livekit host>`.
-pub fn agent_invite(a: &AgentInvite<'_>) -> Message {
-    let uri = format!("sip:{}@{}", a.target.agent_id, a.target.livekit_host);
-    let mut b = RequestBuilder::new(Method::Invite, uri.as_bytes())
-        .header(HeaderName::Via, a.via)
-        .header(HeaderName::MaxForwards, a.max_forwards.to_string())
-        .header(HeaderName::From, with_tag(a.from, a.local_tag))
-        .header(HeaderName::To, format!("<{uri}>"))
-        .header(HeaderName::CallId, a.call_id)
-        .header(HeaderName::CSeq, "1 INVITE")
-        .header(HeaderName::Contact, a.contact);
-    b = carry(a.carrier_invite, b, CARRIED_ON_INVITE);
-    let t = a.target;
-    b = b
-        .raw_header(b"X-Switchboard-Agent-Version", t.agent_version.to_string())
-        .raw_header(b"X-Switchboard-Agent-Version-Id", &t.agent_version_id)
-        .raw_header(b"X-Switchboard-Org", &t.org_id)
-        .raw_header(b"X-Switchboard-Trunk", &t.trunk_id)
-        .raw_header(b"X-Switchboard-Called", a.called)
-        .raw_header(b"X-Switchboard-Calling", a.calling)
-        .raw_header(b"X-Switchboard-Route", t.kind.label());
-    for (name, value) in &t.headers {
-        b = b.raw_header(name.as_bytes(), value);
-    }
-    if let Some(ct) = a.carrier_invite.content_type() {
-        b = b.header(HeaderName::ContentType, ct);
-    }
-    b.body(a.carrier_invite.body_bytes()).build()
-}
 
 /// A request in `leg`'s dialog (RFC 3261 §12.2.1.1), with `cseq` as given.
 pub fn in_dialog(leg: &Leg, method: Method, cseq: u32, via: &str, contact: &str) -> RequestBuilder {
@@ -181,7 +121,7 @@ pub fn cancel_for(invite: &Message) -> Message {
 
 /// One pass over `from`'s headers: those named in `carried`, and every `X-` header, as
 /// written and in order.
-fn carry(from: &Message, mut b: RequestBuilder, carried: &[HeaderName]) -> RequestBuilder {
+pub(super) fn carry(from: &Message, mut b: RequestBuilder, carried: &[HeaderName]) -> RequestBuilder {
     for (name, value) in from.iter_headers() {
         if is_x_header(name) || carried.contains(&HeaderName::parse(name)) {
             b = b.raw_header(name, value);

@@ -1,0 +1,136 @@
+//! The agent leg's INVITE: a new request, never an edited copy of the carrier's, so no Via,
+//! Contact, Record-Route or Call-ID of the carrier's side crosses over. It carries the
+//! caller's identity and diversion headers and every `X-` header as written and in order,
+//! the SDP unchanged, and our `X-Switchboard-*` facts about the route. Also here: the dialed
+//! and calling numbers the route is looked up by.
+//!
+//! It refuses to choose the agent (that is `routing`) or to touch the SDP.
+
+use super::relay::{carry, with_tag};
+use crate::routing::AgentTarget;
+use crate::sip::{e164, HeaderName, Message, Method, RequestBuilder, Uri};
+
+/// Headers the agent leg's INVITE carries over from the carrier's, all of them, in order.
+const CARRIED_ON_INVITE: &[HeaderName] = &[
+    HeaderName::PAssertedIdentity,
+    HeaderName::RemotePartyId,
+    HeaderName::Privacy,
+    HeaderName::Diversion,
+    HeaderName::HistoryInfo,
+    HeaderName::Identity,
+    HeaderName::UserToUser,
+    HeaderName::Supported,
+    HeaderName::Require,
+    HeaderName::SessionExpires,
+    HeaderName::MinSe,
+    HeaderName::Allow,
+];
+
+/// The facts of the new agent leg.
+pub struct AgentInvite<'a> {
+    pub carrier_invite: &'a Message,
+    pub target: &'a AgentTarget,
+    pub via: &'a str,
+    pub from: &'a [u8],
+    pub local_tag: &'a [u8],
+    pub call_id: &'a [u8],
+    pub contact: &'a str,
+    pub max_forwards: u8,
+    pub called: &'a str,
+    pub calling: &'a str,
+}
+
+/// The INVITE to `sip:<agent_id>@<livekit host>`.
+pub fn agent_invite(a: &AgentInvite<'_>) -> Message {
+    let uri = format!("sip:{}@{}", a.target.agent_id, a.target.livekit_host);
+    let mut b = RequestBuilder::new(Method::Invite, uri.as_bytes())
+        .header(HeaderName::Via, a.via)
+        .header(HeaderName::MaxForwards, a.max_forwards.to_string())
+        .header(HeaderName::From, with_tag(a.from, a.local_tag))
+        .header(HeaderName::To, format!("<{uri}>"))
+        .header(HeaderName::CallId, a.call_id)
+        .header(HeaderName::CSeq, "1 INVITE")
+        .header(HeaderName::Contact, a.contact);
+    b = carry(a.carrier_invite, b, CARRIED_ON_INVITE);
+    let t = a.target;
+    b = b
+        .raw_header(b"X-Switchboard-Agent-Version", t.agent_version.to_string())
+        .raw_header(b"X-Switchboard-Agent-Version-Id", &t.agent_version_id)
+        .raw_header(b"X-Switchboard-Org", &t.org_id)
+        .raw_header(b"X-Switchboard-Trunk", &t.trunk_id)
+        .raw_header(b"X-Switchboard-Called", a.called)
+        .raw_header(b"X-Switchboard-Calling", a.calling)
+        .raw_header(b"X-Switchboard-Route", t.kind.label());
+    for (name, value) in &t.headers {
+        b = b.raw_header(name.as_bytes(), value);
+    }
+    if let Some(ct) = a.carrier_invite.content_type() {
+        b = b.header(HeaderName::ContentType, ct);
+    }
+    b.body(a.carrier_invite.body_bytes()).build()
+}
+
+/// The dialed number: the request-URI's user part, else the To URI's (normalised to E.164).
+pub fn dialed_number(invite: &Message) -> Option<String> {
+    let from_uri = invite
+        .request_uri()
+        .and_then(|u| Uri::parse(u).ok())
+        .and_then(|u| u.user.map(|u| String::from_utf8_lossy(u).into_owned()));
+    let from_to = || {
+        invite
+            .to()
+            .ok()
+            .and_then(|t| t.uri.user.map(|u| String::from_utf8_lossy(u).into_owned()))
+    };
+    from_uri
+        .and_then(|u| e164::normalise(&u, "1"))
+        .or_else(|| from_to().and_then(|u| e164::normalise(&u, "1")))
+}
+
+/// The caller's number: P-Asserted-Identity's user, else From's.
+pub fn calling_number(invite: &Message) -> Option<String> {
+    let pai = invite
+        .header(HeaderName::PAssertedIdentity)
+        .and_then(|v| crate::sip::NameAddr::parse(v, "P-Asserted-Identity").ok())
+        .and_then(|n| n.uri.user.map(|u| u.to_vec()));
+    let from = || invite.from().ok().and_then(|f| f.uri.user.map(|u| u.to_vec()));
+    let user = pai.or_else(from)?;
+    let user = String::from_utf8_lossy(&user).into_owned();
+    e164::normalise(&user, "1").or(Some(user))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invite(uri: &str, to: &str, pai: Option<&str>) -> Message {
+        let mut b = RequestBuilder::new(Method::Invite, uri.as_bytes())
+            .header(HeaderName::Via, "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1")
+            .header(HeaderName::From, "<sip:4155550100@192.0.2.1>;tag=f")
+            .header(HeaderName::To, to)
+            .header(HeaderName::CallId, "c")
+            .header(HeaderName::CSeq, "1 INVITE");
+        if let Some(pai) = pai {
+            b = b.header(HeaderName::PAssertedIdentity, pai);
+        }
+        b.build()
+    }
+
+    #[test]
+    fn the_dialed_number_comes_from_the_request_uri_else_the_to_header_in_e164() {
+        let m = invite("sip:5551234567@192.0.2.5", "<sip:+19998887777@x>", None);
+        assert_eq!(dialed_number(&m).as_deref(), Some("+15551234567"));
+        let m = invite("sip:192.0.2.5", "<sip:15551234567@192.0.2.5>", None);
+        assert_eq!(dialed_number(&m).as_deref(), Some("+15551234567"), "falls back to To");
+        let m = invite("sip:192.0.2.5", "<sip:192.0.2.5>", None);
+        assert_eq!(dialed_number(&m), None);
+    }
+
+    #[test]
+    fn the_calling_number_prefers_p_asserted_identity_over_from() {
+        let m = invite("sip:+15551234567@x", "<sip:x@x>", Some("<sip:+14155550199@carrier>"));
+        assert_eq!(calling_number(&m).as_deref(), Some("+14155550199"));
+        let m = invite("sip:+15551234567@x", "<sip:x@x>", None);
+        assert_eq!(calling_number(&m).as_deref(), Some("+14155550100"));
+    }
+}
