@@ -289,3 +289,39 @@ fn publishing_a_version_writes_only_the_slots_direction_names() {
     let (status, _) = api.send("DELETE", &format!("/core/agents/{id}"), None);
     assert_eq!(status, 204);
 }
+
+#[test]
+fn the_inbound_routing_config_checks_its_fallback_and_is_one_per_org() {
+    let api = Api::start();
+    let (status, _) = api.send("GET", "/core/inbound-routing-config", None);
+    assert_eq!(status, 404);
+    let (status, body) = api.send(
+        "PUT",
+        "/core/inbound-routing-config",
+        Some(json!({"fallback_agent_id": "nobody"})),
+    );
+    assert_eq!((status, error_field(&body)), (400, Some("fallback_agent_id")));
+    let agent = "0f8b6a52-8a3c-4c1e-9d77-4b6f0f3f0a11";
+    let (status, body) = api.send(
+        "PUT",
+        "/core/inbound-routing-config",
+        Some(json!({"fallback_agent_id": agent, "fallback_agent_version": 7})),
+    );
+    assert_eq!((status, error_field(&body)), (400, Some("fallback_agent_version")));
+    let (status, config) = api.send(
+        "PUT",
+        "/core/inbound-routing-config",
+        Some(json!({"fallback_agent_id": agent, "fallback_agent_version": 1})),
+    );
+    assert_eq!(
+        (status, config["enabled"].as_bool()),
+        (200, Some(true)),
+        "enabled defaults to true"
+    );
+    let (status, got) = api.send("GET", "/core/inbound-routing-config", None);
+    assert_eq!((status, got["fallback_agent_version"].as_u64()), (200, Some(1)));
+    let (status, _) = api.send("DELETE", "/core/inbound-routing-config", None);
+    assert_eq!(status, 204);
+    let (status, _) = api.send("DELETE", "/core/inbound-routing-config", None);
+    assert_eq!(status, 404);
+}

@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod numbers;
 mod page;
+mod routing_config;
 mod trunks;
 
 pub use error::ApiError;
@@ -97,6 +98,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/core/agents/{id}/versions/{version}/publish",
             axum::routing::post(agents::publish),
+        )
+        .route(
+            "/core/inbound-routing-config",
+            get(routing_config::get)
+                .put(routing_config::put)
+                .delete(routing_config::delete),
         )
         .with_state(state)
 }

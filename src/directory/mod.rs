@@ -16,7 +16,7 @@ pub use seed::{ensure_demo, hash_api_key, new_api_key, ALL_SCOPES, DEMO_AGENT_ID
 pub use snapshot::Snapshot;
 
 use crate::store::{Kind, Row, Store, StoreError, Write};
-use model::{Agent, AgentVersion, ApiKey, Org, PhoneNumber, Trunk};
+use model::{Agent, AgentVersion, ApiKey, Org, PhoneNumber, RoutingConfig, Trunk};
 
 /// `[directory]` in the config.
 #[derive(Debug, Clone, Deserialize)]
@@ -46,6 +46,7 @@ pub enum Object {
     Agent(Agent),
     AgentVersion(AgentVersion),
     ApiKey(ApiKey),
+    RoutingConfig(RoutingConfig),
 }
 
 /// Why a directory operation failed.
@@ -119,6 +120,7 @@ fn row_of(object: &Object) -> Result<Row, DirectoryError> {
         Object::Agent(a) => (Kind::Agent, &a.id, &a.org_id, serde_json::to_string(a)),
         Object::AgentVersion(v) => (Kind::AgentVersion, &v.id, &v.org_id, serde_json::to_string(v)),
         Object::ApiKey(k) => (Kind::ApiKey, &k.id, &k.org_id, serde_json::to_string(k)),
+        Object::RoutingConfig(c) => (Kind::RoutingConfig, &c.org_id, &c.org_id, serde_json::to_string(c)),
     };
     let body = body.map_err(|e| DirectoryError::Encode(kind.as_str(), e))?;
     Ok(Row {
@@ -157,6 +159,7 @@ fn apply_row(snapshot: &mut Snapshot, row: &Row) -> Result<(), DirectoryError> {
         Kind::Agent => Object::Agent(serde_json::from_str(&row.body).map_err(corrupt)?),
         Kind::AgentVersion => Object::AgentVersion(serde_json::from_str(&row.body).map_err(corrupt)?),
         Kind::ApiKey => Object::ApiKey(serde_json::from_str(&row.body).map_err(corrupt)?),
+        Kind::RoutingConfig => Object::RoutingConfig(serde_json::from_str(&row.body).map_err(corrupt)?),
     };
     put(snapshot, object);
     Ok(())
@@ -179,6 +182,9 @@ fn put(snapshot: &mut Snapshot, object: Object) {
         }
         Object::ApiKey(k) => {
             Arc::make_mut(&mut snapshot.api_keys).insert(k.hash.clone(), k);
+        }
+        Object::RoutingConfig(c) => {
+            Arc::make_mut(&mut snapshot.routing_configs).insert(c.org_id.clone(), c);
         }
     }
 }
@@ -205,6 +211,9 @@ fn delete(snapshot: &mut Snapshot, kind: Kind, id: &str) {
         }
         Kind::ApiKey => {
             Arc::make_mut(&mut snapshot.api_keys).retain(|_, k| k.id != id);
+        }
+        Kind::RoutingConfig => {
+            Arc::make_mut(&mut snapshot.routing_configs).remove(id);
         }
     }
 }

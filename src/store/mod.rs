@@ -19,6 +19,7 @@ pub enum Kind {
     Agent,
     AgentVersion,
     ApiKey,
+    RoutingConfig,
 }
 
 impl Kind {
@@ -40,6 +41,7 @@ impl Kind {
             Kind::Agent => "agent",
             Kind::AgentVersion => "agent_version",
             Kind::ApiKey => "api_key",
+            Kind::RoutingConfig => "routing_config",
         }
     }
 }
