@@ -61,7 +61,7 @@ pub async fn put(
             ))
         }
         (Some(agent), version) => {
-            if !snapshot.agents.get(agent).is_some_and(|a| a.org_id == caller.org_id) {
+            if snapshot.agents.get(agent).is_none_or(|a| a.org_id != caller.org_id) {
                 return Err(ApiError::invalid("fallback_agent_id", "no such agent"));
             }
             let published = snapshot
