@@ -325,3 +325,42 @@ fn the_inbound_routing_config_checks_its_fallback_and_is_one_per_org() {
     let (status, _) = api.send("DELETE", "/core/inbound-routing-config", None);
     assert_eq!(status, 404);
 }
+
+#[test]
+fn a_searched_number_is_bought_onto_the_managed_trunk() {
+    let api = Api::start();
+    let (status, found) = api.send("GET", "/core/phone-numbers/search?area_code=212&sms=true", None);
+    assert_eq!(status, 200);
+    let first = found["data"][0]["phone_number"]
+        .as_str()
+        .expect("sandbox inventory")
+        .to_owned();
+    assert!(first.starts_with("+1212"));
+    assert_eq!(found["data"][0]["sms"], true);
+    let (status, body) = api.send("GET", "/core/phone-numbers/search?voice=perhaps", None);
+    assert_eq!((status, error_field(&body)), (400, Some("voice")));
+    let (status, bought) = api.send(
+        "POST",
+        "/core/phone-numbers/purchase-number",
+        Some(json!({"phone_number": first})),
+    );
+    assert_eq!(status, 201, "{bought}");
+    assert_eq!(
+        bought["trunk_id"], "trk_demo_managed",
+        "lands on the org's managed trunk"
+    );
+    let (status, _) = api.send(
+        "POST",
+        "/core/phone-numbers/purchase-number",
+        Some(json!({"phone_number": first})),
+    );
+    assert_eq!(status, 409, "already ours");
+    let (status, body) = api.send(
+        "POST",
+        "/core/phone-numbers/purchase-number",
+        Some(json!({"phone_number": "+19995550000"})),
+    );
+    assert_eq!((status, error_field(&body)), (400, Some("phone_number")));
+    let (status, got) = api.send("GET", &format!("/core/phone-numbers/{first}"), None);
+    assert_eq!((status, got["trunk_id"].as_str()), (200, Some("trk_demo_managed")));
+}

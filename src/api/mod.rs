@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod numbers;
 mod page;
+mod purchase;
 mod routing_config;
 mod trunks;
 
@@ -69,6 +70,7 @@ pub struct AppState {
     pub directory: Arc<Directory>,
     pub config: DirectoryConfig,
     pub health: Arc<Health>,
+    pub provider: Arc<dyn crate::provider::NumberProvider>,
 }
 
 /// The router for the HTTP listener.
@@ -87,6 +89,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/core/phone-numbers/{phone_number}",
             get(numbers::get).patch(numbers::patch).delete(numbers::delete),
+        )
+        .route("/core/phone-numbers/search", get(purchase::search))
+        .route(
+            "/core/phone-numbers/purchase-number",
+            axum::routing::post(purchase::purchase),
         )
         .route("/core/agents", get(agents::list).post(agents::create))
         .route("/core/agents/{id}", get(agents::get).delete(agents::delete))
