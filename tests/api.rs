@@ -364,3 +364,128 @@ fn a_searched_number_is_bought_onto_the_managed_trunk() {
     let (status, got) = api.send("GET", &format!("/core/phone-numbers/{first}"), None);
     assert_eq!((status, got["trunk_id"].as_str()), (200, Some("trk_demo_managed")));
 }
+
+/// A second org (with a trunk and an API key) and a user token for both orgs, written into
+/// the server's store; the restart loads them.
+fn add_second_org(api: &mut Api) -> (String, String) {
+    use switchboard::directory::model::{ApiKey, InboundConfig, Org, Trunk, UserToken};
+    use switchboard::directory::{hash_api_key, Directory, Object, ALL_SCOPES};
+    let path = api.server.dir.path().join("data/switchboard.db");
+    let directory = Directory::load(std::sync::Arc::new(
+        switchboard::store::SqliteStore::open(&path).unwrap(),
+    ))
+    .unwrap();
+    let other_key = "ak_otherorg0000000000000000000000".to_owned();
+    let pat = "pat_user000000000000000000000000".to_owned();
+    let scopes: Vec<String> = ALL_SCOPES.iter().map(|s| s.to_string()).collect();
+    directory
+        .commit(
+            vec![
+                Object::Org(Org {
+                    id: "org_b".into(),
+                    name: "B".into(),
+                    livekit_sip_host: None,
+                }),
+                Object::Trunk(Trunk {
+                    id: "trk_b".into(),
+                    org_id: "org_b".into(),
+                    name: "B carrier".into(),
+                    managed_account_id: None,
+                    inbound_config: InboundConfig::default(),
+                    outbound_config: None,
+                    created_at: "t".into(),
+                    updated_at: "t".into(),
+                }),
+                Object::ApiKey(ApiKey {
+                    id: "key_b".into(),
+                    org_id: "org_b".into(),
+                    hash: hash_api_key(&other_key),
+                    scopes: scopes.clone(),
+                    created_at: "t".into(),
+                }),
+                Object::UserToken(UserToken {
+                    id: "tok_1".into(),
+                    hash: hash_api_key(&pat),
+                    org_ids: vec!["org_demo".into(), "org_b".into()],
+                    scopes,
+                    created_at: "t".into(),
+                }),
+            ],
+            vec![],
+        )
+        .unwrap();
+    drop(directory);
+    api.server.kill_and_restart();
+    (other_key, pat)
+}
+
+#[test]
+fn an_org_never_sees_or_touches_another_orgs_objects() {
+    let mut api = Api::start();
+    let (other_key, _) = add_second_org(&mut api);
+    let other = |method: &str, path: &str, body: Option<Value>| {
+        let mut r = api
+            .client
+            .request(method.parse().unwrap(), api.url(path))
+            .bearer_auth(&other_key);
+        if let Some(body) = body {
+            r = r.json(&body);
+        }
+        split(r.send().unwrap())
+    };
+    let (status, trunks) = other("GET", "/core/trunks", None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        trunks["data"].as_array().unwrap().len(),
+        1,
+        "only its own trunk: {trunks}"
+    );
+    assert_eq!(
+        other("GET", "/core/trunks/trk_demo_byoc", None).0,
+        404,
+        "404, not 403: ids do not leak"
+    );
+    assert_eq!(other("DELETE", "/core/trunks/trk_demo_byoc", None).0, 404);
+    assert_eq!(other("GET", "/core/phone-numbers/+15551234567", None).0, 404);
+    assert_eq!(
+        other(
+            "PATCH",
+            "/core/phone-numbers/+15551234567",
+            Some(json!({"outbound_shareable": true}))
+        )
+        .0,
+        404
+    );
+    let (status, body) = other(
+        "POST",
+        "/core/phone-numbers",
+        Some(json!({"phone_number": "+15550003333", "trunk_id": "trk_demo_byoc"})),
+    );
+    assert_eq!(
+        (status, error_field(&body)),
+        (400, Some("trunk_id")),
+        "another org's trunk does not exist for it"
+    );
+    let (_, numbers) = other("GET", "/core/phone-numbers", None);
+    assert!(numbers["data"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_user_token_acts_for_the_org_named_in_x_org_id() {
+    let mut api = Api::start();
+    let (_, pat) = add_second_org(&mut api);
+    let get = |org: Option<&str>| {
+        let mut r = api.client.get(api.url("/core/trunks")).bearer_auth(&pat);
+        if let Some(org) = org {
+            r = r.header("X-Org-Id", org);
+        }
+        split(r.send().unwrap())
+    };
+    let (status, body) = get(None);
+    assert_eq!((status, error_field(&body)), (400, Some("X-Org-Id")));
+    let (status, demo) = get(Some("org_demo"));
+    assert_eq!((status, demo["data"].as_array().unwrap().len()), (200, 2));
+    let (status, b) = get(Some("org_b"));
+    assert_eq!((status, b["data"][0]["id"].as_str()), (200, Some("trk_b")));
+    assert_eq!(get(Some("org_elsewhere")).0, 404);
+}

@@ -16,7 +16,7 @@ pub use seed::{ensure_demo, hash_api_key, new_api_key, ALL_SCOPES, DEMO_AGENT_ID
 pub use snapshot::Snapshot;
 
 use crate::store::{Kind, Row, Store, StoreError, Write};
-use model::{Agent, AgentVersion, ApiKey, Org, PhoneNumber, RoutingConfig, Trunk};
+use model::{Agent, AgentVersion, ApiKey, Org, PhoneNumber, RoutingConfig, Trunk, UserToken};
 
 /// `[directory]` in the config.
 #[derive(Debug, Clone, Deserialize)]
@@ -47,6 +47,7 @@ pub enum Object {
     AgentVersion(AgentVersion),
     ApiKey(ApiKey),
     RoutingConfig(RoutingConfig),
+    UserToken(UserToken),
 }
 
 /// Why a directory operation failed.
@@ -121,6 +122,7 @@ fn row_of(object: &Object) -> Result<Row, DirectoryError> {
         Object::AgentVersion(v) => (Kind::AgentVersion, &v.id, &v.org_id, serde_json::to_string(v)),
         Object::ApiKey(k) => (Kind::ApiKey, &k.id, &k.org_id, serde_json::to_string(k)),
         Object::RoutingConfig(c) => (Kind::RoutingConfig, &c.org_id, &c.org_id, serde_json::to_string(c)),
+        Object::UserToken(t) => (Kind::UserToken, &t.id, &t.id, serde_json::to_string(t)),
     };
     let body = body.map_err(|e| DirectoryError::Encode(kind.as_str(), e))?;
     Ok(Row {
@@ -160,6 +162,7 @@ fn apply_row(snapshot: &mut Snapshot, row: &Row) -> Result<(), DirectoryError> {
         Kind::AgentVersion => Object::AgentVersion(serde_json::from_str(&row.body).map_err(corrupt)?),
         Kind::ApiKey => Object::ApiKey(serde_json::from_str(&row.body).map_err(corrupt)?),
         Kind::RoutingConfig => Object::RoutingConfig(serde_json::from_str(&row.body).map_err(corrupt)?),
+        Kind::UserToken => Object::UserToken(serde_json::from_str(&row.body).map_err(corrupt)?),
     };
     put(snapshot, object);
     Ok(())
@@ -185,6 +188,9 @@ fn put(snapshot: &mut Snapshot, object: Object) {
         }
         Object::RoutingConfig(c) => {
             Arc::make_mut(&mut snapshot.routing_configs).insert(c.org_id.clone(), c);
+        }
+        Object::UserToken(t) => {
+            Arc::make_mut(&mut snapshot.user_tokens).insert(t.hash.clone(), t);
         }
     }
 }
@@ -214,6 +220,9 @@ fn delete(snapshot: &mut Snapshot, kind: Kind, id: &str) {
         }
         Kind::RoutingConfig => {
             Arc::make_mut(&mut snapshot.routing_configs).remove(id);
+        }
+        Kind::UserToken => {
+            Arc::make_mut(&mut snapshot.user_tokens).retain(|_, t| t.id != id);
         }
     }
 }

@@ -162,3 +162,14 @@ pub struct RoutingConfig {
     pub tz: Option<String>,
     pub updated_at: String,
 }
+
+/// A user's personal access token (`pat_...`): acts for the orgs it lists, one at a time,
+/// named by the `X-Org-Id` header. Stored hashed, like API keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserToken {
+    pub id: String,
+    pub hash: String,
+    pub org_ids: Vec<String>,
+    pub scopes: Vec<String>,
+    pub created_at: String,
+}

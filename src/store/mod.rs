@@ -20,17 +20,20 @@ pub enum Kind {
     AgentVersion,
     ApiKey,
     RoutingConfig,
+    UserToken,
 }
 
 impl Kind {
     /// Every kind, for reading rows back.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Org,
         Kind::Trunk,
         Kind::PhoneNumber,
         Kind::Agent,
         Kind::AgentVersion,
         Kind::ApiKey,
+        Kind::RoutingConfig,
+        Kind::UserToken,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +45,7 @@ impl Kind {
             Kind::AgentVersion => "agent_version",
             Kind::ApiKey => "api_key",
             Kind::RoutingConfig => "routing_config",
+            Kind::UserToken => "user_token",
         }
     }
 }
