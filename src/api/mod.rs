@@ -79,6 +79,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi))
         .route("/readyz", get(readyz))
         .route("/core/trunks", get(trunks::list).post(trunks::create))
         .route(
@@ -149,6 +150,14 @@ async fn metrics() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::metrics::render(),
+    )
+}
+
+/// The API's OpenAPI document (checked in at the repository root).
+async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../../openapi.json"),
     )
 }
 

@@ -1,12 +1,13 @@
 //! Managed numbers: search the provider's inventory, and buy a number, which lands on the
 //! org's managed trunk (created on first purchase) and in the directory.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
 use super::auth::Caller;
+use super::error::{Body, Params};
 use super::{commit, now, ApiError, AppState};
 use crate::directory::model::{InboundConfig, PhoneNumber, Trunk};
 use crate::directory::Object;
@@ -21,7 +22,7 @@ pub struct PurchaseBody {
 pub async fn search(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<SearchQuery>,
+    Params(q): Params<SearchQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.can_read("phone_numbers")?;
     let found: Vec<AvailableNumber> = state.provider.search(&q).map_err(provider_error)?;
@@ -31,7 +32,7 @@ pub async fn search(
 pub async fn purchase(
     caller: Caller,
     State(state): State<AppState>,
-    Json(body): Json<PurchaseBody>,
+    Body(body): Body<PurchaseBody>,
 ) -> Result<(StatusCode, Json<PhoneNumber>), ApiError> {
     caller.can_manage("managed_accounts")?;
     let raw = body

@@ -8,6 +8,7 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::auth::Caller;
+use super::error::Body;
 use super::{commit, now, ApiError, AppState};
 use crate::directory::model::RoutingConfig;
 use crate::directory::Object;
@@ -43,7 +44,7 @@ pub async fn get(caller: Caller, State(state): State<AppState>) -> Result<Json<R
 pub async fn put(
     caller: Caller,
     State(state): State<AppState>,
-    Json(body): Json<ConfigBody>,
+    Body(body): Body<ConfigBody>,
 ) -> Result<Json<RoutingConfig>, ApiError> {
     caller.can_manage("agents")?;
     if body.workflow_definition.is_some() {
