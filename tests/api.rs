@@ -320,6 +320,20 @@ fn the_inbound_routing_config_checks_its_fallback_and_is_one_per_org() {
     );
     let (status, got) = api.send("GET", "/core/inbound-routing-config", None);
     assert_eq!((status, got["fallback_agent_version"].as_u64()), (200, Some(1)));
+    let wat = "(module (func (export \"route\") (result i32) i32.const 0))";
+    let (status, stored) = api.send(
+        "PUT",
+        "/core/inbound-routing-config",
+        Some(json!({"enabled": false, "workflow_definition": wat})),
+    );
+    assert_eq!(
+        (
+            status,
+            stored["workflow_definition"].as_str(),
+            stored["enabled"].as_bool()
+        ),
+        (200, Some(wat), Some(false))
+    );
     let (status, _) = api.send("DELETE", "/core/inbound-routing-config", None);
     assert_eq!(status, 204);
     let (status, _) = api.send("DELETE", "/core/inbound-routing-config", None);
@@ -488,4 +502,36 @@ fn a_user_token_acts_for_the_org_named_in_x_org_id() {
     let (status, b) = get(Some("org_b"));
     assert_eq!((status, b["data"][0]["id"].as_str()), (200, Some("trk_b")));
     assert_eq!(get(Some("org_elsewhere")).0, 404);
+}
+
+#[test]
+fn the_per_org_number_limit_is_a_clear_error() {
+    let server = common::Server::start("[directory]\nmax_numbers_per_org = 3\n");
+    let key = server
+        .stdout_text()
+        .split_whitespace()
+        .find(|w| w.starts_with("ak_"))
+        .unwrap()
+        .to_owned();
+    let api = Api {
+        server,
+        key,
+        client: Client::new(),
+    };
+    let (status, _) = api.send(
+        "POST",
+        "/core/phone-numbers",
+        Some(json!({"phone_number": "+15550004444", "trunk_id": "trk_demo_byoc"})),
+    );
+    assert_eq!(status, 201, "the demo's two numbers and this one make three");
+    let (status, body) = api.send(
+        "POST",
+        "/core/phone-numbers",
+        Some(json!({"phone_number": "+15550005555", "trunk_id": "trk_demo_byoc"})),
+    );
+    assert_eq!((status, error_field(&body)), (400, Some("phone_number")));
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("limit of 3"),
+        "{body}"
+    );
 }

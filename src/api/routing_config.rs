@@ -1,6 +1,7 @@
 //! `/core/inbound-routing-config`: one per org. The fallback agent and version must exist
-//! (and the version be published). Workflow modules are refused until the workflow sandbox
-//! exists, with an error saying so, rather than stored and silently never run.
+//! (and the version be published). The workflow module is stored as given (wasm as base64,
+//! or WAT text); compiling and running it is the workflow sandbox's work, and until that
+//! exists routing does not consult it.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -47,12 +48,6 @@ pub async fn put(
     Body(body): Body<ConfigBody>,
 ) -> Result<Json<RoutingConfig>, ApiError> {
     caller.can_manage("agents")?;
-    if body.workflow_definition.is_some() {
-        return Err(ApiError::invalid(
-            "workflow_definition",
-            "routing workflows are not available on this server yet; set a fallback agent only",
-        ));
-    }
     let snapshot = state.directory.snapshot();
     match (&body.fallback_agent_id, body.fallback_agent_version) {
         (None, Some(_)) => {
@@ -81,7 +76,7 @@ pub async fn put(
     let config = RoutingConfig {
         org_id: caller.org_id.clone(),
         enabled: body.enabled,
-        workflow_definition: None,
+        workflow_definition: body.workflow_definition,
         fallback_agent_id: body.fallback_agent_id,
         fallback_agent_version: body.fallback_agent_version,
         tz: body.tz,
