@@ -25,7 +25,12 @@ pub async fn search(
     Params(q): Params<SearchQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.can_read("phone_numbers")?;
-    let found: Vec<AvailableNumber> = state.provider.search(&q).map_err(provider_error)?;
+    // Providers may block on HTTP: keep them off the async workers.
+    let provider = state.provider.clone();
+    let found: Vec<AvailableNumber> = tokio::task::spawn_blocking(move || provider.search(&q))
+        .await
+        .map_err(|_| ApiError::Conflict("the search was interrupted".into()))?
+        .map_err(provider_error)?;
     Ok(Json(serde_json::json!({ "data": found })))
 }
 

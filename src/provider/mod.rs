@@ -3,10 +3,12 @@
 //! a laptop; a Twilio REST client plugs in behind the same trait.
 
 mod sandbox;
+mod twilio;
 
 use serde::{Deserialize, Serialize};
 
 pub use sandbox::Sandbox;
+pub use twilio::Twilio;
 
 /// Search filters (the product's: country, type, capabilities, area code, region, postal code).
 #[derive(Debug, Clone, Deserialize)]
