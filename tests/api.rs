@@ -535,3 +535,84 @@ fn the_per_org_number_limit_is_a_clear_error() {
         "{body}"
     );
 }
+
+#[test]
+fn a_first_purchase_creates_the_orgs_managed_trunk() {
+    let mut api = Api::start();
+    let (other_key, _) = add_second_org(&mut api);
+    let (status, found) = split(
+        api.client
+            .get(api.url("/core/phone-numbers/search?area_code=312"))
+            .bearer_auth(&other_key)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 200);
+    let number = found["data"][0]["phone_number"].as_str().unwrap().to_owned();
+    let (status, bought) = split(
+        api.client
+            .post(api.url("/core/phone-numbers/purchase-number"))
+            .bearer_auth(&other_key)
+            .json(&json!({"phone_number": number}))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 201, "{bought}");
+    let trunk = bought["trunk_id"].as_str().unwrap();
+    let (_, trunk) = split(
+        api.client
+            .get(api.url(&format!("/core/trunks/{trunk}")))
+            .bearer_auth(&other_key)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(
+        trunk["managed_account_id"], "AC_sandbox",
+        "a new managed trunk: {trunk}"
+    );
+}
+
+/// The final status a live server gives an INVITE to `number` (after its 100 Trying).
+fn invite_status(server: &common::Server, number: &str, call_id: &str) -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let me = socket.local_addr().unwrap();
+    let invite = format!(
+        "INVITE sip:{number}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{call_id};rport\r\nMax-Forwards: 70\r\n\
+         From: <sip:+14155550100@127.0.0.1>;tag=t1\r\nTo: <sip:{number}@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:carrier@{me}>\r\nContent-Length: 0\r\n\r\n"
+    );
+    socket.send_to(invite.as_bytes(), server.sip).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        let (n, _) = socket.recv_from(&mut buf).expect("a final answer");
+        let status: u16 = std::str::from_utf8(&buf[8..11]).unwrap().parse().unwrap();
+        if status >= 200 {
+            return status;
+        }
+    }
+}
+
+#[test]
+fn a_number_added_through_the_api_is_routed_by_the_very_next_call() {
+    // No agent listens at the LiveKit address, so a routed call ends 503 (agent unreachable)
+    // and an unrouted one 404.
+    let server = common::Server::start("[b2bua]\nagent_response_timeout_secs = 1\n");
+    let key = server
+        .stdout_text()
+        .split_whitespace()
+        .find(|w| w.starts_with("ak_"))
+        .unwrap()
+        .to_owned();
+    let api = Api {
+        server,
+        key,
+        client: Client::new(),
+    };
+    assert_eq!(invite_status(&api.server, "+15550006666", "before"), 404);
+    let (status, _) = api.send("POST", "/core/phone-numbers", Some(json!({"phone_number": "+15550006666", "trunk_id": "trk_demo_byoc", "inbound_agent_version_id": "ver_demo_1"})));
+    assert_eq!(status, 201);
+    assert_eq!(invite_status(&api.server, "+15550006666", "after"), 503);
+}

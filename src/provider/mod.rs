@@ -68,21 +68,53 @@ pub trait NumberProvider: Send + Sync {
     fn account_id(&self) -> &str;
 }
 
+/// Which provider sells managed numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// An offline inventory: search and purchase work on a laptop.
+    Sandbox,
+    /// Twilio's REST API.
+    Twilio,
+}
+
 /// `[provider]` in the config.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProviderConfig {
-    /// `sandbox` (offline inventory). The Twilio client is still to come.
-    pub kind: String,
+    pub kind: ProviderKind,
     /// The managed account id recorded on the org's managed trunk.
     pub managed_account_id: String,
+    /// Twilio's API root (a local fake in tests).
+    pub twilio_base_url: String,
+    pub twilio_account_sid: String,
+    /// Secret: never logged.
+    pub twilio_auth_token: crate::directory::model::Secret,
 }
 
 impl Default for ProviderConfig {
     fn default() -> ProviderConfig {
         ProviderConfig {
-            kind: "sandbox".into(),
+            kind: ProviderKind::Sandbox,
             managed_account_id: "AC_sandbox".into(),
+            twilio_base_url: "https://api.twilio.com".into(),
+            twilio_account_sid: String::new(),
+            twilio_auth_token: Default::default(),
+        }
+    }
+}
+
+impl ProviderConfig {
+    /// The configured provider.
+    pub fn build(&self) -> std::sync::Arc<dyn NumberProvider> {
+        match self.kind {
+            ProviderKind::Twilio => std::sync::Arc::new(Twilio::new(
+                &self.twilio_base_url,
+                &self.twilio_account_sid,
+                self.twilio_auth_token.clone(),
+                &self.managed_account_id,
+            )),
+            ProviderKind::Sandbox => std::sync::Arc::new(Sandbox::new(self.managed_account_id.clone())),
         }
     }
 }

@@ -132,9 +132,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
                     directory: directory.clone(),
                     config: config.directory.clone(),
                     health: health.clone(),
-                    provider: Arc::new(crate::provider::Sandbox::new(
-                        config.provider.managed_account_id.clone(),
-                    )),
+                    provider: config.provider.build(),
                 },
             )
             .await
