@@ -588,6 +588,7 @@ fn invite_status(server: &common::Server, number: &str, call_id: &str) -> u16 {
     let mut buf = [0u8; 4096];
     loop {
         let (n, _) = socket.recv_from(&mut buf).expect("a final answer");
+        assert!(n > 11, "a status line");
         let status: u16 = std::str::from_utf8(&buf[8..11]).unwrap().parse().unwrap();
         if status >= 200 {
             return status;
