@@ -224,7 +224,13 @@ impl Net {
 
     fn at_carrier(&mut self, m: Message) {
         if let Some(status) = m.status() {
-            let method = m.cseq().unwrap().method;
+            let cseq = m.cseq().unwrap();
+            let method = cseq.method;
+            // The initial INVITE is CSeq 1; a re-INVITE's final is an in-dialog answer.
+            if method == Method::Invite && cseq.seq != 1 && status >= 200 {
+                self.carrier.in_dialog_answers.push((Method::Invite, status));
+                return;
+            }
             if method == Method::Invite && status < 200 {
                 self.carrier.provisionals.push(status);
                 if self.carrier.to_tag.is_none() {
@@ -682,4 +688,32 @@ fn a_cancelled_agent_leg_that_never_answers_is_given_up_after_64_t1() {
     assert_eq!(net.b2b.active_calls(), 1, "the agent leg is still owed an answer");
     net.run_for(Duration::from_secs(70));
     net.assert_nothing_left("after the CANCEL grace period");
+}
+
+#[test]
+fn a_reinvite_from_the_caller_puts_the_agent_on_hold_and_its_ack_follows() {
+    let mut net = Net::new(17, 0.0, AgentMode::Answer, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(1));
+    let acks_before = net.agent.acks;
+    let hold = Bytes::from_static(b"v=0\r\ns=-\r\na=sendonly\r\n");
+    let mut reinvite = net.carrier_in_dialog(Method::Invite, 2);
+    reinvite.append_header(HeaderName::ContentType, Bytes::from_static(b"application/sdp"));
+    reinvite.set_body(hold.clone());
+    net.send(net.b2b_addr(), reinvite.to_bytes());
+    net.run_for(Duration::from_millis(200));
+    assert_eq!(net.carrier.in_dialog_answers, vec![(Method::Invite, 200)]);
+    let relayed = net
+        .agent
+        .in_dialog
+        .iter()
+        .find(|m| m.method() == Some(&Method::Invite))
+        .expect("the re-INVITE reached the agent");
+    assert_eq!(relayed.body(), &hold[..], "a=sendonly passes through untouched");
+    assert_eq!(relayed.to_tag(), Some(&b"a1"[..]));
+    assert_eq!(relayed.cseq().unwrap().seq, 2);
+    let ack = net.carrier_in_dialog(Method::Ack, 2);
+    net.send(net.b2b_addr(), ack.to_bytes());
+    net.run_for(Duration::from_millis(200));
+    assert_eq!(net.agent.acks, acks_before + 1, "the re-INVITE's ACK is relayed");
 }
