@@ -28,3 +28,5 @@ cargo test --lib --bins --tests -- --test-threads="${TEST_THREADS:-2}"
 # Each criterion bench once, as a test (criterion takes no test-harness flags).
 cargo test --benches
 cargo test --doc
+# The management API against its own OpenAPI document (no 5xx, every answer fits the schema).
+scripts/schemathesis.sh "${SCHEMATHESIS_EXAMPLES:-20}"

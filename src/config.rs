@@ -41,6 +41,7 @@ pub struct Config {
     pub api: crate::api::ApiConfig,
     pub store: crate::store::StoreConfig,
     pub directory: crate::directory::DirectoryConfig,
+    pub provider: crate::provider::ProviderConfig,
     pub tls: TlsConfig,
     pub log: LogConfig,
 }

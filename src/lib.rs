@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod metrics;
+pub mod provider;
 pub mod routing;
 pub mod server;
 pub mod sip;

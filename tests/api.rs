@@ -289,3 +289,331 @@ fn publishing_a_version_writes_only_the_slots_direction_names() {
     let (status, _) = api.send("DELETE", &format!("/core/agents/{id}"), None);
     assert_eq!(status, 204);
 }
+
+#[test]
+fn the_inbound_routing_config_checks_its_fallback_and_is_one_per_org() {
+    let api = Api::start();
+    let (status, _) = api.send("GET", "/core/inbound-routing-config", None);
+    assert_eq!(status, 404);
+    let (status, body) = api.send(
+        "PUT",
+        "/core/inbound-routing-config",
+        Some(json!({"fallback_agent_id": "nobody"})),
+    );
+    assert_eq!((status, error_field(&body)), (400, Some("fallback_agent_id")));
+    let agent = "0f8b6a52-8a3c-4c1e-9d77-4b6f0f3f0a11";
+    let (status, body) = api.send(
+        "PUT",
+        "/core/inbound-routing-config",
+        Some(json!({"fallback_agent_id": agent, "fallback_agent_version": 7})),
+    );
+    assert_eq!((status, error_field(&body)), (400, Some("fallback_agent_version")));
+    let (status, config) = api.send(
+        "PUT",
+        "/core/inbound-routing-config",
+        Some(json!({"fallback_agent_id": agent, "fallback_agent_version": 1})),
+    );
+    assert_eq!(
+        (status, config["enabled"].as_bool()),
+        (200, Some(true)),
+        "enabled defaults to true"
+    );
+    let (status, got) = api.send("GET", "/core/inbound-routing-config", None);
+    assert_eq!((status, got["fallback_agent_version"].as_u64()), (200, Some(1)));
+    let wat = "(module (func (export \"route\") (result i32) i32.const 0))";
+    let (status, stored) = api.send(
+        "PUT",
+        "/core/inbound-routing-config",
+        Some(json!({"enabled": false, "workflow_definition": wat})),
+    );
+    assert_eq!(
+        (
+            status,
+            stored["workflow_definition"].as_str(),
+            stored["enabled"].as_bool()
+        ),
+        (200, Some(wat), Some(false))
+    );
+    let (status, _) = api.send("DELETE", "/core/inbound-routing-config", None);
+    assert_eq!(status, 204);
+    let (status, _) = api.send("DELETE", "/core/inbound-routing-config", None);
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn a_searched_number_is_bought_onto_the_managed_trunk() {
+    let api = Api::start();
+    let (status, found) = api.send("GET", "/core/phone-numbers/search?area_code=212&sms=true", None);
+    assert_eq!(status, 200);
+    let first = found["data"][0]["phone_number"]
+        .as_str()
+        .expect("sandbox inventory")
+        .to_owned();
+    assert!(first.starts_with("+1212"));
+    assert_eq!(found["data"][0]["sms"], true);
+    let (status, body) = api.send("GET", "/core/phone-numbers/search?voice=perhaps", None);
+    assert_eq!((status, error_field(&body)), (400, Some("voice")));
+    let (status, bought) = api.send(
+        "POST",
+        "/core/phone-numbers/purchase-number",
+        Some(json!({"phone_number": first})),
+    );
+    assert_eq!(status, 201, "{bought}");
+    assert_eq!(
+        bought["trunk_id"], "trk_demo_managed",
+        "lands on the org's managed trunk"
+    );
+    let (status, _) = api.send(
+        "POST",
+        "/core/phone-numbers/purchase-number",
+        Some(json!({"phone_number": first})),
+    );
+    assert_eq!(status, 409, "already ours");
+    let (status, body) = api.send(
+        "POST",
+        "/core/phone-numbers/purchase-number",
+        Some(json!({"phone_number": "+19995550000"})),
+    );
+    assert_eq!((status, error_field(&body)), (400, Some("phone_number")));
+    let (status, got) = api.send("GET", &format!("/core/phone-numbers/{first}"), None);
+    assert_eq!((status, got["trunk_id"].as_str()), (200, Some("trk_demo_managed")));
+}
+
+/// A second org (with a trunk and an API key) and a user token for both orgs, written into
+/// the server's store; the restart loads them.
+fn add_second_org(api: &mut Api) -> (String, String) {
+    use switchboard::directory::model::{ApiKey, InboundConfig, Org, Trunk, UserToken};
+    use switchboard::directory::{hash_api_key, Directory, Object, ALL_SCOPES};
+    let path = api.server.dir.path().join("data/switchboard.db");
+    let directory = Directory::load(std::sync::Arc::new(
+        switchboard::store::SqliteStore::open(&path).unwrap(),
+    ))
+    .unwrap();
+    let other_key = "ak_otherorg0000000000000000000000".to_owned();
+    let pat = "pat_user000000000000000000000000".to_owned();
+    let scopes: Vec<String> = ALL_SCOPES.iter().map(|s| s.to_string()).collect();
+    directory
+        .commit(
+            vec![
+                Object::Org(Org {
+                    id: "org_b".into(),
+                    name: "B".into(),
+                    livekit_sip_host: None,
+                }),
+                Object::Trunk(Trunk {
+                    id: "trk_b".into(),
+                    org_id: "org_b".into(),
+                    name: "B carrier".into(),
+                    managed_account_id: None,
+                    inbound_config: InboundConfig::default(),
+                    outbound_config: None,
+                    created_at: "t".into(),
+                    updated_at: "t".into(),
+                }),
+                Object::ApiKey(ApiKey {
+                    id: "key_b".into(),
+                    org_id: "org_b".into(),
+                    hash: hash_api_key(&other_key),
+                    scopes: scopes.clone(),
+                    created_at: "t".into(),
+                }),
+                Object::UserToken(UserToken {
+                    id: "tok_1".into(),
+                    hash: hash_api_key(&pat),
+                    org_ids: vec!["org_demo".into(), "org_b".into()],
+                    scopes,
+                    created_at: "t".into(),
+                }),
+            ],
+            vec![],
+        )
+        .unwrap();
+    drop(directory);
+    api.server.kill_and_restart();
+    (other_key, pat)
+}
+
+#[test]
+fn an_org_never_sees_or_touches_another_orgs_objects() {
+    let mut api = Api::start();
+    let (other_key, _) = add_second_org(&mut api);
+    let other = |method: &str, path: &str, body: Option<Value>| {
+        let mut r = api
+            .client
+            .request(method.parse().unwrap(), api.url(path))
+            .bearer_auth(&other_key);
+        if let Some(body) = body {
+            r = r.json(&body);
+        }
+        split(r.send().unwrap())
+    };
+    let (status, trunks) = other("GET", "/core/trunks", None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        trunks["data"].as_array().unwrap().len(),
+        1,
+        "only its own trunk: {trunks}"
+    );
+    assert_eq!(
+        other("GET", "/core/trunks/trk_demo_byoc", None).0,
+        404,
+        "404, not 403: ids do not leak"
+    );
+    assert_eq!(other("DELETE", "/core/trunks/trk_demo_byoc", None).0, 404);
+    assert_eq!(other("GET", "/core/phone-numbers/+15551234567", None).0, 404);
+    assert_eq!(
+        other(
+            "PATCH",
+            "/core/phone-numbers/+15551234567",
+            Some(json!({"outbound_shareable": true}))
+        )
+        .0,
+        404
+    );
+    let (status, body) = other(
+        "POST",
+        "/core/phone-numbers",
+        Some(json!({"phone_number": "+15550003333", "trunk_id": "trk_demo_byoc"})),
+    );
+    assert_eq!(
+        (status, error_field(&body)),
+        (400, Some("trunk_id")),
+        "another org's trunk does not exist for it"
+    );
+    let (_, numbers) = other("GET", "/core/phone-numbers", None);
+    assert!(numbers["data"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_user_token_acts_for_the_org_named_in_x_org_id() {
+    let mut api = Api::start();
+    let (_, pat) = add_second_org(&mut api);
+    let get = |org: Option<&str>| {
+        let mut r = api.client.get(api.url("/core/trunks")).bearer_auth(&pat);
+        if let Some(org) = org {
+            r = r.header("X-Org-Id", org);
+        }
+        split(r.send().unwrap())
+    };
+    let (status, body) = get(None);
+    assert_eq!((status, error_field(&body)), (400, Some("X-Org-Id")));
+    let (status, demo) = get(Some("org_demo"));
+    assert_eq!((status, demo["data"].as_array().unwrap().len()), (200, 2));
+    let (status, b) = get(Some("org_b"));
+    assert_eq!((status, b["data"][0]["id"].as_str()), (200, Some("trk_b")));
+    assert_eq!(get(Some("org_elsewhere")).0, 404);
+}
+
+#[test]
+fn the_per_org_number_limit_is_a_clear_error() {
+    let server = common::Server::start("[directory]\nmax_numbers_per_org = 3\n");
+    let key = server
+        .stdout_text()
+        .split_whitespace()
+        .find(|w| w.starts_with("ak_"))
+        .unwrap()
+        .to_owned();
+    let api = Api {
+        server,
+        key,
+        client: Client::new(),
+    };
+    let (status, _) = api.send(
+        "POST",
+        "/core/phone-numbers",
+        Some(json!({"phone_number": "+15550004444", "trunk_id": "trk_demo_byoc"})),
+    );
+    assert_eq!(status, 201, "the demo's two numbers and this one make three");
+    let (status, body) = api.send(
+        "POST",
+        "/core/phone-numbers",
+        Some(json!({"phone_number": "+15550005555", "trunk_id": "trk_demo_byoc"})),
+    );
+    assert_eq!((status, error_field(&body)), (400, Some("phone_number")));
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("limit of 3"),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_first_purchase_creates_the_orgs_managed_trunk() {
+    let mut api = Api::start();
+    let (other_key, _) = add_second_org(&mut api);
+    let (status, found) = split(
+        api.client
+            .get(api.url("/core/phone-numbers/search?area_code=312"))
+            .bearer_auth(&other_key)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 200);
+    let number = found["data"][0]["phone_number"].as_str().unwrap().to_owned();
+    let (status, bought) = split(
+        api.client
+            .post(api.url("/core/phone-numbers/purchase-number"))
+            .bearer_auth(&other_key)
+            .json(&json!({"phone_number": number}))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 201, "{bought}");
+    let trunk = bought["trunk_id"].as_str().unwrap();
+    let (_, trunk) = split(
+        api.client
+            .get(api.url(&format!("/core/trunks/{trunk}")))
+            .bearer_auth(&other_key)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(
+        trunk["managed_account_id"], "AC_sandbox",
+        "a new managed trunk: {trunk}"
+    );
+}
+
+/// The final status a live server gives an INVITE to `number` (after its 100 Trying).
+fn invite_status(server: &common::Server, number: &str, call_id: &str) -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let me = socket.local_addr().unwrap();
+    let invite = format!(
+        "INVITE sip:{number}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{call_id};rport\r\nMax-Forwards: 70\r\n\
+         From: <sip:+14155550100@127.0.0.1>;tag=t1\r\nTo: <sip:{number}@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:carrier@{me}>\r\nContent-Length: 0\r\n\r\n"
+    );
+    socket.send_to(invite.as_bytes(), server.sip).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        let (n, _) = socket.recv_from(&mut buf).expect("a final answer");
+        assert!(n > 11, "a status line");
+        let status: u16 = std::str::from_utf8(&buf[8..11]).unwrap().parse().unwrap();
+        if status >= 200 {
+            return status;
+        }
+    }
+}
+
+#[test]
+fn a_number_added_through_the_api_is_routed_by_the_very_next_call() {
+    // No agent listens at the LiveKit address, so a routed call ends 503 (agent unreachable)
+    // and an unrouted one 404.
+    let server = common::Server::start("[b2bua]\nagent_response_timeout_secs = 1\n");
+    let key = server
+        .stdout_text()
+        .split_whitespace()
+        .find(|w| w.starts_with("ak_"))
+        .unwrap()
+        .to_owned();
+    let api = Api {
+        server,
+        key,
+        client: Client::new(),
+    };
+    assert_eq!(invite_status(&api.server, "+15550006666", "before"), 404);
+    let (status, _) = api.send("POST", "/core/phone-numbers", Some(json!({"phone_number": "+15550006666", "trunk_id": "trk_demo_byoc", "inbound_agent_version_id": "ver_demo_1"})));
+    assert_eq!(status, 201);
+    assert_eq!(invite_status(&api.server, "+15550006666", "after"), 503);
+}

@@ -88,6 +88,13 @@ proptest! {
     }
 
     #[test]
+    fn e164_normalisation_of_any_text_never_panics(text in "\\PC{0,24}", cc in "[0-9]{1,3}") {
+        if let Some(n) = switchboard::sip::e164::normalise(&text, &cc) {
+            prop_assert!(n.starts_with('+') && n[1..].bytes().all(|b| b.is_ascii_digit()));
+        }
+    }
+
+    #[test]
     fn truncations_never_panic(index in 0usize..9, cut in 0usize..2000) {
         let raw = &fixtures()[index];
         let cut = cut.min(raw.len());

@@ -223,3 +223,77 @@ fn a_reinvite_from_the_agent_reaches_the_carrier() {
 fn early_media_183_then_200() {
     Flow::start(Some("agent-early-media.xml"), "").carrier(&scenario("carrier-call.xml"), "u1", NUMBER);
 }
+
+#[test]
+fn sigterm_drains_new_calls_get_503_and_a_live_call_ends_normally() {
+    let mut flow = Flow::start(Some("agent-answer.xml"), "");
+    let target = flow.server.sip.to_string();
+    let local_port = common::free_port().to_string();
+    let scenario = scenario("carrier-long-call.xml");
+    let mut carrier = Command::new(common::require_tool("sipp", "sip-tester"))
+        .args([
+            "-sf",
+            &scenario,
+            "-s",
+            NUMBER,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &local_port,
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "20s",
+            "-timeout_error",
+            &target,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let status = Command::new("kill")
+        .args(["-TERM", &flow.server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    // OPTIONS now gets 503: carriers stop sending new calls here.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    socket
+        .send_to(
+            common::options_request(socket.local_addr().unwrap(), "draining").as_bytes(),
+            flow.server.sip,
+        )
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, _) = socket.recv_from(&mut buf).expect("an answer while draining");
+    assert!(
+        buf[..n].starts_with(b"SIP/2.0 503"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    // The call in progress completes, then the server exits on its own.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let carrier_status = loop {
+        if let Some(s) = carrier.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the live call did not complete");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(carrier_status.success(), "the live call failed while draining");
+    let exit = loop {
+        if let Some(s) = flow.server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not exit after its calls ended"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit}");
+}

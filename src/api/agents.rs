@@ -2,12 +2,13 @@
 //! a version. Published versions are immutable; `publish` writes only the slots `direction`
 //! names, and `unassign_phone_numbers` clears only slots that point at this agent.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
+use super::error::{Body, Params, Segment};
 use super::page::{Page, PageQuery};
 use super::{commit, now, ApiError, AppState};
 use crate::directory::model::{Agent, AgentVersion, PhoneNumber};
@@ -50,7 +51,7 @@ pub struct Published {
 pub async fn list(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<PageQuery>,
+    Params(q): Params<PageQuery>,
 ) -> Result<Json<Page<Agent>>, ApiError> {
     caller.can_read("agents")?;
     let snapshot = state.directory.snapshot();
@@ -66,7 +67,7 @@ pub async fn list(
 pub async fn create(
     caller: Caller,
     State(state): State<AppState>,
-    Json(body): Json<CreateBody>,
+    Body(body): Body<CreateBody>,
 ) -> Result<(StatusCode, Json<Agent>), ApiError> {
     caller.can_manage("agents")?;
     let name = body
@@ -87,7 +88,7 @@ pub async fn create(
 pub async fn get(
     caller: Caller,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Segment(id): Segment<String>,
 ) -> Result<Json<Agent>, ApiError> {
     caller.can_read("agents")?;
     Ok(Json(own_agent(&state.directory.snapshot(), &caller, &id)?))
@@ -96,7 +97,7 @@ pub async fn get(
 pub async fn delete(
     caller: Caller,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Segment(id): Segment<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.can_manage("agents")?;
     let snapshot = state.directory.snapshot();
@@ -122,7 +123,7 @@ pub async fn delete(
 pub async fn create_version(
     caller: Caller,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Segment(id): Segment<String>,
 ) -> Result<(StatusCode, Json<AgentVersion>), ApiError> {
     caller.can_manage("agents")?;
     let snapshot = state.directory.snapshot();
@@ -150,7 +151,7 @@ pub async fn create_version(
 pub async fn get_version(
     caller: Caller,
     State(state): State<AppState>,
-    Path((id, version)): Path<(String, String)>,
+    Segment((id, version)): Segment<(String, String)>,
 ) -> Result<Json<AgentVersion>, ApiError> {
     caller.can_read("agents")?;
     let snapshot = state.directory.snapshot();
@@ -162,12 +163,17 @@ pub async fn get_version(
 pub async fn publish(
     caller: Caller,
     State(state): State<AppState>,
-    Path((id, version)): Path<(String, String)>,
-    body: Option<Json<PublishBody>>,
+    Segment((id, version)): Segment<(String, String)>,
+    raw: axum::body::Bytes,
 ) -> Result<Json<Published>, ApiError> {
     caller.can_manage("agents")?;
     caller.can_manage("phone_numbers")?;
-    let body = body.map(|Json(b)| b).unwrap_or_default();
+    // The body is optional: an empty one publishes without assigning.
+    let body: PublishBody = if raw.is_empty() {
+        PublishBody::default()
+    } else {
+        serde_json::from_slice(&raw).map_err(|e| super::error::rejected_json(&e))?
+    };
     let snapshot = state.directory.snapshot();
     own_agent(&snapshot, &caller, &id)?;
     let mut version = find_version(&snapshot, &id, &version)?;

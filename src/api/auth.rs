@@ -6,6 +6,9 @@ use axum::http::request::Parts;
 
 use super::{ApiError, AppState};
 
+/// The header a user token names its org in.
+pub const ORG_HEADER: &str = "x-org-id";
+
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -40,17 +43,33 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.to_str().ok())
             .ok_or(ApiError::Unauthorized)?;
         let key = header.strip_prefix("Bearer ").ok_or(ApiError::Unauthorized)?.trim();
-        if !key.starts_with("ak_") {
-            return Err(ApiError::Unauthorized);
-        }
         let snapshot = state.directory.snapshot();
-        let found = snapshot
-            .api_keys
-            .get(&crate::directory::hash_api_key(key))
-            .ok_or(ApiError::Unauthorized)?;
-        Ok(Caller {
-            org_id: found.org_id.clone(),
-            scopes: found.scopes.clone(),
-        })
+        let hash = crate::directory::hash_api_key(key);
+        if key.starts_with("ak_") {
+            let found = snapshot.api_keys.get(&hash).ok_or(ApiError::Unauthorized)?;
+            return Ok(Caller {
+                org_id: found.org_id.clone(),
+                scopes: found.scopes.clone(),
+            });
+        }
+        if key.starts_with("pat_") {
+            let token = snapshot.user_tokens.get(&hash).ok_or(ApiError::Unauthorized)?;
+            let org = parts
+                .headers
+                .get(ORG_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| {
+                    ApiError::invalid("X-Org-Id", "user tokens must name the org they act for in X-Org-Id")
+                })?;
+            // An org the token may not act for looks like one that does not exist.
+            if !token.org_ids.iter().any(|o| o == org) {
+                return Err(ApiError::NotFound("org"));
+            }
+            return Ok(Caller {
+                org_id: org.to_owned(),
+                scopes: token.scopes.clone(),
+            });
+        }
+        Err(ApiError::Unauthorized)
     }
 }

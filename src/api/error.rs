@@ -15,7 +15,10 @@ pub enum ApiError {
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: std::borrow::Cow<'static, str>,
+        message: String,
+    },
     #[error("{0}")]
     Conflict(String),
     #[error("storage failed")]
@@ -23,19 +26,19 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn invalid(field: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<String>) -> ApiError {
         ApiError::Invalid {
-            field,
+            field: field.into(),
             message: message.into(),
         }
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, Option<&'static str>) {
+    fn parts(&self) -> (StatusCode, &'static str, Option<&str>) {
         match self {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
-            ApiError::Invalid { field, .. } => (StatusCode::BAD_REQUEST, "invalid_request", Some(field)),
+            ApiError::Invalid { field, .. } => (StatusCode::BAD_REQUEST, "invalid_request", Some(field.as_ref())),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
             ApiError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         }
@@ -51,4 +54,81 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({ "error": { "code": code, "message": self.to_string(), "field": field } });
         (status, Json(body)).into_response()
     }
+}
+
+/// A JSON body whose every rejection (bad JSON, wrong types, missing Content-Type) is an
+/// [`ApiError`] naming the offending field, like every other error of the API.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for Body<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Body<T>, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(rejection) => Err(rejected("body", &rejection.body_text())),
+        }
+    }
+}
+
+/// Query parameters, likewise.
+#[derive(Debug)]
+pub struct Params<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for Params<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Params<T>, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Params(value)),
+            Err(rejection) => Err(rejected("query", &rejection.body_text())),
+        }
+    }
+}
+
+/// serde's messages start with the path of the field at fault (`outbound_config.address:
+/// invalid type...`); use it as the error's field when there is one.
+fn rejected(default_field: &'static str, text: &str) -> ApiError {
+    let detail = text.split_once("target type: ").map_or(text, |(_, d)| d);
+    let field = detail
+        .split_once(": ")
+        .map(|(path, _)| path)
+        .filter(|p| !p.is_empty() && !p.contains(' '));
+    match field {
+        Some(path) => ApiError::invalid(path.to_owned(), detail.to_owned()),
+        None => ApiError::invalid(default_field, detail.to_owned()),
+    }
+}
+
+/// A path segment, likewise (a segment that is not valid UTF-8 is a 400 JSON error).
+#[derive(Debug)]
+pub struct Segment<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for Segment<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Segment<T>, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Segment(value)),
+            Err(rejection) => Err(ApiError::invalid("path", rejection.body_text())),
+        }
+    }
+}
+
+/// A serde_json error on a body parsed by hand.
+pub fn rejected_json(err: &serde_json::Error) -> ApiError {
+    rejected("body", &format!("target type: {err}"))
 }

@@ -7,6 +7,8 @@ mod auth;
 mod error;
 mod numbers;
 mod page;
+mod purchase;
+mod routing_config;
 mod trunks;
 
 pub use error::ApiError;
@@ -68,6 +70,7 @@ pub struct AppState {
     pub directory: Arc<Directory>,
     pub config: DirectoryConfig,
     pub health: Arc<Health>,
+    pub provider: Arc<dyn crate::provider::NumberProvider>,
 }
 
 /// The router for the HTTP listener.
@@ -76,6 +79,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi))
         .route("/readyz", get(readyz))
         .route("/core/trunks", get(trunks::list).post(trunks::create))
         .route(
@@ -87,6 +91,11 @@ pub fn router(state: AppState) -> Router {
             "/core/phone-numbers/{phone_number}",
             get(numbers::get).patch(numbers::patch).delete(numbers::delete),
         )
+        .route("/core/phone-numbers/search", get(purchase::search))
+        .route(
+            "/core/phone-numbers/purchase-number",
+            axum::routing::post(purchase::purchase),
+        )
         .route("/core/agents", get(agents::list).post(agents::create))
         .route("/core/agents/{id}", get(agents::get).delete(agents::delete))
         .route(
@@ -97,6 +106,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/core/agents/{id}/versions/{version}/publish",
             axum::routing::post(agents::publish),
+        )
+        .route(
+            "/core/inbound-routing-config",
+            get(routing_config::get)
+                .put(routing_config::put)
+                .delete(routing_config::delete),
         )
         .with_state(state)
 }
@@ -135,6 +150,14 @@ async fn metrics() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::metrics::render(),
+    )
+}
+
+/// The API's OpenAPI document (checked in at the repository root).
+async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../../openapi.json"),
     )
 }
 

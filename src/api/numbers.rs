@@ -2,12 +2,13 @@
 //! outbound agent slots. Numbers are registered directly only on BYOC trunks (managed ones
 //! are bought); PATCH changes `outbound_shareable` and nothing else.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
 use super::auth::Caller;
+use super::error::{Body, Params, Segment};
 use super::page::{Page, PageQuery};
 use super::{commit, now, ApiError, AppState};
 use crate::directory::model::PhoneNumber;
@@ -36,7 +37,7 @@ pub struct NumberQuery {
 pub async fn list(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<NumberQuery>,
+    Params(q): Params<NumberQuery>,
 ) -> Result<Json<Page<PhoneNumber>>, ApiError> {
     caller.can_read("phone_numbers")?;
     let snapshot = state.directory.snapshot();
@@ -54,7 +55,7 @@ pub async fn list(
 pub async fn get(
     caller: Caller,
     State(state): State<AppState>,
-    Path(number): Path<String>,
+    Segment(number): Segment<String>,
 ) -> Result<Json<PhoneNumber>, ApiError> {
     caller.can_read("phone_numbers")?;
     Ok(Json(own_number(&state.directory.snapshot(), &caller, &number)?))
@@ -63,7 +64,7 @@ pub async fn get(
 pub async fn create(
     caller: Caller,
     State(state): State<AppState>,
-    Json(body): Json<CreateBody>,
+    Body(body): Body<CreateBody>,
 ) -> Result<(StatusCode, Json<PhoneNumber>), ApiError> {
     caller.can_manage("phone_numbers")?;
     let snapshot = state.directory.snapshot();
@@ -135,8 +136,8 @@ pub async fn create(
 pub async fn patch(
     caller: Caller,
     State(state): State<AppState>,
-    Path(number): Path<String>,
-    Json(body): Json<serde_json::Map<String, serde_json::Value>>,
+    Segment(number): Segment<String>,
+    Body(body): Body<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Json<PhoneNumber>, ApiError> {
     caller.can_manage("phone_numbers")?;
     let mut record = own_number(&state.directory.snapshot(), &caller, &number)?;
@@ -150,10 +151,10 @@ pub async fn patch(
                 ))
             }
             _ => {
-                return Err(ApiError::Invalid {
-                    field: "body",
-                    message: format!("{field} cannot be changed with PATCH; only outbound_shareable can"),
-                })
+                return Err(ApiError::invalid(
+                    field.clone(),
+                    format!("{field} cannot be changed with PATCH; only outbound_shareable can"),
+                ))
             }
         }
     }
@@ -165,7 +166,7 @@ pub async fn patch(
 pub async fn delete(
     caller: Caller,
     State(state): State<AppState>,
-    Path(number): Path<String>,
+    Segment(number): Segment<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.can_manage("phone_numbers")?;
     let record = own_number(&state.directory.snapshot(), &caller, &number)?;

@@ -1,12 +1,13 @@
 //! `/core/trunks`: BYOC trunks are the org's to create, change and delete; managed trunks
 //! are provisioned by the platform and read-only (PUT and DELETE answer 400, saying why).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
 use super::auth::Caller;
+use super::error::{Body, Params, Segment};
 use super::page::{Page, PageQuery};
 use super::{commit, now, ApiError, AppState};
 use crate::directory::model::{InboundConfig, OutboundConfig, Trunk};
@@ -46,7 +47,7 @@ pub struct TrunkQuery {
 pub async fn list(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<TrunkQuery>,
+    Params(q): Params<TrunkQuery>,
 ) -> Result<Json<Page<Trunk>>, ApiError> {
     caller.can_read("trunks")?;
     let snapshot = state.directory.snapshot();
@@ -64,7 +65,7 @@ pub async fn list(
 pub async fn get(
     caller: Caller,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Segment(id): Segment<String>,
 ) -> Result<Json<Trunk>, ApiError> {
     caller.can_read("trunks")?;
     Ok(Json(own_trunk(&state, &caller, &id)?))
@@ -73,7 +74,7 @@ pub async fn get(
 pub async fn create(
     caller: Caller,
     State(state): State<AppState>,
-    Json(body): Json<TrunkBody>,
+    Body(body): Body<TrunkBody>,
 ) -> Result<(StatusCode, Json<Trunk>), ApiError> {
     caller.can_manage("trunks")?;
     let stamp = now();
@@ -94,8 +95,8 @@ pub async fn create(
 pub async fn update(
     caller: Caller,
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Json(body): Json<TrunkBody>,
+    Segment(id): Segment<String>,
+    Body(body): Body<TrunkBody>,
 ) -> Result<Json<Trunk>, ApiError> {
     caller.can_manage("trunks")?;
     let mut trunk = own_trunk(&state, &caller, &id)?;
@@ -116,7 +117,7 @@ pub async fn update(
 pub async fn delete(
     caller: Caller,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Segment(id): Segment<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.can_manage("trunks")?;
     let trunk = own_trunk(&state, &caller, &id)?;

@@ -16,7 +16,7 @@ pub use seed::{ensure_demo, hash_api_key, new_api_key, ALL_SCOPES, DEMO_AGENT_ID
 pub use snapshot::Snapshot;
 
 use crate::store::{Kind, Row, Store, StoreError, Write};
-use model::{Agent, AgentVersion, ApiKey, Org, PhoneNumber, Trunk};
+use model::{Agent, AgentVersion, ApiKey, Org, PhoneNumber, RoutingConfig, Trunk, UserToken};
 
 /// `[directory]` in the config.
 #[derive(Debug, Clone, Deserialize)]
@@ -46,6 +46,8 @@ pub enum Object {
     Agent(Agent),
     AgentVersion(AgentVersion),
     ApiKey(ApiKey),
+    RoutingConfig(RoutingConfig),
+    UserToken(UserToken),
 }
 
 /// Why a directory operation failed.
@@ -119,6 +121,8 @@ fn row_of(object: &Object) -> Result<Row, DirectoryError> {
         Object::Agent(a) => (Kind::Agent, &a.id, &a.org_id, serde_json::to_string(a)),
         Object::AgentVersion(v) => (Kind::AgentVersion, &v.id, &v.org_id, serde_json::to_string(v)),
         Object::ApiKey(k) => (Kind::ApiKey, &k.id, &k.org_id, serde_json::to_string(k)),
+        Object::RoutingConfig(c) => (Kind::RoutingConfig, &c.org_id, &c.org_id, serde_json::to_string(c)),
+        Object::UserToken(t) => (Kind::UserToken, &t.id, &t.id, serde_json::to_string(t)),
     };
     let body = body.map_err(|e| DirectoryError::Encode(kind.as_str(), e))?;
     Ok(Row {
@@ -157,6 +161,8 @@ fn apply_row(snapshot: &mut Snapshot, row: &Row) -> Result<(), DirectoryError> {
         Kind::Agent => Object::Agent(serde_json::from_str(&row.body).map_err(corrupt)?),
         Kind::AgentVersion => Object::AgentVersion(serde_json::from_str(&row.body).map_err(corrupt)?),
         Kind::ApiKey => Object::ApiKey(serde_json::from_str(&row.body).map_err(corrupt)?),
+        Kind::RoutingConfig => Object::RoutingConfig(serde_json::from_str(&row.body).map_err(corrupt)?),
+        Kind::UserToken => Object::UserToken(serde_json::from_str(&row.body).map_err(corrupt)?),
     };
     put(snapshot, object);
     Ok(())
@@ -179,6 +185,12 @@ fn put(snapshot: &mut Snapshot, object: Object) {
         }
         Object::ApiKey(k) => {
             Arc::make_mut(&mut snapshot.api_keys).insert(k.hash.clone(), k);
+        }
+        Object::RoutingConfig(c) => {
+            Arc::make_mut(&mut snapshot.routing_configs).insert(c.org_id.clone(), c);
+        }
+        Object::UserToken(t) => {
+            Arc::make_mut(&mut snapshot.user_tokens).insert(t.hash.clone(), t);
         }
     }
 }
@@ -205,6 +217,12 @@ fn delete(snapshot: &mut Snapshot, kind: Kind, id: &str) {
         }
         Kind::ApiKey => {
             Arc::make_mut(&mut snapshot.api_keys).retain(|_, k| k.id != id);
+        }
+        Kind::RoutingConfig => {
+            Arc::make_mut(&mut snapshot.routing_configs).remove(id);
+        }
+        Kind::UserToken => {
+            Arc::make_mut(&mut snapshot.user_tokens).retain(|_, t| t.id != id);
         }
     }
 }

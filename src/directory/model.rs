@@ -142,3 +142,34 @@ pub struct ApiKey {
     pub scopes: Vec<String>,
     pub created_at: String,
 }
+
+/// The org's inbound routing config (one per org): a workflow that picks the agent at call
+/// time, and the fallback used when it selects nothing, fails or times out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutingConfig {
+    pub org_id: String,
+    pub enabled: bool,
+    /// The workflow module (wasm bytes or WAT text), base64 in JSON; run by the workflow
+    /// sandbox.
+    #[serde(default)]
+    pub workflow_definition: Option<String>,
+    #[serde(default)]
+    pub fallback_agent_id: Option<String>,
+    #[serde(default)]
+    pub fallback_agent_version: Option<u32>,
+    /// IANA time zone the workflow's local-time keys use.
+    #[serde(default)]
+    pub tz: Option<String>,
+    pub updated_at: String,
+}
+
+/// A user's personal access token (`pat_...`): acts for the orgs it lists, one at a time,
+/// named by the `X-Org-Id` header. Stored hashed, like API keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserToken {
+    pub id: String,
+    pub hash: String,
+    pub org_ids: Vec<String>,
+    pub scopes: Vec<String>,
+    pub created_at: String,
+}

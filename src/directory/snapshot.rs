@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use super::model::{Agent, AgentVersion, ApiKey, Org, PhoneNumber, Trunk};
+use super::model::{Agent, AgentVersion, ApiKey, Org, PhoneNumber, RoutingConfig, Trunk, UserToken};
 
 const SHARDS: usize = 1024;
 
@@ -20,6 +20,10 @@ pub struct Snapshot {
     pub versions: Arc<HashMap<String, AgentVersion>>,
     /// API keys by the hex SHA-256 of the key.
     pub api_keys: Arc<HashMap<String, ApiKey>>,
+    /// Inbound routing configs by org id.
+    pub routing_configs: Arc<HashMap<String, RoutingConfig>>,
+    /// User tokens by the hex SHA-256 of the token.
+    pub user_tokens: Arc<HashMap<String, UserToken>>,
 }
 
 impl Snapshot {

@@ -132,6 +132,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
                     directory: directory.clone(),
                     config: config.directory.clone(),
                     health: health.clone(),
+                    provider: config.provider.build(),
                 },
             )
             .await

@@ -7,7 +7,11 @@
 pub fn normalise(dialed: &str, default_country: &str) -> Option<String> {
     let mut s = dialed.trim();
     for scheme in ["tel:", "sip:", "sips:"] {
-        if s.len() >= scheme.len() && s[..scheme.len()].eq_ignore_ascii_case(scheme) {
+        // Byte-wise: the input is untrusted and may not have a char boundary there.
+        if s.as_bytes()
+            .get(..scheme.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(scheme.as_bytes()))
+        {
             s = &s[scheme.len()..];
         }
     }
@@ -47,6 +51,22 @@ mod tests {
             "15551234567;npdi;rn=+15559990000",
         ] {
             assert_eq!(normalise(dialed, "1").as_deref(), Some("+15551234567"), "{dialed}");
+        }
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics() {
+        for text in [
+            "ø\u{1f600}Y",
+            "tel",
+            "sip:ü",
+            "é",
+            "+",
+            "",
+            "sips:+1555\u{0}1234567",
+            "t\u{e9}l:+15551234567",
+        ] {
+            let _ = normalise(text, "1");
         }
     }
 

@@ -19,17 +19,21 @@ pub enum Kind {
     Agent,
     AgentVersion,
     ApiKey,
+    RoutingConfig,
+    UserToken,
 }
 
 impl Kind {
     /// Every kind, for reading rows back.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Org,
         Kind::Trunk,
         Kind::PhoneNumber,
         Kind::Agent,
         Kind::AgentVersion,
         Kind::ApiKey,
+        Kind::RoutingConfig,
+        Kind::UserToken,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +44,8 @@ impl Kind {
             Kind::Agent => "agent",
             Kind::AgentVersion => "agent_version",
             Kind::ApiKey => "api_key",
+            Kind::RoutingConfig => "routing_config",
+            Kind::UserToken => "user_token",
         }
     }
 }

@@ -151,3 +151,15 @@ mod tests {
         assert_eq!(mode, "wal");
     }
 }
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_reads_back_by_its_name() {
+        for kind in Kind::ALL {
+            assert_eq!(kind_from(kind.as_str()), Some(kind));
+        }
+    }
+}

@@ -380,3 +380,32 @@ fn a_tls_carrier_gets_our_tls_address_in_via_and_a_contact_naming_tls() {
         "the agent leg is UDP"
     );
 }
+
+#[test]
+fn a_reinvite_from_the_caller_puts_the_agent_on_hold_and_its_ack_follows() {
+    let mut net = Net::new(17, 0.0, AgentMode::Answer, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(1));
+    let acks_before = net.agent.acks;
+    let hold = Bytes::from_static(b"v=0\r\ns=-\r\na=sendonly\r\n");
+    let mut reinvite = net.carrier_in_dialog(Method::Invite, 2);
+    reinvite.append_header(HeaderName::ContentType, Bytes::from_static(b"application/sdp"));
+    reinvite.set_body(hold.clone());
+    net.carrier_request(reinvite);
+    net.run_for(Duration::from_millis(200));
+    assert_eq!(net.carrier.in_dialog_answers, vec![(Method::Invite, 200)]);
+    let relayed = net
+        .agent
+        .in_dialog
+        .iter()
+        .find(|m| m.method() == Some(&Method::Invite))
+        .expect("the re-INVITE reached the agent");
+    assert_eq!(relayed.body(), &hold[..], "a=sendonly passes through untouched");
+    assert_eq!(relayed.to_tag(), Some(&b"a1"[..]));
+    assert_eq!(relayed.cseq().unwrap().seq, 2);
+    // The scripted carrier ACKed the 2xx itself; a repeat of that ACK is not relayed twice.
+    let ack = net.carrier_in_dialog(Method::Ack, 2);
+    net.send(net.b2b_addr(), ack.to_bytes());
+    net.run_for(Duration::from_millis(200));
+    assert_eq!(net.agent.acks, acks_before + 1, "the re-INVITE's ACK is relayed once");
+}

@@ -1,0 +1,169 @@
+//! Twilio's REST API as a managed-number provider: `AvailablePhoneNumbers/{country}/Local`
+//! for search (area code, region, postal code, voice/SMS/MMS capability filters) and
+//! `IncomingPhoneNumbers` for purchase, with HTTP Basic auth (account SID, auth token).
+//! Blocking (reqwest's blocking client): callers run it on the blocking pool.
+
+use serde::Deserialize;
+
+use super::{AvailableNumber, NumberProvider, ProviderError, SearchQuery};
+use crate::directory::model::Secret;
+
+/// The Twilio provider.
+#[derive(Debug)]
+pub struct Twilio {
+    base_url: String,
+    account_sid: String,
+    auth_token: Secret,
+    managed_account_id: String,
+    http: reqwest::blocking::Client,
+}
+
+#[derive(Deserialize)]
+struct AvailableList {
+    available_phone_numbers: Vec<TwilioNumber>,
+}
+
+#[derive(Deserialize)]
+struct TwilioNumber {
+    phone_number: String,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    postal_code: Option<String>,
+    #[serde(default)]
+    iso_country: Option<String>,
+    #[serde(default)]
+    capabilities: Capabilities,
+}
+
+#[derive(Default, Deserialize)]
+struct Capabilities {
+    #[serde(default)]
+    voice: bool,
+    #[serde(default, rename = "SMS")]
+    sms: bool,
+    #[serde(default, rename = "MMS")]
+    mms: bool,
+}
+
+#[derive(Deserialize)]
+struct Purchased {
+    sid: String,
+}
+
+/// Twilio's error body.
+#[derive(Deserialize)]
+struct TwilioError {
+    code: Option<u32>,
+    message: String,
+}
+
+impl Twilio {
+    pub fn new(base_url: &str, account_sid: &str, auth_token: Secret, managed_account_id: &str) -> Twilio {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(std::time::Duration::from_secs(15))
+            .build()
+            .expect("a TLS-capable HTTP client");
+        Twilio {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            account_sid: account_sid.to_owned(),
+            auth_token,
+            managed_account_id: managed_account_id.to_owned(),
+            http,
+        }
+    }
+
+    fn url(&self, tail: &str) -> String {
+        format!("{}/2010-04-01/Accounts/{}/{tail}", self.base_url, self.account_sid)
+    }
+
+    fn fail(response: reqwest::blocking::Response) -> ProviderError {
+        let status = response.status();
+        match response.json::<TwilioError>() {
+            Ok(e) => ProviderError::Upstream(format!("Twilio {status}: {} (code {})", e.message, e.code.unwrap_or(0))),
+            Err(_) => ProviderError::Upstream(format!("Twilio answered {status}")),
+        }
+    }
+}
+
+impl NumberProvider for Twilio {
+    fn search(&self, q: &SearchQuery) -> Result<Vec<AvailableNumber>, ProviderError> {
+        let kind = match q.number_type.as_str() {
+            "local" => "Local",
+            "toll_free" | "tollfree" => "TollFree",
+            "mobile" => "Mobile",
+            other => {
+                return Err(ProviderError::InvalidQuery {
+                    field: "type",
+                    message: format!("{other:?} is not local, toll_free or mobile"),
+                })
+            }
+        };
+        let mut params: Vec<(&str, String)> = Vec::new();
+        for (name, value) in [
+            ("AreaCode", &q.area_code),
+            ("InRegion", &q.region),
+            ("InPostalCode", &q.postal_code),
+            ("VoiceEnabled", &q.voice),
+            ("SmsEnabled", &q.sms),
+            ("MmsEnabled", &q.mms),
+            ("PageSize", &q.limit),
+        ] {
+            if let Some(v) = value {
+                params.push((name, v.clone()));
+            }
+        }
+        let url = self.url(&format!("AvailablePhoneNumbers/{}/{kind}.json", q.country_code));
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(&self.account_sid, Some(&self.auth_token.0))
+            .query(&params)
+            .send()
+            .map_err(|e| ProviderError::Upstream(e.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(Twilio::fail(response));
+        }
+        let list: AvailableList = response
+            .json()
+            .map_err(|e| ProviderError::Upstream(format!("unexpected answer: {e}")))?;
+        Ok(list
+            .available_phone_numbers
+            .into_iter()
+            .map(|n| AvailableNumber {
+                phone_number: n.phone_number,
+                country_code: n.iso_country.unwrap_or_else(|| q.country_code.clone()),
+                number_type: q.number_type.clone(),
+                region: n.region.unwrap_or_default(),
+                postal_code: n.postal_code.unwrap_or_default(),
+                voice: n.capabilities.voice,
+                sms: n.capabilities.sms,
+                mms: n.capabilities.mms,
+            })
+            .collect())
+    }
+
+    fn purchase(&self, e164: &str) -> Result<String, ProviderError> {
+        let response = self
+            .http
+            .post(self.url("IncomingPhoneNumbers.json"))
+            .basic_auth(&self.account_sid, Some(&self.auth_token.0))
+            .form(&[("PhoneNumber", e164)])
+            .send()
+            .map_err(|e| ProviderError::Upstream(e.without_url().to_string()))?;
+        if response.status().as_u16() == 400 {
+            return Err(ProviderError::NotAvailable(e164.to_owned()));
+        }
+        if !response.status().is_success() {
+            return Err(Twilio::fail(response));
+        }
+        let bought: Purchased = response
+            .json()
+            .map_err(|e| ProviderError::Upstream(format!("unexpected answer: {e}")))?;
+        Ok(bought.sid)
+    }
+
+    fn account_id(&self) -> &str {
+        &self.managed_account_id
+    }
+}
