@@ -114,6 +114,10 @@ impl B2bua {
             TxEvent::Retransmitted2xx(_) => return,
             TxEvent::Timeout | TxEvent::TransportError => {
                 self.refuse_request(now, server, &request, &CallError::RelayTimeout);
+                if request.method() == Some(&Method::Invite) {
+                    // That offer/answer is over: the next re-INVITE must not get 491.
+                    self.forget_reinvites(key);
+                }
                 return;
             }
         };
@@ -151,10 +155,7 @@ impl B2bua {
         }
         if status >= 300 && method == Some(Method::Invite) {
             // The failed re-INVITE's ACK is the transaction's; nothing to relay later.
-            if let Some(call) = self.calls.get_mut(&key) {
-                call.agent.pending_reinvite = None;
-                call.carrier.pending_reinvite = None;
-            }
+            self.forget_reinvites(key);
         }
     }
 
@@ -269,6 +270,13 @@ impl B2bua {
                 bytes: ack.clone(),
                 to: call.agent.peer,
             });
+        }
+    }
+
+    fn forget_reinvites(&mut self, key: CallKey) {
+        if let Some(call) = self.calls.get_mut(&key) {
+            call.agent.pending_reinvite = None;
+            call.carrier.pending_reinvite = None;
         }
     }
 

@@ -113,6 +113,8 @@ struct Agent {
     pracked: bool,
     /// Every message that reached the agent, as bytes (for topology checks).
     seen: Vec<Bytes>,
+    /// Ignores in-dialog requests (other than ACK, BYE and CANCEL).
+    deaf_in_dialog: bool,
 }
 
 struct Net {
@@ -518,6 +520,7 @@ impl Net {
                 let ok = response_for(&m, 200, "OK").build().to_bytes();
                 self.send(b2b, ok);
             }
+            _ if self.agent.deaf_in_dialog => {}
             _ => {
                 let seq = m.cseq().unwrap().seq;
                 if let Some((_, again)) = self.agent.answered.iter().find(|(s, _)| *s == seq) {

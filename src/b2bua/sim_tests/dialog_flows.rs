@@ -409,3 +409,24 @@ fn a_reinvite_from_the_caller_puts_the_agent_on_hold_and_its_ack_follows() {
     net.run_for(Duration::from_millis(200));
     assert_eq!(net.agent.acks, acks_before + 1, "the re-INVITE's ACK is relayed once");
 }
+
+#[test]
+fn a_reinvite_the_agent_never_answers_gets_408_and_the_next_one_goes_through() {
+    let mut net = answered(44, 0.0, Net::config());
+    net.agent.deaf_in_dialog = true;
+    carrier_hold(&mut net, 2);
+    net.run_for(Duration::from_secs(40));
+    assert_eq!(
+        net.carrier.in_dialog_answers,
+        vec![(Method::Invite, 408)],
+        "Timer B, then 408"
+    );
+    net.agent.deaf_in_dialog = false;
+    carrier_hold(&mut net, 3);
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(
+        net.carrier.in_dialog_answers,
+        vec![(Method::Invite, 408), (Method::Invite, 200)],
+        "not 491: the timed-out offer is over"
+    );
+}
