@@ -5,6 +5,13 @@
 //! It owns call state, the transaction table both legs share, and call timers (ring,
 //! agent response, 2xx retransmission, session expiry, duration cap). It refuses to decide
 //! routes (that is `routing`) or to parse bytes (that is `sip`, before it gets here).
+//!
+//! Where things are: `inbound.rs` (a new INVITE: admission, routing, the agent leg; answers
+//! and CANCEL while ringing), `agent_leg.rs` (what the agent's INVITE carries), `dialog.rs`
+//! (ACK, BYE, and every in-dialog request relayed across, re-INVITE glare), `relay.rs` (the
+//! messages rebuilt on the other leg: topology hiding lives there), `session_timer.rs`
+//! (RFC 4028), `timers.rs` (call timers firing, teardown), `failure.rs` (the one table from
+//! fault to SIP status), `call.rs` (per-call state), `peer.rs` (where answers go).
 
 mod agent_leg;
 mod call;
