@@ -89,19 +89,7 @@ pub async fn create(
             "numbers cannot be registered on a managed trunk: buy them with purchase-number",
         ));
     }
-    if snapshot.number(&e164).is_some() {
-        return Err(ApiError::Conflict(format!("{e164} is already registered")));
-    }
-    let held = snapshot.numbers().filter(|n| n.org_id == caller.org_id).count();
-    if held >= state.config.max_numbers_per_org {
-        return Err(ApiError::invalid(
-            "phone_number",
-            format!(
-                "the org's limit of {} numbers is reached",
-                state.config.max_numbers_per_org
-            ),
-        ));
-    }
+    super::numbers::check_room(&snapshot, &caller, &e164, state.config.max_numbers_per_org)?;
     for (field, version) in [
         ("inbound_agent_version_id", &body.inbound_agent_version_id),
         ("outbound_agent_version_id", &body.outbound_agent_version_id),
@@ -182,4 +170,20 @@ fn own_number(snapshot: &Snapshot, caller: &Caller, written: &str) -> Result<Pho
         .filter(|n| n.org_id == caller.org_id)
         .map(|n| PhoneNumber::clone(n))
         .ok_or(ApiError::NotFound("phone number"))
+}
+
+/// A new number for the caller's org: not registered yet, and within the org's limit.
+/// Shared by registration and purchase.
+pub(super) fn check_room(snapshot: &Snapshot, caller: &Caller, e164: &str, limit: usize) -> Result<(), ApiError> {
+    if snapshot.number(e164).is_some() {
+        return Err(ApiError::Conflict(format!("{e164} is already registered")));
+    }
+    let held = snapshot.numbers().filter(|n| n.org_id == caller.org_id).count();
+    if held >= limit {
+        return Err(ApiError::invalid(
+            "phone_number",
+            format!("the org's limit of {limit} numbers is reached"),
+        ));
+    }
+    Ok(())
 }

@@ -46,19 +46,7 @@ pub async fn purchase(
     let e164 = crate::sip::e164::normalise(&raw, "1")
         .ok_or_else(|| ApiError::invalid("phone_number", format!("{raw:?} is not a phone number")))?;
     let snapshot = state.directory.snapshot();
-    if snapshot.number(&e164).is_some() {
-        return Err(ApiError::Conflict(format!("{e164} is already registered")));
-    }
-    let held = snapshot.numbers().filter(|n| n.org_id == caller.org_id).count();
-    if held >= state.config.max_numbers_per_org {
-        return Err(ApiError::invalid(
-            "phone_number",
-            format!(
-                "the org's limit of {} numbers is reached",
-                state.config.max_numbers_per_org
-            ),
-        ));
-    }
+    super::numbers::check_room(&snapshot, &caller, &e164, state.config.max_numbers_per_org)?;
     let provider = state.provider.clone();
     let bought = e164.clone();
     tokio::task::spawn_blocking(move || provider.purchase(&bought))
