@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::agent_leg::{self, calling_number, dialed_number, AgentInvite};
-use super::call::{Call, CallKey, CallTimer, Leg, Outcome, Phase, Side};
+use super::call::{Call, CallKey, CallTimer, Leg, Outcome, Phase, RouteFacts, Side};
 use super::relay;
 use super::session_timer::delta_seconds;
 use super::{B2bua, CallError, CallEvent, EndedBy, Peer, Role};
@@ -28,7 +28,7 @@ impl B2bua {
         let trying = response_for(&invite, 100, "Trying").build();
         self.respond(now, server, &trying);
         if let Err(error) = self.admit(&invite) {
-            self.refuse(now, server, &invite, &error, None);
+            self.refuse(now, server, &invite, &error, from.addr);
             return;
         }
         let called = dialed_number(&invite);
@@ -39,7 +39,7 @@ impl B2bua {
                 server,
                 &invite,
                 &CallError::Refused(crate::routing::Refusal::UnknownNumber),
-                None,
+                from.addr,
             );
             return;
         };
@@ -53,12 +53,22 @@ impl B2bua {
         let target = match router.route(&request) {
             Decision::Agent(target) => target,
             Decision::Refuse(refusal) => {
-                self.refuse(now, server, &invite, &CallError::Refused(refusal), None);
+                self.refuse(now, server, &invite, &CallError::Refused(refusal), from.addr);
                 return;
             }
         };
         self.events.push_back(CallEvent::Routed {
+            call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
+            source: from.addr,
+            called: Some(called.clone()),
+            caller: calling.clone(),
             route: Some(target.kind),
+            target: Some(Box::new(RouteFacts {
+                org_id: target.org_id.clone(),
+                trunk_id: target.trunk_id.clone(),
+                agent_id: target.agent_id.clone(),
+                agent_version_id: target.agent_version_id.clone(),
+            })),
         });
         let key = CallKey(self.next_call);
         self.next_call += 1;
@@ -157,6 +167,14 @@ impl B2bua {
                 answered: None,
             }),
         );
+        tracing::debug!(
+            agent_call_id = %String::from_utf8_lossy(&agent_call_id),
+            route = target.kind.label(),
+            agent = %target.agent_id,
+            agent_version = target.agent_version,
+            org = %target.org_id,
+            "call routed"
+        );
         self.by_call_id.insert(carrier_call_id, (key, Side::Carrier));
         self.by_call_id.insert(agent_call_id, (key, Side::Agent));
         self.owners.insert(server, (key, Role::CarrierInvite));
@@ -200,7 +218,14 @@ impl B2bua {
     }
 
     /// A final failure to a carrier INVITE that never became a call.
-    fn refuse(&mut self, now: Instant, server: TxId, invite: &Message, error: &CallError, _call: Option<CallKey>) {
+    fn refuse(
+        &mut self,
+        now: Instant,
+        server: TxId,
+        invite: &Message,
+        error: &CallError,
+        source: std::net::SocketAddr,
+    ) {
         let failure = error.response(self.config.failure_status, self.config.no_answer_status);
         let response = self.failure_response(invite, &failure, None);
         self.respond(now, server, &response);
@@ -210,10 +235,20 @@ impl B2bua {
             CallError::Refused(_) => Outcome::Rejected,
             _ => Outcome::Failed,
         };
-        self.events.push_back(CallEvent::Routed { route: None });
+        let call_id = Bytes::copy_from_slice(invite.call_id().unwrap_or_default());
+        self.events.push_back(CallEvent::Routed {
+            call_id: call_id.clone(),
+            source,
+            called: dialed_number(invite),
+            caller: calling_number(invite),
+            route: None,
+            target: None,
+        });
         self.events.push_back(CallEvent::Ended {
+            call_id,
             outcome,
             status: failure.status,
+            reason: failure.why,
             route: None,
             ended_by: EndedBy::Switchboard,
         });
@@ -301,6 +336,7 @@ impl B2bua {
         if call.first_provisional.is_none() {
             call.first_provisional = Some(now);
             self.events.push_back(CallEvent::Ringing {
+                call_id: call.carrier.call_id.clone(),
                 after: now.duration_since(call.started),
             });
         }
@@ -333,7 +369,8 @@ impl B2bua {
             .and_then(delta_seconds)
             .or(call.session_expires);
         let after = now.duration_since(call.started);
-        self.events.push_back(CallEvent::Answered { after });
+        let call_id = call.carrier.call_id.clone();
+        self.events.push_back(CallEvent::Answered { call_id, after });
         self.respond(now, server, &relayed);
         self.schedule(key, now + t1, CallTimer::Retransmit2xx);
         self.arm_session_timer(now, key);

@@ -23,6 +23,7 @@ mod inbound;
 mod peer;
 mod relay;
 mod session_timer;
+mod stats;
 mod timers;
 
 #[cfg(test)]
@@ -35,10 +36,11 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-pub use call::{CallEvent, CallKey, EndedBy, Outcome, Side};
+pub use call::{CallEvent, CallKey, EndedBy, Outcome, RouteFacts, Side};
 pub use config::{B2buaConfig, ReferPolicy};
 pub use failure::{phrase, CallError, FailureResponse};
 pub use peer::{reply_peer, Peer};
+pub use stats::Census;
 
 use crate::routing::Router;
 use crate::sip::{Message, Method};
@@ -434,14 +436,22 @@ impl B2bua {
     /// Forget a call: indices, timers; report how it ended.
     fn end_call(&mut self, call: CallKey, outcome: Outcome, status: u16, ended_by: EndedBy) {
         let Some(c) = self.calls.remove(&call) else { return };
+        tracing::debug!(
+            call_id = %String::from_utf8_lossy(&c.carrier.call_id),
+            outcome = outcome.label(),
+            status,
+            "call ended"
+        );
         self.by_call_id.remove(&c.carrier.call_id);
         self.by_call_id.remove(&c.agent.call_id);
         for (at, timer) in &c.timers {
             self.timers.remove(&(*at, call, *timer));
         }
         self.events.push_back(CallEvent::Ended {
+            call_id: c.carrier.call_id.clone(),
             outcome,
             status,
+            reason: phrase(status),
             route: Some(c.route),
             ended_by,
         });
