@@ -139,15 +139,46 @@ fn to_record(finished: Finished, directory: &Directory) -> (i64, CallRecord) {
     (p.invite_ms, record)
 }
 
-/// A refused call's org and trunk: the dialed number's, when we host it.
+/// A refused call's org and trunk: the dialed number's when we host it, else the trunk
+/// whose carrier addresses include the source.
 fn attribute(
     directory: &Directory,
     called: Option<&str>,
-    _source: std::net::SocketAddr,
+    source: std::net::SocketAddr,
 ) -> (Option<String>, Option<String>) {
     let snapshot = directory.snapshot();
-    match called.and_then(|c| snapshot.number(c)) {
-        Some(number) => (Some(number.org_id.clone()), Some(number.trunk_id.clone())),
-        None => (None, None),
+    if let Some(number) = called.and_then(|c| snapshot.number(c)) {
+        return (Some(number.org_id.clone()), Some(number.trunk_id.clone()));
+    }
+    let mut matching = snapshot.trunks.values().filter(|t| {
+        t.inbound_config
+            .allowed_sources
+            .iter()
+            .any(|cidr| cidr_contains(cidr, source.ip()))
+    });
+    // Several trunks may share a carrier address: the org is known when they agree, the
+    // trunk only when it is the one.
+    let Some(first) = matching.next() else {
+        return (None, None);
+    };
+    let mut trunk = Some(first.id.clone());
+    for other in matching {
+        trunk = None;
+        if other.org_id != first.org_id {
+            return (None, None);
+        }
+    }
+    (Some(first.org_id.clone()), trunk)
+}
+
+// TODO(security merge): replace with the security module's CIDR type.
+fn cidr_contains(cidr: &str, ip: std::net::IpAddr) -> bool {
+    let (net, bits) = cidr.split_once('/').unwrap_or((cidr, "32"));
+    match (net.parse::<std::net::Ipv4Addr>(), bits.parse::<u32>(), ip) {
+        (Ok(net), Ok(bits), std::net::IpAddr::V4(ip)) if bits <= 32 => {
+            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            u32::from(net) & mask == u32::from(ip) & mask
+        }
+        _ => false,
     }
 }
