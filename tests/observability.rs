@@ -201,6 +201,28 @@ impl Prometheus {
     }
 }
 
+/// Every query of `config/grafana-dashboard.json` is valid PromQL to a real Prometheus.
+fn dashboard_queries_are_valid(prometheus: &Prometheus) {
+    let text = std::fs::read_to_string(common::repo().join("config/grafana-dashboard.json")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut checked = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap().replace("$__rate_interval", "1m");
+            let response: serde_json::Value = reqwest::blocking::Client::new()
+                .get(format!("http://127.0.0.1:{}/api/v1/query", prometheus.port))
+                .query(&[("query", expr.as_str())])
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            assert_eq!(response["status"], "success", "{expr}: {response}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 12, "the dashboard has {checked} queries");
+}
+
 impl Drop for Prometheus {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -223,6 +245,7 @@ fn a_real_prometheus_scraping_during_a_sipp_run_counts_the_calls_sipp_completed(
     let agent = Agent::start("agent-answer.xml", agent_port, CALLS);
     common::carrier(&server, &common::scenario("carrier-call.xml"), NUMBER, CALLS, 10);
     agent.finish(&server);
+    dashboard_queries_are_valid(&prometheus);
     let promql = "sum(calls_ended_total{job=\"switchboard\",direction=\"inbound\",outcome=\"answered\"})";
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seen = None;
