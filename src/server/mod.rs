@@ -3,6 +3,7 @@
 
 mod reply;
 mod sip_handler;
+mod sip_metrics;
 
 use std::sync::Arc;
 
@@ -121,6 +122,10 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         Some(_) => Some(transport::load_or_generate_tls(&config.tls)?),
         None => None,
     };
+    if config.api.metrics {
+        // Before the SIP handler registers its metric handles.
+        crate::metrics::install();
+    }
     let (router, directory) = open_routing(config)?;
     let router = Arc::new(router);
     let core = crate::b2bua::B2bua::new(config.b2bua.clone(), rand::random());

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 
 use super::reply;
+use super::sip_metrics::SipMetrics;
 use crate::b2bua::{B2bua, CallEvent, Peer};
 use crate::call_records::Recorder;
 use crate::routing::Router;
@@ -32,6 +33,7 @@ pub struct SipHandler {
     core: Mutex<B2bua>,
     router: Arc<dyn Router>,
     records: Option<Arc<Recorder>>,
+    metrics: SipMetrics,
 }
 
 impl SipHandler {
@@ -47,6 +49,7 @@ impl SipHandler {
             core: Mutex::new(core),
             router,
             records,
+            metrics: SipMetrics::register(),
         }
     }
 
@@ -69,7 +72,7 @@ impl SipHandler {
     pub fn handle_timeout(&self, out: &mut Vec<Outgoing>) -> Option<std::time::Instant> {
         let mut core = self.lock();
         core.handle_timeout(crate::clock::now());
-        drain(&mut core, out, self.records.as_deref());
+        self.drain(&mut core, out);
         core.next_timeout()
     }
 
@@ -95,7 +98,7 @@ impl SipHandler {
 
     fn handle_request(&self, incoming: &Incoming, mut request: Message, out: &mut Vec<Outgoing>) {
         let method = request.method().cloned().unwrap_or(Method::Ack);
-        metrics::counter!("sip_requests_received_total", "method" => method_label(&method), "transport" => incoming.transport.label()).increment(1);
+        self.metrics.request_received(&method, incoming.transport);
         reply::stamp_top_via(&mut request, incoming.source);
         if let Err(rejection) = sip::validate_request(&request) {
             metrics::counter!("sip_requests_rejected_total", "reason" => rejection.reason).increment(1);
@@ -133,7 +136,7 @@ impl SipHandler {
             };
             let mut core = self.lock();
             core.handle_request(crate::clock::now(), request, from, &*self.router);
-            drain(&mut core, out, self.records.as_deref());
+            self.drain(&mut core, out);
             return;
         }
         let (status, reason) = match method {
@@ -187,8 +190,55 @@ impl SipHandler {
         }
         let response = response.to_tag(local_tag(request)).build();
         let status = response.status().unwrap_or(500);
-        metrics::counter!("sip_responses_sent_total", "class" => status_class(status), "transport" => incoming.transport.label()).increment(1);
+        self.metrics.response_sent(status, incoming.transport);
         out.push(reply::to_source(incoming, request, response.to_bytes()));
+    }
+}
+
+impl SipHandler {
+    /// Everything the B2BUA wants sent, and what it reports about calls.
+    fn drain(&self, core: &mut B2bua, out: &mut Vec<Outgoing>) {
+        while let Some(t) = core.poll_transmit() {
+            self.count_sent(&t.bytes, t.to.transport);
+            tracing::trace!(destination = %t.to.addr, bytes = t.bytes.len(), "sending");
+            out.push(Outgoing {
+                bytes: t.bytes,
+                destination: t.to.addr,
+                transport: t.to.transport,
+                connection: t.to.connection,
+            });
+        }
+        while let Some(event) = core.poll_event() {
+            self.record(&event);
+            if let Some(records) = &self.records {
+                records.observe(&event);
+            }
+        }
+    }
+
+    /// Count a message the call core sends: responses by status class, requests by method.
+    fn count_sent(&self, bytes: &[u8], transport: crate::transport::Transport) {
+        if let Some(code) = bytes.strip_prefix(b"SIP/2.0 ") {
+            let status = code
+                .get(..3)
+                .and_then(|c| std::str::from_utf8(c).ok())
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            self.metrics.response_sent(status, transport);
+            return;
+        }
+        let token = bytes.split(|b| *b == b' ').next().unwrap_or_default();
+        self.metrics.request_sent(&Method::parse(token), transport);
+    }
+
+    fn record(&self, event: &CallEvent) {
+        const INBOUND: usize = 0;
+        match event {
+            CallEvent::Routed { route, .. } => self.metrics.call_started(INBOUND, *route),
+            CallEvent::Ringing { after, .. } => self.metrics.ringing_after(INBOUND, *after),
+            CallEvent::Answered { after, .. } => self.metrics.answered_after(INBOUND, *after),
+            CallEvent::Ended { outcome, route, .. } => self.metrics.call_ended(INBOUND, *route, *outcome),
+        }
     }
 }
 
@@ -217,11 +267,11 @@ impl Handler for SipHandler {
         match parsed {
             Ok(message) if message.is_request() => self.handle_request(&incoming, message, out),
             Ok(response) => {
-                let class = status_class(response.status().unwrap_or(0));
-                metrics::counter!("sip_responses_received_total", "class" => class, "transport" => incoming.transport.label()).increment(1);
+                self.metrics
+                    .response_received(response.status().unwrap_or(0), incoming.transport);
                 let mut core = self.lock();
                 core.handle_response(crate::clock::now(), response);
-                drain(&mut core, out, self.records.as_deref());
+                self.drain(&mut core, out);
             }
             Err(err) => {
                 metrics::counter!("sip_parse_errors_total", "transport" => incoming.transport.label(), "reason" => err.label()).increment(1);
@@ -239,68 +289,9 @@ impl Handler for SipHandler {
     }
 }
 
-/// Everything the B2BUA wants sent, and what it reports about calls.
-fn drain(core: &mut B2bua, out: &mut Vec<Outgoing>, records: Option<&Recorder>) {
-    while let Some(t) = core.poll_transmit() {
-        count_sent(&t.bytes, t.to.transport);
-        tracing::trace!(destination = %t.to.addr, bytes = t.bytes.len(), "sending");
-        out.push(Outgoing {
-            bytes: t.bytes,
-            destination: t.to.addr,
-            transport: t.to.transport,
-            connection: t.to.connection,
-        });
-    }
-    while let Some(event) = core.poll_event() {
-        record(&event);
-        if let Some(records) = records {
-            records.observe(&event);
-        }
-    }
-}
-
 fn first_line(bytes: &[u8]) -> &[u8] {
     let end = memchr::memchr(b'\r', bytes).unwrap_or(bytes.len()).min(200);
     &bytes[..end]
-}
-
-/// Count a message the call core sends: responses by status class, requests by method.
-fn count_sent(bytes: &[u8], transport: crate::transport::Transport) {
-    if let Some(code) = bytes.strip_prefix(b"SIP/2.0 ") {
-        let class = match code.first() {
-            Some(b'1') => "1xx",
-            Some(b'2') => "2xx",
-            Some(b'3') => "3xx",
-            Some(b'4') => "4xx",
-            Some(b'5') => "5xx",
-            _ => "6xx",
-        };
-        metrics::counter!("sip_responses_sent_total", "class" => class, "transport" => transport.label()).increment(1);
-        return;
-    }
-    let token = bytes.split(|b| *b == b' ').next().unwrap_or_default();
-    let method = method_label(&Method::parse(token));
-    metrics::counter!("sip_requests_sent_total", "method" => method, "transport" => transport.label()).increment(1);
-}
-
-fn record(event: &CallEvent) {
-    match event {
-        CallEvent::Routed { route, .. } => {
-            let route = route.map_or("rejected", |r| r.label());
-            metrics::counter!("calls_started_total", "direction" => "inbound", "route" => route).increment(1);
-        }
-        CallEvent::Ringing { after, .. } => {
-            metrics::histogram!("call_setup_first_provisional_seconds", "direction" => "inbound")
-                .record(after.as_secs_f64())
-        }
-        CallEvent::Answered { after, .. } => {
-            metrics::histogram!("call_setup_answer_seconds", "direction" => "inbound").record(after.as_secs_f64())
-        }
-        CallEvent::Ended { outcome, route, .. } => {
-            let route = route.map_or("rejected", |r| r.label());
-            metrics::counter!("calls_ended_total", "direction" => "inbound", "route" => route, "outcome" => outcome.label()).increment(1);
-        }
-    }
 }
 
 /// A To tag for responses we generate ourselves: derived from the request's Call-ID and
@@ -313,31 +304,4 @@ fn local_tag(request: &Message) -> Bytes {
         via.branch.hash(&mut hasher);
     }
     Bytes::from(format!("sb{:016x}", hasher.finish()))
-}
-
-fn method_label(method: &Method) -> &'static str {
-    match method {
-        Method::Invite => "INVITE",
-        Method::Ack => "ACK",
-        Method::Bye => "BYE",
-        Method::Cancel => "CANCEL",
-        Method::Options => "OPTIONS",
-        Method::Register => "REGISTER",
-        Method::Prack => "PRACK",
-        Method::Update => "UPDATE",
-        Method::Info => "INFO",
-        Method::Refer => "REFER",
-        _ => "other",
-    }
-}
-
-pub fn status_class(status: u16) -> &'static str {
-    match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        500..=599 => "5xx",
-        _ => "6xx",
-    }
 }

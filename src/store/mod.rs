@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-pub use call_log::{CallLog, CallQuery};
+pub use call_log::{record_id, record_key, CallLog, CallQuery, SEQUENCE_BITS};
 pub use sqlite::SqliteStore;
 
 /// The kinds of object the store keeps.
