@@ -54,7 +54,35 @@ pub fn rfc3339_ms(unix_ms: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{ms:03}Z")
+    let mut out = String::with_capacity(24);
+    digits(&mut out, year, 4);
+    for (sep, value, width) in [
+        ('-', month, 2),
+        ('-', day, 2),
+        ('T', hour, 2),
+        (':', minute, 2),
+        (':', second, 2),
+        ('.', ms, 3),
+    ] {
+        out.push(sep);
+        digits(&mut out, value, width);
+    }
+    out.push('Z');
+    out
+}
+
+/// `value` in decimal, zero-padded to `width` (values here are never negative).
+fn digits(out: &mut String, value: i64, width: u32) {
+    let mut divisor = 10i64.pow(width - 1);
+    let mut value = value.max(0);
+    while value / divisor >= 10 {
+        divisor *= 10;
+    }
+    while divisor > 0 {
+        out.push(char::from(b'0' + (value / divisor) as u8));
+        value %= divisor;
+        divisor /= 10;
+    }
 }
 
 #[cfg(test)]

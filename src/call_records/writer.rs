@@ -55,20 +55,28 @@ fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, receive
     // Starts anywhere, so that a restart within the same millisecond makes new keys.
     let mut sequence: i64 = rand::random::<i64>() & ((1 << SEQUENCE_BITS) - 1);
     loop {
-        let closed = match receiver.recv_timeout(flush) {
+        // Wait for a first record, then gather for up to one flush interval, so that one
+        // transaction carries every record of the interval.
+        let mut closed = false;
+        match receiver.recv_timeout(flush) {
             Ok(first) => {
                 batch.push(to_record(first, directory, &mut sequence));
+                let until = Instant::now() + flush;
                 while batch.len() < BATCH {
-                    match receiver.try_recv() {
+                    let left = until.saturating_duration_since(Instant::now());
+                    match receiver.recv_timeout(left) {
                         Ok(next) => batch.push(to_record(next, directory, &mut sequence)),
-                        Err(_) => break,
+                        Err(RecvTimeoutError::Timeout) => break,
+                        Err(RecvTimeoutError::Disconnected) => {
+                            closed = true;
+                            break;
+                        }
                     }
                 }
-                false
             }
-            Err(RecvTimeoutError::Timeout) => false,
-            Err(RecvTimeoutError::Disconnected) => true,
-        };
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => closed = true,
+        }
         if !batch.is_empty() {
             match log.append(&batch) {
                 Ok(()) => metrics::counter!("call_records_written_total").increment(batch.len() as u64),
