@@ -67,6 +67,8 @@ pub struct SipConfig {
     pub max_connections_per_source: usize,
     /// A stream connection with no complete message for this long is closed (seconds).
     pub idle_timeout_secs: u64,
+    /// A stream message must arrive whole within this long of its first byte (seconds).
+    pub message_timeout_secs: u64,
     /// Time allowed for a TLS handshake (seconds).
     pub handshake_timeout_secs: u64,
     /// On SIGTERM, new calls get 503 and live calls get this long to end (seconds).
