@@ -12,17 +12,16 @@
 //! the agent they were given).
 
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use dashmap::DashMap;
 
 use super::{Refusal, RouteKind, RouteRequest};
 use crate::directory::model::{AgentVersion, PhoneNumber, RoutingConfig};
 use crate::directory::Snapshot;
-use crate::workflow::{Context, Engine, Outcome, Run, Workflow, WorkflowError};
+use crate::sip::Message;
+use crate::workflow::{Context, Engine, Outcome, Run, Workflow, WorkflowCache, WorkflowError};
 
 /// Header names the agent leg gets for what the workflow set.
 pub const INITIAL_CONTEXT_HEADER: &str = "X-Switchboard-Initial-Context";
@@ -39,7 +38,7 @@ pub struct Chosen<'s> {
 /// Runs org workflows; cheap to share.
 pub struct Workflows {
     engine: Engine,
-    compiled: DashMap<[u8; 32], Workflow>,
+    compiled: WorkflowCache,
     /// The wall clock workflows see; pinned for tests and dry runs.
     pinned: Option<SystemTime>,
 }
@@ -47,8 +46,8 @@ pub struct Workflows {
 impl Workflows {
     pub fn new(engine: Engine, pinned: Option<SystemTime>) -> Workflows {
         Workflows {
+            compiled: WorkflowCache::new(engine.clone()),
             engine,
-            compiled: DashMap::new(),
             pinned,
         }
     }
@@ -59,19 +58,12 @@ impl Workflows {
 
     /// The compiled module of a routing config, compiling it on first use.
     pub fn workflow(&self, definition: &str) -> Result<Workflow, WorkflowError> {
-        let source = module_source(definition);
-        let hash = crate::workflow::source_hash(&source);
-        if let Some(found) = self.compiled.get(&hash) {
-            return Ok(found.clone());
-        }
-        let workflow = self.engine.compile(&source)?;
-        self.compiled.insert(hash, workflow.clone());
-        Ok(workflow)
+        self.compiled.get_or_compile(&module_source(definition))
     }
 
     /// Keep a module compiled elsewhere (at upload, or loaded from the store at start).
     pub fn remember(&self, workflow: Workflow) {
-        self.compiled.insert(workflow.hash(), workflow);
+        self.compiled.insert(workflow);
     }
 
     pub fn now(&self) -> SystemTime {
@@ -89,7 +81,7 @@ impl Workflows {
         let run = match config.workflow_definition.as_deref().map(|d| self.workflow(d)) {
             Some(Ok(workflow)) => {
                 let context = CallContext::new(request, number, config.tz.as_deref(), self.now());
-                self.engine.run(&workflow, &context)
+                self.engine.run(&workflow, context)
             }
             Some(Err(err)) => {
                 // Validated at upload, so this is a module from before a limit changed.
@@ -160,7 +152,8 @@ fn headers_of(run: &Run) -> Vec<(String, Bytes)> {
         ));
     }
     if let Some(metadata) = &run.custom_metadata {
-        headers.push((CUSTOM_METADATA_HEADER.to_owned(), Bytes::from(b64.encode(metadata.as_bytes()))));
+        let json = serde_json::to_string(metadata).unwrap_or_default();
+        headers.push((CUSTOM_METADATA_HEADER.to_owned(), Bytes::from(b64.encode(json))));
     }
     for (name, value) in &run.headers {
         headers.push((name.clone(), Bytes::copy_from_slice(value.as_bytes())));
@@ -176,60 +169,75 @@ pub fn module_source(definition: &str) -> Vec<u8> {
     }
 }
 
-/// What a workflow can ask about its call: DESIGN.md's context keys.
-pub struct CallContext<'a> {
-    request: &'a RouteRequest<'a>,
-    number: &'a PhoneNumber,
+/// What a workflow can ask about its call: DESIGN.md's context keys. Owned (a run may not
+/// borrow from the call path), computed when asked except the local time.
+pub struct CallContext {
+    caller: String,
+    called: String,
+    caller_name: Option<String>,
+    source_ip: std::net::IpAddr,
+    call_id: String,
+    trunk_id: String,
+    org_id: String,
+    number_id: String,
     now: SystemTime,
     local: Option<jiff::Zoned>,
+    invite: Option<Message>,
 }
 
-impl<'a> CallContext<'a> {
-    pub fn new(request: &'a RouteRequest<'a>, number: &'a PhoneNumber, tz: Option<&str>, now: SystemTime) -> Self {
+impl CallContext {
+    pub fn new(request: &RouteRequest<'_>, number: &PhoneNumber, tz: Option<&str>, now: SystemTime) -> CallContext {
         let local = jiff::Timestamp::try_from(now).ok().map(|t| {
-            let zone = tz.and_then(|name| jiff::tz::TimeZone::get(name).ok()).unwrap_or(jiff::tz::TimeZone::UTC);
+            let zone = tz
+                .and_then(|name| jiff::tz::TimeZone::get(name).ok())
+                .unwrap_or(jiff::tz::TimeZone::UTC);
             t.to_zoned(zone)
         });
         CallContext {
-            request,
-            number,
+            caller: request.caller.to_owned(),
+            called: request.called.to_owned(),
+            caller_name: request.caller_name.map(str::to_owned),
+            source_ip: request.source.ip(),
+            call_id: String::from_utf8_lossy(request.call_id).into_owned(),
+            trunk_id: number.trunk_id.clone(),
+            org_id: number.org_id.clone(),
+            number_id: number.id.clone(),
             now,
             local,
+            invite: request.invite.cloned(),
         }
     }
 }
 
-impl Context for CallContext<'_> {
+impl Context for CallContext {
     fn get(&self, key: &str) -> Option<Cow<'_, str>> {
-        let r = self.request;
-        let text = |s: &'a str| Some(Cow::Borrowed(s));
+        let text = |s: &str| Some(Cow::Owned(s.to_owned()));
         match key {
-            "caller_number" => text(r.caller),
-            "called_number" => text(r.called),
-            "trunk_id" => Some(Cow::Borrowed(self.number.trunk_id.as_str())),
-            "organization_id" => Some(Cow::Borrowed(self.number.org_id.as_str())),
-            "number_id" => Some(Cow::Borrowed(self.number.id.as_str())),
-            "caller_name" => r.caller_name.map(Cow::Borrowed),
-            "source_ip" => Some(Cow::Owned(r.source.ip().to_string())),
-            "call_id" => Some(String::from_utf8_lossy(r.call_id)),
+            "caller_number" => Some(Cow::Borrowed(self.caller.as_str())),
+            "called_number" => Some(Cow::Borrowed(self.called.as_str())),
+            "trunk_id" => Some(Cow::Borrowed(self.trunk_id.as_str())),
+            "organization_id" => Some(Cow::Borrowed(self.org_id.as_str())),
+            "number_id" => Some(Cow::Borrowed(self.number_id.as_str())),
+            "caller_name" => self.caller_name.as_deref().map(Cow::Borrowed),
+            "source_ip" => text(&self.source_ip.to_string()),
+            "call_id" => Some(Cow::Borrowed(self.call_id.as_str())),
             "timestamp" => {
                 let t = jiff::Timestamp::try_from(self.now).ok()?;
-                Some(Cow::Owned(t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()))
+                text(&t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
             }
             "time.unix_ms" => {
                 let ms = self.now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_millis();
-                Some(Cow::Owned(ms.to_string()))
+                text(&ms.to_string())
             }
-            // Monday = 1 ... Sunday = 7 (ISO 8601).
-            "time.weekday" => Some(Cow::Owned(self.local.as_ref()?.weekday().to_monday_one_offset().to_string())),
-            "time.hour" => Some(Cow::Owned(self.local.as_ref()?.hour().to_string())),
-            "time.minute" => Some(Cow::Owned(self.local.as_ref()?.minute().to_string())),
+            // Monday = 0 ... Sunday = 6, as routing-workflows/README.md documents.
+            "time.weekday" => text(&self.local.as_ref()?.weekday().to_monday_zero_offset().to_string()),
+            "time.hour" => text(&self.local.as_ref()?.hour().to_string()),
+            "time.minute" => text(&self.local.as_ref()?.minute().to_string()),
             _ => {
                 let name = key.strip_prefix("header.")?;
-                let value = r.invite?.header_by_name(name)?;
+                let value = self.invite.as_ref()?.header_by_name(name)?;
                 Some(String::from_utf8_lossy(value))
             }
         }
     }
 }
-
