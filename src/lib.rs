@@ -19,3 +19,4 @@ pub mod sip;
 pub mod store;
 pub mod transaction;
 pub mod transport;
+pub mod workflow;
