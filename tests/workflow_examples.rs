@@ -16,13 +16,22 @@ const CHICAGO: &str = "55555555-5555-4555-8555-555555555555";
 const AB_AGENT: &str = "66666666-6666-4666-8666-666666666666";
 
 fn engine() -> Engine {
-    Engine::new(&WorkflowConfig { pool_instances: 4, ..WorkflowConfig::default() }).unwrap()
+    Engine::new(&WorkflowConfig {
+        pool_instances: 4,
+        ..WorkflowConfig::default()
+    })
+    .unwrap()
 }
 
 fn example(engine: &Engine, file: &str) -> Workflow {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("routing-workflows").join(file);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("routing-workflows")
+        .join(file);
     let source = std::fs::read(&path).unwrap_or_else(|err| {
-        panic!("{}: {err}; build the Rust examples first: scripts/build-workflows.sh", path.display())
+        panic!(
+            "{}: {err}; build the Rust examples first: scripts/build-workflows.sh",
+            path.display()
+        )
     });
     engine.compile(&source).unwrap_or_else(|err| panic!("{file}: {err}"))
 }
@@ -32,7 +41,10 @@ fn context(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 fn latest(agent: &str) -> Outcome {
-    Outcome::Selected { agent_id: agent.into(), version: None }
+    Outcome::Selected {
+        agent_id: agent.into(),
+        version: None,
+    }
 }
 
 #[test]
@@ -54,7 +66,11 @@ fn business_hours_sends_weekday_office_hours_to_the_day_agent() {
     for (weekday, hour, agent) in cases {
         let (weekday, hour) = (weekday.to_string(), hour.to_string());
         let call = context(&[("time.weekday", &weekday), ("time.hour", &hour), ("time.minute", "30")]);
-        assert_eq!(engine.run(&workflow, call).outcome, latest(agent), "weekday {weekday} hour {hour}");
+        assert_eq!(
+            engine.run(&workflow, call).outcome,
+            latest(agent),
+            "weekday {weekday} hour {hour}"
+        );
     }
 }
 
@@ -62,7 +78,11 @@ fn business_hours_sends_weekday_office_hours_to_the_day_agent() {
 fn business_hours_without_a_clock_makes_no_decision() {
     let engine = engine();
     let workflow = example(&engine, "business-hours.wat");
-    for call in [context(&[]), context(&[("time.weekday", "1")]), context(&[("time.weekday", "x"), ("time.hour", "9")])] {
+    for call in [
+        context(&[]),
+        context(&[("time.weekday", "1")]),
+        context(&[("time.weekday", "x"), ("time.hour", "9")]),
+    ] {
         assert_eq!(engine.run(&workflow, call).outcome, Outcome::NoDecision);
     }
 }
@@ -100,7 +120,10 @@ fn ab_split_is_deterministic_per_caller_and_roughly_eighty_twenty() {
         let caller = format!("+1415{:07}", i * 7919);
         let first = engine.run(&workflow, context(&[("caller_number", &caller)]));
         let again = engine.run(&workflow, context(&[("caller_number", &caller)]));
-        assert_eq!(first.outcome, again.outcome, "{caller} must always get the same variant");
+        assert_eq!(
+            first.outcome, again.outcome,
+            "{caller} must always get the same variant"
+        );
         let Outcome::Selected { agent_id, version } = &first.outcome else {
             panic!("{caller}: {:?}", first.outcome)
         };
@@ -116,5 +139,8 @@ fn ab_split_is_deterministic_per_caller_and_roughly_eighty_twenty() {
         assert_eq!(metadata, json!({"variant": label, "experiment": "ab-split"}));
         assert_eq!(first.headers, vec![("X-AB-Variant".to_string(), label.to_string())]);
     }
-    assert!((730..=870).contains(&version_a), "{version_a} of 1000 callers got version A");
+    assert!(
+        (730..=870).contains(&version_a),
+        "{version_a} of 1000 callers got version A"
+    );
 }

@@ -78,7 +78,10 @@ impl State {
         State {
             context,
             memory: None,
-            limiter: GrowthLimiter { limit: limits.memory_bytes, refused: false },
+            limiter: GrowthLimiter {
+                limit: limits.memory_bytes,
+                refused: false,
+            },
             limits: limits.clone(),
             workflow,
             output: Output::default(),
@@ -122,7 +125,12 @@ impl ResourceLimiter for GrowthLimiter {
 #[derive(Debug, thiserror::Error)]
 pub(super) enum Fault {
     #[error("{call}: {len} bytes at {ptr:#x} lie outside guest memory ({memory} bytes)")]
-    OutOfBounds { call: &'static str, ptr: u32, len: u32, memory: usize },
+    OutOfBounds {
+        call: &'static str,
+        ptr: u32,
+        len: u32,
+        memory: usize,
+    },
     #[error("{call}: {why}")]
     Contract { call: &'static str, why: String },
 }
@@ -171,11 +179,21 @@ fn select_agent(mut caller: Caller<'_, State>, id_ptr: i32, id_len: i32, version
     let (memory, state) = guest(&mut caller)?;
     let id = span(memory, CALL, id_ptr, id_len)?;
     if id.is_empty() || id.len() > MAX_AGENT_ID_BYTES as usize {
-        return Err(contract(CALL, format!("agent id of {} bytes (expected 1..={MAX_AGENT_ID_BYTES})", id.len())));
+        return Err(contract(
+            CALL,
+            format!("agent id of {} bytes (expected 1..={MAX_AGENT_ID_BYTES})", id.len()),
+        ));
     }
     let agent_id = printable(&memory[id]).ok_or_else(|| contract(CALL, "agent id is not printable ASCII"))?;
     let version = u32::try_from(version).ok();
-    decide(state, CALL, Decision::Selected { agent_id: agent_id.to_owned(), version })
+    decide(
+        state,
+        CALL,
+        Decision::Selected {
+            agent_id: agent_id.to_owned(),
+            version,
+        },
+    )
 }
 
 fn reject(mut caller: Caller<'_, State>, status: i32) -> wasmtime::Result<()> {
@@ -209,8 +227,8 @@ fn set_custom_metadata(mut caller: Caller<'_, State>, ptr: i32, len: i32) -> was
     if json.len() > limit {
         return Err(contract(CALL, format!("{} bytes, the limit is {limit}", json.len())));
     }
-    let object: Map<String, Value> = serde_json::from_slice(&memory[json])
-        .map_err(|err| contract(CALL, format!("not a JSON object: {err}")))?;
+    let object: Map<String, Value> =
+        serde_json::from_slice(&memory[json]).map_err(|err| contract(CALL, format!("not a JSON object: {err}")))?;
     state.output.custom_metadata = Some(object);
     Ok(())
 }
@@ -227,15 +245,25 @@ fn add_header(
     let name = span(memory, CALL, name_ptr, name_len)?;
     let value = span(memory, CALL, value_ptr, value_len)?;
     if state.output.headers.len() >= state.limits.max_headers {
-        return Err(contract(CALL, format!("more than {} headers", state.limits.max_headers)));
+        return Err(contract(
+            CALL,
+            format!("more than {} headers", state.limits.max_headers),
+        ));
     }
     let name = header_name(&memory[name]).map_err(|why| contract(CALL, why))?;
     let limit = state.limits.max_header_value_bytes;
     if value.len() > limit {
-        return Err(contract(CALL, format!("value of `{name}` is {} bytes, the limit is {limit}", value.len())));
+        return Err(contract(
+            CALL,
+            format!("value of `{name}` is {} bytes, the limit is {limit}", value.len()),
+        ));
     }
-    let value = printable(&memory[value])
-        .ok_or_else(|| contract(CALL, format!("value of `{name}` is not printable ASCII (no CR, LF or controls)")))?;
+    let value = printable(&memory[value]).ok_or_else(|| {
+        contract(
+            CALL,
+            format!("value of `{name}` is not printable ASCII (no CR, LF or controls)"),
+        )
+    })?;
     state.output.headers.push((name.to_owned(), value.to_owned()));
     Ok(())
 }
@@ -276,7 +304,12 @@ fn span(memory: &[u8], call: &'static str, ptr: i32, len: i32) -> wasmtime::Resu
     let start = ptr as usize;
     match start.checked_add(len as usize) {
         Some(end) if end <= memory.len() => Ok(start..end),
-        _ => Err(wasmtime::Error::new(Fault::OutOfBounds { call, ptr, len, memory: memory.len() })),
+        _ => Err(wasmtime::Error::new(Fault::OutOfBounds {
+            call,
+            ptr,
+            len,
+            memory: memory.len(),
+        })),
     }
 }
 
@@ -299,7 +332,11 @@ fn printable(bytes: &[u8]) -> Option<&str> {
 /// An `X-` header name that is a SIP token (RFC 3261 §25.1) and not one of the host's own.
 fn header_name(bytes: &[u8]) -> Result<&str, Cow<'static, str>> {
     if bytes.len() > MAX_HEADER_NAME_BYTES as usize {
-        return Err(format!("header name of {} bytes, the limit is {MAX_HEADER_NAME_BYTES}", bytes.len()).into());
+        return Err(format!(
+            "header name of {} bytes, the limit is {MAX_HEADER_NAME_BYTES}",
+            bytes.len()
+        )
+        .into());
     }
     let is_token = |b: &u8| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(b);
     if bytes.len() < 3 || !bytes[..2].eq_ignore_ascii_case(b"x-") || !bytes.iter().all(is_token) {

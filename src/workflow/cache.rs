@@ -19,7 +19,11 @@ use super::{sha256, Engine, Workflow, WorkflowError};
 impl Engine {
     /// The compiled artifact of `workflow`, to store next to its SHA-256 (`sha256`).
     pub fn serialize(&self, workflow: &Workflow) -> Result<Vec<u8>, WorkflowError> {
-        workflow.0.module.serialize().map_err(|err| WorkflowError::Serialize(WorkflowError::cause(err)))
+        workflow
+            .0
+            .module
+            .serialize()
+            .map_err(|err| WorkflowError::Serialize(WorkflowError::cause(err)))
     }
 
     /// Loads an artifact written by `serialize`, if and only if its SHA-256 is
@@ -54,7 +58,10 @@ pub struct WorkflowCache {
 
 impl WorkflowCache {
     pub fn new(engine: Engine) -> WorkflowCache {
-        WorkflowCache { engine, compiled: Mutex::new(HashMap::new()) }
+        WorkflowCache {
+            engine,
+            compiled: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The compiled workflow of `source`, compiling it on first sight. Compiling happens

@@ -23,16 +23,24 @@ impl Engine {
     pub fn compile(&self, source: &[u8]) -> Result<Workflow, WorkflowError> {
         let limit = self.config().max_module_bytes;
         if source.len() > limit {
-            return Err(WorkflowError::TooLarge { size: source.len(), limit });
+            return Err(WorkflowError::TooLarge {
+                size: source.len(),
+                limit,
+            });
         }
-        let binary =
-            wat::parse_bytes(source).map_err(|err| WorkflowError::DoesNotCompile { reason: format!("WAT: {err}") })?;
+        let binary = wat::parse_bytes(source).map_err(|err| WorkflowError::DoesNotCompile {
+            reason: format!("WAT: {err}"),
+        })?;
         if binary.len() > limit {
-            return Err(WorkflowError::TooLarge { size: binary.len(), limit });
+            return Err(WorkflowError::TooLarge {
+                size: binary.len(),
+                limit,
+            });
         }
         check_abi(&binary, self.config().memory_bytes)?;
-        let module = Module::from_binary(self.wasmtime(), &binary)
-            .map_err(|err| WorkflowError::DoesNotCompile { reason: format!("{err:#}") })?;
+        let module = Module::from_binary(self.wasmtime(), &binary).map_err(|err| WorkflowError::DoesNotCompile {
+            reason: format!("{err:#}"),
+        })?;
         self.prepare(super::sha256(source), module)
     }
 
@@ -50,8 +58,16 @@ impl Engine {
         let pre = self
             .linker()
             .instantiate_pre(&module)
-            .map_err(|err| WorkflowError::DoesNotCompile { reason: format!("{err:#}") })?;
-        Ok(Workflow(Arc::new(super::Compiled { source_hash, module, pre, route, memory })))
+            .map_err(|err| WorkflowError::DoesNotCompile {
+                reason: format!("{err:#}"),
+            })?;
+        Ok(Workflow(Arc::new(super::Compiled {
+            source_hash,
+            module,
+            pre,
+            route,
+            memory,
+        })))
     }
 }
 
@@ -72,7 +88,11 @@ fn check_abi(binary: &[u8], memory_limit: usize) -> Result<(), WorkflowError> {
     let declared = match read(binary) {
         Ok(declared) => declared,
         Err(CompileFault::Abi(err)) => return Err(err),
-        Err(CompileFault::Malformed(err)) => return Err(WorkflowError::DoesNotCompile { reason: err.to_string() }),
+        Err(CompileFault::Malformed(err)) => {
+            return Err(WorkflowError::DoesNotCompile {
+                reason: err.to_string(),
+            })
+        }
     };
     check_exports(&declared)?;
     check_abi_version(&declared)?;
@@ -133,7 +153,10 @@ fn read(binary: &[u8]) -> Result<Declared<'_>, CompileFault> {
 
 /// An import must be one of `HOST_FUNCTIONS` with its exact signature; returns its type index.
 fn check_import(declared: &Declared, module: &str, name: &str, ty: TypeRef) -> Result<u32, CompileFault> {
-    let not_provided = || WorkflowError::ImportNotProvided { module: module.to_owned(), name: name.to_owned() };
+    let not_provided = || WorkflowError::ImportNotProvided {
+        module: module.to_owned(),
+        name: name.to_owned(),
+    };
     let host = HOST_FUNCTIONS.iter().find(|(host_name, ..)| *host_name == name);
     let (Some(&(_, params, results)), IMPORT_MODULE) = (host, module) else {
         return Err(not_provided().into());
@@ -169,30 +192,51 @@ fn check_exports(declared: &Declared) -> Result<(), WorkflowError> {
             let type_index = declared.functions.get(index as usize).copied().unwrap_or(u32::MAX);
             check_signature(declared, "route", type_index, &[], &[ValType::I32])?;
         }
-        _ => return Err(WorkflowError::MissingExport { name: "route", expected: "a function () -> i32" }),
+        _ => {
+            return Err(WorkflowError::MissingExport {
+                name: "route",
+                expected: "a function () -> i32",
+            })
+        }
     }
     match declared.exports.get("memory") {
         Some((ExternalKind::Memory, _)) => Ok(()),
-        _ => Err(WorkflowError::MissingExport { name: "memory", expected: "the module's linear memory" }),
+        _ => Err(WorkflowError::MissingExport {
+            name: "memory",
+            expected: "the module's linear memory",
+        }),
     }
 }
 
 /// The version comes from an exported `abi_version` global (an `i32` constant) or from the
 /// `switchboard_abi` custom section; if both are present both must say 1.
 fn check_abi_version(declared: &Declared) -> Result<(), WorkflowError> {
-    let unsupported = |found: i64| WorkflowError::AbiVersion { found, expected: ABI_VERSION };
+    let unsupported = |found: i64| WorkflowError::AbiVersion {
+        found,
+        expected: ABI_VERSION,
+    };
     let mut seen = false;
     if let Some(&(kind, index)) = declared.exports.get("abi_version") {
-        let global = declared.globals.get(index as usize).filter(|_| kind == ExternalKind::Global);
+        let global = declared
+            .globals
+            .get(index as usize)
+            .filter(|_| kind == ExternalKind::Global);
         let Some(&(ty, value)) = global else {
-            return Err(WorkflowError::MissingExport { name: "abi_version", expected: "an i32 global" });
+            return Err(WorkflowError::MissingExport {
+                name: "abi_version",
+                expected: "an i32 global",
+            });
         };
         match (ty, value) {
             (ValType::I32, Some(version)) if version as u32 == ABI_VERSION => seen = true,
             (ValType::I32, Some(version)) => return Err(unsupported(version.into())),
             _ => {
                 let found = format!("a {ty} global that is not a constant");
-                return Err(WorkflowError::WrongSignature { name: "abi_version".into(), expected: "i32".into(), found });
+                return Err(WorkflowError::WrongSignature {
+                    name: "abi_version".into(),
+                    expected: "i32".into(),
+                    found,
+                });
             }
         }
     }
@@ -202,7 +246,11 @@ fn check_abi_version(declared: &Declared) -> Result<(), WorkflowError> {
             [version] => return Err(unsupported((*version).into())),
             _ => {
                 let found = format!("{} bytes", section.len());
-                return Err(WorkflowError::WrongSignature { name: ABI_SECTION.into(), expected: "one byte".into(), found });
+                return Err(WorkflowError::WrongSignature {
+                    name: ABI_SECTION.into(),
+                    expected: "one byte".into(),
+                    found,
+                });
             }
         }
     }
@@ -217,11 +265,16 @@ fn check_abi_version(declared: &Declared) -> Result<(), WorkflowError> {
 
 fn check_memory(declared: &Declared, limit: usize) -> Result<(), WorkflowError> {
     let [initial_pages] = declared.memories[..] else {
-        return Err(WorkflowError::MemoryCount { count: declared.memories.len() });
+        return Err(WorkflowError::MemoryCount {
+            count: declared.memories.len(),
+        });
     };
     let declared_bytes = initial_pages.saturating_mul(64 * 1024);
     if declared_bytes > limit as u64 {
-        return Err(WorkflowError::MemoryTooLarge { declared: declared_bytes, limit });
+        return Err(WorkflowError::MemoryTooLarge {
+            declared: declared_bytes,
+            limit,
+        });
     }
     Ok(())
 }

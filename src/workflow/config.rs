@@ -85,7 +85,7 @@ impl WorkflowConfig {
         if self.deadline_ms == 0 {
             return invalid("deadline_ms", "must be at least 1");
         }
-        if self.memory_bytes < WASM_PAGE || self.memory_bytes % WASM_PAGE != 0 {
+        if self.memory_bytes < WASM_PAGE || !self.memory_bytes.is_multiple_of(WASM_PAGE) {
             return invalid("memory_bytes", "must be a non-zero multiple of 64 KiB");
         }
         if self.stack_bytes < 16 * 1024 {
@@ -115,14 +115,20 @@ mod tests {
 
     #[test]
     fn a_zero_deadline_is_refused_by_name() {
-        let config = WorkflowConfig { deadline_ms: 0, ..WorkflowConfig::default() };
+        let config = WorkflowConfig {
+            deadline_ms: 0,
+            ..WorkflowConfig::default()
+        };
         let err = config.check().unwrap_err();
         assert!(err.to_string().contains("deadline_ms"), "{err}");
     }
 
     #[test]
     fn memory_must_be_whole_pages() {
-        let config = WorkflowConfig { memory_bytes: 100_000, ..WorkflowConfig::default() };
+        let config = WorkflowConfig {
+            memory_bytes: 100_000,
+            ..WorkflowConfig::default()
+        };
         assert!(config.check().is_err());
     }
 
@@ -135,6 +141,12 @@ mod tests {
     #[test]
     fn missing_keys_take_their_defaults() {
         let config: WorkflowConfig = toml::from_str("fuel = 10").unwrap();
-        assert_eq!(config, WorkflowConfig { fuel: 10, ..WorkflowConfig::default() });
+        assert_eq!(
+            config,
+            WorkflowConfig {
+                fuel: 10,
+                ..WorkflowConfig::default()
+            }
+        );
     }
 }

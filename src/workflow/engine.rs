@@ -37,7 +37,12 @@ impl Engine {
             .map_err(|err| WorkflowError::Engine(WorkflowError::cause(err)))?;
         let linker = abi::linker(&engine).map_err(|err| WorkflowError::Engine(WorkflowError::cause(err)))?;
         let ticker = Ticker::start(engine.clone()).map_err(|err| WorkflowError::Engine(Box::new(err)))?;
-        Ok(Engine(Arc::new(Shared { wasmtime: engine, linker, config: config.clone(), _ticker: ticker })))
+        Ok(Engine(Arc::new(Shared {
+            wasmtime: engine,
+            linker,
+            config: config.clone(),
+            _ticker: ticker,
+        })))
     }
 
     /// The limits this engine enforces.
@@ -56,7 +61,9 @@ impl Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("config", &self.0.config).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("config", &self.0.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -97,13 +104,18 @@ struct Ticker {
 impl Ticker {
     fn start(engine: wasmtime::Engine) -> std::io::Result<Ticker> {
         let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new().name("workflow-epoch".into()).spawn(move || {
-            // Ticks until the sender is dropped (recv then reports Disconnected).
-            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
-                engine.increment_epoch();
-            }
-        })?;
-        Ok(Ticker { stop: Some(stop), thread: Some(thread) })
+        let thread = std::thread::Builder::new()
+            .name("workflow-epoch".into())
+            .spawn(move || {
+                // Ticks until the sender is dropped (recv then reports Disconnected).
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(Ticker {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
     }
 }
 
@@ -123,18 +135,29 @@ mod tests {
 
     #[test]
     fn the_ticker_thread_is_joined_when_the_last_clone_drops() {
-        let config = WorkflowConfig { pool_instances: 2, ..WorkflowConfig::default() };
+        let config = WorkflowConfig {
+            pool_instances: 2,
+            ..WorkflowConfig::default()
+        };
         let engine = Engine::new(&config).unwrap();
         let clone = engine.clone();
         drop(engine);
-        assert!(clone.0._ticker.thread.as_ref().is_some_and(|thread| !thread.is_finished()));
+        assert!(clone
+            .0
+            ._ticker
+            .thread
+            .as_ref()
+            .is_some_and(|thread| !thread.is_finished()));
         // Dropping the last clone joins the thread: returning at all means it stopped.
         drop(clone);
     }
 
     #[test]
     fn invalid_config_is_refused_before_reserving_anything() {
-        let config = WorkflowConfig { pool_instances: 0, ..WorkflowConfig::default() };
+        let config = WorkflowConfig {
+            pool_instances: 0,
+            ..WorkflowConfig::default()
+        };
         let err = Engine::new(&config).unwrap_err();
         assert!(err.to_string().contains("pool_instances"), "{err}");
     }

@@ -23,7 +23,11 @@ pub enum WorkflowError {
     #[error("import `{module}::{name}` not provided (the host provides functions of module `switchboard` only: get, select_agent, reject, set_initial_context, set_custom_metadata, add_header, log)")]
     ImportNotProvided { module: String, name: String },
     #[error("wrong signature of `{name}`: expected {expected}, found {found}")]
-    WrongSignature { name: String, expected: String, found: String },
+    WrongSignature {
+        name: String,
+        expected: String,
+        found: String,
+    },
     #[error("abi_version {found} unsupported (expected {expected})")]
     AbiVersion { found: i64, expected: u32 },
     #[error("memory of {declared} bytes at start exceeds the limit of {limit} bytes")]

@@ -138,7 +138,10 @@ impl Outcome {
 
     /// True unless the workflow decided (selected, no decision, rejected).
     pub fn is_failure(&self) -> bool {
-        !matches!(self, Outcome::Selected { .. } | Outcome::NoDecision | Outcome::Rejected { .. })
+        !matches!(
+            self,
+            Outcome::Selected { .. } | Outcome::NoDecision | Outcome::Rejected { .. }
+        )
     }
 }
 

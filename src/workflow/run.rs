@@ -53,7 +53,9 @@ fn call_route(store: &mut Store<State>, workflow: &Workflow, fuel: u64, deadline
     store.epoch_deadline_trap();
     let compiled = &workflow.0;
     let instance = compiled.pre.instantiate(&mut *store)?;
-    let memory = instance.get_module_export(&mut *store, &compiled.memory).and_then(Extern::into_memory);
+    let memory = instance
+        .get_module_export(&mut *store, &compiled.memory)
+        .and_then(Extern::into_memory);
     store.data_mut().set_memory(memory);
     let route = instance
         .get_module_export(&mut *store, &compiled.route)
@@ -82,7 +84,9 @@ fn classify(returned: wasmtime::Result<i32>, state: &State) -> Outcome {
         Some(Trap::OutOfFuel) => Outcome::OutOfFuel,
         Some(Trap::Interrupt) => Outcome::Timeout,
         Some(trap) => Outcome::Trap { why: trap.to_string() },
-        None => Outcome::Trap { why: format!("{err:#}") },
+        None => Outcome::Trap {
+            why: format!("{err:#}"),
+        },
     }
 }
 
@@ -98,9 +102,13 @@ fn decided(code: i32, decision: Option<Decision>) -> Outcome {
                 Some(Decision::Selected { .. }) => "after select_agent",
                 Some(Decision::Rejected { .. }) => "after reject",
             };
-            Outcome::Invalid { why: format!("route returned {code} {made}") }
+            Outcome::Invalid {
+                why: format!("route returned {code} {made}"),
+            }
         }
-        (other, _) => Outcome::Invalid { why: format!("route returned {other} (expected 0, 1 or 2)") },
+        (other, _) => Outcome::Invalid {
+            why: format!("route returned {other} (expected 0, 1 or 2)"),
+        },
     }
 }
 
@@ -110,7 +118,10 @@ mod tests {
 
     #[test]
     fn return_values_must_match_the_decision() {
-        let selected = Decision::Selected { agent_id: "a".into(), version: None };
+        let selected = Decision::Selected {
+            agent_id: "a".into(),
+            version: None,
+        };
         let rejected = Decision::Rejected { status: 603 };
         assert_eq!(decided(0, None), Outcome::NoDecision);
         assert_eq!(decided(2, Some(rejected.clone())), Outcome::Rejected { status: 603 });

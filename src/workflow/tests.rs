@@ -14,7 +14,11 @@ fn engine() -> &'static Engine {
 }
 
 fn engine_with(config: WorkflowConfig) -> Engine {
-    Engine::new(&WorkflowConfig { pool_instances: 8, ..config }).unwrap()
+    Engine::new(&WorkflowConfig {
+        pool_instances: 8,
+        ..config
+    })
+    .unwrap()
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -69,20 +73,29 @@ fn data(offset: u32, bytes: &[u8]) -> String {
 const AGENT: &str = r#"(data (i32.const 0) "11111111-1111-4111-8111-111111111111")"#;
 
 fn selected(version: Option<u32>) -> Outcome {
-    Outcome::Selected { agent_id: "11111111-1111-4111-8111-111111111111".into(), version }
+    Outcome::Selected {
+        agent_id: "11111111-1111-4111-8111-111111111111".into(),
+        version,
+    }
 }
 
 // ---- decisions ----
 
 #[test]
 fn selecting_with_a_version_pins_it() {
-    let source = module(AGENT, "(call $select_agent (i32.const 0) (i32.const 36) (i32.const 7)) (i32.const 1)");
+    let source = module(
+        AGENT,
+        "(call $select_agent (i32.const 0) (i32.const 36) (i32.const 7)) (i32.const 1)",
+    );
     assert_eq!(outcome(&source), selected(Some(7)));
 }
 
 #[test]
 fn a_negative_version_means_the_latest_published() {
-    let source = module(AGENT, "(call $select_agent (i32.const 0) (i32.const 36) (i32.const -1)) (i32.const 1)");
+    let source = module(
+        AGENT,
+        "(call $select_agent (i32.const 0) (i32.const 36) (i32.const -1)) (i32.const 1)",
+    );
     let run = run(&source);
     assert_eq!(run.outcome, selected(None));
     assert!(run.fuel_used > 0);
@@ -95,12 +108,18 @@ fn returning_zero_is_no_decision() {
 
 #[test]
 fn reject_zero_is_the_default_603() {
-    assert_eq!(outcome(&module("", "(call $reject (i32.const 0)) (i32.const 2)")), Outcome::Rejected { status: 603 });
+    assert_eq!(
+        outcome(&module("", "(call $reject (i32.const 0)) (i32.const 2)")),
+        Outcome::Rejected { status: 603 }
+    );
 }
 
 #[test]
 fn reject_with_a_status_keeps_it() {
-    assert_eq!(outcome(&module("", "(call $reject (i32.const 486)) (i32.const 2)")), Outcome::Rejected { status: 486 });
+    assert_eq!(
+        outcome(&module("", "(call $reject (i32.const 486)) (i32.const 2)")),
+        Outcome::Rejected { status: 486 }
+    );
 }
 
 #[test]
@@ -108,7 +127,10 @@ fn reject_with_a_status_outside_4xx_to_6xx_is_invalid() {
     for status in [200, 399, 700, -1] {
         let body = format!("(call $reject (i32.const {status})) (i32.const 2)");
         let outcome = outcome(&module("", &body));
-        assert!(matches!(&outcome, Outcome::Invalid { why } if why.contains("reject")), "{status}: {outcome:?}");
+        assert!(
+            matches!(&outcome, Outcome::Invalid { why } if why.contains("reject")),
+            "{status}: {outcome:?}"
+        );
     }
 }
 
@@ -119,7 +141,10 @@ fn a_return_value_that_contradicts_the_calls_is_invalid() {
         ("(i32.const 2)", "returned 2 without a decision"),
         ("(i32.const 5)", "returned 5"),
         ("(call $reject (i32.const 0)) (i32.const 1)", "returned 1 after reject"),
-        ("(call $select_agent (i32.const 0) (i32.const 36) (i32.const -1)) (i32.const 0)", "after select_agent"),
+        (
+            "(call $select_agent (i32.const 0) (i32.const 36) (i32.const -1)) (i32.const 0)",
+            "after select_agent",
+        ),
     ];
     for (body, expected) in cases {
         match outcome(&module(AGENT, body)) {
@@ -131,7 +156,8 @@ fn a_return_value_that_contradicts_the_calls_is_invalid() {
 
 #[test]
 fn a_second_decision_is_invalid() {
-    let body = "(call $reject (i32.const 0)) (call $select_agent (i32.const 0) (i32.const 36) (i32.const -1)) (i32.const 1)";
+    let body =
+        "(call $reject (i32.const 0)) (call $select_agent (i32.const 0) (i32.const 36) (i32.const -1)) (i32.const 1)";
     assert!(matches!(outcome(&module(AGENT, body)), Outcome::Invalid { why } if why.contains("already")));
 }
 
@@ -150,7 +176,10 @@ fn outputs_travel_with_the_decision() {
     assert_eq!(run.outcome, selected(None));
     assert_eq!(run.initial_context, "hello agent");
     let metadata = run.custom_metadata.expect("metadata");
-    assert_eq!(serde_json::Value::Object(metadata), serde_json::json!({"variant": "A", "n": 1}));
+    assert_eq!(
+        serde_json::Value::Object(metadata),
+        serde_json::json!({"variant": "A", "n": 1})
+    );
     assert_eq!(run.headers, vec![("X-Variant".to_string(), "A".to_string())]);
     assert_eq!(run.logs, vec!["a log line".to_string()]);
 }
@@ -168,7 +197,13 @@ fn get_copies_a_value_only_if_it_fits() {
     let engine = engine();
     let workflow = engine.compile(&module(data, body)).unwrap();
     let run = engine.run(&workflow, context(&[("caller_number", "+14155550100")]));
-    assert_eq!(run.outcome, Outcome::Selected { agent_id: "zzzz".into(), version: Some(12) });
+    assert_eq!(
+        run.outcome,
+        Outcome::Selected {
+            agent_id: "zzzz".into(),
+            version: Some(12)
+        }
+    );
 }
 
 #[test]
@@ -189,8 +224,15 @@ fn logs_past_the_limit_are_counted_and_dropped() {
 
 fn header_outcome(name: &str, value: &str, times: usize) -> Outcome {
     let data = format!("{AGENT} {} {}", data(64, name.as_bytes()), data(1024, value.as_bytes()));
-    let call = format!("(call $add_header (i32.const 64) (i32.const {}) (i32.const 1024) (i32.const {}))", name.len(), value.len());
-    let body = format!("{} (call $select_agent (i32.const 0) (i32.const 36) (i32.const -1)) (i32.const 1)", call.repeat(times));
+    let call = format!(
+        "(call $add_header (i32.const 64) (i32.const {}) (i32.const 1024) (i32.const {}))",
+        name.len(),
+        value.len()
+    );
+    let body = format!(
+        "{} (call $select_agent (i32.const 0) (i32.const 36) (i32.const -1)) (i32.const 1)",
+        call.repeat(times)
+    );
     outcome(&module(&data, &body))
 }
 
@@ -218,9 +260,15 @@ fn headers_must_be_x_tokens_with_printable_values_within_limits() {
 fn metadata_must_be_a_json_object() {
     for json in ["[1,2]", r#""text""#, "{"] {
         let data = format!("{AGENT} {}", data(64, json.as_bytes()));
-        let body = format!("(call $set_custom_metadata (i32.const 64) (i32.const {})) (i32.const 0)", json.len());
+        let body = format!(
+            "(call $set_custom_metadata (i32.const 64) (i32.const {})) (i32.const 0)",
+            json.len()
+        );
         let outcome = outcome(&module(&data, &body));
-        assert!(matches!(&outcome, Outcome::Invalid { why } if why.contains("JSON object")), "{json}: {outcome:?}");
+        assert!(
+            matches!(&outcome, Outcome::Invalid { why } if why.contains("JSON object")),
+            "{json}: {outcome:?}"
+        );
     }
 }
 
@@ -236,7 +284,11 @@ fn output_of_a_failed_run_is_dropped() {
 
 #[test]
 fn an_infinite_loop_runs_out_of_fuel_when_fuel_is_the_tighter_limit() {
-    let engine = engine_with(WorkflowConfig { fuel: 100_000, deadline_ms: 10_000, ..WorkflowConfig::default() });
+    let engine = engine_with(WorkflowConfig {
+        fuel: 100_000,
+        deadline_ms: 10_000,
+        ..WorkflowConfig::default()
+    });
     let run = engine.run(&engine.compile(&fixture("infinite-loop.wat")).unwrap(), BTreeMap::new());
     assert_eq!(run.outcome, Outcome::OutOfFuel);
     assert_eq!(run.fuel_used, 100_000);
@@ -244,7 +296,11 @@ fn an_infinite_loop_runs_out_of_fuel_when_fuel_is_the_tighter_limit() {
 
 #[test]
 fn an_infinite_loop_times_out_when_the_deadline_is_the_tighter_limit() {
-    let engine = engine_with(WorkflowConfig { fuel: u64::MAX / 2, deadline_ms: 5, ..WorkflowConfig::default() });
+    let engine = engine_with(WorkflowConfig {
+        fuel: u64::MAX / 2,
+        deadline_ms: 5,
+        ..WorkflowConfig::default()
+    });
     let run = engine.run(&engine.compile(&fixture("infinite-loop.wat")).unwrap(), BTreeMap::new());
     assert_eq!(run.outcome, Outcome::Timeout);
     // Not a timing assertion: only that the run ended rather than hung.
@@ -265,7 +321,10 @@ fn a_module_that_handles_refused_growth_still_decides() {
 #[test]
 fn deep_recursion_is_a_trap() {
     let outcome = outcome(&fixture("deep-recursion.wat"));
-    assert!(matches!(&outcome, Outcome::Trap { why } if why.contains("stack")), "{outcome:?}");
+    assert!(
+        matches!(&outcome, Outcome::Trap { why } if why.contains("stack")),
+        "{outcome:?}"
+    );
 }
 
 #[test]
@@ -276,20 +335,31 @@ fn unreachable_is_a_trap() {
 #[test]
 fn huge_output_is_invalid() {
     let outcome = outcome(&fixture("huge-output.wat"));
-    assert!(matches!(&outcome, Outcome::Invalid { why } if why.contains("set_initial_context")), "{outcome:?}");
+    assert!(
+        matches!(&outcome, Outcome::Invalid { why } if why.contains("set_initial_context")),
+        "{outcome:?}"
+    );
 }
 
 #[test]
 fn metadata_that_is_not_json_is_invalid() {
     let outcome = outcome(&fixture("invalid-metadata.wat"));
-    assert!(matches!(&outcome, Outcome::Invalid { why } if why.contains("set_custom_metadata")), "{outcome:?}");
+    assert!(
+        matches!(&outcome, Outcome::Invalid { why } if why.contains("set_custom_metadata")),
+        "{outcome:?}"
+    );
 }
 
 #[test]
 fn a_pointer_beyond_memory_is_invalid_and_names_the_call() {
     let outcome = outcome(&fixture("oob-pointer.wat"));
-    let Outcome::Invalid { why } = outcome else { panic!("{outcome:?}") };
-    assert!(why.contains("select_agent") && why.contains("outside guest memory"), "{why}");
+    let Outcome::Invalid { why } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(
+        why.contains("select_agent") && why.contains("outside guest memory"),
+        "{why}"
+    );
 }
 
 // ---- isolation ----
@@ -307,7 +377,13 @@ fn every_run_starts_from_a_fresh_instance() {
     let workflow = engine.compile(&module(data, body)).unwrap();
     for _ in 0..20 {
         let run = engine.run(&workflow, BTreeMap::new());
-        assert_eq!(run.outcome, Outcome::Selected { agent_id: "fresh".into(), version: None });
+        assert_eq!(
+            run.outcome,
+            Outcome::Selected {
+                agent_id: "fresh".into(),
+                version: None
+            }
+        );
     }
 }
 
@@ -329,12 +405,30 @@ fn interleaved_workflows_see_only_their_own_context() {
     let by_caller = engine.compile(&echo_module("caller_number")).unwrap();
     let by_org = engine.compile(&echo_module("organization_id")).unwrap();
     for i in 0..10 {
-        let org_a = context(&[("caller_number", &format!("+1415555{i:04}")), ("organization_id", "org-a")]);
-        let org_b = context(&[("caller_number", "+442079460000"), ("organization_id", &format!("org-b-{i}"))]);
+        let org_a = context(&[
+            ("caller_number", &format!("+1415555{i:04}")),
+            ("organization_id", "org-a"),
+        ]);
+        let org_b = context(&[
+            ("caller_number", "+442079460000"),
+            ("organization_id", &format!("org-b-{i}")),
+        ]);
         let a = engine.run(&by_caller, org_a).outcome;
         let b = engine.run(&by_org, org_b).outcome;
-        assert_eq!(a, Outcome::Selected { agent_id: format!("+1415555{i:04}"), version: None });
-        assert_eq!(b, Outcome::Selected { agent_id: format!("org-b-{i}"), version: None });
+        assert_eq!(
+            a,
+            Outcome::Selected {
+                agent_id: format!("+1415555{i:04}"),
+                version: None
+            }
+        );
+        assert_eq!(
+            b,
+            Outcome::Selected {
+                agent_id: format!("org-b-{i}"),
+                version: None
+            }
+        );
     }
 }
 
@@ -354,12 +448,19 @@ impl Context for Gate {
 
 #[test]
 fn a_run_with_no_free_instance_is_busy() {
-    let engine = Engine::new(&WorkflowConfig { pool_instances: 1, deadline_ms: 60_000, ..WorkflowConfig::default() })
-        .unwrap();
+    let engine = Engine::new(&WorkflowConfig {
+        pool_instances: 1,
+        deadline_ms: 60_000,
+        ..WorkflowConfig::default()
+    })
+    .unwrap();
     let workflow = engine.compile(&echo_module("caller_number")).unwrap();
     let (entered_tx, entered) = mpsc::channel();
     let (release, release_rx) = mpsc::channel();
-    let gate = Gate { entered: Mutex::new(entered_tx), release: Mutex::new(release_rx) };
+    let gate = Gate {
+        entered: Mutex::new(entered_tx),
+        release: Mutex::new(release_rx),
+    };
     let holder = {
         let (engine, workflow) = (engine.clone(), workflow.clone());
         std::thread::spawn(move || engine.run(&workflow, gate).outcome)
@@ -370,7 +471,13 @@ fn a_run_with_no_free_instance_is_busy() {
     // The holder's `get` said absent (-1), which it passed on as a length: out of bounds.
     assert!(matches!(holder.join().unwrap(), Outcome::Invalid { .. }));
     let run = engine.run(&workflow, context(&[("caller_number", "+15550001")]));
-    assert_eq!(run.outcome, Outcome::Selected { agent_id: "+15550001".into(), version: None });
+    assert_eq!(
+        run.outcome,
+        Outcome::Selected {
+            agent_id: "+15550001".into(),
+            version: None
+        }
+    );
 }
 
 // ---- upload validation ----
@@ -378,21 +485,31 @@ fn a_run_with_no_free_instance_is_busy() {
 #[test]
 fn a_wrong_abi_version_is_refused() {
     let err = compile_error(&fixture("wrong-abi.wat"));
-    assert!(matches!(err, WorkflowError::AbiVersion { found: 2, expected: 1 }), "{err}");
+    assert!(
+        matches!(err, WorkflowError::AbiVersion { found: 2, expected: 1 }),
+        "{err}"
+    );
     assert_eq!(err.to_string(), "abi_version 2 unsupported (expected 1)");
 }
 
 #[test]
 fn a_missing_route_is_refused_by_name() {
     let err = compile_error(&fixture("missing-export.wat"));
-    assert!(matches!(err, WorkflowError::MissingExport { name: "route", .. }), "{err}");
+    assert!(
+        matches!(err, WorkflowError::MissingExport { name: "route", .. }),
+        "{err}"
+    );
     assert!(err.to_string().starts_with("missing export `route`"), "{err}");
 }
 
 #[test]
 fn an_import_the_host_does_not_provide_is_refused_by_name() {
     let err = compile_error(&fixture("bad-import.wat"));
-    assert!(err.to_string().starts_with("import `wasi_snapshot_preview1::fd_write` not provided"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("import `wasi_snapshot_preview1::fd_write` not provided"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -411,16 +528,28 @@ fn a_host_function_with_the_wrong_signature_is_refused() {
 fn a_route_with_the_wrong_signature_is_refused() {
     let source = br#"(module (memory (export "memory") 1) (global (export "abi_version") i32 (i32.const 1))
         (func (export "route") (param i32)))"#;
-    assert_eq!(compile_error(source).to_string(), "wrong signature of `route`: expected () -> i32, found (i32)");
+    assert_eq!(
+        compile_error(source).to_string(),
+        "wrong signature of `route`: expected () -> i32, found (i32)"
+    );
 }
 
 #[test]
 fn a_module_without_memory_or_version_is_refused_by_name() {
     let no_memory = br#"(module (global (export "abi_version") i32 (i32.const 1))
         (func (export "route") (result i32) (i32.const 0)))"#;
-    assert!(matches!(compile_error(no_memory), WorkflowError::MissingExport { name: "memory", .. }));
+    assert!(matches!(
+        compile_error(no_memory),
+        WorkflowError::MissingExport { name: "memory", .. }
+    ));
     let no_version = br#"(module (memory (export "memory") 1) (func (export "route") (result i32) (i32.const 0)))"#;
-    assert!(matches!(compile_error(no_version), WorkflowError::MissingExport { name: "abi_version", .. }));
+    assert!(matches!(
+        compile_error(no_version),
+        WorkflowError::MissingExport {
+            name: "abi_version",
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -435,7 +564,10 @@ fn the_version_may_come_from_the_custom_section() {
 
 #[test]
 fn a_module_over_the_size_limit_is_refused() {
-    let engine = engine_with(WorkflowConfig { max_module_bytes: 100, ..WorkflowConfig::default() });
+    let engine = engine_with(WorkflowConfig {
+        max_module_bytes: 100,
+        ..WorkflowConfig::default()
+    });
     let err = engine.compile(&fixture("trap.wat")).unwrap_err();
     assert!(matches!(err, WorkflowError::TooLarge { limit: 100, .. }), "{err}");
 }
@@ -449,8 +581,14 @@ fn a_module_starting_with_more_memory_than_allowed_is_refused() {
 
 #[test]
 fn garbage_does_not_compile() {
-    assert!(matches!(compile_error(b"\0asm\x01\0\0\0garbage"), WorkflowError::DoesNotCompile { .. }));
-    assert!(matches!(compile_error(b"(module (func"), WorkflowError::DoesNotCompile { .. }));
+    assert!(matches!(
+        compile_error(b"\0asm\x01\0\0\0garbage"),
+        WorkflowError::DoesNotCompile { .. }
+    ));
+    assert!(matches!(
+        compile_error(b"(module (func"),
+        WorkflowError::DoesNotCompile { .. }
+    ));
     let ill_typed = br#"(module (memory (export "memory") 1) (global (export "abi_version") i32 (i32.const 1))
         (func (export "route") (result i32) (i64.const 0)))"#;
     assert!(matches!(compile_error(ill_typed), WorkflowError::DoesNotCompile { .. }));
@@ -464,9 +602,14 @@ fn an_artifact_round_trips_when_its_hash_matches() {
     let source = fixture("trap.wat");
     let workflow = engine.compile(&source).unwrap();
     let artifact = engine.serialize(&workflow).unwrap();
-    let loaded = engine.deserialize_checked(workflow.hash(), &artifact, sha256(&artifact)).unwrap();
+    let loaded = engine
+        .deserialize_checked(workflow.hash(), &artifact, sha256(&artifact))
+        .unwrap();
     assert_eq!(loaded.hash(), sha256(&source));
-    assert!(matches!(engine.run(&loaded, BTreeMap::new()).outcome, Outcome::Trap { .. }));
+    assert!(matches!(
+        engine.run(&loaded, BTreeMap::new()).outcome,
+        Outcome::Trap { .. }
+    ));
 }
 
 #[test]
@@ -478,10 +621,14 @@ fn a_tampered_artifact_is_refused_before_loading() {
     let mut tampered = artifact.clone();
     let middle = tampered.len() / 2;
     tampered[middle] ^= 0x01;
-    let err = engine.deserialize_checked(workflow.hash(), &tampered, recorded).unwrap_err();
+    let err = engine
+        .deserialize_checked(workflow.hash(), &tampered, recorded)
+        .unwrap_err();
     assert!(matches!(err, WorkflowError::ArtifactHashMismatch), "{err}");
     let truncated = &artifact[..artifact.len() - 1];
-    assert!(engine.deserialize_checked(workflow.hash(), truncated, recorded).is_err());
+    assert!(engine
+        .deserialize_checked(workflow.hash(), truncated, recorded)
+        .is_err());
 }
 
 #[test]
@@ -514,6 +661,16 @@ fn labels_are_the_metric_names() {
     .collect();
     assert_eq!(
         labels,
-        ["selected", "no_decision", "rejected", "trap", "timeout", "out_of_fuel", "oom", "invalid", "busy"]
+        [
+            "selected",
+            "no_decision",
+            "rejected",
+            "trap",
+            "timeout",
+            "out_of_fuel",
+            "oom",
+            "invalid",
+            "busy"
+        ]
     );
 }
