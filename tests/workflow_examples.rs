@@ -15,9 +15,12 @@ const BAY_AREA: &str = "44444444-4444-4444-8444-444444444444";
 const CHICAGO: &str = "55555555-5555-4555-8555-555555555555";
 const AB_AGENT: &str = "66666666-6666-4666-8666-666666666666";
 
+/// Default limits but a small pool and a deadline a debug build on a busy machine cannot
+/// hit by accident: these tests check decisions, not speed.
 fn engine() -> Engine {
     Engine::new(&WorkflowConfig {
         pool_instances: 4,
+        deadline_ms: 2_000,
         ..WorkflowConfig::default()
     })
     .unwrap()

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 use wasmtime::wasmparser::ValType;
-use wasmtime::{Caller, Linker, Memory, ResourceLimiter};
+use wasmtime::{Caller, Linker, Memory, ResourceLimiter, Trap};
 
 use super::{Context, WorkflowConfig};
 
@@ -40,6 +40,9 @@ const MAX_AGENT_ID_BYTES: u32 = 128;
 const MAX_HEADER_NAME_BYTES: u32 = 64;
 /// Headers of this prefix are the host's own (route kind, call ids) and must not be forged.
 const RESERVED_HEADER_PREFIX: &str = "x-switchboard-";
+/// Fuel a host call costs besides its bytes: about what the host does for it, in wasm
+/// instructions.
+const HOST_CALL_FUEL: u64 = 100;
 /// `reject(0)`: decline (RFC 3261 §21.6.2), the documented default.
 const DEFAULT_REJECT_STATUS: u16 = 603;
 
@@ -153,7 +156,7 @@ pub(super) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<State
 }
 
 fn get(mut caller: Caller<'_, State>, key_ptr: i32, key_len: i32, buf_ptr: i32, buf_cap: i32) -> wasmtime::Result<i32> {
-    let (memory, state) = guest(&mut caller)?;
+    let (memory, state) = guest(&mut caller, &[key_len])?;
     let key = span(memory, "get", key_ptr, key_len)?;
     let buf = span(memory, "get", buf_ptr, buf_cap)?;
     if key.len() > MAX_KEY_BYTES as usize {
@@ -176,7 +179,7 @@ fn get(mut caller: Caller<'_, State>, key_ptr: i32, key_len: i32, buf_ptr: i32, 
 
 fn select_agent(mut caller: Caller<'_, State>, id_ptr: i32, id_len: i32, version: i32) -> wasmtime::Result<()> {
     const CALL: &str = "select_agent";
-    let (memory, state) = guest(&mut caller)?;
+    let (memory, state) = guest(&mut caller, &[id_len])?;
     let id = span(memory, CALL, id_ptr, id_len)?;
     if id.is_empty() || id.len() > MAX_AGENT_ID_BYTES as usize {
         return Err(contract(
@@ -203,12 +206,13 @@ fn reject(mut caller: Caller<'_, State>, status: i32) -> wasmtime::Result<()> {
         400..=699 => status as u16,
         other => return Err(contract(CALL, format!("status {other} is neither 0 nor 400..=699"))),
     };
+    charge(&mut caller, 0)?;
     decide(caller.data_mut(), CALL, Decision::Rejected { status })
 }
 
 fn set_initial_context(mut caller: Caller<'_, State>, ptr: i32, len: i32) -> wasmtime::Result<()> {
     const CALL: &str = "set_initial_context";
-    let (memory, state) = guest(&mut caller)?;
+    let (memory, state) = guest(&mut caller, &[len])?;
     let text = span(memory, CALL, ptr, len)?;
     let limit = state.limits.max_initial_context_bytes;
     if text.len() > limit {
@@ -221,7 +225,7 @@ fn set_initial_context(mut caller: Caller<'_, State>, ptr: i32, len: i32) -> was
 
 fn set_custom_metadata(mut caller: Caller<'_, State>, ptr: i32, len: i32) -> wasmtime::Result<()> {
     const CALL: &str = "set_custom_metadata";
-    let (memory, state) = guest(&mut caller)?;
+    let (memory, state) = guest(&mut caller, &[len])?;
     let json = span(memory, CALL, ptr, len)?;
     let limit = state.limits.max_custom_metadata_bytes;
     if json.len() > limit {
@@ -241,7 +245,7 @@ fn add_header(
     value_len: i32,
 ) -> wasmtime::Result<()> {
     const CALL: &str = "add_header";
-    let (memory, state) = guest(&mut caller)?;
+    let (memory, state) = guest(&mut caller, &[name_len, value_len])?;
     let name = span(memory, CALL, name_ptr, name_len)?;
     let value = span(memory, CALL, value_ptr, value_len)?;
     if state.output.headers.len() >= state.limits.max_headers {
@@ -269,7 +273,7 @@ fn add_header(
 }
 
 fn log(mut caller: Caller<'_, State>, ptr: i32, len: i32) -> wasmtime::Result<()> {
-    let (memory, state) = guest(&mut caller)?;
+    let (memory, state) = guest(&mut caller, &[len])?;
     let line = span(memory, "log", ptr, len)?;
     if state.output.logs.len() >= state.limits.log_lines_per_run {
         state.output.logs_dropped += 1;
@@ -282,8 +286,10 @@ fn log(mut caller: Caller<'_, State>, ptr: i32, len: i32) -> wasmtime::Result<()
     Ok(())
 }
 
-/// The guest's memory and the run state, borrowed together.
-fn guest<'a>(caller: &'a mut Caller<'_, State>) -> wasmtime::Result<(&'a mut [u8], &'a mut State)> {
+/// The guest's memory and the run state, borrowed together, once the call is paid for:
+/// the flat price plus the `lengths` the guest passed (at most its memory size; a length
+/// past the end is a fault `span` reports, not a price).
+fn guest<'a>(caller: &'a mut Caller<'_, State>, lengths: &[i32]) -> wasmtime::Result<(&'a mut [u8], &'a mut State)> {
     let memory = match caller.data().memory {
         Some(memory) => memory,
         None => {
@@ -294,7 +300,22 @@ fn guest<'a>(caller: &'a mut Caller<'_, State>) -> wasmtime::Result<(&'a mut [u8
             memory
         }
     };
+    let bytes = lengths.iter().map(|&len| u64::from(len as u32)).sum::<u64>();
+    charge(caller, bytes.min(memory.data_size(&*caller) as u64))?;
     Ok(memory.data_and_store_mut(caller))
+}
+
+/// Host work is paid in fuel like guest work: a flat price per call plus a unit per byte
+/// the guest hands over, so a module looping on host calls runs out of fuel as surely as
+/// one looping on its own.
+fn charge(caller: &mut Caller<'_, State>, bytes: u64) -> wasmtime::Result<()> {
+    let price = HOST_CALL_FUEL + bytes;
+    let left = caller.get_fuel()?;
+    if left < price {
+        caller.set_fuel(0)?;
+        return Err(Trap::OutOfFuel.into());
+    }
+    caller.set_fuel(left - price)
 }
 
 /// A guest `(ptr, len)` as a range of its memory, or the fault naming it. Wasm addresses

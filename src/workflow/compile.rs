@@ -77,7 +77,7 @@ struct Declared<'a> {
     types: Vec<FuncType>,
     /// Type index of every function, imported ones first (the function index space).
     functions: Vec<u32>,
-    /// Type and initial value (if a constant `i32`) of every global, imported ones first.
+    /// Type and initial value (if a constant `i32`) of every global (none can be imported).
     globals: Vec<(ValType, Option<i32>)>,
     memories: Vec<u64>,
     exports: HashMap<&'a str, (ExternalKind, u32)>,

@@ -13,7 +13,10 @@ use super::{Context, Engine, Outcome, Run, Workflow};
 
 impl Engine {
     /// Runs `workflow` once for the call described by `context`. Never panics, never
-    /// outlives `deadline_ms` by more than one epoch tick.
+    /// outlives `deadline_ms` by more than one epoch tick. It runs on the calling thread
+    /// and may hold it for up to `deadline_ms`: call it where blocking is allowed (e.g.
+    /// `spawn_blocking`), not on an event loop. The deadline is wall-clock time, so a thread
+    /// descheduled mid-run spends its budget too.
     pub fn run(&self, workflow: &Workflow, context: impl Context + 'static) -> Run {
         let started = Instant::now();
         let config = self.config();

@@ -7,18 +7,24 @@ use std::time::Duration;
 
 use super::*;
 
-/// One engine for the tests that use the default limits (a small pool: tests only).
+/// The default limits, except a small pool and a deadline that a debug build on a busy
+/// machine cannot hit by accident (only the timeout test wants a short one).
+fn test_config() -> WorkflowConfig {
+    WorkflowConfig {
+        pool_instances: 8,
+        deadline_ms: 2_000,
+        ..WorkflowConfig::default()
+    }
+}
+
+/// One engine for the tests that use `test_config` unchanged.
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| engine_with(WorkflowConfig::default()))
+    ENGINE.get_or_init(|| engine_with(test_config()))
 }
 
 fn engine_with(config: WorkflowConfig) -> Engine {
-    Engine::new(&WorkflowConfig {
-        pool_instances: 8,
-        ..config
-    })
-    .unwrap()
+    Engine::new(&config).unwrap()
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -287,7 +293,7 @@ fn an_infinite_loop_runs_out_of_fuel_when_fuel_is_the_tighter_limit() {
     let engine = engine_with(WorkflowConfig {
         fuel: 100_000,
         deadline_ms: 10_000,
-        ..WorkflowConfig::default()
+        ..test_config()
     });
     let run = engine.run(&engine.compile(&fixture("infinite-loop.wat")).unwrap(), BTreeMap::new());
     assert_eq!(run.outcome, Outcome::OutOfFuel);
@@ -299,12 +305,31 @@ fn an_infinite_loop_times_out_when_the_deadline_is_the_tighter_limit() {
     let engine = engine_with(WorkflowConfig {
         fuel: u64::MAX / 2,
         deadline_ms: 5,
-        ..WorkflowConfig::default()
+        ..test_config()
     });
     let run = engine.run(&engine.compile(&fixture("infinite-loop.wat")).unwrap(), BTreeMap::new());
     assert_eq!(run.outcome, Outcome::Timeout);
     // Not a timing assertion: only that the run ended rather than hung.
     assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+}
+
+#[test]
+fn host_calls_are_paid_in_fuel() {
+    // 1000 `log` calls are a few thousand instructions of guest work, but 100+ fuel each.
+    let engine = engine_with(WorkflowConfig {
+        fuel: 10_000,
+        ..test_config()
+    });
+    let body = "(local $i i32)
+        (loop $again
+          (call $log (i32.const 0) (i32.const 4))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $again (i32.lt_u (local.get $i) (i32.const 1000))))
+        (i32.const 0)";
+    let workflow = engine.compile(&module(r#"(data (i32.const 0) "line")"#, body)).unwrap();
+    let run = engine.run(&workflow, BTreeMap::new());
+    assert_eq!(run.outcome, Outcome::OutOfFuel);
+    assert!(run.logs_dropped < 100, "{}", run.logs_dropped);
 }
 
 #[test]
@@ -451,7 +476,7 @@ fn a_run_with_no_free_instance_is_busy() {
     let engine = Engine::new(&WorkflowConfig {
         pool_instances: 1,
         deadline_ms: 60_000,
-        ..WorkflowConfig::default()
+        ..test_config()
     })
     .unwrap();
     let workflow = engine.compile(&echo_module("caller_number")).unwrap();
@@ -566,7 +591,7 @@ fn the_version_may_come_from_the_custom_section() {
 fn a_module_over_the_size_limit_is_refused() {
     let engine = engine_with(WorkflowConfig {
         max_module_bytes: 100,
-        ..WorkflowConfig::default()
+        ..test_config()
     });
     let err = engine.compile(&fixture("trap.wat")).unwrap_err();
     assert!(matches!(err, WorkflowError::TooLarge { limit: 100, .. }), "{err}");
