@@ -188,7 +188,8 @@ fn select_agent(mut caller: Caller<'_, State>, id_ptr: i32, id_len: i32, version
         ));
     }
     let agent_id = printable(&memory[id]).ok_or_else(|| contract(CALL, "agent id is not printable ASCII"))?;
-    let version = u32::try_from(version).ok();
+    // A negative version asks for the latest published one.
+    let version = if version < 0 { None } else { Some(version as u32) };
     decide(
         state,
         CALL,
