@@ -39,6 +39,7 @@ pub struct Config {
     pub b2bua: crate::b2bua::B2buaConfig,
     pub call_records: crate::call_records::CallRecordsConfig,
     pub routing: crate::routing::RoutingConfig,
+    pub workflow: crate::workflow::WorkflowConfig,
     pub api: crate::api::ApiConfig,
     pub store: crate::store::StoreConfig,
     pub directory: crate::directory::DirectoryConfig,
@@ -139,6 +140,20 @@ impl Config {
                 field: "tls.cert_path",
                 reason: "cert_path and key_path are set together or not at all".into(),
             });
+        }
+        if let Err(crate::workflow::WorkflowError::Config { knob, why }) = self.workflow.check() {
+            return Err(ConfigError::Invalid {
+                field: knob,
+                reason: format!("[workflow] {why}"),
+            });
+        }
+        if let Some(pinned) = &self.routing.pinned_time {
+            if pinned.parse::<jiff::Timestamp>().is_err() {
+                return Err(ConfigError::Invalid {
+                    field: "routing.pinned_time",
+                    reason: "must be an RFC 3339 timestamp".into(),
+                });
+            }
         }
         Ok(())
     }

@@ -61,9 +61,40 @@ impl Workflows {
         self.compiled.get_or_compile(&module_source(definition))
     }
 
-    /// Keep a module compiled elsewhere (at upload, or loaded from the store at start).
-    pub fn remember(&self, workflow: Workflow) {
-        self.compiled.insert(workflow);
+    /// A routing config's module ready to run: from memory, else from its stored artifact
+    /// (loaded only if its hash checks), else compiled and its artifact stored. Errors
+    /// name what is wrong with the module (at upload they go back to the client).
+    pub fn load(
+        &self,
+        definition: &str,
+        artifacts: &crate::store::Artifacts,
+    ) -> Result<Workflow, WorkflowError> {
+        let source = module_source(definition);
+        let hash = crate::workflow::sha256(&source);
+        if let Some(found) = self.compiled.get(&hash) {
+            return Ok(found);
+        }
+        if let Ok(Some((artifact, artifact_hash))) = artifacts.get(hash) {
+            match self.engine.deserialize_checked(hash, &artifact, artifact_hash) {
+                Ok(workflow) => {
+                    self.compiled.insert(workflow.clone());
+                    return Ok(workflow);
+                }
+                Err(err) => tracing::warn!(%err, "stored workflow artifact refused; compiling again"),
+            }
+        }
+        let workflow = self.engine.compile(&source)?;
+        match self.engine.serialize(&workflow) {
+            Ok(artifact) => {
+                let artifact_hash = crate::workflow::sha256(&artifact);
+                if let Err(err) = artifacts.put(hash, &artifact, artifact_hash) {
+                    tracing::warn!(%err, "could not store a compiled workflow");
+                }
+            }
+            Err(err) => tracing::warn!(%err, "could not serialize a compiled workflow"),
+        }
+        self.compiled.insert(workflow.clone());
+        Ok(workflow)
     }
 
     pub fn now(&self) -> SystemTime {
