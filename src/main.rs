@@ -103,18 +103,24 @@ fn workflow_test(module: &Path, input: &str, tz: Option<String>, config: Option<
         }
         false => std::sync::Arc::new(switchboard::directory::Snapshot::empty()),
     };
-    let org = input.get("organization_id").and_then(|v| v.as_str()).unwrap_or_default();
-    let mut routing = snapshot.routing_configs.get(org).cloned().unwrap_or_else(|| {
-        switchboard::directory::model::RoutingConfig {
-            org_id: org.to_owned(),
-            enabled: true,
-            workflow_definition: None,
-            fallback_agent_id: None,
-            fallback_agent_version: None,
-            tz: None,
-            updated_at: String::new(),
-        }
-    });
+    let org = input
+        .get("organization_id")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let mut routing =
+        snapshot
+            .routing_configs
+            .get(org)
+            .cloned()
+            .unwrap_or_else(|| switchboard::directory::model::RoutingConfig {
+                org_id: org.to_owned(),
+                enabled: true,
+                workflow_definition: None,
+                fallback_agent_id: None,
+                fallback_agent_version: None,
+                tz: None,
+                updated_at: String::new(),
+            });
     if tz.is_some() {
         routing.tz = tz;
     }

@@ -149,7 +149,10 @@ pub async fn test(
         config.workflow_definition = body.workflow_definition.clone();
     }
     let Some(definition) = config.workflow_definition.clone() else {
-        return Err(ApiError::invalid("workflow_definition", "the routing config has no workflow to run"));
+        return Err(ApiError::invalid(
+            "workflow_definition",
+            "the routing config has no workflow to run",
+        ));
     };
     let mut input = body.input;
     input
@@ -165,5 +168,10 @@ pub async fn test(
     let output = crate::routing::dry_run::output(&run);
     let (outcome, fuel, elapsed, logs) = (run.outcome.clone(), run.fuel_used, run.elapsed, run.logs.clone());
     let decision = crate::routing::dry_run::decision(&snapshot, &config, run);
-    Ok(Json(crate::routing::dry_run::report(output, &outcome, decision, (fuel, elapsed, &logs))))
+    Ok(Json(crate::routing::dry_run::report(
+        output,
+        &outcome,
+        decision,
+        (fuel, elapsed, &logs),
+    )))
 }

@@ -179,7 +179,10 @@ fn checked_inbound(mut config: InboundConfig, existing: Option<&InboundConfig>) 
     } else {
         config.auth_password = crate::directory::model::Secret::default();
     }
-    if config.max_calls_per_second.is_some_and(|r| !(r > 0.0 && r <= 100_000.0)) {
+    if config
+        .max_calls_per_second
+        .is_some_and(|r| !(r > 0.0 && r <= 100_000.0))
+    {
         return Err(ApiError::invalid(
             "inbound_config.max_calls_per_second",
             "max_calls_per_second must be above 0 and at most 100000",

@@ -91,7 +91,12 @@ fn refusal_json(refusal: &Refusal) -> Value {
 }
 
 /// The whole dry-run answer.
-pub fn report(run_output: Value, outcome: &Outcome, decision: Value, run: (u64, std::time::Duration, &[String])) -> Value {
+pub fn report(
+    run_output: Value,
+    outcome: &Outcome,
+    decision: Value,
+    run: (u64, std::time::Duration, &[String]),
+) -> Value {
     let (fuel, elapsed, logs) = run;
     json!({
         "output": run_output,

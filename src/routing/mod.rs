@@ -11,6 +11,9 @@ pub mod dry_run;
 mod static_table;
 pub mod workflows;
 
+#[cfg(test)]
+mod workflow_tests;
+
 pub use directory_router::DirectoryRouter;
 pub use static_table::{RoutingConfig, StaticTable, TableError};
 pub use workflows::Workflows;

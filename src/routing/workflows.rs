@@ -64,11 +64,7 @@ impl Workflows {
     /// A routing config's module ready to run: from memory, else from its stored artifact
     /// (loaded only if its hash checks), else compiled and its artifact stored. Errors
     /// name what is wrong with the module (at upload they go back to the client).
-    pub fn load(
-        &self,
-        definition: &str,
-        artifacts: &crate::store::Artifacts,
-    ) -> Result<Workflow, WorkflowError> {
+    pub fn load(&self, definition: &str, artifacts: &crate::store::Artifacts) -> Result<Workflow, WorkflowError> {
         let source = module_source(definition);
         let hash = crate::workflow::sha256(&source);
         if let Some(found) = self.compiled.get(&hash) {
