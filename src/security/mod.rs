@@ -1,0 +1,4 @@
+//! Edge security (placeholder doc; see final version).
+
+pub mod acl;
+pub mod cidr;
