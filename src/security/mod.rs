@@ -2,3 +2,4 @@
 
 pub mod acl;
 pub mod cidr;
+pub mod digest;
