@@ -118,6 +118,16 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The address a per-source rule (rate limit, ban) counts: IPv4 as is (mapped addresses
+/// unwrapped), IPv6 by its /64, which RFC 4291 makes one subnet and one subscriber usually
+/// holds whole; counting single IPv6 addresses would let one host rotate through 2^64 keys.
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask_v6(64))),
+        v4 => v4,
+    }
+}
+
 fn parse_len(text: &str, entry: &str, max: u8) -> Result<u8, CidrError> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(CidrError::BadLength {
@@ -234,6 +244,13 @@ mod tests {
                 "{entry}: error names the entry: {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_source_key_is_the_v4_address_or_the_v6_slash_64() {
+        assert_eq!(source_key(ip("192.0.2.1")), ip("192.0.2.1"));
+        assert_eq!(source_key(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
+        assert_eq!(source_key(ip("2001:db8:1:2:3:4:5:6")), ip("2001:db8:1:2::"));
     }
 
     #[test]
