@@ -144,6 +144,7 @@ impl ReplayTable {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.seen.len()
     }
