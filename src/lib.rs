@@ -15,6 +15,7 @@ pub mod directory;
 pub mod metrics;
 pub mod provider;
 pub mod routing;
+pub mod security;
 pub mod server;
 pub mod sip;
 pub mod store;
