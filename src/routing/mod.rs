@@ -7,9 +7,11 @@
 use std::net::SocketAddr;
 
 mod directory_router;
+pub mod outbound;
 mod static_table;
 
 pub use directory_router::DirectoryRouter;
+pub use outbound::{OutboundDecision, OutboundRefusal, OutboundRequest, OutboundRouter};
 pub use static_table::{RoutingConfig, StaticTable, TableError};
 
 use bytes::Bytes;
