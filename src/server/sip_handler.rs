@@ -201,21 +201,22 @@ fn drain(core: &mut B2bua, out: &mut Vec<Outgoing>) {
 }
 
 fn record(event: &CallEvent) {
+    let direction = event.direction().label();
     match event {
-        CallEvent::Routed { route } => {
+        CallEvent::Routed { route, .. } => {
             let route = route.map_or("rejected", |r| r.label());
-            metrics::counter!("calls_started_total", "direction" => "inbound", "route" => route).increment(1);
+            metrics::counter!("calls_started_total", "direction" => direction, "route" => route).increment(1);
         }
-        CallEvent::Ringing { after } => {
-            metrics::histogram!("call_setup_first_provisional_seconds", "direction" => "inbound")
+        CallEvent::Ringing { after, .. } => {
+            metrics::histogram!("call_setup_first_provisional_seconds", "direction" => direction)
                 .record(after.as_secs_f64())
         }
-        CallEvent::Answered { after } => {
-            metrics::histogram!("call_setup_answer_seconds", "direction" => "inbound").record(after.as_secs_f64())
+        CallEvent::Answered { after, .. } => {
+            metrics::histogram!("call_setup_answer_seconds", "direction" => direction).record(after.as_secs_f64())
         }
         CallEvent::Ended { outcome, route, .. } => {
             let route = route.map_or("rejected", |r| r.label());
-            metrics::counter!("calls_ended_total", "direction" => "inbound", "route" => route, "outcome" => outcome.label()).increment(1);
+            metrics::counter!("calls_ended_total", "direction" => direction, "route" => route, "outcome" => outcome.label()).increment(1);
         }
     }
 }
