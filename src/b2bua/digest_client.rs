@@ -134,12 +134,7 @@ pub fn choose<'v>(values: impl IntoIterator<Item = &'v [u8]>) -> Result<Challeng
 
 /// Parse one `Digest realm="..", nonce="..", ...` value.
 pub fn parse_challenge(value: &[u8]) -> Result<Challenge, DigestError> {
-    let text = std::str::from_utf8(value).map_err(|_| DigestError::Malformed)?.trim();
-    let (scheme, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
-    if !scheme.eq_ignore_ascii_case("Digest") {
-        return Err(DigestError::NotDigest);
-    }
-    let params = parse_params(rest)?;
+    let params = params(value)?;
     let get = |name: &str| {
         params
             .iter()
@@ -224,6 +219,16 @@ pub fn authorization(challenge: &Challenge, answer: &Answer<'_>) -> String {
         value.push_str(&format!(", opaque=\"{}\"", quote(opaque)));
     }
     value
+}
+
+/// The parameters of a `Digest ...` value (a challenge or an answer), names as written.
+pub fn params(value: &[u8]) -> Result<Vec<(String, String)>, DigestError> {
+    let text = std::str::from_utf8(value).map_err(|_| DigestError::Malformed)?.trim();
+    let (scheme, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("Digest") {
+        return Err(DigestError::NotDigest);
+    }
+    parse_params(rest)
 }
 
 /// `name=value` pairs separated by commas; values are tokens or quoted strings with `\`

@@ -1,8 +1,9 @@
 //! A trunk's `media_encryption` against the agent's SDP offer (RFC 4566), checked before
 //! any carrier is called. `SRTP`: every active media stream must be offered as SRTP with
 //! SDES keys (RFC 3711 `RTP/SAVP` or `RTP/SAVPF`, RFC 4568 `a=crypto`), and an offer must
-//! be there to check. `NONE`: at least one active stream must be plain RTP (`RTP/AVP` or
-//! `RTP/AVPF`), since the carrier will not do SRTP; an INVITE without an offer passes.
+//! be there to check. `NONE`: an offer with active streams must have a plain RTP one
+//! (`RTP/AVP` or `RTP/AVPF`), since the carrier will not do SRTP; an INVITE without an
+//! offer passes.
 //!
 //! It reads the SDP and never rewrites it: switchboard relays media descriptions as sent.
 
@@ -36,7 +37,7 @@ pub fn check_offer(content_type: Option<&[u8]>, body: &[u8], required: MediaEncr
     match required {
         MediaEncryption::Srtp if !active.is_empty() && active.iter().all(|s| s.is_sdes_srtp()) => Ok(()),
         MediaEncryption::Srtp => Err(MediaError::SrtpRequired),
-        MediaEncryption::None if active.iter().any(|s| s.is_plain_rtp()) => Ok(()),
+        MediaEncryption::None if active.is_empty() || active.iter().any(|s| s.is_plain_rtp()) => Ok(()),
         MediaEncryption::None => Err(MediaError::SrtpNotSupported),
     }
 }
