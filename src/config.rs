@@ -37,6 +37,7 @@ pub enum ConfigError {
 pub struct Config {
     pub sip: SipConfig,
     pub b2bua: crate::b2bua::B2buaConfig,
+    pub call_records: crate::call_records::CallRecordsConfig,
     pub routing: crate::routing::RoutingConfig,
     pub api: crate::api::ApiConfig,
     pub store: crate::store::StoreConfig,

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod b2bua;
+pub mod call_records;
 pub mod clock;
 pub mod config;
 pub mod directory;

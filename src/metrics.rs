@@ -81,6 +81,55 @@ fn describe() {
     );
     describe_counter!("tls_handshake_failures_total", "Failed TLS handshakes, by reason.");
     describe_counter!("tls_certificate_reloads_total", "TLS certificate reloads, by outcome.");
+    describe_counter!(
+        "sip_requests_sent_total",
+        "SIP requests the call core sent, by method and transport."
+    );
+    describe_counter!(
+        "sip_responses_received_total",
+        "SIP responses received, by status class and transport."
+    );
+    describe_counter!(
+        "sip_retransmissions_total",
+        "Messages resent by transaction timers or for retransmitted requests."
+    );
+    describe_gauge!("sip_transactions", "Live SIP transactions, by kind and state.");
+    describe_gauge!("calls_active", "Calls in progress, by phase (ringing, answered).");
+    describe_gauge!("dialogs_active", "Confirmed dialogs (two per answered call).");
+    describe_counter!(
+        "calls_started_total",
+        "Calls received, by direction and route kind (static, workflow, fallback, rejected)."
+    );
+    describe_counter!(
+        "calls_ended_total",
+        "Calls ended, by direction, route kind and outcome."
+    );
+    describe_histogram!(
+        "call_setup_first_provisional_seconds",
+        Unit::Seconds,
+        "INVITE received to the first provisional relayed to the caller."
+    );
+    describe_histogram!(
+        "call_setup_answer_seconds",
+        Unit::Seconds,
+        "INVITE received to the answer relayed to the caller."
+    );
+    describe_counter!("call_records_written_total", "Call records written to the store.");
+    describe_counter!(
+        "call_records_dropped_total",
+        "Call records lost because the writer fell behind or the store failed."
+    );
+    describe_histogram!(
+        "call_records_write_duration_seconds",
+        Unit::Seconds,
+        "Latency of one batch of call records."
+    );
+    describe_counter!("api_requests_total", "API requests, by route, method and status.");
+    describe_histogram!(
+        "api_request_duration_seconds",
+        Unit::Seconds,
+        "API request latency, by route."
+    );
     describe_histogram!(
         "store_write_duration_seconds",
         Unit::Seconds,

@@ -12,21 +12,7 @@ const NUMBER: &str = "+15551234567";
 const AGENT: &str = "0f8b6a52-8a3c-4c1e-9d77-4b6f0f3f0a11";
 const CALLS: &str = "3";
 
-fn scenario(name: &str) -> String {
-    common::repo()
-        .join("fixtures/sipp")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// A carrier scenario expecting the final `status`.
-fn expect_failure(status: u16, dir: &std::path::Path) -> String {
-    let template = std::fs::read_to_string(scenario("carrier-expect-failure.xml.in")).unwrap();
-    let path = dir.join(format!("carrier-expect-{status}.xml"));
-    std::fs::write(&path, template.replace("STATUS", &status.to_string())).unwrap();
-    path.to_string_lossy().into_owned()
-}
+use common::{expect_failure, scenario};
 
 struct Flow {
     server: common::Server,

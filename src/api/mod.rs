@@ -4,6 +4,7 @@
 
 mod agents;
 mod auth;
+mod calls;
 mod error;
 mod numbers;
 mod page;
@@ -33,12 +34,15 @@ use serde::Deserialize;
 pub struct ApiConfig {
     /// Where the HTTP API and `/metrics` listen; unset disables them.
     pub listen: Option<SocketAddr>,
+    /// Collect metrics and serve `/metrics`.
+    pub metrics: bool,
 }
 
 impl Default for ApiConfig {
     fn default() -> ApiConfig {
         ApiConfig {
             listen: Some(SocketAddr::from(([0, 0, 0, 0], 8080))),
+            metrics: true,
         }
     }
 }
@@ -71,13 +75,20 @@ pub struct AppState {
     pub config: DirectoryConfig,
     pub health: Arc<Health>,
     pub provider: Arc<dyn crate::provider::NumberProvider>,
+    /// Call records, read by `/core/calls`.
+    pub calls: Arc<crate::store::CallLog>,
+    /// Whether `/metrics` is served (and metrics are collected at all).
+    pub metrics: bool,
 }
 
 /// The router for the HTTP listener.
 pub fn router(state: AppState) -> Router {
-    crate::metrics::install();
-    Router::new()
-        .route("/metrics", get(metrics))
+    let mut router = Router::new();
+    if state.metrics {
+        crate::metrics::install();
+        router = router.route("/metrics", get(metrics));
+    }
+    router
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(openapi))
         .route("/readyz", get(readyz))
@@ -113,7 +124,27 @@ pub fn router(state: AppState) -> Router {
                 .put(routing_config::put)
                 .delete(routing_config::delete),
         )
+        .route("/core/calls", get(calls::list))
+        .route("/core/calls/{id}", get(calls::get))
+        .layer(axum::middleware::from_fn(count_requests))
         .with_state(state)
+}
+
+/// `api_requests_total` by matched route (never the raw path: ids would explode the label
+/// set), method and status, and `api_request_duration_seconds`.
+async fn count_requests(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!("api_request_duration_seconds", "route" => route.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("api_requests_total", "route" => route, "method" => method, "status" => status).increment(1);
+    response
 }
 
 /// Commit on the blocking pool (SQLite waits for the disk); the snapshot is swapped

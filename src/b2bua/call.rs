@@ -272,27 +272,50 @@ impl EndedBy {
     }
 }
 
-/// What the B2BUA reports about calls. Outbound calls report `route: Some(Static)` (the
-/// caller ID's trunk decides, no workflow runs).
+/// Who a routed call went to, for call records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteFacts {
+    pub org_id: String,
+    pub trunk_id: String,
+    pub agent_id: String,
+    pub agent_version_id: String,
+}
+
+/// What the B2BUA reports about calls. Every event names the call by its carrier-leg
+/// Call-ID (the Call-ID of the leg we answer: LiveKit's on an outbound call), so the shell
+/// can keep one record per call, and says which way the call goes. Outbound calls report
+/// `route: Some(Static)` (the caller ID's trunk decides, no workflow runs), and their
+/// `called` / `caller` are the dialled number and the caller ID.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallEvent {
     /// A call reached the agent leg (or was refused before it).
     Routed {
+        call_id: Bytes,
+        /// Where the INVITE came from (attributes refused calls to a trunk).
+        source: std::net::SocketAddr,
+        called: Option<String>,
+        caller: Option<String>,
         route: Option<RouteKind>,
+        target: Option<Box<RouteFacts>>,
         direction: Direction,
     },
     /// First provisional relayed to the caller, after this long.
     Ringing {
+        call_id: Bytes,
         after: std::time::Duration,
         direction: Direction,
     },
     Answered {
+        call_id: Bytes,
         after: std::time::Duration,
         direction: Direction,
     },
     Ended {
+        call_id: Bytes,
         outcome: Outcome,
         status: u16,
+        /// Why, in words (the `Reason` text we sent, or the status's phrase).
+        reason: &'static str,
         route: Option<RouteKind>,
         ended_by: EndedBy,
         direction: Direction,

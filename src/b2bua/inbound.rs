@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::agent_leg::{self, calling_number, dialed_number, AgentInvite};
-use super::call::{Call, CallKey, CallTimer, Direction, Leg, Outcome, Phase, Side};
+use super::call::{Call, CallKey, CallTimer, Direction, Leg, Outcome, Phase, RouteFacts, Side};
 use super::relay;
 use super::session_timer::delta_seconds;
 use super::{B2bua, CallError, CallEvent, EndedBy, Peer, Role};
@@ -28,7 +28,7 @@ impl B2bua {
         let trying = response_for(&invite, 100, "Trying").build();
         self.respond(now, server, &trying);
         if let Err(error) = self.admit(&invite) {
-            self.refuse(now, server, &invite, &error, Direction::Inbound);
+            self.refuse(now, server, &invite, &error, from.addr, Direction::Inbound);
             return;
         }
         let called = dialed_number(&invite);
@@ -39,6 +39,7 @@ impl B2bua {
                 server,
                 &invite,
                 &CallError::Refused(crate::routing::Refusal::UnknownNumber),
+                from.addr,
                 Direction::Inbound,
             );
             return;
@@ -53,12 +54,22 @@ impl B2bua {
         let target = match router.route(&request) {
             Decision::Agent(target) => target,
             Decision::Refuse(refusal) => {
-                self.refuse(now, server, &invite, &CallError::Refused(refusal), Direction::Inbound);
+                self.refuse(now, server, &invite, &CallError::Refused(refusal), from.addr, Direction::Inbound);
                 return;
             }
         };
         self.events.push_back(CallEvent::Routed {
+            call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
+            source: from.addr,
+            called: Some(called.clone()),
+            caller: calling.clone(),
             route: Some(target.kind),
+            target: Some(Box::new(RouteFacts {
+                org_id: target.org_id.clone(),
+                trunk_id: target.trunk_id.clone(),
+                agent_id: target.agent_id.clone(),
+                agent_version_id: target.agent_version_id.clone(),
+            })),
             direction: Direction::Inbound,
         });
         let key = CallKey(self.next_call);
@@ -115,6 +126,14 @@ impl B2bua {
             peer: agent_peer,
             pending_reinvite: None,
         };
+        tracing::debug!(
+            agent_call_id = %String::from_utf8_lossy(&agent.call_id),
+            route = target.kind.label(),
+            agent = %target.agent_id,
+            agent_version = target.agent_version,
+            org = %target.org_id,
+            "call routed"
+        );
         let call = Call::ringing(Direction::Inbound, carrier, agent, server, invite, target.kind, now);
         self.start_call(now, key, call, agent_invite, branch);
     }
@@ -188,15 +207,35 @@ impl B2bua {
         Ok(())
     }
 
-    /// A final failure to an INVITE that never became a call.
-    pub(super) fn refuse(&mut self, now: Instant, server: TxId, invite: &Message, error: &CallError, direction: Direction) {
+    /// A final failure to an INVITE that never became a call (`source`: where it came
+    /// from, which attributes a refused call to a trunk or to LiveKit).
+    pub(super) fn refuse(
+        &mut self,
+        now: Instant,
+        server: TxId,
+        invite: &Message,
+        error: &CallError,
+        source: std::net::SocketAddr,
+        direction: Direction,
+    ) {
         let failure = error.response(self.config.failure_status, self.config.no_answer_status);
         let response = self.failure_response(invite, &failure, None);
         self.respond(now, server, &response);
-        self.events.push_back(CallEvent::Routed { route: None, direction });
+        let call_id = Bytes::copy_from_slice(invite.call_id().unwrap_or_default());
+        self.events.push_back(CallEvent::Routed {
+            call_id: call_id.clone(),
+            source,
+            called: dialed_number(invite),
+            caller: calling_number(invite),
+            route: None,
+            target: None,
+            direction,
+        });
         self.events.push_back(CallEvent::Ended {
+            call_id,
             outcome: error.outcome(),
             status: failure.status,
+            reason: failure.why,
             route: None,
             ended_by: EndedBy::Switchboard,
             direction,
@@ -298,6 +337,7 @@ impl B2bua {
         if call.first_provisional.is_none() {
             call.first_provisional = Some(now);
             self.events.push_back(CallEvent::Ringing {
+                call_id: call.carrier.call_id.clone(),
                 after: now.duration_since(call.started),
                 direction: call.direction,
             });
@@ -332,8 +372,9 @@ impl B2bua {
             .and_then(delta_seconds)
             .or(call.session_expires);
         let after = now.duration_since(call.started);
+        let call_id = call.carrier.call_id.clone();
         let direction = call.direction;
-        self.events.push_back(CallEvent::Answered { after, direction });
+        self.events.push_back(CallEvent::Answered { call_id, after, direction });
         self.respond(now, server, &relayed);
         self.schedule(key, now + t1, CallTimer::Retransmit2xx);
         self.arm_session_timer(now, key);

@@ -37,6 +37,7 @@ mod outbound;
 mod peer;
 mod relay;
 mod session_timer;
+mod stats;
 mod timers;
 mod trunk_limits;
 
@@ -50,10 +51,11 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-pub use call::{CallEvent, CallKey, Direction, EndedBy, Outcome, Side};
+pub use call::{CallEvent, CallKey, Direction, EndedBy, Outcome, RouteFacts, Side};
 pub use config::{B2buaConfig, ReferPolicy};
 pub use failure::{phrase, CallError, FailureResponse};
 pub use peer::{reply_peer, Peer};
+pub use stats::Census;
 
 use crate::routing::{OutboundRouter, Router};
 use crate::sip::{Message, Method};
@@ -481,6 +483,12 @@ impl B2bua {
     /// Forget a call: indices, timers; report how it ended.
     fn end_call(&mut self, call: CallKey, outcome: Outcome, status: u16, ended_by: EndedBy) {
         let Some(c) = self.calls.remove(&call) else { return };
+        tracing::debug!(
+            call_id = %String::from_utf8_lossy(&c.carrier.call_id),
+            outcome = outcome.label(),
+            status,
+            "call ended"
+        );
         self.by_call_id.remove(&c.carrier.call_id);
         self.by_call_id.remove(&c.agent.call_id);
         for (at, timer) in &c.timers {
@@ -490,8 +498,10 @@ impl B2bua {
             self.trunks.release(&outbound.trunk_id);
         }
         self.events.push_back(CallEvent::Ended {
+            call_id: c.carrier.call_id.clone(),
             outcome,
             status,
+            reason: phrase(status),
             route: Some(c.route),
             ended_by,
             direction: c.direction,

@@ -22,7 +22,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::agent_leg::calling_number;
-use super::call::{Call, CallKey, Direction, Leg, OutboundCall};
+use super::call::{Call, CallKey, Direction, Leg, OutboundCall, RouteFacts};
 use super::carrier_leg::{self, CarrierInvite};
 use super::media_policy;
 use super::trunk_limits::LimitError;
@@ -52,14 +52,31 @@ impl B2bua {
         let target = match self.admit_outbound(now, &invite, from, router) {
             Ok(target) => target,
             Err(error) => {
-                self.refuse(now, server, &invite, &error, Direction::Outbound);
+                self.refuse(now, server, &invite, &error, from.addr, Direction::Outbound);
                 return;
             }
         };
         self.events.push_back(CallEvent::Routed {
+            call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
+            source: from.addr,
+            called: Some(target.dialed.clone()),
+            caller: Some(target.caller_id.clone()),
             route: Some(RouteKind::Static),
+            target: Some(Box::new(RouteFacts {
+                org_id: target.org_id.clone(),
+                trunk_id: target.trunk_id.clone(),
+                agent_id: target.agent_id.clone(),
+                agent_version_id: target.agent_version_id.clone(),
+            })),
             direction: Direction::Outbound,
         });
+        tracing::debug!(
+            trunk = %target.trunk_id,
+            caller_id = %target.caller_id,
+            dialed = %target.dialed,
+            agent_version = %target.agent_version_id,
+            "outbound call routed"
+        );
         let key = CallKey(self.next_call);
         self.next_call += 1;
         let transport = target.transport;

@@ -18,6 +18,7 @@ pub const ALL_SCOPES: &[&str] = &[
     "trunks:manage",
     "agents:manage",
     "managed_accounts:manage",
+    "calls:read",
 ];
 
 /// Seed the directory when it is empty; returns the demo org's new API key (shown once).

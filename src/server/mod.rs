@@ -64,6 +64,8 @@ pub struct Running {
     /// The HTTP listener's address and task.
     pub http: Option<(std::net::SocketAddr, tokio::task::JoinHandle<()>)>,
     _timers: TimerThread,
+    /// The call-record writer; it ends once the handler (and its recorder) is gone.
+    _records: Option<std::thread::JoinHandle<()>>,
 }
 
 /// The thread that runs call and transaction timers; stopped when dropped.
@@ -90,7 +92,12 @@ fn spawn_timer_thread(handler: Arc<SipHandler>, dispatcher: Arc<transport::Dispa
         .name("sip-timers".into())
         .spawn(move || {
             let mut out = Vec::new();
+            let mut sampled = crate::clock::now();
             while !flag.load(std::sync::atomic::Ordering::Acquire) {
+                if sampled.elapsed() >= std::time::Duration::from_secs(1) {
+                    sampled = crate::clock::now();
+                    handler.sample_metrics();
+                }
                 let next = handler.handle_timeout(&mut out);
                 for o in out.drain(..) {
                     dispatcher.send(o);
@@ -117,7 +124,21 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let (router, directory) = open_routing(config)?;
     let router = Arc::new(router);
     let core = crate::b2bua::B2bua::new(config.b2bua.clone(), rand::random());
-    let handler = Arc::new(SipHandler::new(config.sip.server_header.clone(), core, router));
+    let call_log = Arc::new(crate::store::CallLog::open(&config.store.path)?);
+    let records = config
+        .call_records
+        .enabled
+        .then(|| crate::call_records::Recorder::start(&config.call_records, call_log.clone(), directory.clone()));
+    let (recorder, records_thread) = match records {
+        Some((recorder, thread)) => (Some(recorder), Some(thread)),
+        None => (None, None),
+    };
+    let handler = Arc::new(SipHandler::new(
+        config.sip.server_header.clone(),
+        core,
+        router,
+        recorder,
+    ));
     let listeners = transport::start(&config.sip, tls, handler.clone())
         .await
         .map_err(ServeError::Bind)?;
@@ -133,6 +154,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
                     config: config.directory.clone(),
                     health: health.clone(),
                     provider: config.provider.build(),
+                    calls: call_log.clone(),
+                    metrics: config.api.metrics,
                 },
             )
             .await
@@ -149,6 +172,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         health,
         http,
         _timers: timers,
+        _records: records_thread,
     })
 }
 

@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::reply;
 use crate::b2bua::{B2bua, CallEvent, Peer};
+use crate::call_records::Recorder;
 use crate::routing::Router;
 use crate::sip::{self, HeaderName, Message, Method};
 use crate::transport::{Handler, Incoming, Outgoing};
@@ -16,21 +17,36 @@ use crate::transport::{Handler, Incoming, Outgoing};
 /// Methods we serve, for `Allow` headers.
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, REFER";
 
+/// Each transaction kind's live states (RFC 3261 §17, RFC 6026), the gauge's label pairs.
+const TRANSACTION_STATES: [(&str, &[&str]); 4] = [
+    ("client_invite", &["calling", "proceeding", "completed", "accepted"]),
+    ("client_non_invite", &["trying", "proceeding", "completed"]),
+    ("server_invite", &["proceeding", "completed", "confirmed", "accepted"]),
+    ("server_non_invite", &["trying", "proceeding", "completed"]),
+];
+
 /// The SIP edge's front door: stateless answers here, calls in the B2BUA.
 pub struct SipHandler {
     server_header: String,
     draining: AtomicBool,
     core: Mutex<B2bua>,
     router: Arc<dyn Router>,
+    records: Option<Arc<Recorder>>,
 }
 
 impl SipHandler {
-    pub fn new(server_header: String, core: B2bua, router: Arc<dyn Router>) -> SipHandler {
+    pub fn new(
+        server_header: String,
+        core: B2bua,
+        router: Arc<dyn Router>,
+        records: Option<Arc<Recorder>>,
+    ) -> SipHandler {
         SipHandler {
             server_header,
             draining: AtomicBool::new(false),
             core: Mutex::new(core),
             router,
+            records,
         }
     }
 
@@ -53,8 +69,24 @@ impl SipHandler {
     pub fn handle_timeout(&self, out: &mut Vec<Outgoing>) -> Option<std::time::Instant> {
         let mut core = self.lock();
         core.handle_timeout(crate::clock::now());
-        drain(&mut core, out);
+        drain(&mut core, out, self.records.as_deref());
         core.next_timeout()
+    }
+
+    /// Publish gauges of what the call core holds (the timer thread calls this about once
+    /// a second).
+    pub fn sample_metrics(&self) {
+        let census = self.lock().census();
+        metrics::gauge!("calls_active", "phase" => "ringing").set(census.ringing as f64);
+        metrics::gauge!("calls_active", "phase" => "answered").set(census.answered as f64);
+        metrics::gauge!("dialogs_active").set(census.dialogs as f64);
+        for (kind, states) in TRANSACTION_STATES {
+            for &state in states {
+                let n = census.transactions.get(&(kind, state)).copied().unwrap_or(0);
+                metrics::gauge!("sip_transactions", "kind" => kind, "state" => state).set(n as f64);
+            }
+        }
+        metrics::counter!("sip_retransmissions_total").absolute(census.retransmissions);
     }
 
     fn is_draining(&self) -> bool {
@@ -101,7 +133,7 @@ impl SipHandler {
             };
             let mut core = self.lock();
             core.handle_request(crate::clock::now(), request, from, &*self.router);
-            drain(&mut core, out);
+            drain(&mut core, out, self.records.as_deref());
             return;
         }
         let (status, reason) = match method {
@@ -162,12 +194,34 @@ impl SipHandler {
 
 impl Handler for SipHandler {
     fn handle(&self, incoming: Incoming, out: &mut Vec<Outgoing>) {
-        match Message::parse(incoming.bytes.clone()) {
+        let parsed = Message::parse(incoming.bytes.clone());
+        // One span per call's messages, named by the Call-ID they carry (the carrier's on
+        // the carrier leg; the agent leg's is linked to it by the "call routed" event).
+        let span = match &parsed {
+            Ok(message) => tracing::debug_span!(
+                "call",
+                call_id = %String::from_utf8_lossy(message.call_id().unwrap_or_default())
+            ),
+            Err(_) => tracing::Span::none(),
+        };
+        let _entered = span.enter();
+        if parsed.is_ok() {
+            tracing::debug!(
+                source = %incoming.source,
+                transport = incoming.transport.label(),
+                bytes = incoming.bytes.len(),
+                start_line = %String::from_utf8_lossy(first_line(&incoming.bytes)),
+                "received"
+            );
+        }
+        match parsed {
             Ok(message) if message.is_request() => self.handle_request(&incoming, message, out),
             Ok(response) => {
+                let class = status_class(response.status().unwrap_or(0));
+                metrics::counter!("sip_responses_received_total", "class" => class, "transport" => incoming.transport.label()).increment(1);
                 let mut core = self.lock();
                 core.handle_response(crate::clock::now(), response);
-                drain(&mut core, out);
+                drain(&mut core, out, self.records.as_deref());
             }
             Err(err) => {
                 metrics::counter!("sip_parse_errors_total", "transport" => incoming.transport.label(), "reason" => err.label()).increment(1);
@@ -186,8 +240,10 @@ impl Handler for SipHandler {
 }
 
 /// Everything the B2BUA wants sent, and what it reports about calls.
-fn drain(core: &mut B2bua, out: &mut Vec<Outgoing>) {
+fn drain(core: &mut B2bua, out: &mut Vec<Outgoing>, records: Option<&Recorder>) {
     while let Some(t) = core.poll_transmit() {
+        count_sent(&t.bytes, t.to.transport);
+        tracing::trace!(destination = %t.to.addr, bytes = t.bytes.len(), "sending");
         out.push(Outgoing {
             bytes: t.bytes,
             destination: t.to.addr,
@@ -197,7 +253,34 @@ fn drain(core: &mut B2bua, out: &mut Vec<Outgoing>) {
     }
     while let Some(event) = core.poll_event() {
         record(&event);
+        if let Some(records) = records {
+            records.observe(&event);
+        }
     }
+}
+
+fn first_line(bytes: &[u8]) -> &[u8] {
+    let end = memchr::memchr(b'\r', bytes).unwrap_or(bytes.len()).min(200);
+    &bytes[..end]
+}
+
+/// Count a message the call core sends: responses by status class, requests by method.
+fn count_sent(bytes: &[u8], transport: crate::transport::Transport) {
+    if let Some(code) = bytes.strip_prefix(b"SIP/2.0 ") {
+        let class = match code.first() {
+            Some(b'1') => "1xx",
+            Some(b'2') => "2xx",
+            Some(b'3') => "3xx",
+            Some(b'4') => "4xx",
+            Some(b'5') => "5xx",
+            _ => "6xx",
+        };
+        metrics::counter!("sip_responses_sent_total", "class" => class, "transport" => transport.label()).increment(1);
+        return;
+    }
+    let token = bytes.split(|b| *b == b' ').next().unwrap_or_default();
+    let method = method_label(&Method::parse(token));
+    metrics::counter!("sip_requests_sent_total", "method" => method, "transport" => transport.label()).increment(1);
 }
 
 fn record(event: &CallEvent) {

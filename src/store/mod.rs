@@ -2,12 +2,14 @@
 //! and read whole at start; the hot path never touches it (it reads the snapshot).
 //! Behind a trait so that a PostgreSQL store can follow for several instances.
 
+mod call_log;
 mod sqlite;
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub use call_log::{CallLog, CallQuery};
 pub use sqlite::SqliteStore;
 
 /// The kinds of object the store keeps.

@@ -146,6 +146,17 @@ impl ClientInvite {
         matches!(self.state, InviteState::Terminated)
     }
 
+    /// The RFC 3261 / RFC 6026 state, for metrics.
+    pub fn state_name(&self) -> &'static str {
+        match self.state {
+            InviteState::Calling { .. } => "calling",
+            InviteState::Proceeding => "proceeding",
+            InviteState::Completed { .. } => "completed",
+            InviteState::Accepted { .. } => "accepted",
+            InviteState::Terminated => "terminated",
+        }
+    }
+
     /// Whether a final response has been received (a CANCEL is pointless after it).
     pub fn is_proceeding(&self) -> bool {
         matches!(self.state, InviteState::Proceeding)
@@ -261,5 +272,15 @@ impl ClientNonInvite {
 
     pub fn is_terminated(&self) -> bool {
         matches!(self.state, NonInviteState::Terminated)
+    }
+
+    /// The RFC 3261 state, for metrics.
+    pub fn state_name(&self) -> &'static str {
+        match self.state {
+            NonInviteState::Trying { proceeding: false, .. } => "trying",
+            NonInviteState::Trying { .. } => "proceeding",
+            NonInviteState::Completed { .. } => "completed",
+            NonInviteState::Terminated => "terminated",
+        }
     }
 }

@@ -145,6 +145,17 @@ impl ServerInvite {
         matches!(self.state, InviteState::Terminated)
     }
 
+    /// The RFC 3261 / RFC 6026 state, for metrics.
+    pub fn state_name(&self) -> &'static str {
+        match self.state {
+            InviteState::Proceeding { .. } => "proceeding",
+            InviteState::Completed { .. } => "completed",
+            InviteState::Confirmed { .. } => "confirmed",
+            InviteState::Accepted { .. } => "accepted",
+            InviteState::Terminated => "terminated",
+        }
+    }
+
     /// No final response sent yet (a CANCEL can still end it).
     pub fn is_proceeding(&self) -> bool {
         matches!(self.state, InviteState::Proceeding { .. })
@@ -231,5 +242,15 @@ impl ServerNonInvite {
 
     pub fn is_terminated(&self) -> bool {
         matches!(self.state, NonInviteState::Terminated)
+    }
+
+    /// The RFC 3261 state, for metrics.
+    pub fn state_name(&self) -> &'static str {
+        match self.state {
+            NonInviteState::Trying => "trying",
+            NonInviteState::Proceeding { .. } => "proceeding",
+            NonInviteState::Completed { .. } => "completed",
+            NonInviteState::Terminated => "terminated",
+        }
     }
 }

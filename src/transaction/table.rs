@@ -67,6 +67,8 @@ pub struct Transactions<D> {
     servers: HashMap<ServerKey, TxId>,
     deadlines: BTreeSet<(Instant, TxId)>,
     actions: Vec<Action>,
+    /// Messages resent by timers or in answer to a retransmitted request, ever.
+    retransmissions: u64,
 }
 
 impl<D: Clone> Transactions<D> {
@@ -79,6 +81,7 @@ impl<D: Clone> Transactions<D> {
             servers: HashMap::new(),
             deadlines: BTreeSet::new(),
             actions: Vec::new(),
+            retransmissions: 0,
         }
     }
 
@@ -93,6 +96,28 @@ impl<D: Clone> Transactions<D> {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Messages resent so far (timer retransmissions and answers to retransmitted
+    /// requests).
+    pub fn retransmissions(&self) -> u64 {
+        self.retransmissions
+    }
+
+    /// Live transactions by kind and state, for metrics. A scan: call it at sampling
+    /// rate, not per message.
+    pub fn census(&self) -> std::collections::BTreeMap<(&'static str, &'static str), usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for entry in self.entries.values() {
+            let key = match &entry.machine {
+                Machine::ClientInvite(m) => ("client_invite", m.state_name()),
+                Machine::ClientNonInvite(m) => ("client_non_invite", m.state_name()),
+                Machine::ServerInvite(m) => ("server_invite", m.state_name()),
+                Machine::ServerNonInvite(m) => ("server_non_invite", m.state_name()),
+            };
+            *counts.entry(key).or_insert(0) += 1;
+        }
+        counts
     }
 
     /// Send a request in a new client transaction.
@@ -174,6 +199,7 @@ impl<D: Clone> Transactions<D> {
             }
             _ => RequestMatch::New,
         };
+        self.count_retransmissions();
         self.settle(id, out);
         result
     }
@@ -262,6 +288,7 @@ impl<D: Clone> Transactions<D> {
                     Machine::ServerInvite(m) => m.handle_timeout(now, &config, &mut self.actions),
                     Machine::ServerNonInvite(m) => m.handle_timeout(now),
                 }
+                self.count_retransmissions();
                 self.settle(id, out);
             }
         }
@@ -269,6 +296,12 @@ impl<D: Clone> Transactions<D> {
 
     pub fn next_timeout(&self) -> Option<Instant> {
         self.deadlines.first().map(|(at, _)| *at)
+    }
+
+    /// Timers and retransmitted requests only ever make a machine resend.
+    fn count_retransmissions(&mut self) {
+        let resent = self.actions.iter().filter(|a| matches!(a, Action::Transmit(_))).count();
+        self.retransmissions += resent as u64;
     }
 
     fn insert(&mut self, machine: Machine, destination: D, key: Key) -> TxId {

@@ -195,3 +195,141 @@ pub fn write_file(path: &Path, text: &str) {
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .unwrap();
 }
+
+/// A fixture scenario's path.
+pub fn scenario(name: &str) -> String {
+    repo().join("fixtures/sipp").join(name).to_string_lossy().into_owned()
+}
+
+/// A carrier scenario that expects the final `status`, written into `dir`.
+pub fn expect_failure(status: u16, dir: &Path) -> String {
+    let template = std::fs::read_to_string(scenario("carrier-expect-failure.xml.in")).unwrap();
+    let path = dir.join(format!("carrier-expect-{status}.xml"));
+    std::fs::write(&path, template.replace("STATUS", &status.to_string())).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// SIPp playing the LiveKit agent on `port` for `calls` calls.
+pub struct Agent {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl Agent {
+    pub fn start(scenario_name: &str, port: u16, calls: usize) -> Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new(require_tool("sipp", "sip-tester"))
+            .args(["-sf", &scenario(scenario_name), "-i", "127.0.0.1", "-p"])
+            .arg(port.to_string())
+            .args(["-m", &calls.to_string(), "-nostdin", "-trace_err"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning the SIPp agent");
+        std::thread::sleep(Duration::from_millis(300));
+        Agent {
+            child: Some(child),
+            dir,
+        }
+    }
+
+    /// Wait for the agent to finish its calls; panics with its error log if it failed.
+    pub fn finish(mut self, server: &Server) {
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the SIPp agent did not finish its calls; server log:\n{}",
+                    server.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let errors: String = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with("errors.log"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect();
+        assert!(status.success(), "the SIPp agent failed ({status}):\n{errors}");
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// SIPp as the carrier: `calls` calls of `scenario_path` to `dialed`, at `rate` per
+/// second; panics with SIPp's and the server's output unless every call completed.
+pub fn carrier(server: &Server, scenario_path: &str, dialed: &str, calls: usize, rate: usize) {
+    let target = server.sip.to_string();
+    let local_port = free_port().to_string();
+    let (calls, rate) = (calls.to_string(), rate.to_string());
+    let (code, output) = run_sipp(
+        &[
+            "-sf",
+            scenario_path,
+            "-t",
+            "u1",
+            "-s",
+            dialed,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &local_port,
+            "-m",
+            &calls,
+            "-r",
+            &rate,
+            "-timeout",
+            "60s",
+            "-timeout_error",
+            &target,
+        ],
+        Duration::from_secs(90),
+    );
+    assert_eq!(
+        code,
+        0,
+        "carrier SIPp ({scenario_path}) failed:\n{output}\nserver log:\n{}",
+        server.log_text()
+    );
+}
+
+/// The demo org's API key, printed once at first start.
+pub fn demo_api_key(server: &Server) -> String {
+    let text = server.stdout_text();
+    text.split_whitespace()
+        .find(|w| w.starts_with("ak_"))
+        .unwrap_or_else(|| panic!("no demo API key in the server's output: {text}"))
+        .to_owned()
+}
+
+/// GET a path of the HTTP listener with an API key; (status, body).
+pub fn api_get(server: &Server, key: &str, path: &str) -> (u16, String) {
+    let response = reqwest::blocking::Client::new()
+        .get(format!("http://{}{path}", server.http))
+        .bearer_auth(key)
+        .send()
+        .expect("HTTP GET");
+    (response.status().as_u16(), response.text().unwrap())
+}
+
+/// The value of one sample line of a Prometheus exposition, by exact name and labels.
+pub fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,34 @@
+//! What the B2BUA holds right now, for the shell's metrics sampler: calls by phase,
+//! dialogs, transactions by kind and state, retransmissions so far.
+
+use std::collections::BTreeMap;
+
+use super::call::Phase;
+use super::B2bua;
+
+/// A sample of the B2BUA's state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Census {
+    /// Calls still ringing (no answer yet).
+    pub ringing: usize,
+    /// Calls answered (both legs' dialogs exist).
+    pub answered: usize,
+    /// Dialogs: two per answered call (one per leg), early dialogs not counted.
+    pub dialogs: usize,
+    pub transactions: BTreeMap<(&'static str, &'static str), usize>,
+    pub retransmissions: u64,
+}
+
+impl B2bua {
+    /// Count what is live. Scans calls and transactions: call it at sampling rate.
+    pub fn census(&self) -> Census {
+        let answered = self.calls.values().filter(|c| c.phase != Phase::Ringing).count();
+        Census {
+            ringing: self.calls.len() - answered,
+            answered,
+            dialogs: answered * 2,
+            transactions: self.txns.census(),
+            retransmissions: self.txns.retransmissions(),
+        }
+    }
+}

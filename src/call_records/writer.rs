@@ -1,0 +1,184 @@
+//! The writer thread: attributes each finished call to its org and trunk (by the route
+//! taken, else by the dialed number), writes records in batches, and prunes old ones.
+
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::recorder::{Pending, Recorder};
+use super::{rfc3339_ms, CallRecord, CallRecordsConfig};
+use crate::b2bua::{EndedBy, Outcome};
+use crate::directory::Directory;
+use crate::store::CallLog;
+
+/// A call that ended, on its way to the store.
+#[derive(Debug)]
+pub(super) struct Finished {
+    pub call_id: Bytes,
+    pub pending: Pending,
+    pub outcome: Outcome,
+    pub status: u16,
+    pub reason: &'static str,
+    pub ended_by: EndedBy,
+    pub ended_ms: i64,
+}
+
+/// Batches at most this many records into one transaction.
+const BATCH: usize = 1000;
+/// Retention runs this often.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+impl Recorder {
+    /// A recorder and the thread that stores what it records. The thread ends when the
+    /// recorder is dropped, after writing what is queued.
+    pub fn start(
+        config: &CallRecordsConfig,
+        log: Arc<CallLog>,
+        directory: Arc<Directory>,
+    ) -> (Arc<Recorder>, std::thread::JoinHandle<()>) {
+        let (sender, receiver) = sync_channel(config.queue.max(1));
+        let config = config.clone();
+        let thread = std::thread::Builder::new()
+            .name("call-records".into())
+            .spawn(move || run(&config, &log, &directory, &receiver))
+            .expect("spawning the call-record writer");
+        (Arc::new(Recorder::new(sender)), thread)
+    }
+}
+
+fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, receiver: &Receiver<Finished>) {
+    let flush = Duration::from_millis(config.flush_ms.max(1));
+    let mut batch = Vec::new();
+    let mut last_prune = Instant::now() - PRUNE_EVERY;
+    loop {
+        let closed = match receiver.recv_timeout(flush) {
+            Ok(first) => {
+                batch.push(to_record(first, directory));
+                while batch.len() < BATCH {
+                    match receiver.try_recv() {
+                        Ok(next) => batch.push(to_record(next, directory)),
+                        Err(_) => break,
+                    }
+                }
+                false
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => true,
+        };
+        if !batch.is_empty() {
+            match log.append(&batch) {
+                Ok(()) => metrics::counter!("call_records_written_total").increment(batch.len() as u64),
+                Err(err) => {
+                    metrics::counter!("call_records_dropped_total").increment(batch.len() as u64);
+                    tracing::warn!(%err, records = batch.len(), "call records not written");
+                }
+            }
+            batch.clear();
+        }
+        if last_prune.elapsed() >= PRUNE_EVERY {
+            last_prune = Instant::now();
+            let horizon = batch_now_ms() - (config.retention_days as i64) * 86_400_000;
+            if let Err(err) = log.prune(horizon, config.max_records) {
+                tracing::warn!(%err, "call record retention failed");
+            }
+        }
+        if closed {
+            return;
+        }
+    }
+}
+
+fn batch_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The record, with org and trunk from the route taken or else from the dialed number.
+fn to_record(finished: Finished, directory: &Directory) -> (i64, CallRecord) {
+    let Finished {
+        call_id,
+        pending: p,
+        outcome,
+        status,
+        reason,
+        ended_by,
+        ended_ms,
+    } = finished;
+    let (org_id, trunk_id) = match &p.target {
+        Some(t) => (Some(t.org_id.clone()), Some(t.trunk_id.clone())),
+        None => attribute(directory, p.called.as_deref(), p.source),
+    };
+    let record = CallRecord {
+        id: format!("call_{}", uuid::Uuid::new_v4().simple()),
+        direction: p.direction.label().into(),
+        call_id: String::from_utf8_lossy(&call_id).into_owned(),
+        org_id,
+        trunk_id,
+        called_number: p.called,
+        calling_number: p.caller,
+        route_kind: p.route.map_or("rejected", |r| r.label()).into(),
+        agent_id: p.target.as_ref().map(|t| t.agent_id.clone()),
+        agent_version_id: p.target.as_ref().map(|t| t.agent_version_id.clone()),
+        status,
+        reason: reason.into(),
+        outcome: outcome.label().into(),
+        ended_by: match ended_by {
+            EndedBy::Caller => "caller",
+            EndedBy::Agent => "agent",
+            EndedBy::Switchboard => "switchboard",
+        }
+        .into(),
+        invite_at: rfc3339_ms(p.invite_ms),
+        ringing_at: p.ringing_ms.map(rfc3339_ms),
+        answered_at: p.answered_ms.map(rfc3339_ms),
+        ended_at: rfc3339_ms(ended_ms),
+    };
+    (p.invite_ms, record)
+}
+
+/// A refused call's org and trunk: the dialed number's when we host it, else the trunk
+/// whose carrier addresses include the source.
+fn attribute(
+    directory: &Directory,
+    called: Option<&str>,
+    source: std::net::SocketAddr,
+) -> (Option<String>, Option<String>) {
+    let snapshot = directory.snapshot();
+    if let Some(number) = called.and_then(|c| snapshot.number(c)) {
+        return (Some(number.org_id.clone()), Some(number.trunk_id.clone()));
+    }
+    let mut matching = snapshot.trunks.values().filter(|t| {
+        t.inbound_config
+            .allowed_sources
+            .iter()
+            .any(|cidr| cidr_contains(cidr, source.ip()))
+    });
+    // Several trunks may share a carrier address: the org is known when they agree, the
+    // trunk only when it is the one.
+    let Some(first) = matching.next() else {
+        return (None, None);
+    };
+    let mut trunk = Some(first.id.clone());
+    for other in matching {
+        trunk = None;
+        if other.org_id != first.org_id {
+            return (None, None);
+        }
+    }
+    (Some(first.org_id.clone()), trunk)
+}
+
+// TODO(security merge): replace with the security module's CIDR type.
+fn cidr_contains(cidr: &str, ip: std::net::IpAddr) -> bool {
+    let (net, bits) = cidr.split_once('/').unwrap_or((cidr, "32"));
+    match (net.parse::<std::net::Ipv4Addr>(), bits.parse::<u32>(), ip) {
+        (Ok(net), Ok(bits), std::net::IpAddr::V4(ip)) if bits <= 32 => {
+            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            u32::from(net) & mask == u32::from(ip) & mask
+        }
+        _ => false,
+    }
+}
