@@ -10,7 +10,8 @@ use bytes::Bytes;
 use super::reply;
 use crate::b2bua::{B2bua, CallEvent, Peer};
 use crate::call_records::Recorder;
-use crate::routing::Router;
+use crate::routing::outbound::SourceAcl;
+use crate::routing::{OutboundRouter, Router};
 use crate::sip::{self, HeaderName, Message, Method};
 use crate::transport::{Handler, Incoming, Outgoing};
 
@@ -32,6 +33,8 @@ pub struct SipHandler {
     core: Mutex<B2bua>,
     router: Arc<dyn Router>,
     records: Option<Arc<Recorder>>,
+    /// Outbound calls: the LiveKit sources whose new INVITEs are outbound, and their router.
+    outbound: Option<(SourceAcl, Arc<dyn OutboundRouter>)>,
 }
 
 impl SipHandler {
@@ -47,7 +50,22 @@ impl SipHandler {
             core: Mutex::new(core),
             router,
             records,
+            outbound: None,
         }
+    }
+
+    /// New INVITEs from `livekit` sources are agents' outbound calls, placed by `router`.
+    pub fn with_outbound(mut self, livekit: SourceAcl, router: Arc<dyn OutboundRouter>) -> SipHandler {
+        self.outbound = (!livekit.is_empty()).then_some((livekit, router));
+        self
+    }
+
+    /// The outbound router, when `source` is LiveKit's.
+    fn outbound_router(&self, source: std::net::SocketAddr) -> Option<&dyn OutboundRouter> {
+        self.outbound
+            .as_ref()
+            .filter(|(livekit, _)| livekit.contains(source.ip()))
+            .map(|(_, router)| &**router)
     }
 
     /// Stop taking new calls: OPTIONS and new INVITEs are answered 503 from now on.
@@ -132,7 +150,10 @@ impl SipHandler {
                 connection: incoming.connection,
             };
             let mut core = self.lock();
-            core.handle_request(crate::clock::now(), request, from, &*self.router);
+            match self.outbound_router(incoming.source) {
+                Some(outbound) => core.handle_outbound_request(crate::clock::now(), request, from, outbound),
+                None => core.handle_request(crate::clock::now(), request, from, &*self.router),
+            }
             drain(&mut core, out, self.records.as_deref());
             return;
         }
@@ -193,6 +214,17 @@ impl SipHandler {
 }
 
 impl Handler for SipHandler {
+    fn transport_error(&self, peer: std::net::SocketAddr, transport: crate::transport::Transport, out: &mut Vec<Outgoing>) {
+        let mut core = self.lock();
+        let peer = Peer {
+            addr: peer,
+            transport,
+            connection: None,
+        };
+        core.handle_transport_error(crate::clock::now(), peer);
+        drain(&mut core, out, self.records.as_deref());
+    }
+
     fn handle(&self, incoming: Incoming, out: &mut Vec<Outgoing>) {
         let parsed = Message::parse(incoming.bytes.clone());
         // One span per call's messages, named by the Call-ID they carry (the carrier's on

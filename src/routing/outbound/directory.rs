@@ -14,7 +14,7 @@ use super::{CarrierTarget, Credentials, OutboundDecision, OutboundRefusal, Outbo
 use crate::directory::model::{MediaEncryption, PhoneNumber, SipTransport, Trunk};
 use crate::directory::{Directory, Snapshot};
 use crate::sip::e164;
-use crate::transport::Transport;
+use crate::transport::{TlsNames, Transport};
 
 /// Decides outbound calls from the directory.
 pub struct DirectoryOutboundRouter {
@@ -22,6 +22,8 @@ pub struct DirectoryOutboundRouter {
     settings: OutboundSettings,
     slots: OutboundSlotIndex,
     resolved: DashMap<(String, Transport), SocketAddr>,
+    /// Where the host names of TLS carriers are remembered for certificate checks.
+    tls_names: Option<Arc<TlsNames>>,
 }
 
 /// Where a trunk's calls go, before the address is resolved.
@@ -39,7 +41,15 @@ impl DirectoryOutboundRouter {
             settings,
             slots: OutboundSlotIndex::default(),
             resolved: DashMap::new(),
+            tls_names: None,
         }
+    }
+
+    /// Remember the host each TLS carrier address was resolved from in `names` (the
+    /// dispatcher checks the carrier's certificate against it).
+    pub fn with_tls_names(mut self, names: Arc<TlsNames>) -> DirectoryOutboundRouter {
+        self.tls_names = Some(names);
+        self
     }
 
     fn decide(&self, request: &OutboundRequest<'_>) -> Result<CarrierTarget, OutboundRefusal> {
@@ -159,16 +169,13 @@ impl DirectoryOutboundRouter {
         if let Some(addr) = self.resolved.get(&key) {
             return Some(*addr);
         }
-        let with_port = if crate::sip::uri::split_host_port(host.as_bytes())
-            .ok()
-            .is_some_and(|(_, port)| port.is_some())
-        {
-            host.to_owned()
-        } else {
-            let port = if transport == Transport::Tls { 5061 } else { 5060 };
-            format!("{host}:{port}")
-        };
-        let addr = with_port.to_socket_addrs().ok()?.next()?;
+        let (name, port) = crate::sip::uri::split_host_port(host.as_bytes()).ok()?;
+        let name = std::str::from_utf8(name).ok()?;
+        let port = port.unwrap_or(if transport == Transport::Tls { 5061 } else { 5060 });
+        let addr = (name.trim_matches(['[', ']']), port).to_socket_addrs().ok()?.next()?;
+        if let (Transport::Tls, Some(names)) = (transport, &self.tls_names) {
+            names.remember(addr, name);
+        }
         self.resolved.insert(key, addr);
         Some(addr)
     }

@@ -32,6 +32,7 @@ mod destinations;
 mod directory;
 mod index;
 mod settings;
+mod sources;
 
 use std::net::SocketAddr;
 
@@ -39,6 +40,7 @@ pub use country::region;
 pub use destinations::DestinationPolicy;
 pub use directory::DirectoryOutboundRouter;
 pub use settings::{ManagedAccount, OrgOutbound, OutboundSettings, TrunkLimitsConfig};
+pub use sources::SourceAcl;
 
 use crate::directory::model::{MediaEncryption, Secret};
 use crate::transport::Transport;

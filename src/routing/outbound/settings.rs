@@ -4,6 +4,7 @@
 //! premium-rate prefixes denied, international calls denied, a few calls per second.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
@@ -14,6 +15,9 @@ use crate::directory::model::{Secret, SipTransport};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutboundSettings {
+    /// Source addresses (IPs or CIDRs) of the LiveKit SIP endpoints: a new INVITE from one
+    /// of them is an agent's outbound call. Empty (the default): no outbound calls.
+    pub livekit_sources: Vec<String>,
     /// When set, every outbound INVITE must carry `X-Switchboard-Secret` with this value
     /// (beside arriving from a LiveKit source address). Empty: not required.
     pub shared_secret: Secret,
@@ -38,6 +42,9 @@ pub struct OutboundSettings {
     /// `managed_accounts`. Empty username: no credentials (an IP-authenticated account).
     pub managed_username: String,
     pub managed_password: Secret,
+    /// A PEM file of CA certificates trusted for carriers' TLS certificates, beside the
+    /// webpki (Mozilla) roots: a private carrier CA, or a test CA. Unset by default.
+    pub carrier_tls_ca: Option<PathBuf>,
     /// Credentials per managed account id (`[outbound.managed_accounts.AC...]`).
     pub managed_accounts: BTreeMap<String, ManagedAccount>,
     /// Per-org destination policy (`[outbound.orgs.<org id>]`).
@@ -49,6 +56,7 @@ pub struct OutboundSettings {
 impl Default for OutboundSettings {
     fn default() -> OutboundSettings {
         OutboundSettings {
+            livekit_sources: Vec::new(),
             shared_secret: Secret::default(),
             deny_prefixes: vec!["+1900".into(), "+1976".into()],
             allow_international: false,
@@ -60,6 +68,7 @@ impl Default for OutboundSettings {
             managed_transport: SipTransport::Udp,
             managed_username: String::new(),
             managed_password: Secret::default(),
+            carrier_tls_ca: None,
             managed_accounts: BTreeMap::new(),
             orgs: BTreeMap::new(),
             trunks: BTreeMap::new(),

@@ -327,6 +327,24 @@ fn managed_trunks_go_to_the_configured_termination_host_with_the_accounts_creden
 }
 
 #[test]
+fn a_tls_carriers_host_name_is_remembered_for_its_certificate_check() {
+    let f = fixture();
+    let settings = OutboundSettings {
+        managed_termination_host: "localhost:5071".into(),
+        managed_transport: SipTransport::Tls,
+        ..OutboundSettings::default()
+    };
+    let names = Arc::new(crate::transport::TlsNames::default());
+    let r = router(&f, settings).with_tls_names(names.clone());
+    let t = target(&r, &ask(Some("ver_m"), Some(MANAGED), "+12125551234"));
+    assert_eq!(t.destination.port(), 5071);
+    assert_eq!(
+        names.name_for(t.destination),
+        rustls_pki_types::ServerName::try_from("localhost").unwrap()
+    );
+}
+
+#[test]
 fn a_byoc_trunk_without_outbound_config_places_no_calls() {
     let f = fixture();
     let r = router(&f, OutboundSettings::default());
