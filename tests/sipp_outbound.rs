@@ -40,8 +40,8 @@ impl Outbound {
     fn start(extra: &str) -> Outbound {
         let carrier_port = common::free_port();
         let server = Server::start(&format!(
-            "[outbound]\nlivekit_sources = [\"{LIVEKIT_IP}/32\"]\ncalls_per_second = 200.0\nburst = 200\n\
-             max_concurrent = 200\n{extra}"
+            "[outbound]\nlivekit_sources = [\"{LIVEKIT_IP}/32\"]\ncalls_per_second = 1000.0\nburst = 1000\n\
+             max_concurrent = 1000\n{extra}"
         ));
         let key = common::demo_api_key(&server);
         let o = Outbound {
