@@ -40,6 +40,9 @@ pub struct Config {
     pub call_records: crate::call_records::CallRecordsConfig,
     pub routing: crate::routing::RoutingConfig,
     pub workflow: crate::workflow::WorkflowConfig,
+    /// Agents' outbound calls: who may place them, where to, how fast (`[outbound]`).
+    #[serde(default)]
+    pub outbound: crate::routing::outbound::OutboundSettings,
     pub api: crate::api::ApiConfig,
     pub store: crate::store::StoreConfig,
     pub directory: crate::directory::DirectoryConfig,
@@ -155,6 +158,33 @@ impl Config {
                 });
             }
         }
+        self.check_outbound()
+    }
+
+    fn check_outbound(&self) -> Result<(), ConfigError> {
+        let o = &self.outbound;
+        if let Err(reason) = crate::routing::outbound::SourceAcl::parse(&o.livekit_sources) {
+            return Err(ConfigError::Invalid {
+                field: "outbound.livekit_sources",
+                reason,
+            });
+        }
+        let limits = std::iter::once(("default", o.calls_per_second, o.burst))
+            .chain(o.trunks.iter().map(|(id, t)| {
+                (
+                    id.as_str(),
+                    t.calls_per_second.unwrap_or(o.calls_per_second),
+                    t.burst.unwrap_or(o.burst),
+                )
+            }));
+        for (trunk, cps, burst) in limits {
+            if !(cps > 0.0 && cps.is_finite()) || burst == 0 {
+                return Err(ConfigError::Invalid {
+                    field: "outbound.calls_per_second",
+                    reason: format!("{trunk}: calls_per_second must be above 0 and burst at least 1"),
+                });
+            }
+        }
         Ok(())
     }
 }
@@ -197,6 +227,28 @@ mod tests {
         let config = Config::load(Some(&path)).unwrap();
         assert_eq!(config.sip.udp_listen, Some("127.0.0.1:5999".parse().unwrap()));
         assert_eq!(config.sip.tcp_listen, Some("0.0.0.0:5060".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_outbound_defaults_are_the_safe_ones() {
+        let config = Config::load(None).unwrap();
+        let o = &config.outbound;
+        assert!(o.livekit_sources.is_empty(), "no outbound calls until LiveKit is named");
+        assert_eq!(o.deny_prefixes, ["+1900", "+1976"]);
+        assert!(!o.allow_international);
+        assert!(o.shared_secret.0.is_empty() && o.managed_termination_host.is_empty());
+    }
+
+    #[test]
+    fn a_bad_livekit_source_or_a_zero_call_rate_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[outbound]\nlivekit_sources = [\"10.0.0.0/40\"]\n").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("livekit_sources"), "{err}");
+        std::fs::write(&path, "[outbound.trunks.t1]\ncalls_per_second = 0\n").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("t1"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,12 @@
 //! One call: the carrier leg, the agent leg, and what the call is waiting for. A leg holds
 //! exactly the dialog state RFC 3261 §12 needs to send requests in it; a call holds the
 //! messages it still needs only while it still needs them (dropped once answered).
+//!
+//! The legs are named for an inbound call. An outbound call has the same shape with the
+//! parties the other way round: `carrier` / [`Side::Carrier`] is always the leg we answer
+//! (the UAS side: the carrier inbound, LiveKit outbound) and `agent` / [`Side::Agent`] the
+//! leg we place (the UAC side: LiveKit inbound, the carrier outbound). [`Direction`] says
+//! which it is; events and metrics name parties, not legs.
 
 use std::time::Instant;
 
@@ -15,11 +21,30 @@ use crate::transaction::TxId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallKey(pub u64);
 
-/// Which leg.
+/// Which leg: `Carrier` is the one we answer (UAS), `Agent` the one we place (UAC),
+/// whatever the direction (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
     Carrier,
     Agent,
+}
+
+/// Which way a call goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Carrier -> switchboard -> agent.
+    Inbound,
+    /// Agent -> switchboard -> carrier.
+    Outbound,
+}
+
+impl Direction {
+    pub fn label(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
 }
 
 impl Side {
@@ -95,10 +120,25 @@ pub enum CallTimer {
     ForgetAck,
 }
 
+/// What only an outbound call needs: the trunk it counts against, and the credentials for
+/// the carrier's challenge with how far answering them has gone.
+#[derive(Debug)]
+pub struct OutboundCall {
+    pub trunk_id: Box<str>,
+    pub credentials: Option<crate::routing::outbound::Credentials>,
+    /// Challenges answered so far: 401 (`WWW-Authenticate`), 407 (`Proxy-Authenticate`).
+    pub answered: [bool; 2],
+    /// A `stale=true` challenge was answered once more (RFC 2617 §3.2.1).
+    pub stale_answered: bool,
+}
+
 /// A call in progress.
 #[derive(Debug)]
 pub struct Call {
     pub phase: Phase,
+    pub direction: Direction,
+    /// The CSeq of our (latest) INVITE on the agent leg: its ACK and RAck repeat it.
+    pub invite_cseq: u32,
     pub carrier: Leg,
     pub agent: Leg,
     pub carrier_invite_tx: TxId,
@@ -120,9 +160,49 @@ pub struct Call {
     pub started: Instant,
     pub first_provisional: Option<Instant>,
     pub answered: Option<Instant>,
+    /// Set on outbound calls.
+    pub outbound: Option<Box<OutboundCall>>,
 }
 
 impl Call {
+    /// A call whose INVITE on the leg we place is about to go out.
+    pub fn ringing(
+        direction: Direction,
+        carrier: Leg,
+        agent: Leg,
+        server: TxId,
+        invite: Message,
+        route: RouteKind,
+        now: Instant,
+    ) -> Call {
+        let session_expires = invite
+            .header(crate::sip::HeaderName::SessionExpires)
+            .and_then(super::session_timer::delta_seconds);
+        Call {
+            phase: Phase::Ringing,
+            direction,
+            invite_cseq: agent.local_cseq,
+            carrier,
+            agent,
+            carrier_invite_tx: server,
+            carrier_invite: Some(Box::new(invite)),
+            agent_invite: None,
+            agent_invite_tx: None,
+            agent_responded: false,
+            cancel_pending: false,
+            ok_to_carrier: None,
+            agent_ack: None,
+            session_expires,
+            session_deadline: None,
+            timers: Vec::new(),
+            route,
+            started: now,
+            first_provisional: None,
+            answered: None,
+            outbound: None,
+        }
+    }
+
     pub fn leg(&self, side: Side) -> &Leg {
         match side {
             Side::Carrier => &self.carrier,
@@ -149,6 +229,10 @@ pub enum Outcome {
     UnknownNumber,
     NoAgent,
     Rejected,
+    /// An outbound call refused by policy: caller ID, destination, media, authorisation.
+    Denied,
+    /// An outbound call refused by its trunk's rate or concurrency limit.
+    Throttled,
 }
 
 impl Outcome {
@@ -162,16 +246,30 @@ impl Outcome {
             Outcome::UnknownNumber => "unknown_number",
             Outcome::NoAgent => "no_agent",
             Outcome::Rejected => "rejected",
+            Outcome::Denied => "denied",
+            Outcome::Throttled => "throttled",
         }
     }
 }
 
-/// Who ended an answered call.
+/// Who ended a call, by party whatever the direction: `Caller` is the phone side (the
+/// person called, on an outbound call), `Agent` the LiveKit side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndedBy {
     Caller,
     Agent,
     Switchboard,
+}
+
+impl EndedBy {
+    /// Who is on `side` of a call going `direction`: the UAS side is the caller inbound and
+    /// the agent outbound.
+    pub fn party(side: Side, direction: Direction) -> EndedBy {
+        match (side, direction) {
+            (Side::Carrier, Direction::Inbound) | (Side::Agent, Direction::Outbound) => EndedBy::Caller,
+            (Side::Agent, Direction::Inbound) | (Side::Carrier, Direction::Outbound) => EndedBy::Agent,
+        }
+    }
 }
 
 /// Who a routed call went to, for call records.
@@ -184,7 +282,10 @@ pub struct RouteFacts {
 }
 
 /// What the B2BUA reports about calls. Every event names the call by its carrier-leg
-/// Call-ID, so the shell can keep one record per call.
+/// Call-ID (the Call-ID of the leg we answer: LiveKit's on an outbound call), so the shell
+/// can keep one record per call, and says which way the call goes. Outbound calls report
+/// `route: Some(Static)` (the caller ID's trunk decides, no workflow runs), and their
+/// `called` / `caller` are the dialled number and the caller ID.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallEvent {
     /// A call reached the agent leg (or was refused before it).
@@ -196,15 +297,18 @@ pub enum CallEvent {
         caller: Option<String>,
         route: Option<RouteKind>,
         target: Option<Box<RouteFacts>>,
+        direction: Direction,
     },
     /// First provisional relayed to the caller, after this long.
     Ringing {
         call_id: Bytes,
         after: std::time::Duration,
+        direction: Direction,
     },
     Answered {
         call_id: Bytes,
         after: std::time::Duration,
+        direction: Direction,
     },
     Ended {
         call_id: Bytes,
@@ -214,5 +318,17 @@ pub enum CallEvent {
         reason: &'static str,
         route: Option<RouteKind>,
         ended_by: EndedBy,
+        direction: Direction,
     },
+}
+
+impl CallEvent {
+    pub fn direction(&self) -> Direction {
+        match self {
+            CallEvent::Routed { direction, .. }
+            | CallEvent::Ringing { direction, .. }
+            | CallEvent::Answered { direction, .. }
+            | CallEvent::Ended { direction, .. } => *direction,
+        }
+    }
 }

@@ -31,6 +31,9 @@ pub struct B2buaConfig {
     /// An agent leg with no response at all for this long counts as unreachable (seconds).
     /// Shorter than Timer B so that carriers fail over while the caller still waits.
     pub agent_response_timeout_secs: u64,
+    /// The same for the carrier leg of an outbound call (seconds): carriers are farther
+    /// away and some answer the INVITE only after a routing lookup of their own.
+    pub carrier_response_timeout_secs: u64,
     /// Final status the caller gets when the agent side fails (503 lets carriers fail over;
     /// 408 or 480 for carriers that only fail over on those).
     pub failure_status: u16,
@@ -57,6 +60,7 @@ impl Default for B2buaConfig {
             advertised_tls: None,
             ring_timeout_secs: 60,
             agent_response_timeout_secs: 4,
+            carrier_response_timeout_secs: 8,
             failure_status: 503,
             no_answer_status: 480,
             retry_after_secs: 30,
@@ -76,6 +80,10 @@ impl B2buaConfig {
 
     pub fn agent_response_timeout(&self) -> Duration {
         Duration::from_secs(self.agent_response_timeout_secs)
+    }
+
+    pub fn carrier_response_timeout(&self) -> Duration {
+        Duration::from_secs(self.carrier_response_timeout_secs)
     }
 
     pub fn max_call_duration(&self) -> Duration {

@@ -37,12 +37,10 @@ impl B2bua {
                     return;
                 }
                 self.bye(now, key, side.other());
-                let ended_by = if side == Side::Carrier {
-                    EndedBy::Caller
-                } else {
-                    EndedBy::Agent
+                let Some(direction) = self.calls.get(&key).map(|c| c.direction) else {
+                    return;
                 };
-                self.finish(key, ended_by);
+                self.finish(key, EndedBy::party(side, direction));
             }
             Method::Refer if self.config.refer == ReferPolicy::Refuse => {
                 self.refuse_request(now, server, &request, &CallError::ReferRefused)
@@ -77,7 +75,7 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&key) else { return };
         let method = request.method().cloned().unwrap_or(Method::Options);
         let rack_cseq = (method == Method::Prack).then(|| match to_side {
-            Side::Agent => Some(1),
+            Side::Agent => Some(call.invite_cseq),
             Side::Carrier => call.carrier_invite_cseq(),
         });
         let leg = call.leg_mut(to_side);
@@ -238,7 +236,7 @@ impl B2bua {
         let (via, _) = self.new_via(transport);
         let contact = self.contact(transport).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
-        let builder = relay::in_dialog(&call.agent, Method::Ack, 1, &via, &contact);
+        let builder = relay::in_dialog(&call.agent, Method::Ack, call.invite_cseq, &via, &contact);
         let ack = relay::relay_request(carrier_ack, builder, None).to_bytes();
         call.agent_ack = Some(ack.clone());
         let to = call.agent.peer;
@@ -251,7 +249,7 @@ impl B2bua {
         let (via, _) = self.new_via(transport);
         let contact = self.contact(transport).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
-        let ack = relay::in_dialog(&call.agent, Method::Ack, 1, &via, &contact)
+        let ack = relay::in_dialog(&call.agent, Method::Ack, call.invite_cseq, &via, &contact)
             .build()
             .to_bytes();
         call.agent_ack = Some(ack.clone());

@@ -2,13 +2,31 @@
 //! into the final response the peer gets (status, reason phrase, `Reason` header text, and
 //! whether Retry-After goes with it). No other file writes a failure status.
 
-use crate::routing::Refusal;
+use super::call::Direction;
+use super::media_policy::MediaError;
+use crate::routing::{OutboundRefusal, Refusal};
 
-/// Why the carrier leg gets a failure response.
+/// Why the caller's leg (the carrier inbound, the agent outbound) gets a failure response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
     #[error("routing refused the call: {0:?}")]
     Refused(Refusal),
+    #[error("outbound routing refused the call: {0:?}")]
+    OutboundRefused(OutboundRefusal),
+    #[error("the offer does not fit the trunk's media encryption: {0}")]
+    Media(MediaError),
+    #[error("the trunk has its maximum of concurrent calls")]
+    TrunkBusy,
+    #[error("the trunk's call rate is exceeded; retry in {0} s")]
+    TrunkRate(u32),
+    #[error("the carrier did not respond")]
+    CarrierTimeout,
+    #[error("the carrier could not be reached")]
+    CarrierUnreachable,
+    #[error("the carrier answered {0}")]
+    CarrierRejected(u16),
+    #[error("the carrier refused our credentials, or challenged without our having any")]
+    CarrierAuthFailed,
     #[error("the agent did not respond")]
     AgentTimeout,
     #[error("the agent could not be reached")]
@@ -51,6 +69,8 @@ pub struct FailureResponse {
     /// Text for `Reason: SIP;cause=<status>;text="..."`.
     pub why: &'static str,
     pub retry_after: bool,
+    /// Retry-After value when the fault knows it (else the configured one).
+    pub retry_after_secs: Option<u32>,
 }
 
 impl CallError {
@@ -59,6 +79,17 @@ impl CallError {
     pub fn response(&self, failure_status: u16, no_answer_status: u16) -> FailureResponse {
         let (status, why) = match self {
             CallError::Refused(refusal) => refusal.status(),
+            CallError::OutboundRefused(refusal) => refusal.status(),
+            // RFC 3261 §21.4.26: the session description is not acceptable here.
+            CallError::Media(MediaError::NoOffer) => (488, "trunk requires SRTP: no SDP offer to check"),
+            CallError::Media(MediaError::SrtpRequired) => (488, "trunk requires SRTP (RTP/SAVP with a=crypto)"),
+            CallError::Media(MediaError::SrtpNotSupported) => (488, "trunk does not support SRTP"),
+            CallError::TrunkBusy => (503, "trunk concurrent call limit reached"),
+            CallError::TrunkRate(_) => (503, "trunk call rate limit reached"),
+            CallError::CarrierTimeout => (failure_status, "carrier did not respond"),
+            CallError::CarrierUnreachable => (failure_status, "carrier unreachable"),
+            CallError::CarrierRejected(status) => (pass_through(*status, failure_status), "carrier rejected the call"),
+            CallError::CarrierAuthFailed => (403, "carrier authentication failed"),
             CallError::AgentTimeout => (failure_status, "agent did not respond"),
             CallError::AgentUnreachable => (failure_status, "agent unreachable"),
             CallError::AgentRejected(status) => (pass_through(*status, failure_status), "agent rejected the call"),
@@ -83,14 +114,62 @@ impl CallError {
             phrase: phrase(status),
             why,
             retry_after: status == 503,
+            retry_after_secs: match self {
+                CallError::TrunkRate(secs) => Some(*secs),
+                _ => None,
+            },
+        }
+    }
+
+    /// The called party answered `status` (a final failure).
+    pub fn rejected(direction: Direction, status: u16) -> CallError {
+        match direction {
+            Direction::Inbound => CallError::AgentRejected(status),
+            // A challenge we could not (or may no more) answer is not the agent's to answer.
+            Direction::Outbound if matches!(status, 401 | 407) => CallError::CarrierAuthFailed,
+            Direction::Outbound => CallError::CarrierRejected(status),
+        }
+    }
+
+    /// The called party never answered our INVITE (Timer B, or our response timer).
+    pub fn timeout(direction: Direction) -> CallError {
+        match direction {
+            Direction::Inbound => CallError::AgentTimeout,
+            Direction::Outbound => CallError::CarrierTimeout,
+        }
+    }
+
+    /// The called party could not be reached (a transport error).
+    pub fn unreachable(direction: Direction) -> CallError {
+        match direction {
+            Direction::Inbound => CallError::AgentUnreachable,
+            Direction::Outbound => CallError::CarrierUnreachable,
+        }
+    }
+
+    /// How a call refused with this fault is counted.
+    pub fn outcome(&self) -> super::Outcome {
+        use super::Outcome;
+        match self {
+            CallError::Refused(Refusal::UnknownNumber) => Outcome::UnknownNumber,
+            CallError::Refused(Refusal::NoAgent) => Outcome::NoAgent,
+            CallError::Refused(_) => Outcome::Rejected,
+            CallError::OutboundRefused(OutboundRefusal::NoDestination | OutboundRefusal::NotConfigured) => {
+                Outcome::Failed
+            }
+            CallError::OutboundRefused(_) | CallError::Media(_) => Outcome::Denied,
+            CallError::TrunkBusy | CallError::TrunkRate(_) => Outcome::Throttled,
+            _ => Outcome::Failed,
         }
     }
 }
 
-/// Agent answers the caller may see as they are; server errors become our failure status.
+/// Answers the caller may see as they are; server errors become our failure status, and so
+/// do challenges (401/407 are between us and the called side: the caller has no credentials
+/// for it).
 fn pass_through(status: u16, failure_status: u16) -> u16 {
     match status {
-        486 | 600 | 603 | 404 | 408 | 480 | 484 | 487 | 488 => status,
+        401 | 407 => failure_status,
         400..=499 | 600..=699 => status,
         _ => failure_status,
     }
@@ -150,5 +229,24 @@ mod tests {
         assert_eq!(r(CallError::ReferRefused), 603);
         assert_eq!(r(CallError::RelayTimeout), 408);
         assert!(!CallError::RequestPending.response(503, 480).retry_after);
+    }
+
+    #[test]
+    fn outbound_faults_map_to_the_documented_status_with_a_reason() {
+        let r = |e: CallError| e.response(503, 480);
+        assert_eq!(r(CallError::OutboundRefused(OutboundRefusal::CallerIdNotAllowed)).status, 403);
+        assert_eq!(r(CallError::OutboundRefused(OutboundRefusal::DeniedDestination)).status, 403);
+        assert_eq!(r(CallError::OutboundRefused(OutboundRefusal::InvalidDestination)).status, 484);
+        assert_eq!(r(CallError::Media(MediaError::SrtpRequired)).status, 488);
+        let busy = r(CallError::TrunkBusy);
+        assert_eq!((busy.status, busy.retry_after, busy.retry_after_secs), (503, true, None));
+        let rate = r(CallError::TrunkRate(2));
+        assert_eq!((rate.status, rate.retry_after_secs), (503, Some(2)));
+        assert_eq!(r(CallError::CarrierRejected(486)).status, 486);
+        assert_eq!(r(CallError::CarrierRejected(502)).status, 503);
+        assert_eq!(r(CallError::CarrierAuthFailed).status, 403);
+        assert_eq!(CallError::rejected(Direction::Outbound, 407), CallError::CarrierAuthFailed);
+        assert_eq!(CallError::rejected(Direction::Inbound, 407).response(503, 480).status, 503);
+        assert_eq!(r(CallError::timeout(Direction::Outbound)).why, "carrier did not respond");
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::agent_leg::{self, calling_number, dialed_number, AgentInvite};
-use super::call::{Call, CallKey, CallTimer, Leg, Outcome, Phase, RouteFacts, Side};
+use super::call::{Call, CallKey, CallTimer, Direction, Leg, Outcome, Phase, RouteFacts, Side};
 use super::relay;
 use super::session_timer::delta_seconds;
 use super::{B2bua, CallError, CallEvent, EndedBy, Peer, Role};
@@ -28,7 +28,7 @@ impl B2bua {
         let trying = response_for(&invite, 100, "Trying").build();
         self.respond(now, server, &trying);
         if let Err(error) = self.admit(&invite) {
-            self.refuse(now, server, &invite, &error, from.addr);
+            self.refuse(now, server, &invite, &error, from.addr, Direction::Inbound);
             return;
         }
         let called = dialed_number(&invite);
@@ -40,6 +40,7 @@ impl B2bua {
                 &invite,
                 &CallError::Refused(crate::routing::Refusal::UnknownNumber),
                 from.addr,
+                Direction::Inbound,
             );
             return;
         };
@@ -59,7 +60,7 @@ impl B2bua {
         let target = match router.route(&request) {
             Decision::Agent(target) => target,
             Decision::Refuse(refusal) => {
-                self.refuse(now, server, &invite, &CallError::Refused(refusal), from.addr);
+                self.refuse(now, server, &invite, &CallError::Refused(refusal), from.addr, Direction::Inbound);
                 return;
             }
         };
@@ -75,13 +76,13 @@ impl B2bua {
                 agent_id: target.agent_id.clone(),
                 agent_version_id: target.agent_version_id.clone(),
             })),
+            direction: Direction::Inbound,
         });
         let key = CallKey(self.next_call);
         self.next_call += 1;
         let (via, branch) = self.new_via(Transport::Udp);
         let agent_call_id = Bytes::from(format!("{}@switchboard", self.new_token()));
         let agent_tag = Bytes::from(self.new_token());
-        let carrier_from = invite.header(HeaderName::From).unwrap_or_default();
         let display = invite
             .from()
             .ok()
@@ -118,13 +119,39 @@ impl B2bua {
             transport: Transport::Udp,
             connection: None,
         };
-        let carrier_call_id = Bytes::copy_from_slice(invite.call_id().unwrap_or_default());
-        let carrier = Leg {
-            call_id: carrier_call_id.clone(),
+        let carrier = self.answering_leg(&invite, from);
+        let agent = Leg {
+            call_id: agent_call_id,
+            local_tag: agent_tag,
+            remote_tag: None,
+            local_uri: Bytes::from(local_from),
+            remote_uri: Bytes::from(format!("<sip:{}@{}>", target.agent_id, target.livekit_host)),
+            remote_target: Bytes::copy_from_slice(agent_invite.request_uri().unwrap_or_default()),
+            route_set: Vec::new(),
+            local_cseq: 1,
+            peer: agent_peer,
+            pending_reinvite: None,
+        };
+        tracing::debug!(
+            agent_call_id = %String::from_utf8_lossy(&agent.call_id),
+            route = target.kind.label(),
+            agent = %target.agent_id,
+            agent_version = target.agent_version,
+            org = %target.org_id,
+            "call routed"
+        );
+        let call = Call::ringing(Direction::Inbound, carrier, agent, server, invite, target.kind, now);
+        self.start_call(now, key, call, agent_invite, branch);
+    }
+
+    /// The leg we answer, from the INVITE that opens it (RFC 3261 §12.1.1).
+    pub(super) fn answering_leg(&mut self, invite: &Message, from: Peer) -> Leg {
+        Leg {
+            call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
             local_tag: Bytes::from(self.new_token()),
             remote_tag: invite.from().ok().and_then(|f| f.tag.map(Bytes::copy_from_slice)),
             local_uri: relay::without_tag(invite.header(HeaderName::To).unwrap_or_default()),
-            remote_uri: relay::without_tag(carrier_from),
+            remote_uri: relay::without_tag(invite.header(HeaderName::From).unwrap_or_default()),
             remote_target: invite
                 .header(HeaderName::Contact)
                 .and_then(relay::contact_uri)
@@ -136,69 +163,32 @@ impl B2bua {
             local_cseq: 0,
             peer: from,
             pending_reinvite: None,
-        };
-        let agent = Leg {
-            call_id: agent_call_id.clone(),
-            local_tag: agent_tag,
-            remote_tag: None,
-            local_uri: Bytes::from(local_from),
-            remote_uri: Bytes::from(format!("<sip:{}@{}>", target.agent_id, target.livekit_host)),
-            remote_target: Bytes::copy_from_slice(agent_invite.request_uri().unwrap_or_default()),
-            route_set: Vec::new(),
-            local_cseq: 1,
-            peer: agent_peer,
-            pending_reinvite: None,
-        };
-        let session_expires = invite.header(HeaderName::SessionExpires).and_then(delta_seconds);
-        self.calls.insert(
-            key,
-            Box::new(Call {
-                phase: Phase::Ringing,
-                carrier,
-                agent,
-                carrier_invite_tx: server,
-                carrier_invite: Some(Box::new(invite)),
-                agent_invite: Some(Box::new(agent_invite.clone())),
-                agent_invite_tx: None,
-                agent_responded: false,
-                cancel_pending: false,
-                ok_to_carrier: None,
-                agent_ack: None,
-                session_expires,
-                session_deadline: None,
-                timers: Vec::new(),
-                route: target.kind,
-                started: now,
-                first_provisional: None,
-                answered: None,
-            }),
-        );
-        tracing::debug!(
-            agent_call_id = %String::from_utf8_lossy(&agent_call_id),
-            route = target.kind.label(),
-            agent = %target.agent_id,
-            agent_version = target.agent_version,
-            org = %target.org_id,
-            "call routed"
-        );
-        self.by_call_id.insert(carrier_call_id, (key, Side::Carrier));
-        self.by_call_id.insert(agent_call_id, (key, Side::Agent));
+        }
+    }
+
+    /// Index a new call, arm its timers and send the INVITE on the leg we place.
+    pub(super) fn start_call(&mut self, now: Instant, key: CallKey, mut call: Call, invite: Message, branch: Bytes) {
+        call.agent_invite = Some(Box::new(invite.clone()));
+        let (server, peer, direction) = (call.carrier_invite_tx, call.agent.peer, call.direction);
+        self.by_call_id.insert(call.carrier.call_id.clone(), (key, Side::Carrier));
+        self.by_call_id.insert(call.agent.call_id.clone(), (key, Side::Agent));
+        self.calls.insert(key, Box::new(call));
         self.owners.insert(server, (key, Role::CarrierInvite));
         self.schedule(key, now + self.config.ring_timeout(), CallTimer::Ring);
-        self.schedule(
-            key,
-            now + self.config.agent_response_timeout(),
-            CallTimer::AgentResponse,
-        );
+        let response_timeout = match direction {
+            Direction::Inbound => self.config.agent_response_timeout(),
+            Direction::Outbound => self.config.carrier_response_timeout(),
+        };
+        self.schedule(key, now + response_timeout, CallTimer::AgentResponse);
         self.schedule(key, now + self.config.max_call_duration(), CallTimer::MaxDuration);
-        let tx = self.send_request(now, key, Role::AgentInvite, &agent_invite, branch, agent_peer);
+        let tx = self.send_request(now, key, Role::AgentInvite, &invite, branch, peer);
         if let Some(call) = self.calls.get_mut(&key) {
             call.agent_invite_tx = Some(tx);
         }
     }
 
     /// Checks before any routing work: limits, loops, session interval.
-    fn admit(&self, invite: &Message) -> Result<(), CallError> {
+    pub(super) fn admit(&self, invite: &Message) -> Result<(), CallError> {
         // RFC 3261 §8.2.2.2: a new INVITE (another branch) of a call we already bridge is a
         // merged request, answered 482; it must not become a second call on one Call-ID.
         if invite.call_id().is_some_and(|id| self.by_call_id.contains_key(id)) {
@@ -223,24 +213,20 @@ impl B2bua {
         Ok(())
     }
 
-    /// A final failure to a carrier INVITE that never became a call.
-    fn refuse(
+    /// A final failure to an INVITE that never became a call (`source`: where it came
+    /// from, which attributes a refused call to a trunk or to LiveKit).
+    pub(super) fn refuse(
         &mut self,
         now: Instant,
         server: TxId,
         invite: &Message,
         error: &CallError,
         source: std::net::SocketAddr,
+        direction: Direction,
     ) {
         let failure = error.response(self.config.failure_status, self.config.no_answer_status);
         let response = self.failure_response(invite, &failure, None);
         self.respond(now, server, &response);
-        let outcome = match error {
-            CallError::Refused(crate::routing::Refusal::UnknownNumber) => Outcome::UnknownNumber,
-            CallError::Refused(crate::routing::Refusal::NoAgent) => Outcome::NoAgent,
-            CallError::Refused(_) => Outcome::Rejected,
-            _ => Outcome::Failed,
-        };
         let call_id = Bytes::copy_from_slice(invite.call_id().unwrap_or_default());
         self.events.push_back(CallEvent::Routed {
             call_id: call_id.clone(),
@@ -249,14 +235,16 @@ impl B2bua {
             caller: calling_number(invite),
             route: None,
             target: None,
+            direction,
         });
         self.events.push_back(CallEvent::Ended {
             call_id,
-            outcome,
+            outcome: error.outcome(),
             status: failure.status,
             reason: failure.why,
             route: None,
             ended_by: EndedBy::Switchboard,
+            direction,
         });
     }
 
@@ -274,7 +262,8 @@ impl B2bua {
                 format!("SIP;cause={};text=\"{}\"", failure.status, failure.why),
             );
         if failure.retry_after {
-            b = b.header(HeaderName::RetryAfter, self.config.retry_after_secs.to_string());
+            let secs = failure.retry_after_secs.unwrap_or(self.config.retry_after_secs);
+            b = b.header(HeaderName::RetryAfter, secs.to_string());
         }
         if failure.status == 422 {
             b = b.header(HeaderName::MinSe, self.config.min_session_expires_secs.to_string());
@@ -282,7 +271,7 @@ impl B2bua {
         b.build()
     }
 
-    /// What the agent's INVITE transaction reports.
+    /// What the INVITE transaction of the leg we placed reports.
     pub(super) fn on_agent_invite_event(&mut self, now: Instant, key: CallKey, event: TxEvent) {
         match event {
             TxEvent::Provisional(response) => self.on_agent_provisional(now, key, &response),
@@ -290,25 +279,11 @@ impl B2bua {
                 self.on_agent_answer(now, key, &response)
             }
             TxEvent::Final(response) => {
-                let status = response.status().unwrap_or(500);
-                let cancelled = self
-                    .calls
-                    .get(&key)
-                    .is_some_and(|c| c.cancel_pending || c.carrier_invite.is_none());
-                if !cancelled {
-                    self.fail_carrier(now, key, &CallError::AgentRejected(status));
+                let challenged = matches!(response.status(), Some(401 | 407));
+                if challenged && self.answer_challenge(now, key, &response) {
+                    return;
                 }
-                let outcome = match status {
-                    486 | 600 => Outcome::Busy,
-                    487 => Outcome::Canceled,
-                    _ => Outcome::Failed,
-                };
-                if let Some(c) = self.calls.get(&key) {
-                    if c.phase == Phase::Ringing {
-                        let reported = if cancelled { 487 } else { status };
-                        self.end_call(key, outcome, reported, EndedBy::Agent);
-                    }
-                }
+                self.on_agent_failure(now, key, &response);
             }
             TxEvent::Retransmitted2xx(response) => {
                 if let Some(call_id) = response.call_id() {
@@ -317,9 +292,35 @@ impl B2bua {
                 }
             }
             TxEvent::Timeout | TxEvent::TransportError => {
-                self.fail_carrier(now, key, &CallError::AgentUnreachable);
+                let Some(direction) = self.calls.get(&key).map(|c| c.direction) else {
+                    return;
+                };
+                self.fail_carrier(now, key, &CallError::unreachable(direction));
                 self.end_call(key, Outcome::Failed, self.config.failure_status, EndedBy::Switchboard);
             }
+        }
+    }
+
+    /// A final failure to the INVITE we placed: the caller gets it (mapped), unless it
+    /// already gave up.
+    fn on_agent_failure(&mut self, now: Instant, key: CallKey, response: &Message) {
+        let status = response.status().unwrap_or(500);
+        let Some(call) = self.calls.get(&key) else { return };
+        let direction = call.direction;
+        let cancelled = call.cancel_pending || call.carrier_invite.is_none();
+        let error = CallError::rejected(direction, status);
+        if !cancelled {
+            self.fail_carrier(now, key, &error);
+        }
+        let outcome = match status {
+            _ if cancelled => Outcome::Canceled,
+            486 | 600 => Outcome::Busy,
+            487 => Outcome::Canceled,
+            _ => Outcome::Failed,
+        };
+        if self.calls.get(&key).is_some_and(|c| c.phase == Phase::Ringing) {
+            let reported = if cancelled { 487 } else { status };
+            self.end_call(key, outcome, reported, EndedBy::party(Side::Agent, direction));
         }
     }
 
@@ -344,6 +345,7 @@ impl B2bua {
             self.events.push_back(CallEvent::Ringing {
                 call_id: call.carrier.call_id.clone(),
                 after: now.duration_since(call.started),
+                direction: call.direction,
             });
         }
         self.respond(now, server, &relayed);
@@ -357,9 +359,10 @@ impl B2bua {
         learn_remote(&mut call.agent, response, true);
         if call.cancel_pending || call.carrier_invite.is_none() {
             // The caller gave up while the agent answered: ACK and BYE the agent.
+            let ended_by = EndedBy::party(Side::Carrier, call.direction);
             self.ack_agent(key);
             self.bye(now, key, Side::Agent);
-            self.end_call(key, Outcome::Canceled, 487, EndedBy::Caller);
+            self.end_call(key, Outcome::Canceled, 487, ended_by);
             return;
         }
         let Some(invite) = call.carrier_invite.take() else {
@@ -376,7 +379,8 @@ impl B2bua {
             .or(call.session_expires);
         let after = now.duration_since(call.started);
         let call_id = call.carrier.call_id.clone();
-        self.events.push_back(CallEvent::Answered { call_id, after });
+        let direction = call.direction;
+        self.events.push_back(CallEvent::Answered { call_id, after, direction });
         self.respond(now, server, &relayed);
         self.schedule(key, now + t1, CallTimer::Retransmit2xx);
         self.arm_session_timer(now, key);

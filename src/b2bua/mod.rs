@@ -12,19 +12,34 @@
 //! messages rebuilt on the other leg: topology hiding lives there), `session_timer.rs`
 //! (RFC 4028), `timers.rs` (call timers firing, teardown), `failure.rs` (the one table from
 //! fault to SIP status), `call.rs` (per-call state), `peer.rs` (where answers go).
+//!
+//! Outbound calls (agent -> carrier) are the same machine with the parties swapped (see
+//! `call.rs`): `outbound.rs` (a new INVITE from LiveKit: outbound routing, media policy,
+//! trunk limits), `carrier_leg.rs` (what the carrier's INVITE carries), `carrier_auth.rs`
+//! (answering the carrier's 401/407 once per challenge) with `digest_client.rs` (RFC 2617 /
+//! 7616 arithmetic), `media_policy.rs` (SRTP against the offer), `trunk_limits.rs` (calls
+//! per second and concurrent calls per trunk). Everything after the INVITE — provisional
+//! relay, CANCEL, BYE, re-INVITE, session timers, REFER policy, failure mapping — is the
+//! inbound code, unchanged.
 
 mod agent_leg;
 mod call;
+mod carrier_auth;
+mod carrier_leg;
 mod config;
 mod dialog;
+pub mod digest_client;
 mod failure;
 mod id_hash;
 mod inbound;
+pub mod media_policy;
+mod outbound;
 mod peer;
 mod relay;
 mod session_timer;
 mod stats;
 mod timers;
+mod trunk_limits;
 
 #[cfg(test)]
 mod sim_tests;
@@ -36,13 +51,13 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-pub use call::{CallEvent, CallKey, EndedBy, Outcome, RouteFacts, Side};
+pub use call::{CallEvent, CallKey, Direction, EndedBy, Outcome, RouteFacts, Side};
 pub use config::{B2buaConfig, ReferPolicy};
 pub use failure::{phrase, CallError, FailureResponse};
 pub use peer::{reply_peer, Peer};
 pub use stats::Census;
 
-use crate::routing::Router;
+use crate::routing::{OutboundRouter, Router};
 use crate::sip::{Message, Method};
 use crate::transaction::{ClientKey, Output, RequestMatch, ServerKey, Transactions, TxEvent, TxId};
 use crate::transport::Transport;
@@ -117,6 +132,16 @@ pub struct B2bua {
     scratch: Vec<Output<Peer>>,
     /// What we advertise per transport (UDP, TCP, TLS): Via sent-by and Contact.
     local: [Local; 3],
+    /// Outbound calls per trunk: concurrency and call rate.
+    trunks: trunk_limits::TrunkLimiter,
+}
+
+/// How a new INVITE (one that starts a call) is routed: decided by the shell from where it
+/// came (a LiveKit source places outbound calls; anyone else's are inbound).
+#[derive(Clone, Copy)]
+enum NewCalls<'a> {
+    Inbound(&'a dyn Router),
+    Outbound(&'a dyn OutboundRouter),
 }
 
 impl B2bua {
@@ -136,11 +161,25 @@ impl B2bua {
             draining: false,
             scratch: Vec::new(),
             local,
+            trunks: trunk_limits::TrunkLimiter::default(),
         }
     }
 
-    /// A request that parsed and passed validation. `from` is where it came from.
+    /// A request that parsed and passed validation. `from` is where it came from. A new
+    /// INVITE is an inbound call, routed by `router`.
     pub fn handle_request(&mut self, now: Instant, request: Message, from: Peer, router: &dyn Router) {
+        self.handle_request_as(now, request, from, NewCalls::Inbound(router));
+    }
+
+    /// A request from the LiveKit side (the shell decides that by its source address). A new
+    /// INVITE is an outbound call, placed as `router` decides; anything else is handled
+    /// exactly as [`B2bua::handle_request`] does (in-dialog requests find their call by
+    /// Call-ID and tags whichever way it goes).
+    pub fn handle_outbound_request(&mut self, now: Instant, request: Message, from: Peer, router: &dyn OutboundRouter) {
+        self.handle_request_as(now, request, from, NewCalls::Outbound(router));
+    }
+
+    fn handle_request_as(&mut self, now: Instant, request: Message, from: Peer, new_calls: NewCalls<'_>) {
         let Some(method) = request.method().cloned() else {
             return;
         };
@@ -163,7 +202,10 @@ impl B2bua {
         let server = self.txns.start_server(key, reply_to, from.transport.is_reliable());
         let to_tag = request.to_tag().map(Bytes::copy_from_slice);
         match (method, to_tag) {
-            (Method::Invite, None) => self.handle_new_invite(now, request, from, server, router),
+            (Method::Invite, None) => match new_calls {
+                NewCalls::Inbound(router) => self.handle_new_invite(now, request, from, server, router),
+                NewCalls::Outbound(router) => self.handle_new_outbound_invite(now, request, from, server, router),
+            },
             (Method::Cancel, _) => self.handle_cancel(now, &request, server),
             (_, Some(_)) => self.handle_in_dialog(now, request, server),
             (_, None) => self.refuse_request(now, server, &request, &CallError::NoSuchDialog),
@@ -260,6 +302,11 @@ impl B2bua {
 
     pub fn active_calls(&self) -> usize {
         self.calls.len()
+    }
+
+    /// Outbound calls up on one trunk (what its concurrency limit counts).
+    pub fn trunk_calls(&self, trunk_id: &str) -> u32 {
+        self.trunks.active(trunk_id)
     }
 
     /// Live transactions (for metrics, and for tests that nothing is left behind).
@@ -447,6 +494,9 @@ impl B2bua {
         for (at, timer) in &c.timers {
             self.timers.remove(&(*at, call, *timer));
         }
+        if let Some(outbound) = &c.outbound {
+            self.trunks.release(&outbound.trunk_id);
+        }
         self.events.push_back(CallEvent::Ended {
             call_id: c.carrier.call_id.clone(),
             outcome,
@@ -454,6 +504,7 @@ impl B2bua {
             reason: phrase(status),
             route: Some(c.route),
             ended_by,
+            direction: c.direction,
         });
     }
 }

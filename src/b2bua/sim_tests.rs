@@ -49,9 +49,16 @@ impl Router for Table {
     }
 }
 
-/// How the scripted agent behaves.
+/// How the scripted agent (on outbound calls: the scripted carrier) behaves.
 #[derive(Clone, Copy, PartialEq)]
 enum AgentMode {
+    /// Challenges the first INVITE with this status (401 or 407), checks the digest answer
+    /// of the next (`CARRIER_USER` / `CARRIER_PASSWORD`), then rings and answers.
+    ChallengeThenAnswer(u16),
+    /// Like `ChallengeThenAnswer`, but rings and never answers once authorised.
+    ChallengeThenRing(u16),
+    /// Challenges every INVITE with 407, whatever it carries.
+    AlwaysChallenge,
     Answer,
     Busy,
     /// Rings and never answers.
@@ -115,6 +122,9 @@ struct Agent {
     seen: Vec<Bytes>,
     /// Ignores in-dialog requests (other than ACK, BYE and CANCEL).
     deaf_in_dialog: bool,
+    /// Challenges sent, and whether each digest answer checked out.
+    challenges: usize,
+    auth_ok: Vec<bool>,
 }
 
 struct Net {
@@ -129,6 +139,11 @@ struct Net {
     next_tick: Instant,
     /// How the carrier reaches us (the link itself is always the simulated one).
     carrier_transport: Transport,
+    /// Set for outbound calls: the party at `carrier_addr` is LiveKit placing calls, routed
+    /// by the real outbound rules; the party at `agent_addr` is the carrier.
+    outbound: Option<outbound_flows::OutboundSide>,
+    /// Everything the B2BUA reported.
+    events: Vec<CallEvent>,
 }
 
 impl Net {
@@ -145,6 +160,8 @@ impl Net {
             mode,
             next_tick: now + TICK,
             carrier_transport: Transport::Udp,
+            outbound: None,
+            events: Vec::new(),
         }
     }
 
@@ -165,7 +182,9 @@ impl Net {
         while let Some(t) = self.b2b.poll_transmit() {
             self.send(t.to.addr, t.bytes);
         }
-        while self.b2b.poll_event().is_some() {}
+        while let Some(event) = self.b2b.poll_event() {
+            self.events.push(event);
+        }
     }
 
     fn call(&mut self, dialed: &str, extra: &[(HeaderName, &str)]) {
@@ -246,7 +265,10 @@ impl Net {
                 transport,
                 connection: None,
             };
-            if message.is_request() {
+            if let (true, Some(outbound)) = (message.is_request() && from == carrier_addr(), &self.outbound) {
+                self.b2b
+                    .handle_outbound_request(self.now, message, peer, &outbound.router);
+            } else if message.is_request() {
                 self.b2b.handle_request(self.now, message, peer, &Table);
             } else {
                 self.b2b.handle_response(self.now, message);
@@ -411,7 +433,9 @@ impl Net {
         let b2b = self.b2b_addr();
         match m.method().unwrap() {
             Method::Invite if m.to().unwrap().tag.is_none() => {
-                if self.agent.invites.iter().any(|i| i.call_id() == m.call_id()) {
+                let seq = m.cseq().unwrap().seq;
+                let again = |i: &Message| i.call_id() == m.call_id() && i.cseq().unwrap().seq == seq;
+                if self.agent.invites.iter().any(again) {
                     if let Some(last) = self.agent.last_response.clone() {
                         self.send(b2b, last);
                     }
@@ -423,7 +447,40 @@ impl Net {
                     let b = if tag { b.to_tag("a1") } else { b };
                     b.build().to_bytes()
                 };
-                match self.mode {
+                let mode = self.mode;
+                let authorised = match mode {
+                    AgentMode::ChallengeThenAnswer(status) | AgentMode::ChallengeThenRing(status) => {
+                        self.answered_challenge(&m, status)
+                    }
+                    _ => false,
+                };
+                match mode {
+                    AgentMode::ChallengeThenAnswer(status) | AgentMode::ChallengeThenRing(status) if !authorised => {
+                        let challenge = self.challenge(&m, status);
+                        self.send(b2b, challenge);
+                    }
+                    AgentMode::ChallengeThenRing(_) => {
+                        let ringing = reply(180, true);
+                        self.agent.last_response = Some(ringing.clone());
+                        self.send(b2b, ringing);
+                    }
+                    AgentMode::ChallengeThenAnswer(_) => {
+                        self.send(b2b, reply(180, true));
+                        let ok = response_for(&m, 200, "OK")
+                            .to_tag("a1")
+                            .header(HeaderName::Contact, "<sip:agent@192.0.2.10:5090>")
+                            .header(HeaderName::ContentType, "application/sdp")
+                            .body(Bytes::from_static(AGENT_SDP))
+                            .build()
+                            .to_bytes();
+                        self.agent.last_response = Some(ok.clone());
+                        self.agent.awaiting_ack = true;
+                        self.send(b2b, ok);
+                    }
+                    AgentMode::AlwaysChallenge => {
+                        let challenge = self.challenge(&m, 407);
+                        self.send(b2b, challenge);
+                    }
                     AgentMode::Dead => {}
                     AgentMode::AnswerOnCancel => {
                         let ringing = reply(180, true);
@@ -624,4 +681,5 @@ fn answer_in_dialog(m: &Message, tag: &str, contact: &str) -> Bytes {
 }
 
 mod dialog_flows;
+mod outbound_flows;
 mod setup_flows;

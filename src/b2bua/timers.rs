@@ -12,8 +12,9 @@ impl B2bua {
         match timer {
             CallTimer::AgentResponse if call.phase == Phase::Ringing && !call.agent_responded => {
                 let cancelled = call.carrier_invite.is_none();
+                let error = CallError::timeout(call.direction);
                 if !cancelled {
-                    self.fail_carrier(now, key, &CallError::AgentTimeout);
+                    self.fail_carrier(now, key, &error);
                 }
                 let (outcome, status) = if cancelled {
                     (Outcome::Canceled, 487)

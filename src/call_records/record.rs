@@ -26,7 +26,8 @@ pub struct CallRecord {
     pub status: u16,
     pub reason: String,
     /// `answered`, `busy`, `no_answer`, `failed`, `canceled`, `unknown_number`,
-    /// `no_agent`, `rejected`.
+    /// `no_agent`, `rejected`, and for outbound calls `denied` (caller ID, destination,
+    /// media or authorisation refused) and `throttled` (a trunk limit).
     pub outcome: String,
     /// `caller`, `agent` or `switchboard`.
     pub ended_by: String,

@@ -10,12 +10,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use super::writer::Finished;
-use crate::b2bua::{CallEvent, RouteFacts};
+use crate::b2bua::{CallEvent, Direction, RouteFacts};
 use crate::routing::RouteKind;
 
 /// A call between its first event and its end.
 #[derive(Debug)]
 pub(super) struct Pending {
+    pub direction: Direction,
     pub source: std::net::SocketAddr,
     pub called: Option<String>,
     pub caller: Option<String>,
@@ -59,10 +60,12 @@ impl Recorder {
                 caller,
                 route,
                 target,
+                direction,
             } => {
                 self.lock().insert(
                     call_id.clone(),
                     Pending {
+                        direction: *direction,
                         source: *source,
                         called: called.clone(),
                         caller: caller.clone(),

@@ -125,7 +125,7 @@ fn to_record(finished: Finished, directory: &Directory, sequence: &mut i64) -> (
     let key = (p.invite_ms.max(0) << SEQUENCE_BITS) | *sequence;
     let record = CallRecord {
         id: record_id(key),
-        direction: "inbound".into(),
+        direction: p.direction.label().into(),
         call_id: String::from_utf8_lossy(&call_id).into_owned(),
         org_id,
         trunk_id,

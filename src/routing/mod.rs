@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 
 mod directory_router;
 pub mod dry_run;
+pub mod outbound;
 mod static_table;
 pub mod workflows;
 
@@ -15,6 +16,7 @@ pub mod workflows;
 mod workflow_tests;
 
 pub use directory_router::DirectoryRouter;
+pub use outbound::{OutboundDecision, OutboundRefusal, OutboundRequest, OutboundRouter};
 pub use static_table::{RoutingConfig, StaticTable, TableError};
 pub use workflows::Workflows;
 

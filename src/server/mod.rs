@@ -175,15 +175,19 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         Some((recorder, thread)) => (Some(recorder), Some(thread)),
         None => (None, None),
     };
-    let handler = Arc::new(SipHandler::new(
-        config.sip.server_header.clone(),
-        core,
-        router,
-        recorder,
-    ));
+    let tls_names = Arc::new(transport::TlsNames::default());
+    let tls_client = transport::TlsClient::new(config.outbound.carrier_tls_ca.as_deref(), tls_names.clone())?;
+    let outbound = crate::routing::outbound::DirectoryOutboundRouter::new(directory.clone(), config.outbound.clone())
+        .with_tls_names(tls_names);
+    let livekit = crate::routing::outbound::SourceAcl::parse(&config.outbound.livekit_sources).unwrap_or_default();
+    let handler = Arc::new(
+        SipHandler::new(config.sip.server_header.clone(), core, router, recorder)
+            .with_outbound(livekit, Arc::new(outbound)),
+    );
     let listeners = transport::start(&config.sip, tls, handler.clone())
         .await
         .map_err(ServeError::Bind)?;
+    listeners.dispatcher.set_tls_client(tls_client);
     tracing::info!(udp = ?listeners.udp, tcp = ?listeners.tcp, tls = ?listeners.tls, "SIP listeners up");
     let timers = spawn_timer_thread(handler.clone(), listeners.dispatcher.clone());
     let health = Arc::new(crate::api::Health::default());

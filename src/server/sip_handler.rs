@@ -11,7 +11,8 @@ use super::reply;
 use super::sip_metrics::SipMetrics;
 use crate::b2bua::{B2bua, CallEvent, Peer};
 use crate::call_records::Recorder;
-use crate::routing::Router;
+use crate::routing::outbound::SourceAcl;
+use crate::routing::{OutboundRouter, Router};
 use crate::sip::{self, HeaderName, Message, Method};
 use crate::transport::{Handler, Incoming, Outgoing};
 
@@ -34,6 +35,8 @@ pub struct SipHandler {
     router: Arc<dyn Router>,
     records: Option<Arc<Recorder>>,
     metrics: SipMetrics,
+    /// Outbound calls: the LiveKit sources whose new INVITEs are outbound, and their router.
+    outbound: Option<(SourceAcl, Arc<dyn OutboundRouter>)>,
 }
 
 impl SipHandler {
@@ -50,7 +53,22 @@ impl SipHandler {
             router,
             records,
             metrics: SipMetrics::register(),
+            outbound: None,
         }
+    }
+
+    /// New INVITEs from `livekit` sources are agents' outbound calls, placed by `router`.
+    pub fn with_outbound(mut self, livekit: SourceAcl, router: Arc<dyn OutboundRouter>) -> SipHandler {
+        self.outbound = (!livekit.is_empty()).then_some((livekit, router));
+        self
+    }
+
+    /// The outbound router, when `source` is LiveKit's.
+    fn outbound_router(&self, source: std::net::SocketAddr) -> Option<&dyn OutboundRouter> {
+        self.outbound
+            .as_ref()
+            .filter(|(livekit, _)| livekit.contains(source.ip()))
+            .map(|(_, router)| &**router)
     }
 
     /// Stop taking new calls: OPTIONS and new INVITEs are answered 503 from now on.
@@ -135,7 +153,10 @@ impl SipHandler {
                 connection: incoming.connection,
             };
             let mut core = self.lock();
-            core.handle_request(crate::clock::now(), request, from, &*self.router);
+            match self.outbound_router(incoming.source) {
+                Some(outbound) => core.handle_outbound_request(crate::clock::now(), request, from, outbound),
+                None => core.handle_request(crate::clock::now(), request, from, &*self.router),
+            }
             self.drain(&mut core, out);
             return;
         }
@@ -232,17 +253,31 @@ impl SipHandler {
     }
 
     fn record(&self, event: &CallEvent) {
-        const INBOUND: usize = 0;
+        let direction = match event.direction() {
+            crate::b2bua::Direction::Inbound => 0,
+            crate::b2bua::Direction::Outbound => 1,
+        };
         match event {
-            CallEvent::Routed { route, .. } => self.metrics.call_started(INBOUND, *route),
-            CallEvent::Ringing { after, .. } => self.metrics.ringing_after(INBOUND, *after),
-            CallEvent::Answered { after, .. } => self.metrics.answered_after(INBOUND, *after),
-            CallEvent::Ended { outcome, route, .. } => self.metrics.call_ended(INBOUND, *route, *outcome),
+            CallEvent::Routed { route, .. } => self.metrics.call_started(direction, *route),
+            CallEvent::Ringing { after, .. } => self.metrics.ringing_after(direction, *after),
+            CallEvent::Answered { after, .. } => self.metrics.answered_after(direction, *after),
+            CallEvent::Ended { outcome, route, .. } => self.metrics.call_ended(direction, *route, *outcome),
         }
     }
 }
 
 impl Handler for SipHandler {
+    fn transport_error(&self, peer: std::net::SocketAddr, transport: crate::transport::Transport, out: &mut Vec<Outgoing>) {
+        let mut core = self.lock();
+        let peer = Peer {
+            addr: peer,
+            transport,
+            connection: None,
+        };
+        core.handle_transport_error(crate::clock::now(), peer);
+        self.drain(&mut core, out);
+    }
+
     fn handle(&self, incoming: Incoming, out: &mut Vec<Outgoing>) {
         let parsed = Message::parse(incoming.bytes.clone());
         // One span per call's messages, named by the Call-ID they carry (the carrier's on

@@ -1,6 +1,8 @@
 //! Sending: every [`Outgoing`] leaves through here. UDP goes out of the shared listening
 //! port; TCP/TLS goes over the named connection, or any open connection to the peer, and a
-//! new TCP connection is opened when there is none.
+//! new TCP or TLS connection is opened when there is none (TLS once a [`TlsClient`] is
+//! set: the carrier's certificate is verified, see `tls_client.rs`). A connection we open
+//! is served like an accepted one, so the answers that come back on it reach the handler.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, OnceLock};
@@ -8,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use tokio::runtime::Handle;
 
 use super::stream::{self, StreamContext};
-use super::{Connections, Outgoing, Transport};
+use super::{Connections, Outgoing, TlsClient, Transport};
 
 /// Sends outgoing messages; cheap to share.
 pub struct Dispatcher {
@@ -17,6 +19,8 @@ pub struct Dispatcher {
     runtime: Handle,
     /// Set once the stream context exists (it holds this dispatcher too).
     streams: OnceLock<Arc<StreamContext>>,
+    /// How TLS connections to carriers are opened (unset: they are not).
+    tls_client: OnceLock<TlsClient>,
 }
 
 impl Dispatcher {
@@ -26,7 +30,13 @@ impl Dispatcher {
             connections,
             runtime,
             streams: OnceLock::new(),
+            tls_client: OnceLock::new(),
         })
+    }
+
+    /// Open TLS connections with this client configuration from now on (set once).
+    pub fn set_tls_client(&self, client: TlsClient) {
+        let _ = self.tls_client.set(client);
     }
 
     pub(crate) fn set_stream_context(&self, ctx: Arc<StreamContext>) {
@@ -69,9 +79,12 @@ impl Dispatcher {
             return;
         };
         if out.transport == Transport::Tls {
-            // Outbound TLS belongs to the trunk work; until then a TLS peer must keep its
-            // connection open for us to answer it.
-            metrics::counter!("sip_send_errors_total", "transport" => "tls").increment(1);
+            let Some(client) = self.tls_client.get().cloned() else {
+                metrics::counter!("sip_send_errors_total", "transport" => "tls").increment(1);
+                return;
+            };
+            self.runtime
+                .spawn(stream::connect_tls_and_send(ctx, client, out.destination, out.bytes));
             return;
         }
         self.runtime

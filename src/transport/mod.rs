@@ -12,6 +12,7 @@ mod dispatch;
 mod stream;
 mod tcp;
 mod tls;
+mod tls_client;
 mod udp;
 
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use bytes::Bytes;
 pub use connections::{ConnectionId, Connections};
 pub use dispatch::{is_sendable, Dispatcher};
 pub use tls::{load_or_generate_tls, TlsError};
+pub use tls_client::{TlsClient, TlsNames};
 pub use udp::{bind_udp, UdpWorkers};
 
 use std::sync::Arc;
@@ -87,6 +89,9 @@ pub struct Outgoing {
 pub trait Handler: Send + Sync + 'static {
     /// Handle one message; push what must be sent into `out`.
     fn handle(&self, incoming: Incoming, out: &mut Vec<Outgoing>);
+
+    /// A connection to `peer` could not be opened: what was to be sent there is lost.
+    fn transport_error(&self, _peer: SocketAddr, _transport: Transport, _out: &mut Vec<Outgoing>) {}
 }
 
 /// The listeners that are running; dropping this stops them.

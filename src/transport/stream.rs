@@ -11,7 +11,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::{Connections, Dispatcher, Handler, Incoming, Transport};
+use super::{Connections, Dispatcher, Handler, Incoming, TlsClient, Transport};
+
+/// How long opening a connection (TCP connect, and the TLS handshake) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 use crate::sip::{Frame, StreamFramer};
 
 /// Messages queued for one connection before sends to it start failing.
@@ -128,18 +131,61 @@ where
 /// Open a TCP connection to `peer`, send `first` and serve the connection.
 pub(crate) async fn connect_and_send(ctx: Arc<StreamContext>, peer: SocketAddr, first: Bytes) {
     let Ok(admission) = ctx.connections.admit(peer) else {
-        metrics::counter!("sip_send_errors_total", "transport" => "tcp").increment(1);
+        report_unreachable(&ctx, peer, Transport::Tcp, "connection_limit");
         return;
     };
-    match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(peer)).await {
-        Ok(Ok(stream)) => {
-            let _ = stream.set_nodelay(true);
-            serve(ctx.clone(), stream, peer, Transport::Tcp, Some(first)).await;
+    match tcp_connect(peer).await {
+        Some(stream) => serve(ctx.clone(), stream, peer, Transport::Tcp, Some(first)).await,
+        None => report_unreachable(&ctx, peer, Transport::Tcp, "connect_failed"),
+    }
+    drop(admission);
+}
+
+/// Open a TLS connection to `peer` (RFC 3261 §26.2.1), verifying its certificate against
+/// the name routing resolved it from, send `first` and serve the connection.
+pub(crate) async fn connect_tls_and_send(ctx: Arc<StreamContext>, client: TlsClient, peer: SocketAddr, first: Bytes) {
+    let Ok(admission) = ctx.connections.admit(peer) else {
+        report_unreachable(&ctx, peer, Transport::Tls, "connection_limit");
+        return;
+    };
+    let Some(tcp) = tcp_connect(peer).await else {
+        report_unreachable(&ctx, peer, Transport::Tls, "connect_failed");
+        return;
+    };
+    let name = client.names.name_for(peer);
+    let connector = tokio_rustls::TlsConnector::from(client.config.clone());
+    match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp)).await {
+        Ok(Ok(tls)) => serve(ctx.clone(), tls, peer, Transport::Tls, Some(first)).await,
+        Ok(Err(err)) => {
+            metrics::counter!("tls_handshake_failures_total", "reason" => "outbound_error").increment(1);
+            tracing::warn!(%peer, %err, "outbound tls handshake failed");
+            report_unreachable(&ctx, peer, Transport::Tls, "handshake_failed");
         }
-        _ => {
-            metrics::counter!("sip_send_errors_total", "transport" => "tcp").increment(1);
-            tracing::debug!(%peer, "tcp connect failed");
+        Err(_) => {
+            metrics::counter!("tls_handshake_failures_total", "reason" => "outbound_timeout").increment(1);
+            report_unreachable(&ctx, peer, Transport::Tls, "handshake_timeout");
         }
     }
     drop(admission);
+}
+
+async fn tcp_connect(peer: SocketAddr) -> Option<TcpStream> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(peer))
+        .await
+        .ok()?
+        .ok()?;
+    let _ = stream.set_nodelay(true);
+    Some(stream)
+}
+
+/// A connection we needed could not be opened: count it and tell the handler, so what
+/// waits on that peer fails now rather than at its timers.
+fn report_unreachable(ctx: &StreamContext, peer: SocketAddr, transport: Transport, reason: &'static str) {
+    metrics::counter!("sip_send_errors_total", "transport" => transport.label()).increment(1);
+    tracing::debug!(%peer, reason, "could not open a connection");
+    let mut out = Vec::new();
+    ctx.handler.transport_error(peer, transport, &mut out);
+    for o in out {
+        ctx.dispatcher.send(o);
+    }
 }

@@ -1,0 +1,180 @@
+//! A new outbound call: an agent's INVITE from LiveKit is checked, routed by the outbound
+//! rules, held against its trunk's media policy and limits, and bridged to a new carrier
+//! leg. From there on it is an ordinary call (`inbound.rs` and `dialog.rs` handle its
+//! answers, CANCEL, BYE and re-INVITEs): the leg we answer faces LiveKit, the leg we place
+//! faces the carrier.
+//!
+//! What the agent's INVITE must carry (documented for LiveKit trunk configuration):
+//! `X-Switchboard-Agent-Version-Id` (the calling agent version; the inbound agent leg
+//! carries the same header), the number to call in the request-URI user part (else the To
+//! user), the caller ID in P-Asserted-Identity or the From user (or no number at all, to
+//! use the one number assigned to the version), and `X-Switchboard-Secret` when
+//! `[outbound] shared_secret` is set.
+//!
+//! Checks, in order, each answered with its own status and `Reason` before any carrier is
+//! contacted: admission (as inbound: loops, Max-Forwards, draining, call cap, Min-SE), the
+//! outbound rules (`routing::outbound`), the trunk's media encryption against the offer
+//! (488), the trunk's concurrency and call-rate limits (503 with Retry-After). Only then
+//! does the call take its trunk slot and the carrier INVITE go out.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::agent_leg::calling_number;
+use super::call::{Call, CallKey, Direction, Leg, OutboundCall, RouteFacts};
+use super::carrier_leg::{self, CarrierInvite};
+use super::media_policy;
+use super::trunk_limits::LimitError;
+use super::{B2bua, CallError, CallEvent, Peer};
+use crate::routing::outbound::{CarrierTarget, OutboundDecision, OutboundRequest, OutboundRouter};
+use crate::routing::{OutboundRefusal, RouteKind};
+use crate::sip::{response_for, Message, Uri};
+use crate::transaction::TxId;
+
+/// The header naming the calling agent version.
+pub const AGENT_VERSION_HEADER: &str = "X-Switchboard-Agent-Version-Id";
+/// The header carrying the shared secret, when one is configured.
+pub const SECRET_HEADER: &str = "X-Switchboard-Secret";
+
+impl B2bua {
+    pub(super) fn handle_new_outbound_invite(
+        &mut self,
+        now: Instant,
+        invite: Message,
+        from: Peer,
+        server: TxId,
+        router: &dyn OutboundRouter,
+    ) {
+        // 100 Trying at once (RFC 3261 §17.2.1): LiveKit stops retransmitting.
+        let trying = response_for(&invite, 100, "Trying").build();
+        self.respond(now, server, &trying);
+        let target = match self.admit_outbound(now, &invite, from, router) {
+            Ok(target) => target,
+            Err(error) => {
+                self.refuse(now, server, &invite, &error, from.addr, Direction::Outbound);
+                return;
+            }
+        };
+        self.events.push_back(CallEvent::Routed {
+            call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
+            source: from.addr,
+            called: Some(target.dialed.clone()),
+            caller: Some(target.caller_id.clone()),
+            route: Some(RouteKind::Static),
+            target: Some(Box::new(RouteFacts {
+                org_id: target.org_id.clone(),
+                trunk_id: target.trunk_id.clone(),
+                agent_id: target.agent_id.clone(),
+                agent_version_id: target.agent_version_id.clone(),
+            })),
+            direction: Direction::Outbound,
+        });
+        tracing::debug!(
+            trunk = %target.trunk_id,
+            caller_id = %target.caller_id,
+            dialed = %target.dialed,
+            agent_version = %target.agent_version_id,
+            "outbound call routed"
+        );
+        let key = CallKey(self.next_call);
+        self.next_call += 1;
+        let transport = target.transport;
+        let (via, branch) = self.new_via(transport);
+        let call_id = Bytes::from(format!("{}@switchboard", self.new_token()));
+        let local_tag = Bytes::from(self.new_token());
+        let host = self.local(transport).sent_by.clone();
+        let from_value = carrier_leg::from_value(&invite, &target.caller_id, &host);
+        let max_forwards = invite.max_forwards().ok().flatten().unwrap_or(70).saturating_sub(1);
+        let carrier_invite = carrier_leg::carrier_invite(&CarrierInvite {
+            agent_invite: &invite,
+            target: &target,
+            via: &via,
+            from: &from_value,
+            local_tag: &local_tag,
+            call_id: &call_id,
+            contact: self.contact(transport),
+            host: &host,
+            max_forwards,
+        });
+        let uri = carrier_leg::request_uri(&target);
+        let placed = Leg {
+            call_id,
+            local_tag,
+            remote_tag: None,
+            local_uri: Bytes::from(from_value),
+            remote_uri: Bytes::from(format!("<{uri}>")),
+            remote_target: Bytes::from(uri),
+            route_set: Vec::new(),
+            local_cseq: 1,
+            peer: Peer {
+                addr: target.destination,
+                transport,
+                connection: None,
+            },
+            pending_reinvite: None,
+        };
+        let answering = self.answering_leg(&invite, from);
+        let mut call = Call::ringing(Direction::Outbound, answering, placed, server, invite, RouteKind::Static, now);
+        let target = *target;
+        call.outbound = Some(Box::new(OutboundCall {
+            trunk_id: target.trunk_id.into_boxed_str(),
+            credentials: target.credentials,
+            answered: [false; 2],
+            stale_answered: false,
+        }));
+        self.start_call(now, key, call, carrier_invite, branch);
+    }
+
+    /// Every check before the carrier is called; on success the call holds its trunk slot.
+    fn admit_outbound(
+        &mut self,
+        now: Instant,
+        invite: &Message,
+        from: Peer,
+        router: &dyn OutboundRouter,
+    ) -> Result<Box<CarrierTarget>, CallError> {
+        self.admit(invite)?;
+        let dialed = dialed_user(invite).ok_or(CallError::OutboundRefused(OutboundRefusal::InvalidDestination))?;
+        let caller_id = calling_number(invite);
+        let request = OutboundRequest {
+            agent_version_id: header_text(invite, AGENT_VERSION_HEADER),
+            caller_id: caller_id.as_deref(),
+            dialed: &dialed,
+            secret: invite.header_by_name(SECRET_HEADER),
+            source: from.addr,
+            call_id: invite.call_id().unwrap_or_default(),
+        };
+        let target = match router.route_outbound(&request) {
+            OutboundDecision::Carrier(target) => target,
+            OutboundDecision::Refuse(refusal) => return Err(CallError::OutboundRefused(refusal)),
+        };
+        media_policy::check_offer(invite.content_type(), invite.body(), target.media_encryption)
+            .map_err(CallError::Media)?;
+        self.trunks
+            .acquire(now, &target.trunk_id, &target.limits)
+            .map_err(|e| match e {
+                LimitError::Concurrent => CallError::TrunkBusy,
+                LimitError::Rate { retry_after } => {
+                    CallError::TrunkRate(retry_after.as_secs_f64().ceil().clamp(1.0, 3600.0) as u32)
+                }
+            })?;
+        Ok(target)
+    }
+}
+
+/// The number dialled, as written: the request-URI's user part, else the To URI's.
+fn dialed_user(invite: &Message) -> Option<String> {
+    let user = |uri: Uri<'_>| uri.user.map(|u| String::from_utf8_lossy(&crate::sip::unescape(u)).into_owned());
+    invite
+        .request_uri()
+        .and_then(|u| Uri::parse(u).ok())
+        .and_then(user)
+        .or_else(|| invite.to().ok().and_then(|t| user(t.uri)))
+}
+
+/// A header's value as trimmed text, if present and UTF-8.
+fn header_text<'m>(message: &'m Message, name: &str) -> Option<&'m str> {
+    let value = std::str::from_utf8(message.header_by_name(name)?).ok()?.trim();
+    (!value.is_empty()).then_some(value)
+}

@@ -1,0 +1,212 @@
+//! The outbound rules (see the module doc) over the directory snapshot and the
+//! `[outbound]` settings.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+
+use super::country::country_code;
+use super::destinations::DestinationPolicy;
+use super::index::OutboundSlotIndex;
+use super::settings::OutboundSettings;
+use super::{CarrierTarget, Credentials, OutboundDecision, OutboundRefusal, OutboundRequest, OutboundRouter};
+use crate::directory::model::{MediaEncryption, PhoneNumber, SipTransport, Trunk};
+use crate::directory::{Directory, Snapshot};
+use crate::sip::e164;
+use crate::transport::{TlsNames, Transport};
+
+/// Decides outbound calls from the directory.
+pub struct DirectoryOutboundRouter {
+    directory: Arc<Directory>,
+    settings: OutboundSettings,
+    slots: OutboundSlotIndex,
+    resolved: DashMap<(String, Transport), SocketAddr>,
+    /// Where the host names of TLS carriers are remembered for certificate checks.
+    tls_names: Option<Arc<TlsNames>>,
+}
+
+/// Where a trunk's calls go, before the address is resolved.
+struct Route {
+    host: String,
+    transport: Transport,
+    credentials: Option<Credentials>,
+    media_encryption: MediaEncryption,
+}
+
+impl DirectoryOutboundRouter {
+    pub fn new(directory: Arc<Directory>, settings: OutboundSettings) -> DirectoryOutboundRouter {
+        DirectoryOutboundRouter {
+            directory,
+            settings,
+            slots: OutboundSlotIndex::default(),
+            resolved: DashMap::new(),
+            tls_names: None,
+        }
+    }
+
+    /// Remember the host each TLS carrier address was resolved from in `names` (the
+    /// dispatcher checks the carrier's certificate against it).
+    pub fn with_tls_names(mut self, names: Arc<TlsNames>) -> DirectoryOutboundRouter {
+        self.tls_names = Some(names);
+        self
+    }
+
+    fn decide(&self, request: &OutboundRequest<'_>) -> Result<CarrierTarget, OutboundRefusal> {
+        if !self.settings.secret_matches(request.secret) {
+            return Err(OutboundRefusal::NotAuthorised);
+        }
+        let snapshot = self.directory.snapshot();
+        let version_id = request.agent_version_id.ok_or(OutboundRefusal::NoAgentVersion)?;
+        let version = snapshot
+            .versions
+            .get(version_id)
+            .filter(|v| v.published)
+            .ok_or(OutboundRefusal::UnknownAgentVersion)?;
+        let number = self.caller_id(&snapshot, request.caller_id, version_id, &version.org_id)?;
+        let dialed =
+            e164::normalise(request.dialed, country_code(&number.phone_number)).ok_or(OutboundRefusal::InvalidDestination)?;
+        DestinationPolicy::for_org(&self.settings, &number.org_id).check(&number.phone_number, &dialed)?;
+        let trunk = snapshot
+            .trunks
+            .get(&number.trunk_id)
+            .ok_or(OutboundRefusal::NoOutboundTrunk)?;
+        let route = self.trunk_route(trunk)?;
+        let destination = self
+            .destination(&route.host, route.transport)
+            .ok_or(OutboundRefusal::NoDestination)?;
+        Ok(CarrierTarget {
+            org_id: number.org_id.clone(),
+            trunk_id: trunk.id.clone(),
+            number_id: number.id.clone(),
+            agent_id: version.agent_id.clone(),
+            agent_version_id: version.id.clone(),
+            caller_id: number.phone_number.clone(),
+            dialed,
+            host: route.host,
+            destination,
+            transport: route.transport,
+            credentials: route.credentials,
+            media_encryption: route.media_encryption,
+            managed: trunk.is_managed(),
+            limits: self.settings.limits(&trunk.id),
+        })
+    }
+
+    /// The number the call is placed from (rule 3 of the module doc).
+    fn caller_id(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        asked: Option<&str>,
+        version_id: &str,
+        org_id: &str,
+    ) -> Result<Arc<PhoneNumber>, OutboundRefusal> {
+        // A From user that is no phone number ("anonymous", an agent id) asks for nothing.
+        match asked.and_then(|a| e164::normalise(a, "1")) {
+            Some(asked) => {
+                let number = snapshot
+                    .number(&asked)
+                    .filter(|n| n.org_id == org_id)
+                    .ok_or(OutboundRefusal::CallerIdNotHosted)?;
+                let own = number.outbound_agent_version_id.as_deref() == Some(version_id);
+                if own || number.outbound_shareable {
+                    Ok(number.clone())
+                } else {
+                    Err(OutboundRefusal::CallerIdNotAllowed)
+                }
+            }
+            None => match self.slots.numbers(snapshot, version_id).as_slice() {
+                [] => Err(OutboundRefusal::NoCallerId),
+                [only] => snapshot.number(only).cloned().ok_or(OutboundRefusal::NoCallerId),
+                _ => Err(OutboundRefusal::AmbiguousCallerId),
+            },
+        }
+    }
+
+    /// Where a trunk's calls go: a BYOC trunk's own config, or the managed carrier.
+    fn trunk_route(&self, trunk: &Trunk) -> Result<Route, OutboundRefusal> {
+        if let Some(account) = &trunk.managed_account_id {
+            let s = &self.settings;
+            if s.managed_termination_host.is_empty() {
+                return Err(OutboundRefusal::NoOutboundTrunk);
+            }
+            let credentials = match s.managed_accounts.get(account) {
+                Some(a) => Some(Credentials {
+                    username: a.username.clone(),
+                    password: a.password.clone(),
+                }),
+                None => (!s.managed_username.is_empty()).then(|| Credentials {
+                    username: s.managed_username.clone(),
+                    password: s.managed_password.clone(),
+                }),
+            };
+            return Ok(Route {
+                host: strip_scheme(&s.managed_termination_host).to_owned(),
+                transport: transport_of(s.managed_transport),
+                credentials,
+                media_encryption: MediaEncryption::None,
+            });
+        }
+        let config = trunk.outbound_config.as_ref().ok_or(OutboundRefusal::NoOutboundTrunk)?;
+        if config.address.trim().is_empty() {
+            return Err(OutboundRefusal::NoOutboundTrunk);
+        }
+        Ok(Route {
+            host: strip_scheme(&config.address).to_owned(),
+            transport: transport_of(config.transport),
+            credentials: (!config.auth_username.is_empty()).then(|| Credentials {
+                username: config.auth_username.clone(),
+                password: config.auth_password.clone(),
+            }),
+            media_encryption: config.media_encryption,
+        })
+    }
+
+    /// A carrier host's address (A/AAAA, resolved once and cached; the port defaults to 5060,
+    /// 5061 for TLS, RFC 3261 §19.1.2). No SRV/NAPTR lookups (RFC 3263) yet.
+    fn destination(&self, host: &str, transport: Transport) -> Option<SocketAddr> {
+        let key = (host.to_owned(), transport);
+        if let Some(addr) = self.resolved.get(&key) {
+            return Some(*addr);
+        }
+        let (name, port) = crate::sip::uri::split_host_port(host.as_bytes()).ok()?;
+        let name = std::str::from_utf8(name).ok()?;
+        let port = port.unwrap_or(if transport == Transport::Tls { 5061 } else { 5060 });
+        let addr = (name.trim_matches(['[', ']']), port).to_socket_addrs().ok()?.next()?;
+        if let (Transport::Tls, Some(names)) = (transport, &self.tls_names) {
+            names.remember(addr, name);
+        }
+        self.resolved.insert(key, addr);
+        Some(addr)
+    }
+}
+
+impl OutboundRouter for DirectoryOutboundRouter {
+    fn route_outbound(&self, request: &OutboundRequest<'_>) -> OutboundDecision {
+        match self.decide(request) {
+            Ok(target) => OutboundDecision::Carrier(Box::new(target)),
+            Err(refusal) => OutboundDecision::Refuse(refusal),
+        }
+    }
+}
+
+/// `sip:host:port;transport=udp` as a client may write it -> `host:port`.
+fn strip_scheme(address: &str) -> &str {
+    let address = address.trim();
+    let address = address
+        .strip_prefix("sips:")
+        .or_else(|| address.strip_prefix("sip:"))
+        .unwrap_or(address);
+    address.split(';').next().unwrap_or(address)
+}
+
+fn transport_of(t: SipTransport) -> Transport {
+    match t {
+        SipTransport::Udp => Transport::Udp,
+        SipTransport::Tcp => Transport::Tcp,
+        SipTransport::Tls => Transport::Tls,
+    }
+}
+
+#[cfg(test)]
+mod tests;
