@@ -36,7 +36,7 @@ impl BanList {
     /// As `new`, tracking at most about `capacity` sources.
     pub fn with_capacity(threshold: u32, window: Duration, duration: Duration, capacity: usize) -> Self {
         BanList {
-            entries: Sharded::new(capacity),
+            entries: Sharded::new(capacity, window),
             threshold,
             window,
             duration,
@@ -45,13 +45,13 @@ impl BanList {
 
     /// Counts one failure from `ip`; returns whether the source is banned now.
     pub fn record_failure(&self, now: Instant, ip: IpAddr) -> bool {
-        let fresh = || Strikes::new(now, self.window);
+        if self.threshold == 0 {
+            return self.is_banned(now, ip);
+        }
+        let fresh = || Strikes::new(now);
         self.entries.upsert(now, &source_key(ip), fresh, |s| {
             if s.banned(now) {
                 return true;
-            }
-            if self.threshold == 0 {
-                return false;
             }
             if now.saturating_duration_since(s.window_start) > self.window {
                 s.window_start = now;
@@ -73,7 +73,7 @@ impl BanList {
         self.entries.upsert(
             now,
             &source_key(ip),
-            || Strikes::new(now, self.window),
+            || Strikes::new(now),
             |s| {
                 s.banned_until = Some(s.banned_until.map_or(until, |u| u.max(until)));
             },
@@ -85,7 +85,7 @@ impl BanList {
         self.entries
             .inspect(&source_key(ip), |s| {
                 let banned = s.banned(now);
-                (banned, banned || !s.idle(now))
+                (banned, banned || !s.idle(now, &self.window))
             })
             .unwrap_or(false)
     }
@@ -137,17 +137,14 @@ struct Strikes {
     failures: u32,
     window_start: Instant,
     banned_until: Option<Instant>,
-    /// The list's window, so `Evict::idle` can judge the entry alone.
-    window: Duration,
 }
 
 impl Strikes {
-    fn new(now: Instant, window: Duration) -> Self {
+    fn new(now: Instant) -> Self {
         Strikes {
             failures: 0,
             window_start: now,
             banned_until: None,
-            window,
         }
     }
 
@@ -165,8 +162,11 @@ impl Strikes {
 }
 
 impl Evict for Strikes {
-    fn idle(&self, now: Instant) -> bool {
-        self.banned_until.is_none_or(|u| u <= now) && now.saturating_duration_since(self.window_start) > self.window
+    /// The strike window.
+    type Policy = Duration;
+
+    fn idle(&self, now: Instant, window: &Duration) -> bool {
+        self.banned_until.is_none_or(|u| u <= now) && now.saturating_duration_since(self.window_start) > *window
     }
 
     /// Bans rank by their end, which lies ahead of every strike window's start.

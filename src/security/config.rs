@@ -53,7 +53,7 @@ pub struct SecurityConfig {
     /// A limited source refused more than `flood_factor × rate` times within a second is
     /// dropped silently instead of answered 503. Default 5.
     pub flood_factor: f64,
-    /// Keys each rate limiter tracks (~80 bytes each). Default 65536.
+    /// Keys each rate limiter tracks (up to ~150 bytes each). Default 65536.
     pub rate_tracked_keys: usize,
     /// Counted authentication failures that ban a source; 0 disables. Default 5.
     pub ban_threshold: u32,
