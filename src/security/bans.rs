@@ -195,7 +195,7 @@ mod tests {
     #[test]
     fn the_threshold_th_failure_within_the_window_bans() {
         let bans = BanList::new(3, WINDOW, BAN);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let a = ip("203.0.113.9");
         assert!(!bans.record_failure(t0, a));
         assert!(!bans.record_failure(t0 + Duration::from_secs(10), a));
@@ -210,7 +210,7 @@ mod tests {
     #[test]
     fn failures_spread_wider_than_the_window_do_not_ban() {
         let bans = BanList::new(3, WINDOW, BAN);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let a = ip("203.0.113.9");
         for minute in 0..10u64 {
             let now = t0 + Duration::from_secs(minute * 61);
@@ -222,7 +222,7 @@ mod tests {
     #[test]
     fn a_ban_expires_and_vanishes() {
         let bans = BanList::new(1, WINDOW, BAN);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let a = ip("198.51.100.4");
         assert!(bans.record_failure(t0, a));
         assert!(bans.is_banned(t0 + BAN - Duration::from_millis(1), a));
@@ -238,7 +238,7 @@ mod tests {
     #[test]
     fn a_direct_ban_keeps_the_longer_end() {
         let bans = BanList::new(0, WINDOW, BAN);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let a = ip("198.51.100.4");
         assert!(!bans.record_failure(t0, a), "threshold 0 never bans on failures");
         bans.ban(t0, a, Duration::from_secs(100));
@@ -254,7 +254,7 @@ mod tests {
     #[test]
     fn v6_sources_are_banned_by_slash_64_and_mapped_v4_as_v4() {
         let bans = BanList::new(1, WINDOW, BAN);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         assert!(bans.record_failure(t0, ip("2001:db8:0:1::1")));
         assert!(bans.is_banned(t0, ip("2001:db8:0:1:ffff::2")));
         assert!(!bans.is_banned(t0, ip("2001:db8:0:2::1")));
@@ -265,7 +265,7 @@ mod tests {
     #[test]
     fn memory_stays_bounded_and_bans_outlive_strikes() {
         let bans = BanList::with_capacity(3, WINDOW, BAN, 1024);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let banned = ip("192.0.2.1");
         bans.ban(t0, banned, BAN);
         for n in 0..200_000u32 {

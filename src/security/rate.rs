@@ -163,7 +163,7 @@ mod tests {
     #[test]
     fn a_burst_passes_then_limit_then_drop_under_flood() {
         let limiter: RateLimiter = RateLimiter::new(2.0, 5.0, 3.0);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let a = ip(1);
         for i in 0..5 {
             assert_eq!(limiter.check(t0, &a), Admission::Allow, "burst request {i}");
@@ -193,7 +193,7 @@ mod tests {
     #[test]
     fn tokens_refill_over_time_up_to_the_burst() {
         let limiter: RateLimiter = RateLimiter::new(1.0, 3.0, 100.0);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let a = ip(1);
         for _ in 0..3 {
             assert_eq!(limiter.check(t0, &a), Admission::Allow);
@@ -212,7 +212,7 @@ mod tests {
     #[test]
     fn retry_after_says_when_the_next_token_comes() {
         let limiter: RateLimiter = RateLimiter::new(0.1, 1.0, 100.0);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         assert_eq!(limiter.check(t0, &ip(1)), Admission::Allow);
         assert_eq!(limiter.check(t0, &ip(1)), Admission::Limit { retry_after_secs: 10 });
         assert_eq!(
@@ -224,7 +224,7 @@ mod tests {
     #[test]
     fn keys_are_independent() {
         let limiter: RateLimiter<String> = RateLimiter::new(1.0, 1.0, 100.0);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         assert_eq!(limiter.check(t0, "trunk-a"), Admission::Allow);
         assert!(matches!(limiter.check(t0, "trunk-a"), Admission::Limit { .. }));
         assert_eq!(limiter.check(t0, "trunk-b"), Admission::Allow);
@@ -236,7 +236,7 @@ mod tests {
     #[test]
     fn a_clock_read_out_of_order_does_not_mint_tokens() {
         let limiter: RateLimiter = RateLimiter::new(1.0, 1.0, 100.0);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let t1 = t0 + secs(10.0);
         assert_eq!(limiter.check(t1, &ip(1)), Admission::Allow);
         assert!(matches!(limiter.check(t0, &ip(1)), Admission::Limit { .. }));
@@ -246,7 +246,7 @@ mod tests {
     #[test]
     fn memory_stays_bounded_under_a_million_distinct_keys() {
         let limiter: RateLimiter = RateLimiter::with_capacity(1.0, 2.0, 5.0, 4096);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let flooder = ip(u32::MAX);
         for n in 0..1_000_000u32 {
             let now = t0 + Duration::from_micros(u64::from(n));
@@ -272,7 +272,7 @@ mod tests {
     #[test]
     fn several_threads_share_one_limiter() {
         let limiter: RateLimiter = RateLimiter::new(1.0, 100.0, 1000.0);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let allowed = std::sync::atomic::AtomicU32::new(0);
         std::thread::scope(|s| {
             for _ in 0..4 {

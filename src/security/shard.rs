@@ -140,7 +140,7 @@ mod tests {
     #[test]
     fn idle_entries_go_first_then_the_oldest() {
         let map: Sharded<u32, Seen> = Sharded::new(SHARDS * 8, ());
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         for k in 0..100_000u32 {
             let now = t0 + Duration::from_micros(u64::from(k));
             map.upsert(now, &k, || Seen(now, k % 2 == 0), |_| ());
@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn inspect_can_drop_an_entry() {
         let map: Sharded<String, Seen> = Sharded::new(16, ());
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         map.upsert(t0, "a", || Seen(t0, false), |_| ());
         assert_eq!(map.inspect("a", |_| (1, false)), Some(1));
         assert_eq!(map.inspect("a", |_| (1, true)), None);
