@@ -36,7 +36,7 @@ impl BanList {
     /// As `new`, tracking at most about `capacity` sources.
     pub fn with_capacity(threshold: u32, window: Duration, duration: Duration, capacity: usize) -> Self {
         BanList {
-            entries: Sharded::new(capacity),
+            entries: Sharded::new(capacity, window),
             threshold,
             window,
             duration,
@@ -45,13 +45,13 @@ impl BanList {
 
     /// Counts one failure from `ip`; returns whether the source is banned now.
     pub fn record_failure(&self, now: Instant, ip: IpAddr) -> bool {
-        let fresh = || Strikes::new(now, self.window);
+        if self.threshold == 0 {
+            return self.is_banned(now, ip);
+        }
+        let fresh = || Strikes::new(now);
         self.entries.upsert(now, &source_key(ip), fresh, |s| {
             if s.banned(now) {
                 return true;
-            }
-            if self.threshold == 0 {
-                return false;
             }
             if now.saturating_duration_since(s.window_start) > self.window {
                 s.window_start = now;
@@ -73,7 +73,7 @@ impl BanList {
         self.entries.upsert(
             now,
             &source_key(ip),
-            || Strikes::new(now, self.window),
+            || Strikes::new(now),
             |s| {
                 s.banned_until = Some(s.banned_until.map_or(until, |u| u.max(until)));
             },
@@ -85,7 +85,7 @@ impl BanList {
         self.entries
             .inspect(&source_key(ip), |s| {
                 let banned = s.banned(now);
-                (banned, banned || !s.idle(now))
+                (banned, banned || !s.idle(now, &self.window))
             })
             .unwrap_or(false)
     }
@@ -137,17 +137,14 @@ struct Strikes {
     failures: u32,
     window_start: Instant,
     banned_until: Option<Instant>,
-    /// The list's window, so `Evict::idle` can judge the entry alone.
-    window: Duration,
 }
 
 impl Strikes {
-    fn new(now: Instant, window: Duration) -> Self {
+    fn new(now: Instant) -> Self {
         Strikes {
             failures: 0,
             window_start: now,
             banned_until: None,
-            window,
         }
     }
 
@@ -165,8 +162,11 @@ impl Strikes {
 }
 
 impl Evict for Strikes {
-    fn idle(&self, now: Instant) -> bool {
-        self.banned_until.is_none_or(|u| u <= now) && now.saturating_duration_since(self.window_start) > self.window
+    /// The strike window.
+    type Policy = Duration;
+
+    fn idle(&self, now: Instant, window: &Duration) -> bool {
+        self.banned_until.is_none_or(|u| u <= now) && now.saturating_duration_since(self.window_start) > *window
     }
 
     /// Bans rank by their end, which lies ahead of every strike window's start.
@@ -195,7 +195,7 @@ mod tests {
     #[test]
     fn the_threshold_th_failure_within_the_window_bans() {
         let bans = BanList::new(3, WINDOW, BAN);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let a = ip("203.0.113.9");
         assert!(!bans.record_failure(t0, a));
         assert!(!bans.record_failure(t0 + Duration::from_secs(10), a));
@@ -210,7 +210,7 @@ mod tests {
     #[test]
     fn failures_spread_wider_than_the_window_do_not_ban() {
         let bans = BanList::new(3, WINDOW, BAN);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let a = ip("203.0.113.9");
         for minute in 0..10u64 {
             let now = t0 + Duration::from_secs(minute * 61);
@@ -222,7 +222,7 @@ mod tests {
     #[test]
     fn a_ban_expires_and_vanishes() {
         let bans = BanList::new(1, WINDOW, BAN);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let a = ip("198.51.100.4");
         assert!(bans.record_failure(t0, a));
         assert!(bans.is_banned(t0 + BAN - Duration::from_millis(1), a));
@@ -238,7 +238,7 @@ mod tests {
     #[test]
     fn a_direct_ban_keeps_the_longer_end() {
         let bans = BanList::new(0, WINDOW, BAN);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let a = ip("198.51.100.4");
         assert!(!bans.record_failure(t0, a), "threshold 0 never bans on failures");
         bans.ban(t0, a, Duration::from_secs(100));
@@ -254,7 +254,7 @@ mod tests {
     #[test]
     fn v6_sources_are_banned_by_slash_64_and_mapped_v4_as_v4() {
         let bans = BanList::new(1, WINDOW, BAN);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         assert!(bans.record_failure(t0, ip("2001:db8:0:1::1")));
         assert!(bans.is_banned(t0, ip("2001:db8:0:1:ffff::2")));
         assert!(!bans.is_banned(t0, ip("2001:db8:0:2::1")));
@@ -265,7 +265,7 @@ mod tests {
     #[test]
     fn memory_stays_bounded_and_bans_outlive_strikes() {
         let bans = BanList::with_capacity(3, WINDOW, BAN, 1024);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let banned = ip("192.0.2.1");
         bans.ban(t0, banned, BAN);
         for n in 0..200_000u32 {

@@ -1,15 +1,19 @@
 //! The `[security]` section of the configuration: every knob of the edge's defences, with its
 //! default and the reason for it.
 //!
-//! Owns reading and checking the values; `validate` refuses settings that would silently
-//! disable a defence (a zero rate, a zero TTL, a bad CIDR). Does not build the limiters: the
-//! server does, from these values.
+//! Owns reading and checking the values, and building each defence from them; `validate`
+//! refuses settings that would silently disable a defence (a zero rate, a zero TTL, a bad
+//! CIDR). Does not pick the nonce secret: the server draws it at start-up.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::acl::{AclError, SourceAcl};
+use super::bans::BanList;
+use super::digest::DigestServer;
+use super::rate::RateLimiter;
 
 /// What to do with a request from a source no trunk ACL and no LiveKit range claims.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -53,7 +57,7 @@ pub struct SecurityConfig {
     /// A limited source refused more than `flood_factor × rate` times within a second is
     /// dropped silently instead of answered 503. Default 5.
     pub flood_factor: f64,
-    /// Keys each rate limiter tracks (~80 bytes each). Default 65536.
+    /// Keys each rate limiter tracks (up to ~150 bytes each). Default 65536.
     pub rate_tracked_keys: usize,
     /// Counted authentication failures that ban a source; 0 disables. Default 5.
     pub ban_threshold: u32,
@@ -121,6 +125,40 @@ impl SecurityConfig {
             Some(e) => Err(SecurityConfigError::LivekitSource(e)),
             None => Ok(acl),
         }
+    }
+
+    /// The per-source limiter; key it with [`source_key`](super::source_key).
+    pub fn source_limiter(&self) -> RateLimiter<IpAddr> {
+        RateLimiter::with_capacity(
+            self.source_calls_per_sec,
+            self.source_burst,
+            self.flood_factor,
+            self.rate_tracked_keys,
+        )
+    }
+
+    /// The per-trunk limiter, keyed by trunk id.
+    pub fn trunk_limiter(&self) -> RateLimiter<String> {
+        RateLimiter::with_capacity(
+            self.trunk_calls_per_sec,
+            self.trunk_burst,
+            self.flood_factor,
+            self.rate_tracked_keys,
+        )
+    }
+
+    pub fn ban_list(&self) -> BanList {
+        BanList::with_capacity(
+            self.ban_threshold,
+            self.ban_window(),
+            self.ban_duration(),
+            self.ban_tracked_sources,
+        )
+    }
+
+    /// The Digest server for our realm; `secret` comes from a CSPRNG at start-up.
+    pub fn digest_server(&self, secret: [u8; 32]) -> DigestServer {
+        DigestServer::new(secret, self.digest_realm.clone(), self.nonce_ttl())
     }
 
     pub fn ban_window(&self) -> Duration {
@@ -209,6 +247,23 @@ mod tests {
             let err = file.security.validate().unwrap_err().to_string();
             assert!(err.contains(named), "{line}: {err}");
         }
+    }
+
+    #[test]
+    fn the_defences_are_built_from_the_values() {
+        let cfg = SecurityConfig {
+            source_burst: 1.0,
+            ban_threshold: 1,
+            ..SecurityConfig::default()
+        };
+        let t0 = crate::clock::now();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let sources = cfg.source_limiter();
+        assert_eq!(sources.check(t0, &ip), crate::security::Admission::Allow);
+        assert_ne!(sources.check(t0, &ip), crate::security::Admission::Allow);
+        assert_eq!(cfg.trunk_limiter().check(t0, "t1"), crate::security::Admission::Allow);
+        assert!(cfg.ban_list().record_failure(t0, ip));
+        assert_eq!(cfg.digest_server([0; 32]).realm(), "switchboard");
     }
 
     #[test]

@@ -22,26 +22,35 @@ pub(crate) const SHARDS: usize = 64;
 
 /// Per-key state that can say when forgetting it loses nothing.
 pub(crate) trait Evict {
+    /// The map-wide settings `idle` needs (a refill rate, a window), kept once per map
+    /// rather than once per entry.
+    type Policy;
     /// Whether a fresh entry would behave the same as this one at `now`.
-    fn idle(&self, now: Instant) -> bool;
+    fn idle(&self, now: Instant, policy: &Self::Policy) -> bool;
     /// Order of eviction when idle entries are not enough: lowest first.
     fn rank(&self) -> Instant;
 }
 
-pub(crate) struct Sharded<K, V> {
+pub(crate) struct Sharded<K, V: Evict> {
     shards: Box<[Mutex<HashMap<K, V>>]>,
     hasher: RandomState,
     per_shard: usize,
+    policy: V::Policy,
 }
 
 impl<K: Hash + Eq, V: Evict> Sharded<K, V> {
     /// A map holding at most about `capacity` entries (rounded up to a multiple of `SHARDS`).
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, policy: V::Policy) -> Self {
         Sharded {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
             per_shard: capacity.div_ceil(SHARDS).max(4),
+            policy,
         }
+    }
+
+    pub(crate) fn policy(&self) -> &V::Policy {
+        &self.policy
     }
 
     /// Runs `f` on the entry for `key`, creating it with `make` (after making room) if absent.
@@ -55,7 +64,7 @@ impl<K: Hash + Eq, V: Evict> Sharded<K, V> {
             return f(v);
         }
         if shard.len() >= self.per_shard {
-            make_room(&mut shard, now, self.per_shard);
+            make_room(&mut shard, now, self.per_shard, &self.policy);
         }
         f(shard.entry(key.to_owned()).or_insert_with(make))
     }
@@ -100,8 +109,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn make_room<K: Hash + Eq, V: Evict>(shard: &mut HashMap<K, V>, now: Instant, per_shard: usize) {
-    shard.retain(|_, v| !v.idle(now));
+fn make_room<K: Hash + Eq, V: Evict>(shard: &mut HashMap<K, V>, now: Instant, per_shard: usize, policy: &V::Policy) {
+    shard.retain(|_, v| !v.idle(now, policy));
     if shard.len() < per_shard / 4 * 3 {
         return;
     }
@@ -119,7 +128,8 @@ mod tests {
     struct Seen(Instant, bool);
 
     impl Evict for Seen {
-        fn idle(&self, _: Instant) -> bool {
+        type Policy = ();
+        fn idle(&self, _: Instant, _: &()) -> bool {
             self.1
         }
         fn rank(&self) -> Instant {
@@ -129,8 +139,8 @@ mod tests {
 
     #[test]
     fn idle_entries_go_first_then_the_oldest() {
-        let map: Sharded<u32, Seen> = Sharded::new(SHARDS * 8);
-        let t0 = Instant::now();
+        let map: Sharded<u32, Seen> = Sharded::new(SHARDS * 8, ());
+        let t0 = crate::clock::now();
         for k in 0..100_000u32 {
             let now = t0 + Duration::from_micros(u64::from(k));
             map.upsert(now, &k, || Seen(now, k % 2 == 0), |_| ());
@@ -143,8 +153,8 @@ mod tests {
 
     #[test]
     fn inspect_can_drop_an_entry() {
-        let map: Sharded<String, Seen> = Sharded::new(16);
-        let t0 = Instant::now();
+        let map: Sharded<String, Seen> = Sharded::new(16, ());
+        let t0 = crate::clock::now();
         map.upsert(t0, "a", || Seen(t0, false), |_| ());
         assert_eq!(map.inspect("a", |_| (1, false)), Some(1));
         assert_eq!(map.inspect("a", |_| (1, true)), None);

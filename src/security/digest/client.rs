@@ -1,8 +1,8 @@
 //! The authenticated side: reads a carrier's WWW-Authenticate / Proxy-Authenticate challenge
 //! and writes the Authorization / Proxy-Authorization value that answers it.
 //!
-//! Owns the choice among several challenges (SHA-256 over MD5, RFC 8760 §2.4) and the answer's
-//! text. Refuses challenges we cannot answer (another scheme, `algorithm=SHA-512-256`, a qop
+//! Owns the choice among several challenges (the strongest hash, SHA-256 over MD5, whatever
+//! order the server listed them in, RFC 8760) and the answer's text. Refuses challenges we cannot answer (another scheme, `algorithm=SHA-512-256`, a qop
 //! list without `auth`). Does not keep the nonce-count or invent the client nonce: the caller
 //! owns both (a fresh random cnonce per answer, nc counting up per reuse of a nonce).
 

@@ -206,7 +206,7 @@ mod tests {
     #[test]
     fn a_minted_nonce_opens_and_reads_its_age() {
         let mint = NonceMint::new(&[7; 32]);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         mint.millis(t0);
         let text = mint.issue(t0 + Duration::from_millis(1500), [1; 16]);
         assert_eq!(text.len(), ENCODED_LEN);
@@ -218,7 +218,7 @@ mod tests {
     #[test]
     fn altered_or_foreign_nonces_are_refused() {
         let mint = NonceMint::new(&[7; 32]);
-        let text = mint.issue(Instant::now(), [1; 16]);
+        let text = mint.issue(crate::clock::now(), [1; 16]);
         let other = NonceMint::new(&[8; 32]);
         assert_eq!(other.open(&text), Err(NonceError::Forged));
         let mut altered = text.clone().into_bytes();

@@ -114,7 +114,7 @@ impl DigestServer {
     }
 
     /// WWW-Authenticate / Proxy-Authenticate values, one per algorithm, SHA-256 first (RFC
-    /// 8760 §2.4: in order of preference), sharing one fresh nonce.
+    /// 8760's UAS behaviour: in order of preference), sharing one fresh nonce.
     #[must_use]
     pub fn challenge(&self, now: Instant, stale: bool) -> Vec<String> {
         let nonce = self.mint.issue(now, rand::random());

@@ -80,7 +80,7 @@ fn rfc_7616_worked_examples_in_sha256_and_md5() {
 
 #[test]
 fn challenges_offer_sha256_then_md5_with_one_nonce() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::now();
     let values = server().challenge(t0, false);
     assert_eq!(values.len(), 2);
     assert!(values[0].starts_with("Digest realm=\"sb.example\""), "{}", values[0]);
@@ -97,7 +97,7 @@ fn challenges_offer_sha256_then_md5_with_one_nonce() {
 #[test]
 fn a_right_answer_is_accepted_in_each_algorithm() {
     let s = server();
-    let t0 = Instant::now();
+    let t0 = crate::clock::now();
     for algorithm in [Algorithm::Sha256, Algorithm::Md5] {
         let c = offered(&s, t0, algorithm);
         let v = c.answer("INVITE", "sip:+15551230000@sb.example", "alice", "s3cret", "c0ffee", 1);
@@ -111,7 +111,7 @@ fn a_right_answer_is_accepted_in_each_algorithm() {
 #[test]
 fn sess_variants_and_odd_usernames_round_trip() {
     let s = server();
-    let t0 = Instant::now();
+    let t0 = crate::clock::now();
     for algorithm in [Algorithm::Md5Sess, Algorithm::Sha256Sess] {
         let mut c = offered(&s, t0, Algorithm::Md5);
         c.algorithm = algorithm;
@@ -133,7 +133,7 @@ fn sess_variants_and_odd_usernames_round_trip() {
 #[test]
 fn a_stored_ha1_verifies_its_own_algorithm_only() {
     let s = server();
-    let t0 = Instant::now();
+    let t0 = crate::clock::now();
     let ha1 = Algorithm::Md5.h(&[b"alice", REALM.as_bytes(), b"s3cret"]);
     let lookup = |_: &str| Some(Credential::Ha1(ha1.to_uppercase()));
     let md5 = offered(&s, t0, Algorithm::Md5).answer("INVITE", "sip:x", "alice", "s3cret", "c", 1);
@@ -146,7 +146,7 @@ fn a_stored_ha1_verifies_its_own_algorithm_only() {
 #[test]
 fn a_wrong_password_or_method_is_a_bad_response_that_counts() {
     let s = server();
-    let t0 = Instant::now();
+    let t0 = crate::clock::now();
     let c = offered(&s, t0, Algorithm::Sha256);
     let v = c.answer("INVITE", "sip:x", "alice", "guess", "c", 1);
     let err = s.verify(t0, "INVITE", &v, users).unwrap_err();
@@ -167,7 +167,7 @@ fn a_wrong_password_or_method_is_a_bad_response_that_counts() {
 #[test]
 fn an_unknown_user_counts() {
     let s = server();
-    let t0 = Instant::now();
+    let t0 = crate::clock::now();
     let v = offered(&s, t0, Algorithm::Md5).answer("INVITE", "sip:x", "mallory", "x", "c", 1);
     let err = s.verify(t0, "INVITE", &v, users).unwrap_err();
     assert_eq!(
@@ -182,7 +182,7 @@ fn an_unknown_user_counts() {
 #[test]
 fn another_realm_is_refused_without_counting() {
     let s = server();
-    let t0 = Instant::now();
+    let t0 = crate::clock::now();
     let mut c = offered(&s, t0, Algorithm::Md5);
     c.realm = "elsewhere".into();
     let v = c.answer("INVITE", "sip:x", "alice", "s3cret", "c", 1);
@@ -199,7 +199,7 @@ fn another_realm_is_refused_without_counting() {
 #[test]
 fn an_expired_nonce_is_stale_and_the_rechallenge_says_so() {
     let s = server();
-    let t0 = Instant::now();
+    let t0 = crate::clock::now();
     let c = offered(&s, t0, Algorithm::Sha256);
     let late = t0 + TTL + Duration::from_secs(1);
     let v = c.answer("INVITE", "sip:x", "alice", "s3cret", "c", 1);
@@ -217,7 +217,7 @@ fn an_expired_nonce_is_stale_and_the_rechallenge_says_so() {
 #[test]
 fn an_expired_nonce_with_a_wrong_password_is_a_bad_response() {
     let s = server();
-    let t0 = Instant::now();
+    let t0 = crate::clock::now();
     let v = offered(&s, t0, Algorithm::Md5).answer("INVITE", "sip:x", "alice", "nope", "c", 1);
     let err = s.verify(t0 + TTL * 2, "INVITE", &v, users).unwrap_err();
     assert!(matches!(err, AuthFailure::BadResponse { .. }));
@@ -226,7 +226,7 @@ fn an_expired_nonce_with_a_wrong_password_is_a_bad_response() {
 #[test]
 fn a_nonce_count_must_rise() {
     let s = server();
-    let t0 = Instant::now();
+    let t0 = crate::clock::now();
     let c = offered(&s, t0, Algorithm::Sha256);
     let first = c.answer("INVITE", "sip:x", "alice", "s3cret", "c", 1);
     assert!(s.verify(t0, "INVITE", &first, users).is_ok());
@@ -242,7 +242,7 @@ fn a_nonce_count_must_rise() {
 #[test]
 fn without_qop_a_nonce_is_good_once() {
     let s = server();
-    let t0 = Instant::now();
+    let t0 = crate::clock::now();
     let mut c = offered(&s, t0, Algorithm::Md5);
     c.qop_auth = false;
     let v = c.answer("INVITE", "sip:x", "alice", "s3cret", "c", 1);
@@ -254,7 +254,7 @@ fn without_qop_a_nonce_is_good_once() {
 #[test]
 fn a_forged_nonce_is_refused_before_any_user_lookup() {
     let s = server();
-    let t0 = Instant::now();
+    let t0 = crate::clock::now();
     let lookups = Cell::new(0);
     let counting = |name: &str| {
         lookups.set(lookups.get() + 1);
@@ -282,7 +282,7 @@ fn a_forged_nonce_is_refused_before_any_user_lookup() {
 #[test]
 fn missing_and_malformed_answers() {
     let s = server();
-    let t0 = Instant::now();
+    let t0 = crate::clock::now();
     assert_eq!(s.verify(t0, "INVITE", "", users), Err(AuthFailure::Missing));
     assert_eq!(s.verify(t0, "INVITE", "  \r\n", users), Err(AuthFailure::Missing));
     let c = offered(&s, t0, Algorithm::Md5);
@@ -309,7 +309,7 @@ fn missing_and_malformed_answers() {
 #[test]
 fn an_unknown_algorithm_is_refused_without_counting() {
     let s = server();
-    let t0 = Instant::now();
+    let t0 = crate::clock::now();
     let good = offered(&s, t0, Algorithm::Md5).answer("INVITE", "sip:x", "alice", "s3cret", "c", 1);
     let v = good.replace("algorithm=MD5", "algorithm=SHA-512-256");
     let err = s.verify(t0, "INVITE", &v, users).unwrap_err();
@@ -325,7 +325,7 @@ fn an_unknown_algorithm_is_refused_without_counting() {
 #[test]
 fn response_hex_case_does_not_matter() {
     let s = server();
-    let t0 = Instant::now();
+    let t0 = crate::clock::now();
     let v = offered(&s, t0, Algorithm::Sha256).answer("INVITE", "sip:x", "alice", "s3cret", "c", 1);
     let (head, tail) = v.split_once("response=\"").unwrap();
     let (hex, rest) = tail.split_once('"').unwrap();
@@ -380,7 +380,7 @@ fn a_hostile_challenge_cannot_break_the_answer_line() {
 #[test]
 fn the_replay_table_is_bounded() {
     let s = DigestServer::with_replay_capacity([9; 32], REALM, TTL, 64);
-    let t0 = Instant::now();
+    let t0 = crate::clock::now();
     let mut answers = Vec::new();
     for i in 0..500u64 {
         let now = t0 + Duration::from_millis(i);
@@ -402,7 +402,7 @@ proptest! {
     #[test]
     fn arbitrary_authorization_values_never_panic(value in ".{0,300}") {
         let s = server();
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let _ = s.verify(t0, "INVITE", &value, users);
         let _ = s.verify(t0, "INVITE", &format!("Digest {value}"), users);
         let _ = parse_challenge(&value);
@@ -412,7 +412,7 @@ proptest! {
     #[test]
     fn mangled_real_answers_never_panic(cut in 0usize..400, byte in any::<u8>(), at in 0usize..400) {
         let s = server();
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let good = offered(&s, t0, Algorithm::Sha256).answer("INVITE", "sip:x", "alice", "s3cret", "c", 1);
         let mut bytes = good.into_bytes();
         bytes.truncate(cut.max(1));
