@@ -40,6 +40,7 @@ pub struct Config {
     pub call_records: crate::call_records::CallRecordsConfig,
     pub routing: crate::routing::RoutingConfig,
     pub workflow: crate::workflow::WorkflowConfig,
+    pub security: crate::security::SecurityConfig,
     /// Agents' outbound calls: who may place them, where to, how fast (`[outbound]`).
     #[serde(default)]
     pub outbound: crate::routing::outbound::OutboundSettings,
@@ -150,6 +151,12 @@ impl Config {
                 reason: format!("[workflow] {why}"),
             });
         }
+        if let Err(err) = self.security.validate() {
+            return Err(ConfigError::Invalid {
+                field: "security",
+                reason: err.to_string(),
+            });
+        }
         if let Some(pinned) = &self.routing.pinned_time {
             if pinned.parse::<jiff::Timestamp>().is_err() {
                 return Err(ConfigError::Invalid {
@@ -169,14 +176,13 @@ impl Config {
                 reason,
             });
         }
-        let limits = std::iter::once(("default", o.calls_per_second, o.burst))
-            .chain(o.trunks.iter().map(|(id, t)| {
-                (
-                    id.as_str(),
-                    t.calls_per_second.unwrap_or(o.calls_per_second),
-                    t.burst.unwrap_or(o.burst),
-                )
-            }));
+        let limits = std::iter::once(("default", o.calls_per_second, o.burst)).chain(o.trunks.iter().map(|(id, t)| {
+            (
+                id.as_str(),
+                t.calls_per_second.unwrap_or(o.calls_per_second),
+                t.burst.unwrap_or(o.burst),
+            )
+        }));
         for (trunk, cps, burst) in limits {
             if !(cps > 0.0 && cps.is_finite()) || burst == 0 {
                 return Err(ConfigError::Invalid {

@@ -1,6 +1,7 @@
 //! The shell that wires switchboard together: configuration, logging, the transports and
 //! the SIP handler, and an orderly stop on SIGTERM/ctrl-c.
 
+mod admission;
 mod reply;
 mod sip_handler;
 mod sip_metrics;
@@ -182,7 +183,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let livekit = crate::routing::outbound::SourceAcl::parse(&config.outbound.livekit_sources).unwrap_or_default();
     let handler = Arc::new(
         SipHandler::new(config.sip.server_header.clone(), core, router, recorder)
-            .with_outbound(livekit, Arc::new(outbound)),
+            .with_outbound(livekit, Arc::new(outbound))
+            .with_gate(admission::Gate::new(config.security.clone(), directory.clone())),
     );
     let listeners = transport::start(&config.sip, tls, handler.clone())
         .await

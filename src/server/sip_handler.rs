@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+use super::admission::Verdict;
 use super::reply;
 use super::sip_metrics::SipMetrics;
 use crate::b2bua::{B2bua, CallEvent, Peer};
@@ -37,6 +38,8 @@ pub struct SipHandler {
     metrics: SipMetrics,
     /// Outbound calls: the LiveKit sources whose new INVITEs are outbound, and their router.
     outbound: Option<(SourceAcl, Arc<dyn OutboundRouter>)>,
+    /// The source gate (ACLs, digest, rate limits, bans) every request passes first.
+    gate: Option<super::admission::Gate>,
 }
 
 impl SipHandler {
@@ -54,10 +57,16 @@ impl SipHandler {
             records,
             metrics: SipMetrics::register(),
             outbound: None,
+            gate: None,
         }
     }
 
     /// New INVITEs from `livekit` sources are agents' outbound calls, placed by `router`.
+    pub fn with_gate(mut self, gate: super::admission::Gate) -> SipHandler {
+        self.gate = Some(gate);
+        self
+    }
+
     pub fn with_outbound(mut self, livekit: SourceAcl, router: Arc<dyn OutboundRouter>) -> SipHandler {
         self.outbound = (!livekit.is_empty()).then_some((livekit, router));
         self
@@ -118,6 +127,18 @@ impl SipHandler {
         let method = request.method().cloned().unwrap_or(Method::Ack);
         self.metrics.request_received(&method, incoming.transport);
         reply::stamp_top_via(&mut request, incoming.source);
+        if let Some(gate) = &self.gate {
+            match gate.check(crate::clock::now(), incoming.source.ip(), &request) {
+                Verdict::Admit => {}
+                Verdict::Drop => return,
+                Verdict::Refuse { status, headers } => {
+                    if method != Method::Ack {
+                        self.answer_stranger(incoming, &request, status, headers, out);
+                    }
+                    return;
+                }
+            }
+        }
         if let Err(rejection) = sip::validate_request(&request) {
             metrics::counter!("sip_requests_rejected_total", "reason" => rejection.reason).increment(1);
             if method == Method::Ack {
@@ -196,6 +217,29 @@ impl SipHandler {
         self.send(incoming, &request, response, out);
     }
 
+    /// A gate's answer: the same bytes whatever was asked for, no Server header (no product
+    /// or version to learn), and never larger than the request (no reflection gain).
+    fn answer_stranger(
+        &self,
+        incoming: &Incoming,
+        request: &Message,
+        status: u16,
+        headers: Vec<(HeaderName, String)>,
+        out: &mut Vec<Outgoing>,
+    ) {
+        let mut response = sip::response_for(request, status, crate::b2bua::phrase(status));
+        for (name, value) in headers {
+            response = response.header(name, Bytes::from(value));
+        }
+        let response = response.to_tag(local_tag(request)).build().to_bytes();
+        if response.len() > incoming.bytes.len() {
+            metrics::counter!("sip_refused_total", "reason" => "larger_than_request").increment(1);
+            return;
+        }
+        self.metrics.response_sent(status, incoming.transport);
+        out.push(reply::to_source(incoming, request, response));
+    }
+
     fn send(
         &self,
         incoming: &Incoming,
@@ -267,7 +311,12 @@ impl SipHandler {
 }
 
 impl Handler for SipHandler {
-    fn transport_error(&self, peer: std::net::SocketAddr, transport: crate::transport::Transport, out: &mut Vec<Outgoing>) {
+    fn transport_error(
+        &self,
+        peer: std::net::SocketAddr,
+        transport: crate::transport::Transport,
+        out: &mut Vec<Outgoing>,
+    ) {
         let mut core = self.lock();
         let peer = Peer {
             addr: peer,

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::directory::model::{
-    Agent, AgentVersion, InboundConfig, MediaEncryption, Org, OutboundConfig, PhoneNumber, Secret, SipTransport,
-    Trunk,
+    Agent, AgentVersion, InboundConfig, MediaEncryption, Org, OutboundConfig, PhoneNumber, Secret, SipTransport, Trunk,
 };
 use crate::directory::{Directory, Object};
 use crate::routing::outbound::{DirectoryOutboundRouter, OutboundSettings, TrunkLimitsConfig};
@@ -22,7 +21,8 @@ const DIALED: &str = "+12125551234";
 const CARRIER_USER: &str = "trunk-user";
 const CARRIER_PASSWORD: &str = "trunk-pass";
 const TRUNK: &str = "trk-1";
-const PLAIN_SDP: &[u8] = b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
+const PLAIN_SDP: &[u8] =
+    b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
 const SRTP_SDP: &[u8] = b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
     m=audio 40000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR\r\n";
 
@@ -48,7 +48,8 @@ fn byoc(media_encryption: MediaEncryption) -> OutboundConfig {
 impl OutboundSide {
     fn new(trunk: OutboundConfig, settings: OutboundSettings) -> OutboundSide {
         let store = tempfile::tempdir().unwrap();
-        let directory = Arc::new(Directory::load(Arc::new(SqliteStore::open(&store.path().join("s.db")).unwrap())).unwrap());
+        let directory =
+            Arc::new(Directory::load(Arc::new(SqliteStore::open(&store.path().join("s.db")).unwrap())).unwrap());
         let number = |e164: &str, version: &str, shareable: bool| {
             Object::PhoneNumber(PhoneNumber {
                 id: format!("pn{e164}"),
@@ -133,7 +134,13 @@ fn outbound_net_with(
 }
 
 /// The agent's INVITE as LiveKit sends it.
-fn agent_invite(dialed: &str, caller_id: Option<&str>, version: Option<&str>, call: u32, sdp: &'static [u8]) -> Message {
+fn agent_invite(
+    dialed: &str,
+    caller_id: Option<&str>,
+    version: Option<&str>,
+    call: u32,
+    sdp: &'static [u8],
+) -> Message {
     let mut b = RequestBuilder::new(Method::Invite, format!("sip:{dialed}@192.0.2.5").as_bytes())
         .header(
             HeaderName::Via,
@@ -142,7 +149,10 @@ fn agent_invite(dialed: &str, caller_id: Option<&str>, version: Option<&str>, ca
         .header(HeaderName::MaxForwards, "70")
         .header(
             HeaderName::From,
-            format!("\"Sales agent\" <sip:{}@192.0.2.1>;tag=c1", caller_id.unwrap_or("lk-agent")),
+            format!(
+                "\"Sales agent\" <sip:{}@192.0.2.1>;tag=c1",
+                caller_id.unwrap_or("lk-agent")
+            ),
         )
         .header(HeaderName::To, format!("<sip:{dialed}@192.0.2.5>"))
         .header(
@@ -209,7 +219,13 @@ impl Net {
             return false;
         };
         let params = crate::b2bua::digest_client::params(value).unwrap();
-        let get = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default();
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
         let challenge = crate::b2bua::digest_client::parse_challenge(
             format!(
                 "Digest realm=\"carrier.test\", nonce=\"nonce-{}\", qop=\"auth\", algorithm=MD5",
@@ -286,11 +302,18 @@ fn an_agent_call_goes_through_the_carriers_407_challenge_and_both_legs_end_clean
         second.header(HeaderName::PAssertedIdentity),
         Some(format!("<sip:{OWN}@192.0.2.5:5060>").as_bytes())
     );
-    assert_eq!(second.header_by_name("X-Lk-Room"), None, "no X- header reaches the carrier");
+    assert_eq!(
+        second.header_by_name("X-Lk-Room"),
+        None,
+        "no X- header reaches the carrier"
+    );
     assert_eq!(second.header_by_name("X-Switchboard-Agent-Version-Id"), None);
     assert_eq!(second.body(), PLAIN_SDP, "the SDP passes unchanged");
     assert!(
-        net.agent.seen.iter().all(|m| !m.windows(10).any(|w| w == b"192.0.2.1:")),
+        net.agent
+            .seen
+            .iter()
+            .all(|m| !m.windows(10).any(|w| w == b"192.0.2.1:")),
         "nothing of LiveKit's address reaches the carrier"
     );
     assert_eq!(net.b2b.trunk_calls(TRUNK), 1);
@@ -414,7 +437,11 @@ fn the_agent_cancelling_cancels_the_authenticated_carrier_invite() {
         .map(|b| Message::parse(b.clone()).unwrap())
         .find(|m| m.method() == Some(&Method::Cancel))
         .unwrap();
-    assert_eq!(cancel.cseq().unwrap().seq, 2, "the CANCEL names the INVITE that was answered");
+    assert_eq!(
+        cancel.cseq().unwrap().seq,
+        2,
+        "the CANCEL names the INVITE that was answered"
+    );
     assert_eq!(
         cancel.top_via().unwrap().branch,
         net.agent.invites[1].top_via().unwrap().branch
@@ -428,7 +455,10 @@ fn an_unreachable_carrier_gives_the_agent_503_with_retry_after() {
     let mut net = outbound_net(108, AgentMode::Dead, Net::config());
     net.agent_calls(DIALED, Some(OWN), Some("ver-a"));
     net.run_for(Duration::from_secs(7));
-    assert!(net.carrier.finals.is_empty(), "carriers get longer than agents to answer");
+    assert!(
+        net.carrier.finals.is_empty(),
+        "carriers get longer than agents to answer"
+    );
     net.run_for(Duration::from_secs(2));
     assert_eq!(net.carrier.finals, vec![503]);
     let answer = net.final_to_livekit();
@@ -454,7 +484,10 @@ fn a_transport_error_toward_the_carrier_fails_the_call_at_once() {
     net.pump_b2b();
     net.run_for(Duration::from_millis(100));
     assert_eq!(net.carrier.finals, vec![503]);
-    assert!(String::from_utf8_lossy(net.final_to_livekit().header(HeaderName::Reason).unwrap()).contains("carrier unreachable"));
+    assert!(
+        String::from_utf8_lossy(net.final_to_livekit().header(HeaderName::Reason).unwrap())
+            .contains("carrier unreachable")
+    );
 }
 
 #[test]
@@ -511,11 +544,23 @@ fn a_call_without_an_agent_version_or_the_shared_secret_is_refused() {
         shared_secret: Secret("lk-secret".into()),
         ..settings()
     };
-    let mut net = outbound_net_with(115, AgentMode::Answer, Net::config(), byoc(MediaEncryption::None), secret.clone());
+    let mut net = outbound_net_with(
+        115,
+        AgentMode::Answer,
+        Net::config(),
+        byoc(MediaEncryption::None),
+        secret.clone(),
+    );
     net.agent_calls(DIALED, Some(OWN), Some("ver-a"));
     net.run_for(Duration::from_secs(1));
     assert_eq!(net.carrier.finals, vec![403], "no secret");
-    let mut net = outbound_net_with(116, AgentMode::Answer, Net::config(), byoc(MediaEncryption::None), secret);
+    let mut net = outbound_net_with(
+        116,
+        AgentMode::Answer,
+        Net::config(),
+        byoc(MediaEncryption::None),
+        secret,
+    );
     let mut invite = agent_invite(DIALED, Some(OWN), Some("ver-a"), 1, PLAIN_SDP);
     invite.append_raw_header("X-Switchboard-Secret", Bytes::from_static(b"lk-secret"));
     net.agent_calls_with(invite);
@@ -563,7 +608,9 @@ fn an_srtp_trunk_refuses_a_plain_offer_with_488_and_takes_an_srtp_one() {
     net.run_for(Duration::from_secs(1));
     assert_eq!(net.carrier.finals, vec![488]);
     assert!(net.agent.invites.is_empty());
-    assert!(String::from_utf8_lossy(net.final_to_livekit().header(HeaderName::Reason).unwrap()).contains("requires SRTP"));
+    assert!(
+        String::from_utf8_lossy(net.final_to_livekit().header(HeaderName::Reason).unwrap()).contains("requires SRTP")
+    );
     let mut net = outbound_net_with(
         120,
         AgentMode::Answer,
@@ -577,7 +624,11 @@ fn an_srtp_trunk_refuses_a_plain_offer_with_488_and_takes_an_srtp_one() {
     let mut net = outbound_net(121, AgentMode::Answer, Net::config());
     net.agent_calls_with(agent_invite(DIALED, Some(OWN), Some("ver-a"), 1, SRTP_SDP));
     net.run_for(Duration::from_secs(1));
-    assert_eq!(net.carrier.finals, vec![488], "a plain trunk cannot take an SRTP-only offer");
+    assert_eq!(
+        net.carrier.finals,
+        vec![488],
+        "a plain trunk cannot take an SRTP-only offer"
+    );
 }
 
 #[test]
@@ -607,7 +658,10 @@ fn a_tcp_trunk_gets_its_invite_over_tcp_with_a_tcp_via_and_contact() {
     assert_eq!(to_carrier[0].to.transport, Transport::Tcp);
     let invite = Message::parse(to_carrier[0].bytes.clone()).unwrap();
     assert!(invite.header(HeaderName::Via).unwrap().starts_with(b"SIP/2.0/TCP "));
-    assert!(invite.header(HeaderName::Contact).unwrap().ends_with(b";transport=tcp>"));
+    assert!(invite
+        .header(HeaderName::Contact)
+        .unwrap()
+        .ends_with(b";transport=tcp>"));
     assert!(invite.request_uri().unwrap().ends_with(b";transport=tcp"));
 }
 
@@ -638,7 +692,8 @@ impl Burst {
             transport: Transport::Udp,
             connection: None,
         };
-        self.b2b.handle_outbound_request(self.now, invite, lk, &self.side.router);
+        self.b2b
+            .handle_outbound_request(self.now, invite, lk, &self.side.router);
         let (mut answer, mut carrier) = (None, None);
         while let Some(t) = self.b2b.poll_transmit() {
             let m = Message::parse(t.bytes).unwrap();
@@ -702,7 +757,11 @@ fn a_trunk_over_its_call_rate_answers_503_with_the_seconds_until_the_next_call()
     assert!(carrier.is_none());
     let answer = answer.unwrap();
     assert_eq!(answer.status(), Some(503));
-    assert_eq!(answer.header(HeaderName::RetryAfter), Some(&b"2"[..]), "one token per 2 s");
+    assert_eq!(
+        answer.header(HeaderName::RetryAfter),
+        Some(&b"2"[..]),
+        "one token per 2 s"
+    );
     assert!(String::from_utf8_lossy(answer.header(HeaderName::Reason).unwrap()).contains("call rate limit"));
     burst.now += Duration::from_millis(1999);
     assert!(burst.call().1.is_none(), "still too early");
@@ -776,7 +835,11 @@ fn challenged_outbound_calls_complete_through_20_percent_loss() {
         net.run_for(Duration::from_secs(10));
         assert_eq!(net.carrier.finals, vec![200], "seed {seed}");
         let cseqs: std::collections::BTreeSet<u32> = net.agent.invites.iter().map(|i| i.cseq().unwrap().seq).collect();
-        assert_eq!(cseqs.into_iter().collect::<Vec<_>>(), vec![1, 2], "seed {seed}: one retry");
+        assert_eq!(
+            cseqs.into_iter().collect::<Vec<_>>(),
+            vec![1, 2],
+            "seed {seed}: one retry"
+        );
         assert!(net.agent.auth_ok.iter().all(|ok| *ok), "seed {seed}");
         net.hang_up();
         net.run_for(Duration::from_secs(8));

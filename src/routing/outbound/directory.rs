@@ -64,8 +64,8 @@ impl DirectoryOutboundRouter {
             .filter(|v| v.published)
             .ok_or(OutboundRefusal::UnknownAgentVersion)?;
         let number = self.caller_id(&snapshot, request.caller_id, version_id, &version.org_id)?;
-        let dialed =
-            e164::normalise(request.dialed, country_code(&number.phone_number)).ok_or(OutboundRefusal::InvalidDestination)?;
+        let dialed = e164::normalise(request.dialed, country_code(&number.phone_number))
+            .ok_or(OutboundRefusal::InvalidDestination)?;
         DestinationPolicy::for_org(&self.settings, &number.org_id).check(&number.phone_number, &dialed)?;
         let trunk = snapshot
             .trunks
