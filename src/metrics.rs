@@ -130,6 +130,33 @@ fn describe() {
         Unit::Seconds,
         "API request latency, by route."
     );
+    describe_counter!("routing_lookups_total", "Routing decisions looked up in the directory.");
+    describe_counter!(
+        "sip_admission_total",
+        "Requests through the source gate, by verdict (admitted, challenged, rate_limited, refused, dropped)."
+    );
+    describe_counter!(
+        "sip_refused_total",
+        "Requests refused or dropped by the gate, by reason (unknown_source, wrong_trunk, banned, scanner, ...)."
+    );
+    describe_counter!(
+        "sip_rate_limited_total",
+        "New calls over a rate limit, by key (source, trunk) and action (503, drop)."
+    );
+    describe_counter!(
+        "sip_auth_failures_total",
+        "Digest answers that failed (wrong password, forged nonce, ...)."
+    );
+    describe_counter!("sip_bans_total", "Sources banned, by reason.");
+    describe_counter!(
+        "workflow_runs_total",
+        "Routing workflow runs, by outcome (selected, no_decision, rejected, trap, timeout, out_of_fuel, oom, invalid, busy)."
+    );
+    describe_histogram!(
+        "workflow_run_duration_seconds",
+        Unit::Seconds,
+        "Time of one routing workflow run, instantiation included."
+    );
     describe_histogram!(
         "store_write_duration_seconds",
         Unit::Seconds,

@@ -320,7 +320,18 @@ fn the_inbound_routing_config_checks_its_fallback_and_is_one_per_org() {
     );
     let (status, got) = api.send("GET", "/core/inbound-routing-config", None);
     assert_eq!((status, got["fallback_agent_version"].as_u64()), (200, Some(1)));
-    let wat = "(module (func (export \"route\") (result i32) i32.const 0))";
+    let (status, body) = api.send(
+        "PUT",
+        "/core/inbound-routing-config",
+        Some(json!({"workflow_definition": "(module (func (export \"route\") (result i32) i32.const 0))"})),
+    );
+    assert_eq!(
+        (status, error_field(&body)),
+        (400, Some("workflow_definition")),
+        "no memory, no ABI version"
+    );
+    let wat = "(module (memory (export \"memory\") 1) (global (export \"abi_version\") i32 (i32.const 1)) \
+               (func (export \"route\") (result i32) i32.const 0))";
     let (status, stored) = api.send(
         "PUT",
         "/core/inbound-routing-config",

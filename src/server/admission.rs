@@ -111,6 +111,7 @@ impl Gate {
         if request.header(HeaderName::UserAgent).is_some_and(is_scanner) {
             if self.config.scanner_ban {
                 self.bans.ban(now, source, self.config.ban_duration());
+                metrics::counter!("sip_bans_total", "reason" => "scanner").increment(1);
             }
             return self.dropped("scanner");
         }

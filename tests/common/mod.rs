@@ -333,3 +333,47 @@ pub fn sample(text: &str, series: &str) -> f64 {
         .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
         .unwrap_or(0.0)
 }
+
+/// Any API request with a JSON body; (status, JSON body or Null).
+pub fn api_send(
+    server: &Server,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut request = reqwest::blocking::Client::new()
+        .request(method.parse().unwrap(), format!("http://{}{path}", server.http))
+        .bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().expect("HTTP request");
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+}
+
+/// A new agent of the demo org with version 1 published; its id.
+pub fn published_agent(server: &Server, key: &str, name: &str) -> String {
+    let (status, agent) = api_send(
+        server,
+        key,
+        "POST",
+        "/core/agents",
+        Some(serde_json::json!({ "name": name })),
+    );
+    assert_eq!(status, 201, "{agent}");
+    let id = agent["id"].as_str().unwrap().to_owned();
+    let (status, body) = api_send(server, key, "POST", &format!("/core/agents/{id}/versions"), None);
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api_send(
+        server,
+        key,
+        "POST",
+        &format!("/core/agents/{id}/versions/1/publish"),
+        Some(serde_json::json!({})),
+    );
+    assert_eq!(status, 200, "{body}");
+    id
+}
