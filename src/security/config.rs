@@ -76,6 +76,9 @@ pub struct SecurityConfig {
     /// Age past which a nonce draws a stale re-challenge (seconds). Default 300: long enough
     /// for a slow retry, short enough that a captured nonce soon dies.
     pub nonce_ttl_secs: u64,
+    /// Algorithms our challenges offer, most preferred first (RFC 8760). Default SHA-256,
+    /// then MD5; a peer that only speaks MD5 and takes the first offer needs `["MD5"]`.
+    pub digest_algorithms: Vec<String>,
     /// CIDRs from which LiveKit (the agent side) sends. Default loopback only.
     pub livekit_sources: Vec<String>,
 }
@@ -97,6 +100,7 @@ impl Default for SecurityConfig {
             scanner_ban: true,
             digest_realm: "switchboard".to_owned(),
             nonce_ttl_secs: 300,
+            digest_algorithms: vec!["SHA-256".to_owned(), "MD5".to_owned()],
             livekit_sources: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
         }
     }

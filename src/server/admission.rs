@@ -22,10 +22,12 @@ use crate::sip::{HeaderName, Message, Method};
 #[derive(Debug, PartialEq)]
 pub enum Verdict {
     Admit,
-    /// Answer statelessly, as to a stranger: no Server header, never bigger than the request.
+    /// Answer statelessly: no Server header; to a source that is no trunk's (a `stranger`),
+    /// never bigger than the request.
     Refuse {
         status: u16,
         headers: Vec<(HeaderName, String)>,
+        stranger: bool,
     },
     /// Send nothing.
     Drop,
@@ -198,13 +200,22 @@ impl Gate {
                     }
                     return Err(self.stranger("auth_failed"));
                 }
+                let offers = self.digest.challenge(now, failure.stale());
                 let headers = self
-                    .digest
-                    .challenge(now, failure.stale())
-                    .into_iter()
-                    .map(|v| (HeaderName::WwwAuthenticate, v))
+                    .config
+                    .digest_algorithms
+                    .iter()
+                    .filter_map(|algorithm| {
+                        let wanted = format!("algorithm={algorithm},");
+                        offers.iter().find(|o| o.contains(&wanted))
+                    })
+                    .map(|v| (HeaderName::WwwAuthenticate, v.clone()))
                     .collect();
-                Err(Verdict::Refuse { status: 401, headers })
+                Err(Verdict::Refuse {
+                    status: 401,
+                    headers,
+                    stranger: true,
+                })
             }
         }
     }
@@ -226,6 +237,7 @@ impl Gate {
                 Some(Verdict::Refuse {
                     status: 503,
                     headers: vec![(HeaderName::RetryAfter, retry_after_secs.to_string())],
+                    stranger: false,
                 })
             }
             Rate::Drop => {
@@ -256,6 +268,7 @@ impl Gate {
             UnknownSource::Reject => Verdict::Refuse {
                 status: 403,
                 headers: Vec::new(),
+                stranger: true,
             },
             UnknownSource::Drop => Verdict::Drop,
         }
@@ -391,6 +404,7 @@ mod tests {
         Verdict::Refuse {
             status: 403,
             headers: vec![],
+            stranger: true,
         }
     }
 
@@ -497,7 +511,9 @@ mod tests {
 
     fn challenge(verdict: Verdict) -> Vec<String> {
         match verdict {
-            Verdict::Refuse { status: 401, headers } => headers.into_iter().map(|(_, v)| v).collect(),
+            Verdict::Refuse {
+                status: 401, headers, ..
+            } => headers.into_iter().map(|(_, v)| v).collect(),
             other => panic!("expected a challenge, got {other:?}"),
         }
     }

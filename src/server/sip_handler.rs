@@ -131,9 +131,13 @@ impl SipHandler {
             match gate.check(crate::clock::now(), incoming.source.ip(), &request) {
                 Verdict::Admit => {}
                 Verdict::Drop => return,
-                Verdict::Refuse { status, headers } => {
+                Verdict::Refuse {
+                    status,
+                    headers,
+                    stranger,
+                } => {
                     if method != Method::Ack {
-                        self.answer_stranger(incoming, &request, status, headers, out);
+                        self.answer_gated(incoming, &request, (status, headers), stranger, out);
                     }
                     return;
                 }
@@ -218,13 +222,14 @@ impl SipHandler {
     }
 
     /// A gate's answer: the same bytes whatever was asked for, no Server header (no product
-    /// or version to learn), and never larger than the request (no reflection gain).
-    fn answer_stranger(
+    /// or version to learn), and to a stranger never larger than the request (no
+    /// reflection gain).
+    fn answer_gated(
         &self,
         incoming: &Incoming,
         request: &Message,
-        status: u16,
-        headers: Vec<(HeaderName, String)>,
+        (status, headers): (u16, Vec<(HeaderName, String)>),
+        stranger: bool,
         out: &mut Vec<Outgoing>,
     ) {
         let mut response = sip::response_for(request, status, crate::b2bua::phrase(status));
@@ -232,7 +237,7 @@ impl SipHandler {
             response = response.header(name, Bytes::from(value));
         }
         let response = response.to_tag(local_tag(request)).build().to_bytes();
-        if response.len() > incoming.bytes.len() {
+        if stranger && response.len() > incoming.bytes.len() {
             metrics::counter!("sip_refused_total", "reason" => "larger_than_request").increment(1);
             return;
         }
