@@ -152,14 +152,13 @@ impl Config {
                 reason,
             });
         }
-        let limits = std::iter::once(("default", o.calls_per_second, o.burst))
-            .chain(o.trunks.iter().map(|(id, t)| {
-                (
-                    id.as_str(),
-                    t.calls_per_second.unwrap_or(o.calls_per_second),
-                    t.burst.unwrap_or(o.burst),
-                )
-            }));
+        let limits = std::iter::once(("default", o.calls_per_second, o.burst)).chain(o.trunks.iter().map(|(id, t)| {
+            (
+                id.as_str(),
+                t.calls_per_second.unwrap_or(o.calls_per_second),
+                t.burst.unwrap_or(o.burst),
+            )
+        }));
         for (trunk, cps, burst) in limits {
             if !(cps > 0.0 && cps.is_finite()) || burst == 0 {
                 return Err(ConfigError::Invalid {

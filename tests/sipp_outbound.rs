@@ -86,7 +86,10 @@ impl Outbound {
         }
         let response = request.send().unwrap();
         let status = response.status().as_u16();
-        (status, serde_json::from_str(&response.text().unwrap()).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_str(&response.text().unwrap()).unwrap_or(Value::Null),
+        )
     }
 
     /// SIPp as the carrier, on the trunk's address.
@@ -115,7 +118,14 @@ impl Outbound {
     }
 
     /// As `livekit`, with the carrier's logs in the failure message.
-    fn livekit_with(&self, carrier: Option<&Carrier>, scenario_path: &str, dialed: &str, caller_id: &str, calls: usize) {
+    fn livekit_with(
+        &self,
+        carrier: Option<&Carrier>,
+        scenario_path: &str,
+        dialed: &str,
+        caller_id: &str,
+        calls: usize,
+    ) {
         let target = self.server.sip.to_string();
         let local_port = common::free_port().to_string();
         let calls = calls.to_string();
@@ -161,7 +171,13 @@ impl Outbound {
     fn expect(&self, status: u16, reason: &str) -> String {
         let template = std::fs::read_to_string(common::scenario("livekit-outbound-expect-failure.xml.in")).unwrap();
         let path = self.scratch.path().join(format!("livekit-expect-{status}.xml"));
-        std::fs::write(&path, template.replace("STATUS", &status.to_string()).replace("REASON", reason)).unwrap();
+        std::fs::write(
+            &path,
+            template
+                .replace("STATUS", &status.to_string())
+                .replace("REASON", reason),
+        )
+        .unwrap();
         path.to_string_lossy().into_owned()
     }
 
@@ -226,7 +242,13 @@ impl Drop for Carrier {
 fn an_agents_call_goes_through_the_carriers_407_challenge_is_answered_and_hung_up() {
     let o = Outbound::start("");
     let carrier = o.carrier("carrier-407-answer.xml", 3);
-    o.livekit_with(Some(&carrier), &common::scenario("livekit-outbound-call.xml"), DIALED, DEMO_NUMBER, 3);
+    o.livekit_with(
+        Some(&carrier),
+        &common::scenario("livekit-outbound-call.xml"),
+        DIALED,
+        DEMO_NUMBER,
+        3,
+    );
     carrier.finish(&o.server);
     let metrics = o.metrics();
     assert_eq!(
@@ -257,7 +279,13 @@ fn an_agents_call_goes_through_the_carriers_407_challenge_is_answered_and_hung_u
 fn a_401_challenge_is_answered_with_a_digest_sipp_itself_verifies() {
     let o = Outbound::start("");
     let carrier = o.carrier("carrier-401-verify.xml", 3);
-    o.livekit_with(Some(&carrier), &common::scenario("livekit-outbound-call.xml"), DIALED, DEMO_NUMBER, 3);
+    o.livekit_with(
+        Some(&carrier),
+        &common::scenario("livekit-outbound-call.xml"),
+        DIALED,
+        DEMO_NUMBER,
+        3,
+    );
     carrier.finish(&o.server);
 }
 
@@ -339,7 +367,10 @@ fn tls_carrier(listener: TcpListener, cert: rcgen::CertifiedKey<rcgen::KeyPair>)
         let header = |name: &str| {
             invite
                 .lines()
-                .find(|l| l.to_ascii_lowercase().starts_with(&format!("{}:", name.to_ascii_lowercase())))
+                .find(|l| {
+                    l.to_ascii_lowercase()
+                        .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+                })
                 .unwrap_or_default()
                 .to_owned()
         };

@@ -130,7 +130,10 @@ mod tests {
     fn agent_invite() -> Message {
         RequestBuilder::new(Method::Invite, b"sip:+12125551234@192.0.2.5")
             .header(HeaderName::Via, "SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bKlk")
-            .header(HeaderName::From, "\"Sales \\\"Bot\\\"\" <sip:+14155550101@10.0.0.9>;tag=lk")
+            .header(
+                HeaderName::From,
+                "\"Sales \\\"Bot\\\"\" <sip:+14155550101@10.0.0.9>;tag=lk",
+            )
             .header(HeaderName::To, "<sip:+12125551234@192.0.2.5>")
             .header(HeaderName::CallId, "lk-call")
             .header(HeaderName::CSeq, "1 INVITE")

@@ -304,7 +304,10 @@ mod tests {
         assert_eq!(response(&challenge, &answer), "6629fae49393a05397450978507c4ef1");
         let header = authorization(&challenge, &answer);
         assert!(header.contains("nc=00000001"), "{header}");
-        assert!(header.contains("opaque=\"5ccc069c403ebaf9f0171e9517f40e41\""), "{header}");
+        assert!(
+            header.contains("opaque=\"5ccc069c403ebaf9f0171e9517f40e41\""),
+            "{header}"
+        );
     }
 
     #[test]
@@ -361,7 +364,10 @@ mod tests {
             Err(DigestError::UnsupportedQop)
         );
         assert_eq!(choose(std::iter::empty()), Err(DigestError::NoChallenge));
-        assert_eq!(choose([&b"Digest realm=\"unterminated"[..]]), Err(DigestError::Malformed));
+        assert_eq!(
+            choose([&b"Digest realm=\"unterminated"[..]]),
+            Err(DigestError::Malformed)
+        );
     }
 
     #[test]

@@ -234,19 +234,40 @@ mod tests {
     #[test]
     fn outbound_faults_map_to_the_documented_status_with_a_reason() {
         let r = |e: CallError| e.response(503, 480);
-        assert_eq!(r(CallError::OutboundRefused(OutboundRefusal::CallerIdNotAllowed)).status, 403);
-        assert_eq!(r(CallError::OutboundRefused(OutboundRefusal::DeniedDestination)).status, 403);
-        assert_eq!(r(CallError::OutboundRefused(OutboundRefusal::InvalidDestination)).status, 484);
+        assert_eq!(
+            r(CallError::OutboundRefused(OutboundRefusal::CallerIdNotAllowed)).status,
+            403
+        );
+        assert_eq!(
+            r(CallError::OutboundRefused(OutboundRefusal::DeniedDestination)).status,
+            403
+        );
+        assert_eq!(
+            r(CallError::OutboundRefused(OutboundRefusal::InvalidDestination)).status,
+            484
+        );
         assert_eq!(r(CallError::Media(MediaError::SrtpRequired)).status, 488);
         let busy = r(CallError::TrunkBusy);
-        assert_eq!((busy.status, busy.retry_after, busy.retry_after_secs), (503, true, None));
+        assert_eq!(
+            (busy.status, busy.retry_after, busy.retry_after_secs),
+            (503, true, None)
+        );
         let rate = r(CallError::TrunkRate(2));
         assert_eq!((rate.status, rate.retry_after_secs), (503, Some(2)));
         assert_eq!(r(CallError::CarrierRejected(486)).status, 486);
         assert_eq!(r(CallError::CarrierRejected(502)).status, 503);
         assert_eq!(r(CallError::CarrierAuthFailed).status, 403);
-        assert_eq!(CallError::rejected(Direction::Outbound, 407), CallError::CarrierAuthFailed);
-        assert_eq!(CallError::rejected(Direction::Inbound, 407).response(503, 480).status, 503);
-        assert_eq!(r(CallError::timeout(Direction::Outbound)).why, "carrier did not respond");
+        assert_eq!(
+            CallError::rejected(Direction::Outbound, 407),
+            CallError::CarrierAuthFailed
+        );
+        assert_eq!(
+            CallError::rejected(Direction::Inbound, 407).response(503, 480).status,
+            503
+        );
+        assert_eq!(
+            r(CallError::timeout(Direction::Outbound)).why,
+            "carrier did not respond"
+        );
     }
 }

@@ -54,7 +54,14 @@ impl B2bua {
         let target = match router.route(&request) {
             Decision::Agent(target) => target,
             Decision::Refuse(refusal) => {
-                self.refuse(now, server, &invite, &CallError::Refused(refusal), from.addr, Direction::Inbound);
+                self.refuse(
+                    now,
+                    server,
+                    &invite,
+                    &CallError::Refused(refusal),
+                    from.addr,
+                    Direction::Inbound,
+                );
                 return;
             }
         };
@@ -164,7 +171,8 @@ impl B2bua {
     pub(super) fn start_call(&mut self, now: Instant, key: CallKey, mut call: Call, invite: Message, branch: Bytes) {
         call.agent_invite = Some(Box::new(invite.clone()));
         let (server, peer, direction) = (call.carrier_invite_tx, call.agent.peer, call.direction);
-        self.by_call_id.insert(call.carrier.call_id.clone(), (key, Side::Carrier));
+        self.by_call_id
+            .insert(call.carrier.call_id.clone(), (key, Side::Carrier));
         self.by_call_id.insert(call.agent.call_id.clone(), (key, Side::Agent));
         self.calls.insert(key, Box::new(call));
         self.owners.insert(server, (key, Role::CarrierInvite));
@@ -374,7 +382,11 @@ impl B2bua {
         let after = now.duration_since(call.started);
         let call_id = call.carrier.call_id.clone();
         let direction = call.direction;
-        self.events.push_back(CallEvent::Answered { call_id, after, direction });
+        self.events.push_back(CallEvent::Answered {
+            call_id,
+            after,
+            direction,
+        });
         self.respond(now, server, &relayed);
         self.schedule(key, now + t1, CallTimer::Retransmit2xx);
         self.arm_session_timer(now, key);

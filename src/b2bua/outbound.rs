@@ -115,7 +115,15 @@ impl B2bua {
             pending_reinvite: None,
         };
         let answering = self.answering_leg(&invite, from);
-        let mut call = Call::ringing(Direction::Outbound, answering, placed, server, invite, RouteKind::Static, now);
+        let mut call = Call::ringing(
+            Direction::Outbound,
+            answering,
+            placed,
+            server,
+            invite,
+            RouteKind::Static,
+            now,
+        );
         let target = *target;
         call.outbound = Some(Box::new(OutboundCall {
             trunk_id: target.trunk_id.into_boxed_str(),
@@ -165,7 +173,10 @@ impl B2bua {
 
 /// The number dialled, as written: the request-URI's user part, else the To URI's.
 fn dialed_user(invite: &Message) -> Option<String> {
-    let user = |uri: Uri<'_>| uri.user.map(|u| String::from_utf8_lossy(&crate::sip::unescape(u)).into_owned());
+    let user = |uri: Uri<'_>| {
+        uri.user
+            .map(|u| String::from_utf8_lossy(&crate::sip::unescape(u)).into_owned())
+    };
     invite
         .request_uri()
         .and_then(|u| Uri::parse(u).ok())

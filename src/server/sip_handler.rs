@@ -214,7 +214,12 @@ impl SipHandler {
 }
 
 impl Handler for SipHandler {
-    fn transport_error(&self, peer: std::net::SocketAddr, transport: crate::transport::Transport, out: &mut Vec<Outgoing>) {
+    fn transport_error(
+        &self,
+        peer: std::net::SocketAddr,
+        transport: crate::transport::Transport,
+        out: &mut Vec<Outgoing>,
+    ) {
         let mut core = self.lock();
         let peer = Peer {
             addr: peer,

@@ -101,7 +101,10 @@ mod tests {
         );
         let uk_ok = DestinationPolicy::for_org(&s, "uk-ok");
         assert_eq!(uk_ok.check(US, "+442071838750"), Ok(()));
-        assert_eq!(uk_ok.check(US, "+33142685300"), Err(OutboundRefusal::InternationalDenied));
+        assert_eq!(
+            uk_ok.check(US, "+33142685300"),
+            Err(OutboundRefusal::InternationalDenied)
+        );
         let world = DestinationPolicy::for_org(&s, "world");
         assert_eq!(world.check(US, "+33142685300"), Ok(()));
         assert_eq!(

@@ -143,13 +143,12 @@ impl OutboundRefusal {
             OutboundRefusal::NoAgentVersion => (403, "no X-Switchboard-Agent-Version-Id"),
             OutboundRefusal::UnknownAgentVersion => (403, "unknown or unpublished agent version"),
             OutboundRefusal::CallerIdNotHosted => (403, "caller ID is not a number of this org"),
-            OutboundRefusal::CallerIdNotAllowed => {
-                (403, "caller ID is assigned to another agent and not shareable")
-            }
+            OutboundRefusal::CallerIdNotAllowed => (403, "caller ID is assigned to another agent and not shareable"),
             OutboundRefusal::NoCallerId => (403, "no number is assigned to this agent version for outbound calls"),
-            OutboundRefusal::AmbiguousCallerId => {
-                (403, "several numbers are assigned to this agent version: name one as caller ID")
-            }
+            OutboundRefusal::AmbiguousCallerId => (
+                403,
+                "several numbers are assigned to this agent version: name one as caller ID",
+            ),
             // RFC 3261 §21.4.22: the request-URI is not a complete number.
             OutboundRefusal::InvalidDestination => (484, "dialled number is not a valid E.164 number"),
             OutboundRefusal::DeniedDestination => (403, "destination is on the deny list"),

@@ -16,7 +16,9 @@ impl SourceAcl {
         let mut nets = Vec::with_capacity(entries.len());
         for entry in entries {
             let (ip, bits) = entry.trim().split_once('/').unwrap_or((entry.trim(), ""));
-            let ip: IpAddr = ip.parse().map_err(|_| format!("{entry:?} is not an IP address or CIDR"))?;
+            let ip: IpAddr = ip
+                .parse()
+                .map_err(|_| format!("{entry:?} is not an IP address or CIDR"))?;
             let max = if ip.is_ipv4() { 32 } else { 128 };
             let bits = match bits {
                 "" => max,

@@ -159,7 +159,10 @@ fn an_agent_calls_from_the_number_whose_outbound_slot_holds_its_version() {
     assert_eq!(t.transport, Transport::Tcp);
     assert_eq!(t.media_encryption, MediaEncryption::Srtp);
     let creds = t.credentials.unwrap();
-    assert_eq!((creds.username.as_str(), creds.password.0.as_str()), ("trunk-user", "trunk-pass"));
+    assert_eq!(
+        (creds.username.as_str(), creds.password.0.as_str()),
+        ("trunk-user", "trunk-pass")
+    );
     assert!(!t.managed);
 }
 
@@ -235,7 +238,10 @@ fn a_slot_assigned_after_the_first_call_is_seen_by_the_next() {
 fn the_calling_version_must_be_named_known_and_published() {
     let f = fixture();
     let r = router(&f, OutboundSettings::default());
-    assert_eq!(refusal(&r, &ask(None, Some(OWN), "+12125551234")), OutboundRefusal::NoAgentVersion);
+    assert_eq!(
+        refusal(&r, &ask(None, Some(OWN), "+12125551234")),
+        OutboundRefusal::NoAgentVersion
+    );
     assert_eq!(
         refusal(&r, &ask(Some("ver_nope"), Some(OWN), "+12125551234")),
         OutboundRefusal::UnknownAgentVersion
@@ -323,7 +329,11 @@ fn managed_trunks_go_to_the_configured_termination_host_with_the_accounts_creden
     );
     let r = router(&f, settings);
     let t = target(&r, &ask(Some("ver_m"), Some(MANAGED), "+12125551234"));
-    assert_eq!(t.credentials.unwrap().username, "acct-a", "the account's own credentials");
+    assert_eq!(
+        t.credentials.unwrap().username,
+        "acct-a",
+        "the account's own credentials"
+    );
 }
 
 #[test]
@@ -377,5 +387,8 @@ fn the_trunks_limits_and_the_shared_secret_come_from_the_settings() {
     let mut request = ask(Some("ver_a"), Some(OWN), "+12125551234");
     request.secret = Some(b"lk-secret");
     let t = target(&r, &request);
-    assert_eq!((t.limits.calls_per_second, t.limits.burst, t.limits.max_concurrent), (10.0, 5, 7));
+    assert_eq!(
+        (t.limits.calls_per_second, t.limits.burst, t.limits.max_concurrent),
+        (10.0, 5, 7)
+    );
 }
