@@ -202,8 +202,9 @@ impl Net {
             .header(
                 header,
                 format!(
-                    "Digest realm=\"carrier.test\", nonce=\"nonce-{}\", qop=\"auth\", algorithm=MD5, opaque=\"op\"",
-                    self.agent.challenges
+                    "Digest realm=\"carrier.test\", nonce=\"nonce-{}\", qop=\"auth\", algorithm={}, opaque=\"op\"",
+                    self.agent.challenges,
+                    self.challenge_algorithm()
                 ),
             )
             .build()
@@ -232,8 +233,9 @@ impl Net {
         };
         let challenge = crate::b2bua::digest_client::parse_challenge(
             format!(
-                "Digest realm=\"carrier.test\", nonce=\"nonce-{}\", qop=\"auth\", algorithm=MD5",
-                self.agent.challenges
+                "Digest realm=\"carrier.test\", nonce=\"nonce-{}\", qop=\"auth\", algorithm={}",
+                self.agent.challenges,
+                self.challenge_algorithm()
             )
             .as_bytes(),
         )
@@ -252,12 +254,21 @@ impl Net {
             },
         );
         let ok = get("username") == CARRIER_USER
+            && get("algorithm") == self.challenge_algorithm()
             && get("uri") == uri
             && get("nc") == "00000001"
             && get("opaque") == "op"
             && get("response") == expected;
         self.agent.auth_ok.push(ok);
         ok
+    }
+
+    fn challenge_algorithm(&self) -> &'static str {
+        if self.agent.sha256 {
+            "SHA-256"
+        } else {
+            "MD5"
+        }
     }
 
     fn outbound_events(&self) -> Vec<&CallEvent> {
@@ -359,6 +370,18 @@ fn a_401_challenge_is_answered_with_authorization() {
     let second = &net.agent.invites[1];
     assert!(second.header(HeaderName::Authorization).is_some());
     assert!(second.header(HeaderName::ProxyAuthorization).is_none());
+}
+
+#[test]
+fn a_sha256_challenge_is_answered_with_a_sha256_digest() {
+    let mut net = outbound_net(125, AgentMode::ChallengeThenAnswer(407), Net::config());
+    net.agent.sha256 = true;
+    net.agent_calls(DIALED, Some(OWN), Some("ver-a"));
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(net.carrier.finals, vec![200]);
+    assert_eq!(net.agent.auth_ok, vec![true], "the SHA-256 answer checks out");
+    let answer = net.agent.invites[1].header(HeaderName::ProxyAuthorization).unwrap();
+    assert!(String::from_utf8_lossy(answer).contains("algorithm=SHA-256"));
 }
 
 #[test]
@@ -529,6 +552,40 @@ fn session_timers_end_an_outbound_call_nobody_refreshes() {
     assert_eq!((net.carrier.byes_received, net.agent.byes_received), (1, 1));
     net.run_for(Duration::from_secs(40));
     net.assert_nothing_left("after session expiry");
+}
+
+#[test]
+fn refer_from_the_agent_is_refused_by_default_and_relayed_to_the_carrier_when_configured() {
+    let mut net = outbound_net(126, AgentMode::Answer, Net::config());
+    net.agent_calls(DIALED, Some(OWN), Some("ver-a"));
+    net.run_for(Duration::from_secs(1));
+    let refer = net.carrier_in_dialog(Method::Refer, 2);
+    net.carrier_request(refer);
+    net.run_for(Duration::from_millis(200));
+    assert_eq!(net.carrier.in_dialog_answers, vec![(Method::Refer, 603)]);
+    assert!(net.agent.in_dialog.is_empty(), "nothing reached the carrier");
+    let config = B2buaConfig {
+        refer: ReferPolicy::Relay,
+        ..Net::config()
+    };
+    let mut net = outbound_net(127, AgentMode::Answer, config);
+    net.agent_calls(DIALED, Some(OWN), Some("ver-a"));
+    net.run_for(Duration::from_secs(1));
+    let mut refer = net.carrier_in_dialog(Method::Refer, 2);
+    refer.append_header(HeaderName::ReferTo, Bytes::from_static(b"<sip:+12125559876@192.0.2.1>"));
+    net.carrier_request(refer);
+    net.run_for(Duration::from_millis(200));
+    assert_eq!(net.carrier.in_dialog_answers, vec![(Method::Refer, 200)]);
+    let relayed = net
+        .agent
+        .in_dialog
+        .iter()
+        .find(|m| m.method() == Some(&Method::Refer))
+        .expect("the REFER reached the carrier");
+    assert_eq!(
+        relayed.header(HeaderName::ReferTo),
+        Some(&b"<sip:+12125559876@192.0.2.1>"[..])
+    );
 }
 
 #[test]
