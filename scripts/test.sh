@@ -23,6 +23,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# The example routing workflows written in Rust (tests/workflow_examples.rs loads them).
+scripts/build-workflows.sh
 # Integration tests start real servers and SIPp processes; two at a time suits 2 cores.
 cargo test --lib --bins --tests -- --test-threads="${TEST_THREADS:-2}"
 # Each criterion bench once, as a test (criterion takes no test-harness flags).

@@ -39,6 +39,8 @@ pub struct Config {
     pub b2bua: crate::b2bua::B2buaConfig,
     pub call_records: crate::call_records::CallRecordsConfig,
     pub routing: crate::routing::RoutingConfig,
+    pub workflow: crate::workflow::WorkflowConfig,
+    pub security: crate::security::SecurityConfig,
     /// Agents' outbound calls: who may place them, where to, how fast (`[outbound]`).
     #[serde(default)]
     pub outbound: crate::routing::outbound::OutboundSettings,
@@ -70,6 +72,8 @@ pub struct SipConfig {
     pub max_connections_per_source: usize,
     /// A stream connection with no complete message for this long is closed (seconds).
     pub idle_timeout_secs: u64,
+    /// A stream message must arrive whole within this long of its first byte (seconds).
+    pub message_timeout_secs: u64,
     /// Time allowed for a TLS handshake (seconds).
     pub handshake_timeout_secs: u64,
     /// On SIGTERM, new calls get 503 and live calls get this long to end (seconds).
@@ -140,6 +144,26 @@ impl Config {
                 field: "tls.cert_path",
                 reason: "cert_path and key_path are set together or not at all".into(),
             });
+        }
+        if let Err(crate::workflow::WorkflowError::Config { knob, why }) = self.workflow.check() {
+            return Err(ConfigError::Invalid {
+                field: knob,
+                reason: format!("[workflow] {why}"),
+            });
+        }
+        if let Err(err) = self.security.validate() {
+            return Err(ConfigError::Invalid {
+                field: "security",
+                reason: err.to_string(),
+            });
+        }
+        if let Some(pinned) = &self.routing.pinned_time {
+            if pinned.parse::<jiff::Timestamp>().is_err() {
+                return Err(ConfigError::Invalid {
+                    field: "routing.pinned_time",
+                    reason: "must be an RFC 3339 timestamp".into(),
+                });
+            }
         }
         self.check_outbound()
     }

@@ -1,7 +1,8 @@
 //! The `switchboard` command: `serve` runs the SIP edge and its API; `check-config`
-//! validates a configuration without starting anything.
+//! validates a configuration without starting anything; `workflow test` dry-runs a routing
+//! workflow module on an input object.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -31,6 +32,29 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Routing workflows.
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
+}
+
+#[derive(Subcommand)]
+enum WorkflowCommand {
+    /// Run a module once on an input object (the documented workflow input, JSON) and print
+    /// its output object, the decision switchboard would take with the configured store's
+    /// directory (the org named by `organization_id`, its fallback), fuel used and time.
+    Test {
+        /// The module: a .wasm binary or .wat text.
+        #[arg(long)]
+        module: PathBuf,
+        /// The input object, e.g. '{"caller_number":"+14155550100","called_number":"+15551234567"}'.
+        #[arg(long)]
+        input: String,
+        /// IANA time zone for the time.* keys (default: the org's routing config, else UTC).
+        #[arg(long)]
+        tz: Option<String>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -52,7 +76,62 @@ fn main() -> anyhow::Result<()> {
             println!("configuration is valid\n{config:#?}");
             Ok(())
         }
+        Command::Workflow(WorkflowCommand::Test {
+            module,
+            input,
+            tz,
+            config,
+        }) => workflow_test(&module, &input, tz, config.as_deref()),
     }
+}
+
+fn workflow_test(module: &Path, input: &str, tz: Option<String>, config: Option<&Path>) -> anyhow::Result<()> {
+    use switchboard::routing::dry_run;
+    let config = Config::load(config)?;
+    let source = std::fs::read(module).with_context(|| format!("reading {}", module.display()))?;
+    let input: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(input).context("--input must be a JSON object")?;
+    let engine = switchboard::workflow::Engine::new(&config.workflow)?;
+    let workflow = engine
+        .compile(&source)
+        .map_err(|err| anyhow::anyhow!("{}: {err}", module.display()))?;
+    // The directory the server would route with, when its store exists.
+    let snapshot = match config.store.path.exists() {
+        true => {
+            let store = std::sync::Arc::new(switchboard::store::SqliteStore::open(&config.store.path)?);
+            switchboard::directory::Directory::load(store)?.snapshot()
+        }
+        false => std::sync::Arc::new(switchboard::directory::Snapshot::empty()),
+    };
+    let org = input
+        .get("organization_id")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let mut routing =
+        snapshot
+            .routing_configs
+            .get(org)
+            .cloned()
+            .unwrap_or_else(|| switchboard::directory::model::RoutingConfig {
+                org_id: org.to_owned(),
+                enabled: true,
+                workflow_definition: None,
+                fallback_agent_id: None,
+                fallback_agent_version: None,
+                tz: None,
+                updated_at: String::new(),
+            });
+    if tz.is_some() {
+        routing.tz = tz;
+    }
+    let context = dry_run::context(&input, routing.tz.as_deref()).map_err(anyhow::Error::msg)?;
+    let run = engine.run(&workflow, context);
+    let output = dry_run::output(&run);
+    let (outcome, fuel, elapsed, logs) = (run.outcome.clone(), run.fuel_used, run.elapsed, run.logs.clone());
+    let decision = dry_run::decision(&snapshot, &routing, run);
+    let report = dry_run::report(output, &outcome, decision, (fuel, elapsed, &logs));
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }
 
 fn init_tracing(config: &Config) {

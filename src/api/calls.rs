@@ -116,9 +116,9 @@ fn scan(
     loop {
         let rows = log.list(&query).map_err(crate::directory::DirectoryError::from)?;
         let exhausted = rows.len() < query.limit;
-        for (started, record) in rows {
+        for (key, record) in rows {
             scanned += 1;
-            last = Some((started, record.id.clone()));
+            last = Some(key);
             if keep(&record) {
                 data.push(record);
                 if data.len() == limit {
@@ -143,7 +143,7 @@ fn scan(
                 next_cursor: last.map(encode_cursor),
             });
         }
-        query.before = last.clone();
+        query.before = last;
     }
 }
 
@@ -160,16 +160,13 @@ fn matches(q: &CallsQuery, status: Option<u16>, r: &CallRecord) -> bool {
             .is_none_or(|n| r.called_number.as_deref() == Some(n) || r.calling_number.as_deref() == Some(n))
 }
 
-fn encode_cursor((started, id): (i64, String)) -> String {
-    format!("{started}.{id}")
+/// The cursor is the id of the last record of the page.
+fn encode_cursor(key: i64) -> String {
+    crate::store::record_id(key)
 }
 
-fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
-    cursor
-        .split_once('.')
-        .and_then(|(ms, id)| Some((ms.parse().ok()?, id.to_owned())))
-        .filter(|(_, id)| id.starts_with("call_"))
-        .ok_or_else(|| ApiError::invalid("cursor", "cursor is not one this API returned"))
+fn decode_cursor(cursor: &str) -> Result<i64, ApiError> {
+    crate::store::record_key(cursor).ok_or_else(|| ApiError::invalid("cursor", "cursor is not one this API returned"))
 }
 
 fn unix_ms(field: &'static str, text: &str) -> Result<i64, ApiError> {

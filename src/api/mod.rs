@@ -77,6 +77,10 @@ pub struct AppState {
     pub provider: Arc<dyn crate::provider::NumberProvider>,
     /// Call records, read by `/core/calls`.
     pub calls: Arc<crate::store::CallLog>,
+    /// The workflow sandbox: uploads are compiled and checked with it, dry runs run in it.
+    pub workflows: Arc<crate::routing::Workflows>,
+    /// Compiled workflow artifacts, written at upload.
+    pub artifacts: Arc<crate::store::Artifacts>,
     /// Whether `/metrics` is served (and metrics are collected at all).
     pub metrics: bool,
 }
@@ -117,6 +121,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/core/agents/{id}/versions/{version}/publish",
             axum::routing::post(agents::publish),
+        )
+        .route(
+            "/core/inbound-routing-config/test",
+            axum::routing::post(routing_config::test),
         )
         .route(
             "/core/inbound-routing-config",

@@ -1,7 +1,8 @@
 //! `/core/inbound-routing-config`: one per org. The fallback agent and version must exist
-//! (and the version be published). The workflow module is stored as given (wasm as base64,
-//! or WAT text); compiling and running it is the workflow sandbox's work, and until that
-//! exists routing does not consult it.
+//! (and the version be published). The workflow module (wasm as base64, or WAT text) is
+//! compiled and checked against the ABI at upload, its artifact stored, and a refusal names
+//! the fault; the next call runs the new module (calls in progress keep their agent).
+//! `POST .../test` is a dry run on a given input: output, decision, fuel and time.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -73,6 +74,14 @@ pub async fn put(
         }
         (None, None) => {}
     }
+    if let Some(tz) = &body.tz {
+        if jiff::tz::TimeZone::get(tz).is_err() {
+            return Err(ApiError::invalid("tz", format!("{tz:?} is not an IANA time zone")));
+        }
+    }
+    if let Some(definition) = body.workflow_definition.clone() {
+        compile(&state, definition).await?;
+    }
     let config = RoutingConfig {
         org_id: caller.org_id.clone(),
         enabled: body.enabled,
@@ -93,4 +102,76 @@ pub async fn delete(caller: Caller, State(state): State<AppState>) -> Result<Sta
     }
     commit(&state, vec![], vec![(Kind::RoutingConfig, caller.org_id.clone())]).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Compile and check a module (off the async threads: compiling takes milliseconds), and
+/// store its artifact.
+async fn compile(state: &AppState, definition: String) -> Result<crate::workflow::Workflow, ApiError> {
+    let workflows = state.workflows.clone();
+    let artifacts = state.artifacts.clone();
+    tokio::task::spawn_blocking(move || workflows.load(&definition, &artifacts))
+        .await
+        .map_err(|_| ApiError::Conflict("the upload was interrupted".into()))?
+        .map_err(|err| ApiError::invalid("workflow_definition", err.to_string()))
+}
+
+/// The body of a dry run.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestBody {
+    pub input: serde_json::Map<String, serde_json::Value>,
+    /// A module to try instead of the stored one.
+    pub workflow_definition: Option<String>,
+}
+
+pub async fn test(
+    caller: Caller,
+    State(state): State<AppState>,
+    Body(body): Body<TestBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.can_read("agents")?;
+    let snapshot = state.directory.snapshot();
+    let stored = snapshot.routing_configs.get(&caller.org_id).cloned();
+    let mut config = match (stored, &body.workflow_definition) {
+        (Some(config), _) => config,
+        (None, Some(_)) => RoutingConfig {
+            org_id: caller.org_id.clone(),
+            enabled: true,
+            workflow_definition: None,
+            fallback_agent_id: None,
+            fallback_agent_version: None,
+            tz: None,
+            updated_at: now(),
+        },
+        (None, None) => return Err(ApiError::NotFound("inbound routing config")),
+    };
+    if body.workflow_definition.is_some() {
+        config.workflow_definition = body.workflow_definition.clone();
+    }
+    let Some(definition) = config.workflow_definition.clone() else {
+        return Err(ApiError::invalid(
+            "workflow_definition",
+            "the routing config has no workflow to run",
+        ));
+    };
+    let mut input = body.input;
+    input
+        .entry("organization_id")
+        .or_insert_with(|| serde_json::Value::String(caller.org_id.clone()));
+    let context = crate::routing::dry_run::context(&input, config.tz.as_deref())
+        .map_err(|message| ApiError::invalid("input", message))?;
+    let workflow = compile(&state, definition).await?;
+    let engine = state.workflows.clone();
+    let run = tokio::task::spawn_blocking(move || engine.engine().run(&workflow, context))
+        .await
+        .map_err(|_| ApiError::Conflict("the run was interrupted".into()))?;
+    let output = crate::routing::dry_run::output(&run);
+    let (outcome, fuel, elapsed, logs) = (run.outcome.clone(), run.fuel_used, run.elapsed, run.logs.clone());
+    let decision = crate::routing::dry_run::decision(&snapshot, &config, run);
+    Ok(Json(crate::routing::dry_run::report(
+        output,
+        &outcome,
+        decision,
+        (fuel, elapsed, &logs),
+    )))
 }

@@ -83,7 +83,7 @@ pub async fn create(
         org_id: caller.org_id.clone(),
         name: required_name(&body)?,
         managed_account_id: None,
-        inbound_config: checked_inbound(body.inbound_config.unwrap_or_default())?,
+        inbound_config: checked_inbound(body.inbound_config.unwrap_or_default(), None)?,
         outbound_config: Some(checked_outbound(body.outbound_config, None)?),
         created_at: stamp.clone(),
         updated_at: stamp,
@@ -107,7 +107,7 @@ pub async fn update(
         ));
     }
     trunk.name = required_name(&body)?;
-    trunk.inbound_config = checked_inbound(body.inbound_config.unwrap_or_default())?;
+    trunk.inbound_config = checked_inbound(body.inbound_config.unwrap_or_default(), Some(&trunk.inbound_config))?;
     trunk.outbound_config = Some(checked_outbound(body.outbound_config, trunk.outbound_config.as_ref())?);
     trunk.updated_at = now();
     commit(&state, vec![Object::Trunk(trunk.clone())], vec![]).await?;
@@ -155,7 +155,49 @@ fn required_name(body: &TrunkBody) -> Result<String, ApiError> {
     }
 }
 
-fn checked_inbound(config: InboundConfig) -> Result<InboundConfig, ApiError> {
+/// Valid sources; digest credentials complete (a PUT without a password keeps the old
+/// one); a positive rate; a fingerprint of 32 hex bytes.
+fn checked_inbound(mut config: InboundConfig, existing: Option<&InboundConfig>) -> Result<InboundConfig, ApiError> {
+    if let Some(user) = &config.auth_username {
+        if user.trim().is_empty() || user.len() > 128 {
+            return Err(ApiError::invalid(
+                "inbound_config.auth_username",
+                "auth_username must be 1 to 128 characters",
+            ));
+        }
+        if config.auth_password.0.is_empty() {
+            match existing.filter(|e| e.auth_username.is_some()) {
+                Some(old) => config.auth_password = old.auth_password.clone(),
+                None => {
+                    return Err(ApiError::invalid(
+                        "inbound_config.auth_password",
+                        "inbound_config.auth_password is required with auth_username",
+                    ))
+                }
+            }
+        }
+    } else {
+        config.auth_password = crate::directory::model::Secret::default();
+    }
+    if config
+        .max_calls_per_second
+        .is_some_and(|r| !(r > 0.0 && r <= 100_000.0))
+    {
+        return Err(ApiError::invalid(
+            "inbound_config.max_calls_per_second",
+            "max_calls_per_second must be above 0 and at most 100000",
+        ));
+    }
+    if let Some(fp) = &config.tls_client_fingerprint {
+        let hex = fp.replace(':', "");
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ApiError::invalid(
+                "inbound_config.tls_client_fingerprint",
+                "tls_client_fingerprint must be a SHA-256 in hex",
+            ));
+        }
+        config.tls_client_fingerprint = Some(hex.to_ascii_lowercase());
+    }
     for source in &config.allowed_sources {
         if !is_ip_or_cidr(source) {
             return Err(ApiError::invalid(

@@ -44,12 +44,18 @@ impl B2bua {
             );
             return;
         };
+        let caller_name = invite
+            .from()
+            .ok()
+            .and_then(|f| f.display)
+            .map(|d| String::from_utf8_lossy(d).trim_matches('"').to_owned());
         let request = RouteRequest {
             called: &called,
             caller: calling.as_deref().unwrap_or(""),
-            caller_name: None,
+            caller_name: caller_name.as_deref(),
             source: from.addr,
             call_id: invite.call_id().unwrap_or_default(),
+            invite: Some(&invite),
         };
         let target = match router.route(&request) {
             Decision::Agent(target) => target,

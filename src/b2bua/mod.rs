@@ -51,6 +51,7 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+pub use agent_leg::dialed_number;
 pub use call::{CallEvent, CallKey, Direction, EndedBy, Outcome, RouteFacts, Side};
 pub use config::{B2buaConfig, ReferPolicy};
 pub use failure::{phrase, CallError, FailureResponse};

@@ -11,7 +11,7 @@ use super::recorder::{Pending, Recorder};
 use super::{rfc3339_ms, CallRecord, CallRecordsConfig};
 use crate::b2bua::{EndedBy, Outcome};
 use crate::directory::Directory;
-use crate::store::CallLog;
+use crate::store::{record_id, CallLog, SEQUENCE_BITS};
 
 /// A call that ended, on its way to the store.
 #[derive(Debug)]
@@ -52,21 +52,31 @@ fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, receive
     let flush = Duration::from_millis(config.flush_ms.max(1));
     let mut batch = Vec::new();
     let mut last_prune = Instant::now() - PRUNE_EVERY;
+    // Starts anywhere, so that a restart within the same millisecond makes new keys.
+    let mut sequence: i64 = rand::random::<i64>() & ((1 << SEQUENCE_BITS) - 1);
     loop {
-        let closed = match receiver.recv_timeout(flush) {
+        // Wait for a first record, then gather for up to one flush interval, so that one
+        // transaction carries every record of the interval.
+        let mut closed = false;
+        match receiver.recv_timeout(flush) {
             Ok(first) => {
-                batch.push(to_record(first, directory));
+                batch.push(to_record(first, directory, &mut sequence));
+                let until = Instant::now() + flush;
                 while batch.len() < BATCH {
-                    match receiver.try_recv() {
-                        Ok(next) => batch.push(to_record(next, directory)),
-                        Err(_) => break,
+                    let left = until.saturating_duration_since(Instant::now());
+                    match receiver.recv_timeout(left) {
+                        Ok(next) => batch.push(to_record(next, directory, &mut sequence)),
+                        Err(RecvTimeoutError::Timeout) => break,
+                        Err(RecvTimeoutError::Disconnected) => {
+                            closed = true;
+                            break;
+                        }
                     }
                 }
-                false
             }
-            Err(RecvTimeoutError::Timeout) => false,
-            Err(RecvTimeoutError::Disconnected) => true,
-        };
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => closed = true,
+        }
         if !batch.is_empty() {
             match log.append(&batch) {
                 Ok(()) => metrics::counter!("call_records_written_total").increment(batch.len() as u64),
@@ -97,7 +107,7 @@ fn batch_now_ms() -> i64 {
 }
 
 /// The record, with org and trunk from the route taken or else from the dialed number.
-fn to_record(finished: Finished, directory: &Directory) -> (i64, CallRecord) {
+fn to_record(finished: Finished, directory: &Directory, sequence: &mut i64) -> (i64, CallRecord) {
     let Finished {
         call_id,
         pending: p,
@@ -111,8 +121,10 @@ fn to_record(finished: Finished, directory: &Directory) -> (i64, CallRecord) {
         Some(t) => (Some(t.org_id.clone()), Some(t.trunk_id.clone())),
         None => attribute(directory, p.called.as_deref(), p.source),
     };
+    *sequence = (*sequence + 1) & ((1 << SEQUENCE_BITS) - 1);
+    let key = (p.invite_ms.max(0) << SEQUENCE_BITS) | *sequence;
     let record = CallRecord {
-        id: format!("call_{}", uuid::Uuid::new_v4().simple()),
+        id: record_id(key),
         direction: p.direction.label().into(),
         call_id: String::from_utf8_lossy(&call_id).into_owned(),
         org_id,
@@ -136,7 +148,7 @@ fn to_record(finished: Finished, directory: &Directory) -> (i64, CallRecord) {
         answered_at: p.answered_ms.map(rfc3339_ms),
         ended_at: rfc3339_ms(ended_ms),
     };
-    (p.invite_ms, record)
+    (key, record)
 }
 
 /// A refused call's org and trunk: the dialed number's when we host it, else the trunk

@@ -44,6 +44,19 @@ pub struct InboundConfig {
     /// Carrier signalling addresses (IPs or CIDRs) that may send calls for this trunk.
     #[serde(default)]
     pub allowed_sources: Vec<String>,
+    /// Digest credentials (RFC 3261 §22) the carrier must present: instead of its address
+    /// when `allowed_sources` is empty, as well as it otherwise.
+    #[serde(default)]
+    pub auth_username: Option<String>,
+    /// Write-only, like the outbound password.
+    #[serde(default, skip_serializing)]
+    pub auth_password: Secret,
+    /// SHA-256 (hex) of the client certificate a carrier on TLS must present.
+    #[serde(default)]
+    pub tls_client_fingerprint: Option<String>,
+    /// New calls per second this trunk may send (default: the server's `[security]` value).
+    #[serde(default)]
+    pub max_calls_per_second: Option<f64>,
 }
 
 /// How calls leave through a BYOC trunk.

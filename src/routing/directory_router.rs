@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
-use super::{AgentTarget, Decision, Refusal, RouteKind, RouteRequest, Router, StaticTable};
+use super::{AgentTarget, Decision, Refusal, RouteKind, RouteRequest, Router, StaticTable, Workflows};
 use crate::directory::Directory;
 
 /// Routes by the directory, then by the static table.
@@ -16,6 +16,7 @@ pub struct DirectoryRouter {
     fallback: Option<StaticTable>,
     default_host: String,
     resolved: DashMap<String, SocketAddr>,
+    workflows: Option<Arc<Workflows>>,
 }
 
 impl DirectoryRouter {
@@ -25,7 +26,14 @@ impl DirectoryRouter {
             fallback,
             default_host,
             resolved: DashMap::new(),
+            workflows: None,
         }
+    }
+
+    /// Route orgs with an enabled routing config through their workflow.
+    pub fn with_workflows(mut self, workflows: Arc<Workflows>) -> DirectoryRouter {
+        self.workflows = Some(workflows);
+        self
     }
 
     /// The address of a LiveKit host, resolved once and cached. An IP literal costs nothing;
@@ -47,6 +55,7 @@ impl DirectoryRouter {
 
 impl Router for DirectoryRouter {
     fn route(&self, request: &RouteRequest<'_>) -> Decision {
+        metrics::counter!("routing_lookups_total").increment(1);
         let snapshot = self.directory.snapshot();
         let Some(number) = snapshot.number(request.called) else {
             return self
@@ -54,12 +63,24 @@ impl Router for DirectoryRouter {
                 .as_ref()
                 .map_or(Decision::Refuse(Refusal::UnknownNumber), |t| t.route(request));
         };
-        let version = number
-            .inbound_agent_version_id
-            .as_ref()
-            .and_then(|id| snapshot.versions.get(id));
-        let Some(version) = version.filter(|v| v.published) else {
-            return Decision::Refuse(Refusal::NoAgent);
+        // DESIGN.md's decision tree: an enabled routing config runs the org's workflow;
+        // without one (or disabled) the number's own inbound agent answers.
+        let config = snapshot.routing_configs.get(&number.org_id).filter(|c| c.enabled);
+        let (version, kind, headers) = match (config, &self.workflows) {
+            (Some(config), Some(workflows)) => match workflows.route(&snapshot, config, number, request) {
+                Ok(chosen) => (chosen.version, chosen.kind, chosen.headers),
+                Err(refusal) => return Decision::Refuse(refusal),
+            },
+            _ => {
+                let version = number
+                    .inbound_agent_version_id
+                    .as_ref()
+                    .and_then(|id| snapshot.versions.get(id));
+                let Some(version) = version.filter(|v| v.published) else {
+                    return Decision::Refuse(Refusal::NoAgent);
+                };
+                (version, RouteKind::Static, Vec::new())
+            }
         };
         let host = snapshot
             .orgs
@@ -77,8 +98,8 @@ impl Router for DirectoryRouter {
             trunk_id: number.trunk_id.clone(),
             livekit_host: host,
             destination,
-            kind: RouteKind::Static,
-            headers: Vec::new(),
+            kind,
+            headers,
         }))
     }
 }
@@ -95,6 +116,7 @@ mod tests {
             caller_name: None,
             source: "127.0.0.1:5060".parse().unwrap(),
             call_id: b"c",
+            invite: None,
         }
     }
 

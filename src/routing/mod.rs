@@ -7,12 +7,18 @@
 use std::net::SocketAddr;
 
 mod directory_router;
+pub mod dry_run;
 pub mod outbound;
 mod static_table;
+pub mod workflows;
+
+#[cfg(test)]
+mod workflow_tests;
 
 pub use directory_router::DirectoryRouter;
 pub use outbound::{OutboundDecision, OutboundRefusal, OutboundRequest, OutboundRouter};
 pub use static_table::{RoutingConfig, StaticTable, TableError};
+pub use workflows::Workflows;
 
 use bytes::Bytes;
 
@@ -26,6 +32,8 @@ pub struct RouteRequest<'a> {
     pub caller_name: Option<&'a str>,
     pub source: SocketAddr,
     pub call_id: &'a [u8],
+    /// The INVITE itself, for a workflow's `header.<Name>` keys.
+    pub invite: Option<&'a crate::sip::Message>,
 }
 
 /// How a route was decided; travels to the agent in `X-Switchboard-Route` and into metrics.

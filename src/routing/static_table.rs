@@ -21,6 +21,9 @@ pub struct RoutingConfig {
     pub static_routes: Option<PathBuf>,
     /// Country code for numbers that arrive without `+`.
     pub default_country: String,
+    /// Pin the wall clock routing workflows see (RFC 3339), for tests and demos; unset, they
+    /// see the real time.
+    pub pinned_time: Option<String>,
 }
 
 impl Default for RoutingConfig {
@@ -29,6 +32,7 @@ impl Default for RoutingConfig {
             livekit_host: "127.0.0.1:5090".into(),
             static_routes: None,
             default_country: "1".into(),
+            pinned_time: None,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The shell that wires switchboard together: configuration, logging, the transports and
 //! the SIP handler, and an orderly stop on SIGTERM/ctrl-c.
 
+mod admission;
 mod reply;
 mod sip_handler;
+mod sip_metrics;
 
 use std::sync::Arc;
 
@@ -24,12 +26,22 @@ pub enum ServeError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Directory(#[from] crate::directory::DirectoryError),
+    #[error("the workflow sandbox: {0}")]
+    Workflow(#[from] crate::workflow::WorkflowError),
 }
 
 /// The store, the directory loaded from it (seeded on first start), and the router over it.
+#[allow(clippy::type_complexity)]
 fn open_routing(
     config: &Config,
-) -> Result<(crate::routing::DirectoryRouter, Arc<crate::directory::Directory>), ServeError> {
+) -> Result<
+    (
+        crate::routing::DirectoryRouter,
+        Arc<crate::directory::Directory>,
+        Arc<crate::routing::Workflows>,
+    ),
+    ServeError,
+> {
     let store = Arc::new(crate::store::SqliteStore::open(&config.store.path)?);
     let directory = Arc::new(crate::directory::Directory::load(store)?);
     if config.directory.seed_demo {
@@ -52,8 +64,35 @@ fn open_routing(
         None => None,
     };
     tracing::info!(store = %config.store.path.display(), numbers = snapshot.number_count(), static_routes = fallback.as_ref().map_or(0, |t| t.len()), livekit = %config.routing.livekit_host, "routing loaded");
-    let router = crate::routing::DirectoryRouter::new(directory.clone(), config.routing.livekit_host.clone(), fallback);
-    Ok((router, directory))
+    let workflows = Arc::new(open_workflows(config, &snapshot)?);
+    let router = crate::routing::DirectoryRouter::new(directory.clone(), config.routing.livekit_host.clone(), fallback)
+        .with_workflows(workflows.clone());
+    Ok((router, directory, workflows))
+}
+
+/// The workflow sandbox, with every org's module loaded (from its stored artifact, or
+/// compiled), so that no call waits for a compile.
+fn open_workflows(
+    config: &Config,
+    snapshot: &crate::directory::Snapshot,
+) -> Result<crate::routing::Workflows, ServeError> {
+    let engine = crate::workflow::Engine::new(&config.workflow)?;
+    let pinned = config
+        .routing
+        .pinned_time
+        .as_deref()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map(std::time::SystemTime::from);
+    let workflows = crate::routing::Workflows::new(engine, pinned);
+    let artifacts = crate::store::Artifacts::open(&config.store.path)?;
+    for routing in snapshot.routing_configs.values() {
+        if let Some(definition) = &routing.workflow_definition {
+            if let Err(err) = workflows.load(definition, &artifacts) {
+                tracing::warn!(org = %routing.org_id, %err, "an org's routing workflow does not load; its calls take the fallback");
+            }
+        }
+    }
+    Ok(workflows)
 }
 
 /// A running server: its bound addresses, and what stops it when dropped.
@@ -121,7 +160,11 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         Some(_) => Some(transport::load_or_generate_tls(&config.tls)?),
         None => None,
     };
-    let (router, directory) = open_routing(config)?;
+    if config.api.metrics {
+        // Before the SIP handler registers its metric handles.
+        crate::metrics::install();
+    }
+    let (router, directory, workflows) = open_routing(config)?;
     let router = Arc::new(router);
     let core = crate::b2bua::B2bua::new(config.b2bua.clone(), rand::random());
     let call_log = Arc::new(crate::store::CallLog::open(&config.store.path)?);
@@ -140,7 +183,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let livekit = crate::routing::outbound::SourceAcl::parse(&config.outbound.livekit_sources).unwrap_or_default();
     let handler = Arc::new(
         SipHandler::new(config.sip.server_header.clone(), core, router, recorder)
-            .with_outbound(livekit, Arc::new(outbound)),
+            .with_outbound(livekit, Arc::new(outbound))
+            .with_gate(admission::Gate::new(config.security.clone(), directory.clone())),
     );
     let listeners = transport::start(&config.sip, tls, handler.clone())
         .await
@@ -159,6 +203,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
                     health: health.clone(),
                     provider: config.provider.build(),
                     calls: call_log.clone(),
+                    workflows: workflows.clone(),
+                    artifacts: Arc::new(crate::store::Artifacts::open(&config.store.path)?),
                     metrics: config.api.metrics,
                 },
             )

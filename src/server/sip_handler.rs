@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+use super::admission::Verdict;
 use super::reply;
+use super::sip_metrics::SipMetrics;
 use crate::b2bua::{B2bua, CallEvent, Peer};
 use crate::call_records::Recorder;
 use crate::routing::outbound::SourceAcl;
@@ -33,8 +35,11 @@ pub struct SipHandler {
     core: Mutex<B2bua>,
     router: Arc<dyn Router>,
     records: Option<Arc<Recorder>>,
+    metrics: SipMetrics,
     /// Outbound calls: the LiveKit sources whose new INVITEs are outbound, and their router.
     outbound: Option<(SourceAcl, Arc<dyn OutboundRouter>)>,
+    /// The source gate (ACLs, digest, rate limits, bans) every request passes first.
+    gate: Option<super::admission::Gate>,
 }
 
 impl SipHandler {
@@ -50,11 +55,18 @@ impl SipHandler {
             core: Mutex::new(core),
             router,
             records,
+            metrics: SipMetrics::register(),
             outbound: None,
+            gate: None,
         }
     }
 
     /// New INVITEs from `livekit` sources are agents' outbound calls, placed by `router`.
+    pub fn with_gate(mut self, gate: super::admission::Gate) -> SipHandler {
+        self.gate = Some(gate);
+        self
+    }
+
     pub fn with_outbound(mut self, livekit: SourceAcl, router: Arc<dyn OutboundRouter>) -> SipHandler {
         self.outbound = (!livekit.is_empty()).then_some((livekit, router));
         self
@@ -87,7 +99,7 @@ impl SipHandler {
     pub fn handle_timeout(&self, out: &mut Vec<Outgoing>) -> Option<std::time::Instant> {
         let mut core = self.lock();
         core.handle_timeout(crate::clock::now());
-        drain(&mut core, out, self.records.as_deref());
+        self.drain(&mut core, out);
         core.next_timeout()
     }
 
@@ -113,8 +125,20 @@ impl SipHandler {
 
     fn handle_request(&self, incoming: &Incoming, mut request: Message, out: &mut Vec<Outgoing>) {
         let method = request.method().cloned().unwrap_or(Method::Ack);
-        metrics::counter!("sip_requests_received_total", "method" => method_label(&method), "transport" => incoming.transport.label()).increment(1);
+        self.metrics.request_received(&method, incoming.transport);
         reply::stamp_top_via(&mut request, incoming.source);
+        if let Some(gate) = &self.gate {
+            match gate.check(crate::clock::now(), incoming.source.ip(), &request) {
+                Verdict::Admit => {}
+                Verdict::Drop => return,
+                Verdict::Refuse { status, headers } => {
+                    if method != Method::Ack {
+                        self.answer_stranger(incoming, &request, status, headers, out);
+                    }
+                    return;
+                }
+            }
+        }
         if let Err(rejection) = sip::validate_request(&request) {
             metrics::counter!("sip_requests_rejected_total", "reason" => rejection.reason).increment(1);
             if method == Method::Ack {
@@ -154,7 +178,7 @@ impl SipHandler {
                 Some(outbound) => core.handle_outbound_request(crate::clock::now(), request, from, outbound),
                 None => core.handle_request(crate::clock::now(), request, from, &*self.router),
             }
-            drain(&mut core, out, self.records.as_deref());
+            self.drain(&mut core, out);
             return;
         }
         let (status, reason) = match method {
@@ -193,6 +217,29 @@ impl SipHandler {
         self.send(incoming, &request, response, out);
     }
 
+    /// A gate's answer: the same bytes whatever was asked for, no Server header (no product
+    /// or version to learn), and never larger than the request (no reflection gain).
+    fn answer_stranger(
+        &self,
+        incoming: &Incoming,
+        request: &Message,
+        status: u16,
+        headers: Vec<(HeaderName, String)>,
+        out: &mut Vec<Outgoing>,
+    ) {
+        let mut response = sip::response_for(request, status, crate::b2bua::phrase(status));
+        for (name, value) in headers {
+            response = response.header(name, Bytes::from(value));
+        }
+        let response = response.to_tag(local_tag(request)).build().to_bytes();
+        if response.len() > incoming.bytes.len() {
+            metrics::counter!("sip_refused_total", "reason" => "larger_than_request").increment(1);
+            return;
+        }
+        self.metrics.response_sent(status, incoming.transport);
+        out.push(reply::to_source(incoming, request, response));
+    }
+
     fn send(
         &self,
         incoming: &Incoming,
@@ -208,8 +255,58 @@ impl SipHandler {
         }
         let response = response.to_tag(local_tag(request)).build();
         let status = response.status().unwrap_or(500);
-        metrics::counter!("sip_responses_sent_total", "class" => status_class(status), "transport" => incoming.transport.label()).increment(1);
+        self.metrics.response_sent(status, incoming.transport);
         out.push(reply::to_source(incoming, request, response.to_bytes()));
+    }
+}
+
+impl SipHandler {
+    /// Everything the B2BUA wants sent, and what it reports about calls.
+    fn drain(&self, core: &mut B2bua, out: &mut Vec<Outgoing>) {
+        while let Some(t) = core.poll_transmit() {
+            self.count_sent(&t.bytes, t.to.transport);
+            tracing::trace!(destination = %t.to.addr, bytes = t.bytes.len(), "sending");
+            out.push(Outgoing {
+                bytes: t.bytes,
+                destination: t.to.addr,
+                transport: t.to.transport,
+                connection: t.to.connection,
+            });
+        }
+        while let Some(event) = core.poll_event() {
+            self.record(&event);
+            if let Some(records) = &self.records {
+                records.observe(&event);
+            }
+        }
+    }
+
+    /// Count a message the call core sends: responses by status class, requests by method.
+    fn count_sent(&self, bytes: &[u8], transport: crate::transport::Transport) {
+        if let Some(code) = bytes.strip_prefix(b"SIP/2.0 ") {
+            let status = code
+                .get(..3)
+                .and_then(|c| std::str::from_utf8(c).ok())
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            self.metrics.response_sent(status, transport);
+            return;
+        }
+        let token = bytes.split(|b| *b == b' ').next().unwrap_or_default();
+        self.metrics.request_sent(&Method::parse(token), transport);
+    }
+
+    fn record(&self, event: &CallEvent) {
+        let direction = match event.direction() {
+            crate::b2bua::Direction::Inbound => 0,
+            crate::b2bua::Direction::Outbound => 1,
+        };
+        match event {
+            CallEvent::Routed { route, .. } => self.metrics.call_started(direction, *route),
+            CallEvent::Ringing { after, .. } => self.metrics.ringing_after(direction, *after),
+            CallEvent::Answered { after, .. } => self.metrics.answered_after(direction, *after),
+            CallEvent::Ended { outcome, route, .. } => self.metrics.call_ended(direction, *route, *outcome),
+        }
     }
 }
 
@@ -227,7 +324,7 @@ impl Handler for SipHandler {
             connection: None,
         };
         core.handle_transport_error(crate::clock::now(), peer);
-        drain(&mut core, out, self.records.as_deref());
+        self.drain(&mut core, out);
     }
 
     fn handle(&self, incoming: Incoming, out: &mut Vec<Outgoing>) {
@@ -254,11 +351,11 @@ impl Handler for SipHandler {
         match parsed {
             Ok(message) if message.is_request() => self.handle_request(&incoming, message, out),
             Ok(response) => {
-                let class = status_class(response.status().unwrap_or(0));
-                metrics::counter!("sip_responses_received_total", "class" => class, "transport" => incoming.transport.label()).increment(1);
+                self.metrics
+                    .response_received(response.status().unwrap_or(0), incoming.transport);
                 let mut core = self.lock();
                 core.handle_response(crate::clock::now(), response);
-                drain(&mut core, out, self.records.as_deref());
+                self.drain(&mut core, out);
             }
             Err(err) => {
                 metrics::counter!("sip_parse_errors_total", "transport" => incoming.transport.label(), "reason" => err.label()).increment(1);
@@ -276,69 +373,9 @@ impl Handler for SipHandler {
     }
 }
 
-/// Everything the B2BUA wants sent, and what it reports about calls.
-fn drain(core: &mut B2bua, out: &mut Vec<Outgoing>, records: Option<&Recorder>) {
-    while let Some(t) = core.poll_transmit() {
-        count_sent(&t.bytes, t.to.transport);
-        tracing::trace!(destination = %t.to.addr, bytes = t.bytes.len(), "sending");
-        out.push(Outgoing {
-            bytes: t.bytes,
-            destination: t.to.addr,
-            transport: t.to.transport,
-            connection: t.to.connection,
-        });
-    }
-    while let Some(event) = core.poll_event() {
-        record(&event);
-        if let Some(records) = records {
-            records.observe(&event);
-        }
-    }
-}
-
 fn first_line(bytes: &[u8]) -> &[u8] {
     let end = memchr::memchr(b'\r', bytes).unwrap_or(bytes.len()).min(200);
     &bytes[..end]
-}
-
-/// Count a message the call core sends: responses by status class, requests by method.
-fn count_sent(bytes: &[u8], transport: crate::transport::Transport) {
-    if let Some(code) = bytes.strip_prefix(b"SIP/2.0 ") {
-        let class = match code.first() {
-            Some(b'1') => "1xx",
-            Some(b'2') => "2xx",
-            Some(b'3') => "3xx",
-            Some(b'4') => "4xx",
-            Some(b'5') => "5xx",
-            _ => "6xx",
-        };
-        metrics::counter!("sip_responses_sent_total", "class" => class, "transport" => transport.label()).increment(1);
-        return;
-    }
-    let token = bytes.split(|b| *b == b' ').next().unwrap_or_default();
-    let method = method_label(&Method::parse(token));
-    metrics::counter!("sip_requests_sent_total", "method" => method, "transport" => transport.label()).increment(1);
-}
-
-fn record(event: &CallEvent) {
-    let direction = event.direction().label();
-    match event {
-        CallEvent::Routed { route, .. } => {
-            let route = route.map_or("rejected", |r| r.label());
-            metrics::counter!("calls_started_total", "direction" => direction, "route" => route).increment(1);
-        }
-        CallEvent::Ringing { after, .. } => {
-            metrics::histogram!("call_setup_first_provisional_seconds", "direction" => direction)
-                .record(after.as_secs_f64())
-        }
-        CallEvent::Answered { after, .. } => {
-            metrics::histogram!("call_setup_answer_seconds", "direction" => direction).record(after.as_secs_f64())
-        }
-        CallEvent::Ended { outcome, route, .. } => {
-            let route = route.map_or("rejected", |r| r.label());
-            metrics::counter!("calls_ended_total", "direction" => direction, "route" => route, "outcome" => outcome.label()).increment(1);
-        }
-    }
 }
 
 /// A To tag for responses we generate ourselves: derived from the request's Call-ID and
@@ -351,31 +388,4 @@ fn local_tag(request: &Message) -> Bytes {
         via.branch.hash(&mut hasher);
     }
     Bytes::from(format!("sb{:016x}", hasher.finish()))
-}
-
-fn method_label(method: &Method) -> &'static str {
-    match method {
-        Method::Invite => "INVITE",
-        Method::Ack => "ACK",
-        Method::Bye => "BYE",
-        Method::Cancel => "CANCEL",
-        Method::Options => "OPTIONS",
-        Method::Register => "REGISTER",
-        Method::Prack => "PRACK",
-        Method::Update => "UPDATE",
-        Method::Info => "INFO",
-        Method::Refer => "REFER",
-        _ => "other",
-    }
-}
-
-pub fn status_class(status: u16) -> &'static str {
-    match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        500..=599 => "5xx",
-        _ => "6xx",
-    }
 }

@@ -10,24 +10,39 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::StoreError;
 use crate::call_records::CallRecord;
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS call_records (
-        id TEXT PRIMARY KEY,
+/// Keyed by the record's number (its INVITE's arrival in ms << 20, plus a sequence), so the
+/// table's own B-tree orders by time: retention deletes a key range, and one index serves
+/// the org-scoped listing.
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS calls (
+        key INTEGER PRIMARY KEY,
         org_id TEXT,
-        started_ms INTEGER NOT NULL,
         body TEXT NOT NULL
     );
-    CREATE INDEX IF NOT EXISTS call_records_by_org ON call_records (org_id, started_ms, id);
-    CREATE INDEX IF NOT EXISTS call_records_by_time ON call_records (started_ms);";
+    CREATE INDEX IF NOT EXISTS calls_by_org ON calls (org_id, key);";
+
+/// Bits of a record key below the millisecond timestamp.
+pub const SEQUENCE_BITS: u32 = 20;
 
 /// Which records a listing wants, newest first.
 #[derive(Debug, Default, Clone)]
 pub struct CallQuery {
     pub org_id: String,
-    /// Only records started strictly before this (started_ms, id): the cursor.
-    pub before: Option<(i64, String)>,
+    /// Only records with a smaller key: the cursor.
+    pub before: Option<i64>,
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
     pub limit: usize,
+}
+
+/// A record's id as the API shows it, from its key.
+pub fn record_id(key: i64) -> String {
+    format!("call_{key:016x}")
+}
+
+/// The key of a record id, if it is one.
+pub fn record_key(id: &str) -> Option<i64> {
+    let hex = id.strip_prefix("call_").filter(|h| h.len() == 16)?;
+    i64::from_str_radix(hex, 16).ok().filter(|k| *k >= 0)
 }
 
 /// The call-record table.
@@ -54,18 +69,17 @@ impl CallLog {
         self.connection.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Append records in one transaction.
+    /// Append records (with their keys) in one transaction.
     pub fn append(&self, records: &[(i64, CallRecord)]) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         let mut connection = self.lock();
         let tx = connection.transaction()?;
         {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO call_records (id, org_id, started_ms, body) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for (started_ms, record) in records {
+            let mut insert =
+                tx.prepare_cached("INSERT OR REPLACE INTO calls (key, org_id, body) VALUES (?1, ?2, ?3)")?;
+            for (key, record) in records {
                 let body = serde_json::to_string(record).unwrap_or_default();
-                insert.execute(params![record.id, record.org_id, started_ms, body])?;
+                insert.execute(params![key, record.org_id, body])?;
             }
         }
         tx.commit()?;
@@ -77,46 +91,37 @@ impl CallLog {
     /// Returns how many went.
     pub fn prune(&self, older_than_ms: i64, keep: usize) -> Result<usize, StoreError> {
         let connection = self.lock();
-        let mut gone = connection.execute("DELETE FROM call_records WHERE started_ms < ?1", params![older_than_ms])?;
-        let count: i64 = connection.query_row("SELECT COUNT(*) FROM call_records", [], |r| r.get(0))?;
+        let horizon = older_than_ms.max(0) << SEQUENCE_BITS;
+        let mut gone = connection.execute("DELETE FROM calls WHERE key < ?1", params![horizon])?;
+        let count: i64 = connection.query_row("SELECT COUNT(*) FROM calls", [], |r| r.get(0))?;
         let excess = count - keep as i64;
         if excess > 0 {
             gone += connection.execute(
-                "DELETE FROM call_records WHERE id IN
-                 (SELECT id FROM call_records ORDER BY started_ms, id LIMIT ?1)",
-                params![excess],
+                "DELETE FROM calls WHERE key <= (SELECT key FROM calls ORDER BY key LIMIT 1 OFFSET ?1)",
+                params![excess - 1],
             )?;
         }
         Ok(gone)
     }
 
-    /// One org's records, newest first, with their start times (for the next cursor).
+    /// One org's records, newest first, with their keys (for the next cursor).
     pub fn list(&self, query: &CallQuery) -> Result<Vec<(i64, CallRecord)>, StoreError> {
         let connection = self.lock();
-        let (before_ms, before_id) = query.before.clone().unwrap_or((i64::MAX, String::new()));
+        let since = query.since_ms.map_or(i64::MIN, |ms| ms.max(0) << SEQUENCE_BITS);
+        let until = query.until_ms.map_or(i64::MAX, |ms| ms.max(0) << SEQUENCE_BITS);
+        let before = query.before.unwrap_or(i64::MAX).min(until);
         let mut statement = connection.prepare_cached(
-            "SELECT started_ms, body FROM call_records
-             WHERE org_id = ?1
-               AND (started_ms < ?2 OR (started_ms = ?2 AND ?3 != '' AND id < ?3))
-               AND started_ms >= ?4 AND started_ms < ?5
-             ORDER BY started_ms DESC, id DESC LIMIT ?6",
+            "SELECT key, body FROM calls WHERE org_id = ?1 AND key < ?2 AND key >= ?3
+             ORDER BY key DESC LIMIT ?4",
         )?;
-        let rows = statement.query_map(
-            params![
-                query.org_id,
-                before_ms,
-                before_id,
-                query.since_ms.unwrap_or(i64::MIN),
-                query.until_ms.unwrap_or(i64::MAX),
-                query.limit as i64
-            ],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
-        )?;
+        let rows = statement.query_map(params![query.org_id, before, since, query.limit as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
         let mut out = Vec::new();
         for row in rows {
-            let (started, body) = row?;
+            let (key, body) = row?;
             if let Ok(record) = serde_json::from_str(&body) {
-                out.push((started, record));
+                out.push((key, record));
             }
         }
         Ok(out)
@@ -124,11 +129,14 @@ impl CallLog {
 
     /// One record of one org.
     pub fn get(&self, org_id: &str, id: &str) -> Result<Option<CallRecord>, StoreError> {
+        let Some(key) = record_key(id) else {
+            return Ok(None);
+        };
         let connection = self.lock();
         let body: Option<String> = connection
             .query_row(
-                "SELECT body FROM call_records WHERE id = ?1 AND org_id = ?2",
-                params![id, org_id],
+                "SELECT body FROM calls WHERE key = ?1 AND org_id = ?2",
+                params![key, org_id],
                 |r| r.get(0),
             )
             .optional()?;
@@ -168,8 +176,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = CallLog::open(&dir.path().join("s.db")).unwrap();
         let batch: Vec<_> = (0..5)
-            .map(|i| (1000 + i / 2, record(&format!("call_{i}"), "org-a")))
-            .chain([(1000, record("call_x", "org-b"))])
+            .map(|i| (i, record(&record_id(i), "org-a")))
+            .chain([(9, record(&record_id(9), "org-b"))])
             .collect();
         log.append(&batch).unwrap();
         let mut query = CallQuery {
@@ -183,22 +191,28 @@ mod tests {
             if page.is_empty() {
                 break;
             }
-            let (started, last) = page.last().unwrap();
-            query.before = Some((*started, last.id.clone()));
+            query.before = Some(page.last().unwrap().0);
             seen.extend(page.into_iter().map(|(_, r)| r.id));
         }
-        assert_eq!(seen, ["call_4", "call_3", "call_2", "call_1", "call_0"]);
-        assert!(log.get("org-b", "call_1").unwrap().is_none());
-        assert_eq!(log.get("org-a", "call_1").unwrap().unwrap().id, "call_1");
+        let ids: Vec<_> = [4, 3, 2, 1, 0].into_iter().map(record_id).collect();
+        assert_eq!(seen, ids);
+        assert!(
+            log.get("org-b", &record_id(1)).unwrap().is_none(),
+            "another org's record"
+        );
+        assert_eq!(log.get("org-a", &record_id(1)).unwrap().unwrap().id, record_id(1));
+        assert!(log.get("org-a", "call_nope").unwrap().is_none());
     }
 
     #[test]
     fn prune_drops_by_age_then_by_count() {
         let dir = tempfile::tempdir().unwrap();
         let log = CallLog::open(&dir.path().join("s.db")).unwrap();
-        let batch: Vec<_> = (0..10).map(|i| (i, record(&format!("call_{i}"), "o"))).collect();
+        let batch: Vec<_> = (0..10)
+            .map(|i| (i << SEQUENCE_BITS, record(&record_id(i << SEQUENCE_BITS), "o")))
+            .collect();
         log.append(&batch).unwrap();
-        assert_eq!(log.prune(3, 100).unwrap(), 3);
+        assert_eq!(log.prune(3, 100).unwrap(), 3, "older than 3 ms");
         assert_eq!(log.prune(0, 4).unwrap(), 3);
         let left: Vec<_> = log
             .list(&CallQuery {
@@ -210,6 +224,10 @@ mod tests {
             .into_iter()
             .map(|(_, r)| r.id)
             .collect();
-        assert_eq!(left, ["call_9", "call_8", "call_7", "call_6"]);
+        let kept: Vec<_> = [9, 8, 7, 6]
+            .into_iter()
+            .map(|i| record_id(i << SEQUENCE_BITS))
+            .collect();
+        assert_eq!(left, kept);
     }
 }

@@ -2,6 +2,7 @@
 //! and read whole at start; the hot path never touches it (it reads the snapshot).
 //! Behind a trait so that a PostgreSQL store can follow for several instances.
 
+mod artifacts;
 mod call_log;
 mod sqlite;
 
@@ -9,7 +10,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-pub use call_log::{CallLog, CallQuery};
+pub use artifacts::Artifacts;
+pub use call_log::{record_id, record_key, CallLog, CallQuery, SEQUENCE_BITS};
 pub use sqlite::SqliteStore;
 
 /// The kinds of object the store keeps.

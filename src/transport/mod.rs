@@ -144,6 +144,7 @@ pub async fn start(
         dispatcher: dispatcher.clone(),
         max_message_size: config.max_message_size,
         idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+        message_timeout: Duration::from_secs(config.message_timeout_secs),
     });
     dispatcher.set_stream_context(ctx.clone());
     let mut tasks = Vec::new();

@@ -27,6 +27,9 @@ pub(crate) struct StreamContext {
     pub dispatcher: Arc<Dispatcher>,
     pub max_message_size: usize,
     pub idle_timeout: Duration,
+    /// A message begun must be complete within this long (slowloris: a peer trickling
+    /// bytes holds a connection and a buffer, never a message).
+    pub message_timeout: Duration,
 }
 
 /// Serve one accepted (or opened) connection until it closes.
@@ -70,10 +73,20 @@ where
     if let Some(bytes) = first {
         stream.write_all(&bytes).await.map_err(|_| "write_error")?;
     }
+    // When the message now buffered began arriving.
+    let mut partial_since: Option<tokio::time::Instant> = None;
     loop {
+        let wait = match partial_since {
+            Some(since) => ctx
+                .message_timeout
+                .saturating_sub(since.elapsed())
+                .min(ctx.idle_timeout),
+            None => ctx.idle_timeout,
+        };
         tokio::select! {
-            read = tokio::time::timeout(ctx.idle_timeout, stream.read_buf(&mut buf)) => {
-                let n = read.map_err(|_| "idle_timeout")?.map_err(|_| "read_error")?;
+            read = tokio::time::timeout(wait, stream.read_buf(&mut buf)) => {
+                let reason = if partial_since.is_some() { "message_timeout" } else { "idle_timeout" };
+                let n = read.map_err(|_| reason)?.map_err(|_| "read_error")?;
                 if n == 0 {
                     return Ok(());
                 }
@@ -90,7 +103,15 @@ where
                         }
                         Ok(Some(Frame::Ping)) => stream.write_all(b"\r\n").await.map_err(|_| "write_error")?,
                         Ok(Some(Frame::Pong)) => {}
-                        Ok(None) => break,
+                        Ok(None) => {
+                            // Whatever is left is the start of the next message.
+                            partial_since = match (framer.buffered(), partial_since) {
+                                (0, _) => None,
+                                (_, Some(since)) => Some(since),
+                                (_, None) => Some(tokio::time::Instant::now()),
+                            };
+                            break;
+                        }
                         Err(err) => {
                             metrics::counter!("sip_parse_errors_total", "transport" => transport.label(), "reason" => "framing").increment(1);
                             tracing::debug!(%peer, %err, "framing error, closing the connection");

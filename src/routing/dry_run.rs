@@ -1,0 +1,113 @@
+//! Dry runs of a routing workflow, in the product's documented JSON: the input object in;
+//! the output object, the decision switchboard would take, fuel used and time out. Shared
+//! by `POST /core/inbound-routing-config/test` and `switchboard workflow test`.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use serde_json::{json, Map, Value};
+
+use super::workflows::{decide, Chosen};
+use super::Refusal;
+use crate::directory::model::RoutingConfig;
+use crate::directory::Snapshot;
+use crate::workflow::{Outcome, Run};
+
+/// The context of a dry run: the input object's keys as given (strings; numbers and
+/// booleans in their JSON text), and the local-time keys derived from its `timestamp`
+/// (else now) in `tz`.
+pub fn context(input: &Map<String, Value>, tz: Option<&str>) -> Result<BTreeMap<String, String>, String> {
+    let mut context = BTreeMap::new();
+    for (key, value) in input {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Null => continue,
+            Value::Object(_) | Value::Array(_) => return Err(format!("input.{key} must be a string")),
+            other => other.to_string(),
+        };
+        context.insert(key.clone(), text);
+    }
+    let now = match context.get("timestamp") {
+        Some(text) => text
+            .parse::<jiff::Timestamp>()
+            .map_err(|_| "input.timestamp must be an RFC 3339 timestamp".to_owned())?,
+        None => jiff::Timestamp::try_from(SystemTime::now()).map_err(|e| e.to_string())?,
+    };
+    let zone = match tz {
+        Some(name) => jiff::tz::TimeZone::get(name).map_err(|_| format!("unknown time zone {name:?}"))?,
+        None => jiff::tz::TimeZone::UTC,
+    };
+    let local = now.to_zoned(zone);
+    context
+        .entry("timestamp".into())
+        .or_insert_with(|| now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+    context.insert("time.unix_ms".into(), now.as_millisecond().to_string());
+    context.insert(
+        "time.weekday".into(),
+        local.weekday().to_monday_zero_offset().to_string(),
+    );
+    context.insert("time.hour".into(), local.hour().to_string());
+    context.insert("time.minute".into(), local.minute().to_string());
+    Ok(context)
+}
+
+/// The documented output object of a run.
+pub fn output(run: &Run) -> Value {
+    let (agent_id, version, reject) = match &run.outcome {
+        Outcome::Selected { agent_id, version } => (Some(agent_id.clone()), *version, false),
+        Outcome::Rejected { .. } => (None, None, true),
+        _ => (None, None, false),
+    };
+    json!({
+        "reject": reject,
+        "agent_id": agent_id,
+        "version": version,
+        "initial_context": run.initial_context,
+        "custom_metadata": run.custom_metadata,
+    })
+}
+
+/// What the run, its output and the org's fallback come to, with the directory at hand.
+pub fn decision(snapshot: &Snapshot, config: &RoutingConfig, run: Run) -> Value {
+    match decide(snapshot, config, run) {
+        Ok(Chosen { version, kind, headers }) => json!({
+            "kind": "agent",
+            "route_kind": kind.label(),
+            "agent_id": version.agent_id,
+            "agent_version": version.version,
+            "agent_version_id": version.id,
+            "headers": headers
+                .iter()
+                .map(|(n, v)| (n.clone(), Value::String(String::from_utf8_lossy(v).into_owned())))
+                .collect::<Map<_, _>>(),
+        }),
+        Err(refusal) => refusal_json(&refusal),
+    }
+}
+
+fn refusal_json(refusal: &Refusal) -> Value {
+    let (status, reason) = refusal.status();
+    json!({ "kind": "refuse", "status": status, "reason": reason })
+}
+
+/// The whole dry-run answer.
+pub fn report(
+    run_output: Value,
+    outcome: &Outcome,
+    decision: Value,
+    run: (u64, std::time::Duration, &[String]),
+) -> Value {
+    let (fuel, elapsed, logs) = run;
+    json!({
+        "output": run_output,
+        "outcome": outcome.label(),
+        "outcome_detail": match outcome {
+            Outcome::Trap { why } | Outcome::Invalid { why } => Some(why.clone()),
+            _ => None,
+        },
+        "decision": decision,
+        "fuel_used": fuel,
+        "elapsed_us": elapsed.as_micros() as u64,
+        "logs": logs,
+    })
+}

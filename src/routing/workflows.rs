@@ -1,0 +1,270 @@
+//! Workflow routing (DESIGN.md's decision tree, the org's enabled routing config): run the
+//! org's module for the call in the sandbox, then turn what it said into a decision. A
+//! selection names the agent (and version: latest published when unset), with the context
+//! and metadata it set; a rejection is the caller's final response; anything else (no
+//! decision, a trap, out of fuel, past the deadline, out of memory, an invalid output, an
+//! agent that does not exist or is not published in the org) takes the org's fallback
+//! agent, or a refusal with a `Reason` when it has none. Never a hang: the sandbox bounds
+//! every run.
+//!
+//! Also here: compiled modules by the hash of their source, so that each upload compiles
+//! once and a new upload takes effect for the next call (hot swap; calls in progress keep
+//! the agent they were given).
+
+use std::borrow::Cow;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use bytes::Bytes;
+
+use super::{Refusal, RouteKind, RouteRequest};
+use crate::directory::model::{AgentVersion, PhoneNumber, RoutingConfig};
+use crate::directory::Snapshot;
+use crate::sip::Message;
+use crate::workflow::{Context, Engine, Outcome, Run, Workflow, WorkflowCache, WorkflowError};
+
+/// Header names the agent leg gets for what the workflow set.
+pub const INITIAL_CONTEXT_HEADER: &str = "X-Switchboard-Initial-Context";
+pub const CUSTOM_METADATA_HEADER: &str = "X-Switchboard-Custom-Metadata";
+
+/// The agent a workflow (or its fallback) chose.
+#[derive(Debug)]
+pub struct Chosen<'s> {
+    pub version: &'s AgentVersion,
+    pub kind: RouteKind,
+    pub headers: Vec<(String, Bytes)>,
+}
+
+/// Runs org workflows; cheap to share.
+pub struct Workflows {
+    engine: Engine,
+    compiled: WorkflowCache,
+    /// The wall clock workflows see; pinned for tests and dry runs.
+    pinned: Option<SystemTime>,
+}
+
+impl Workflows {
+    pub fn new(engine: Engine, pinned: Option<SystemTime>) -> Workflows {
+        Workflows {
+            compiled: WorkflowCache::new(engine.clone()),
+            engine,
+            pinned,
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The compiled module of a routing config, compiling it on first use.
+    pub fn workflow(&self, definition: &str) -> Result<Workflow, WorkflowError> {
+        self.compiled.get_or_compile(&module_source(definition))
+    }
+
+    /// A routing config's module ready to run: from memory, else from its stored artifact
+    /// (loaded only if its hash checks), else compiled and its artifact stored. Errors
+    /// name what is wrong with the module (at upload they go back to the client).
+    pub fn load(&self, definition: &str, artifacts: &crate::store::Artifacts) -> Result<Workflow, WorkflowError> {
+        let source = module_source(definition);
+        let hash = crate::workflow::sha256(&source);
+        if let Some(found) = self.compiled.get(&hash) {
+            return Ok(found);
+        }
+        if let Ok(Some((artifact, artifact_hash))) = artifacts.get(hash) {
+            match self.engine.deserialize_checked(hash, &artifact, artifact_hash) {
+                Ok(workflow) => {
+                    self.compiled.insert(workflow.clone());
+                    return Ok(workflow);
+                }
+                Err(err) => tracing::warn!(%err, "stored workflow artifact refused; compiling again"),
+            }
+        }
+        let workflow = self.engine.compile(&source)?;
+        match self.engine.serialize(&workflow) {
+            Ok(artifact) => {
+                let artifact_hash = crate::workflow::sha256(&artifact);
+                if let Err(err) = artifacts.put(hash, &artifact, artifact_hash) {
+                    tracing::warn!(%err, "could not store a compiled workflow");
+                }
+            }
+            Err(err) => tracing::warn!(%err, "could not serialize a compiled workflow"),
+        }
+        self.compiled.insert(workflow.clone());
+        Ok(workflow)
+    }
+
+    pub fn now(&self) -> SystemTime {
+        self.pinned.unwrap_or_else(SystemTime::now)
+    }
+
+    /// Route one call by its org's workflow.
+    pub fn route<'s>(
+        &self,
+        snapshot: &'s Snapshot,
+        config: &RoutingConfig,
+        number: &PhoneNumber,
+        request: &RouteRequest<'_>,
+    ) -> Result<Chosen<'s>, Refusal> {
+        let run = match config.workflow_definition.as_deref().map(|d| self.workflow(d)) {
+            Some(Ok(workflow)) => {
+                let context = CallContext::new(request, number, config.tz.as_deref(), self.now());
+                self.engine.run(&workflow, context)
+            }
+            Some(Err(err)) => {
+                // Validated at upload, so this is a module from before a limit changed.
+                tracing::warn!(org = %config.org_id, %err, "routing workflow does not compile; using the fallback");
+                metrics::counter!("workflow_runs_total", "outcome" => "invalid").increment(1);
+                return fallback(snapshot, config);
+            }
+            None => return fallback(snapshot, config),
+        };
+        metrics::counter!("workflow_runs_total", "outcome" => run.outcome.label()).increment(1);
+        metrics::histogram!("workflow_run_duration_seconds").record(run.elapsed.as_secs_f64());
+        decide(snapshot, config, run)
+    }
+}
+
+/// What a run said, as a route.
+pub fn decide<'s>(snapshot: &'s Snapshot, config: &RoutingConfig, run: Run) -> Result<Chosen<'s>, Refusal> {
+    match &run.outcome {
+        Outcome::Selected { agent_id, version } => match published(snapshot, &config.org_id, agent_id, *version) {
+            Some(found) => Ok(Chosen {
+                version: found,
+                kind: RouteKind::Workflow,
+                headers: headers_of(&run),
+            }),
+            None => {
+                tracing::debug!(org = %config.org_id, agent = %agent_id, ?version, "workflow chose an unknown or unpublished agent");
+                fallback(snapshot, config)
+            }
+        },
+        Outcome::Rejected { status } => Err(Refusal::Rejected { status: *status }),
+        _ => fallback(snapshot, config),
+    }
+}
+
+/// The org's fallback agent, or a refusal saying there is none.
+fn fallback<'s>(snapshot: &'s Snapshot, config: &RoutingConfig) -> Result<Chosen<'s>, Refusal> {
+    let agent = config.fallback_agent_id.as_deref().ok_or(Refusal::NoFallback)?;
+    let version =
+        published(snapshot, &config.org_id, agent, config.fallback_agent_version).ok_or(Refusal::NoFallback)?;
+    Ok(Chosen {
+        version,
+        kind: RouteKind::Fallback,
+        headers: Vec::new(),
+    })
+}
+
+/// A published version of an agent of `org`: the one asked for, else the latest.
+pub fn published<'s>(snapshot: &'s Snapshot, org: &str, agent: &str, version: Option<u32>) -> Option<&'s AgentVersion> {
+    if snapshot.agents.get(agent).is_none_or(|a| a.org_id != org) {
+        return None;
+    }
+    snapshot
+        .versions
+        .values()
+        .filter(|v| v.agent_id == agent && v.published && version.is_none_or(|n| v.version == n))
+        .max_by_key(|v| v.version)
+}
+
+/// `initial_context` and `custom_metadata` as base64 `X-` headers (they may hold any UTF-8,
+/// which a header value may not), then the headers the workflow added, as written.
+fn headers_of(run: &Run) -> Vec<(String, Bytes)> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut headers = Vec::new();
+    if !run.initial_context.is_empty() {
+        headers.push((
+            INITIAL_CONTEXT_HEADER.to_owned(),
+            Bytes::from(b64.encode(run.initial_context.as_bytes())),
+        ));
+    }
+    if let Some(metadata) = &run.custom_metadata {
+        let json = serde_json::to_string(metadata).unwrap_or_default();
+        headers.push((CUSTOM_METADATA_HEADER.to_owned(), Bytes::from(b64.encode(json))));
+    }
+    for (name, value) in &run.headers {
+        headers.push((name.clone(), Bytes::copy_from_slice(value.as_bytes())));
+    }
+    headers
+}
+
+/// A stored `workflow_definition`: base64 of a wasm binary, or WAT text.
+pub fn module_source(definition: &str) -> Vec<u8> {
+    match base64::engine::general_purpose::STANDARD.decode(definition.trim()) {
+        Ok(bytes) if bytes.starts_with(b"\0asm") => bytes,
+        _ => definition.as_bytes().to_vec(),
+    }
+}
+
+/// What a workflow can ask about its call: DESIGN.md's context keys. Owned (a run may not
+/// borrow from the call path), computed when asked except the local time.
+pub struct CallContext {
+    caller: String,
+    called: String,
+    caller_name: Option<String>,
+    source_ip: std::net::IpAddr,
+    call_id: String,
+    trunk_id: String,
+    org_id: String,
+    number_id: String,
+    now: SystemTime,
+    local: Option<jiff::Zoned>,
+    invite: Option<Message>,
+}
+
+impl CallContext {
+    pub fn new(request: &RouteRequest<'_>, number: &PhoneNumber, tz: Option<&str>, now: SystemTime) -> CallContext {
+        let local = jiff::Timestamp::try_from(now).ok().map(|t| {
+            let zone = tz
+                .and_then(|name| jiff::tz::TimeZone::get(name).ok())
+                .unwrap_or(jiff::tz::TimeZone::UTC);
+            t.to_zoned(zone)
+        });
+        CallContext {
+            caller: request.caller.to_owned(),
+            called: request.called.to_owned(),
+            caller_name: request.caller_name.map(str::to_owned),
+            source_ip: request.source.ip(),
+            call_id: String::from_utf8_lossy(request.call_id).into_owned(),
+            trunk_id: number.trunk_id.clone(),
+            org_id: number.org_id.clone(),
+            number_id: number.id.clone(),
+            now,
+            local,
+            invite: request.invite.cloned(),
+        }
+    }
+}
+
+impl Context for CallContext {
+    fn get(&self, key: &str) -> Option<Cow<'_, str>> {
+        let text = |s: &str| Some(Cow::Owned(s.to_owned()));
+        match key {
+            "caller_number" => Some(Cow::Borrowed(self.caller.as_str())),
+            "called_number" => Some(Cow::Borrowed(self.called.as_str())),
+            "trunk_id" => Some(Cow::Borrowed(self.trunk_id.as_str())),
+            "organization_id" => Some(Cow::Borrowed(self.org_id.as_str())),
+            "number_id" => Some(Cow::Borrowed(self.number_id.as_str())),
+            "caller_name" => self.caller_name.as_deref().map(Cow::Borrowed),
+            "source_ip" => text(&self.source_ip.to_string()),
+            "call_id" => Some(Cow::Borrowed(self.call_id.as_str())),
+            "timestamp" => {
+                let t = jiff::Timestamp::try_from(self.now).ok()?;
+                text(&t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+            }
+            "time.unix_ms" => {
+                let ms = self.now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_millis();
+                text(&ms.to_string())
+            }
+            // Monday = 0 ... Sunday = 6, as routing-workflows/README.md documents.
+            "time.weekday" => text(&self.local.as_ref()?.weekday().to_monday_zero_offset().to_string()),
+            "time.hour" => text(&self.local.as_ref()?.hour().to_string()),
+            "time.minute" => text(&self.local.as_ref()?.minute().to_string()),
+            _ => {
+                let name = key.strip_prefix("header.")?;
+                let value = self.invite.as_ref()?.header_by_name(name)?;
+                Some(String::from_utf8_lossy(value))
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The one shared wasm engine: compiler settings, the pooling allocator every run takes its
+//! instance from, the host-function linker, and the epoch ticker that enforces deadlines.
+//!
+//! The ticker is a plain thread that bumps the engine's epoch every millisecond; a run's
+//! deadline is counted in those ticks. It stops when the last `Engine` clone drops.
+
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::{Config, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
+
+use super::abi::{self, State};
+use super::{WorkflowConfig, WorkflowError};
+
+/// One epoch tick: the resolution of `deadline_ms`.
+pub(super) const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// The workflow sandbox. Cheap to clone; all clones share one engine, pool and ticker.
+#[derive(Clone)]
+pub struct Engine(Arc<Shared>);
+
+struct Shared {
+    wasmtime: wasmtime::Engine,
+    linker: Linker<State>,
+    config: WorkflowConfig,
+    /// Held for its `Drop`: the thread stops with the last clone.
+    _ticker: Ticker,
+}
+
+impl Engine {
+    /// Starts the engine: reserves the instance pool and starts the epoch ticker.
+    pub fn new(config: &WorkflowConfig) -> Result<Engine, WorkflowError> {
+        config.check()?;
+        let engine = wasmtime::Engine::new(&wasmtime_config(config))
+            .map_err(|err| WorkflowError::Engine(WorkflowError::cause(err)))?;
+        let linker = abi::linker(&engine).map_err(|err| WorkflowError::Engine(WorkflowError::cause(err)))?;
+        let ticker = Ticker::start(engine.clone()).map_err(|err| WorkflowError::Engine(Box::new(err)))?;
+        Ok(Engine(Arc::new(Shared {
+            wasmtime: engine,
+            linker,
+            config: config.clone(),
+            _ticker: ticker,
+        })))
+    }
+
+    /// The limits this engine enforces.
+    pub fn config(&self) -> &WorkflowConfig {
+        &self.0.config
+    }
+
+    pub(super) fn wasmtime(&self) -> &wasmtime::Engine {
+        &self.0.wasmtime
+    }
+
+    pub(super) fn linker(&self) -> &Linker<State> {
+        &self.0.linker
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.0.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn wasmtime_config(config: &WorkflowConfig) -> Config {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_core_instances(config.pool_instances)
+        .total_memories(config.pool_instances)
+        .total_tables(config.pool_instances)
+        // Components are not accepted, so their slots stay empty.
+        .total_component_instances(0)
+        .max_memories_per_module(1)
+        .max_tables_per_module(1)
+        .table_elements(config.table_elements)
+        .max_memory_size(config.memory_bytes)
+        // Zeroing a few resident pages is cheaper than faulting them back in on every run.
+        .linear_memory_keep_resident(config.keep_resident_bytes)
+        .table_keep_resident(config.table_elements * std::mem::size_of::<usize>());
+
+    let mut wasm = Config::new();
+    wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(config.stack_bytes)
+        // A trap's "why" names the trap; guest backtraces would only make traps slower.
+        .wasm_backtrace_max_frames(None)
+        // One 32-bit memory (threads are not compiled in): a workflow is a plain function.
+        .wasm_multi_memory(false)
+        .wasm_memory64(false);
+    wasm
+}
+
+/// The epoch ticker thread; dropping it stops and joins the thread.
+struct Ticker {
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(engine: wasmtime::Engine) -> std::io::Result<Ticker> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("workflow-epoch".into())
+            .spawn(move || {
+                // Ticks until the sender is dropped (recv then reports Disconnected).
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(Ticker {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            // The thread only ticks; a panic there (impossible) must not become a double panic.
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ticker_thread_is_joined_when_the_last_clone_drops() {
+        let config = WorkflowConfig {
+            pool_instances: 2,
+            ..WorkflowConfig::default()
+        };
+        let engine = Engine::new(&config).unwrap();
+        let clone = engine.clone();
+        drop(engine);
+        assert!(clone
+            .0
+            ._ticker
+            .thread
+            .as_ref()
+            .is_some_and(|thread| !thread.is_finished()));
+        // Dropping the last clone joins the thread: returning at all means it stopped.
+        drop(clone);
+    }
+
+    #[test]
+    fn invalid_config_is_refused_before_reserving_anything() {
+        let config = WorkflowConfig {
+            pool_instances: 0,
+            ..WorkflowConfig::default()
+        };
+        let err = Engine::new(&config).unwrap_err();
+        assert!(err.to_string().contains("pool_instances"), "{err}");
+    }
+}
