@@ -94,9 +94,22 @@ impl Outbound {
 
     /// SIPp as the carrier, on the trunk's address.
     fn carrier(&self, scenario: &str, calls: usize) -> Carrier {
+        self.carrier_over(scenario, calls, "u1")
+    }
+
+    /// SIPp as the carrier over a SIPp transport (`u1` UDP, `t1` TCP).
+    fn carrier_over(&self, scenario: &str, calls: usize, transport: &str) -> Carrier {
         let dir = tempfile::tempdir().unwrap();
         let child = Command::new(common::require_tool("sipp", "sip-tester"))
-            .args(["-sf", &common::scenario(scenario), "-i", "127.0.0.1", "-p"])
+            .args([
+                "-sf",
+                &common::scenario(scenario),
+                "-t",
+                transport,
+                "-i",
+                "127.0.0.1",
+                "-p",
+            ])
             .arg(self.carrier_port.to_string())
             .args(["-m", &calls.to_string(), "-nostdin", "-trace_err", "-trace_msg"])
             .current_dir(dir.path())
@@ -285,6 +298,21 @@ fn a_401_challenge_is_answered_with_a_digest_sipp_itself_verifies() {
         DIALED,
         DEMO_NUMBER,
         3,
+    );
+    carrier.finish(&o.server);
+}
+
+#[test]
+fn a_tcp_trunk_reaches_its_carrier_over_tcp_and_the_answers_come_back_on_that_connection() {
+    let o = Outbound::start("");
+    o.point_trunk_at(&format!("127.0.0.1:{}", o.carrier_port), "TCP");
+    let carrier = o.carrier_over("carrier-407-answer.xml", 2, "t1");
+    o.livekit_with(
+        Some(&carrier),
+        &common::scenario("livekit-outbound-call.xml"),
+        DIALED,
+        DEMO_NUMBER,
+        2,
     );
     carrier.finish(&o.server);
 }

@@ -125,6 +125,8 @@ struct Agent {
     /// Challenges sent, and whether each digest answer checked out.
     challenges: usize,
     auth_ok: Vec<bool>,
+    /// Challenge with SHA-256 rather than MD5.
+    sha256: bool,
 }
 
 struct Net {

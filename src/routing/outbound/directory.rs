@@ -190,14 +190,15 @@ impl OutboundRouter for DirectoryOutboundRouter {
     }
 }
 
-/// `sip:host:port;transport=udp` as a client may write it -> `host:port`.
+/// `sip:user@host:port;transport=udp` as a client may write it -> `host:port`.
 fn strip_scheme(address: &str) -> &str {
     let address = address.trim();
     let address = address
         .strip_prefix("sips:")
         .or_else(|| address.strip_prefix("sip:"))
         .unwrap_or(address);
-    address.split(';').next().unwrap_or(address)
+    let address = address.split(';').next().unwrap_or(address);
+    address.rsplit_once('@').map_or(address, |(_, host)| host)
 }
 
 fn transport_of(t: SipTransport) -> Transport {
@@ -210,3 +211,21 @@ fn transport_of(t: SipTransport) -> Transport {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod address_tests {
+    #[test]
+    fn a_trunk_address_is_read_as_host_and_port_however_it_is_written() {
+        for (written, host) in [
+            ("sip.carrier.example", "sip.carrier.example"),
+            (
+                " sip:sip.carrier.example:5080;transport=tcp",
+                "sip.carrier.example:5080",
+            ),
+            ("sips:trunk@203.0.113.7:5061", "203.0.113.7:5061"),
+            ("[2001:db8::1]:5060", "[2001:db8::1]:5060"),
+        ] {
+            assert_eq!(super::strip_scheme(written), host, "{written}");
+        }
+    }
+}
