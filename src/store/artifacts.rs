@@ -16,6 +16,9 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS workflow_artifacts (
         artifact BLOB NOT NULL
     );";
 
+/// An artifact as stored, and the SHA-256 recorded when it was written.
+pub type Stored = (Vec<u8>, [u8; 32]);
+
 /// The artifact table.
 #[derive(Debug)]
 pub struct Artifacts {
@@ -46,7 +49,7 @@ impl Artifacts {
     }
 
     /// The artifact of a module source and the hash recorded with it.
-    pub fn get(&self, source: [u8; 32]) -> Result<Option<(Vec<u8>, [u8; 32])>, StoreError> {
+    pub fn get(&self, source: [u8; 32]) -> Result<Option<Stored>, StoreError> {
         let row: Option<(Vec<u8>, Vec<u8>)> = self
             .lock()
             .query_row(
