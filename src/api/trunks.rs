@@ -30,7 +30,7 @@ pub struct TrunkBody {
 pub struct OutboundBody {
     pub address: Option<String>,
     pub auth_username: Option<String>,
-    pub auth_password: Option<String>,
+    pub auth_password: Option<crate::directory::model::Secret>,
     #[serde(default)]
     pub transport: crate::directory::model::SipTransport,
     #[serde(default)]
@@ -228,7 +228,7 @@ fn checked_outbound(body: Option<OutboundBody>, existing: Option<&OutboundConfig
         _ => Err(ApiError::invalid(field, format!("{field} is required"))),
     };
     let password = match (body.auth_password, existing) {
-        (Some(p), _) if !p.is_empty() => p,
+        (Some(p), _) if !p.0.is_empty() => p.0,
         (None, Some(old)) => old.auth_password.0.clone(),
         _ => {
             return Err(ApiError::invalid(

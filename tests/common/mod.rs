@@ -19,11 +19,19 @@ pub struct Server {
     pub http: SocketAddr,
     pub dir: tempfile::TempDir,
     pub log: PathBuf,
+    /// The RUST_LOG the process runs with.
+    filter: String,
 }
 
 impl Server {
     /// Start with the embedded defaults, loopback ports and `extra` TOML overlaid.
     pub fn start(extra: &str) -> Server {
+        let filter = std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "info".into());
+        Server::start_logging(extra, &filter)
+    }
+
+    /// Start with this RUST_LOG filter (e.g. "trace").
+    pub fn start_logging(extra: &str, filter: &str) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let tls_port = free_port();
@@ -36,7 +44,7 @@ impl Server {
         let config_path = dir.path().join("switchboard.toml");
         std::fs::write(&config_path, config).expect("writing the test config");
         let log = dir.path().join("switchboard.log");
-        let child = spawn(&config_path, dir.path(), &log);
+        let child = spawn(&config_path, dir.path(), &log, filter);
         let server = Server {
             child,
             config_path,
@@ -45,6 +53,7 @@ impl Server {
             http: SocketAddr::from(([127, 0, 0, 1], http_port)),
             dir,
             log,
+            filter: filter.to_owned(),
         };
         server.wait_until_answering();
         server
@@ -75,7 +84,7 @@ impl Server {
     pub fn kill_and_restart(&mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().unwrap();
-        self.child = spawn(&self.config_path, self.dir.path(), &self.log);
+        self.child = spawn(&self.config_path, self.dir.path(), &self.log, &self.filter);
         self.wait_until_answering();
     }
 
@@ -96,7 +105,7 @@ impl Drop for Server {
     }
 }
 
-fn spawn(config_path: &Path, dir: &Path, log: &Path) -> Child {
+fn spawn(config_path: &Path, dir: &Path, log: &Path, filter: &str) -> Child {
     let stdout = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -108,10 +117,7 @@ fn spawn(config_path: &Path, dir: &Path, log: &Path) -> Child {
         .arg("--config")
         .arg(config_path)
         .current_dir(dir)
-        .env(
-            "RUST_LOG",
-            std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .env("RUST_LOG", filter)
         .stdout(Stdio::from(stdout))
         .stderr(Stdio::from(stderr))
         .spawn()
