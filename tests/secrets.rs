@@ -32,10 +32,12 @@ fn no_password_api_key_or_private_key_appears_in_logs_metrics_or_answers() {
         &key,
         "POST",
         "/core/trunks",
-        Some(json!({"name": "Carrier C", "inbound_config": {"allowed_sources": ["127.0.0.5"],
+        Some(
+            json!({"name": "Carrier C", "inbound_config": {"allowed_sources": ["127.0.0.5"],
                     "auth_username": "carrier-c", "auth_password": INBOUND_PASSWORD},
                     "outbound_config": {"address": "127.0.0.5:5060", "auth_username": "c",
-                                        "auth_password": OUTBOUND_PASSWORD}})),
+                                        "auth_password": OUTBOUND_PASSWORD}}),
+        ),
     );
     assert_eq!(status, 201);
     answers.push_str(&trunk.to_string());
@@ -68,30 +70,68 @@ fn no_password_api_key_or_private_key_appears_in_logs_metrics_or_answers() {
     let agent = Agent::start("agent-answer.xml", agent_port, 2);
     let (code, output) = common::run_sipp(
         &[
-            "-sf", &common::scenario("carrier-digest-call.xml"), "-s", "+15550001111", "-i", "127.0.0.5", "-p",
-            &common::free_port().to_string(), "-au", "carrier-c", "-ap", INBOUND_PASSWORD, "-m", "2", "-r", "5",
-            "-timeout", "30s", "-timeout_error", &server.sip.to_string(),
+            "-sf",
+            &common::scenario("carrier-digest-call.xml"),
+            "-s",
+            "+15550001111",
+            "-i",
+            "127.0.0.5",
+            "-p",
+            &common::free_port().to_string(),
+            "-au",
+            "carrier-c",
+            "-ap",
+            INBOUND_PASSWORD,
+            "-m",
+            "2",
+            "-r",
+            "5",
+            "-timeout",
+            "30s",
+            "-timeout_error",
+            &server.sip.to_string(),
         ],
         Duration::from_secs(60),
     );
     assert_eq!(code, 0, "{output}");
     agent.finish(&server);
-    for path in ["/core/trunks", &format!("/core/trunks/{trunk_id}"), "/core/phone-numbers", "/core/calls"] {
+    for path in [
+        "/core/trunks",
+        &format!("/core/trunks/{trunk_id}"),
+        "/core/phone-numbers",
+        "/core/calls",
+    ] {
         let (status, body) = common::api_get(&server, &key, path);
         assert_eq!(status, 200, "{path}: {body}");
         answers.push_str(&body);
     }
-    let metrics = reqwest::blocking::get(format!("http://{}/metrics", server.http)).unwrap().text().unwrap();
+    let metrics = reqwest::blocking::get(format!("http://{}/metrics", server.http))
+        .unwrap()
+        .text()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let log = server.log_text();
     assert!(log.contains("TRACE"), "the session ran at trace level");
     let private_key = std::fs::read_to_string(server.dir.path().join("tls/dev-key.pem")).expect("the dev TLS key");
-    let key_lines: Vec<&str> = private_key.lines().filter(|l| !l.starts_with("-----") && l.len() > 20).collect();
+    let key_lines: Vec<&str> = private_key
+        .lines()
+        .filter(|l| !l.starts_with("-----") && l.len() > 20)
+        .collect();
     assert!(!key_lines.is_empty());
-    let secrets = [OUTBOUND_PASSWORD, INBOUND_PASSWORD, MANAGED_PASSWORD, key.as_str(), &key[3..]];
+    let secrets = [
+        OUTBOUND_PASSWORD,
+        INBOUND_PASSWORD,
+        MANAGED_PASSWORD,
+        key.as_str(),
+        &key[3..],
+    ];
     for (name, text) in [("log", &log), ("metrics", &metrics), ("API answers", &answers)] {
         for secret in secrets.iter().chain(key_lines.iter()) {
-            assert!(!text.contains(secret), "a secret ({}...) appears in the {name}", &secret[..6]);
+            assert!(
+                !text.contains(secret),
+                "a secret ({}...) appears in the {name}",
+                &secret[..6]
+            );
         }
     }
     // The configuration dump shows that a secret is set, never the secret.
