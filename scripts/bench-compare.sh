@@ -3,7 +3,12 @@
 # shared baseline config) and switchboard, at the same call rates in the same run.
 # Usage: scripts/bench-compare.sh [CALLS_PER_RATE] [RATES...]   (default: 6000 calls at 400 1000 1500 2000)
 # Env: PAIRS (SIPp carrier processes per run, default: 1 below 1000 calls/s, 2 above),
-#      SWITCHBOARD_EXTRA (TOML appended to switchboard's bench config), ONLY=kamailio|switchboard.
+#      SWITCHBOARD_EXTRA (TOML appended to switchboard's bench config), ONLY=kamailio|switchboard,
+#      DIALED (one number every call dials, e.g. the demo number +15551234567, instead of
+#      the 10,000 static routes), ROUTE=workflow (upload an org routing workflow, the
+#      business-hours example answering with the demo agent, before the run: compare with
+#      ROUTE=static on DIALED=+15551234567), METRICS=false and CALL_RECORDS=false (switch
+#      them off, to measure what they cost).
 # Prints one line per (proxy, rate): created, ok, failed, achieved calls/s, proxy CPU µs per call.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +34,7 @@ tls_listen = "127.0.0.1:5071"
 [b2bua]
 advertised = "127.0.0.1:5070"
 [store]
-path = "$work/switchboard.db"
+path = "$work/switchboard-run.db"
 [routing]
 livekit_host = "127.0.0.1:5090"
 static_routes = "$work/agents.tsv"
@@ -37,8 +42,29 @@ static_routes = "$work/agents.tsv"
 dev_cert_dir = "$work/tls"
 [log]
 filter = "warn"
+[api]
+listen = "127.0.0.1:${API_PORT:-8089}"
+metrics = ${METRICS:-true}
+[call_records]
+enabled = ${CALL_RECORDS:-true}
 ${SWITCHBOARD_EXTRA:-}
 TOML
+
+numbers=$work/numbers.csv
+if [ -n "${DIALED:-}" ]; then
+  numbers=$work/dialed.csv
+  { echo SEQUENTIAL; echo "$DIALED;"; } > "$numbers"
+fi
+if [ "${ROUTE:-static}" = workflow ]; then
+  python3 - "$here/routing-workflows/business-hours.wat" "$work/workflow.json" <<'PY'
+import json, sys
+wat = open(sys.argv[1]).read()
+demo = "0f8b6a52-8a3c-4c1e-9d77-4b6f0f3f0a11"
+for uuid in ("11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"):
+    wat = wat.replace(uuid, demo)
+json.dump({"enabled": True, "workflow_definition": wat, "tz": "America/New_York"}, open(sys.argv[2], "w"))
+PY
+fi
 
 tree() { echo "$1"; for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do tree "$c"; done; }
 ticks() { local s=0; for p in $(tree "$1"); do [ -r /proc/$p/stat ] && s=$((s + $(awk '{print $14+$15}' /proc/$p/stat))); done; echo $s; }
@@ -49,15 +75,22 @@ run_one() { # name rate command...
   sipp -sf "$shared/agent-uas.xml" -i 127.0.0.1 -p 5090 -bg -nostdin >/dev/null 2>&1 || true
   sleep 0.3
   local uas; uas=$(ss -lunpH 'sport = :5090' | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
+  rm -f "$work"/switchboard-run.db*
   "$@" >"$out/proxy.log" 2>&1 &
   local proxy=$!
   sleep 2
+  if [ "$name" = switchboard ] && [ "${ROUTE:-static}" = workflow ]; then
+    local key; key=$(grep -o 'ak_[A-Za-z0-9_-]*' "$out/proxy.log" | head -1)
+    curl -sf -X PUT -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+      -d @"$work/workflow.json" "http://127.0.0.1:${API_PORT:-8089}/core/inbound-routing-config" >/dev/null \
+      || { echo "uploading the workflow failed" >&2; exit 1; }
+  fi
   local pairs=${PAIRS:-$(( rate > 1000 ? 2 : 1 ))}
   local per=$(( rate / pairs )) per_calls=$(( calls / pairs ))
   local t0; t0=$(ticks $proxy); local start; start=$(date +%s.%N)
   local pids=()
   for i in $(seq 1 "$pairs"); do
-    timeout $(( per_calls / per + 60 )) sipp -sf "$shared/carrier-uac.xml" -inf "$work/numbers.csv" -i 127.0.0.1 -p $(( 7000 + i * 100 )) -mp $(( 20000 + i * 1000 )) 127.0.0.1:5070 \
+    timeout $(( per_calls / per + 60 )) sipp -sf "$shared/carrier-uac.xml" -inf "$numbers" -i 127.0.0.1 -p $(( 7000 + i * 100 )) -mp $(( 20000 + i * 1000 )) 127.0.0.1:5070 \
       -r "$per" -m "$per_calls" -l $(( per * 3 + 100 )) -nostdin -trace_stat -stf "$out/uac$i.csv" -fd 1000 \
       -timeout_error -timeout $(( per_calls / per + 30 ))s >"$out/uac$i.out" 2>&1 &
     pids+=($!)
