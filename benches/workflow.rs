@@ -33,7 +33,13 @@ fn tuesday_morning() -> Arc<BTreeMap<String, String>> {
 }
 
 fn decision(c: &mut Criterion) {
-    let engine = Engine::new(&WorkflowConfig::default()).expect("engine");
+    // `cargo test --benches` runs this once in a debug build, slow enough to meet the 5 ms
+    // production deadline under load; the measured (release) runs keep the default.
+    let config = WorkflowConfig {
+        deadline_ms: if cfg!(debug_assertions) { 2000 } else { WorkflowConfig::default().deadline_ms },
+        ..WorkflowConfig::default()
+    };
+    let engine = Engine::new(&config).expect("engine");
     let workflow = business_hours(&engine);
     let context = tuesday_morning();
     let first = engine.run(&workflow, context.clone());

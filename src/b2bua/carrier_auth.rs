@@ -16,7 +16,6 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::call::{Call, CallKey, Side};
-use super::digest_client::{self, Answer};
 use super::{B2bua, Role};
 use crate::sip::{HeaderName, Message};
 
@@ -56,7 +55,11 @@ fn retry_with_credentials(call: &mut Call, challenge: &Message, via: &str, cnonc
     let previous = call.agent_invite.as_deref()?;
     let outbound = call.outbound.as_deref_mut()?;
     let credentials = outbound.credentials.as_ref()?;
-    let parsed = digest_client::choose(challenge.headers(challenge_header)).ok()?;
+    let offers: Vec<String> = challenge
+        .headers(challenge_header)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    let parsed = crate::security::preferred_challenge(offers.iter().map(String::as_str)).ok()?;
     if outbound.answered[kind] {
         if !parsed.stale || outbound.stale_answered {
             return None;
@@ -65,18 +68,7 @@ fn retry_with_credentials(call: &mut Call, challenge: &Message, via: &str, cnonc
     }
     outbound.answered[kind] = true;
     let uri = String::from_utf8_lossy(previous.request_uri().unwrap_or_default()).into_owned();
-    let value = digest_client::authorization(
-        &parsed,
-        &Answer {
-            username: &credentials.username,
-            password: &credentials.password.0,
-            method: "INVITE",
-            uri: &uri,
-            cnonce,
-            nc: 1,
-            body: previous.body(),
-        },
-    );
+    let value = parsed.answer("INVITE", &uri, &credentials.username, &credentials.password.0, cnonce, 1);
     let cseq = call.invite_cseq + 1;
     let mut invite = previous.clone();
     invite.remove_first(HeaderName::Via);

@@ -16,8 +16,8 @@
 //! Outbound calls (agent -> carrier) are the same machine with the parties swapped (see
 //! `call.rs`): `outbound.rs` (a new INVITE from LiveKit: outbound routing, media policy,
 //! trunk limits), `carrier_leg.rs` (what the carrier's INVITE carries), `carrier_auth.rs`
-//! (answering the carrier's 401/407 once per challenge) with `digest_client.rs` (RFC 2617 /
-//! 7616 arithmetic), `media_policy.rs` (SRTP against the offer), `trunk_limits.rs` (calls
+//! (answering the carrier's 401/407 once per challenge, with the digest arithmetic of
+//! `security::digest`), `media_policy.rs` (SRTP against the offer), `trunk_limits.rs` (calls
 //! per second and concurrent calls per trunk). Everything after the INVITE — provisional
 //! relay, CANCEL, BYE, re-INVITE, session timers, REFER policy, failure mapping — is the
 //! inbound code, unchanged.
@@ -28,7 +28,6 @@ mod carrier_auth;
 mod carrier_leg;
 mod config;
 mod dialog;
-pub mod digest_client;
 mod failure;
 mod id_hash;
 mod inbound;

@@ -166,7 +166,7 @@ fn attribute(
         t.inbound_config
             .allowed_sources
             .iter()
-            .any(|cidr| cidr_contains(cidr, source.ip()))
+            .any(|cidr| cidr.parse::<crate::security::Cidr>().is_ok_and(|c| c.contains(source.ip())))
     });
     // Several trunks may share a carrier address: the org is known when they agree, the
     // trunk only when it is the one.
@@ -181,16 +181,4 @@ fn attribute(
         }
     }
     (Some(first.org_id.clone()), trunk)
-}
-
-// TODO(security merge): replace with the security module's CIDR type.
-fn cidr_contains(cidr: &str, ip: std::net::IpAddr) -> bool {
-    let (net, bits) = cidr.split_once('/').unwrap_or((cidr, "32"));
-    match (net.parse::<std::net::Ipv4Addr>(), bits.parse::<u32>(), ip) {
-        (Ok(net), Ok(bits), std::net::IpAddr::V4(ip)) if bits <= 32 => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
-            u32::from(net) & mask == u32::from(ip) & mask
-        }
-        _ => false,
-    }
 }

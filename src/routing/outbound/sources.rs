@@ -3,60 +3,39 @@
 
 use std::net::IpAddr;
 
-/// A parsed list of IPs and CIDRs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A parsed list of IPs and CIDRs (the security module's ACL, with one owner).
+#[derive(Debug)]
 pub struct SourceAcl {
-    nets: Vec<(IpAddr, u8)>,
+    acl: crate::security::SourceAcl,
+    empty: bool,
+}
+
+impl Default for SourceAcl {
+    fn default() -> SourceAcl {
+        SourceAcl::parse(&[]).expect("an empty list parses")
+    }
 }
 
 impl SourceAcl {
     /// Parse `entries` (`"10.0.0.0/8"`, `"192.0.2.7"`, `"2001:db8::/32"`); the error names
     /// the first bad one.
     pub fn parse(entries: &[String]) -> Result<SourceAcl, String> {
-        let mut nets = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let (ip, bits) = entry.trim().split_once('/').unwrap_or((entry.trim(), ""));
-            let ip: IpAddr = ip
-                .parse()
-                .map_err(|_| format!("{entry:?} is not an IP address or CIDR"))?;
-            let max = if ip.is_ipv4() { 32 } else { 128 };
-            let bits = match bits {
-                "" => max,
-                b => b
-                    .parse::<u8>()
-                    .ok()
-                    .filter(|b| *b <= max)
-                    .ok_or_else(|| format!("{entry:?} has a bad prefix length"))?,
-            };
-            nets.push((ip, bits));
+        let (acl, errors) = crate::security::SourceAcl::build([("livekit".to_owned(), entries.to_vec())]);
+        if let Some(error) = errors.first() {
+            return Err(error.to_string());
         }
-        Ok(SourceAcl { nets })
+        Ok(SourceAcl {
+            acl,
+            empty: entries.is_empty(),
+        })
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.nets.iter().any(|(net, bits)| in_net(*net, *bits, ip))
+        self.acl.contains(ip)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.nets.is_empty()
-    }
-}
-
-fn in_net(net: IpAddr, bits: u8, ip: IpAddr) -> bool {
-    let ip = match (net, ip) {
-        (IpAddr::V4(_), IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        _ => ip,
-    };
-    match (net, ip) {
-        (IpAddr::V4(n), IpAddr::V4(a)) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
-            u32::from(n) & mask == u32::from(a) & mask
-        }
-        (IpAddr::V6(n), IpAddr::V6(a)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
-            u128::from(n) & mask == u128::from(a) & mask
-        }
-        _ => false,
+        self.empty
     }
 }
 
