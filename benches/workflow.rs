@@ -36,7 +36,11 @@ fn decision(c: &mut Criterion) {
     // `cargo test --benches` runs this once in a debug build, slow enough to meet the 5 ms
     // production deadline under load; the measured (release) runs keep the default.
     let config = WorkflowConfig {
-        deadline_ms: if cfg!(debug_assertions) { 2000 } else { WorkflowConfig::default().deadline_ms },
+        deadline_ms: if cfg!(debug_assertions) {
+            2000
+        } else {
+            WorkflowConfig::default().deadline_ms
+        },
         ..WorkflowConfig::default()
     };
     let engine = Engine::new(&config).expect("engine");

@@ -68,7 +68,14 @@ fn retry_with_credentials(call: &mut Call, challenge: &Message, via: &str, cnonc
     }
     outbound.answered[kind] = true;
     let uri = String::from_utf8_lossy(previous.request_uri().unwrap_or_default()).into_owned();
-    let value = parsed.answer("INVITE", &uri, &credentials.username, &credentials.password.0, cnonce, 1);
+    let value = parsed.answer(
+        "INVITE",
+        &uri,
+        &credentials.username,
+        &credentials.password.0,
+        cnonce,
+        1,
+    );
     let cseq = call.invite_cseq + 1;
     let mut invite = previous.clone();
     invite.remove_first(HeaderName::Via);

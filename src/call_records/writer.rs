@@ -163,10 +163,10 @@ fn attribute(
         return (Some(number.org_id.clone()), Some(number.trunk_id.clone()));
     }
     let mut matching = snapshot.trunks.values().filter(|t| {
-        t.inbound_config
-            .allowed_sources
-            .iter()
-            .any(|cidr| cidr.parse::<crate::security::Cidr>().is_ok_and(|c| c.contains(source.ip())))
+        t.inbound_config.allowed_sources.iter().any(|cidr| {
+            cidr.parse::<crate::security::Cidr>()
+                .is_ok_and(|c| c.contains(source.ip()))
+        })
     });
     // Several trunks may share a carrier address: the org is known when they agree, the
     // trunk only when it is the one.
