@@ -158,8 +158,7 @@ fn a_call_over_tls_completes() {
         .trim()
         .to_owned();
     let tag = format!(";tag={to_tag}");
-    tls.write_all(request("ACK", 1, &tag).replace("CSeq: 1 ACK", "CSeq: 1 ACK").as_bytes())
-        .unwrap();
+    tls.write_all(request("ACK", 1, &tag).as_bytes()).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     tls.write_all(request("BYE", 2, &tag).as_bytes()).unwrap();
     let bye = read_until_final(&mut tls);
