@@ -156,7 +156,7 @@ fn required_name(body: &TrunkBody) -> Result<String, ApiError> {
 }
 
 /// Valid sources; digest credentials complete (a PUT without a password keeps the old
-/// one); a positive rate; a fingerprint of 32 hex bytes.
+/// one); a positive rate.
 fn checked_inbound(mut config: InboundConfig, existing: Option<&InboundConfig>) -> Result<InboundConfig, ApiError> {
     if let Some(user) = &config.auth_username {
         if user.trim().is_empty() || user.len() > 128 {
@@ -187,16 +187,6 @@ fn checked_inbound(mut config: InboundConfig, existing: Option<&InboundConfig>) 
             "inbound_config.max_calls_per_second",
             "max_calls_per_second must be above 0 and at most 100000",
         ));
-    }
-    if let Some(fp) = &config.tls_client_fingerprint {
-        let hex = fp.replace(':', "");
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ApiError::invalid(
-                "inbound_config.tls_client_fingerprint",
-                "tls_client_fingerprint must be a SHA-256 in hex",
-            ));
-        }
-        config.tls_client_fingerprint = Some(hex.to_ascii_lowercase());
     }
     for source in &config.allowed_sources {
         if !is_ip_or_cidr(source) {

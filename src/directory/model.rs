@@ -51,9 +51,6 @@ pub struct InboundConfig {
     /// Write-only, like the outbound password.
     #[serde(default, skip_serializing)]
     pub auth_password: Secret,
-    /// SHA-256 (hex) of the client certificate a carrier on TLS must present.
-    #[serde(default)]
-    pub tls_client_fingerprint: Option<String>,
     /// New calls per second this trunk may send (default: the server's `[security]` value).
     #[serde(default)]
     pub max_calls_per_second: Option<f64>,
