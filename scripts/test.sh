@@ -11,6 +11,7 @@ need promtool prometheus
 need stunnel4 stunnel4
 need sipsak sipsak
 need nft nftables
+need svmap sipvicious
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
