@@ -2,6 +2,11 @@
 //! fresh instance from the pool, with the engine's default limits (a pool of 1000).
 //! Criterion reports the mean/median; the p50/p99 of 20,000 individually timed decisions
 //! are printed as well (targets: p50 < 10 µs, p99 < 50 µs; DESIGN.md: p99 < 100 µs).
+//!
+//! `route/static` and `route/workflow` route the demo number through the real
+//! `DirectoryRouter` over a SQLite-backed directory: by the number's inbound slot, and by
+//! the org's routing config running business-hours.wat (both agents the demo agent). Their
+//! difference is what a workflow adds to a call's routing.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -9,6 +14,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use switchboard::directory::model::RoutingConfig;
+use switchboard::directory::{Directory, Object, DEMO_AGENT_ID, DEMO_NUMBER};
+use switchboard::routing::{Decision, DirectoryRouter, RouteKind, RouteRequest, Router, Workflows};
+use switchboard::store::SqliteStore;
 use switchboard::workflow::{Engine, Outcome, Workflow, WorkflowConfig};
 
 const TIMED_RUNS: usize = 20_000;
@@ -32,18 +41,21 @@ fn tuesday_morning() -> Arc<BTreeMap<String, String>> {
     Arc::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
 }
 
-fn decision(c: &mut Criterion) {
-    // `cargo test --benches` runs this once in a debug build, slow enough to meet the 5 ms
-    // production deadline under load; the measured (release) runs keep the default.
-    let config = WorkflowConfig {
+/// `cargo test --benches` runs this once in a debug build, slow enough to meet the 5 ms
+/// production deadline under load; the measured (release) runs keep the default.
+fn bench_config() -> WorkflowConfig {
+    WorkflowConfig {
         deadline_ms: if cfg!(debug_assertions) {
             2000
         } else {
             WorkflowConfig::default().deadline_ms
         },
         ..WorkflowConfig::default()
-    };
-    let engine = Engine::new(&config).expect("engine");
+    }
+}
+
+fn decision(c: &mut Criterion) {
+    let engine = Engine::new(&bench_config()).expect("engine");
     let workflow = business_hours(&engine);
     let context = tuesday_morning();
     let first = engine.run(&workflow, context.clone());
@@ -77,5 +89,54 @@ fn percentiles(engine: &Engine, workflow: &Workflow, context: &Arc<BTreeMap<Stri
     );
 }
 
-criterion_group!(benches, decision);
+/// The demo number routed statically, then by the org's workflow, through one router.
+fn route(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SqliteStore::open(&dir.path().join("bench.db")).expect("store"));
+    let directory = Arc::new(Directory::load(store).expect("directory"));
+    switchboard::directory::ensure_demo(&directory, "2026-01-01T00:00:00Z").expect("demo");
+    let workflows = Arc::new(Workflows::new(Engine::new(&bench_config()).expect("engine"), None));
+    let router =
+        DirectoryRouter::new(directory.clone(), "127.0.0.1:5090".into(), None).with_workflows(workflows.clone());
+    let invite = switchboard::sip::Message::parse(bytes::Bytes::from_static(include_bytes!(
+        "../fixtures/carrier-invite.sip"
+    )))
+    .expect("fixture parses");
+    let request = RouteRequest {
+        called: DEMO_NUMBER,
+        caller: "+14155550100",
+        caller_name: None,
+        source: "192.0.2.10:5060".parse().expect("addr"),
+        call_id: b"bench-call",
+        invite: Some(&invite),
+    };
+    let kind = |decision: Decision| match decision {
+        Decision::Agent(target) => target.kind,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(kind(router.route(&request)), RouteKind::Static);
+    c.bench_function("route/static", |b| b.iter(|| black_box(router.route(&request))));
+
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/routing-workflows/business-hours.wat");
+    let module = std::fs::read_to_string(path)
+        .expect("business-hours.wat")
+        .replace("11111111-1111-4111-8111-111111111111", DEMO_AGENT_ID)
+        .replace("22222222-2222-4222-8222-222222222222", DEMO_AGENT_ID);
+    let config = RoutingConfig {
+        org_id: "org_demo".into(),
+        enabled: true,
+        workflow_definition: Some(module),
+        fallback_agent_id: None,
+        fallback_agent_version: None,
+        tz: Some("America/New_York".into()),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+    };
+    directory
+        .commit(vec![Object::RoutingConfig(config)], vec![])
+        .expect("routing config");
+    assert_eq!(kind(router.route(&request)), RouteKind::Workflow);
+    c.bench_function("route/workflow", |b| b.iter(|| black_box(router.route(&request))));
+}
+
+criterion_group!(benches, decision, route);
 criterion_main!(benches);

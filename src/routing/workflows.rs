@@ -12,10 +12,13 @@
 //! the agent they were given).
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use base64::Engine as _;
 use bytes::Bytes;
+use dashmap::DashMap;
+use jiff::tz::TimeZone;
 
 use super::{Refusal, RouteKind, RouteRequest};
 use crate::directory::model::{AgentVersion, PhoneNumber, RoutingConfig};
@@ -39,8 +42,19 @@ pub struct Chosen<'s> {
 pub struct Workflows {
     engine: Engine,
     compiled: WorkflowCache,
+    /// Each org's module as last seen, so a call pays a comparison of the definition, not
+    /// its decoding and hashing (which cost more than the run itself).
+    by_org: DashMap<String, OrgModule>,
+    /// Time zones by name, resolved once.
+    zones: DashMap<String, TimeZone>,
     /// The wall clock workflows see; pinned for tests and dry runs.
     pinned: Option<SystemTime>,
+}
+
+/// An org's routing config definition and its compiled module.
+struct OrgModule {
+    definition: String,
+    workflow: Workflow,
 }
 
 impl Workflows {
@@ -48,8 +62,38 @@ impl Workflows {
         Workflows {
             compiled: WorkflowCache::new(engine.clone()),
             engine,
+            by_org: DashMap::new(),
+            zones: DashMap::new(),
             pinned,
         }
+    }
+
+    /// The org's compiled module for `definition`: the one the org ran last when the
+    /// definition is unchanged, else looked up (or compiled) by its hash. A new upload
+    /// changes the definition, so the next call takes the new module (hot swap).
+    fn org_workflow(&self, org: &str, definition: &str) -> Result<Workflow, WorkflowError> {
+        if let Some(known) = self.by_org.get(org).filter(|m| m.definition == definition) {
+            return Ok(known.workflow.clone());
+        }
+        let workflow = self.workflow(definition)?;
+        let module = OrgModule {
+            definition: definition.to_owned(),
+            workflow: workflow.clone(),
+        };
+        self.by_org.insert(org.to_owned(), module);
+        Ok(workflow)
+    }
+
+    /// The zone an org's `tz` names; UTC when unset or unknown (the API refuses unknown
+    /// names at upload).
+    fn zone(&self, tz: Option<&str>) -> TimeZone {
+        let Some(name) = tz else { return TimeZone::UTC };
+        if let Some(zone) = self.zones.get(name) {
+            return zone.clone();
+        }
+        let zone = TimeZone::get(name).unwrap_or(TimeZone::UTC);
+        self.zones.insert(name.to_owned(), zone.clone());
+        zone
     }
 
     pub fn engine(&self) -> &Engine {
@@ -105,9 +149,10 @@ impl Workflows {
         number: &PhoneNumber,
         request: &RouteRequest<'_>,
     ) -> Result<Chosen<'s>, Refusal> {
-        let run = match config.workflow_definition.as_deref().map(|d| self.workflow(d)) {
+        let definition = config.workflow_definition.as_deref();
+        let run = match definition.map(|d| self.org_workflow(&config.org_id, d)) {
             Some(Ok(workflow)) => {
-                let context = CallContext::new(request, number, config.tz.as_deref(), self.now());
+                let context = CallContext::new(request, number, self.zone(config.tz.as_deref()), self.now());
                 self.engine.run(&workflow, context)
             }
             Some(Err(err)) => {
@@ -197,7 +242,8 @@ pub fn module_source(definition: &str) -> Vec<u8> {
 }
 
 /// What a workflow can ask about its call: DESIGN.md's context keys. Owned (a run may not
-/// borrow from the call path), computed when asked except the local time.
+/// borrow from the call path); derived keys (times, the source address) are computed only
+/// when a module asks for them.
 pub struct CallContext {
     caller: String,
     called: String,
@@ -208,18 +254,14 @@ pub struct CallContext {
     org_id: String,
     number_id: String,
     now: SystemTime,
-    local: Option<jiff::Zoned>,
+    zone: TimeZone,
+    /// `now` in `zone`, on the first `time.*` key asked for.
+    local: OnceLock<Option<jiff::Zoned>>,
     invite: Option<Message>,
 }
 
 impl CallContext {
-    pub fn new(request: &RouteRequest<'_>, number: &PhoneNumber, tz: Option<&str>, now: SystemTime) -> CallContext {
-        let local = jiff::Timestamp::try_from(now).ok().map(|t| {
-            let zone = tz
-                .and_then(|name| jiff::tz::TimeZone::get(name).ok())
-                .unwrap_or(jiff::tz::TimeZone::UTC);
-            t.to_zoned(zone)
-        });
+    pub fn new(request: &RouteRequest<'_>, number: &PhoneNumber, zone: TimeZone, now: SystemTime) -> CallContext {
         CallContext {
             caller: request.caller.to_owned(),
             called: request.called.to_owned(),
@@ -230,15 +272,22 @@ impl CallContext {
             org_id: number.org_id.clone(),
             number_id: number.id.clone(),
             now,
-            local,
+            zone,
+            local: OnceLock::new(),
             invite: request.invite.cloned(),
         }
+    }
+
+    fn local(&self) -> Option<&jiff::Zoned> {
+        self.local
+            .get_or_init(|| Some(jiff::Timestamp::try_from(self.now).ok()?.to_zoned(self.zone.clone())))
+            .as_ref()
     }
 }
 
 impl Context for CallContext {
     fn get(&self, key: &str) -> Option<Cow<'_, str>> {
-        let text = |s: &str| Some(Cow::Owned(s.to_owned()));
+        let text = |s: String| Some(Cow::Owned(s));
         match key {
             "caller_number" => Some(Cow::Borrowed(self.caller.as_str())),
             "called_number" => Some(Cow::Borrowed(self.called.as_str())),
@@ -246,20 +295,20 @@ impl Context for CallContext {
             "organization_id" => Some(Cow::Borrowed(self.org_id.as_str())),
             "number_id" => Some(Cow::Borrowed(self.number_id.as_str())),
             "caller_name" => self.caller_name.as_deref().map(Cow::Borrowed),
-            "source_ip" => text(&self.source_ip.to_string()),
+            "source_ip" => text(self.source_ip.to_string()),
             "call_id" => Some(Cow::Borrowed(self.call_id.as_str())),
             "timestamp" => {
                 let t = jiff::Timestamp::try_from(self.now).ok()?;
-                text(&t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+                text(t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
             }
             "time.unix_ms" => {
                 let ms = self.now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_millis();
-                text(&ms.to_string())
+                text(ms.to_string())
             }
             // Monday = 0 ... Sunday = 6, as routing-workflows/README.md documents.
-            "time.weekday" => text(&self.local.as_ref()?.weekday().to_monday_zero_offset().to_string()),
-            "time.hour" => text(&self.local.as_ref()?.hour().to_string()),
-            "time.minute" => text(&self.local.as_ref()?.minute().to_string()),
+            "time.weekday" => text(self.local()?.weekday().to_monday_zero_offset().to_string()),
+            "time.hour" => text(self.local()?.hour().to_string()),
+            "time.minute" => text(self.local()?.minute().to_string()),
             _ => {
                 let name = key.strip_prefix("header.")?;
                 let value = self.invite.as_ref()?.header_by_name(name)?;
