@@ -137,7 +137,7 @@ fn describe() {
     );
     describe_counter!(
         "sip_refused_total",
-        "Requests refused or dropped by the gate, by reason (unknown_source, wrong_trunk, banned, scanner, ...)."
+        "Requests refused or dropped by the gate, by reason (unknown_source, client_certificate, wrong_trunk, banned, scanner, ...)."
     );
     describe_counter!(
         "sip_rate_limited_total",

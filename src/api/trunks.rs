@@ -156,7 +156,8 @@ fn required_name(body: &TrunkBody) -> Result<String, ApiError> {
 }
 
 /// Valid sources; digest credentials complete (a PUT without a password keeps the old
-/// one); a positive rate.
+/// one); a positive rate; client-certificate fingerprints that are SHA-256s (stored as
+/// lower-case hex without colons).
 fn checked_inbound(mut config: InboundConfig, existing: Option<&InboundConfig>) -> Result<InboundConfig, ApiError> {
     if let Some(user) = &config.auth_username {
         if user.trim().is_empty() || user.len() > 128 {
@@ -196,6 +197,12 @@ fn checked_inbound(mut config: InboundConfig, existing: Option<&InboundConfig>) 
             ));
         }
     }
+    config.tls_client_fingerprints = config
+        .tls_client_fingerprints
+        .iter()
+        .map(|fp| crate::security::normalise_fingerprint(fp))
+        .collect::<Result<_, _>>()
+        .map_err(|error| ApiError::invalid("inbound_config.tls_client_fingerprints", error.to_string()))?;
     Ok(config)
 }
 
@@ -234,4 +241,40 @@ fn checked_outbound(body: Option<OutboundBody>, existing: Option<&OutboundConfig
         transport: body.transport,
         media_encryption: body.media_encryption,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(error: ApiError) -> String {
+        match error {
+            ApiError::Invalid { field, .. } => field.into_owned(),
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn client_certificate_fingerprints_are_stored_as_lower_case_hex_without_colons() {
+        let hex = "ab".repeat(32);
+        let typed = vec!["AB".repeat(32), vec!["aB"; 32].join(":")];
+        let config = InboundConfig {
+            tls_client_fingerprints: typed,
+            ..InboundConfig::default()
+        };
+        let checked = checked_inbound(config, None).unwrap();
+        assert_eq!(checked.tls_client_fingerprints, [hex.clone(), hex]);
+    }
+
+    #[test]
+    fn a_malformed_fingerprint_is_refused_naming_the_field() {
+        for bad in ["ab".repeat(31), "zz".repeat(32), String::new()] {
+            let config = InboundConfig {
+                tls_client_fingerprints: vec![bad.clone()],
+                ..InboundConfig::default()
+            };
+            let error = checked_inbound(config, None).unwrap_err();
+            assert_eq!(field(error), "inbound_config.tls_client_fingerprints", "{bad:?}");
+        }
+    }
 }

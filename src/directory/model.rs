@@ -51,6 +51,11 @@ pub struct InboundConfig {
     /// Write-only, like the outbound password.
     #[serde(default, skip_serializing)]
     pub auth_password: Secret,
+    /// SHA-256 (lower-case hex, no colons) of the TLS client certificates the carrier may
+    /// present; when set, a request is this trunk's only over TLS with one of them, as well
+    /// as from a listed source and with digest where those are set too.
+    #[serde(default)]
+    pub tls_client_fingerprints: Vec<String>,
     /// New calls per second this trunk may send (default: the server's `[security]` value).
     #[serde(default)]
     pub max_calls_per_second: Option<f64>,
@@ -182,4 +187,27 @@ pub struct UserToken {
     pub org_ids: Vec<String>,
     pub scopes: Vec<String>,
     pub created_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trunk_stored_before_client_certificates_loads_with_none_pinned() {
+        // As rows were written before tls_client_fingerprints, and by the build that had a
+        // single unused `tls_client_fingerprint`.
+        for inbound in [
+            r#"{"allowed_sources": ["192.0.2.1"]}"#,
+            r#"{"allowed_sources": ["192.0.2.1"], "tls_client_fingerprint": null}"#,
+        ] {
+            let row = format!(
+                r#"{{"id": "trk_1", "org_id": "org_1", "name": "old", "inbound_config": {inbound},
+                    "created_at": "t", "updated_at": "t"}}"#
+            );
+            let trunk: Trunk = serde_json::from_str(&row).unwrap();
+            assert!(trunk.inbound_config.tls_client_fingerprints.is_empty(), "{inbound}");
+            assert_eq!(trunk.inbound_config.allowed_sources, ["192.0.2.1"]);
+        }
+    }
 }

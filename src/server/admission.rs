@@ -1,7 +1,8 @@
 //! The gate every request passes before any call work (STYLE: refuse cheaply and early):
 //! banned sources and scanners are dropped; LiveKit's ranges pass; a source no trunk
 //! claims gets the configured answer (403, or nothing) before any directory lookup,
-//! workflow or agent leg; a trunk that authenticates by digest is challenged; new calls are
+//! workflow or agent leg; a trunk that pins TLS client certificates claims only requests
+//! that came with one of them; a trunk that authenticates by digest is challenged; new calls are
 //! rate-limited per source and per trunk (503 + Retry-After, silence past a flood); and a
 //! trunk's source may only reach that trunk's numbers. No transaction state is created for
 //! anything refused here: the answers are stateless.
@@ -13,8 +14,8 @@ use std::time::Instant;
 
 use crate::directory::{Directory, Snapshot};
 use crate::security::{
-    is_scanner, Admission as Rate, BanList, Credential, DigestServer, RateLimiter, SecurityConfig, SourceAcl,
-    UnknownSource,
+    is_scanner, Admission as Rate, BanList, CertFingerprint, CertificatePins, Credential, DigestServer, PinEntry,
+    RateLimiter, SecurityConfig, SourceAcl, UnknownSource,
 };
 use crate::sip::{HeaderName, Message, Method};
 
@@ -33,14 +34,39 @@ pub enum Verdict {
     Drop,
 }
 
-/// The trunks' sources and credentials, rebuilt when the directory changes.
+/// Who sent a request, as far as the transport knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub ip: IpAddr,
+    /// The fingerprint of the TLS certificate on the connection it came by.
+    pub certificate: Option<CertFingerprint>,
+}
+
+impl Origin {
+    /// A source with no certificate (UDP, TCP, or TLS without one).
+    pub fn address(ip: IpAddr) -> Origin {
+        Origin { ip, certificate: None }
+    }
+}
+
+/// The trunks' sources, certificates and credentials, rebuilt when the directory changes.
 struct TrunkIndex {
     snapshot: Arc<Snapshot>,
     acl: SourceAcl,
-    /// Trunks that authenticate by digest: username -> (trunk id, password).
-    credentials: HashMap<String, (String, String)>,
+    pins: CertificatePins,
+    /// Trunks that authenticate by digest: username -> its trunk.
+    credentials: HashMap<String, DigestTrunk>,
     /// Trunks that require digest even from a listed address.
     auth_required: std::collections::HashSet<String>,
+}
+
+/// A trunk's digest credentials.
+struct DigestTrunk {
+    trunk: String,
+    password: String,
+    /// The trunk lists no source and pins no certificate: the password alone names it, from
+    /// anywhere. Otherwise it is only a second proof after the address or certificate.
+    alone: bool,
 }
 
 /// The gate.
@@ -92,9 +118,9 @@ impl Gate {
         }
     }
 
-    /// The verdict on a request from `source`, after parsing and before anything else.
-    pub fn check(&self, now: Instant, source: IpAddr, request: &Message) -> Verdict {
-        let verdict = self.decide(now, source, request);
+    /// The verdict on a request from `origin`, after parsing and before anything else.
+    pub fn check(&self, now: Instant, origin: Origin, request: &Message) -> Verdict {
+        let verdict = self.decide(now, origin, request);
         let label = match &verdict {
             Verdict::Admit => "admitted",
             Verdict::Refuse { status: 401, .. } => "challenged",
@@ -106,7 +132,8 @@ impl Gate {
         verdict
     }
 
-    fn decide(&self, now: Instant, source: IpAddr, request: &Message) -> Verdict {
+    fn decide(&self, now: Instant, origin: Origin, request: &Message) -> Verdict {
+        let source = origin.ip;
         if self.bans.is_banned(now, source) {
             return self.dropped("banned");
         }
@@ -121,11 +148,11 @@ impl Gate {
             return Verdict::Admit;
         }
         let index = self.index();
-        let owners = index.acl.owners(source);
+        let claims = index.pins.claims(index.acl.owners(source), origin.certificate);
         let method = request.method();
         let new_call = matches!(method, Some(Method::Invite)) && request.to_tag().is_none();
         let is_ack = matches!(method, Some(Method::Ack));
-        let mut trunks: Vec<&str> = owners.iter().map(String::as_str).collect();
+        let mut trunks = claims.trunks;
         let needs_digest = new_call
             && (trunks.is_empty() && !index.credentials.is_empty()
                 || !trunks.is_empty() && trunks.iter().all(|t| index.auth_required.contains(*t)));
@@ -134,12 +161,16 @@ impl Gate {
                 Ok(trunk) => trunks = vec![trunk],
                 Err(verdict) => return verdict,
             }
+        } else if new_call {
+            // A trunk that also asks for digest is not claimed by its address or certificate
+            // alone, though another trunk sharing them is.
+            trunks.retain(|t| !index.auth_required.contains(*t));
         }
         if trunks.is_empty() {
-            return if is_ack {
-                Verdict::Drop
-            } else {
-                self.stranger("unknown_source")
+            return match (is_ack, claims.certificate_refused) {
+                (true, _) => Verdict::Drop,
+                (false, true) => self.stranger("client_certificate"),
+                (false, false) => self.stranger("unknown_source"),
             };
         }
         if !new_call {
@@ -183,14 +214,18 @@ impl Gate {
             .map(|v| String::from_utf8_lossy(v).into_owned())
             .unwrap_or_default();
         let verified = self.digest.verify(now, "INVITE", &value, |user| {
-            let (trunk, password) = index.credentials.get(user)?;
-            (allowed.is_empty() || allowed.contains(&trunk.as_str())).then(|| Credential::Password(password.clone()))
+            let digest = index.credentials.get(user)?;
+            let claimed = match allowed.is_empty() {
+                true => digest.alone,
+                false => allowed.contains(&digest.trunk.as_str()),
+            };
+            claimed.then(|| Credential::Password(digest.password.clone()))
         });
         match verified {
             Ok(ok) => Ok(index
                 .credentials
                 .get(&ok.username)
-                .map(|(t, _)| t.as_str())
+                .map(|d| d.trunk.as_str())
                 .unwrap_or_default()),
             Err(failure) => {
                 if failure.counts_as_failure() {
@@ -294,20 +329,32 @@ fn build_index(snapshot: Arc<Snapshot>) -> TrunkIndex {
     for error in errors {
         tracing::warn!(%error, "a trunk's allowed source is ignored");
     }
+    let (pins, errors) = CertificatePins::build(snapshot.trunks.values().map(|t| PinEntry {
+        trunk: &t.id,
+        fingerprints: &t.inbound_config.tls_client_fingerprints,
+        has_sources: !t.inbound_config.allowed_sources.is_empty(),
+    }));
+    for (trunk, error) in errors {
+        tracing::warn!(%trunk, %error, "a trunk's client-certificate fingerprint is ignored");
+    }
     let mut credentials = HashMap::new();
     let mut auth_required = std::collections::HashSet::new();
     for trunk in snapshot.trunks.values() {
-        if let Some(user) = &trunk.inbound_config.auth_username {
-            credentials.insert(
-                user.clone(),
-                (trunk.id.clone(), trunk.inbound_config.auth_password.0.clone()),
-            );
+        let inbound = &trunk.inbound_config;
+        if let Some(user) = &inbound.auth_username {
+            let digest = DigestTrunk {
+                trunk: trunk.id.clone(),
+                password: inbound.auth_password.0.clone(),
+                alone: inbound.allowed_sources.is_empty() && inbound.tls_client_fingerprints.is_empty(),
+            };
+            credentials.insert(user.clone(), digest);
             auth_required.insert(trunk.id.clone());
         }
     }
     TrunkIndex {
         snapshot,
         acl,
+        pins,
         credentials,
         auth_required,
     }
@@ -326,6 +373,11 @@ mod tests {
     const STRANGER: &str = "203.0.113.66";
 
     fn trunk(id: &str, sources: &[&str], auth: Option<(&str, &str)>) -> Object {
+        pinned(id, sources, &[], auth)
+    }
+
+    /// A trunk that pins these client certificates.
+    fn pinned(id: &str, sources: &[&str], certificates: &[CertFingerprint], auth: Option<(&str, &str)>) -> Object {
         Object::Trunk(Trunk {
             id: id.into(),
             org_id: "org_demo".into(),
@@ -335,6 +387,7 @@ mod tests {
                 allowed_sources: sources.iter().map(|s| s.to_string()).collect(),
                 auth_username: auth.map(|a| a.0.to_owned()),
                 auth_password: Secret(auth.map_or(String::new(), |a| a.1.to_owned())),
+                tls_client_fingerprints: certificates.iter().map(|c| c.to_string()).collect(),
                 ..InboundConfig::default()
             },
             outbound_config: None,
@@ -350,6 +403,12 @@ mod tests {
     }
 
     fn gate_of(config: SecurityConfig, with_digest_trunk: bool) -> (Gate, tempfile::TempDir) {
+        let digest = with_digest_trunk.then(|| trunk("trk_digest", &[], Some(("carrier-c", "s3cret"))));
+        gate_with(config, digest.into_iter().collect())
+    }
+
+    /// The demo directory with carriers A and B, and `extra` objects.
+    fn gate_with(config: SecurityConfig, extra: Vec<Object>) -> (Gate, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
         let directory = Arc::new(Directory::load(store).unwrap());
@@ -365,7 +424,7 @@ mod tests {
                     Object::PhoneNumber(number),
                 ]
                 .into_iter()
-                .chain(with_digest_trunk.then(|| trunk("trk_digest", &[], Some(("carrier-c", "s3cret")))))
+                .chain(extra)
                 .collect(),
                 vec![],
             )
@@ -390,8 +449,8 @@ mod tests {
         b.build()
     }
 
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
+    fn ip(s: &str) -> Origin {
+        Origin::address(s.parse().unwrap())
     }
 
     fn forbidden() -> Verdict {
@@ -582,6 +641,159 @@ mod tests {
             gate.check(now, guesser, &invite("+15559990000", &[])),
             Verdict::Drop,
             "banned"
+        );
+    }
+
+    /// Certificate 1 is pinned, 2 is presented by nobody's carrier.
+    fn certificate(n: u8) -> Option<CertFingerprint> {
+        Some(CertFingerprint::of_der(&[n]))
+    }
+
+    fn over_tls(origin: Origin, certificate: Option<CertFingerprint>) -> Origin {
+        Origin { certificate, ..origin }
+    }
+
+    fn number_on(trunk: &str, e164: &str) -> Object {
+        Object::PhoneNumber(crate::directory::model::PhoneNumber {
+            id: format!("pn_{e164}"),
+            org_id: "org_demo".into(),
+            phone_number: e164.into(),
+            trunk_id: trunk.into(),
+            inbound_agent_version_id: None,
+            outbound_agent_version_id: None,
+            outbound_shareable: false,
+            created_at: "t".into(),
+            updated_at: "t".into(),
+        })
+    }
+
+    #[test]
+    fn a_trunk_that_pins_a_certificate_and_lists_an_address_needs_both() {
+        let (gate, _d) = gate_with(
+            SecurityConfig::default(),
+            vec![pinned("trk_tls", &["192.0.2.30"], &[certificate(1).unwrap()], None)],
+        );
+        let now = Instant::now();
+        let carrier = ip("192.0.2.30");
+        let call = invite("+15550000000", &[]);
+        assert_eq!(
+            gate.check(now, over_tls(carrier, certificate(1)), &call),
+            Verdict::Admit
+        );
+        for (case, origin) in [
+            ("another certificate", over_tls(carrier, certificate(2))),
+            ("no certificate", carrier),
+            (
+                "the certificate from another address",
+                over_tls(ip(STRANGER), certificate(1)),
+            ),
+        ] {
+            assert_eq!(gate.check(now, origin, &call), forbidden(), "{case}");
+        }
+        let options = RequestBuilder::new(Method::Options, b"sip:edge")
+            .header(HeaderName::Via, "SIP/2.0/TLS 192.0.2.30;branch=z9hG4bKo")
+            .header(HeaderName::CallId, "o1")
+            .header(HeaderName::CSeq, "1 OPTIONS")
+            .build();
+        assert_eq!(gate.check(now, carrier, &options), forbidden(), "not only new calls");
+        assert_eq!(
+            gate.check(now, over_tls(carrier, certificate(1)), &options),
+            Verdict::Admit
+        );
+    }
+
+    #[test]
+    fn a_trunk_that_lists_no_address_is_reached_by_its_certificate_from_anywhere() {
+        let (gate, _d) = gate_with(
+            SecurityConfig::default(),
+            vec![
+                pinned("trk_tls", &[], &[certificate(1).unwrap()], None),
+                number_on("trk_tls", "+15550002222"),
+            ],
+        );
+        let now = Instant::now();
+        let call = invite("+15550002222", &[]);
+        let anywhere = ip("192.0.2.99");
+        assert_eq!(
+            gate.check(now, over_tls(anywhere, certificate(1)), &call),
+            Verdict::Admit
+        );
+        assert_eq!(gate.check(now, over_tls(anywhere, certificate(2)), &call), forbidden());
+        assert_eq!(gate.check(now, anywhere, &call), forbidden());
+        assert_eq!(
+            gate.check(
+                now,
+                over_tls(ip(CARRIER_A), certificate(1)),
+                &invite(crate::directory::DEMO_NUMBER, &[])
+            ),
+            Verdict::Admit,
+            "carrier A's own trunk pins nothing: its calls pass with any certificate"
+        );
+        assert_eq!(
+            gate.check(now, over_tls(ip(CARRIER_A), certificate(2)), &call),
+            forbidden(),
+            "carrier A, without trk_tls's certificate, for trk_tls's number"
+        );
+    }
+
+    #[test]
+    fn a_pinned_trunk_that_also_asks_for_digest_needs_the_certificate_and_the_password() {
+        let (gate, _d) = gate_with(
+            SecurityConfig::default(),
+            vec![pinned(
+                "trk_tls",
+                &[],
+                &[certificate(1).unwrap()],
+                Some(("carrier-d", "d-secret")),
+            )],
+        );
+        let now = Instant::now();
+        let anywhere = ip("192.0.2.99");
+        let answered = |origin: Origin, password: &str| {
+            let values = challenge(gate.check(now, origin, &invite("+15550000000", &[])));
+            let c = crate::security::parse_challenge(&values[0]).unwrap();
+            let answer = c.answer("INVITE", "sip:+15550000000@edge", "carrier-d", password, "cn", 1);
+            gate.check(
+                now,
+                origin,
+                &invite("+15550000000", &[(HeaderName::Authorization, &answer)]),
+            )
+        };
+        assert_eq!(answered(over_tls(anywhere, certificate(1)), "d-secret"), Verdict::Admit);
+        assert_eq!(answered(over_tls(anywhere, certificate(1)), "guess"), forbidden());
+        assert_eq!(
+            answered(anywhere, "d-secret"),
+            forbidden(),
+            "the password without the certificate"
+        );
+    }
+
+    #[test]
+    fn a_digest_trunk_that_lists_an_address_is_not_reached_by_its_password_from_elsewhere() {
+        let (gate, _d) = gate_with(
+            SecurityConfig::default(),
+            vec![
+                trunk("trk_c", &["192.0.2.40"], Some(("carrier-c", "s3cret"))),
+                trunk("trk_shared", &["192.0.2.40"], None),
+                number_on("trk_c", "+15550003333"),
+            ],
+        );
+        let now = Instant::now();
+        let stranger = ip(STRANGER);
+        let values = challenge(gate.check(now, stranger, &invite("+15550000000", &[])));
+        let c = crate::security::parse_challenge(&values[0]).unwrap();
+        let answer = c.answer("INVITE", "sip:+15550000000@edge", "carrier-c", "s3cret", "cn", 1);
+        let call = invite("+15550000000", &[(HeaderName::Authorization, &answer)]);
+        assert_eq!(gate.check(now, stranger, &call), forbidden());
+        assert_eq!(
+            gate.check(now, ip("192.0.2.40"), &invite("+15550000000", &[])),
+            Verdict::Admit,
+            "as trk_shared, which asks for no digest"
+        );
+        assert_eq!(
+            gate.check(now, ip("192.0.2.40"), &invite("+15550003333", &[])),
+            forbidden(),
+            "trk_c's number, by the shared address alone"
         );
     }
 }

@@ -113,6 +113,7 @@ mod tests {
             source: "198.51.100.7:5099".parse().unwrap(),
             transport: Transport::Udp,
             connection: None,
+            certificate: None,
         };
         let out = to_source(&incoming, &m, bytes::Bytes::new());
         assert_eq!(

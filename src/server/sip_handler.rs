@@ -128,7 +128,11 @@ impl SipHandler {
         self.metrics.request_received(&method, incoming.transport);
         reply::stamp_top_via(&mut request, incoming.source);
         if let Some(gate) = &self.gate {
-            match gate.check(crate::clock::now(), incoming.source.ip(), &request) {
+            let origin = super::admission::Origin {
+                ip: incoming.source.ip(),
+                certificate: incoming.certificate,
+            };
+            match gate.check(crate::clock::now(), origin, &request) {
                 Verdict::Admit => {}
                 Verdict::Drop => return,
                 Verdict::Refuse {

@@ -7,6 +7,7 @@
 //! header to decide where to send. Where a message goes is the handler's decision; the
 //! transport only honours "over this connection while it is open" for TCP/TLS.
 
+mod client_auth;
 mod connections;
 mod dispatch;
 mod stream;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::SipConfig;
+use crate::security::CertFingerprint;
 
 /// The transport a message arrived on or leaves by (RFC 3261 §18).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,6 +73,8 @@ pub struct Incoming {
     pub transport: Transport,
     /// The connection it came on (TCP/TLS).
     pub connection: Option<ConnectionId>,
+    /// The SHA-256 of the certificate the peer presented on that connection (TLS only).
+    pub certificate: Option<CertFingerprint>,
 }
 
 /// One whole message to send.

@@ -11,7 +11,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use super::client_auth::peer_fingerprint;
 use super::{Connections, Dispatcher, Handler, Incoming, TlsClient, Transport};
+use crate::security::CertFingerprint;
 
 /// How long opening a connection (TCP connect, and the TLS handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -32,20 +34,39 @@ pub(crate) struct StreamContext {
     pub message_timeout: Duration,
 }
 
+/// Who is at the other end of a connection; fixed for its life.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Remote {
+    pub addr: SocketAddr,
+    pub transport: Transport,
+    /// The SHA-256 of the certificate the peer presented in the TLS handshake: its client
+    /// certificate on a connection it opened, its server certificate on one we opened.
+    pub certificate: Option<CertFingerprint>,
+}
+
+impl Remote {
+    /// A peer with no certificate (TCP).
+    pub(crate) fn plain(addr: SocketAddr, transport: Transport) -> Remote {
+        Remote {
+            addr,
+            transport,
+            certificate: None,
+        }
+    }
+}
+
 /// Serve one accepted (or opened) connection until it closes.
-pub(crate) async fn serve<S>(
-    ctx: Arc<StreamContext>,
-    stream: S,
-    peer: SocketAddr,
-    transport: Transport,
-    first: Option<Bytes>,
-) where
+pub(crate) async fn serve<S>(ctx: Arc<StreamContext>, stream: S, remote: Remote, first: Option<Bytes>)
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let Remote {
+        addr: peer, transport, ..
+    } = remote;
     let (writer, queue) = mpsc::channel(WRITE_QUEUE);
     let id = ctx.connections.register(peer, transport, writer);
     metrics::gauge!("sip_connections_open", "transport" => transport.label()).increment(1.0);
-    let outcome = run(&ctx, stream, peer, transport, id, queue, first).await;
+    let outcome = run(&ctx, stream, remote, id, queue, first).await;
     ctx.connections.unregister(id);
     metrics::gauge!("sip_connections_open", "transport" => transport.label()).decrement(1.0);
     if let Err(reason) = outcome {
@@ -58,8 +79,7 @@ pub(crate) async fn serve<S>(
 async fn run<S>(
     ctx: &StreamContext,
     mut stream: S,
-    peer: SocketAddr,
-    transport: Transport,
+    remote: Remote,
     id: super::ConnectionId,
     mut queue: mpsc::Receiver<Bytes>,
     first: Option<Bytes>,
@@ -67,6 +87,11 @@ async fn run<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let Remote {
+        addr: peer,
+        transport,
+        certificate,
+    } = remote;
     let mut framer = StreamFramer::new(ctx.max_message_size);
     let mut buf = BytesMut::with_capacity(4096);
     let mut out = Vec::new();
@@ -95,7 +120,7 @@ where
                 loop {
                     match framer.next_frame() {
                         Ok(Some(Frame::Message(bytes))) => {
-                            let incoming = Incoming { bytes, source: peer, transport, connection: Some(id) };
+                            let incoming = Incoming { bytes, source: peer, transport, connection: Some(id), certificate };
                             ctx.handler.handle(incoming, &mut out);
                             for o in out.drain(..) {
                                 ctx.dispatcher.send(o);
@@ -135,7 +160,7 @@ pub(crate) async fn connect_and_send(ctx: Arc<StreamContext>, peer: SocketAddr, 
         return;
     };
     match tcp_connect(peer).await {
-        Some(stream) => serve(ctx.clone(), stream, peer, Transport::Tcp, Some(first)).await,
+        Some(stream) => serve(ctx.clone(), stream, Remote::plain(peer, Transport::Tcp), Some(first)).await,
         None => report_unreachable(&ctx, peer, Transport::Tcp, "connect_failed"),
     }
     drop(admission);
@@ -155,7 +180,14 @@ pub(crate) async fn connect_tls_and_send(ctx: Arc<StreamContext>, client: TlsCli
     let name = client.names.name_for(peer);
     let connector = tokio_rustls::TlsConnector::from(client.config.clone());
     match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp)).await {
-        Ok(Ok(tls)) => serve(ctx.clone(), tls, peer, Transport::Tls, Some(first)).await,
+        Ok(Ok(tls)) => {
+            let remote = Remote {
+                addr: peer,
+                transport: Transport::Tls,
+                certificate: peer_fingerprint(tls.get_ref().1),
+            };
+            serve(ctx.clone(), tls, remote, Some(first)).await
+        }
         Ok(Err(err)) => {
             metrics::counter!("tls_handshake_failures_total", "reason" => "outbound_error").increment(1);
             tracing::warn!(%peer, %err, "outbound tls handshake failed");

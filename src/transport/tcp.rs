@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use super::stream::{self, StreamContext};
+use super::stream::{self, Remote, StreamContext};
 use super::Transport;
 
 /// Accept connections until the task is dropped.
@@ -27,7 +27,7 @@ pub(crate) fn spawn_tcp_listener(listener: TcpListener, ctx: Arc<StreamContext>)
                     return;
                 };
                 let _ = socket.set_nodelay(true);
-                stream::serve(ctx.clone(), socket, peer, Transport::Tcp, None).await;
+                stream::serve(ctx.clone(), socket, Remote::plain(peer, Transport::Tcp), None).await;
                 drop(admission);
             });
         }

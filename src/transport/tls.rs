@@ -1,6 +1,8 @@
 //! TLS (RFC 3261 §26.2.1, SIP over TLS on 5061) with rustls: the server configuration, a
 //! self-signed development certificate when none is configured, and a certificate
-//! resolver that picks up new certificate files without a restart.
+//! resolver that picks up new certificate files without a restart. Clients are asked for a
+//! certificate, not required to have one (`client_auth.rs`); the fingerprint of one
+//! presented rides on every message of its connection.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,8 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use super::stream::{self, StreamContext};
+use super::client_auth::{peer_fingerprint, OptionalClientCert};
+use super::stream::{self, Remote, StreamContext};
 use super::Transport;
 use crate::config::TlsConfig;
 
@@ -45,9 +48,10 @@ pub fn load_or_generate_tls(config: &TlsConfig) -> Result<Arc<rustls::ServerConf
     };
     let resolver = ReloadingResolver::new(cert, key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let client_auth = Arc::new(OptionalClientCert::new(&provider));
     let server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
+        .with_client_cert_verifier(client_auth)
         .with_cert_resolver(Arc::new(resolver));
     Ok(Arc::new(server))
 }
@@ -79,7 +83,14 @@ pub(crate) fn spawn_tls_listener(
                 };
                 let _ = socket.set_nodelay(true);
                 match tokio::time::timeout(handshake_timeout, acceptor.accept(socket)).await {
-                    Ok(Ok(tls)) => stream::serve(ctx.clone(), tls, peer, Transport::Tls, None).await,
+                    Ok(Ok(tls)) => {
+                        let remote = Remote {
+                            addr: peer,
+                            transport: Transport::Tls,
+                            certificate: peer_fingerprint(tls.get_ref().1),
+                        };
+                        stream::serve(ctx.clone(), tls, remote, None).await
+                    }
                     Ok(Err(err)) => {
                         metrics::counter!("tls_handshake_failures_total", "reason" => "error").increment(1);
                         tracing::debug!(%peer, %err, "tls handshake failed");

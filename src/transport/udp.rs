@@ -122,6 +122,7 @@ fn receive_loop(
             source,
             transport: Transport::Udp,
             connection: None,
+            certificate: None,
         };
         handler.handle(incoming, &mut out);
         for o in out.drain(..) {
