@@ -8,7 +8,8 @@
 #      the 10,000 static routes), ROUTE=workflow (upload an org routing workflow, the
 #      business-hours example answering with the demo agent, before the run: compare with
 #      ROUTE=static on DIALED=+15551234567), METRICS=false and CALL_RECORDS=false (switch
-#      them off, to measure what they cost).
+#      them off, to measure what they cost), PIN=1 (the proxy on CPU 1, every SIPp on CPU 0:
+#      less interference between them, steadier CPU figures on a 2-core machine).
 # Prints one line per (proxy, rate): created, ok, failed, achieved calls/s, proxy CPU µs per call.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -69,14 +70,19 @@ fi
 tree() { echo "$1"; for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do tree "$c"; done; }
 ticks() { local s=0; for p in $(tree "$1"); do [ -r /proc/$p/stat ] && s=$((s + $(awk '{print $14+$15}' /proc/$p/stat))); done; echo $s; }
 
+# PIN=1: the proxy gets CPU 1 to itself, SIPp runs on CPU 0.
+# Runs in the background subshell of its caller: exec, so that $! is the proxy itself.
+on_proxy_cpu() { if [ "${PIN:-}" = 1 ]; then exec taskset -c 1 "$@"; else exec "$@"; fi; }
+on_sipp_cpu() { if [ "${PIN:-}" = 1 ]; then taskset -c 0 "$@"; else "$@"; fi; }
+
 run_one() { # name rate command...
   local name=$1 rate=$2; shift 2
   local out; out=$(mktemp -d /tmp/sbbench.XXXX)
-  sipp -sf "$shared/agent-uas.xml" -i 127.0.0.1 -p 5090 -bg -nostdin >/dev/null 2>&1 || true
+  on_sipp_cpu sipp -sf "$shared/agent-uas.xml" -i 127.0.0.1 -p 5090 -bg -nostdin >/dev/null 2>&1 || true
   sleep 0.3
   local uas; uas=$(ss -lunpH 'sport = :5090' | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
   rm -f "$work"/switchboard-run.db*
-  "$@" >"$out/proxy.log" 2>&1 &
+  on_proxy_cpu "$@" >"$out/proxy.log" 2>&1 &
   local proxy=$!
   sleep 2
   if [ "$name" = switchboard ] && [ "${ROUTE:-static}" = workflow ]; then
@@ -90,7 +96,7 @@ run_one() { # name rate command...
   local t0; t0=$(ticks $proxy); local start; start=$(date +%s.%N)
   local pids=()
   for i in $(seq 1 "$pairs"); do
-    timeout $(( per_calls / per + 60 )) sipp -sf "$shared/carrier-uac.xml" -inf "$numbers" -i 127.0.0.1 -p $(( 7000 + i * 100 )) -mp $(( 20000 + i * 1000 )) 127.0.0.1:5070 \
+    timeout $(( per_calls / per + 60 )) taskset -c "$([ "${PIN:-}" = 1 ] && echo 0 || echo 0,1)" sipp -sf "$shared/carrier-uac.xml" -inf "$numbers" -i 127.0.0.1 -p $(( 7000 + i * 100 )) -mp $(( 20000 + i * 1000 )) 127.0.0.1:5070 \
       -r "$per" -m "$per_calls" -l $(( per * 3 + 100 )) -nostdin -trace_stat -stf "$out/uac$i.csv" -fd 1000 \
       -timeout_error -timeout $(( per_calls / per + 30 ))s >"$out/uac$i.out" 2>&1 &
     pids+=($!)

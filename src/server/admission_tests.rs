@@ -1,0 +1,452 @@
+//! The gate's rules, one test each, over a real directory.
+use super::*;
+use crate::directory::model::{InboundConfig, Secret, Trunk};
+use crate::directory::Object;
+use crate::sip::{Message, Method, RequestBuilder};
+use crate::store::SqliteStore;
+
+const CARRIER_A: &str = "192.0.2.10";
+const CARRIER_B: &str = "198.51.100.20";
+const STRANGER: &str = "203.0.113.66";
+
+fn trunk(id: &str, sources: &[&str], auth: Option<(&str, &str)>) -> Object {
+    pinned(id, sources, &[], auth)
+}
+
+/// A trunk that pins these client certificates.
+fn pinned(id: &str, sources: &[&str], certificates: &[CertFingerprint], auth: Option<(&str, &str)>) -> Object {
+    Object::Trunk(Trunk {
+        id: id.into(),
+        org_id: "org_demo".into(),
+        name: id.into(),
+        managed_account_id: None,
+        inbound_config: InboundConfig {
+            allowed_sources: sources.iter().map(|s| s.to_string()).collect(),
+            auth_username: auth.map(|a| a.0.to_owned()),
+            auth_password: Secret(auth.map_or(String::new(), |a| a.1.to_owned())),
+            tls_client_fingerprints: certificates.iter().map(|c| c.to_string()).collect(),
+            ..InboundConfig::default()
+        },
+        outbound_config: None,
+        created_at: "t".into(),
+        updated_at: "t".into(),
+    })
+}
+
+/// The demo directory, its BYOC trunk moved to carrier A, a second trunk for carrier B
+/// holding +15557654321, and a digest-only trunk.
+fn gate(config: SecurityConfig) -> (Gate, tempfile::TempDir) {
+    gate_of(config, true)
+}
+
+fn gate_of(config: SecurityConfig, with_digest_trunk: bool) -> (Gate, tempfile::TempDir) {
+    let digest = with_digest_trunk.then(|| trunk("trk_digest", &[], Some(("carrier-c", "s3cret"))));
+    gate_with(config, digest.into_iter().collect())
+}
+
+/// The demo directory with carriers A and B, and `extra` objects.
+fn gate_with(config: SecurityConfig, extra: Vec<Object>) -> (Gate, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
+    let directory = Arc::new(Directory::load(store).unwrap());
+    crate::directory::ensure_demo(&directory, "t").unwrap();
+    let mut number = (**directory.snapshot().number("+15557654321").unwrap()).clone();
+    number.trunk_id = "trk_b".into();
+    directory
+        .commit(
+            vec![
+                trunk("trk_demo_byoc", &[CARRIER_A], None),
+                trunk("trk_demo_managed", &[], None),
+                trunk("trk_b", &[CARRIER_B], None),
+                Object::PhoneNumber(number),
+            ]
+            .into_iter()
+            .chain(extra)
+            .collect(),
+            vec![],
+        )
+        .unwrap();
+    let config = SecurityConfig {
+        livekit_sources: vec!["10.9.9.0/24".into()],
+        ..config
+    };
+    (Gate::new(config, directory), dir)
+}
+
+fn invite(number: &str, headers: &[(HeaderName, &str)]) -> Message {
+    let mut b = RequestBuilder::new(Method::Invite, format!("sip:{number}@edge").as_bytes())
+        .header(HeaderName::Via, "SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKx")
+        .header(HeaderName::From, "<sip:+14155550100@carrier>;tag=f")
+        .header(HeaderName::To, format!("<sip:{number}@edge>"))
+        .header(HeaderName::CallId, "c1")
+        .header(HeaderName::CSeq, "1 INVITE");
+    for (name, value) in headers {
+        b = b.header(*name, *value);
+    }
+    b.build()
+}
+
+fn ip(s: &str) -> Origin {
+    Origin::address(s.parse().unwrap())
+}
+
+fn forbidden() -> Verdict {
+    Verdict::Refuse {
+        status: 403,
+        headers: vec![],
+        stranger: true,
+    }
+}
+
+#[test]
+fn a_stranger_gets_the_same_403_whether_the_number_exists_or_not() {
+    let (gate, _d) = gate_of(SecurityConfig::default(), false);
+    let now = Instant::now();
+    for number in [crate::directory::DEMO_NUMBER, "+15550000000", "+15557654321"] {
+        assert_eq!(
+            gate.check(now, ip(STRANGER), &invite(number, &[])),
+            forbidden(),
+            "{number}"
+        );
+    }
+    let (drop_gate, _d) = gate_with_drop();
+    assert_eq!(
+        drop_gate.check(now, ip(STRANGER), &invite("+15550000000", &[])),
+        Verdict::Drop
+    );
+}
+
+fn gate_with_drop() -> (Gate, tempfile::TempDir) {
+    gate_of(
+        SecurityConfig {
+            unknown_source: UnknownSource::Drop,
+            ..SecurityConfig::default()
+        },
+        false,
+    )
+}
+
+#[test]
+fn a_trunk_reaches_its_own_numbers_only() {
+    let (gate, _d) = gate(SecurityConfig::default());
+    let now = Instant::now();
+    assert_eq!(
+        gate.check(now, ip(CARRIER_A), &invite(crate::directory::DEMO_NUMBER, &[])),
+        Verdict::Admit
+    );
+    assert_eq!(
+        gate.check(now, ip(CARRIER_A), &invite("+15557654321", &[])),
+        forbidden(),
+        "trk_b's number"
+    );
+    assert_eq!(
+        gate.check(now, ip(CARRIER_B), &invite("+15557654321", &[])),
+        Verdict::Admit
+    );
+    assert_eq!(
+        gate.check(now, ip(CARRIER_A), &invite("+15550000000", &[])),
+        Verdict::Admit,
+        "a trunk learns 404 for numbers nobody hosts"
+    );
+    assert_eq!(
+        gate.check(now, ip("10.9.9.5"), &invite("+15557654321", &[])),
+        Verdict::Admit,
+        "LiveKit"
+    );
+}
+
+#[test]
+fn scanners_are_dropped_and_stay_banned() {
+    let (gate, _d) = gate(SecurityConfig::default());
+    let now = Instant::now();
+    let scan = invite(
+        crate::directory::DEMO_NUMBER,
+        &[(HeaderName::UserAgent, "friendly-scanner")],
+    );
+    assert_eq!(gate.check(now, ip(CARRIER_A), &scan), Verdict::Drop);
+    assert_eq!(
+        gate.check(now, ip(CARRIER_A), &invite(crate::directory::DEMO_NUMBER, &[])),
+        Verdict::Drop,
+        "banned after scanning"
+    );
+    let later = now + gate.config.ban_duration() + std::time::Duration::from_secs(1);
+    assert_eq!(
+        gate.check(later, ip(CARRIER_A), &invite(crate::directory::DEMO_NUMBER, &[])),
+        Verdict::Admit
+    );
+}
+
+#[test]
+fn a_flooding_source_gets_503_then_silence_and_another_source_is_untouched() {
+    let (gate, _d) = gate(SecurityConfig {
+        source_calls_per_sec: 10.0,
+        source_burst: 10.0,
+        trunk_calls_per_sec: 1000.0,
+        trunk_burst: 1000.0,
+        ..SecurityConfig::default()
+    });
+    let now = Instant::now();
+    let call = invite(crate::directory::DEMO_NUMBER, &[]);
+    let verdicts: Vec<_> = (0..200).map(|_| gate.check(now, ip(CARRIER_A), &call)).collect();
+    assert!(verdicts[..10].iter().all(|v| *v == Verdict::Admit));
+    assert!(matches!(verdicts[10], Verdict::Refuse { status: 503, .. }));
+    assert_eq!(verdicts[199], Verdict::Drop, "past the flood threshold");
+    assert_eq!(
+        gate.check(now, ip(CARRIER_B), &invite("+15557654321", &[])),
+        Verdict::Admit
+    );
+    let later = now + std::time::Duration::from_secs(5);
+    assert_eq!(gate.check(later, ip(CARRIER_A), &call), Verdict::Admit, "refilled");
+}
+
+fn challenge(verdict: Verdict) -> Vec<String> {
+    match verdict {
+        Verdict::Refuse {
+            status: 401, headers, ..
+        } => headers.into_iter().map(|(_, v)| v).collect(),
+        other => panic!("expected a challenge, got {other:?}"),
+    }
+}
+
+#[test]
+fn strangers_are_challenged_alike_when_a_trunk_authenticates_by_digest() {
+    let (gate, _d) = gate(SecurityConfig::default());
+    let now = Instant::now();
+    for number in [crate::directory::DEMO_NUMBER, "+15550000000"] {
+        assert_eq!(challenge(gate.check(now, ip(STRANGER), &invite(number, &[]))).len(), 2);
+    }
+}
+
+#[test]
+fn a_digest_trunk_is_challenged_and_admitted_on_the_right_answer_only() {
+    let (gate, _d) = gate(SecurityConfig::default());
+    let now = Instant::now();
+    let from_anywhere = ip("192.0.2.99");
+    let values = challenge(gate.check(now, from_anywhere, &invite(crate::directory::DEMO_NUMBER, &[])));
+    assert!(
+        values[0].contains("algorithm=SHA-256") && values[1].contains("algorithm=MD5"),
+        "{values:?}"
+    );
+    for (nc, value) in (1..).zip(&values) {
+        let c = crate::security::parse_challenge(value).unwrap();
+        let answer = c.answer("INVITE", "sip:+15557654321@edge", "carrier-c", "s3cret", "cn", nc);
+        let call = invite("+15551234567", &[(HeaderName::Authorization, &answer)]);
+        assert_eq!(
+            gate.check(now, from_anywhere, &call),
+            forbidden(),
+            "authenticated, but another trunk's number"
+        );
+        let c2 = crate::security::parse_challenge(
+            &challenge(gate.check(now, from_anywhere, &invite("+15559990000", &[])))[0],
+        )
+        .unwrap();
+        let good = c2.answer("INVITE", "sip:+15559990000@edge", "carrier-c", "s3cret", "cn", 1);
+        let call = invite("+15559990000", &[(HeaderName::Authorization, &good)]);
+        assert_eq!(gate.check(now, from_anywhere, &call), Verdict::Admit);
+        let replayed = gate.check(now, from_anywhere, &call);
+        assert!(challenge(replayed)[0].contains("stale=true"), "a replayed nonce count");
+    }
+    let c = crate::security::parse_challenge(&values[0]).unwrap();
+    let later = now + gate.config.nonce_ttl() + std::time::Duration::from_secs(1);
+    let expired = c.answer("INVITE", "sip:x@edge", "carrier-c", "s3cret", "cn", 7);
+    let stale = gate.check(
+        later,
+        from_anywhere,
+        &invite("+15559990000", &[(HeaderName::Authorization, &expired)]),
+    );
+    assert!(challenge(stale)[0].contains("stale=true"), "an expired nonce");
+}
+
+#[test]
+fn repeated_wrong_passwords_ban_the_source() {
+    let (gate, _d) = gate(SecurityConfig::default());
+    let now = Instant::now();
+    let guesser = ip("192.0.2.77");
+    for _ in 0..gate.config.ban_threshold {
+        let c = crate::security::parse_challenge(&challenge(gate.check(now, guesser, &invite("+15559990000", &[])))[0])
+            .unwrap();
+        let wrong = c.answer("INVITE", "sip:x@edge", "carrier-c", "guess", "cn", 1);
+        let verdict = gate.check(
+            now,
+            guesser,
+            &invite("+15559990000", &[(HeaderName::Authorization, &wrong)]),
+        );
+        assert_eq!(verdict, forbidden());
+    }
+    assert_eq!(
+        gate.check(now, guesser, &invite("+15559990000", &[])),
+        Verdict::Drop,
+        "banned"
+    );
+}
+
+/// Certificate 1 is pinned, 2 is presented by nobody's carrier.
+fn certificate(n: u8) -> Option<CertFingerprint> {
+    Some(CertFingerprint::of_der(&[n]))
+}
+
+fn over_tls(origin: Origin, certificate: Option<CertFingerprint>) -> Origin {
+    Origin { certificate, ..origin }
+}
+
+fn number_on(trunk: &str, e164: &str) -> Object {
+    Object::PhoneNumber(crate::directory::model::PhoneNumber {
+        id: format!("pn_{e164}"),
+        org_id: "org_demo".into(),
+        phone_number: e164.into(),
+        trunk_id: trunk.into(),
+        inbound_agent_version_id: None,
+        outbound_agent_version_id: None,
+        outbound_shareable: false,
+        created_at: "t".into(),
+        updated_at: "t".into(),
+    })
+}
+
+#[test]
+fn a_trunk_that_pins_a_certificate_and_lists_an_address_needs_both() {
+    let (gate, _d) = gate_with(
+        SecurityConfig::default(),
+        vec![pinned("trk_tls", &["192.0.2.30"], &[certificate(1).unwrap()], None)],
+    );
+    let now = Instant::now();
+    let carrier = ip("192.0.2.30");
+    let call = invite("+15550000000", &[]);
+    assert_eq!(
+        gate.check(now, over_tls(carrier, certificate(1)), &call),
+        Verdict::Admit
+    );
+    for (case, origin) in [
+        ("another certificate", over_tls(carrier, certificate(2))),
+        ("no certificate", carrier),
+        (
+            "the certificate from another address",
+            over_tls(ip(STRANGER), certificate(1)),
+        ),
+    ] {
+        assert_eq!(gate.check(now, origin, &call), forbidden(), "{case}");
+    }
+    let options = RequestBuilder::new(Method::Options, b"sip:edge")
+        .header(HeaderName::Via, "SIP/2.0/TLS 192.0.2.30;branch=z9hG4bKo")
+        .header(HeaderName::CallId, "o1")
+        .header(HeaderName::CSeq, "1 OPTIONS")
+        .build();
+    assert_eq!(gate.check(now, carrier, &options), forbidden(), "not only new calls");
+    assert_eq!(
+        gate.check(now, over_tls(carrier, certificate(1)), &options),
+        Verdict::Admit
+    );
+}
+
+#[test]
+fn a_trunk_that_lists_no_address_is_reached_by_its_certificate_from_anywhere() {
+    let (gate, _d) = gate_with(
+        SecurityConfig::default(),
+        vec![
+            pinned("trk_tls", &[], &[certificate(1).unwrap()], None),
+            number_on("trk_tls", "+15550002222"),
+        ],
+    );
+    let now = Instant::now();
+    let call = invite("+15550002222", &[]);
+    let anywhere = ip("192.0.2.99");
+    assert_eq!(
+        gate.check(now, over_tls(anywhere, certificate(1)), &call),
+        Verdict::Admit
+    );
+    assert_eq!(gate.check(now, over_tls(anywhere, certificate(2)), &call), forbidden());
+    assert_eq!(gate.check(now, anywhere, &call), forbidden());
+    assert_eq!(
+        gate.check(
+            now,
+            over_tls(ip(CARRIER_A), certificate(1)),
+            &invite(crate::directory::DEMO_NUMBER, &[])
+        ),
+        Verdict::Admit,
+        "carrier A's own trunk pins nothing: its calls pass with any certificate"
+    );
+    assert_eq!(
+        gate.check(now, over_tls(ip(CARRIER_A), certificate(2)), &call),
+        forbidden(),
+        "carrier A, without trk_tls's certificate, for trk_tls's number"
+    );
+}
+
+#[test]
+fn a_pinned_trunk_that_also_asks_for_digest_needs_the_certificate_and_the_password() {
+    let (gate, _d) = gate_with(
+        SecurityConfig::default(),
+        vec![pinned(
+            "trk_tls",
+            &[],
+            &[certificate(1).unwrap()],
+            Some(("carrier-d", "d-secret")),
+        )],
+    );
+    let now = Instant::now();
+    let anywhere = ip("192.0.2.99");
+    let answered = |origin: Origin, password: &str| {
+        let values = challenge(gate.check(now, origin, &invite("+15550000000", &[])));
+        let c = crate::security::parse_challenge(&values[0]).unwrap();
+        let answer = c.answer("INVITE", "sip:+15550000000@edge", "carrier-d", password, "cn", 1);
+        gate.check(
+            now,
+            origin,
+            &invite("+15550000000", &[(HeaderName::Authorization, &answer)]),
+        )
+    };
+    assert_eq!(answered(over_tls(anywhere, certificate(1)), "d-secret"), Verdict::Admit);
+    assert_eq!(answered(over_tls(anywhere, certificate(1)), "guess"), forbidden());
+    assert_eq!(
+        answered(anywhere, "d-secret"),
+        forbidden(),
+        "the password without the certificate"
+    );
+}
+
+#[test]
+fn a_digest_trunk_that_lists_an_address_is_not_reached_by_its_password_from_elsewhere() {
+    let (gate, _d) = gate_with(
+        SecurityConfig::default(),
+        vec![
+            trunk("trk_c", &["192.0.2.40"], Some(("carrier-c", "s3cret"))),
+            trunk("trk_shared", &["192.0.2.40"], None),
+            number_on("trk_c", "+15550003333"),
+        ],
+    );
+    let now = Instant::now();
+    let stranger = ip(STRANGER);
+    let values = challenge(gate.check(now, stranger, &invite("+15550000000", &[])));
+    let c = crate::security::parse_challenge(&values[0]).unwrap();
+    let answer = c.answer("INVITE", "sip:+15550000000@edge", "carrier-c", "s3cret", "cn", 1);
+    let call = invite("+15550000000", &[(HeaderName::Authorization, &answer)]);
+    assert_eq!(gate.check(now, stranger, &call), forbidden());
+    assert_eq!(
+        gate.check(now, ip("192.0.2.40"), &invite("+15550000000", &[])),
+        Verdict::Admit,
+        "as trk_shared, which asks for no digest"
+    );
+    let shared = ip("192.0.2.40");
+    let values = challenge(gate.check(now, shared, &invite("+15550003333", &[])));
+    let c = crate::security::parse_challenge(&values[0]).unwrap();
+    let answer = c.answer("INVITE", "sip:+15550003333@edge", "carrier-c", "s3cret", "cn", 2);
+    assert_eq!(
+        gate.check(
+            now,
+            shared,
+            &invite("+15550003333", &[(HeaderName::Authorization, &answer)])
+        ),
+        Verdict::Admit,
+        "trk_c's number from the shared address: challenged, then admitted as trk_c"
+    );
+    let guess = c.answer("INVITE", "sip:+15550003333@edge", "carrier-c", "guess", "cn", 3);
+    assert_eq!(
+        gate.check(
+            now,
+            shared,
+            &invite("+15550003333", &[(HeaderName::Authorization, &guess)])
+        ),
+        forbidden(),
+        "and refused on a wrong password"
+    );
+}
