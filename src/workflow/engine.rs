@@ -1,21 +1,17 @@
 //! The one shared wasm engine: compiler settings, the pooling allocator every run takes its
 //! instance from, the host-function linker, and the epoch ticker that enforces deadlines.
 //!
-//! The ticker is a plain thread that bumps the engine's epoch every millisecond; a run's
-//! deadline is counted in those ticks. It stops when the last `Engine` clone drops.
+//! The ticker (`ticker.rs`) bumps the engine's epoch every millisecond while runs are in
+//! progress; a run's deadline is counted in those ticks. It stops when the last `Engine`
+//! clone drops.
 
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use wasmtime::{Config, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
 
 use super::abi::{self, State};
+use super::ticker::Ticker;
 use super::{WorkflowConfig, WorkflowError};
-
-/// One epoch tick: the resolution of `deadline_ms`.
-pub(super) const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// The workflow sandbox. Cheap to clone; all clones share one engine, pool and ticker.
 #[derive(Clone)]
@@ -25,8 +21,8 @@ struct Shared {
     wasmtime: wasmtime::Engine,
     linker: Linker<State>,
     config: WorkflowConfig,
-    /// Held for its `Drop`: the thread stops with the last clone.
-    _ticker: Ticker,
+    /// Stops with the last clone.
+    ticker: Ticker,
 }
 
 impl Engine {
@@ -41,7 +37,7 @@ impl Engine {
             wasmtime: engine,
             linker,
             config: config.clone(),
-            _ticker: ticker,
+            ticker,
         })))
     }
 
@@ -56,6 +52,10 @@ impl Engine {
 
     pub(super) fn linker(&self) -> &Linker<State> {
         &self.0.linker
+    }
+
+    pub(super) fn ticker(&self) -> &Ticker {
+        &self.0.ticker
     }
 }
 
@@ -95,40 +95,6 @@ fn wasmtime_config(config: &WorkflowConfig) -> Config {
     wasm
 }
 
-/// The epoch ticker thread; dropping it stops and joins the thread.
-struct Ticker {
-    stop: Option<Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Ticker {
-    fn start(engine: wasmtime::Engine) -> std::io::Result<Ticker> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("workflow-epoch".into())
-            .spawn(move || {
-                // Ticks until the sender is dropped (recv then reports Disconnected).
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
-                    engine.increment_epoch();
-                }
-            })?;
-        Ok(Ticker {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            // The thread only ticks; a panic there (impossible) must not become a double panic.
-            let _ = thread.join();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,12 +108,7 @@ mod tests {
         let engine = Engine::new(&config).unwrap();
         let clone = engine.clone();
         drop(engine);
-        assert!(clone
-            .0
-            ._ticker
-            .thread
-            .as_ref()
-            .is_some_and(|thread| !thread.is_finished()));
+        assert!(!clone.0.ticker.is_stopped());
         // Dropping the last clone joins the thread: returning at all means it stopped.
         drop(clone);
     }

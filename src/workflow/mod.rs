@@ -14,9 +14,9 @@
 //! with an [`Outcome`] and never panics or hangs the host. Outputs are checked as they are
 //! written: a module that breaks the contract ends `invalid`, naming what it did.
 //!
-//! The files: `config` (the limits), `engine` (wasmtime, the pool, the epoch ticker),
-//! `compile` (upload: checks the ABI, compiles), `abi` (the host functions), `run` (one
-//! call), `cache` (compiled workflows by source hash; artifacts stored and loaded back
+//! The files: `config` (the limits), `engine` (wasmtime, the pool), `ticker` (the epoch,
+//! while runs are in progress), `compile` (upload: checks the ABI, compiles), `abi` (the
+//! host functions), `run` (one call), `cache` (compiled workflows by source hash; artifacts stored and loaded back
 //! only if their hash matches), `error` (faults of the engine and of uploads).
 
 use std::borrow::Cow;
@@ -34,6 +34,7 @@ mod config;
 mod engine;
 mod error;
 mod run;
+mod ticker;
 
 pub use abi::{ABI_VERSION, IMPORT_MODULE};
 pub use cache::WorkflowCache;

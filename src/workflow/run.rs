@@ -19,6 +19,7 @@ impl Engine {
     /// descheduled mid-run spends its budget too.
     pub fn run(&self, workflow: &Workflow, context: impl Context + 'static) -> Run {
         let started = Instant::now();
+        let _ticking = self.ticker().ticking();
         let config = self.config();
         let state = State::new(Box::new(context), config, workflow.hash());
         let mut store = Store::new(self.wasmtime(), state);

@@ -314,6 +314,21 @@ fn an_infinite_loop_times_out_when_the_deadline_is_the_tighter_limit() {
 }
 
 #[test]
+fn a_run_on_an_engine_idle_long_enough_for_its_ticker_to_park_still_times_out() {
+    let engine = engine_with(WorkflowConfig {
+        fuel: u64::MAX / 2,
+        deadline_ms: 5,
+        ..test_config()
+    });
+    let module = engine.compile(&fixture("infinite-loop.wat")).unwrap();
+    // Idle for longer than the ticker waits before parking (100 ticks).
+    std::thread::sleep(Duration::from_millis(400));
+    let run = engine.run(&module, BTreeMap::new());
+    assert_eq!(run.outcome, Outcome::Timeout);
+    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+}
+
+#[test]
 fn host_calls_are_paid_in_fuel() {
     // 1000 `log` calls are a few thousand instructions of guest work, but 100+ fuel each.
     let engine = engine_with(WorkflowConfig {
