@@ -9,7 +9,9 @@
 #      business-hours example answering with the demo agent, before the run: compare with
 #      ROUTE=static on DIALED=+15551234567), METRICS=false and CALL_RECORDS=false (switch
 #      them off, to measure what they cost), PIN=1 (the proxy on CPU 1, every SIPp on CPU 0:
-#      less interference between them, steadier CPU figures on a 2-core machine).
+#      less interference between them, steadier CPU figures on a 2-core machine), THREADS=1
+#      (also the proxy's CPU per call by thread), SWITCHBOARD_BIN (a binary to run instead of
+#      building this tree's, e.g. a copy of an earlier build to compare against in one run).
 # Prints one line per (proxy, rate): created, ok, failed, achieved calls/s, proxy CPU µs per call.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,8 +25,8 @@ for tool in sipp kamailio python3; do
 done
 [ -f "$work/numbers.csv" ] || python3 "$shared/gen-directory.py" 10000 "$work" >/dev/null
 sed "s#BENCHDIR#$work#" "$shared/kamailio.cfg.in" > "$work/kamailio.cfg"
-[ "${ONLY:-}" = kamailio ] || cargo build --release --quiet --manifest-path "$here/Cargo.toml"
-bin=$here/target/release/switchboard
+bin=${SWITCHBOARD_BIN:-$here/target/release/switchboard}
+[ "${ONLY:-}" = kamailio ] || [ -n "${SWITCHBOARD_BIN:-}" ] || cargo build --release --quiet --manifest-path "$here/Cargo.toml"
 
 cat > "$work/switchboard.toml" <<TOML
 [sip]
@@ -68,6 +70,8 @@ PY
 fi
 
 tree() { echo "$1"; for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do tree "$c"; done; }
+# THREADS=1: also the proxy's CPU per call by thread name (where a call's cost goes).
+threads() { for t in /proc/"$1"/task/*; do [ -r "$t/stat" ] && sed 's/^[0-9]* (\(.*\)) [A-Z] \(.*\)/\1 \2/' "$t/stat" | awk -v id="${t##*/}" '{print id, $1, $12+$13}'; done; }
 ticks() { local s=0; for p in $(tree "$1"); do [ -r /proc/$p/stat ] && s=$((s + $(awk '{print $14+$15}' /proc/$p/stat))); done; echo $s; }
 
 # PIN=1: the proxy gets CPU 1 to itself, SIPp runs on CPU 0.
@@ -93,6 +97,7 @@ run_one() { # name rate command...
   fi
   local pairs=${PAIRS:-$(( rate > 1000 ? 2 : 1 ))}
   local per=$(( rate / pairs )) per_calls=$(( calls / pairs ))
+  [ "${THREADS:-}" = 1 ] && threads $proxy > "$out/threads0"
   local t0; t0=$(ticks $proxy); local start; start=$(date +%s.%N)
   local pids=()
   for i in $(seq 1 "$pairs"); do
@@ -103,6 +108,7 @@ run_one() { # name rate command...
   done
   for p in "${pids[@]}"; do wait "$p" || true; done
   local end; end=$(date +%s.%N); local t1; t1=$(ticks $proxy)
+  [ "${THREADS:-}" = 1 ] && threads $proxy > "$out/threads1"
   kill $proxy 2>/dev/null || true; [ -n "$uas" ] && kill "$uas" 2>/dev/null || true; wait $proxy 2>/dev/null || true
   local ok=0 fail=0 total=0
   for i in $(seq 1 "$pairs"); do
@@ -122,6 +128,19 @@ wall = float(end) - float(start)
 print(f"{name:12s} rate={rate:>5} pairs={pairs} created={total} ok={ok} failed={fail} wall={wall:.1f}s "
       f"cps={ok/wall:.0f} cpu={cpu:.2f}s us_per_call={cpu*1e6/max(ok,1):.1f}")
 PY
+  if [ "${THREADS:-}" = 1 ]; then
+    python3 - "$out/threads0" "$out/threads1" "$ok" "$(getconf CLK_TCK)" <<'PY'
+import sys, collections
+def load(p):
+    return {l.split()[0]: (l.split()[1], int(l.split()[2])) for l in open(p) if l.strip()}
+a, b, ok, hz = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+by = collections.Counter()
+for tid, (name, t) in b.items():
+    by[name] += t - a.get(tid, (name, 0))[1]
+for name, t in by.most_common():
+    if t: print(f"    {name:20s} us_per_call={t / hz * 1e6 / max(ok, 1):.1f}")
+PY
+  fi
   sleep 1
 }
 

@@ -37,6 +37,15 @@ pub fn render() -> String {
     install().render()
 }
 
+/// Fold recorded histogram samples into their buckets. The exporter keeps every sample
+/// until this runs or `/metrics` is scraped: without it, a server nobody scrapes would grow
+/// by each call's setup times. The timer thread calls this about once a second.
+pub fn upkeep() {
+    if let Some(handle) = HANDLE.get() {
+        handle.run_upkeep();
+    }
+}
+
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     metrics::gauge!("switchboard_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);

@@ -50,7 +50,8 @@ impl Recorder {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn observe(&self, event: &CallEvent) {
+    /// Takes the event, so that what it carries moves into the record uncopied.
+    pub fn observe(&self, event: CallEvent) {
         let now = unix_ms();
         match event {
             CallEvent::Routed {
@@ -63,14 +64,14 @@ impl Recorder {
                 direction,
             } => {
                 self.lock().insert(
-                    call_id.clone(),
+                    call_id,
                     Pending {
-                        direction: *direction,
-                        source: *source,
-                        called: called.clone(),
-                        caller: caller.clone(),
-                        route: *route,
-                        target: target.clone(),
+                        direction,
+                        source,
+                        called,
+                        caller,
+                        route,
+                        target,
                         invite_ms: now,
                         ringing_ms: None,
                         answered_ms: None,
@@ -78,12 +79,12 @@ impl Recorder {
                 );
             }
             CallEvent::Ringing { call_id, .. } => {
-                if let Some(p) = self.lock().get_mut(call_id) {
+                if let Some(p) = self.lock().get_mut(&call_id) {
                     p.ringing_ms.get_or_insert(now);
                 }
             }
             CallEvent::Answered { call_id, .. } => {
-                if let Some(p) = self.lock().get_mut(call_id) {
+                if let Some(p) = self.lock().get_mut(&call_id) {
                     p.answered_ms.get_or_insert(now);
                 }
             }
@@ -95,16 +96,16 @@ impl Recorder {
                 ended_by,
                 ..
             } => {
-                let Some(pending) = self.lock().remove(call_id) else {
+                let Some(pending) = self.lock().remove(&call_id) else {
                     return;
                 };
                 let finished = Finished {
-                    call_id: call_id.clone(),
+                    call_id,
                     pending,
-                    outcome: *outcome,
-                    status: *status,
+                    outcome,
+                    status,
                     reason,
-                    ended_by: *ended_by,
+                    ended_by,
                     ended_ms: now,
                 };
                 if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.writer.try_send(finished) {

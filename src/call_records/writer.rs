@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::recorder::{Pending, Recorder};
-use super::{rfc3339_ms, CallRecord, CallRecordsConfig};
+use super::CallRecordsConfig;
 use crate::b2bua::{EndedBy, Outcome};
 use crate::directory::Directory;
-use crate::store::{record_id, CallLog, SEQUENCE_BITS};
+use crate::store::{CallLog, CallRow, SEQUENCE_BITS};
 
 /// A call that ended, on its way to the store.
 #[derive(Debug)]
@@ -62,7 +62,7 @@ fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, receive
         let mut closed = false;
         loop {
             match receiver.try_recv() {
-                Ok(finished) => batch.push(to_record(finished, directory, &mut sequence)),
+                Ok(finished) => batch.push(Stored::new(finished, directory, &mut sequence)),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
                     closed = true;
@@ -88,17 +88,19 @@ fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, receive
 }
 
 /// Writes `batch` in one transaction and empties it.
-fn write(log: &CallLog, batch: &mut Vec<(i64, CallRecord)>) {
+fn write(log: &CallLog, batch: &mut Vec<Stored>) {
     if batch.is_empty() {
         return;
     }
-    match log.append(batch) {
+    let rows: Vec<CallRow<'_>> = batch.iter().map(Stored::row).collect();
+    match log.append(&rows) {
         Ok(()) => metrics::counter!("call_records_written_total").increment(batch.len() as u64),
         Err(err) => {
             metrics::counter!("call_records_dropped_total").increment(batch.len() as u64);
             tracing::warn!(%err, records = batch.len(), "call records not written");
         }
     }
+    drop(rows);
     batch.clear();
 }
 
@@ -108,49 +110,65 @@ fn batch_now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The record, with org and trunk from the route taken or else from the dialed number.
-fn to_record(finished: Finished, directory: &Directory, sequence: &mut i64) -> (i64, CallRecord) {
-    let Finished {
-        call_id,
-        pending: p,
-        outcome,
-        status,
-        reason,
-        ended_by,
-        ended_ms,
-    } = finished;
-    let (org_id, trunk_id) = match &p.target {
-        Some(t) => (Some(t.org_id.clone()), Some(t.trunk_id.clone())),
-        None => attribute(directory, p.called.as_deref(), p.source),
-    };
-    *sequence = (*sequence + 1) & ((1 << SEQUENCE_BITS) - 1);
-    let key = (p.invite_ms.max(0) << SEQUENCE_BITS) | *sequence;
-    let record = CallRecord {
-        id: record_id(key),
-        direction: p.direction.label().into(),
-        call_id: String::from_utf8_lossy(&call_id).into_owned(),
-        org_id,
-        trunk_id,
-        called_number: p.called,
-        calling_number: p.caller,
-        route_kind: p.route.map_or("rejected", |r| r.label()).into(),
-        agent_id: p.target.as_ref().map(|t| t.agent_id.clone()),
-        agent_version_id: p.target.as_ref().map(|t| t.agent_version_id.clone()),
-        status,
-        reason: reason.into(),
-        outcome: outcome.label().into(),
-        ended_by: match ended_by {
-            EndedBy::Caller => "caller",
-            EndedBy::Agent => "agent",
-            EndedBy::Switchboard => "switchboard",
+/// A finished call with its key and, for a call refused before routing, the org and trunk
+/// it was attributed to.
+struct Stored {
+    key: i64,
+    finished: Finished,
+    attributed: (Option<String>, Option<String>),
+}
+
+impl Stored {
+    fn new(mut finished: Finished, directory: &Directory, sequence: &mut i64) -> Stored {
+        if std::str::from_utf8(&finished.call_id).is_err() {
+            finished.call_id = Bytes::from(String::from_utf8_lossy(&finished.call_id).into_owned());
         }
-        .into(),
-        invite_at: rfc3339_ms(p.invite_ms),
-        ringing_at: p.ringing_ms.map(rfc3339_ms),
-        answered_at: p.answered_ms.map(rfc3339_ms),
-        ended_at: rfc3339_ms(ended_ms),
-    };
-    (key, record)
+        let attributed = match &finished.pending.target {
+            Some(_) => (None, None),
+            None => attribute(directory, finished.pending.called.as_deref(), finished.pending.source),
+        };
+        *sequence = (*sequence + 1) & ((1 << SEQUENCE_BITS) - 1);
+        Stored {
+            key: (finished.pending.invite_ms.max(0) << SEQUENCE_BITS) | *sequence,
+            finished,
+            attributed,
+        }
+    }
+
+    /// The row, with org and trunk from the route taken or else from the attribution.
+    fn row(&self) -> CallRow<'_> {
+        let f = &self.finished;
+        let p = &f.pending;
+        let target = p.target.as_deref();
+        let (org_id, trunk_id) = match target {
+            Some(t) => (Some(t.org_id.as_str()), Some(t.trunk_id.as_str())),
+            None => (self.attributed.0.as_deref(), self.attributed.1.as_deref()),
+        };
+        CallRow {
+            key: self.key,
+            org_id,
+            trunk_id,
+            direction: p.direction.label(),
+            call_id: std::str::from_utf8(&f.call_id).unwrap_or_default(), // made UTF-8 in `new`
+            called_number: p.called.as_deref(),
+            calling_number: p.caller.as_deref(),
+            route_kind: p.route.map_or("rejected", |r| r.label()),
+            agent_id: target.map(|t| t.agent_id.as_str()),
+            agent_version_id: target.map(|t| t.agent_version_id.as_str()),
+            status: f.status,
+            reason: f.reason,
+            outcome: f.outcome.label(),
+            ended_by: match f.ended_by {
+                EndedBy::Caller => "caller",
+                EndedBy::Agent => "agent",
+                EndedBy::Switchboard => "switchboard",
+            },
+            invite_ms: p.invite_ms,
+            ringing_ms: p.ringing_ms,
+            answered_ms: p.answered_ms,
+            ended_ms: f.ended_ms,
+        }
+    }
 }
 
 /// A refused call's org and trunk: the dialed number's when we host it, else the trunk

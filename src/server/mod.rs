@@ -136,6 +136,7 @@ fn spawn_timer_thread(handler: Arc<SipHandler>, dispatcher: Arc<transport::Dispa
                 if sampled.elapsed() >= std::time::Duration::from_secs(1) {
                     sampled = crate::clock::now();
                     handler.sample_metrics();
+                    crate::metrics::upkeep();
                 }
                 let next = handler.handle_timeout(&mut out);
                 for o in out.drain(..) {

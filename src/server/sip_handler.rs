@@ -285,7 +285,7 @@ impl SipHandler {
         while let Some(event) = core.poll_event() {
             self.record(&event);
             if let Some(records) = &self.records {
-                records.observe(&event);
+                records.observe(event);
             }
         }
     }

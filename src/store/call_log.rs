@@ -1,6 +1,10 @@
 //! Call records in the SQLite file beside the directory: appended in batches by the call
 //! recorder's writer thread, read by the API, pruned by age and count. A table of its own
 //! (not the directory's `objects`), so the directory's load at start never reads them.
+//!
+//! One column per field, times as integer milliseconds: the writer binds what the call
+//! path handed it and formats nothing (a record's JSON and timestamps are built only when
+//! the API reads it).
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -8,20 +12,87 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::StoreError;
-use crate::call_records::CallRecord;
+use crate::call_records::{rfc3339_ms, CallRecord};
 
 /// Keyed by the record's number (its INVITE's arrival in ms << 20, plus a sequence), so the
 /// table's own B-tree orders by time: retention deletes a key range, and one index serves
 /// the org-scoped listing.
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS calls (
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS call_records (
         key INTEGER PRIMARY KEY,
         org_id TEXT,
-        body TEXT NOT NULL
+        trunk_id TEXT,
+        direction TEXT NOT NULL,
+        call_id TEXT NOT NULL,
+        called_number TEXT,
+        calling_number TEXT,
+        route_kind TEXT NOT NULL,
+        agent_id TEXT,
+        agent_version_id TEXT,
+        status INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        ended_by TEXT NOT NULL,
+        invite_ms INTEGER NOT NULL,
+        ringing_ms INTEGER,
+        answered_ms INTEGER,
+        ended_ms INTEGER NOT NULL
     );
-    CREATE INDEX IF NOT EXISTS calls_by_org ON calls (org_id, key);";
+    CREATE INDEX IF NOT EXISTS call_records_by_org ON call_records (org_id, key);";
+
+/// Earlier releases kept each record as one JSON body in `calls`; its rows move into the
+/// columns once, at open, and the old table goes.
+const MIGRATE_JSON_TABLE: &str = "INSERT OR IGNORE INTO call_records SELECT
+        key, org_id,
+        json_extract(body, '$.trunk_id'),
+        COALESCE(json_extract(body, '$.direction'), 'inbound'),
+        COALESCE(json_extract(body, '$.call_id'), ''),
+        json_extract(body, '$.called_number'),
+        json_extract(body, '$.calling_number'),
+        COALESCE(json_extract(body, '$.route_kind'), 'rejected'),
+        json_extract(body, '$.agent_id'),
+        json_extract(body, '$.agent_version_id'),
+        COALESCE(json_extract(body, '$.status'), 0),
+        COALESCE(json_extract(body, '$.reason'), ''),
+        COALESCE(json_extract(body, '$.outcome'), 'failed'),
+        COALESCE(json_extract(body, '$.ended_by'), 'switchboard'),
+        key >> 20,
+        CAST(ROUND(unixepoch(json_extract(body, '$.ringing_at'), 'subsec') * 1000) AS INTEGER),
+        CAST(ROUND(unixepoch(json_extract(body, '$.answered_at'), 'subsec') * 1000) AS INTEGER),
+        COALESCE(CAST(ROUND(unixepoch(json_extract(body, '$.ended_at'), 'subsec') * 1000) AS INTEGER), key >> 20)
+    FROM calls WHERE json_valid(body);
+    DROP TABLE calls;";
+
+const COLUMNS: &str = "key, org_id, trunk_id, direction, call_id, called_number, calling_number, route_kind,
+     agent_id, agent_version_id, status, reason, outcome, ended_by, invite_ms, ringing_ms,
+     answered_ms, ended_ms";
 
 /// Bits of a record key below the millisecond timestamp.
 pub const SEQUENCE_BITS: u32 = 20;
+
+/// One record on its way into the table, borrowed from whatever the writer holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CallRow<'a> {
+    /// The INVITE's arrival in ms << `SEQUENCE_BITS`, plus a sequence number.
+    pub key: i64,
+    pub org_id: Option<&'a str>,
+    pub trunk_id: Option<&'a str>,
+    pub direction: &'a str,
+    pub call_id: &'a str,
+    pub called_number: Option<&'a str>,
+    pub calling_number: Option<&'a str>,
+    pub route_kind: &'a str,
+    pub agent_id: Option<&'a str>,
+    pub agent_version_id: Option<&'a str>,
+    pub status: u16,
+    pub reason: &'a str,
+    pub outcome: &'a str,
+    pub ended_by: &'a str,
+    /// Unix milliseconds.
+    pub invite_ms: i64,
+    pub ringing_ms: Option<i64>,
+    pub answered_ms: Option<i64>,
+    pub ended_ms: i64,
+}
 
 /// Which records a listing wants, newest first.
 #[derive(Debug, Default, Clone)]
@@ -53,13 +124,23 @@ pub struct CallLog {
 
 impl CallLog {
     pub fn open(path: &Path) -> Result<CallLog, StoreError> {
-        let connection = Connection::open(path)?;
+        let mut connection = Connection::open(path)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         // Records are telemetry: NORMAL keeps WAL's ordering guarantees (a crash loses at
         // most the last batch, never corrupts) without an fsync per batch on the call path.
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
-        connection.execute_batch(SCHEMA)?;
+        let tx = connection.transaction()?;
+        tx.execute_batch(SCHEMA)?;
+        let old: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'calls')",
+            [],
+            |r| r.get(0),
+        )?;
+        if old {
+            tx.execute_batch(MIGRATE_JSON_TABLE)?;
+        }
+        tx.commit()?;
         Ok(CallLog {
             connection: Mutex::new(connection),
         })
@@ -69,17 +150,23 @@ impl CallLog {
         self.connection.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Append records (with their keys) in one transaction.
-    pub fn append(&self, records: &[(i64, CallRecord)]) -> Result<(), StoreError> {
+    /// Append rows in one transaction.
+    pub fn append(&self, rows: &[CallRow<'_>]) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         let mut connection = self.lock();
         let tx = connection.transaction()?;
         {
-            let mut insert =
-                tx.prepare_cached("INSERT OR REPLACE INTO calls (key, org_id, body) VALUES (?1, ?2, ?3)")?;
-            for (key, record) in records {
-                let body = serde_json::to_string(record).unwrap_or_default();
-                insert.execute(params![key, record.org_id, body])?;
+            // Several rows a statement: one step and reset for each `ROWS_PER_INSERT`.
+            let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+            let mut insert = tx.prepare_cached(&insert_sql(ROWS_PER_INSERT))?;
+            for chunk in &mut chunks {
+                bind(&mut insert, chunk)?;
+                insert.raw_execute()?;
+            }
+            let mut insert = tx.prepare_cached(&insert_sql(1))?;
+            for row in chunks.remainder() {
+                bind(&mut insert, std::slice::from_ref(row))?;
+                insert.raw_execute()?;
             }
         }
         tx.commit()?;
@@ -92,12 +179,13 @@ impl CallLog {
     pub fn prune(&self, older_than_ms: i64, keep: usize) -> Result<usize, StoreError> {
         let connection = self.lock();
         let horizon = older_than_ms.max(0) << SEQUENCE_BITS;
-        let mut gone = connection.execute("DELETE FROM calls WHERE key < ?1", params![horizon])?;
-        let count: i64 = connection.query_row("SELECT COUNT(*) FROM calls", [], |r| r.get(0))?;
+        let mut gone = connection.execute("DELETE FROM call_records WHERE key < ?1", params![horizon])?;
+        let count: i64 = connection.query_row("SELECT COUNT(*) FROM call_records", [], |r| r.get(0))?;
         let excess = count - keep as i64;
         if excess > 0 {
             gone += connection.execute(
-                "DELETE FROM calls WHERE key <= (SELECT key FROM calls ORDER BY key LIMIT 1 OFFSET ?1)",
+                "DELETE FROM call_records WHERE key <=
+                 (SELECT key FROM call_records ORDER BY key LIMIT 1 OFFSET ?1)",
                 params![excess - 1],
             )?;
         }
@@ -110,21 +198,12 @@ impl CallLog {
         let since = query.since_ms.map_or(i64::MIN, |ms| ms.max(0) << SEQUENCE_BITS);
         let until = query.until_ms.map_or(i64::MAX, |ms| ms.max(0) << SEQUENCE_BITS);
         let before = query.before.unwrap_or(i64::MAX).min(until);
-        let mut statement = connection.prepare_cached(
-            "SELECT key, body FROM calls WHERE org_id = ?1 AND key < ?2 AND key >= ?3
-             ORDER BY key DESC LIMIT ?4",
-        )?;
-        let rows = statement.query_map(params![query.org_id, before, since, query.limit as i64], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (key, body) = row?;
-            if let Ok(record) = serde_json::from_str(&body) {
-                out.push((key, record));
-            }
-        }
-        Ok(out)
+        let mut statement = connection.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM call_records WHERE org_id = ?1 AND key < ?2 AND key >= ?3
+             ORDER BY key DESC LIMIT ?4"
+        ))?;
+        let rows = statement.query_map(params![query.org_id, before, since, query.limit as i64], read_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// One record of one org.
@@ -133,41 +212,108 @@ impl CallLog {
             return Ok(None);
         };
         let connection = self.lock();
-        let body: Option<String> = connection
-            .query_row(
-                "SELECT body FROM calls WHERE key = ?1 AND org_id = ?2",
-                params![key, org_id],
-                |r| r.get(0),
-            )
+        let row = connection
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM call_records WHERE key = ?1 AND org_id = ?2"
+            ))?
+            .query_row(params![key, org_id], read_row)
             .optional()?;
-        Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
+        Ok(row.map(|(_, record)| record))
     }
 }
+
+/// Rows in one multi-row INSERT (18 columns each: 576 parameters, under SQLite's limit).
+const ROWS_PER_INSERT: usize = 32;
+const FIELDS: usize = 18;
+
+fn insert_sql(rows: usize) -> String {
+    let one = format!("({})", vec!["?"; FIELDS].join(","));
+    format!(
+        "INSERT OR REPLACE INTO call_records VALUES {}",
+        vec![one; rows].join(",")
+    )
+}
+
+/// Bind `rows` to an INSERT of as many rows, in column order.
+fn bind(insert: &mut rusqlite::CachedStatement<'_>, rows: &[CallRow<'_>]) -> rusqlite::Result<()> {
+    for (i, r) in rows.iter().enumerate() {
+        let at = i * FIELDS;
+        insert.raw_bind_parameter(at + 1, r.key)?;
+        insert.raw_bind_parameter(at + 2, r.org_id)?;
+        insert.raw_bind_parameter(at + 3, r.trunk_id)?;
+        insert.raw_bind_parameter(at + 4, r.direction)?;
+        insert.raw_bind_parameter(at + 5, r.call_id)?;
+        insert.raw_bind_parameter(at + 6, r.called_number)?;
+        insert.raw_bind_parameter(at + 7, r.calling_number)?;
+        insert.raw_bind_parameter(at + 8, r.route_kind)?;
+        insert.raw_bind_parameter(at + 9, r.agent_id)?;
+        insert.raw_bind_parameter(at + 10, r.agent_version_id)?;
+        insert.raw_bind_parameter(at + 11, r.status)?;
+        insert.raw_bind_parameter(at + 12, r.reason)?;
+        insert.raw_bind_parameter(at + 13, r.outcome)?;
+        insert.raw_bind_parameter(at + 14, r.ended_by)?;
+        insert.raw_bind_parameter(at + 15, r.invite_ms)?;
+        insert.raw_bind_parameter(at + 16, r.ringing_ms)?;
+        insert.raw_bind_parameter(at + 17, r.answered_ms)?;
+        insert.raw_bind_parameter(at + 18, r.ended_ms)?;
+    }
+    Ok(())
+}
+
+/// A row as the API shows it, with its key.
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, CallRecord)> {
+    let key: i64 = r.get(0)?;
+    let at = |i| r.get::<_, Option<i64>>(i).map(|ms| ms.map(rfc3339_ms));
+    let record = CallRecord {
+        id: record_id(key),
+        org_id: r.get(1)?,
+        trunk_id: r.get(2)?,
+        direction: r.get(3)?,
+        call_id: r.get(4)?,
+        called_number: r.get(5)?,
+        calling_number: r.get(6)?,
+        route_kind: r.get(7)?,
+        agent_id: r.get(8)?,
+        agent_version_id: r.get(9)?,
+        status: r.get(10)?,
+        reason: r.get(11)?,
+        outcome: r.get(12)?,
+        ended_by: r.get(13)?,
+        invite_at: rfc3339_ms(r.get(14)?),
+        ringing_at: at(15)?,
+        answered_at: at(16)?,
+        ended_at: rfc3339_ms(r.get(17)?),
+    };
+    Ok((key, record))
+}
+
+// The migration's SQL shifts keys by this many bits.
+const _: () = assert!(SEQUENCE_BITS == 20);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn record(id: &str, org: &str) -> CallRecord {
-        CallRecord {
-            id: id.into(),
-            direction: "inbound".into(),
-            call_id: format!("{id}@carrier"),
-            org_id: Some(org.into()),
+    fn row(key: i64, org: &str) -> CallRow<'_> {
+        CallRow {
+            key,
+            org_id: Some(org),
             trunk_id: None,
-            called_number: Some("+15551234567".into()),
+            direction: "inbound",
+            call_id: "a84b4c76e66710@carrier",
+            called_number: Some("+15551234567"),
             calling_number: None,
-            route_kind: "static".into(),
+            route_kind: "static",
             agent_id: None,
             agent_version_id: None,
             status: 200,
-            reason: "OK".into(),
-            outcome: "answered".into(),
-            ended_by: "caller".into(),
-            invite_at: String::new(),
-            ringing_at: None,
-            answered_at: None,
-            ended_at: String::new(),
+            reason: "OK",
+            outcome: "answered",
+            ended_by: "caller",
+            invite_ms: key >> SEQUENCE_BITS,
+            ringing_ms: None,
+            answered_ms: None,
+            ended_ms: key >> SEQUENCE_BITS,
         }
     }
 
@@ -175,10 +321,7 @@ mod tests {
     fn records_list_newest_first_page_by_cursor_and_stay_in_their_org() {
         let dir = tempfile::tempdir().unwrap();
         let log = CallLog::open(&dir.path().join("s.db")).unwrap();
-        let batch: Vec<_> = (0..5)
-            .map(|i| (i, record(&record_id(i), "org-a")))
-            .chain([(9, record(&record_id(9), "org-b"))])
-            .collect();
+        let batch: Vec<_> = (0..5).map(|i| row(i, "org-a")).chain([row(9, "org-b")]).collect();
         log.append(&batch).unwrap();
         let mut query = CallQuery {
             org_id: "org-a".into(),
@@ -205,12 +348,114 @@ mod tests {
     }
 
     #[test]
+    fn a_row_reads_back_as_the_record_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = CallLog::open(&dir.path().join("s.db")).unwrap();
+        let invite_ms = 1_764_000_000_123;
+        let key = (invite_ms << SEQUENCE_BITS) | 7;
+        log.append(&[CallRow {
+            key,
+            org_id: Some("org-a"),
+            trunk_id: Some("trunk-1"),
+            direction: "outbound",
+            call_id: "abc@lk",
+            called_number: Some("+15551234567"),
+            calling_number: Some("+14155550100"),
+            route_kind: "workflow",
+            agent_id: Some("agent-1"),
+            agent_version_id: Some("v-1"),
+            status: 486,
+            reason: "Busy Here",
+            outcome: "busy",
+            ended_by: "agent",
+            invite_ms,
+            ringing_ms: Some(invite_ms + 12),
+            answered_ms: None,
+            ended_ms: invite_ms + 2_000,
+        }])
+        .unwrap();
+        let record = log.get("org-a", &record_id(key)).unwrap().unwrap();
+        assert_eq!(
+            record,
+            CallRecord {
+                id: record_id(key),
+                direction: "outbound".into(),
+                call_id: "abc@lk".into(),
+                org_id: Some("org-a".into()),
+                trunk_id: Some("trunk-1".into()),
+                called_number: Some("+15551234567".into()),
+                calling_number: Some("+14155550100".into()),
+                route_kind: "workflow".into(),
+                agent_id: Some("agent-1".into()),
+                agent_version_id: Some("v-1".into()),
+                status: 486,
+                reason: "Busy Here".into(),
+                outcome: "busy".into(),
+                ended_by: "agent".into(),
+                invite_at: "2025-11-24T16:00:00.123Z".into(),
+                ringing_at: Some("2025-11-24T16:00:00.135Z".into()),
+                answered_at: None,
+                ended_at: "2025-11-24T16:00:02.123Z".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn records_kept_as_json_by_an_earlier_release_move_into_the_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let key = (1_764_000_000_123i64 << SEQUENCE_BITS) | 3;
+        let old = CallRecord {
+            id: record_id(key),
+            direction: "inbound".into(),
+            call_id: "old@carrier".into(),
+            org_id: Some("org-a".into()),
+            trunk_id: Some("trunk-1".into()),
+            called_number: Some("+15551234567".into()),
+            calling_number: None,
+            route_kind: "static".into(),
+            agent_id: Some("agent-1".into()),
+            agent_version_id: Some("v-1".into()),
+            status: 200,
+            reason: "OK".into(),
+            outcome: "answered".into(),
+            ended_by: "caller".into(),
+            invite_at: "2025-11-24T16:00:00.123Z".into(),
+            ringing_at: Some("2025-11-24T16:00:00.135Z".into()),
+            answered_at: Some("2025-11-24T16:00:00.999Z".into()),
+            ended_at: "2025-11-24T16:01:00.001Z".into(),
+        };
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE calls (key INTEGER PRIMARY KEY, org_id TEXT, body TEXT NOT NULL);
+                 CREATE INDEX calls_by_org ON calls (org_id, key);",
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO calls VALUES (?1, ?2, ?3)",
+                params![key, "org-a", serde_json::to_string(&old).unwrap()],
+            )
+            .unwrap();
+        }
+        let log = CallLog::open(&path).unwrap();
+        assert_eq!(log.get("org-a", &old.id).unwrap(), Some(old));
+        drop(log);
+        let c = Connection::open(&path).unwrap();
+        let left: i64 = c
+            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'calls'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(left, 0, "the old table is gone");
+        CallLog::open(&path).expect("a second open has nothing to migrate");
+    }
+
+    #[test]
     fn prune_drops_by_age_then_by_count() {
         let dir = tempfile::tempdir().unwrap();
         let log = CallLog::open(&dir.path().join("s.db")).unwrap();
-        let batch: Vec<_> = (0..10)
-            .map(|i| (i << SEQUENCE_BITS, record(&record_id(i << SEQUENCE_BITS), "o")))
-            .collect();
+        let batch: Vec<_> = (0..10).map(|i| row(i << SEQUENCE_BITS, "o")).collect();
         log.append(&batch).unwrap();
         assert_eq!(log.prune(3, 100).unwrap(), 3, "older than 3 ms");
         assert_eq!(log.prune(0, 4).unwrap(), 3);

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 pub use artifacts::Artifacts;
-pub use call_log::{record_id, record_key, CallLog, CallQuery, SEQUENCE_BITS};
+pub use call_log::{record_id, record_key, CallLog, CallQuery, CallRow, SEQUENCE_BITS};
 pub use sqlite::SqliteStore;
 
 /// The kinds of object the store keeps.
