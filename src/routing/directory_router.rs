@@ -17,6 +17,8 @@ pub struct DirectoryRouter {
     default_host: String,
     resolved: DashMap<String, SocketAddr>,
     workflows: Option<Arc<Workflows>>,
+    /// `routing_lookups_total`, registered once (a `counter!` per call looks the name up).
+    lookups: metrics::Counter,
 }
 
 impl DirectoryRouter {
@@ -27,6 +29,7 @@ impl DirectoryRouter {
             default_host,
             resolved: DashMap::new(),
             workflows: None,
+            lookups: metrics::counter!("routing_lookups_total"),
         }
     }
 
@@ -55,7 +58,7 @@ impl DirectoryRouter {
 
 impl Router for DirectoryRouter {
     fn route(&self, request: &RouteRequest<'_>) -> Decision {
-        metrics::counter!("routing_lookups_total").increment(1);
+        self.lookups.increment(1);
         let snapshot = self.directory.snapshot();
         let Some(number) = snapshot.number(request.called) else {
             return self
