@@ -163,7 +163,6 @@ impl Stored {
                 EndedBy::Agent => "agent",
                 EndedBy::Switchboard => "switchboard",
             },
-            invite_ms: p.invite_ms,
             ringing_ms: p.ringing_ms,
             answered_ms: p.answered_ms,
             ended_ms: f.ended_ms,

@@ -2,10 +2,14 @@
 //! recorder's writer thread, read by the API, pruned by age and count. A table of its own
 //! (not the directory's `objects`), so the directory's load at start never reads them.
 //!
-//! One column per field, times as integer milliseconds: the writer binds what the call
-//! path handed it and formats nothing (a record's JSON and timestamps are built only when
-//! the API reads it).
+//! A row is mostly integers: times in milliseconds, and every name that recurs from call
+//! to call (org and trunk ids, direction, route kind, outcome, reason, who hung up) as the
+//! number of its row in `call_record_names`. The Call-ID, the two phone numbers and the
+//! agent and version ids (one agent per number is common, so they recur less) are text. The writer formats nothing and binds few strings (each costs
+//! SQLite a copy); the names, JSON and timestamps come back when the API reads a record.
+//! The view `call_records_named` shows the rows with their names, for people with sqlite3.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -17,54 +21,97 @@ use crate::call_records::{rfc3339_ms, CallRecord};
 /// Keyed by the record's number (its INVITE's arrival in ms << 20, plus a sequence), so the
 /// table's own B-tree orders by time: retention deletes a key range, and one index serves
 /// the org-scoped listing.
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS call_records (
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS call_record_names (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE IF NOT EXISTS call_records (
         key INTEGER PRIMARY KEY,
-        org_id TEXT,
-        trunk_id TEXT,
-        direction TEXT NOT NULL,
+        org INTEGER,
+        trunk INTEGER,
+        direction INTEGER NOT NULL,
         call_id TEXT NOT NULL,
         called_number TEXT,
         calling_number TEXT,
-        route_kind TEXT NOT NULL,
+        route_kind INTEGER NOT NULL,
         agent_id TEXT,
         agent_version_id TEXT,
         status INTEGER NOT NULL,
-        reason TEXT NOT NULL,
-        outcome TEXT NOT NULL,
-        ended_by TEXT NOT NULL,
-        invite_ms INTEGER NOT NULL,
+        reason INTEGER NOT NULL,
+        outcome INTEGER NOT NULL,
+        ended_by INTEGER NOT NULL,
         ringing_ms INTEGER,
         answered_ms INTEGER,
         ended_ms INTEGER NOT NULL
     );
-    CREATE INDEX IF NOT EXISTS call_records_by_org ON call_records (org_id, key);";
+    CREATE INDEX IF NOT EXISTS call_records_by_org ON call_records (org, key);
+    CREATE VIEW IF NOT EXISTS call_records_named AS SELECT
+        c.key, o.name AS org_id, t.name AS trunk_id, d.name AS direction, c.call_id,
+        c.called_number, c.calling_number, k.name AS route_kind, c.agent_id,
+        c.agent_version_id, c.status, r.name AS reason, u.name AS outcome,
+        e.name AS ended_by, c.key >> 20 AS invite_ms, c.ringing_ms, c.answered_ms, c.ended_ms
+    FROM call_records c
+        LEFT JOIN call_record_names o ON o.id = c.org
+        LEFT JOIN call_record_names t ON t.id = c.trunk
+        LEFT JOIN call_record_names d ON d.id = c.direction
+        LEFT JOIN call_record_names k ON k.id = c.route_kind
+        LEFT JOIN call_record_names r ON r.id = c.reason
+        LEFT JOIN call_record_names u ON u.id = c.outcome
+        LEFT JOIN call_record_names e ON e.id = c.ended_by;";
+
+/// The named columns: (column, field of the record, its value when an old record lacks it).
+const NAMED: [(&str, &str, Option<&str>); 7] = [
+    ("org", "org_id", None),
+    ("trunk", "trunk_id", None),
+    ("direction", "direction", Some("inbound")),
+    ("route_kind", "route_kind", Some("rejected")),
+    ("reason", "reason", Some("")),
+    ("outcome", "outcome", Some("failed")),
+    ("ended_by", "ended_by", Some("switchboard")),
+];
 
 /// Earlier releases kept each record as one JSON body in `calls`; its rows move into the
-/// columns once, at open, and the old table goes.
-const MIGRATE_JSON_TABLE: &str = "INSERT OR IGNORE INTO call_records SELECT
-        key, org_id,
-        json_extract(body, '$.trunk_id'),
-        COALESCE(json_extract(body, '$.direction'), 'inbound'),
-        COALESCE(json_extract(body, '$.call_id'), ''),
-        json_extract(body, '$.called_number'),
-        json_extract(body, '$.calling_number'),
-        COALESCE(json_extract(body, '$.route_kind'), 'rejected'),
-        json_extract(body, '$.agent_id'),
-        json_extract(body, '$.agent_version_id'),
-        COALESCE(json_extract(body, '$.status'), 0),
-        COALESCE(json_extract(body, '$.reason'), ''),
-        COALESCE(json_extract(body, '$.outcome'), 'failed'),
-        COALESCE(json_extract(body, '$.ended_by'), 'switchboard'),
-        key >> 20,
-        CAST(ROUND(unixepoch(json_extract(body, '$.ringing_at'), 'subsec') * 1000) AS INTEGER),
-        CAST(ROUND(unixepoch(json_extract(body, '$.answered_at'), 'subsec') * 1000) AS INTEGER),
-        COALESCE(CAST(ROUND(unixepoch(json_extract(body, '$.ended_at'), 'subsec') * 1000) AS INTEGER), key >> 20)
-    FROM calls WHERE json_valid(body);
-    DROP TABLE calls;";
+/// table once, at open, and the old table goes.
+fn migrate_json_table() -> String {
+    let field = |name: &str, default: Option<&str>| match default {
+        Some(d) => format!("COALESCE(json_extract(body, '$.{name}'), '{d}')"),
+        None => format!("json_extract(body, '$.{name}')"),
+    };
+    let names = NAMED
+        .iter()
+        .map(|(_, name, default)| format!("SELECT {} AS name FROM calls", field(name, *default)))
+        .collect::<Vec<_>>()
+        .join(" UNION ");
+    let id = |name: &str, default: Option<&str>| {
+        format!(
+            "(SELECT id FROM call_record_names WHERE name = {})",
+            field(name, default)
+        )
+    };
+    let [org, trunk, direction, route_kind, reason, outcome, ended_by] =
+        NAMED.map(|(_, name, default)| id(name, default));
+    let ms = |name: &str| format!("CAST(ROUND(unixepoch(json_extract(body, '$.{name}'), 'subsec') * 1000) AS INTEGER)");
+    format!(
+        "DELETE FROM calls WHERE NOT json_valid(body);
+         INSERT OR IGNORE INTO call_record_names (name) SELECT name FROM ({names}) WHERE name IS NOT NULL;
+         INSERT OR IGNORE INTO call_records SELECT key, {org}, {trunk}, {direction},
+             COALESCE(json_extract(body, '$.call_id'), ''), json_extract(body, '$.called_number'),
+             json_extract(body, '$.calling_number'), {route_kind}, json_extract(body, '$.agent_id'),
+             json_extract(body, '$.agent_version_id'),
+             COALESCE(json_extract(body, '$.status'), 0), {reason}, {outcome}, {ended_by},
+             {ringing}, {answered}, COALESCE({ended}, key >> 20)
+         FROM calls;
+         DROP TABLE calls;",
+        ringing = ms("ringing_at"),
+        answered = ms("answered_at"),
+        ended = ms("ended_at"),
+    )
+}
 
-const COLUMNS: &str = "key, org_id, trunk_id, direction, call_id, called_number, calling_number, route_kind,
-     agent_id, agent_version_id, status, reason, outcome, ended_by, invite_ms, ringing_ms,
-     answered_ms, ended_ms";
+/// The record's fields with their names, for reading.
+const SELECT_NAMED: &str = "SELECT key, org_id, trunk_id, direction, call_id, called_number,
+     calling_number, route_kind, agent_id, agent_version_id, status, reason, outcome, ended_by,
+     invite_ms, ringing_ms, answered_ms, ended_ms FROM call_records_named";
 
 /// Bits of a record key below the millisecond timestamp.
 pub const SEQUENCE_BITS: u32 = 20;
@@ -87,8 +134,7 @@ pub struct CallRow<'a> {
     pub reason: &'a str,
     pub outcome: &'a str,
     pub ended_by: &'a str,
-    /// Unix milliseconds.
-    pub invite_ms: i64,
+    /// Unix milliseconds (the INVITE's arrival is in the key).
     pub ringing_ms: Option<i64>,
     pub answered_ms: Option<i64>,
     pub ended_ms: i64,
@@ -119,8 +165,61 @@ pub fn record_key(id: &str) -> Option<i64> {
 /// The call-record table.
 #[derive(Debug)]
 pub struct CallLog {
-    connection: Mutex<Connection>,
+    inner: Mutex<Inner>,
 }
+
+#[derive(Debug)]
+struct Inner {
+    connection: Connection,
+    names: Names,
+}
+
+/// `call_record_names` as the writer has met it: name to row.
+#[derive(Debug, Default)]
+struct Names {
+    /// The last names looked up, compared before anything is hashed: consecutive records
+    /// mostly repeat one org, trunk and set of labels.
+    recent: Vec<(Box<str>, i64)>,
+    next: usize,
+    all: HashMap<Box<str>, i64>,
+}
+
+/// Names kept in `Names::recent`: a record has seven.
+const RECENT: usize = 16;
+
+impl Names {
+    fn get(&mut self, name: &str) -> Option<i64> {
+        if let Some((_, id)) = self.recent.iter().find(|(n, _)| **n == *name) {
+            return Some(*id);
+        }
+        let id = *self.all.get(name)?;
+        self.remember(name, id);
+        Some(id)
+    }
+
+    fn insert(&mut self, name: &str, id: i64) {
+        self.all.insert(name.into(), id);
+        self.remember(name, id);
+    }
+
+    fn remember(&mut self, name: &str, id: i64) {
+        if self.recent.len() < RECENT {
+            self.recent.push((name.into(), id));
+        } else {
+            self.recent[self.next] = (name.into(), id);
+            self.next = (self.next + 1) % RECENT;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.recent.clear();
+        self.all.clear();
+    }
+}
+
+/// Past this many, the names cache starts again (ids come from the directory, so there are
+/// as many as it ever held; this only bounds a long-lived process).
+const NAMES_CACHED: usize = 100_000;
 
 impl CallLog {
     pub fn open(path: &Path) -> Result<CallLog, StoreError> {
@@ -138,38 +237,35 @@ impl CallLog {
             |r| r.get(0),
         )?;
         if old {
-            tx.execute_batch(MIGRATE_JSON_TABLE)?;
+            tx.execute_batch(&migrate_json_table())?;
         }
         tx.commit()?;
         Ok(CallLog {
-            connection: Mutex::new(connection),
+            inner: Mutex::new(Inner {
+                connection,
+                names: Names::default(),
+            }),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Append rows in one transaction.
     pub fn append(&self, rows: &[CallRow<'_>]) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
-        let mut connection = self.lock();
-        let tx = connection.transaction()?;
-        {
-            // Several rows a statement: one step and reset for each `ROWS_PER_INSERT`.
-            let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
-            let mut insert = tx.prepare_cached(&insert_sql(ROWS_PER_INSERT))?;
-            for chunk in &mut chunks {
-                bind(&mut insert, chunk)?;
-                insert.raw_execute()?;
-            }
-            let mut insert = tx.prepare_cached(&insert_sql(1))?;
-            for row in chunks.remainder() {
-                bind(&mut insert, std::slice::from_ref(row))?;
-                insert.raw_execute()?;
-            }
+        let mut inner = self.lock();
+        let Inner { connection, names } = &mut *inner;
+        if names.all.len() > NAMES_CACHED {
+            names.clear();
         }
-        tx.commit()?;
+        let result = append(connection, names, rows);
+        if result.is_err() {
+            // Names added in a transaction that did not commit are not in the table.
+            names.clear();
+        }
+        result?;
         metrics::histogram!("call_records_write_duration_seconds").record(started.elapsed().as_secs_f64());
         Ok(())
     }
@@ -177,7 +273,8 @@ impl CallLog {
     /// Drop records older than `older_than_ms`, then the oldest past `keep` records.
     /// Returns how many went.
     pub fn prune(&self, older_than_ms: i64, keep: usize) -> Result<usize, StoreError> {
-        let connection = self.lock();
+        let inner = self.lock();
+        let connection = &inner.connection;
         let horizon = older_than_ms.max(0) << SEQUENCE_BITS;
         let mut gone = connection.execute("DELETE FROM call_records WHERE key < ?1", params![horizon])?;
         let count: i64 = connection.query_row("SELECT COUNT(*) FROM call_records", [], |r| r.get(0))?;
@@ -194,15 +291,20 @@ impl CallLog {
 
     /// One org's records, newest first, with their keys (for the next cursor).
     pub fn list(&self, query: &CallQuery) -> Result<Vec<(i64, CallRecord)>, StoreError> {
-        let connection = self.lock();
+        let inner = self.lock();
         let since = query.since_ms.map_or(i64::MIN, |ms| ms.max(0) << SEQUENCE_BITS);
         let until = query.until_ms.map_or(i64::MAX, |ms| ms.max(0) << SEQUENCE_BITS);
         let before = query.before.unwrap_or(i64::MAX).min(until);
-        let mut statement = connection.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM call_records WHERE org_id = ?1 AND key < ?2 AND key >= ?3
-             ORDER BY key DESC LIMIT ?4"
+        // The org's number first, so that the listing walks the (org, key) index.
+        let Some(org) = name_row(&inner.connection, &query.org_id)? else {
+            return Ok(Vec::new());
+        };
+        let mut statement = inner.connection.prepare_cached(&format!(
+            "{SELECT_NAMED} WHERE key IN (SELECT key FROM call_records
+                 WHERE org = ?1 AND key < ?2 AND key >= ?3 ORDER BY key DESC LIMIT ?4)
+             ORDER BY key DESC"
         ))?;
-        let rows = statement.query_map(params![query.org_id, before, since, query.limit as i64], read_row)?;
+        let rows = statement.query_map(params![org, before, since, query.limit as i64], read_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -211,20 +313,87 @@ impl CallLog {
         let Some(key) = record_key(id) else {
             return Ok(None);
         };
-        let connection = self.lock();
-        let row = connection
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM call_records WHERE key = ?1 AND org_id = ?2"
-            ))?
+        let inner = self.lock();
+        let row = inner
+            .connection
+            .prepare_cached(&format!("{SELECT_NAMED} WHERE key = ?1 AND org_id = ?2"))?
             .query_row(params![key, org_id], read_row)
             .optional()?;
         Ok(row.map(|(_, record)| record))
     }
 }
 
-/// Rows in one multi-row INSERT (18 columns each: 576 parameters, under SQLite's limit).
+/// The row of `name` in `call_record_names`, if it has one.
+fn name_row(connection: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
+    connection
+        .prepare_cached("SELECT id FROM call_record_names WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()
+}
+
+/// The row of `name`, added when new; remembered in `names`.
+fn name_id(connection: &Connection, names: &mut Names, name: &str) -> rusqlite::Result<i64> {
+    if let Some(id) = names.get(name) {
+        return Ok(id);
+    }
+    connection
+        .prepare_cached("INSERT OR IGNORE INTO call_record_names (name) VALUES (?1)")?
+        .execute([name])?;
+    let id = name_row(connection, name)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+    names.insert(name, id);
+    Ok(id)
+}
+
+fn append(connection: &mut Connection, names: &mut Names, rows: &[CallRow<'_>]) -> Result<(), StoreError> {
+    let tx = connection.transaction()?;
+    {
+        let mut named = Vec::with_capacity(rows.len());
+        for r in rows {
+            let mut id = |name: &str| name_id(&tx, names, name);
+            named.push(Named {
+                org: r.org_id.map(&mut id).transpose()?,
+                trunk: r.trunk_id.map(&mut id).transpose()?,
+                direction: id(r.direction)?,
+                route_kind: id(r.route_kind)?,
+                reason: id(r.reason)?,
+                outcome: id(r.outcome)?,
+                ended_by: id(r.ended_by)?,
+            });
+        }
+        // Several rows a statement: one step and reset for each `ROWS_PER_INSERT`.
+        let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+        let mut insert = tx.prepare_cached(&insert_sql(ROWS_PER_INSERT))?;
+        let mut at = 0;
+        for chunk in &mut chunks {
+            bind(&mut insert, chunk, &named[at..])?;
+            insert.raw_execute()?;
+            at += ROWS_PER_INSERT;
+        }
+        let mut insert = tx.prepare_cached(&insert_sql(1))?;
+        for row in chunks.remainder() {
+            bind(&mut insert, std::slice::from_ref(row), &named[at..])?;
+            insert.raw_execute()?;
+            at += 1;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// A row's names as their numbers.
+struct Named {
+    org: Option<i64>,
+    trunk: Option<i64>,
+    direction: i64,
+    route_kind: i64,
+    reason: i64,
+    outcome: i64,
+    ended_by: i64,
+}
+
+/// Rows in one multi-row INSERT (17 columns each: 544 parameters, under SQLite's limit).
 const ROWS_PER_INSERT: usize = 32;
-const FIELDS: usize = 18;
+const FIELDS: usize = 17;
 
 fn insert_sql(rows: usize) -> String {
     let one = format!("({})", vec!["?"; FIELDS].join(","));
@@ -234,28 +403,27 @@ fn insert_sql(rows: usize) -> String {
     )
 }
 
-/// Bind `rows` to an INSERT of as many rows, in column order.
-fn bind(insert: &mut rusqlite::CachedStatement<'_>, rows: &[CallRow<'_>]) -> rusqlite::Result<()> {
-    for (i, r) in rows.iter().enumerate() {
+/// Bind `rows` (and their names' numbers) to an INSERT of as many rows, in column order.
+fn bind(insert: &mut rusqlite::CachedStatement<'_>, rows: &[CallRow<'_>], named: &[Named]) -> rusqlite::Result<()> {
+    for (i, (r, n)) in rows.iter().zip(named).enumerate() {
         let at = i * FIELDS;
         insert.raw_bind_parameter(at + 1, r.key)?;
-        insert.raw_bind_parameter(at + 2, r.org_id)?;
-        insert.raw_bind_parameter(at + 3, r.trunk_id)?;
-        insert.raw_bind_parameter(at + 4, r.direction)?;
+        insert.raw_bind_parameter(at + 2, n.org)?;
+        insert.raw_bind_parameter(at + 3, n.trunk)?;
+        insert.raw_bind_parameter(at + 4, n.direction)?;
         insert.raw_bind_parameter(at + 5, r.call_id)?;
         insert.raw_bind_parameter(at + 6, r.called_number)?;
         insert.raw_bind_parameter(at + 7, r.calling_number)?;
-        insert.raw_bind_parameter(at + 8, r.route_kind)?;
+        insert.raw_bind_parameter(at + 8, n.route_kind)?;
         insert.raw_bind_parameter(at + 9, r.agent_id)?;
         insert.raw_bind_parameter(at + 10, r.agent_version_id)?;
         insert.raw_bind_parameter(at + 11, r.status)?;
-        insert.raw_bind_parameter(at + 12, r.reason)?;
-        insert.raw_bind_parameter(at + 13, r.outcome)?;
-        insert.raw_bind_parameter(at + 14, r.ended_by)?;
-        insert.raw_bind_parameter(at + 15, r.invite_ms)?;
-        insert.raw_bind_parameter(at + 16, r.ringing_ms)?;
-        insert.raw_bind_parameter(at + 17, r.answered_ms)?;
-        insert.raw_bind_parameter(at + 18, r.ended_ms)?;
+        insert.raw_bind_parameter(at + 12, n.reason)?;
+        insert.raw_bind_parameter(at + 13, n.outcome)?;
+        insert.raw_bind_parameter(at + 14, n.ended_by)?;
+        insert.raw_bind_parameter(at + 15, r.ringing_ms)?;
+        insert.raw_bind_parameter(at + 16, r.answered_ms)?;
+        insert.raw_bind_parameter(at + 17, r.ended_ms)?;
     }
     Ok(())
 }
@@ -310,7 +478,6 @@ mod tests {
             reason: "OK",
             outcome: "answered",
             ended_by: "caller",
-            invite_ms: key >> SEQUENCE_BITS,
             ringing_ms: None,
             answered_ms: None,
             ended_ms: key >> SEQUENCE_BITS,
@@ -345,6 +512,14 @@ mod tests {
         );
         assert_eq!(log.get("org-a", &record_id(1)).unwrap().unwrap().id, record_id(1));
         assert!(log.get("org-a", "call_nope").unwrap().is_none());
+        let names: i64 = Connection::open(dir.path().join("s.db"))
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM call_record_names", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            names, 7,
+            "each name stored once: two orgs, inbound, static, OK, answered, caller"
+        );
     }
 
     #[test]
@@ -368,7 +543,6 @@ mod tests {
             reason: "Busy Here",
             outcome: "busy",
             ended_by: "agent",
-            invite_ms,
             ringing_ms: Some(invite_ms + 12),
             answered_ms: None,
             ended_ms: invite_ms + 2_000,
