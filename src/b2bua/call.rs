@@ -162,6 +162,8 @@ pub struct Call {
     pub answered: Option<Instant>,
     /// Set on outbound calls.
     pub outbound: Option<Box<OutboundCall>>,
+    /// For the call's record; its times are filled in when the call ends.
+    pub facts: Box<CallFacts>,
 }
 
 impl Call {
@@ -173,8 +175,9 @@ impl Call {
         server: TxId,
         invite: Message,
         route: RouteKind,
-        now: Instant,
+        facts: Box<CallFacts>,
     ) -> Call {
+        let now = facts.started;
         let session_expires = invite
             .header(crate::sip::HeaderName::SessionExpires)
             .and_then(super::session_timer::delta_seconds);
@@ -200,6 +203,7 @@ impl Call {
             first_provisional: None,
             answered: None,
             outbound: None,
+            facts,
         }
     }
 
@@ -281,6 +285,24 @@ pub struct RouteFacts {
     pub agent_version_id: String,
 }
 
+/// What a call's record needs besides how it ended: where the INVITE came from, who called
+/// whom, which agent was chosen, and when it started, first rang and was answered. The
+/// call keeps these and hands them over in its `Ended` event, so the shell needs no state
+/// of its own per call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallFacts {
+    /// Where the INVITE came from (attributes refused calls to a trunk).
+    pub source: std::net::SocketAddr,
+    pub called: Option<String>,
+    pub caller: Option<String>,
+    /// Unset when the call was refused before an agent was chosen.
+    pub target: Option<RouteFacts>,
+    pub started: Instant,
+    /// The first provisional relayed to the caller.
+    pub first_provisional: Option<Instant>,
+    pub answered: Option<Instant>,
+}
+
 /// What the B2BUA reports about calls. Every event names the call by its carrier-leg
 /// Call-ID (the Call-ID of the leg we answer: LiveKit's on an outbound call), so the shell
 /// can keep one record per call, and says which way the call goes. Outbound calls report
@@ -291,12 +313,7 @@ pub enum CallEvent {
     /// A call reached the agent leg (or was refused before it).
     Routed {
         call_id: Bytes,
-        /// Where the INVITE came from (attributes refused calls to a trunk).
-        source: std::net::SocketAddr,
-        called: Option<String>,
-        caller: Option<String>,
         route: Option<RouteKind>,
-        target: Option<Box<RouteFacts>>,
         direction: Direction,
     },
     /// First provisional relayed to the caller, after this long.
@@ -319,6 +336,7 @@ pub enum CallEvent {
         route: Option<RouteKind>,
         ended_by: EndedBy,
         direction: Direction,
+        facts: Box<CallFacts>,
     },
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::agent_leg::{self, calling_number, dialed_number, AgentInvite};
-use super::call::{Call, CallKey, CallTimer, Direction, Leg, Outcome, Phase, RouteFacts, Side};
+use super::call::{Call, CallFacts, CallKey, CallTimer, Direction, Leg, Outcome, Phase, RouteFacts, Side};
 use super::relay;
 use super::session_timer::delta_seconds;
 use super::{B2bua, CallError, CallEvent, EndedBy, Peer, Role};
@@ -73,17 +73,22 @@ impl B2bua {
         };
         self.events.push_back(CallEvent::Routed {
             call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
+            route: Some(target.kind),
+            direction: Direction::Inbound,
+        });
+        let facts = Box::new(CallFacts {
             source: from.addr,
             called: Some(called.clone()),
             caller: calling.clone(),
-            route: Some(target.kind),
-            target: Some(Box::new(RouteFacts {
+            target: Some(RouteFacts {
                 org_id: target.org_id.clone(),
                 trunk_id: target.trunk_id.clone(),
                 agent_id: target.agent_id.clone(),
                 agent_version_id: target.agent_version_id.clone(),
-            })),
-            direction: Direction::Inbound,
+            }),
+            started: now,
+            first_provisional: None,
+            answered: None,
         });
         let key = CallKey(self.next_call);
         self.next_call += 1;
@@ -147,7 +152,7 @@ impl B2bua {
             org = %target.org_id,
             "call routed"
         );
-        let call = Call::ringing(Direction::Inbound, carrier, agent, server, invite, target.kind, now);
+        let call = Call::ringing(Direction::Inbound, carrier, agent, server, invite, target.kind, facts);
         self.start_call(now, key, call, agent_invite, branch);
     }
 
@@ -238,11 +243,7 @@ impl B2bua {
         let call_id = Bytes::copy_from_slice(invite.call_id().unwrap_or_default());
         self.events.push_back(CallEvent::Routed {
             call_id: call_id.clone(),
-            source,
-            called: dialed_number(invite),
-            caller: calling_number(invite),
             route: None,
-            target: None,
             direction,
         });
         self.events.push_back(CallEvent::Ended {
@@ -253,6 +254,15 @@ impl B2bua {
             route: None,
             ended_by: EndedBy::Switchboard,
             direction,
+            facts: Box::new(CallFacts {
+                source,
+                called: dialed_number(invite),
+                caller: calling_number(invite),
+                target: None,
+                started: now,
+                first_provisional: None,
+                answered: None,
+            }),
         });
     }
 

@@ -51,7 +51,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 pub use agent_leg::dialed_number;
-pub use call::{CallEvent, CallKey, Direction, EndedBy, Outcome, RouteFacts, Side};
+pub use call::{CallEvent, CallFacts, CallKey, Direction, EndedBy, Outcome, RouteFacts, Side};
 pub use config::{B2buaConfig, ReferPolicy};
 pub use failure::{phrase, CallError, FailureResponse};
 pub use peer::{reply_peer, Peer};
@@ -483,6 +483,7 @@ impl B2bua {
     /// Forget a call: indices, timers; report how it ended.
     fn end_call(&mut self, call: CallKey, outcome: Outcome, status: u16, ended_by: EndedBy) {
         let Some(c) = self.calls.remove(&call) else { return };
+        let mut c = *c;
         tracing::debug!(
             call_id = %String::from_utf8_lossy(&c.carrier.call_id),
             outcome = outcome.label(),
@@ -497,14 +498,17 @@ impl B2bua {
         if let Some(outbound) = &c.outbound {
             self.trunks.release(&outbound.trunk_id);
         }
+        c.facts.first_provisional = c.first_provisional;
+        c.facts.answered = c.answered;
         self.events.push_back(CallEvent::Ended {
-            call_id: c.carrier.call_id.clone(),
+            call_id: c.carrier.call_id,
             outcome,
             status,
             reason: phrase(status),
             route: Some(c.route),
             ended_by,
             direction: c.direction,
+            facts: c.facts,
         });
     }
 }

@@ -22,7 +22,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::agent_leg::calling_number;
-use super::call::{Call, CallKey, Direction, Leg, OutboundCall, RouteFacts};
+use super::call::{Call, CallFacts, CallKey, Direction, Leg, OutboundCall, RouteFacts};
 use super::carrier_leg::{self, CarrierInvite};
 use super::media_policy;
 use super::trunk_limits::LimitError;
@@ -58,17 +58,22 @@ impl B2bua {
         };
         self.events.push_back(CallEvent::Routed {
             call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
+            route: Some(RouteKind::Static),
+            direction: Direction::Outbound,
+        });
+        let facts = Box::new(CallFacts {
             source: from.addr,
             called: Some(target.dialed.clone()),
             caller: Some(target.caller_id.clone()),
-            route: Some(RouteKind::Static),
-            target: Some(Box::new(RouteFacts {
+            target: Some(RouteFacts {
                 org_id: target.org_id.clone(),
                 trunk_id: target.trunk_id.clone(),
                 agent_id: target.agent_id.clone(),
                 agent_version_id: target.agent_version_id.clone(),
-            })),
-            direction: Direction::Outbound,
+            }),
+            started: now,
+            first_provisional: None,
+            answered: None,
         });
         tracing::debug!(
             trunk = %target.trunk_id,
@@ -122,7 +127,7 @@ impl B2bua {
             server,
             invite,
             RouteKind::Static,
-            now,
+            facts,
         );
         let target = *target;
         call.outbound = Some(Box::new(OutboundCall {

@@ -1,117 +1,58 @@
-//! Folds call events into records. Runs under the call lock, so it only copies what the
-//! events carry and stamps wall-clock times; attribution and storage happen on the
-//! writer's thread.
+//! Hands finished calls to the writer. Runs under the call lock, so it only stamps
+//! wall-clock times: a call's `Ended` event carries everything its record needs (the B2BUA
+//! keeps it with the call), so there is no per-call state here, and attribution and storage
+//! happen on the writer's thread.
 
-use std::collections::HashMap;
 use std::sync::mpsc::{SyncSender, TrySendError};
-use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use bytes::Bytes;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::writer::Finished;
-use crate::b2bua::{CallEvent, Direction, RouteFacts};
-use crate::routing::RouteKind;
+use crate::b2bua::CallEvent;
 
-/// A call between its first event and its end.
-#[derive(Debug)]
-pub(super) struct Pending {
-    pub direction: Direction,
-    pub source: std::net::SocketAddr,
-    pub called: Option<String>,
-    pub caller: Option<String>,
-    pub route: Option<RouteKind>,
-    pub target: Option<Box<RouteFacts>>,
-    pub invite_ms: i64,
-    pub ringing_ms: Option<i64>,
-    pub answered_ms: Option<i64>,
-}
-
-/// Turns call events into finished records for the writer.
+/// Turns `Ended` events into finished records for the writer.
 pub struct Recorder {
-    pending: Mutex<HashMap<Bytes, Pending>>,
     writer: SyncSender<Finished>,
 }
 
 impl Recorder {
     pub(super) fn new(writer: SyncSender<Finished>) -> Recorder {
-        Recorder {
-            pending: Mutex::new(HashMap::new()),
-            writer,
-        }
+        Recorder { writer }
     }
 
-    /// Calls that have started and not ended.
-    pub fn in_progress(&self) -> usize {
-        self.lock().len()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Bytes, Pending>> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Takes the event, so that what it carries moves into the record uncopied.
+    /// Takes the event, so that what it carries moves to the writer uncopied.
     pub fn observe(&self, event: CallEvent) {
-        let now = unix_ms();
-        match event {
-            CallEvent::Routed {
-                call_id,
-                source,
-                called,
-                caller,
-                route,
-                target,
-                direction,
-            } => {
-                self.lock().insert(
-                    call_id,
-                    Pending {
-                        direction,
-                        source,
-                        called,
-                        caller,
-                        route,
-                        target,
-                        invite_ms: now,
-                        ringing_ms: None,
-                        answered_ms: None,
-                    },
-                );
-            }
-            CallEvent::Ringing { call_id, .. } => {
-                if let Some(p) = self.lock().get_mut(&call_id) {
-                    p.ringing_ms.get_or_insert(now);
-                }
-            }
-            CallEvent::Answered { call_id, .. } => {
-                if let Some(p) = self.lock().get_mut(&call_id) {
-                    p.answered_ms.get_or_insert(now);
-                }
-            }
-            CallEvent::Ended {
-                call_id,
-                outcome,
-                status,
-                reason,
-                ended_by,
-                ..
-            } => {
-                let Some(pending) = self.lock().remove(&call_id) else {
-                    return;
-                };
-                let finished = Finished {
-                    call_id,
-                    pending,
-                    outcome,
-                    status,
-                    reason,
-                    ended_by,
-                    ended_ms: now,
-                };
-                if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.writer.try_send(finished) {
-                    metrics::counter!("call_records_dropped_total").increment(1);
-                }
-            }
+        let CallEvent::Ended {
+            call_id,
+            outcome,
+            status,
+            reason,
+            route,
+            ended_by,
+            direction,
+            facts,
+        } = event
+        else {
+            return;
+        };
+        // The call's instants are the shell's clock: each is so long before now.
+        let (ended_ms, now) = (unix_ms(), crate::clock::now());
+        let unix = |at: Instant| ended_ms - now.saturating_duration_since(at).as_millis() as i64;
+        let finished = Finished {
+            call_id,
+            direction,
+            route,
+            invite_ms: unix(facts.started),
+            ringing_ms: facts.first_provisional.map(unix),
+            answered_ms: facts.answered.map(unix),
+            ended_ms,
+            facts,
+            outcome,
+            status,
+            reason,
+            ended_by,
+        };
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.writer.try_send(finished) {
+            metrics::counter!("call_records_dropped_total").increment(1);
         }
     }
 }

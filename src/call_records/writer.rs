@@ -7,17 +7,24 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::recorder::{Pending, Recorder};
+use super::recorder::Recorder;
 use super::CallRecordsConfig;
-use crate::b2bua::{EndedBy, Outcome};
+use crate::b2bua::{CallFacts, Direction, EndedBy, Outcome};
 use crate::directory::Directory;
+use crate::routing::RouteKind;
 use crate::store::{CallLog, CallRow, SEQUENCE_BITS};
 
 /// A call that ended, on its way to the store.
 #[derive(Debug)]
 pub(super) struct Finished {
     pub call_id: Bytes,
-    pub pending: Pending,
+    pub direction: Direction,
+    pub route: Option<RouteKind>,
+    pub facts: Box<CallFacts>,
+    /// Unix milliseconds.
+    pub invite_ms: i64,
+    pub ringing_ms: Option<i64>,
+    pub answered_ms: Option<i64>,
     pub outcome: Outcome,
     pub status: u16,
     pub reason: &'static str,
@@ -123,13 +130,14 @@ impl Stored {
         if std::str::from_utf8(&finished.call_id).is_err() {
             finished.call_id = Bytes::from(String::from_utf8_lossy(&finished.call_id).into_owned());
         }
-        let attributed = match &finished.pending.target {
+        let facts = &finished.facts;
+        let attributed = match &facts.target {
             Some(_) => (None, None),
-            None => attribute(directory, finished.pending.called.as_deref(), finished.pending.source),
+            None => attribute(directory, facts.called.as_deref(), facts.source),
         };
         *sequence = (*sequence + 1) & ((1 << SEQUENCE_BITS) - 1);
         Stored {
-            key: (finished.pending.invite_ms.max(0) << SEQUENCE_BITS) | *sequence,
+            key: (finished.invite_ms.max(0) << SEQUENCE_BITS) | *sequence,
             finished,
             attributed,
         }
@@ -138,8 +146,8 @@ impl Stored {
     /// The row, with org and trunk from the route taken or else from the attribution.
     fn row(&self) -> CallRow<'_> {
         let f = &self.finished;
-        let p = &f.pending;
-        let target = p.target.as_deref();
+        let p = &f.facts;
+        let target = p.target.as_ref();
         let (org_id, trunk_id) = match target {
             Some(t) => (Some(t.org_id.as_str()), Some(t.trunk_id.as_str())),
             None => (self.attributed.0.as_deref(), self.attributed.1.as_deref()),
@@ -148,11 +156,11 @@ impl Stored {
             key: self.key,
             org_id,
             trunk_id,
-            direction: p.direction.label(),
+            direction: f.direction.label(),
             call_id: std::str::from_utf8(&f.call_id).unwrap_or_default(), // made UTF-8 in `new`
             called_number: p.called.as_deref(),
             calling_number: p.caller.as_deref(),
-            route_kind: p.route.map_or("rejected", |r| r.label()),
+            route_kind: f.route.map_or("rejected", |r| r.label()),
             agent_id: target.map(|t| t.agent_id.as_str()),
             agent_version_id: target.map(|t| t.agent_version_id.as_str()),
             status: f.status,
@@ -163,8 +171,8 @@ impl Stored {
                 EndedBy::Agent => "agent",
                 EndedBy::Switchboard => "switchboard",
             },
-            ringing_ms: p.ringing_ms,
-            answered_ms: p.answered_ms,
+            ringing_ms: f.ringing_ms,
+            answered_ms: f.answered_ms,
             ended_ms: f.ended_ms,
         }
     }

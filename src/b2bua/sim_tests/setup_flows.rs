@@ -48,6 +48,25 @@ fn a_call_is_answered_and_the_caller_hangs_up_cleanly() {
     assert_eq!(net.agent.byes_received, 1);
     net.run_for(Duration::from_secs(40));
     net.assert_nothing_left("after hang-up");
+    // The call's record travels in its last event: who called whom, the agent, the times.
+    let Some(CallEvent::Ended {
+        outcome: Outcome::Answered,
+        status: 200,
+        ended_by: EndedBy::Caller,
+        facts,
+        ..
+    }) = net.events.last()
+    else {
+        panic!("the call ends answered, hung up by the caller: {:?}", net.events.last());
+    };
+    assert_eq!(facts.source, carrier_addr());
+    assert_eq!(facts.called.as_deref(), Some(NUMBER));
+    assert_eq!(facts.caller.as_deref(), Some("+14155550100"));
+    let target = facts.target.as_ref().expect("an agent was chosen");
+    assert_eq!((target.org_id.as_str(), target.trunk_id.as_str()), ("org-1", "trunk-1"));
+    assert_eq!(target.agent_version_id, "ver-3");
+    let (rang, answered) = (facts.first_provisional.unwrap(), facts.answered.unwrap());
+    assert!(facts.started <= rang && rang <= answered, "{facts:?}");
 }
 
 #[test]
@@ -160,6 +179,16 @@ fn unknown_numbers_get_404_and_unassigned_ones_480_with_a_reason() {
         net.run_for(Duration::from_secs(1));
         assert_eq!(net.carrier.finals, vec![status], "{dialed}");
         assert!(net.agent.invites.is_empty());
+        let Some(CallEvent::Ended {
+            status: ended, facts, ..
+        }) = net.events.last()
+        else {
+            panic!("a refused call ends at once: {:?}", net.events);
+        };
+        assert_eq!(*ended, status);
+        assert_eq!(facts.called.as_deref(), Some(dialed), "kept to attribute the refusal");
+        assert_eq!(facts.target, None);
+        assert_eq!((facts.first_provisional, facts.answered), (None, None));
         net.run_for(Duration::from_secs(40));
         net.assert_nothing_left(dialed);
     }
