@@ -8,7 +8,7 @@
 #      the 10,000 static routes), ROUTE=workflow (upload an org routing workflow, the
 #      business-hours example answering with the demo agent, before the run: compare with
 #      ROUTE=static on DIALED=+15551234567), METRICS=false and CALL_RECORDS=false (switch
-#      them off, to measure what they cost), PIN=1 (the proxy on CPU 1, every SIPp on CPU 0:
+#      them off, to measure what they cost), FLUSH_MS (the call-record writer's interval), PIN=1 (the proxy on CPU 1, every SIPp on CPU 0:
 #      less interference between them, steadier CPU figures on a 2-core machine), THREADS=1
 #      (also the proxy's CPU per call by thread), SWITCHBOARD_BIN (a binary to run instead of
 #      building this tree's, e.g. a copy of an earlier build to compare against in one run).
@@ -50,6 +50,7 @@ listen = "127.0.0.1:${API_PORT:-8089}"
 metrics = ${METRICS:-true}
 [call_records]
 enabled = ${CALL_RECORDS:-true}
+flush_ms = ${FLUSH_MS:-200}
 ${SWITCHBOARD_EXTRA:-}
 TOML
 
