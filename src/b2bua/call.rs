@@ -239,6 +239,16 @@ pub enum Outcome {
     Throttled,
 }
 
+impl EndedBy {
+    pub fn label(self) -> &'static str {
+        match self {
+            EndedBy::Caller => "caller",
+            EndedBy::Agent => "agent",
+            EndedBy::Switchboard => "switchboard",
+        }
+    }
+}
+
 impl Outcome {
     pub fn label(self) -> &'static str {
         match self {

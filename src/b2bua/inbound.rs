@@ -76,20 +76,6 @@ impl B2bua {
             route: Some(target.kind),
             direction: Direction::Inbound,
         });
-        let facts = Box::new(CallFacts {
-            source: from.addr,
-            called: Some(called.clone()),
-            caller: calling.clone(),
-            target: Some(RouteFacts {
-                org_id: target.org_id.clone(),
-                trunk_id: target.trunk_id.clone(),
-                agent_id: target.agent_id.clone(),
-                agent_version_id: target.agent_version_id.clone(),
-            }),
-            started: now,
-            first_provisional: None,
-            answered: None,
-        });
         let key = CallKey(self.next_call);
         self.next_call += 1;
         let (via, branch) = self.new_via(Transport::Udp);
@@ -152,6 +138,22 @@ impl B2bua {
             org = %target.org_id,
             "call routed"
         );
+        // The record's facts take what the call no longer needs, moved rather than copied.
+        let target = *target;
+        let facts = Box::new(CallFacts {
+            source: from.addr,
+            called: Some(called),
+            caller: calling,
+            target: Some(RouteFacts {
+                org_id: target.org_id,
+                trunk_id: target.trunk_id,
+                agent_id: target.agent_id,
+                agent_version_id: target.agent_version_id,
+            }),
+            started: now,
+            first_provisional: None,
+            answered: None,
+        });
         let call = Call::ringing(Direction::Inbound, carrier, agent, server, invite, target.kind, facts);
         self.start_call(now, key, call, agent_invite, branch);
     }

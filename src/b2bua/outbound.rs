@@ -61,20 +61,6 @@ impl B2bua {
             route: Some(RouteKind::Static),
             direction: Direction::Outbound,
         });
-        let facts = Box::new(CallFacts {
-            source: from.addr,
-            called: Some(target.dialed.clone()),
-            caller: Some(target.caller_id.clone()),
-            target: Some(RouteFacts {
-                org_id: target.org_id.clone(),
-                trunk_id: target.trunk_id.clone(),
-                agent_id: target.agent_id.clone(),
-                agent_version_id: target.agent_version_id.clone(),
-            }),
-            started: now,
-            first_provisional: None,
-            answered: None,
-        });
         tracing::debug!(
             trunk = %target.trunk_id,
             caller_id = %target.caller_id,
@@ -120,6 +106,22 @@ impl B2bua {
             pending_reinvite: None,
         };
         let answering = self.answering_leg(&invite, from);
+        // The record's facts take what the call no longer needs, moved rather than copied.
+        let target = *target;
+        let facts = Box::new(CallFacts {
+            source: from.addr,
+            called: Some(target.dialed),
+            caller: Some(target.caller_id),
+            target: Some(RouteFacts {
+                org_id: target.org_id,
+                trunk_id: target.trunk_id.clone(),
+                agent_id: target.agent_id,
+                agent_version_id: target.agent_version_id,
+            }),
+            started: now,
+            first_provisional: None,
+            answered: None,
+        });
         let mut call = Call::ringing(
             Direction::Outbound,
             answering,
@@ -129,7 +131,6 @@ impl B2bua {
             RouteKind::Static,
             facts,
         );
-        let target = *target;
         call.outbound = Some(Box::new(OutboundCall {
             trunk_id: target.trunk_id.into_boxed_str(),
             credentials: target.credentials,

@@ -107,7 +107,6 @@ fn write(log: &CallLog, batch: &mut Vec<Stored>) {
             tracing::warn!(%err, records = batch.len(), "call records not written");
         }
     }
-    drop(rows);
     batch.clear();
 }
 
@@ -166,11 +165,7 @@ impl Stored {
             status: f.status,
             reason: f.reason,
             outcome: f.outcome.label(),
-            ended_by: match f.ended_by {
-                EndedBy::Caller => "caller",
-                EndedBy::Agent => "agent",
-                EndedBy::Switchboard => "switchboard",
-            },
+            ended_by: f.ended_by.label(),
             ringing_ms: f.ringing_ms,
             answered_ms: f.answered_ms,
             ended_ms: f.ended_ms,

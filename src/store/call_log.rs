@@ -59,15 +59,16 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS call_record_names (
         LEFT JOIN call_record_names u ON u.id = c.outcome
         LEFT JOIN call_record_names e ON e.id = c.ended_by;";
 
-/// The named columns: (column, field of the record, its value when an old record lacks it).
-const NAMED: [(&str, &str, Option<&str>); 7] = [
-    ("org", "org_id", None),
-    ("trunk", "trunk_id", None),
-    ("direction", "direction", Some("inbound")),
-    ("route_kind", "route_kind", Some("rejected")),
-    ("reason", "reason", Some("")),
-    ("outcome", "outcome", Some("failed")),
-    ("ended_by", "ended_by", Some("switchboard")),
+/// The named columns in table order, as (field of the JSON record, its value when an old
+/// record lacks it).
+const NAMED: [(&str, Option<&str>); 7] = [
+    ("org_id", None),
+    ("trunk_id", None),
+    ("direction", Some("inbound")),
+    ("route_kind", Some("rejected")),
+    ("reason", Some("")),
+    ("outcome", Some("failed")),
+    ("ended_by", Some("switchboard")),
 ];
 
 /// Earlier releases kept each record as one JSON body in `calls`; its rows move into the
@@ -79,7 +80,7 @@ fn migrate_json_table() -> String {
     };
     let names = NAMED
         .iter()
-        .map(|(_, name, default)| format!("SELECT {} AS name FROM calls", field(name, *default)))
+        .map(|(name, default)| format!("SELECT {} AS name FROM calls", field(name, *default)))
         .collect::<Vec<_>>()
         .join(" UNION ");
     let id = |name: &str, default: Option<&str>| {
@@ -88,8 +89,7 @@ fn migrate_json_table() -> String {
             field(name, default)
         )
     };
-    let [org, trunk, direction, route_kind, reason, outcome, ended_by] =
-        NAMED.map(|(_, name, default)| id(name, default));
+    let [org, trunk, direction, route_kind, reason, outcome, ended_by] = NAMED.map(|(name, default)| id(name, default));
     let ms = |name: &str| format!("CAST(ROUND(unixepoch(json_extract(body, '$.{name}'), 'subsec') * 1000) AS INTEGER)");
     format!(
         "DELETE FROM calls WHERE NOT json_valid(body);
@@ -360,20 +360,20 @@ fn append(connection: &mut Connection, names: &mut Names, rows: &[CallRow<'_>]) 
                 ended_by: id(r.ended_by)?,
             });
         }
-        // Several rows a statement: one step and reset for each `ROWS_PER_INSERT`.
-        let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
-        let mut insert = tx.prepare_cached(&insert_sql(ROWS_PER_INSERT))?;
-        let mut at = 0;
-        for chunk in &mut chunks {
-            bind(&mut insert, chunk, &named[at..])?;
-            insert.raw_execute()?;
-            at += ROWS_PER_INSERT;
-        }
-        let mut insert = tx.prepare_cached(&insert_sql(1))?;
-        for row in chunks.remainder() {
-            bind(&mut insert, std::slice::from_ref(row), &named[at..])?;
-            insert.raw_execute()?;
-            at += 1;
+        // Several rows a statement: one step and reset for each `ROWS_PER_INSERT`; the
+        // last, shorter chunk row by row.
+        let mut full = tx.prepare_cached(&insert_sql(ROWS_PER_INSERT))?;
+        let mut one = tx.prepare_cached(&insert_sql(1))?;
+        for (rows, named) in rows.chunks(ROWS_PER_INSERT).zip(named.chunks(ROWS_PER_INSERT)) {
+            if rows.len() == ROWS_PER_INSERT {
+                bind(&mut full, rows, named)?;
+                full.raw_execute()?;
+                continue;
+            }
+            for (row, named) in rows.iter().zip(named) {
+                bind(&mut one, std::slice::from_ref(row), std::slice::from_ref(named))?;
+                one.raw_execute()?;
+            }
         }
     }
     tx.commit()?;
