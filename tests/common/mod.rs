@@ -30,8 +30,21 @@ impl Server {
         Server::start_logging(extra, &filter)
     }
 
-    /// Start with this RUST_LOG filter (e.g. "trace").
+    /// Start with this RUST_LOG filter (e.g. "trace"). Should another process take one of
+    /// the chosen ports between the check and the server's bind, start again on new ports.
     pub fn start_logging(extra: &str, filter: &str) -> Server {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match Server::try_start(extra, filter) {
+                Ok(server) => return server,
+                Err(log) if attempts < 3 && log.contains("Address already in use") => continue,
+                Err(log) => panic!("switchboard did not answer OPTIONS within 20 s; log:\n{log}"),
+            }
+        }
+    }
+
+    fn try_start(extra: &str, filter: &str) -> Result<Server, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let tls_port = free_port();
@@ -45,7 +58,7 @@ impl Server {
         std::fs::write(&config_path, config).expect("writing the test config");
         let log = dir.path().join("switchboard.log");
         let child = spawn(&config_path, dir.path(), &log, filter);
-        let server = Server {
+        let mut server = Server {
             child,
             config_path,
             sip: SocketAddr::from(([127, 0, 0, 1], port)),
@@ -55,11 +68,12 @@ impl Server {
             log,
             filter: filter.to_owned(),
         };
-        server.wait_until_answering();
-        server
+        server.answering()?;
+        Ok(server)
     }
 
-    fn wait_until_answering(&self) {
+    /// Wait until the server answers OPTIONS; its log if it exits or stays silent for 20 s.
+    fn answering(&mut self) -> Result<(), String> {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -69,14 +83,14 @@ impl Server {
             socket.send_to(ping.as_bytes(), self.sip).unwrap();
             if let Ok((n, _)) = socket.recv_from(&mut buf) {
                 if buf[..n].starts_with(b"SIP/2.0 200") {
-                    return;
+                    return Ok(());
                 }
             }
+            if self.child.try_wait().unwrap().is_some() {
+                break;
+            }
         }
-        panic!(
-            "switchboard did not answer OPTIONS within 20 s; log:\n{}",
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        );
+        Err(self.log_text())
     }
 
     /// SIGKILL the process (no chance to flush anything) and start it again on the same
@@ -85,7 +99,9 @@ impl Server {
         self.child.kill().expect("SIGKILL");
         self.child.wait().unwrap();
         self.child = spawn(&self.config_path, self.dir.path(), &self.log, &self.filter);
-        self.wait_until_answering();
+        if let Err(log) = self.answering() {
+            panic!("switchboard did not answer OPTIONS within 20 s after a restart; log:\n{log}");
+        }
     }
 
     /// What the server printed on standard output (the demo API key at first start).
@@ -133,12 +149,25 @@ pub fn options_request(from: SocketAddr, call_id: &str) -> String {
     )
 }
 
-/// A loopback port free for both UDP and TCP right now.
+/// A loopback port free for both UDP and TCP right now, from below the kernel's ephemeral
+/// range (32768-60999 by default) so that no socket bound to port 0 can take it before the
+/// test binds it; each call in a test binary tries the next port, from a start that
+/// depends on the process id.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(2_654_435_761) % COUNT,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
     loop {
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::Relaxed) % COUNT) as u16;
+        let tcp = TcpListener::bind(("127.0.0.1", port));
+        if tcp.is_ok() && UdpSocket::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
