@@ -28,31 +28,9 @@ sed "s#BENCHDIR#$work#" "$shared/kamailio.cfg.in" > "$work/kamailio.cfg"
 bin=${SWITCHBOARD_BIN:-$here/target/release/switchboard}
 [ "${ONLY:-}" = kamailio ] || [ -n "${SWITCHBOARD_BIN:-}" ] || cargo build --release --quiet --manifest-path "$here/Cargo.toml"
 
-cat > "$work/switchboard.toml" <<TOML
-[sip]
-udp_listen = "127.0.0.1:5070"
-udp_sockets = ${SB_UDP_SOCKETS:-1}
-tcp_listen = "127.0.0.1:5070"
-tls_listen = "127.0.0.1:5071"
-[b2bua]
-advertised = "127.0.0.1:5070"
-[store]
-path = "$work/switchboard-run.db"
-[routing]
-livekit_host = "127.0.0.1:5090"
-static_routes = "$work/agents.tsv"
-[tls]
-dev_cert_dir = "$work/tls"
-[log]
-filter = "warn"
-[api]
-listen = "127.0.0.1:${API_PORT:-8089}"
-metrics = ${METRICS:-true}
-[call_records]
-enabled = ${CALL_RECORDS:-true}
-flush_ms = ${FLUSH_MS:-200}
-${SWITCHBOARD_EXTRA:-}
-TOML
+. "$here/scripts/lib/bench-config.sh"
+bench_config "$work" 5070 "${API_PORT:-8089}" 5090 "$work/switchboard-run.db" "${METRICS:-true}" \
+  "${CALL_RECORDS:-true}" "${FLUSH_MS:-200}" "${SWITCHBOARD_EXTRA:-}" > "$work/switchboard.toml"
 
 numbers=$work/numbers.csv
 if [ -n "${DIALED:-}" ]; then

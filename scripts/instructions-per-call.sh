@@ -21,6 +21,8 @@ done
 bin=${SWITCHBOARD_BIN:-$here/target/release/switchboard}
 [ -n "${SWITCHBOARD_BIN:-}" ] || cargo build --release --quiet --manifest-path "$here/Cargo.toml"
 
+. "$here/scripts/lib/bench-config.sh"
+
 config() { # name -> metrics records
   case $1 in
     on) echo "true true" ;; off) echo "false false" ;;
@@ -32,32 +34,9 @@ config() { # name -> metrics records
 run() { # config calls -> "total thread=count ..."
   local name=$1 calls=$2 out; out=$(mktemp -d /tmp/sbcg.XXXX)
   read -r metrics records <<<"$(config "$name")"
-  cat > "$out/switchboard.toml" <<TOML
-[sip]
-udp_listen = "127.0.0.1:5070"
-tcp_listen = "127.0.0.1:5070"
-tls_listen = "127.0.0.1:5071"
-[b2bua]
-advertised = "127.0.0.1:5070"
-[store]
-path = "$out/switchboard.db"
-[routing]
-livekit_host = "127.0.0.1:5090"
-static_routes = "$work/agents.tsv"
-[tls]
-dev_cert_dir = "$work/tls"
-[log]
-filter = "warn"
-[api]
-listen = "127.0.0.1:${API_PORT:-8089}"
-metrics = $metrics
-[call_records]
-enabled = $records
-flush_ms = ${FLUSH_MS:-10000}
-[workflow]
-# Under valgrind the pooling allocator cannot reserve 1,000 slots of address space.
-pool_instances = 2
-TOML
+  # Under valgrind the pooling allocator cannot reserve 1,000 slots of address space.
+  bench_config "$work" 5070 "${API_PORT:-8089}" 5090 "$out/switchboard.db" "$metrics" "$records" \
+    "${FLUSH_MS:-10000}" $'[workflow]\npool_instances = 2' > "$out/switchboard.toml"
   sipp -sf "$shared/agent-uas.xml" -i 127.0.0.1 -p 5090 -bg -nostdin >/dev/null 2>&1 || true
   local uas; uas=$(ss -lunpH 'sport = :5090' | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
   valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$out/cg.%p" \

@@ -1,0 +1,32 @@
+# Sourced by the bench scripts: switchboard's config for the bench flow, SIPp carrier ->
+# switchboard -> SIPp agent, with the 10,000 static routes of the shared bench directory.
+# Usage: bench_config WORK SIP_PORT API_PORT AGENT_PORT DB METRICS RECORDS FLUSH_MS [EXTRA_TOML]
+# (the TLS listener takes SIP_PORT + 1).
+bench_config() {
+  local work=$1 sip=$2 api=$3 agent=$4 db=$5 metrics=$6 records=$7 flush=$8 extra=${9:-}
+  cat <<TOML
+[sip]
+udp_listen = "127.0.0.1:$sip"
+udp_sockets = ${SB_UDP_SOCKETS:-1}
+tcp_listen = "127.0.0.1:$sip"
+tls_listen = "127.0.0.1:$(( sip + 1 ))"
+[b2bua]
+advertised = "127.0.0.1:$sip"
+[store]
+path = "$db"
+[routing]
+livekit_host = "127.0.0.1:$agent"
+static_routes = "$work/agents.tsv"
+[tls]
+dev_cert_dir = "$work/tls-$sip"
+[log]
+filter = "warn"
+[api]
+listen = "127.0.0.1:$api"
+metrics = $metrics
+[call_records]
+enabled = $records
+flush_ms = $flush
+$extra
+TOML
+}
