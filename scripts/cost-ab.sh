@@ -28,13 +28,16 @@ if [ -z "${A_BIN:-}" ] || [ -z "${B_BIN:-}" ]; then
 fi
 a_bin=${A_BIN:-$here/target/release/switchboard}; b_bin=${B_BIN:-$here/target/release/switchboard}
 . "$here/scripts/lib/bench-config.sh"
+if ss -lunH | grep -Eq ':(5070|5072|5090|5092) '; then
+  echo "a SIP port of the bench (5070, 5072, 5090, 5092) is in use: is another bench running?" >&2; exit 1
+fi
 
 # CPU nanoseconds of every thread of a process, by thread id and name.
 threads() { for t in /proc/"$1"/task/*; do
   [ -r "$t/schedstat" ] && echo "${t##*/} $(tr -d ' ' < "$t/comm") $(cut -d' ' -f1 "$t/schedstat")"; done; }
 
 pids=()
-stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; pids=(); }
+stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done; pids=(); }
 trap stop_all EXIT
 
 # One slot: a switchboard on 5070 + 2*slot, its agent on 5090 + 2*slot, its API on 8089 + 2*slot.
