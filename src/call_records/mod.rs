@@ -2,12 +2,14 @@
 //! route and agent, the final status and why, when it rang, was answered and ended, and
 //! who hung up), written to the store off the call path and read by `GET /core/calls`.
 //!
-//! `recorder.rs` folds the B2BUA's call events into records (cheap, under the call lock);
-//! `writer.rs` attributes and batches them into the store on its own thread and prunes by
-//! age and count; `record.rs` is the record itself. The table lives in `store::CallLog`.
+//! `recorder.rs` copies each ended call's facts into a shared buffer (cheap, under the call
+//! lock, no allocation); `wire.rs` is that buffer's format; `writer.rs` takes the buffer at
+//! each flush, attributes the calls and writes them to the store on its own thread, and
+//! prunes by age and count; `record.rs` is the record as the API shows it. The table lives in `store::CallLog`.
 
 mod record;
 mod recorder;
+mod wire;
 mod writer;
 
 pub use record::{rfc3339_ms, CallRecord};
