@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
+use crate::metrics::LocalCounters;
+
 use super::{AgentTarget, Decision, Refusal, RouteKind, RouteRequest, Router, StaticTable, Workflows};
 use crate::directory::Directory;
 
@@ -18,7 +20,7 @@ pub struct DirectoryRouter {
     resolved: DashMap<String, SocketAddr>,
     workflows: Option<Arc<Workflows>>,
     /// `routing_lookups_total`, registered once (a `counter!` per call looks the name up).
-    lookups: metrics::Counter,
+    lookups: Arc<LocalCounters>,
 }
 
 impl DirectoryRouter {
@@ -29,7 +31,7 @@ impl DirectoryRouter {
             default_host,
             resolved: DashMap::new(),
             workflows: None,
-            lookups: metrics::counter!("routing_lookups_total"),
+            lookups: LocalCounters::new(vec![metrics::counter!("routing_lookups_total")]),
         }
     }
 
@@ -58,7 +60,7 @@ impl DirectoryRouter {
 
 impl Router for DirectoryRouter {
     fn route(&self, request: &RouteRequest<'_>) -> Decision {
-        self.lookups.increment(1);
+        self.lookups.increment(0);
         let snapshot = self.directory.snapshot();
         let Some(number) = snapshot.number(request.called) else {
             return self

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::directory::{Directory, Snapshot};
+use crate::metrics::LocalCounters;
 use crate::security::{
     is_scanner, Admission as Rate, BanList, CertFingerprint, CertificatePins, Credential, DigestServer, PinEntry,
     RateLimiter, SecurityConfig, SourceAcl, UnknownSource,
@@ -82,7 +83,7 @@ pub struct Gate {
     digest: DigestServer,
     /// `sip_admission_total` by verdict, registered once: a `counter!` with a label per
     /// request looked the key up in the registry (about 900 instructions a time).
-    verdicts: [metrics::Counter; VERDICTS.len()],
+    verdicts: Arc<LocalCounters>,
 }
 
 /// The `verdict` labels of `sip_admission_total`.
@@ -121,7 +122,12 @@ impl Gate {
             trunk_rates: Mutex::new(HashMap::new()),
             bans,
             digest,
-            verdicts: VERDICTS.map(|v| metrics::counter!("sip_admission_total", "verdict" => v)),
+            verdicts: LocalCounters::new(
+                VERDICTS
+                    .iter()
+                    .map(|v| metrics::counter!("sip_admission_total", "verdict" => *v))
+                    .collect(),
+            ),
         }
     }
 
@@ -135,7 +141,7 @@ impl Gate {
             Verdict::Refuse { .. } => 3,
             Verdict::Drop => 4,
         };
-        self.verdicts[index].increment(1);
+        self.verdicts.increment(index);
         verdict
     }
 

@@ -4,9 +4,13 @@
 //! Labels stay low-cardinality: methods, status classes, transports, outcomes, route kinds.
 //! Never a phone number, Call-ID, agent id or address.
 
+mod local;
+
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub use local::LocalCounters;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -32,16 +36,24 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
+/// Whether a recorder is installed (`[api] metrics`).
+pub fn installed() -> bool {
+    HANDLE.get().is_some()
+}
+
 /// The exposition text, for `GET /metrics`.
 pub fn render() -> String {
+    local::publish();
     install().render()
 }
 
-/// Fold recorded histogram samples into their buckets. The exporter keeps every sample
-/// until this runs or `/metrics` is scraped: without it, a server nobody scrapes would grow
-/// by each call's setup times. The timer thread calls this about once a second.
+/// Publish the call path's own counters, and fold recorded histogram samples into their
+/// buckets. The exporter keeps every sample until this runs or `/metrics` is scraped:
+/// without it, a server nobody scrapes would grow by each call's setup times. The timer
+/// thread calls this about once a second.
 pub fn upkeep() {
     if let Some(handle) = HANDLE.get() {
+        local::publish();
         handle.run_upkeep();
     }
 }
