@@ -8,9 +8,9 @@
 # the threads; the SIP thread and the call-record writer are also shown on their own.
 # Usage: scripts/cost-ab.sh [ROUNDS] [CALLS] [RATE]   (default 8 rounds, 10,000 calls each at
 #        500 calls/s each)
-# Env: A and B, each "METRICS RECORDS" (default A="true true", B="false false": observability
-#      on against off), A_BIN and B_BIN (binaries to compare; default this tree's release
-#      build), FLUSH_MS (the call-record writer's interval, default 200).
+# Env: A and B, each "METRICS RECORDS [FLUSH_MS]" (default A="true true", B="false false":
+#      observability on against off; FLUSH_MS is the call-record writer's interval, default
+#      200), A_BIN and B_BIN (binaries to compare; default this tree's release build).
 # Prints one line per round and then the median of the rounds' ratios A/B.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,10 +41,10 @@ stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; for 
 trap stop_all EXIT
 
 # One slot: a switchboard on 5070 + 2*slot, its agent on 5090 + 2*slot, its API on 8089 + 2*slot.
-start_slot() { # slot bin metrics records out
-  local slot=$1 bin=$2 metrics=$3 records=$4 out=$5
+start_slot() { # slot bin metrics records flush_ms out
+  local slot=$1 bin=$2 metrics=$3 records=$4 flush=$5 out=$6
   local sip=$(( 5070 + 2 * slot )) agent=$(( 5090 + 2 * slot )) api=$(( 8089 + 2 * slot ))
-  bench_config "$work" $sip $api $agent "$out/slot$slot.db" "$metrics" "$records" "${FLUSH_MS:-200}" \
+  bench_config "$work" $sip $api $agent "$out/slot$slot.db" "$metrics" "$records" "$flush" \
     > "$out/slot$slot.toml"
   taskset -c 0 sipp -sf "$shared/agent-uas.xml" -i 127.0.0.1 -p $agent -nostdin >/dev/null 2>&1 &
   pids+=($!)
@@ -67,9 +67,9 @@ for round in $(seq 1 "$rounds"); do
   out=$(mktemp -d /tmp/sbab.XXXX)
   # Odd rounds: A in slot 0; even rounds: A in slot 1.
   a_slot=$(( (round + 1) % 2 )); b_slot=$(( round % 2 ))
-  read -r am ar <<<"${A:-true true}"; read -r bm br <<<"${B:-false false}"
-  start_slot $a_slot "$a_bin" "$am" "$ar" "$out"
-  start_slot $b_slot "$b_bin" "$bm" "$br" "$out"
+  read -r am ar af <<<"${A:-true true}"; read -r bm br bf <<<"${B:-false false}"
+  start_slot $a_slot "$a_bin" "$am" "$ar" "${af:-200}" "$out"
+  start_slot $b_slot "$b_bin" "$bm" "$br" "${bf:-200}" "$out"
   a_pid=$(cat "$out/slot$a_slot.pid"); b_pid=$(cat "$out/slot$b_slot.pid")
   threads "$a_pid" > "$out/a0"; threads "$b_pid" > "$out/b0"
   carrier 0 "$out" & c0=$!

@@ -8,8 +8,9 @@
 //!
 //! Layout, little-endian: `invite_ms`, `ringing_ms`, `answered_ms`, `ended_ms` (i64, `NONE`
 //! when unset), `status` (u16), the source address (u8 4 or 6, 16 address bytes, u16 port),
-//! then the strings in the order of `Call`'s fields, each a u32 length (`ABSENT` when
-//! unset) and its bytes.
+//! the lengths of the Call-ID and of the eleven strings after it in `Call` (u32 each,
+//! `ABSENT` when unset), the Call-ID's bytes, then the strings' bytes one after another: they
+//! were all `&str`, so together they are UTF-8 and the writer checks them once.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -61,35 +62,36 @@ pub(super) fn encode(call: &Call<'_>, out: &mut Vec<u8>) {
     out.push(family);
     out.extend_from_slice(&address);
     out.extend_from_slice(&call.source.port().to_le_bytes());
-    let text = |out: &mut Vec<u8>, bytes: Option<&[u8]>| match bytes {
-        Some(b) => {
-            let b = &b[..b.len().min(ABSENT as usize - 1)];
-            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
-            out.extend_from_slice(b);
-        }
-        None => out.extend_from_slice(&ABSENT.to_le_bytes()),
-    };
-    text(out, Some(call.call_id));
-    for s in [
+    let strings = strings(call);
+    let length = |s: Option<&[u8]>| s.map_or(ABSENT, |s| s.len() as u32);
+    out.extend_from_slice(&length(Some(call.call_id)).to_le_bytes());
+    for s in strings {
+        out.extend_from_slice(&length(s.map(str::as_bytes)).to_le_bytes());
+    }
+    out.extend_from_slice(call.call_id);
+    for s in strings.into_iter().flatten() {
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+/// A call's strings after its Call-ID, in order.
+fn strings<'a>(call: &Call<'a>) -> [Option<&'a str>; STRINGS] {
+    [
         call.called,
         call.caller,
         call.org_id,
         call.trunk_id,
         call.agent_id,
         call.agent_version_id,
-    ] {
-        text(out, s.map(str::as_bytes));
-    }
-    for s in [
-        call.direction,
-        call.route_kind,
-        call.reason,
-        call.outcome,
-        call.ended_by,
-    ] {
-        text(out, Some(s.as_bytes()));
-    }
+        Some(call.direction),
+        Some(call.route_kind),
+        Some(call.reason),
+        Some(call.outcome),
+        Some(call.ended_by),
+    ]
 }
+
+const STRINGS: usize = 11;
 
 /// The calls in `bytes`, in the order they were encoded. Stops at anything that does not
 /// read as a call (nothing but `encode` writes the buffer, so only a bug would leave one).
@@ -130,6 +132,24 @@ impl<'a> Reader<'a> {
             4 => IpAddr::V4(address.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED)),
             _ => IpAddr::V6(address),
         };
+        let call_id_len = self.array().map(u32::from_le_bytes)?;
+        let mut lengths = [ABSENT; STRINGS];
+        for length in &mut lengths {
+            *length = u32::from_le_bytes(self.array()?);
+        }
+        let call_id = self.take(call_id_len as usize)?;
+        let total = lengths.iter().filter(|l| **l != ABSENT).map(|l| *l as usize).sum();
+        let text = std::str::from_utf8(self.take(total)?).ok()?;
+        let mut at = 0;
+        let mut strings = lengths.map(|length| {
+            if length == ABSENT {
+                return Some(None);
+            }
+            let s = text.get(at..at + length as usize)?;
+            at += length as usize;
+            Some(Some(s))
+        });
+        let mut next = |i: usize| strings[i].take();
         Some(Call {
             invite_ms,
             ringing_ms,
@@ -137,18 +157,18 @@ impl<'a> Reader<'a> {
             ended_ms,
             status,
             source: SocketAddr::new(ip, port),
-            call_id: self.bytes()??,
-            called: self.text()?,
-            caller: self.text()?,
-            org_id: self.text()?,
-            trunk_id: self.text()?,
-            agent_id: self.text()?,
-            agent_version_id: self.text()?,
-            direction: self.text()??,
-            route_kind: self.text()??,
-            reason: self.text()??,
-            outcome: self.text()??,
-            ended_by: self.text()??,
+            call_id,
+            called: next(0)?,
+            caller: next(1)?,
+            org_id: next(2)?,
+            trunk_id: next(3)?,
+            agent_id: next(4)?,
+            agent_version_id: next(5)?,
+            direction: next(6)??,
+            route_kind: next(7)??,
+            reason: next(8)??,
+            outcome: next(9)??,
+            ended_by: next(10)??,
         })
     }
 
@@ -162,22 +182,10 @@ impl<'a> Reader<'a> {
         self.array().map(i64::from_le_bytes)
     }
 
-    /// `Some(None)` for an absent string, `None` when the buffer ends early.
-    fn bytes(&mut self) -> Option<Option<&'a [u8]>> {
-        let len = u32::from_le_bytes(self.array()?);
-        if len == ABSENT {
-            return Some(None);
-        }
-        let (head, rest) = self.rest.split_at_checked(len as usize)?;
+    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.rest.split_at_checked(len)?;
         self.rest = rest;
-        Some(Some(head))
-    }
-
-    fn text(&mut self) -> Option<Option<&'a str>> {
-        match self.bytes()? {
-            Some(b) => std::str::from_utf8(b).ok().map(Some),
-            None => Some(None),
-        }
+        Some(head)
     }
 }
 
