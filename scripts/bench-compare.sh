@@ -13,6 +13,8 @@
 #      (also the proxy's CPU per call by thread), SWITCHBOARD_BIN (a binary to run instead of
 #      building this tree's, e.g. a copy of an earlier build to compare against in one run).
 # Prints one line per (proxy, rate): created, ok, failed, achieved calls/s, proxy CPU µs per call.
+# Back-to-back runs drift by tens of percent on a shared machine: to measure what a setting
+# or a build costs, scripts/cost-ab.sh runs both sides at the same time instead.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 shared=${SHARED:-$here/../shared/bench}
