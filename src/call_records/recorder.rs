@@ -99,3 +99,109 @@ fn unix_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::b2bua::{CallFacts, Direction, EndedBy, Outcome, RouteFacts};
+    use crate::routing::RouteKind;
+
+    fn recorder(queue: usize) -> (Recorder, Arc<Shared>) {
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending::default()),
+            queue,
+            closed: AtomicBool::new(false),
+        });
+        (Recorder::new(shared.clone()), shared)
+    }
+
+    fn ended(call_id: &'static str, target: Option<RouteFacts>) -> CallEvent {
+        let now = crate::clock::now();
+        let routed = target.is_some();
+        CallEvent::Ended {
+            call_id: Bytes::from_static(call_id.as_bytes()),
+            outcome: if routed {
+                Outcome::Answered
+            } else {
+                Outcome::UnknownNumber
+            },
+            status: if routed { 200 } else { 404 },
+            reason: if routed { "OK" } else { "Not Found" },
+            route: routed.then_some(RouteKind::Static),
+            ended_by: if routed { EndedBy::Caller } else { EndedBy::Switchboard },
+            direction: Direction::Inbound,
+            facts: Box::new(CallFacts {
+                source: "192.0.2.10:5060".parse().unwrap(),
+                called: Some("+15551234567".into()),
+                caller: None,
+                target,
+                started: now - Duration::from_secs(3),
+                first_provisional: routed.then(|| now - Duration::from_millis(2_900)),
+                answered: routed.then(|| now - Duration::from_secs(2)),
+            }),
+        }
+    }
+
+    #[test]
+    fn an_ended_call_is_queued_with_its_facts_and_a_full_queue_drops_the_rest() {
+        let (recorder, shared) = recorder(2);
+        let target = RouteFacts {
+            org_id: "org-1".into(),
+            trunk_id: "trunk-1".into(),
+            agent_id: "agent-1".into(),
+            agent_version_id: "v-1".into(),
+        };
+        recorder.observe(ended("answered@carrier", Some(target)));
+        recorder.observe(CallEvent::Routed {
+            call_id: Bytes::from_static(b"x"),
+            route: None,
+            direction: Direction::Inbound,
+        });
+        recorder.observe(ended("refused@carrier", None));
+        recorder.observe(ended("one-too-many@carrier", None));
+        let pending = shared.pending.lock().unwrap();
+        assert_eq!(pending.calls, 2, "only Ended events, and no more than the queue holds");
+        let calls: Vec<_> = wire::decode(&pending.bytes).collect();
+        assert_eq!(calls.len(), 2);
+        let (answered, refused) = (&calls[0], &calls[1]);
+        assert_eq!(answered.call_id, b"answered@carrier");
+        assert_eq!(
+            (
+                answered.org_id,
+                answered.trunk_id,
+                answered.agent_id,
+                answered.agent_version_id
+            ),
+            (Some("org-1"), Some("trunk-1"), Some("agent-1"), Some("v-1"))
+        );
+        assert_eq!(
+            (answered.route_kind, answered.outcome, answered.ended_by),
+            ("static", "answered", "caller")
+        );
+        // Times are stamped when the event is observed: allow for a descheduled test.
+        let after_invite = |ms: Option<i64>| ms.map(|ms| ms - answered.invite_ms);
+        assert!((3_000..3_050).contains(&(answered.ended_ms - answered.invite_ms)));
+        assert!(matches!(after_invite(answered.ringing_ms), Some(99..=101)));
+        assert!(matches!(after_invite(answered.answered_ms), Some(999..=1_001)));
+        assert_eq!(refused.call_id, b"refused@carrier");
+        assert_eq!((refused.org_id, refused.agent_id), (None, None));
+        assert_eq!(
+            (refused.route_kind, refused.status, refused.reason),
+            ("rejected", 404, "Not Found")
+        );
+        assert_eq!((refused.ringing_ms, refused.answered_ms), (None, None));
+        assert_eq!(refused.called, Some("+15551234567"));
+    }
+
+    #[test]
+    fn dropping_the_recorder_tells_the_writer_to_finish() {
+        let (recorder, shared) = recorder(1);
+        assert!(!shared.closed.load(Ordering::Acquire));
+        drop(recorder);
+        assert!(shared.closed.load(Ordering::Acquire));
+    }
+}
