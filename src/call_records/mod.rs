@@ -4,9 +4,11 @@
 //!
 //! `recorder.rs` copies each ended call's facts into a shared buffer (cheap, under the call
 //! lock, no allocation); `wire.rs` is that buffer's format; `writer.rs` takes the buffer at
-//! each flush, attributes the calls and writes them to the store on its own thread, and
-//! prunes by age and count; `record.rs` is the record as the API shows it. The table lives in `store::CallLog`.
+//! each flush and writes the calls to the store on its own thread, and prunes by age and
+//! count; `attribution.rs` finds the org and trunk of a call refused before routing;
+//! `record.rs` is the record as the API shows it. The table lives in `store::CallLog`.
 
+mod attribution;
 mod record;
 mod recorder;
 mod wire;

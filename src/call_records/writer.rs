@@ -1,11 +1,13 @@
-//! The writer thread: attributes each finished call to its org and trunk (by the route
-//! taken, else by the dialed number), writes records in batches, and prunes old ones.
+//! The writer thread: takes the recorder's buffer every `flush_ms`, gives each call its key
+//! and its org and trunk (the route's, else as `attribution.rs` finds them), writes the
+//! records in batches, and prunes old ones.
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::attribution::Attribution;
 use super::recorder::{Pending, Recorder, Shared};
 use super::wire;
 use super::CallRecordsConfig;
@@ -45,6 +47,7 @@ impl Recorder {
 fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, shared: &Shared) {
     let flush = Duration::from_millis(config.flush_ms.max(1));
     let mut taken = Vec::new();
+    let mut attribution = Attribution::default();
     let mut last_prune = Instant::now() - PRUNE_EVERY;
     // Starts anywhere, so that a restart within the same millisecond makes new keys.
     let mut sequence: i64 = rand::random::<i64>() & ((1 << SEQUENCE_BITS) - 1);
@@ -60,7 +63,7 @@ fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, shared:
             std::mem::swap(&mut pending.bytes, &mut taken);
             pending.calls = 0;
         }
-        write(log, directory, &taken, &mut sequence);
+        write(log, directory, &mut attribution, &taken, &mut sequence);
         taken.clear();
         if taken.capacity() > KEEP_CAPACITY {
             taken = Vec::new();
@@ -79,10 +82,13 @@ fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, shared:
 }
 
 /// Writes the encoded calls, `BATCH` to a transaction.
-fn write(log: &CallLog, directory: &Directory, encoded: &[u8], sequence: &mut i64) {
+fn write(log: &CallLog, directory: &Directory, attribution: &mut Attribution, encoded: &[u8], sequence: &mut i64) {
     let calls: Vec<wire::Call<'_>> = wire::decode(encoded).collect();
     for calls in calls.chunks(BATCH) {
-        let stored: Vec<Stored<'_>> = calls.iter().map(|c| Stored::new(c, directory, sequence)).collect();
+        let stored: Vec<Stored<'_>> = calls
+            .iter()
+            .map(|c| Stored::new(c, directory, attribution, sequence))
+            .collect();
         let rows: Vec<CallRow<'_>> = stored.iter().map(Stored::row).collect();
         match log.append(&rows) {
             Ok(()) => metrics::counter!("call_records_written_total").increment(rows.len() as u64),
@@ -110,10 +116,15 @@ struct Stored<'a> {
 }
 
 impl<'a> Stored<'a> {
-    fn new(call: &'a wire::Call<'a>, directory: &Directory, sequence: &mut i64) -> Stored<'a> {
+    fn new(
+        call: &'a wire::Call<'a>,
+        directory: &Directory,
+        attribution: &mut Attribution,
+        sequence: &mut i64,
+    ) -> Stored<'a> {
         let attributed = match call.org_id {
             Some(_) => (None, None),
-            None => attribute(directory, call.called, call.source),
+            None => attribution.of(directory, call.called, call.source),
         };
         *sequence = (*sequence + 1) & ((1 << SEQUENCE_BITS) - 1);
         Stored {
@@ -151,36 +162,4 @@ impl<'a> Stored<'a> {
             ended_ms: c.ended_ms,
         }
     }
-}
-
-/// A refused call's org and trunk: the dialed number's when we host it, else the trunk
-/// whose carrier addresses include the source.
-fn attribute(
-    directory: &Directory,
-    called: Option<&str>,
-    source: std::net::SocketAddr,
-) -> (Option<String>, Option<String>) {
-    let snapshot = directory.snapshot();
-    if let Some(number) = called.and_then(|c| snapshot.number(c)) {
-        return (Some(number.org_id.clone()), Some(number.trunk_id.clone()));
-    }
-    let mut matching = snapshot.trunks.values().filter(|t| {
-        t.inbound_config.allowed_sources.iter().any(|cidr| {
-            cidr.parse::<crate::security::Cidr>()
-                .is_ok_and(|c| c.contains(source.ip()))
-        })
-    });
-    // Several trunks may share a carrier address: the org is known when they agree, the
-    // trunk only when it is the one.
-    let Some(first) = matching.next() else {
-        return (None, None);
-    };
-    let mut trunk = Some(first.id.clone());
-    for other in matching {
-        trunk = None;
-        if other.org_id != first.org_id {
-            return (None, None);
-        }
-    }
-    (Some(first.org_id.clone()), trunk)
 }
