@@ -80,6 +80,10 @@ pub struct SipConfig {
     pub drain_secs: u64,
     /// Value of Server/User-Agent headers we add; empty means none (no version leaks to scanners).
     pub server_header: String,
+    /// Timers fire up to this late (milliseconds, 1 to 10): the timer thread sleeps at
+    /// least this long, so that at high call rates it wakes a few hundred times a second,
+    /// not once per deadline.
+    pub timer_resolution_ms: u64,
 }
 
 /// TLS certificate for the TLS listener.
@@ -137,6 +141,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "sip.max_message_size",
                 reason: "must be between 1024 and 65535 bytes".into(),
+            });
+        }
+        if !(1..=10).contains(&self.sip.timer_resolution_ms) {
+            return Err(ConfigError::Invalid {
+                field: "sip.timer_resolution_ms",
+                reason: "must be between 1 and 10 milliseconds".into(),
             });
         }
         if self.tls.cert_path.is_some() != self.tls.key_path.is_some() {
@@ -255,6 +265,19 @@ mod tests {
         std::fs::write(&path, "[outbound.trunks.t1]\ncalls_per_second = 0\n").unwrap();
         let err = Config::load(Some(&path)).unwrap_err().to_string();
         assert!(err.contains("t1"), "{err}");
+    }
+
+    #[test]
+    fn a_timer_resolution_outside_1_to_10_ms_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        for bad in [0, 11] {
+            std::fs::write(&path, format!("[sip]\ntimer_resolution_ms = {bad}\n")).unwrap();
+            let err = Config::load(Some(&path)).unwrap_err().to_string();
+            assert!(err.contains("sip.timer_resolution_ms"), "{err}");
+        }
+        std::fs::write(&path, "[sip]\ntimer_resolution_ms = 1\n").unwrap();
+        assert_eq!(Config::load(Some(&path)).unwrap().sip.timer_resolution_ms, 1);
     }
 
     #[test]

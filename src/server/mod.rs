@@ -122,9 +122,13 @@ impl Drop for TimerThread {
     }
 }
 
-/// Sleep until the next timer is due (at most 10 ms, so new deadlines are never late by
-/// more than that), run what is due, send what it produced.
-fn spawn_timer_thread(handler: Arc<SipHandler>, dispatcher: Arc<transport::Dispatcher>) -> TimerThread {
+/// Sleep until the next timer is due, but at least `resolution` and at most 10 ms (so new
+/// deadlines are never late by more than that), run what is due, send what it produced.
+fn spawn_timer_thread(
+    handler: Arc<SipHandler>,
+    dispatcher: Arc<transport::Dispatcher>,
+    resolution: std::time::Duration,
+) -> TimerThread {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
@@ -145,7 +149,7 @@ fn spawn_timer_thread(handler: Arc<SipHandler>, dispatcher: Arc<transport::Dispa
                 let now = crate::clock::now();
                 let tick = std::time::Duration::from_millis(10);
                 let wait = next.map_or(tick, |n| n.saturating_duration_since(now).min(tick));
-                std::thread::sleep(wait.max(std::time::Duration::from_millis(1)));
+                std::thread::sleep(wait.max(resolution));
             }
         })
         .expect("spawning the timer thread");
@@ -192,7 +196,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         .map_err(ServeError::Bind)?;
     listeners.dispatcher.set_tls_client(tls_client);
     tracing::info!(udp = ?listeners.udp, tcp = ?listeners.tcp, tls = ?listeners.tls, "SIP listeners up");
-    let timers = spawn_timer_thread(handler.clone(), listeners.dispatcher.clone());
+    let resolution = std::time::Duration::from_millis(config.sip.timer_resolution_ms);
+    let timers = spawn_timer_thread(handler.clone(), listeners.dispatcher.clone(), resolution);
     let health = Arc::new(crate::api::Health::default());
     let http = match config.api.listen {
         Some(listen) => {
