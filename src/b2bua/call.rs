@@ -157,12 +157,10 @@ pub struct Call {
     pub session_deadline: Option<Instant>,
     pub timers: Vec<(Instant, CallTimer)>,
     pub route: RouteKind,
-    pub started: Instant,
-    pub first_provisional: Option<Instant>,
-    pub answered: Option<Instant>,
     /// Set on outbound calls.
     pub outbound: Option<Box<OutboundCall>>,
-    /// For the call's record; its times are filled in when the call ends.
+    /// Who called whom, the agent, and when the call started, first rang and was answered:
+    /// the call's own times, and its record.
     pub facts: Box<CallFacts>,
 }
 
@@ -177,7 +175,6 @@ impl Call {
         route: RouteKind,
         facts: Box<CallFacts>,
     ) -> Call {
-        let now = facts.started;
         let session_expires = invite
             .header(crate::sip::HeaderName::SessionExpires)
             .and_then(super::session_timer::delta_seconds);
@@ -199,9 +196,6 @@ impl Call {
             session_deadline: None,
             timers: Vec::new(),
             route,
-            started: now,
-            first_provisional: None,
-            answered: None,
             outbound: None,
             facts,
         }
@@ -313,27 +307,24 @@ pub struct CallFacts {
     pub answered: Option<Instant>,
 }
 
-/// What the B2BUA reports about calls. Every event names the call by its carrier-leg
-/// Call-ID (the Call-ID of the leg we answer: LiveKit's on an outbound call), so the shell
-/// can keep one record per call, and says which way the call goes. Outbound calls report
-/// `route: Some(Static)` (the caller ID's trunk decides, no workflow runs), and their
-/// `called` / `caller` are the dialled number and the caller ID.
+/// What the B2BUA reports about calls, each event saying which way the call goes. `Ended`
+/// carries the call's record: its carrier-leg Call-ID (the Call-ID of the leg we answer:
+/// LiveKit's on an outbound call) and its facts; the others only feed metrics. Outbound
+/// calls report `route: Some(Static)` (the caller ID's trunk decides, no workflow runs),
+/// and their `called` / `caller` are the dialled number and the caller ID.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallEvent {
     /// A call reached the agent leg (or was refused before it).
     Routed {
-        call_id: Bytes,
         route: Option<RouteKind>,
         direction: Direction,
     },
     /// First provisional relayed to the caller, after this long.
     Ringing {
-        call_id: Bytes,
         after: std::time::Duration,
         direction: Direction,
     },
     Answered {
-        call_id: Bytes,
         after: std::time::Duration,
         direction: Direction,
     },

@@ -72,7 +72,6 @@ impl B2bua {
             }
         };
         self.events.push_back(CallEvent::Routed {
-            call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
             route: Some(target.kind),
             direction: Direction::Inbound,
         });
@@ -242,14 +241,9 @@ impl B2bua {
         let failure = error.response(self.config.failure_status, self.config.no_answer_status);
         let response = self.failure_response(invite, &failure, None);
         self.respond(now, server, &response);
-        let call_id = Bytes::copy_from_slice(invite.call_id().unwrap_or_default());
-        self.events.push_back(CallEvent::Routed {
-            call_id: call_id.clone(),
-            route: None,
-            direction,
-        });
+        self.events.push_back(CallEvent::Routed { route: None, direction });
         self.events.push_back(CallEvent::Ended {
-            call_id,
+            call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
             outcome: error.outcome(),
             status: failure.status,
             reason: failure.why,
@@ -360,11 +354,10 @@ impl B2bua {
         let Some(invite) = &call.carrier_invite else { return };
         let relayed = relay::relay_response(invite, response, &call.carrier.local_tag, &contact);
         let server = call.carrier_invite_tx;
-        if call.first_provisional.is_none() {
-            call.first_provisional = Some(now);
+        if call.facts.first_provisional.is_none() {
+            call.facts.first_provisional = Some(now);
             self.events.push_back(CallEvent::Ringing {
-                call_id: call.carrier.call_id.clone(),
-                after: now.duration_since(call.started),
+                after: now.duration_since(call.facts.started),
                 direction: call.direction,
             });
         }
@@ -391,20 +384,15 @@ impl B2bua {
         let relayed = relay::relay_response(&invite, response, &call.carrier.local_tag, &contact);
         let server = call.carrier_invite_tx;
         call.phase = Phase::Answered;
-        call.answered = Some(now);
+        call.facts.answered = Some(now);
         call.ok_to_carrier = Some((relayed.to_bytes(), t1));
         call.session_expires = response
             .header(HeaderName::SessionExpires)
             .and_then(delta_seconds)
             .or(call.session_expires);
-        let after = now.duration_since(call.started);
-        let call_id = call.carrier.call_id.clone();
+        let after = now.duration_since(call.facts.started);
         let direction = call.direction;
-        self.events.push_back(CallEvent::Answered {
-            call_id,
-            after,
-            direction,
-        });
+        self.events.push_back(CallEvent::Answered { after, direction });
         self.respond(now, server, &relayed);
         self.schedule(key, now + t1, CallTimer::Retransmit2xx);
         self.arm_session_timer(now, key);

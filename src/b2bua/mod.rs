@@ -483,7 +483,6 @@ impl B2bua {
     /// Forget a call: indices, timers; report how it ended.
     fn end_call(&mut self, call: CallKey, outcome: Outcome, status: u16, ended_by: EndedBy) {
         let Some(c) = self.calls.remove(&call) else { return };
-        let mut c = *c;
         tracing::debug!(
             call_id = %String::from_utf8_lossy(&c.carrier.call_id),
             outcome = outcome.label(),
@@ -498,8 +497,6 @@ impl B2bua {
         if let Some(outbound) = &c.outbound {
             self.trunks.release(&outbound.trunk_id);
         }
-        c.facts.first_provisional = c.first_provisional;
-        c.facts.answered = c.answered;
         self.events.push_back(CallEvent::Ended {
             call_id: c.carrier.call_id,
             outcome,

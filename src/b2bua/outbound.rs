@@ -57,7 +57,6 @@ impl B2bua {
             }
         };
         self.events.push_back(CallEvent::Routed {
-            call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
             route: Some(RouteKind::Static),
             direction: Direction::Outbound,
         });

@@ -31,7 +31,7 @@ impl B2bua {
                 let Some((ok, interval)) = call.ok_to_carrier.clone() else {
                     return;
                 };
-                let started = call.answered.unwrap_or(now);
+                let started = call.facts.answered.unwrap_or(now);
                 if now.duration_since(started) >= self.config.timers.timeout() {
                     // RFC 3261 §13.3.1.4: no ACK within 64*T1 — end the call. The agent's
                     // 2xx is ACKed first: a BYE may only follow an ACKed INVITE (§15).

@@ -157,7 +157,6 @@ mod tests {
         };
         recorder.observe(ended("answered@carrier", Some(target)));
         recorder.observe(CallEvent::Routed {
-            call_id: Bytes::from_static(b"x"),
             route: None,
             direction: Direction::Inbound,
         });

@@ -7,10 +7,9 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
-use crate::metrics::LocalCounters;
-
 use super::{AgentTarget, Decision, Refusal, RouteKind, RouteRequest, Router, StaticTable, Workflows};
 use crate::directory::Directory;
+use crate::metrics::LocalCounters;
 
 /// Routes by the directory, then by the static table.
 pub struct DirectoryRouter {

@@ -5,8 +5,9 @@
 //! A row is mostly integers: times in milliseconds, and every name that recurs from call
 //! to call (org and trunk ids, direction, route kind, outcome, reason, who hung up) as the
 //! number of its row in `call_record_names`. The Call-ID, the two phone numbers and the
-//! agent and version ids (one agent per number is common, so they recur less) are text. The writer formats nothing and binds few strings (each costs
-//! SQLite a copy); the names, JSON and timestamps come back when the API reads a record.
+//! agent and version ids (one agent per number is common, so they recur less) are text.
+//! The writer formats nothing and binds few strings (each costs SQLite a copy); the names,
+//! JSON and timestamps come back when the API reads a record.
 //! The view `call_records_named` shows the rows with their names, for people with sqlite3.
 
 use std::collections::HashMap;
