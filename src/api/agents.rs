@@ -102,18 +102,14 @@ pub async fn delete(
     caller.can_manage("agents")?;
     let snapshot = state.directory.snapshot();
     own_agent(&snapshot, &caller, &id)?;
-    let versions: Vec<&AgentVersion> = snapshot.versions.values().filter(|v| v.agent_id == id).collect();
-    let assigned = snapshot.numbers().any(|n| {
-        versions.iter().any(|v| {
-            Some(&v.id) == n.inbound_agent_version_id.as_ref() || Some(&v.id) == n.outbound_agent_version_id.as_ref()
-        })
-    });
-    if assigned {
-        return Err(ApiError::Conflict(
-            "the agent still answers or calls from phone numbers; unassign them first".into(),
-        ));
-    }
-    let mut deletes: Vec<(Kind, String)> = versions.iter().map(|v| (Kind::AgentVersion, v.id.clone())).collect();
+    // The directory refuses, inside the commit, an agent that numbers or the routing
+    // config still name.
+    let mut deletes: Vec<(Kind, String)> = snapshot
+        .versions
+        .values()
+        .filter(|v| v.agent_id == id)
+        .map(|v| (Kind::AgentVersion, v.id.clone()))
+        .collect();
     deletes.push((Kind::Agent, id));
     commit(&state, vec![], deletes).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -21,8 +21,21 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Conflict(String),
+    /// The directory refused the change (a rule checked inside the commit, or a store
+    /// constraint): 409, naming the field.
+    #[error("{0}")]
+    Refused(crate::directory::Violation),
     #[error("storage failed")]
-    Storage(#[from] crate::directory::DirectoryError),
+    Storage(crate::directory::DirectoryError),
+}
+
+impl From<crate::directory::DirectoryError> for ApiError {
+    fn from(err: crate::directory::DirectoryError) -> ApiError {
+        match err {
+            crate::directory::DirectoryError::Refused(violation) => ApiError::Refused(violation),
+            other => ApiError::Storage(other),
+        }
+    }
 }
 
 impl ApiError {
@@ -40,6 +53,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             ApiError::Invalid { field, .. } => (StatusCode::BAD_REQUEST, "invalid_request", Some(field.as_ref())),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
+            ApiError::Refused(violation) => (StatusCode::CONFLICT, "conflict", Some(violation.field)),
             ApiError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         }
     }

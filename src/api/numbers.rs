@@ -176,7 +176,10 @@ fn own_number(snapshot: &Snapshot, caller: &Caller, written: &str) -> Result<Pho
 /// Shared by registration and purchase.
 pub(super) fn check_room(snapshot: &Snapshot, caller: &Caller, e164: &str, limit: usize) -> Result<(), ApiError> {
     if snapshot.number(e164).is_some() {
-        return Err(ApiError::Conflict(format!("{e164} is already registered")));
+        return Err(ApiError::Refused(crate::directory::Violation::new(
+            "phone_number",
+            format!("{e164} is already registered"),
+        )));
     }
     let held = snapshot.numbers().filter(|n| n.org_id == caller.org_id).count();
     if held >= limit {

@@ -127,11 +127,7 @@ pub async fn delete(
             "managed trunks are provisioned by the platform and cannot be deleted through the API",
         ));
     }
-    if state.directory.snapshot().numbers().any(|n| n.trunk_id == id) {
-        return Err(ApiError::Conflict(
-            "the trunk still carries phone numbers; delete or move them first".into(),
-        ));
-    }
+    // A trunk that carries numbers is refused by the directory, inside the commit.
     commit(&state, vec![], vec![(Kind::Trunk, id)]).await?;
     Ok(StatusCode::NO_CONTENT)
 }

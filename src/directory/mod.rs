@@ -4,6 +4,7 @@
 //! write is acknowledged.
 
 pub mod model;
+mod rules;
 mod seed;
 mod snapshot;
 
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use serde::Deserialize;
 
+pub use rules::Violation;
 pub use seed::{ensure_demo, hash_api_key, new_api_key, ALL_SCOPES, DEMO_AGENT_ID, DEMO_NUMBER};
 pub use snapshot::Snapshot;
 
@@ -57,6 +59,9 @@ pub enum DirectoryError {
     Store(#[from] StoreError),
     #[error("cannot serialize {0}: {1}")]
     Encode(&'static str, serde_json::Error),
+    /// The change breaks one of the directory's rules (see `rules`): nothing was written.
+    #[error(transparent)]
+    Refused(#[from] Violation),
 }
 
 /// The live directory.
@@ -86,30 +91,47 @@ impl Directory {
         self.current.load_full()
     }
 
-    /// Commit objects and deletions durably, then publish the snapshot that includes them.
+    /// Check objects and deletions against the directory's rules on the current state,
+    /// commit them durably, then publish the snapshot that includes them. All of it under
+    /// the writer lock, so no other change comes between the check and the write.
     pub fn commit(&self, puts: Vec<Object>, deletes: Vec<(Kind, String)>) -> Result<Arc<Snapshot>, DirectoryError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let before = self.current.load_full();
+        let mut next = Snapshot::clone(&before);
+        for object in &puts {
+            put(&mut next, object.clone());
+        }
+        for (kind, id) in &deletes {
+            delete(&mut next, *kind, id);
+        }
+        rules::check(&before, &next, &puts, &deletes)?;
         let mut writes = Vec::with_capacity(puts.len() + deletes.len());
         for object in &puts {
             writes.push(Write::Put(row_of(object)?));
         }
-        for (kind, id) in &deletes {
-            writes.push(Write::Delete {
-                kind: *kind,
-                id: id.clone(),
-            });
-        }
-        self.store.commit(&writes)?;
-        let mut next = Snapshot::clone(&self.current.load());
-        for object in puts {
-            put(&mut next, object);
-        }
         for (kind, id) in deletes {
-            delete(&mut next, kind, &id);
+            writes.push(Write::Delete { kind, id });
         }
+        self.store.commit(&writes).map_err(|err| match err {
+            StoreError::Constraint(message) => {
+                DirectoryError::Refused(Violation::new(constraint_field(&message), message))
+            }
+            other => DirectoryError::Store(other),
+        })?;
         let next = Arc::new(next);
         self.current.store(next.clone());
         Ok(next)
+    }
+}
+
+/// The request field a store constraint is about, by the column it names.
+fn constraint_field(message: &str) -> &'static str {
+    if message.contains("number") {
+        "phone_number"
+    } else if message.contains("trunk") {
+        "trunk_id"
+    } else {
+        "id"
     }
 }
 
@@ -130,7 +152,23 @@ fn row_of(object: &Object) -> Result<Row, DirectoryError> {
         id: id.clone(),
         org_id: org_id.clone(),
         body,
+        columns: columns_of(object),
     })
+}
+
+/// The fields the store's constraints check (its unique number and foreign keys).
+fn columns_of(object: &Object) -> Vec<(&'static str, Option<String>)> {
+    match object {
+        Object::PhoneNumber(n) => vec![
+            ("number", Some(n.phone_number.clone())),
+            ("trunk_id", Some(n.trunk_id.clone())),
+            ("inbound_agent_version_id", n.inbound_agent_version_id.clone()),
+            ("outbound_agent_version_id", n.outbound_agent_version_id.clone()),
+        ],
+        Object::AgentVersion(v) => vec![("agent_id", Some(v.agent_id.clone()))],
+        Object::RoutingConfig(c) => vec![("fallback_agent_id", c.fallback_agent_id.clone())],
+        Object::Org(_) | Object::Trunk(_) | Object::Agent(_) | Object::ApiKey(_) | Object::UserToken(_) => Vec::new(),
+    }
 }
 
 /// A trunk as stored: unlike the API view, the store keeps the write-only password.

@@ -44,6 +44,17 @@ fn gate_of(config: SecurityConfig, with_digest_trunk: bool) -> (Gate, tempfile::
     gate_with(config, digest.into_iter().collect())
 }
 
+/// A trunk kept managed (a trunk never changes kind).
+fn managed(trunk: Object) -> Object {
+    match trunk {
+        Object::Trunk(t) => Object::Trunk(Trunk {
+            managed_account_id: Some("AC_demo".into()),
+            ..t
+        }),
+        other => other,
+    }
+}
+
 /// The demo directory with carriers A and B, and `extra` objects.
 fn gate_with(config: SecurityConfig, extra: Vec<Object>) -> (Gate, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -56,7 +67,7 @@ fn gate_with(config: SecurityConfig, extra: Vec<Object>) -> (Gate, tempfile::Tem
         .commit(
             vec![
                 trunk("trk_demo_byoc", &[CARRIER_A], None),
-                trunk("trk_demo_managed", &[], None),
+                managed(trunk("trk_demo_managed", &[], None)),
                 trunk("trk_b", &[CARRIER_B], None),
                 Object::PhoneNumber(number),
             ]

@@ -54,13 +54,17 @@ impl Kind {
     }
 }
 
-/// One stored object: its kind, id, org and JSON body.
+/// One stored object: its kind, id, org and JSON body, and the fields of the body that
+/// the store's constraints check, as (column, value): a phone number's `number`,
+/// `trunk_id` and agent version slots, a version's `agent_id`, a routing config's
+/// `fallback_agent_id`. Empty for the other kinds, and when read back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub kind: Kind,
     pub id: String,
     pub org_id: String,
     pub body: String,
+    pub columns: Vec<(&'static str, Option<String>)>,
 }
 
 /// A change committed atomically.
@@ -81,6 +85,11 @@ pub enum StoreError {
     },
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A write broke one of the store's constraints (a unique number, a foreign key).
+    #[error("the store refused the change: {0}")]
+    Constraint(String),
+    #[error("the stored secret {0} is not 32 bytes")]
+    BadSecret(String),
     #[error("stored {kind} {id} is not valid JSON: {source}")]
     Corrupt {
         kind: &'static str,
@@ -96,6 +105,9 @@ pub trait Store: Send + Sync {
     fn load(&self) -> Result<Vec<Row>, StoreError>;
     /// Commit the writes in one transaction; durable when this returns.
     fn commit(&self, writes: &[Write]) -> Result<(), StoreError>;
+    /// The 32-byte secret called `name`, drawn at random the first time any instance on
+    /// this database asks for it, the same one for every instance after that.
+    fn secret(&self, name: &str) -> Result<[u8; 32], StoreError>;
 }
 
 /// `[store]` in the config.
