@@ -352,6 +352,10 @@ pub enum CallEvent {
     },
     Ended {
         call_id: Bytes,
+        /// The Call-ID on the LiveKit side, as LiveKit shows it (`sip.callID`): our agent
+        /// leg's on an inbound call, `call_id` itself on an outbound one; unset when no
+        /// agent leg was placed.
+        livekit_call_id: Option<Bytes>,
         outcome: Outcome,
         status: u16,
         /// Why, in words (the `Reason` text we sent, or the status's phrase).

@@ -244,6 +244,7 @@ impl B2bua {
         self.events.push_back(CallEvent::Routed { route: None, direction });
         self.events.push_back(CallEvent::Ended {
             call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
+            livekit_call_id: None,
             outcome: error.outcome(),
             status: failure.status,
             reason: failure.why,

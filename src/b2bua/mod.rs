@@ -506,8 +506,13 @@ impl B2bua {
         if let Some(outbound) = &c.outbound {
             self.trunks.release(&outbound.trunk_id);
         }
+        let livekit_call_id = match c.direction {
+            Direction::Inbound => c.agent.call_id,
+            Direction::Outbound => c.carrier.call_id.clone(),
+        };
         self.events.push_back(CallEvent::Ended {
             call_id: c.carrier.call_id,
+            livekit_call_id: Some(livekit_call_id),
             outcome,
             status,
             reason: phrase(status),
