@@ -82,7 +82,8 @@ impl Server {
             let ping = options_request(socket.local_addr().unwrap(), "ready-check");
             socket.send_to(ping.as_bytes(), self.sip).unwrap();
             if let Ok((n, _)) = socket.recv_from(&mut buf) {
-                if buf[..n].starts_with(b"SIP/2.0 200") {
+                // The HTTP listener comes up just after the SIP ones: wait for it too.
+                if buf[..n].starts_with(b"SIP/2.0 200") && self.http_answers(deadline) {
                     return Ok(());
                 }
             }
@@ -91,6 +92,21 @@ impl Server {
             }
         }
         Err(self.log_text())
+    }
+
+    /// Whether the HTTP listener (every test server has one) accepts a connection before
+    /// `deadline`.
+    fn http_answers(&mut self, deadline: Instant) -> bool {
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect_timeout(&self.http, Duration::from_millis(100)).is_ok() {
+                return true;
+            }
+            if self.child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
     }
 
     /// SIGKILL the process (no chance to flush anything) and start it again on the same
@@ -252,9 +268,14 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(scenario_name: &str, port: u16, calls: usize) -> Agent {
+        Agent::start_at(scenario_name, "127.0.0.1", port, calls, "u1")
+    }
+
+    /// The agent on its own loopback address `ip`, over `transport` (SIPp's `-t`: u1, t1).
+    pub fn start_at(scenario_name: &str, ip: &str, port: u16, calls: usize, transport: &str) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let child = Command::new(require_tool("sipp", "sip-tester"))
-            .args(["-sf", &scenario(scenario_name), "-i", "127.0.0.1", "-p"])
+            .args(["-sf", &scenario(scenario_name), "-i", ip, "-t", transport, "-p"])
             .arg(port.to_string())
             .args(["-m", &calls.to_string(), "-nostdin", "-trace_err"])
             .current_dir(dir.path())
