@@ -135,6 +135,17 @@ fn a_mixed_sipp_run_moves_the_counters_and_leaves_one_record_per_call() {
         all_records(&server, &key, &format!("&phone_number=%2B{}", &UNKNOWN[1..])).len(),
         2
     );
+    // One call followed across both systems: by LiveKit's Call-ID (our agent leg's) as by
+    // the carrier's.
+    let livekit_call_id = answered["livekit_call_id"].as_str().expect("the agent leg's Call-ID");
+    let carrier_call_id = answered["call_id"].as_str().unwrap();
+    assert_ne!(livekit_call_id, carrier_call_id);
+    for call_id in [livekit_call_id, carrier_call_id] {
+        let found = all_records(&server, &key, &format!("&call_id={}", call_id.replace('@', "%40")));
+        assert_eq!(found.len(), 1, "{call_id}: {found:#?}");
+        assert_eq!(found[0]["id"], answered["id"]);
+    }
+    assert_eq!(unknown["livekit_call_id"], serde_json::Value::Null, "no agent leg");
     let id = answered["id"].as_str().unwrap();
     let (status, body) = common::api_get(&server, &key, &format!("/core/calls/{id}"));
     assert_eq!(status, 200, "{body}");

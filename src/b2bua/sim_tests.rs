@@ -71,6 +71,12 @@ enum AgentMode {
     EarlyMedia,
     /// Rings; a CANCEL crosses its 200 (answers the CANCEL, then the INVITE with 200).
     AnswerOnCancel,
+    /// Says nothing at first: a 180 after `ring_ms` (if set), a 200 after `answer_ms` (if
+    /// set), each counted from the first INVITE and skipped once CANCELled.
+    Late {
+        ring_ms: Option<u64>,
+        answer_ms: Option<u64>,
+    },
 }
 
 const AGENT_SDP: &[u8] = b"v=0\r\ns=agent\r\na=sendrecv\r\n";
@@ -146,6 +152,9 @@ struct Net {
     outbound: Option<outbound_flows::OutboundSide>,
     /// Everything the B2BUA reported.
     events: Vec<CallEvent>,
+    /// The agent's answers held back until their time (`AgentMode::Late`), and whether
+    /// each is a 2xx (resent until ACKed once sent).
+    agent_later: Vec<(Instant, Bytes, bool)>,
 }
 
 impl Net {
@@ -164,6 +173,7 @@ impl Net {
             carrier_transport: Transport::Udp,
             outbound: None,
             events: Vec::new(),
+            agent_later: Vec::new(),
         }
     }
 
@@ -484,6 +494,15 @@ impl Net {
                         self.send(b2b, challenge);
                     }
                     AgentMode::Dead => {}
+                    AgentMode::Late { ring_ms, answer_ms } => {
+                        let at = |ms: u64| self.now + Duration::from_millis(ms);
+                        if let Some(ms) = ring_ms {
+                            self.agent_later.push((at(ms), reply(180, true), false));
+                        }
+                        if let Some(ms) = answer_ms {
+                            self.agent_later.push((at(ms), reply(200, true), true));
+                        }
+                    }
                     AgentMode::AnswerOnCancel => {
                         let ringing = reply(180, true);
                         self.agent.last_response = Some(ringing.clone());
@@ -637,7 +656,8 @@ impl Net {
         let end = self.now + limit;
         loop {
             let next_message = self.link.front().map(|m| m.0);
-            let next = [next_message, self.b2b.next_timeout(), Some(self.next_tick)]
+            let next_later = self.agent_later.iter().map(|l| l.0).min();
+            let next = [next_message, next_later, self.b2b.next_timeout(), Some(self.next_tick)]
                 .into_iter()
                 .flatten()
                 .min()
@@ -650,6 +670,7 @@ impl Net {
                 let (_, to, bytes) = self.link.pop_front().unwrap();
                 self.deliver(to, bytes);
             }
+            self.agent_sends_what_is_due();
             self.b2b.handle_timeout(self.now);
             self.pump_b2b();
             if self.now >= self.next_tick {
@@ -658,6 +679,23 @@ impl Net {
             }
         }
         self.now = end;
+    }
+
+    /// `AgentMode::Late`: what the agent held back goes out when due, unless CANCELled.
+    fn agent_sends_what_is_due(&mut self) {
+        let now = self.now;
+        let (due, later): (Vec<_>, Vec<_>) = self.agent_later.drain(..).partition(|l| l.0 <= now);
+        self.agent_later = later;
+        for (_, bytes, is_2xx) in due {
+            if self.agent.cancels > 0 {
+                continue;
+            }
+            if is_2xx {
+                self.agent.last_response = Some(bytes.clone());
+                self.agent.awaiting_ack = true;
+            }
+            self.send(self.b2b_addr(), bytes);
+        }
     }
 
     fn assert_nothing_left(&self, context: &str) {
@@ -683,5 +721,6 @@ fn answer_in_dialog(m: &Message, tag: &str, contact: &str) -> Bytes {
 }
 
 mod dialog_flows;
+mod ghost_flows;
 mod outbound_flows;
 mod setup_flows;

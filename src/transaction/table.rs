@@ -268,6 +268,16 @@ impl<D: Clone> Transactions<D> {
         self.settle(id, out);
     }
 
+    /// Stop resending an INVITE we no longer want answered (see
+    /// [`ClientInvite::stop_retransmitting`]); other transactions are left alone.
+    pub fn stop_retransmitting(&mut self, id: TxId, out: &mut Vec<Output<D>>) {
+        let Some(Machine::ClientInvite(m)) = self.entries.get_mut(&id).map(|e| &mut e.machine) else {
+            return;
+        };
+        m.stop_retransmitting();
+        self.settle(id, out);
+    }
+
     /// Drop a transaction that will never complete by itself (an INVITE client
     /// transaction left in Proceeding after a CANCEL that got no final answer: RFC 3261
     /// §9.1 lets the TU give up after 64*T1).

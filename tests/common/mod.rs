@@ -252,9 +252,14 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(scenario_name: &str, port: u16, calls: usize) -> Agent {
+        Agent::start_at(scenario_name, "127.0.0.1", port, calls, "u1")
+    }
+
+    /// The agent on its own loopback address `ip`, over `transport` (SIPp's `-t`: u1, t1).
+    pub fn start_at(scenario_name: &str, ip: &str, port: u16, calls: usize, transport: &str) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let child = Command::new(require_tool("sipp", "sip-tester"))
-            .args(["-sf", &scenario(scenario_name), "-i", "127.0.0.1", "-p"])
+            .args(["-sf", &scenario(scenario_name), "-i", ip, "-t", transport, "-p"])
             .arg(port.to_string())
             .args(["-m", &calls.to_string(), "-nostdin", "-trace_err"])
             .current_dir(dir.path())
