@@ -394,6 +394,17 @@ impl Net {
 
     /// The agent sends a request in its dialog with us, resent until its final answer.
     fn agent_request(&mut self, method: Method, cseq: u32, body: Option<&'static [u8]>) -> Message {
+        self.agent_request_with(method, cseq, body, &[])
+    }
+
+    /// `agent_request` with extra headers.
+    fn agent_request_with(
+        &mut self,
+        method: Method,
+        cseq: u32,
+        body: Option<&'static [u8]>,
+        extra: &[(HeaderName, &str)],
+    ) -> Message {
         let invite = self.agent.invites[0].clone();
         let our_tag = String::from_utf8_lossy(invite.from().unwrap().tag.unwrap()).into_owned();
         let mut b = RequestBuilder::new(method.clone(), b"sip:switchboard@192.0.2.5:5060")
@@ -407,6 +418,9 @@ impl Net {
             .header(HeaderName::CallId, invite.call_id().unwrap())
             .header(HeaderName::CSeq, format!("{cseq} {method}"))
             .header(HeaderName::Contact, "<sip:agent@192.0.2.10:5090>");
+        for (name, value) in extra {
+            b = b.header(*name, value);
+        }
         if let Some(body) = body {
             b = b
                 .header(HeaderName::ContentType, "application/sdp")
