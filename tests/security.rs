@@ -130,7 +130,9 @@ fn strangers_and_other_trunks_get_one_403_with_no_routing_work() {
 
 #[test]
 fn a_flood_from_one_address_is_limited_while_anothers_calls_all_complete() {
-    let (server, key, agent_port) = guarded("");
+    // Rates well below the defaults, so that the flood meets them within its second.
+    let (server, key, agent_port) =
+        guarded("source_calls_per_sec = 20.0\nsource_burst = 40.0\ntrunk_calls_per_sec = 10.0\ntrunk_burst = 30.0\n");
     second_trunk(&server, &key);
     let agent = Agent::start("agent-answer.xml", agent_port, 20);
     let target = server.sip;
