@@ -167,6 +167,7 @@ fn add_second_org(server: &mut Server) -> String {
                 Object::ApiKey(ApiKey {
                     id: "key_b".into(),
                     org_id: "org_b".into(),
+                    name: "B's key".into(),
                     hash: hash_api_key(&key),
                     scopes: ALL_SCOPES.iter().map(|s| s.to_string()).collect(),
                     created_at: "t".into(),
