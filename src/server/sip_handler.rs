@@ -121,6 +121,7 @@ impl SipHandler {
             }
         }
         metrics::counter!("sip_retransmissions_total").absolute(census.retransmissions);
+        metrics::counter!("sip_responses_dropped_total").absolute(census.responses_dropped);
     }
 
     fn is_draining(&self) -> bool {
