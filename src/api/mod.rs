@@ -139,13 +139,19 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// `api_requests_total` by matched route (never the raw path: ids would explode the label
-/// set), method and status, and `api_request_duration_seconds`.
+/// set), method (the standard ones, else `other`) and status, and
+/// `api_request_duration_seconds`.
 async fn count_requests(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    // Any token is a method to HTTP: name only the ones we know (bounded labels).
+    let method = crate::metrics::API_METHODS
+        .iter()
+        .copied()
+        .find(|m| *m == request.method().as_str())
+        .unwrap_or("other");
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();

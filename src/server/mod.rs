@@ -191,7 +191,10 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let handler = Arc::new(
         SipHandler::new(config.sip.server_header.clone(), core, router, recorder)
             .with_outbound(livekit, Arc::new(outbound))
-            .with_gate(admission::Gate::new(config.security.clone(), directory.clone())),
+            .with_gate(
+                admission::Gate::new(config.security.clone(), directory.clone())
+                    .with_outbound_sources(&config.outbound.livekit_sources),
+            ),
     );
     let listeners = transport::start(&config.sip, tls, handler.clone())
         .await

@@ -69,6 +69,8 @@ pub struct Transactions<D> {
     actions: Vec<Action>,
     /// Messages resent by timers or in answer to a retransmitted request, ever.
     retransmissions: u64,
+    /// Responses that matched no client transaction.
+    stray_responses: u64,
 }
 
 impl<D: Clone> Transactions<D> {
@@ -82,6 +84,7 @@ impl<D: Clone> Transactions<D> {
             deadlines: BTreeSet::new(),
             actions: Vec::new(),
             retransmissions: 0,
+            stray_responses: 0,
         }
     }
 
@@ -102,6 +105,11 @@ impl<D: Clone> Transactions<D> {
     /// requests).
     pub fn retransmissions(&self) -> u64 {
         self.retransmissions
+    }
+
+    /// Responses so far that matched no client transaction (dropped here).
+    pub fn stray_responses(&self) -> u64 {
+        self.stray_responses
     }
 
     /// Live transactions by kind and state, for metrics. A scan: call it at sampling
@@ -235,7 +243,10 @@ impl<D: Clone> Transactions<D> {
         ack: impl FnOnce(&Message) -> Bytes,
         out: &mut Vec<Output<D>>,
     ) -> Option<TxId> {
-        let id = *self.clients.get(key)?;
+        let Some(&id) = self.clients.get(key) else {
+            self.stray_responses += 1;
+            return None;
+        };
         let config = self.config;
         match &mut self.entries.get_mut(&id)?.machine {
             Machine::ClientInvite(m) => m.handle_response(now, response, ack, &config, &mut self.actions),
