@@ -60,7 +60,7 @@ fn a_call_with_4_kb_of_context_and_metadata_reaches_the_agent_over_tcp() {
     let sent = |transport: &str| {
         common::sample(
             &metrics,
-            &format!("sip_requests_sent_total{{method=\"INVITE\",transport=\"{transport}\"}}"),
+            &format!("switchboard_sip_requests_sent_total{{method=\"INVITE\",transport=\"{transport}\"}}"),
         )
     };
     assert_eq!((sent("tcp"), sent("udp")), (1.0, 0.0), "{metrics}");
