@@ -287,7 +287,7 @@ fn a_digest_only_trunk_made_through_the_api_keeps_its_password_across_a_restart(
     server.kill_and_restart();
     let attempt = phone.call(number, "wrong-md5", Some(("carrier-d", "not-it", "MD5")), true);
     assert_eq!(attempt.status, Some(403), "{attempt:?}");
-    assert!(common::sample(&metrics(&server), "sip_auth_failures_total") >= 1.0);
+    assert!(common::sample(&metrics(&server), "switchboard_sip_auth_failures_total") >= 1.0);
     // The secret itself is nowhere in the log.
     assert!(!server.log_text().contains("d-secret-pw"));
 }
@@ -349,8 +349,16 @@ fn a_forged_scanner_datagram_from_the_demo_trunks_address_bans_nobody() {
     common::carrier(&server, &common::scenario("carrier-call.xml"), "+15551234567", 1, 1);
     agent.finish(&server);
     let text = metrics(&server);
-    assert!(common::sample(&text, "sip_refused_total{reason=\"scanner_from_listed_source\"}") >= 1.0);
-    assert_eq!(common::sample(&text, "sip_bans_total{reason=\"scanner\"}"), 0.0);
+    assert!(
+        common::sample(
+            &text,
+            "switchboard_sip_refused_total{reason=\"scanner_from_listed_source\"}"
+        ) >= 1.0
+    );
+    assert_eq!(
+        common::sample(&text, "switchboard_sip_bans_total{reason=\"scanner\"}"),
+        0.0
+    );
 }
 
 #[test]
@@ -385,8 +393,11 @@ fn five_forged_bad_digest_invites_do_not_lock_a_listed_carrier_out() {
     assert_eq!(code, 0, "{output}\n{}", server.log_text());
     agent.finish(&server);
     let text = metrics(&server);
-    assert!(common::sample(&text, "sip_auth_failures_total") >= 5.0);
-    assert_eq!(common::sample(&text, "sip_bans_total{reason=\"auth_failures\"}"), 0.0);
+    assert!(common::sample(&text, "switchboard_sip_auth_failures_total") >= 5.0);
+    assert_eq!(
+        common::sample(&text, "switchboard_sip_bans_total{reason=\"auth_failures\"}"),
+        0.0
+    );
 }
 
 #[test]
@@ -405,7 +416,7 @@ fn a_stranger_running_svmap_is_still_banned() {
     let other = Phone::new("127.0.0.8", &server);
     let attempt = other.call("+15551234567", "other-stranger", None, true);
     assert_eq!(attempt.status, Some(403), "{attempt:?}");
-    assert!(common::sample(&metrics(&server), "sip_bans_total{reason=\"scanner\"}") >= 1.0);
+    assert!(common::sample(&metrics(&server), "switchboard_sip_bans_total{reason=\"scanner\"}") >= 1.0);
 }
 
 #[test]

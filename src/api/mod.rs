@@ -6,6 +6,7 @@ mod agents;
 mod auth;
 mod calls;
 mod error;
+mod keys;
 mod numbers;
 mod page;
 mod purchase;
@@ -132,6 +133,8 @@ pub fn router(state: AppState) -> Router {
                 .put(routing_config::put)
                 .delete(routing_config::delete),
         )
+        .route("/core/api-keys", get(keys::list).post(keys::create))
+        .route("/core/api-keys/{id}", axum::routing::delete(keys::delete))
         .route("/core/calls", get(calls::list))
         .route("/core/calls/{id}", get(calls::get))
         .layer(axum::middleware::from_fn(count_requests))

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use serde::Deserialize;
 
-pub use seed::{ensure_demo, hash_api_key, new_api_key, ALL_SCOPES, DEMO_AGENT_ID, DEMO_NUMBER};
+pub use seed::{ensure_demo, hash_api_key, new_api_key, ALL_SCOPES, AREAS, DEMO_AGENT_ID, DEMO_NUMBER};
 pub use snapshot::Snapshot;
 
 use crate::store::{Kind, Row, Store, StoreError, Write};

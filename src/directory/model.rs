@@ -201,6 +201,9 @@ pub struct AgentVersion {
 pub struct ApiKey {
     pub id: String,
     pub org_id: String,
+    /// What the key is for, as its maker named it.
+    #[serde(default)]
+    pub name: String,
     /// Hex SHA-256 of the whole key (`ak_...`).
     pub hash: String,
     pub scopes: Vec<String>,

@@ -80,7 +80,7 @@ const CATALOGUE: &[Entry] = &[
     Entry { name: "api_request_duration_seconds", kind: H, help: "API request latency, by route.", labels: AT_RUNTIME },
     Entry { name: "routing_lookups_total", kind: C, help: "Routing decisions looked up in the directory.", labels: &[] },
     Entry { name: "sip_admission_total", kind: C, help: "Requests through the source gate, by verdict (admitted, challenged, rate_limited, refused, dropped).", labels: &[("verdict", &["admitted", "challenged", "rate_limited", "refused", "dropped"])] },
-    Entry { name: "sip_refused_total", kind: C, help: "Requests refused or dropped by the gate, by reason (unknown_source, client_certificate, wrong_trunk, banned, scanner, ...).", labels: &[("reason", &["unknown_source", "client_certificate", "wrong_trunk", "banned", "scanner", "auth_failed", "larger_than_request"])] },
+    Entry { name: "sip_refused_total", kind: C, help: "Requests refused or dropped by the gate, by reason (unknown_source, client_certificate, wrong_trunk, banned, scanner, ...).", labels: &[("reason", &["unknown_source", "client_certificate", "wrong_trunk", "banned", "scanner", "scanner_from_listed_source", "auth_failed", "livekit_auth_failed", "larger_than_request"])] },
     Entry { name: "sip_rate_limited_total", kind: C, help: "New calls over a rate limit, by key (source, trunk) and action (503, drop).", labels: &[("key", &["source", "trunk"]), ("action", &["503", "drop"])] },
     Entry { name: "sip_auth_failures_total", kind: C, help: "Digest answers that failed (wrong password, forged nonce, ...).", labels: &[] },
     Entry { name: "sip_bans_total", kind: C, help: "Sources banned, by reason.", labels: &[("reason", &["scanner", "auth_failures"])] },

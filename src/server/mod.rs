@@ -26,6 +26,8 @@ pub enum ServeError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Directory(#[from] crate::directory::DirectoryError),
+    #[error("cannot write the demo API key to {0}: {1}")]
+    DemoKey(std::path::PathBuf, #[source] std::io::Error),
     #[error("the workflow sandbox: {0}")]
     Workflow(#[from] crate::workflow::WorkflowError),
 }
@@ -50,8 +52,19 @@ fn open_routing(
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
         if let Some(key) = crate::directory::ensure_demo(&directory, &now)? {
-            // Printed once, to the operator's terminal, never logged: only its hash is kept.
-            println!("Seeded a demo directory. Demo org API key (shown once): {key}");
+            // Into a file only this user may read, never to stdout or the log (where log
+            // collectors keep it): only its hash is in the store.
+            let path = config
+                .store
+                .path
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("demo-api-key");
+            write_secret(&path, &key).map_err(|err| ServeError::DemoKey(path.clone(), err))?;
+            println!(
+                "Seeded a demo directory. The demo org's API key is in {} (mode 0600).",
+                path.display()
+            );
             tracing::info!(
                 number = crate::directory::DEMO_NUMBER,
                 agent = crate::directory::DEMO_AGENT_ID,
@@ -70,6 +83,19 @@ fn open_routing(
         .with_workflows(workflows.clone())
         .with_tls_names(tls_names.clone());
     Ok((router, directory, workflows))
+}
+
+/// Write `secret` to a new file readable by this user only (replacing an older one).
+fn write_secret(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(file, "{secret}")
 }
 
 /// The workflow sandbox, with every org's module loaded (from its stored artifact, or

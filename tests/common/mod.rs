@@ -348,13 +348,17 @@ pub fn carrier(server: &Server, scenario_path: &str, dialed: &str, calls: usize,
     );
 }
 
-/// The demo org's API key, printed once at first start.
+/// The demo org's API key: first start writes it to a 0600 file and prints the path.
 pub fn demo_api_key(server: &Server) -> String {
     let text = server.stdout_text();
-    text.split_whitespace()
-        .find(|w| w.starts_with("ak_"))
-        .unwrap_or_else(|| panic!("no demo API key in the server's output: {text}"))
-        .to_owned()
+    let path = text
+        .split_once("API key is in ")
+        .and_then(|(_, rest)| rest.split(" (mode 0600)").next())
+        .unwrap_or_else(|| panic!("no demo key file named in the server's output: {text}"));
+    let path = server.dir.path().join(path);
+    let key = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(!text.contains(key.trim()), "the key itself is printed: {text}");
+    key.trim().to_owned()
 }
 
 /// GET a path of the HTTP listener with an API key; (status, body).
