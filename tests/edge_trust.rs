@@ -487,3 +487,22 @@ fn on_the_shipped_defaults_loopback_strangers_meet_the_trunks_and_the_quick_star
     let attempt = carrier.call("+15551234567", "narrowed", None, true);
     assert_eq!(attempt.status, Some(403), "{attempt:?}");
 }
+
+#[test]
+fn a_fresh_start_keeps_the_store_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let (server, key, _) = guarded("");
+    // A write, so the WAL holds a password too.
+    trunk_with_number(
+        &server,
+        &key,
+        json!({"auth_username": "m", "auth_password": "m-secret-pw"}),
+        "+15550006666",
+    );
+    let data = server.dir.path().join("data");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data folder");
+    for name in ["switchboard.db", "switchboard.db-wal", "switchboard.db-shm"] {
+        assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+    }
+}

@@ -77,7 +77,6 @@ impl B2bua {
         });
         let key = CallKey(self.next_call);
         self.next_call += 1;
-        let (via, branch) = self.new_via(Transport::Udp);
         let agent_call_id = Bytes::from(format!("{}@switchboard", self.new_token()));
         let agent_tag = Bytes::from(self.new_token());
         let display = invite
@@ -99,21 +98,32 @@ impl B2bua {
             ),
         };
         let max_forwards = invite.max_forwards().ok().flatten().unwrap_or(70).saturating_sub(1);
-        let agent_invite = agent_leg::agent_invite(&AgentInvite {
-            carrier_invite: &invite,
-            target: &target,
-            via: &via,
-            from: local_from.as_bytes(),
-            local_tag: &agent_tag,
-            call_id: &agent_call_id,
-            contact: self.contact(Transport::Udp),
-            max_forwards,
-            called: &called,
-            calling: calling.as_deref().unwrap_or(""),
-        });
+        // The endpoint's transport, but TCP for an INVITE too large for UDP (§18.1.1): the
+        // largest context and metadata make a 12 KB INVITE, nine IP fragments on UDP.
+        let mut transport = target.transport;
+        let (agent_invite, branch) = loop {
+            let (via, branch) = self.new_via(transport);
+            let agent_invite = agent_leg::agent_invite(&AgentInvite {
+                carrier_invite: &invite,
+                target: &target,
+                via: &via,
+                from: local_from.as_bytes(),
+                local_tag: &agent_tag,
+                call_id: &agent_call_id,
+                contact: self.contact(transport),
+                max_forwards,
+                called: &called,
+                calling: calling.as_deref().unwrap_or(""),
+            });
+            if transport == Transport::Udp && agent_invite.to_bytes().len() > agent_leg::UDP_MAX_REQUEST {
+                transport = Transport::Tcp;
+                continue;
+            }
+            break (agent_invite, branch);
+        };
         let agent_peer = Peer {
             addr: target.destination,
-            transport: Transport::Udp,
+            transport,
             connection: None,
         };
         let carrier = self.answering_leg(&invite, from);

@@ -40,6 +40,7 @@ impl Router for Table {
                 trunk_id: "trunk-1".into(),
                 livekit_host: "livekit.test".into(),
                 destination: agent_addr(),
+                transport: Transport::Udp,
                 kind: RouteKind::Static,
                 headers: vec![],
             })),
@@ -738,3 +739,4 @@ mod dialog_flows;
 mod ghost_flows;
 mod outbound_flows;
 mod setup_flows;
+mod transport_flows;

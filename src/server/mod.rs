@@ -36,6 +36,7 @@ pub enum ServeError {
 #[allow(clippy::type_complexity)]
 fn open_routing(
     config: &Config,
+    tls_names: &Arc<transport::TlsNames>,
 ) -> Result<
     (
         crate::routing::DirectoryRouter,
@@ -79,7 +80,8 @@ fn open_routing(
     tracing::info!(store = %config.store.path.display(), numbers = snapshot.number_count(), static_routes = fallback.as_ref().map_or(0, |t| t.len()), livekit = %config.routing.livekit_host, "routing loaded");
     let workflows = Arc::new(open_workflows(config, &snapshot)?);
     let router = crate::routing::DirectoryRouter::new(directory.clone(), config.routing.livekit_host.clone(), fallback)
-        .with_workflows(workflows.clone());
+        .with_workflows(workflows.clone())
+        .with_tls_names(tls_names.clone());
     Ok((router, directory, workflows))
 }
 
@@ -195,7 +197,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         // Before the SIP handler registers its metric handles.
         crate::metrics::install();
     }
-    let (router, directory, workflows) = open_routing(config)?;
+    let tls_names = Arc::new(transport::TlsNames::default());
+    let (router, directory, workflows) = open_routing(config, &tls_names)?;
     let router = Arc::new(router);
     let core = crate::b2bua::B2bua::new(config.b2bua.clone(), rand::random());
     let call_log = Arc::new(crate::store::CallLog::open(&config.store.path)?);
@@ -207,7 +210,6 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         Some((recorder, thread)) => (Some(recorder), Some(thread)),
         None => (None, None),
     };
-    let tls_names = Arc::new(transport::TlsNames::default());
     let tls_client = transport::TlsClient::new(config.outbound.carrier_tls_ca.as_deref(), tls_names.clone())?;
     let outbound = crate::routing::outbound::DirectoryOutboundRouter::new(directory.clone(), config.outbound.clone())
         .with_tls_names(tls_names);
