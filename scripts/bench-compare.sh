@@ -71,7 +71,7 @@ run_one() { # name rate command...
   local proxy=$!
   sleep 2
   if [ "$name" = switchboard ] && [ "${ROUTE:-static}" = workflow ]; then
-    local key; key=$(grep -o 'ak_[A-Za-z0-9_-]*' "$out/proxy.log" | head -1)
+    local key; key=$(cat "$(sed -n 's/.*API key is in \(.*\) (mode 0600).*/\1/p' "$out/proxy.log" | head -1)")
     curl -sf -X PUT -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
       -d @"$work/workflow.json" "http://127.0.0.1:${API_PORT:-8089}/core/inbound-routing-config" >/dev/null \
       || { echo "uploading the workflow failed" >&2; exit 1; }

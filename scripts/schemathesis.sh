@@ -23,8 +23,9 @@ TOML
 (cd "$work" && exec "$here/target/debug/switchboard" serve --config "$work/switchboard.toml" > "$work/out.log" 2> "$work/err.log") &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do grep -q 'ak_' "$work/out.log" 2>/dev/null && break; sleep 0.1; done
-key=$(grep -o 'ak_[0-9a-f]*' "$work/out.log")
+for _ in $(seq 1 100); do grep -q 'API key is in' "$work/out.log" 2>/dev/null && break; sleep 0.1; done
+keyfile=$(sed -n 's/.*API key is in \(.*\) (mode 0600).*/\1/p' "$work/out.log")
+key=$(cd "$work" && cat "$keyfile")
 schemathesis run "http://127.0.0.1:$http/openapi.json" \
   --header "Authorization: Bearer $key" \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \

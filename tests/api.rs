@@ -15,12 +15,7 @@ struct Api {
 impl Api {
     fn start() -> Api {
         let server = common::Server::start("");
-        let out = server.stdout_text();
-        let key = out
-            .split_whitespace()
-            .find(|w| w.starts_with("ak_"))
-            .unwrap_or_else(|| panic!("no demo key printed: {out}"))
-            .to_owned();
+        let key = common::demo_api_key(&server);
         Api {
             server,
             key,
@@ -33,10 +28,15 @@ impl Api {
     }
 
     fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.send_as(&self.key, method, path, body)
+    }
+
+    /// A request with another key.
+    fn send_as(&self, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut request = self
             .client
             .request(method.parse().unwrap(), self.url(path))
-            .bearer_auth(&self.key);
+            .bearer_auth(key);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -424,6 +424,7 @@ fn add_second_org(api: &mut Api) -> (String, String) {
                 Object::ApiKey(ApiKey {
                     id: "key_b".into(),
                     org_id: "org_b".into(),
+                    name: "B's key".into(),
                     hash: hash_api_key(&other_key),
                     scopes: scopes.clone(),
                     created_at: "t".into(),
@@ -518,12 +519,7 @@ fn a_user_token_acts_for_the_org_named_in_x_org_id() {
 #[test]
 fn the_per_org_number_limit_is_a_clear_error() {
     let server = common::Server::start("[directory]\nmax_numbers_per_org = 3\n");
-    let key = server
-        .stdout_text()
-        .split_whitespace()
-        .find(|w| w.starts_with("ak_"))
-        .unwrap()
-        .to_owned();
+    let key = common::demo_api_key(&server);
     let api = Api {
         server,
         key,
@@ -612,12 +608,7 @@ fn a_number_added_through_the_api_is_routed_by_the_very_next_call() {
     // No agent listens at the LiveKit address, so a routed call ends 503 (agent unreachable)
     // and an unrouted one 404.
     let server = common::Server::start("[b2bua]\nagent_response_timeout_secs = 1\n");
-    let key = server
-        .stdout_text()
-        .split_whitespace()
-        .find(|w| w.starts_with("ak_"))
-        .unwrap()
-        .to_owned();
+    let key = common::demo_api_key(&server);
     let api = Api {
         server,
         key,
@@ -627,4 +618,122 @@ fn a_number_added_through_the_api_is_routed_by_the_very_next_call() {
     let (status, _) = api.send("POST", "/core/phone-numbers", Some(json!({"phone_number": "+15550006666", "trunk_id": "trk_demo_byoc", "inbound_agent_version_id": "ver_demo_1"})));
     assert_eq!(status, 201);
     assert_eq!(invite_status(&api.server, "+15550006666", "after"), 503);
+}
+
+/// The must-show: a read-only key made through the API reads (200), is refused a write
+/// (403), and once deleted is refused at once (401). The key is shown once and listed
+/// without its secret; it never holds more than the key that made it.
+#[test]
+fn a_read_only_key_reads_is_refused_writes_and_dies_with_its_delete() {
+    let api = Api::start();
+    let (status, made) = api.send(
+        "POST",
+        "/core/api-keys",
+        Some(json!({"name": "dashboard", "scopes": ["read"]})),
+    );
+    assert_eq!(status, 201, "{made}");
+    let (id, key) = (made["id"].as_str().unwrap(), made["key"].as_str().unwrap());
+    assert!(key.starts_with("ak_"), "{made}");
+    assert!(made["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s.as_str().unwrap().ends_with(":read")));
+    let reader = |method: &str, path: &str, body: Option<Value>| api.send_as(key, method, path, body);
+    let (status, body) = reader("GET", "/core/phone-numbers", None);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = reader("POST", "/core/trunks", Some(byoc_trunk()));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
+    assert_eq!(
+        reader("POST", "/core/api-keys", Some(json!({"name": "x", "scopes": ["read"]}))).0,
+        403
+    );
+
+    // Listed, without the secret or its hash.
+    let (status, list) = api.send("GET", "/core/api-keys", None);
+    assert_eq!(status, 200);
+    let text = list.to_string();
+    assert!(text.contains(id) && text.contains("dashboard"), "{text}");
+    assert!(!text.contains(key) && !text.contains("hash"), "{text}");
+
+    assert_eq!(api.send("DELETE", &format!("/core/api-keys/{id}"), None).0, 204);
+    let (status, body) = reader("GET", "/core/phone-numbers", None);
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")));
+    assert_eq!(api.send("DELETE", &format!("/core/api-keys/{id}"), None).0, 404);
+}
+
+#[test]
+fn keys_ask_for_known_scopes_and_never_more_than_their_maker() {
+    let api = Api::start();
+    for (body, field) in [
+        (json!({"name": "k", "scopes": ["admin"]}), "scopes"),
+        (json!({"name": "k", "scopes": []}), "scopes"),
+        (json!({"name": "", "scopes": ["read"]}), "name"),
+    ] {
+        let (status, answer) = api.send("POST", "/core/api-keys", Some(body));
+        assert_eq!((status, error_field(&answer)), (400, Some(field)), "{answer}");
+    }
+    let (_, made) = api.send(
+        "POST",
+        "/core/api-keys",
+        Some(json!({"name": "numbers", "scopes": ["phone_numbers:manage", "api_keys:manage"]})),
+    );
+    let narrow_key = made["key"].as_str().unwrap();
+    let narrow = |method: &str, path: &str, body: Option<Value>| api.send_as(narrow_key, method, path, body);
+    let (status, answer) = narrow(
+        "POST",
+        "/core/api-keys",
+        Some(json!({"name": "k", "scopes": ["manage"]})),
+    );
+    assert_eq!((status, error_field(&answer)), (400, Some("scopes")), "{answer}");
+    let (status, _) = narrow(
+        "POST",
+        "/core/api-keys",
+        Some(json!({"name": "k", "scopes": ["phone_numbers:read"]})),
+    );
+    assert_eq!(status, 201);
+}
+
+/// RFC 9110/6750: a 401 says `WWW-Authenticate: Bearer`, the scheme matches in any case;
+/// an `ak_` key naming another org in X-Org-Id is a 403, not silently its own org; the
+/// demo key sits in a 0600 file and not on stdout.
+#[test]
+fn bearer_is_case_insensitive_and_an_org_key_stays_in_its_org() {
+    use std::os::unix::fs::PermissionsExt;
+    let api = Api::start();
+    let response = api.client.get(api.url("/core/trunks")).send().unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let response = api
+            .client
+            .get(api.url("/core/trunks"))
+            .header("Authorization", format!("{scheme} {}", api.key))
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{scheme}");
+    }
+    let other = |org: &str| {
+        split(
+            api.client
+                .get(api.url("/core/trunks"))
+                .bearer_auth(&api.key)
+                .header("X-Org-Id", org)
+                .send()
+                .unwrap(),
+        )
+    };
+    let (status, body) = other("org_b");
+    assert_eq!((status, error_field(&body)), (403, Some("X-Org-Id")), "{body}");
+    assert_eq!(other("org_demo").0, 200);
+
+    let file = api.server.dir.path().join("data/demo-api-key");
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(!api.server.stdout_text().contains(&api.key));
+    assert!(!api.server.log_text().contains(&api.key));
 }

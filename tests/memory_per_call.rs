@@ -46,6 +46,7 @@ impl Router for OneAgent {
             trunk_id: "trunk".into(),
             livekit_host: "livekit.test".into(),
             destination: "192.0.2.10:5090".parse().unwrap(),
+            transport: switchboard::transport::Transport::Udp,
             kind: RouteKind::Static,
             headers: vec![],
         }))

@@ -24,7 +24,7 @@ fn metrics(server: &Server) -> String {
 fn ended(text: &str, route: &str, outcome: &str) -> f64 {
     common::sample(
         text,
-        &format!("calls_ended_total{{direction=\"inbound\",route=\"{route}\",outcome=\"{outcome}\"}}"),
+        &format!("switchboard_calls_ended_total{{direction=\"inbound\",route=\"{route}\",outcome=\"{outcome}\"}}"),
     )
 }
 
@@ -70,20 +70,26 @@ fn a_mixed_sipp_run_moves_the_counters_and_leaves_one_record_per_call() {
     assert_eq!(delta("static", "canceled"), 2.0, "{after}");
     assert_eq!(delta("rejected", "unknown_number"), 2.0, "{after}");
     let started = |route| {
-        let series = format!("calls_started_total{{direction=\"inbound\",route=\"{route}\"}}");
+        let series = format!("switchboard_calls_started_total{{direction=\"inbound\",route=\"{route}\"}}");
         common::sample(&after, &series) - common::sample(&before, &series)
     };
     assert_eq!(started("static"), 7.0, "{after}");
     assert_eq!(started("rejected"), 2.0, "{after}");
-    let invites = "sip_requests_received_total{method=\"INVITE\",transport=\"udp\"}";
+    let invites = "switchboard_sip_requests_received_total{method=\"INVITE\",transport=\"udp\"}";
     assert!(common::sample(&after, invites) - common::sample(&before, invites) >= 9.0);
-    let agent_invites = "sip_requests_sent_total{method=\"INVITE\",transport=\"udp\"}";
+    let agent_invites = "switchboard_sip_requests_sent_total{method=\"INVITE\",transport=\"udp\"}";
     assert_eq!(
         common::sample(&after, agent_invites) - common::sample(&before, agent_invites),
         7.0
     );
-    assert!(after.contains("call_setup_answer_seconds_bucket"), "{after}");
-    assert!(after.contains("sip_transactions{kind=\"server_invite\""), "{after}");
+    assert!(
+        after.contains("switchboard_call_setup_answer_seconds_bucket"),
+        "{after}"
+    );
+    assert!(
+        after.contains("switchboard_sip_transactions{kind=\"server_invite\""),
+        "{after}"
+    );
     promtool_accepts(&server, &after);
 
     // Records are written in batches: wait for all nine.
@@ -129,6 +135,17 @@ fn a_mixed_sipp_run_moves_the_counters_and_leaves_one_record_per_call() {
         all_records(&server, &key, &format!("&phone_number=%2B{}", &UNKNOWN[1..])).len(),
         2
     );
+    // One call followed across both systems: by LiveKit's Call-ID (our agent leg's) as by
+    // the carrier's.
+    let livekit_call_id = answered["livekit_call_id"].as_str().expect("the agent leg's Call-ID");
+    let carrier_call_id = answered["call_id"].as_str().unwrap();
+    assert_ne!(livekit_call_id, carrier_call_id);
+    for call_id in [livekit_call_id, carrier_call_id] {
+        let found = all_records(&server, &key, &format!("&call_id={}", call_id.replace('@', "%40")));
+        assert_eq!(found.len(), 1, "{call_id}: {found:#?}");
+        assert_eq!(found[0]["id"], answered["id"]);
+    }
+    assert_eq!(unknown["livekit_call_id"], serde_json::Value::Null, "no agent leg");
     let id = answered["id"].as_str().unwrap();
     let (status, body) = common::api_get(&server, &key, &format!("/core/calls/{id}"));
     assert_eq!(status, 200, "{body}");
@@ -208,7 +225,11 @@ fn dashboard_queries_are_valid(prometheus: &Prometheus) {
     let mut checked = 0;
     for panel in dashboard["panels"].as_array().unwrap() {
         for target in panel["targets"].as_array().unwrap() {
-            let expr = target["expr"].as_str().unwrap().replace("$__rate_interval", "1m");
+            let expr = target["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$__rate_interval", "1m")
+                .replace("$instance", ".+");
             let response: serde_json::Value = reqwest::blocking::Client::new()
                 .get(format!("http://127.0.0.1:{}/api/v1/query", prometheus.port))
                 .query(&[("query", expr.as_str())])
@@ -220,7 +241,7 @@ fn dashboard_queries_are_valid(prometheus: &Prometheus) {
             checked += 1;
         }
     }
-    assert!(checked >= 12, "the dashboard has {checked} queries");
+    assert!(checked >= 18, "the dashboard has {checked} queries");
 }
 
 impl Drop for Prometheus {
@@ -246,7 +267,7 @@ fn a_real_prometheus_scraping_during_a_sipp_run_counts_the_calls_sipp_completed(
     common::carrier(&server, &common::scenario("carrier-call.xml"), NUMBER, CALLS, 10);
     agent.finish(&server);
     dashboard_queries_are_valid(&prometheus);
-    let promql = "sum(calls_ended_total{job=\"switchboard\",direction=\"inbound\",outcome=\"answered\"})";
+    let promql = "sum(switchboard_calls_ended_total{job=\"switchboard\",direction=\"inbound\",outcome=\"answered\"})";
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seen = None;
     while Instant::now() < deadline {

@@ -267,7 +267,7 @@ fn an_agents_call_goes_through_the_carriers_407_challenge_is_answered_and_hung_u
     assert_eq!(
         common::sample(
             &metrics,
-            "calls_ended_total{direction=\"outbound\",route=\"static\",outcome=\"answered\"}"
+            "switchboard_calls_ended_total{direction=\"outbound\",route=\"static\",outcome=\"answered\"}"
         ),
         3.0,
         "{metrics}"

@@ -302,13 +302,17 @@ fn a_trunk_pinning_a_client_certificate_takes_calls_only_from_its_holder() {
     let after = metrics(&server);
     let moved = |series: &str| common::sample(&after, series) - common::sample(&before, series);
     assert_eq!(
-        moved("sip_refused_total{reason=\"client_certificate\"}"),
+        moved("switchboard_sip_refused_total{reason=\"client_certificate\"}"),
         1.0,
         "{after}"
     );
-    assert_eq!(moved("sip_refused_total{reason=\"unknown_source\"}"), 1.0, "{after}");
     assert_eq!(
-        moved("sip_requests_sent_total{method=\"INVITE\",transport=\"udp\"}"),
+        moved("switchboard_sip_refused_total{reason=\"unknown_source\"}"),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(
+        moved("switchboard_sip_requests_sent_total{method=\"INVITE\",transport=\"udp\"}"),
         0.0,
         "no agent leg for a refused call"
     );

@@ -110,8 +110,8 @@ fn an_infinite_loop_workflow_sends_every_call_to_the_fallback_with_none_failed()
         .unwrap()
         .text()
         .unwrap();
-    let stopped = common::sample(&metrics, "workflow_runs_total{outcome=\"out_of_fuel\"}")
-        + common::sample(&metrics, "workflow_runs_total{outcome=\"timeout\"}");
+    let stopped = common::sample(&metrics, "switchboard_workflow_runs_total{outcome=\"out_of_fuel\"}")
+        + common::sample(&metrics, "switchboard_workflow_runs_total{outcome=\"timeout\"}");
     assert_eq!(stopped, CALLS as f64, "{metrics}");
 }
 

@@ -26,6 +26,14 @@ impl Caller {
         ok.then_some(()).ok_or(ApiError::Forbidden(area))
     }
 
+    /// Whether this caller holds `scope` (`area:read` is held by `area:manage` too).
+    pub fn holds(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+            || scope
+                .strip_suffix(":read")
+                .is_some_and(|area| self.scopes.iter().any(|s| s.strip_prefix(area) == Some(":manage")))
+    }
+
     /// Require `area:manage`.
     pub fn can_manage(&self, area: &'static str) -> Result<(), ApiError> {
         let ok = self.scopes.iter().any(|s| s.strip_prefix(area) == Some(":manage"));
@@ -42,11 +50,21 @@ impl FromRequestParts<AppState> for Caller {
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or(ApiError::Unauthorized)?;
-        let key = header.strip_prefix("Bearer ").ok_or(ApiError::Unauthorized)?.trim();
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        let (scheme, key) = header.trim().split_once(' ').ok_or(ApiError::Unauthorized)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(ApiError::Unauthorized);
+        }
+        let key = key.trim();
         let snapshot = state.directory.snapshot();
         let hash = crate::directory::hash_api_key(key);
         if key.starts_with("ak_") {
             let found = snapshot.api_keys.get(&hash).ok_or(ApiError::Unauthorized)?;
+            // An org key acts for its own org only: naming another is refused, not ignored.
+            let named = parts.headers.get(ORG_HEADER).map(|v| v.to_str().unwrap_or_default());
+            if named.is_some_and(|org| org != found.org_id) {
+                return Err(ApiError::OtherOrg);
+            }
             return Ok(Caller {
                 org_id: found.org_id.clone(),
                 scopes: found.scopes.clone(),

@@ -35,6 +35,7 @@ pub struct CallsQuery {
     pub phone_number: Option<String>,
     pub trunk_id: Option<String>,
     pub agent_id: Option<String>,
+    /// Matches the Call-ID of either leg: the one that reached us or LiveKit's.
     pub call_id: Option<String>,
 }
 
@@ -154,7 +155,9 @@ fn matches(q: &CallsQuery, status: Option<u16>, r: &CallRecord) -> bool {
         && status.is_none_or(|s| r.status == s)
         && q.trunk_id.as_deref().is_none_or(|t| r.trunk_id.as_deref() == Some(t))
         && q.agent_id.as_deref().is_none_or(|a| r.agent_id.as_deref() == Some(a))
-        && q.call_id.as_deref().is_none_or(|c| r.call_id == c)
+        && q.call_id
+            .as_deref()
+            .is_none_or(|c| r.call_id == c || r.livekit_call_id.as_deref() == Some(c))
         && q.phone_number
             .as_deref()
             .is_none_or(|n| r.called_number.as_deref() == Some(n) || r.calling_number.as_deref() == Some(n))

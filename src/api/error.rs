@@ -12,6 +12,8 @@ pub enum ApiError {
     Unauthorized,
     #[error("the API key lacks the scope {0}")]
     Forbidden(&'static str),
+    #[error("an org API key acts for its own org only; X-Org-Id names another")]
+    OtherOrg,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{message}")]
@@ -40,6 +42,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
+            ApiError::OtherOrg => (StatusCode::FORBIDDEN, "forbidden", Some("X-Org-Id")),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             ApiError::Invalid { field, .. } => (StatusCode::BAD_REQUEST, "invalid_request", Some(field.as_ref())),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
@@ -61,6 +64,13 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, (*retry_after_secs).into());
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3: say which scheme would do.
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"switchboard\""),
+            );
         }
         response
     }

@@ -6,6 +6,7 @@ mod agents;
 mod auth;
 mod calls;
 mod error;
+mod keys;
 mod numbers;
 mod page;
 mod purchase;
@@ -132,6 +133,8 @@ pub fn router(state: AppState) -> Router {
                 .put(routing_config::put)
                 .delete(routing_config::delete),
         )
+        .route("/core/api-keys", get(keys::list).post(keys::create))
+        .route("/core/api-keys/{id}", axum::routing::delete(keys::delete))
         .route("/core/calls", get(calls::list))
         .route("/core/calls/{id}", get(calls::get))
         .layer(axum::middleware::from_fn(count_requests))
@@ -139,13 +142,19 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// `api_requests_total` by matched route (never the raw path: ids would explode the label
-/// set), method and status, and `api_request_duration_seconds`.
+/// set), method (the standard ones, else `other`) and status, and
+/// `api_request_duration_seconds`.
 async fn count_requests(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    // Any token is a method to HTTP: name only the ones we know (bounded labels).
+    let method = crate::metrics::API_METHODS
+        .iter()
+        .copied()
+        .find(|m| *m == request.method().as_str())
+        .unwrap_or("other");
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();

@@ -9,6 +9,7 @@
 use super::relay::{carry, with_tag};
 use crate::routing::AgentTarget;
 use crate::sip::{e164, HeaderName, Message, Method, RequestBuilder, Uri};
+use crate::transport::Transport;
 
 /// Headers the agent leg's INVITE carries over from the carrier's, all of them, in order.
 const CARRIED_ON_INVITE: &[HeaderName] = &[
@@ -26,6 +27,10 @@ const CARRIED_ON_INVITE: &[HeaderName] = &[
     HeaderName::Allow,
 ];
 
+/// RFC 3261 §18.1.1: a request larger than 1,300 bytes, the path MTU unknown, goes over a
+/// congestion-controlled transport (TCP) rather than as a fragmented UDP datagram.
+pub const UDP_MAX_REQUEST: usize = 1300;
+
 /// The facts of the new agent leg.
 pub struct AgentInvite<'a> {
     pub carrier_invite: &'a Message,
@@ -42,7 +47,14 @@ pub struct AgentInvite<'a> {
 
 /// The INVITE to `sip:<agent_id>@<livekit host>`.
 pub fn agent_invite(a: &AgentInvite<'_>) -> Message {
-    let uri = format!("sip:{}@{}", a.target.agent_id, a.target.livekit_host);
+    // The endpoint's transport is named in the URI as configured (RFC 3261 §19.1.1); a UDP
+    // endpoint reached over TCP for size says so in the Via only.
+    let transport = match a.target.transport {
+        Transport::Udp => "",
+        Transport::Tcp => ";transport=tcp",
+        Transport::Tls => ";transport=tls",
+    };
+    let uri = format!("sip:{}@{}{transport}", a.target.agent_id, a.target.livekit_host);
     let mut b = RequestBuilder::new(Method::Invite, uri.as_bytes())
         .header(HeaderName::Via, a.via)
         .header(HeaderName::MaxForwards, a.max_forwards.to_string())

@@ -149,6 +149,10 @@ pub struct Call {
     pub agent_invite_tx: Option<TxId>,
     pub agent_responded: bool,
     pub cancel_pending: bool,
+    /// Set when we gave up on the leg we placed before it answered anything: the caller
+    /// already has its final answer and this is the call's record, whatever that leg
+    /// does next (a late provisional is CANCELled, a late 2xx ACKed and BYEd).
+    pub verdict: Option<Verdict>,
     /// Our 2xx to the carrier and its retransmission interval, until the ACK.
     pub ok_to_carrier: Option<(Bytes, std::time::Duration)>,
     /// Our ACK to the agent's 2xx, resent when the 2xx is.
@@ -190,6 +194,7 @@ impl Call {
             agent_invite_tx: None,
             agent_responded: false,
             cancel_pending: false,
+            verdict: None,
             ok_to_carrier: None,
             agent_ack: None,
             session_expires,
@@ -199,6 +204,15 @@ impl Call {
             outbound: None,
             facts,
         }
+    }
+
+    /// The record decided when we gave up on the leg we placed, else the one given.
+    pub fn verdict_or(&self, outcome: Outcome, status: u16, ended_by: EndedBy) -> Verdict {
+        self.verdict.unwrap_or(Verdict {
+            outcome,
+            status,
+            ended_by,
+        })
     }
 
     pub fn leg(&self, side: Side) -> &Leg {
@@ -214,6 +228,14 @@ impl Call {
             Side::Agent => &mut self.agent,
         }
     }
+}
+
+/// How a call ended, decided before the call could be forgotten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub status: u16,
+    pub ended_by: EndedBy,
 }
 
 /// How a call ended, for metrics and call records.
@@ -330,6 +352,10 @@ pub enum CallEvent {
     },
     Ended {
         call_id: Bytes,
+        /// The Call-ID on the LiveKit side, as LiveKit shows it (`sip.callID`): our agent
+        /// leg's on an inbound call, `call_id` itself on an outbound one; unset when no
+        /// agent leg was placed.
+        livekit_call_id: Option<Bytes>,
         outcome: Outcome,
         status: u16,
         /// Why, in words (the `Reason` text we sent, or the status's phrase).

@@ -10,9 +10,11 @@ use crate::transaction::TimerConfig;
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ReferPolicy {
-    /// Pass it to the other leg.
+    /// Pass it to the other leg in its dialog, and the NOTIFYs of its implicit
+    /// subscription (RFC 3515) back: LiveKit's `TransferSIPParticipant` REFERs the caller,
+    /// and the carrier carries the transfer out.
     Relay,
-    /// Answer 603: transfers out of the agent platform are refused.
+    /// Answer 603: no transfers (a carrier that would bill them, an agent not trusted to).
     Refuse,
 }
 
@@ -67,7 +69,7 @@ impl Default for B2buaConfig {
             max_calls: 100_000,
             max_call_duration_secs: 4 * 3600,
             min_session_expires_secs: 90,
-            refer: ReferPolicy::Refuse,
+            refer: ReferPolicy::Relay,
             timers: TimerConfig::default(),
         }
     }

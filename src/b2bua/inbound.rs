@@ -1,7 +1,7 @@
 //! A new call: the carrier's INVITE is checked, routed, and bridged to a new agent leg;
 //! the agent's answers come back to the caller; CANCEL while ringing ends both legs.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -77,7 +77,6 @@ impl B2bua {
         });
         let key = CallKey(self.next_call);
         self.next_call += 1;
-        let (via, branch) = self.new_via(Transport::Udp);
         let agent_call_id = Bytes::from(format!("{}@switchboard", self.new_token()));
         let agent_tag = Bytes::from(self.new_token());
         let display = invite
@@ -99,21 +98,32 @@ impl B2bua {
             ),
         };
         let max_forwards = invite.max_forwards().ok().flatten().unwrap_or(70).saturating_sub(1);
-        let agent_invite = agent_leg::agent_invite(&AgentInvite {
-            carrier_invite: &invite,
-            target: &target,
-            via: &via,
-            from: local_from.as_bytes(),
-            local_tag: &agent_tag,
-            call_id: &agent_call_id,
-            contact: self.contact(Transport::Udp),
-            max_forwards,
-            called: &called,
-            calling: calling.as_deref().unwrap_or(""),
-        });
+        // The endpoint's transport, but TCP for an INVITE too large for UDP (§18.1.1): the
+        // largest context and metadata make a 12 KB INVITE, nine IP fragments on UDP.
+        let mut transport = target.transport;
+        let (agent_invite, branch) = loop {
+            let (via, branch) = self.new_via(transport);
+            let agent_invite = agent_leg::agent_invite(&AgentInvite {
+                carrier_invite: &invite,
+                target: &target,
+                via: &via,
+                from: local_from.as_bytes(),
+                local_tag: &agent_tag,
+                call_id: &agent_call_id,
+                contact: self.contact(transport),
+                max_forwards,
+                called: &called,
+                calling: calling.as_deref().unwrap_or(""),
+            });
+            if transport == Transport::Udp && agent_invite.to_bytes().len() > agent_leg::UDP_MAX_REQUEST {
+                transport = Transport::Tcp;
+                continue;
+            }
+            break (agent_invite, branch);
+        };
         let agent_peer = Peer {
             addr: target.destination,
-            transport: Transport::Udp,
+            transport,
             connection: None,
         };
         let carrier = self.answering_leg(&invite, from);
@@ -244,6 +254,7 @@ impl B2bua {
         self.events.push_back(CallEvent::Routed { route: None, direction });
         self.events.push_back(CallEvent::Ended {
             call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
+            livekit_call_id: None,
             outcome: error.outcome(),
             status: failure.status,
             reason: failure.why,
@@ -306,11 +317,11 @@ impl B2bua {
                 }
             }
             TxEvent::Timeout | TxEvent::TransportError => {
-                let Some(direction) = self.calls.get(&key).map(|c| c.direction) else {
-                    return;
-                };
-                self.fail_carrier(now, key, &CallError::unreachable(direction));
-                self.end_call(key, Outcome::Failed, self.config.failure_status, EndedBy::Switchboard);
+                let failure_status = self.config.failure_status;
+                let Some(call) = self.calls.get(&key) else { return };
+                let verdict = call.verdict_or(Outcome::Failed, failure_status, EndedBy::Switchboard);
+                self.fail_carrier(now, key, &CallError::unreachable(call.direction));
+                self.end_with(key, verdict);
             }
         }
     }
@@ -332,10 +343,12 @@ impl B2bua {
             487 => Outcome::Canceled,
             _ => Outcome::Failed,
         };
-        if self.calls.get(&key).is_some_and(|c| c.phase == Phase::Ringing) {
-            let reported = if cancelled { 487 } else { status };
-            self.end_call(key, outcome, reported, EndedBy::party(Side::Agent, direction));
-        }
+        let Some(call) = self.calls.get(&key).filter(|c| c.phase == Phase::Ringing) else {
+            return;
+        };
+        let reported = if cancelled { 487 } else { status };
+        let verdict = call.verdict_or(outcome, reported, EndedBy::party(Side::Agent, direction));
+        self.end_with(key, verdict);
     }
 
     fn on_agent_provisional(&mut self, now: Instant, key: CallKey, response: &Message) {
@@ -371,11 +384,13 @@ impl B2bua {
         call.agent_responded = true;
         learn_remote(&mut call.agent, response, true);
         if call.cancel_pending || call.carrier_invite.is_none() {
-            // The caller gave up while the agent answered: ACK and BYE the agent.
-            let ended_by = EndedBy::party(Side::Carrier, call.direction);
+            // The caller gave up, or we gave up for it, while the agent answered: ACK and
+            // BYE the agent (RFC 3261 §13.2.2.4, §15), so it runs no call nobody is on.
+            let verdict = call.verdict_or(Outcome::Canceled, 487, EndedBy::party(Side::Carrier, call.direction));
             self.ack_agent(key);
             self.bye(now, key, Side::Agent);
-            self.end_call(key, Outcome::Canceled, 487, ended_by);
+            self.keep_acking(key);
+            self.end_with(key, verdict);
             return;
         }
         let Some(invite) = call.carrier_invite.take() else {
@@ -421,7 +436,9 @@ impl B2bua {
         self.cancel_agent_leg(now, key);
     }
 
-    /// Cancel the agent leg now if it has answered anything, else as soon as it does.
+    /// Cancel the agent leg now if it has answered anything, else as soon as it does
+    /// (RFC 3261 §9.1: no CANCEL before a provisional); meanwhile our INVITE is not resent.
+    /// A leg that never answers is given up 64*T1 from now.
     pub(super) fn cancel_agent_leg(&mut self, now: Instant, key: CallKey) {
         let grace = now + self.config.timers.timeout();
         self.schedule(key, grace, CallTimer::CancelGrace);
@@ -429,10 +446,24 @@ impl B2bua {
         call.cancel_pending = true;
         if call.agent_responded {
             self.send_agent_cancel(now, key);
-        } else {
-            // Nothing heard from the agent: give it Timer-B-like grace, then forget the call.
-            self.schedule(key, now + Duration::from_secs(4), CallTimer::AgentResponse);
+        } else if let Some(tx) = call.agent_invite_tx {
+            let mut out = std::mem::take(&mut self.scratch);
+            self.txns.stop_retransmitting(tx, &mut out);
+            self.apply(now, &mut out);
+            self.scratch = out;
         }
+    }
+
+    /// The call is about to be forgotten after we ACKed a 2xx nobody wanted: its INVITE
+    /// transaction (RFC 6026 Accepted, until Timer M) answers each 2xx resent because our
+    /// ACK was lost with the same ACK again.
+    fn keep_acking(&mut self, key: CallKey) {
+        let Some(call) = self.calls.get(&key) else { return };
+        let (Some(tx), Some(ack)) = (call.agent_invite_tx, call.agent_ack.clone()) else {
+            return;
+        };
+        let to = call.agent.peer;
+        self.owners.insert(tx, (key, Role::Acked { ack, to }));
     }
 
     fn send_agent_cancel(&mut self, now: Instant, key: CallKey) {

@@ -114,6 +114,9 @@ enum Role {
     Relay { server: TxId, request: Message },
     /// A request we originated whose answer needs no action (BYE, CANCEL).
     Fire,
+    /// Our INVITE to a leg whose 2xx we ACKed after the call was over: a resent 2xx
+    /// gets this ACK again.
+    Acked { ack: Bytes, to: Peer },
 }
 
 /// The B2BUA.
@@ -455,6 +458,12 @@ impl B2bua {
                     self.hang_up(now, call, EndedBy::Switchboard);
                 }
             }
+            Role::Acked { ack, to } => {
+                if matches!(event, TxEvent::Retransmitted2xx(_)) {
+                    let (bytes, to) = (ack.clone(), *to);
+                    self.transmits.push_back(Transmit { bytes, to });
+                }
+            }
             Role::Fire => {}
         }
     }
@@ -469,7 +478,7 @@ impl B2bua {
                 let (_, from_side) = self.dialog_of(request)?;
                 Some(c.leg(from_side.other()).peer)
             }
-            Role::CarrierInvite | Role::Fire => None,
+            Role::CarrierInvite | Role::Fire | Role::Acked { .. } => None,
         }
     }
 
@@ -497,8 +506,13 @@ impl B2bua {
         if let Some(outbound) = &c.outbound {
             self.trunks.release(&outbound.trunk_id);
         }
+        let livekit_call_id = match c.direction {
+            Direction::Inbound => c.agent.call_id,
+            Direction::Outbound => c.carrier.call_id.clone(),
+        };
         self.events.push_back(CallEvent::Ended {
             call_id: c.carrier.call_id,
+            livekit_call_id: Some(livekit_call_id),
             outcome,
             status,
             reason: phrase(status),

@@ -28,6 +28,10 @@ const CARRIED_IN_DIALOG: &[HeaderName] = &[
     HeaderName::Unsupported,
 ];
 
+/// Headers relayed by name that we never read: RFC 6665's Subscription-State (every NOTIFY
+/// must carry it) and RFC 4488's Refer-Sub.
+const CARRIED_BY_NAME: &[&[u8]] = &[b"subscription-state", b"refer-sub"];
+
 /// A request in `leg`'s dialog (RFC 3261 §12.2.1.1), with `cseq` as given.
 pub fn in_dialog(leg: &Leg, method: Method, cseq: u32, via: &str, contact: &str) -> RequestBuilder {
     let mut b = RequestBuilder::new(method.clone(), &leg.remote_target)
@@ -83,7 +87,7 @@ pub fn relay_response(request: &Message, response: &Message, to_tag: &[u8], cont
         b = b.header(HeaderName::Contact, contact);
     }
     for (name, value) in response.iter_headers() {
-        if is_x_header(name) || CARRIED_IN_DIALOG.contains(&HeaderName::parse(name)) {
+        if is_carried(name, CARRIED_IN_DIALOG) {
             b = b.raw_header(name, value);
         }
     }
@@ -123,11 +127,21 @@ pub fn cancel_for(invite: &Message) -> Message {
 /// written and in order.
 pub(super) fn carry(from: &Message, mut b: RequestBuilder, carried: &[HeaderName]) -> RequestBuilder {
     for (name, value) in from.iter_headers() {
-        if is_x_header(name) || carried.contains(&HeaderName::parse(name)) {
+        if is_carried(name, carried) {
             b = b.raw_header(name, value);
         }
     }
     b
+}
+
+fn is_carried(name: &[u8], carried: &[HeaderName]) -> bool {
+    if is_x_header(name) {
+        return true;
+    }
+    match HeaderName::parse(name) {
+        HeaderName::Other => CARRIED_BY_NAME.iter().any(|n| n.eq_ignore_ascii_case(name)),
+        known => carried.contains(&known),
+    }
 }
 
 /// `value;tag=tag`.

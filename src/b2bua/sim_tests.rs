@@ -40,6 +40,7 @@ impl Router for Table {
                 trunk_id: "trunk-1".into(),
                 livekit_host: "livekit.test".into(),
                 destination: agent_addr(),
+                transport: Transport::Udp,
                 kind: RouteKind::Static,
                 headers: vec![],
             })),
@@ -71,6 +72,12 @@ enum AgentMode {
     EarlyMedia,
     /// Rings; a CANCEL crosses its 200 (answers the CANCEL, then the INVITE with 200).
     AnswerOnCancel,
+    /// Says nothing at first: a 180 after `ring_ms` (if set), a 200 after `answer_ms` (if
+    /// set), each counted from the first INVITE and skipped once CANCELled.
+    Late {
+        ring_ms: Option<u64>,
+        answer_ms: Option<u64>,
+    },
 }
 
 const AGENT_SDP: &[u8] = b"v=0\r\ns=agent\r\na=sendrecv\r\n";
@@ -146,6 +153,9 @@ struct Net {
     outbound: Option<outbound_flows::OutboundSide>,
     /// Everything the B2BUA reported.
     events: Vec<CallEvent>,
+    /// The agent's answers held back until their time (`AgentMode::Late`), and whether
+    /// each is a 2xx (resent until ACKed once sent).
+    agent_later: Vec<(Instant, Bytes, bool)>,
 }
 
 impl Net {
@@ -164,6 +174,7 @@ impl Net {
             carrier_transport: Transport::Udp,
             outbound: None,
             events: Vec::new(),
+            agent_later: Vec::new(),
         }
     }
 
@@ -384,6 +395,17 @@ impl Net {
 
     /// The agent sends a request in its dialog with us, resent until its final answer.
     fn agent_request(&mut self, method: Method, cseq: u32, body: Option<&'static [u8]>) -> Message {
+        self.agent_request_with(method, cseq, body, &[])
+    }
+
+    /// `agent_request` with extra headers.
+    fn agent_request_with(
+        &mut self,
+        method: Method,
+        cseq: u32,
+        body: Option<&'static [u8]>,
+        extra: &[(HeaderName, &str)],
+    ) -> Message {
         let invite = self.agent.invites[0].clone();
         let our_tag = String::from_utf8_lossy(invite.from().unwrap().tag.unwrap()).into_owned();
         let mut b = RequestBuilder::new(method.clone(), b"sip:switchboard@192.0.2.5:5060")
@@ -397,6 +419,9 @@ impl Net {
             .header(HeaderName::CallId, invite.call_id().unwrap())
             .header(HeaderName::CSeq, format!("{cseq} {method}"))
             .header(HeaderName::Contact, "<sip:agent@192.0.2.10:5090>");
+        for (name, value) in extra {
+            b = b.header(*name, value);
+        }
         if let Some(body) = body {
             b = b
                 .header(HeaderName::ContentType, "application/sdp")
@@ -484,6 +509,15 @@ impl Net {
                         self.send(b2b, challenge);
                     }
                     AgentMode::Dead => {}
+                    AgentMode::Late { ring_ms, answer_ms } => {
+                        let at = |ms: u64| self.now + Duration::from_millis(ms);
+                        if let Some(ms) = ring_ms {
+                            self.agent_later.push((at(ms), reply(180, true), false));
+                        }
+                        if let Some(ms) = answer_ms {
+                            self.agent_later.push((at(ms), reply(200, true), true));
+                        }
+                    }
                     AgentMode::AnswerOnCancel => {
                         let ringing = reply(180, true);
                         self.agent.last_response = Some(ringing.clone());
@@ -637,7 +671,8 @@ impl Net {
         let end = self.now + limit;
         loop {
             let next_message = self.link.front().map(|m| m.0);
-            let next = [next_message, self.b2b.next_timeout(), Some(self.next_tick)]
+            let next_later = self.agent_later.iter().map(|l| l.0).min();
+            let next = [next_message, next_later, self.b2b.next_timeout(), Some(self.next_tick)]
                 .into_iter()
                 .flatten()
                 .min()
@@ -650,6 +685,7 @@ impl Net {
                 let (_, to, bytes) = self.link.pop_front().unwrap();
                 self.deliver(to, bytes);
             }
+            self.agent_sends_what_is_due();
             self.b2b.handle_timeout(self.now);
             self.pump_b2b();
             if self.now >= self.next_tick {
@@ -658,6 +694,23 @@ impl Net {
             }
         }
         self.now = end;
+    }
+
+    /// `AgentMode::Late`: what the agent held back goes out when due, unless CANCELled.
+    fn agent_sends_what_is_due(&mut self) {
+        let now = self.now;
+        let (due, later): (Vec<_>, Vec<_>) = self.agent_later.drain(..).partition(|l| l.0 <= now);
+        self.agent_later = later;
+        for (_, bytes, is_2xx) in due {
+            if self.agent.cancels > 0 {
+                continue;
+            }
+            if is_2xx {
+                self.agent.last_response = Some(bytes.clone());
+                self.agent.awaiting_ack = true;
+            }
+            self.send(self.b2b_addr(), bytes);
+        }
     }
 
     fn assert_nothing_left(&self, context: &str) {
@@ -683,5 +736,7 @@ fn answer_in_dialog(m: &Message, tag: &str, contact: &str) -> Bytes {
 }
 
 mod dialog_flows;
+mod ghost_flows;
 mod outbound_flows;
 mod setup_flows;
+mod transport_flows;

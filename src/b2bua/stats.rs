@@ -17,6 +17,8 @@ pub struct Census {
     pub dialogs: usize,
     pub transactions: BTreeMap<(&'static str, &'static str), usize>,
     pub retransmissions: u64,
+    /// Responses that matched no transaction, so far.
+    pub responses_dropped: u64,
 }
 
 impl B2bua {
@@ -29,6 +31,7 @@ impl B2bua {
             dialogs: answered * 2,
             transactions: self.txns.census(),
             retransmissions: self.txns.retransmissions(),
+            responses_dropped: self.txns.stray_responses(),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::call::{CallKey, CallTimer, Outcome, Phase, Side};
+use super::call::{CallKey, CallTimer, Outcome, Phase, Side, Verdict};
 use super::{B2bua, CallError, EndedBy, Transmit};
 
 impl B2bua {
@@ -11,17 +11,7 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&key) else { return };
         match timer {
             CallTimer::AgentResponse if call.phase == Phase::Ringing && !call.agent_responded => {
-                let cancelled = call.carrier_invite.is_none();
-                let error = CallError::timeout(call.direction);
-                if !cancelled {
-                    self.fail_carrier(now, key, &error);
-                }
-                let (outcome, status) = if cancelled {
-                    (Outcome::Canceled, 487)
-                } else {
-                    (Outcome::Failed, self.config.failure_status)
-                };
-                self.end_call(key, outcome, status, EndedBy::Switchboard);
+                self.give_up_on_agent(now, key)
             }
             CallTimer::Ring if call.phase == Phase::Ringing => {
                 self.fail_carrier(now, key, &CallError::NoAnswer);
@@ -47,13 +37,14 @@ impl B2bua {
             }
             CallTimer::ForgetAck => call.agent_ack = None,
             CallTimer::CancelGrace if call.phase == Phase::Ringing => {
+                let verdict = call.verdict_or(Outcome::Canceled, 487, EndedBy::Switchboard);
                 if let Some(tx) = call.agent_invite_tx {
                     let mut out = std::mem::take(&mut self.scratch);
                     self.txns.terminate(tx, &mut out);
                     self.apply(now, &mut out);
                     self.scratch = out;
                 }
-                self.end_call(key, Outcome::Canceled, 487, EndedBy::Switchboard);
+                self.end_with(key, verdict);
             }
             CallTimer::SessionExpiry if call.session_deadline.is_some_and(|d| d <= now) => {
                 self.hang_up(now, key, EndedBy::Switchboard)
@@ -67,6 +58,55 @@ impl B2bua {
             },
             _ => {}
         }
+    }
+
+    /// Nothing heard at all from the leg we placed (RFC 3261 §9.1, §13.2.2.4; RFC 6026).
+    /// The caller gets its failure now, so that a carrier fails over while its caller
+    /// still waits, and the call's record is decided. Our INVITE is not resent any more
+    /// but stays open until Timer B: a late provisional is CANCELled and a late 2xx is
+    /// ACKed then BYEd, so the agent never runs a call nobody is on. A peer that ignores
+    /// our CANCEL is given up 64*T1 from now.
+    fn give_up_on_agent(&mut self, now: Instant, key: CallKey) {
+        let grace = now + self.config.timers.timeout();
+        let failure_status = self.config.failure_status;
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        let verdict = match call.carrier_invite {
+            Some(_) => Verdict {
+                outcome: Outcome::Failed,
+                status: failure_status,
+                ended_by: EndedBy::Switchboard,
+            },
+            None => Verdict {
+                outcome: Outcome::Canceled,
+                status: 487,
+                ended_by: EndedBy::party(Side::Carrier, call.direction),
+            },
+        };
+        call.verdict.get_or_insert(verdict);
+        call.cancel_pending = true;
+        let error = CallError::timeout(call.direction);
+        let invite_tx = call.agent_invite_tx;
+        self.fail_carrier(now, key, &error);
+        if let Some(tx) = invite_tx {
+            let mut out = std::mem::take(&mut self.scratch);
+            self.txns.stop_retransmitting(tx, &mut out);
+            self.apply(now, &mut out);
+            self.scratch = out;
+        }
+        if !self.has_timer(key, CallTimer::CancelGrace) {
+            self.schedule(key, grace, CallTimer::CancelGrace);
+        }
+    }
+
+    fn has_timer(&self, key: CallKey, timer: CallTimer) -> bool {
+        self.calls
+            .get(&key)
+            .is_some_and(|c| c.timers.iter().any(|(_, t)| *t == timer))
+    }
+
+    /// End a call with the record decided for it.
+    pub(super) fn end_with(&mut self, key: CallKey, verdict: Verdict) {
+        self.end_call(key, verdict.outcome, verdict.status, verdict.ended_by);
     }
 
     /// The caller gets a final failure for its INVITE, if it has none yet.

@@ -12,6 +12,10 @@ pub struct CallRecord {
     pub direction: String,
     /// The Call-ID of the leg that reached us (the carrier's, for inbound calls).
     pub call_id: String,
+    /// The Call-ID on the LiveKit side, as LiveKit shows it (`sip.callID`): the agent leg
+    /// switchboard placed on an inbound call, `call_id` itself on an outbound one. Unset
+    /// when the call was refused before an agent leg existed.
+    pub livekit_call_id: Option<String>,
     /// Unset when the call could not be attributed to an org (an unknown number from an
     /// address that is no trunk's).
     pub org_id: Option<String>,

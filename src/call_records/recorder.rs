@@ -42,6 +42,7 @@ impl Recorder {
     pub fn observe(&self, event: CallEvent) {
         let CallEvent::Ended {
             call_id,
+            livekit_call_id,
             outcome,
             status,
             reason,
@@ -65,6 +66,7 @@ impl Recorder {
             status,
             source: facts.source,
             call_id: &call_id[..],
+            livekit_call_id: livekit_call_id.as_deref().and_then(|id| std::str::from_utf8(id).ok()),
             called: facts.called.as_deref(),
             caller: facts.caller.as_deref(),
             org_id: target.map(|t| t.org_id.as_str()),
@@ -124,6 +126,7 @@ mod tests {
         let routed = target.is_some();
         CallEvent::Ended {
             call_id: Bytes::from_static(call_id.as_bytes()),
+            livekit_call_id: routed.then(|| Bytes::from_static(b"0123abcd@switchboard")),
             outcome: if routed {
                 Outcome::Answered
             } else {
@@ -168,6 +171,7 @@ mod tests {
         assert_eq!(calls.len(), 2);
         let (answered, refused) = (&calls[0], &calls[1]);
         assert_eq!(answered.call_id, b"answered@carrier");
+        assert_eq!(answered.livekit_call_id, Some("0123abcd@switchboard"));
         assert_eq!(
             (
                 answered.org_id,
@@ -187,7 +191,10 @@ mod tests {
         assert!(matches!(after_invite(answered.ringing_ms), Some(99..=101)));
         assert!(matches!(after_invite(answered.answered_ms), Some(999..=1_001)));
         assert_eq!(refused.call_id, b"refused@carrier");
-        assert_eq!((refused.org_id, refused.agent_id), (None, None));
+        assert_eq!(
+            (refused.org_id, refused.agent_id, refused.livekit_call_id),
+            (None, None, None)
+        );
         assert_eq!(
             (refused.route_kind, refused.status, refused.reason),
             ("rejected", 404, "Not Found")

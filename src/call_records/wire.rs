@@ -27,6 +27,7 @@ pub(super) struct Call<'a> {
     pub source: SocketAddr,
     /// Bytes: a Call-ID need not be UTF-8.
     pub call_id: &'a [u8],
+    pub livekit_call_id: Option<&'a str>,
     pub called: Option<&'a str>,
     pub caller: Option<&'a str>,
     /// Set when an agent was chosen, with the three after it.
@@ -88,10 +89,11 @@ fn strings<'a>(call: &Call<'a>) -> [Option<&'a str>; STRINGS] {
         Some(call.reason),
         Some(call.outcome),
         Some(call.ended_by),
+        call.livekit_call_id,
     ]
 }
 
-const STRINGS: usize = 11;
+const STRINGS: usize = 12;
 
 /// The calls in `bytes`, in the order they were encoded. Stops at anything that does not
 /// read as a call (nothing but `encode` writes the buffer, so only a bug would leave one).
@@ -169,6 +171,7 @@ impl<'a> Reader<'a> {
             reason: next(8)??,
             outcome: next(9)??,
             ended_by: next(10)??,
+            livekit_call_id: next(11)?,
         })
     }
 
@@ -202,6 +205,7 @@ mod tests {
             status: 200,
             source: "192.0.2.10:5060".parse().unwrap(),
             call_id: b"a84b4c76e66710@pc33.atlanta.example.com",
+            livekit_call_id: Some("5f1e0c2a9b7d4e31@switchboard"),
             called: Some("+15551234567"),
             caller: Some("+14155550100"),
             org_id: Some("org-1"),
@@ -225,6 +229,7 @@ mod tests {
             status: 404,
             source: "[2001:db8::1]:5080".parse().unwrap(),
             call_id: b"\xff\xfe not UTF-8",
+            livekit_call_id: None,
             called: None,
             caller: Some(""),
             org_id: None,

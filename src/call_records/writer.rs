@@ -148,6 +148,7 @@ impl<'a> Stored<'a> {
             trunk_id,
             direction: c.direction,
             call_id: &self.call_id,
+            livekit_call_id: c.livekit_call_id,
             called_number: c.called,
             calling_number: c.caller,
             route_kind: c.route_kind,

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use serde::Deserialize;
 
-pub use seed::{ensure_demo, hash_api_key, new_api_key, ALL_SCOPES, DEMO_AGENT_ID, DEMO_NUMBER};
+pub use seed::{ensure_demo, hash_api_key, new_api_key, ALL_SCOPES, AREAS, DEMO_AGENT_ID, DEMO_NUMBER};
 pub use snapshot::Snapshot;
 
 use crate::store::{Kind, Row, Store, StoreError, Write};
@@ -133,17 +133,26 @@ fn row_of(object: &Object) -> Result<Row, DirectoryError> {
     })
 }
 
-/// A trunk as stored: unlike the API view, the store keeps the write-only password.
+/// A trunk as stored: unlike the API view, the store keeps the write-only passwords, the
+/// outbound one (to answer the carrier's challenge) and the inbound one (to check the
+/// carrier's answer to ours). An empty password is not written: none is stored, and a
+/// missing stored secret matches nothing (`admission`, `digest`).
 fn stored_trunk_json(trunk: &Trunk) -> Result<String, serde_json::Error> {
     let mut value = serde_json::to_value(trunk)?;
-    if let (Some(out), Some(cfg)) = (
-        value.get_mut("outbound_config").and_then(|v| v.as_object_mut()),
-        &trunk.outbound_config,
-    ) {
-        out.insert(
-            "auth_password".into(),
-            serde_json::Value::String(cfg.auth_password.0.clone()),
-        );
+    let secrets = [
+        (
+            "outbound_config",
+            trunk.outbound_config.as_ref().map(|c| &c.auth_password),
+        ),
+        ("inbound_config", Some(&trunk.inbound_config.auth_password)),
+    ];
+    for (section, secret) in secrets {
+        let (Some(config), Some(secret)) = (value.get_mut(section).and_then(|v| v.as_object_mut()), secret) else {
+            continue;
+        };
+        if !secret.0.is_empty() {
+            config.insert("auth_password".into(), serde_json::Value::String(secret.0.clone()));
+        }
     }
     serde_json::to_string(&value)
 }
@@ -224,5 +233,62 @@ fn delete(snapshot: &mut Snapshot, kind: Kind, id: &str) {
         Kind::UserToken => {
             Arc::make_mut(&mut snapshot.user_tokens).retain(|_, t| t.id != id);
         }
+    }
+}
+
+#[cfg(test)]
+mod stored_secret_tests {
+    use super::*;
+    use model::{InboundConfig, OutboundConfig, Secret};
+
+    fn trunk(inbound: &str, outbound: &str) -> Trunk {
+        Trunk {
+            id: "trk_1".into(),
+            org_id: "org_1".into(),
+            name: "Carrier".into(),
+            managed_account_id: None,
+            inbound_config: InboundConfig {
+                auth_username: Some("carrier".into()),
+                auth_password: Secret(inbound.into()),
+                ..InboundConfig::default()
+            },
+            outbound_config: Some(OutboundConfig {
+                address: "192.0.2.1:5060".into(),
+                auth_username: "out".into(),
+                auth_password: Secret(outbound.into()),
+                transport: Default::default(),
+                media_encryption: Default::default(),
+            }),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            updated_at: "2026-01-01T00:00:00Z".into(),
+        }
+    }
+
+    fn reloaded(trunk: Trunk) -> Trunk {
+        let row = row_of(&Object::Trunk(trunk)).unwrap();
+        let mut snapshot = Snapshot::empty();
+        apply_row(&mut snapshot, &row).unwrap();
+        snapshot.trunks.get("trk_1").unwrap().clone()
+    }
+
+    #[test]
+    fn both_passwords_survive_the_store() {
+        let back = reloaded(trunk("in-secret", "out-secret"));
+        assert_eq!(back.inbound_config.auth_password.0, "in-secret");
+        assert_eq!(back.outbound_config.unwrap().auth_password.0, "out-secret");
+    }
+
+    #[test]
+    fn the_api_view_still_shows_neither_password() {
+        let shown = serde_json::to_string(&trunk("in-secret", "out-secret")).unwrap();
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+
+    #[test]
+    fn an_empty_password_is_stored_as_none() {
+        let row = row_of(&Object::Trunk(trunk("", "out"))).unwrap();
+        let body: serde_json::Value = serde_json::from_str(&row.body).unwrap();
+        assert!(body["inbound_config"].get("auth_password").is_none(), "{body}");
+        assert_eq!(reloaded(trunk("", "out")).inbound_config.auth_password.0, "");
     }
 }

@@ -75,10 +75,59 @@ pub struct OutboundConfig {
     pub media_encryption: MediaEncryption,
 }
 
-/// A secret string: its `Debug` output is redacted so it cannot reach a log by accident.
-#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// A secret string: its `Debug` output is redacted so it cannot reach a log by accident,
+/// and a value of the wrong type is refused without repeating it (serde's own message
+/// quotes numbers: `invalid type: integer `12345``).
+#[derive(Clone, PartialEq, Eq, Default, Serialize)]
 #[serde(transparent)]
 pub struct Secret(pub String);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error> {
+        struct Text;
+        fn refused<E: serde::de::Error>() -> E {
+            E::custom("invalid type: a secret must be a string (the value is not shown)")
+        }
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Secret;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Secret, E> {
+                Ok(Secret(v))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+                Err(refused())
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+                Err(refused())
+            }
+            fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<Secret, E> {
+                Err(refused())
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+                Err(refused())
+            }
+            fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<Secret, E> {
+                Err(refused())
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+                Err(refused())
+            }
+            fn visit_char<E: serde::de::Error>(self, _: char) -> Result<Secret, E> {
+                Err(refused())
+            }
+            fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<Secret, E> {
+                Err(refused())
+            }
+        }
+        // `deserialize_any`: with `deserialize_string` serde_json words the type error itself.
+        deserializer.deserialize_any(Text)
+    }
+}
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -152,6 +201,9 @@ pub struct AgentVersion {
 pub struct ApiKey {
     pub id: String,
     pub org_id: String,
+    /// What the key is for, as its maker named it.
+    #[serde(default)]
+    pub name: String,
     /// Hex SHA-256 of the whole key (`ak_...`).
     pub hash: String,
     pub scopes: Vec<String>,
@@ -192,6 +244,21 @@ pub struct UserToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_refused_without_repeating_it() {
+        for body in [
+            r#"{"auth_password": 914273}"#,
+            r#"{"auth_password": 91427.5}"#,
+            r#"{"auth_password": true}"#,
+        ] {
+            let err = serde_json::from_str::<InboundConfig>(body).unwrap_err().to_string();
+            assert!(!err.contains("91427") && !err.contains("true"), "{err}");
+            assert!(err.contains("must be a string"), "{err}");
+        }
+        let ok: InboundConfig = serde_json::from_str(r#"{"auth_password": "pw"}"#).unwrap();
+        assert_eq!(ok.auth_password.0, "pw");
+    }
 
     #[test]
     fn a_trunk_stored_before_client_certificates_loads_with_none_pinned() {

@@ -12,6 +12,16 @@ pub const DEMO_AGENT_ID: &str = "0f8b6a52-8a3c-4c1e-9d77-4b6f0f3f0a11";
 /// The demo number answered by the demo agent.
 pub const DEMO_NUMBER: &str = "+15551234567";
 
+/// Every area an org API key's scopes name (`<area>:read` or `<area>:manage`).
+pub const AREAS: &[&str] = &[
+    "phone_numbers",
+    "trunks",
+    "agents",
+    "managed_accounts",
+    "calls",
+    "api_keys",
+];
+
 /// Every scope an org API key can hold.
 pub const ALL_SCOPES: &[&str] = &[
     "phone_numbers:manage",
@@ -19,6 +29,7 @@ pub const ALL_SCOPES: &[&str] = &[
     "agents:manage",
     "managed_accounts:manage",
     "calls:read",
+    "api_keys:manage",
 ];
 
 /// Seed the directory when it is empty; returns the demo org's new API key (shown once).
@@ -87,6 +98,7 @@ pub fn ensure_demo(directory: &Directory, now: &str) -> Result<Option<String>, D
             Object::ApiKey(ApiKey {
                 id: "key_demo".into(),
                 org_id: org.into(),
+                name: "demo".into(),
                 hash: hash_api_key(&key),
                 scopes: ALL_SCOPES.iter().map(|s| s.to_string()).collect(),
                 created_at: stamp(),

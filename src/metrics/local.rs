@@ -101,12 +101,12 @@ mod tests {
         family.increment(0);
         family.increment(1);
         family.increment(7); // no such counter: ignored
-        assert_eq!(exported("local_counters_test_total{slot=\"a\"}"), Some(2));
-        assert_eq!(exported("local_counters_test_total{slot=\"b\"}"), Some(1));
+        assert_eq!(exported("switchboard_local_counters_test_total{slot=\"a\"}"), Some(2));
+        assert_eq!(exported("switchboard_local_counters_test_total{slot=\"b\"}"), Some(1));
         // A second publish hands over only what is new.
         family.increment(0);
         crate::metrics::upkeep();
-        assert_eq!(exported("local_counters_test_total{slot=\"a\"}"), Some(3));
+        assert_eq!(exported("switchboard_local_counters_test_total{slot=\"a\"}"), Some(3));
         assert_eq!(family.get(0), 3);
         assert_eq!(family.get(1), 1);
     }

@@ -1,16 +1,26 @@
 //! Prometheus metrics: the recorder every `metrics::counter!` in the crate reports to, the
 //! descriptions of what we export, and the text exposition served at `GET /metrics`.
 //!
+//! Names follow Prometheus' conventions: every metric is exported as `switchboard_<name>`
+//! (call sites use the short name; the recorder adds the prefix), beside the standard
+//! `process_*` metrics. Every metric is described and its series created at start
+//! (`catalogue`), so a dashboard reads 0 before the first event.
+//!
 //! Labels stay low-cardinality: methods, status classes, transports, outcomes, route kinds.
 //! Never a phone number, Call-ID, agent id or address.
 
+mod catalogue;
 mod local;
+mod prefix;
+mod process;
 
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+pub use catalogue::{names, API_METHODS};
 pub use local::LocalCounters;
+pub use prefix::{exported, PREFIX};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -29,8 +39,8 @@ pub fn install() -> PrometheusHandle {
                 .build_recorder();
             let handle = recorder.handle();
             // A second install (another server in the same test process) keeps the first.
-            let _ = metrics::set_global_recorder(recorder);
-            describe();
+            let _ = metrics::set_global_recorder(prefix::Prefixed(recorder));
+            catalogue::register();
             handle
         })
         .clone()
@@ -44,7 +54,9 @@ pub fn installed() -> bool {
 /// The exposition text, for `GET /metrics`.
 pub fn render() -> String {
     local::publish();
-    install().render()
+    let mut text = install().render();
+    process::render(&mut text);
+    text
 }
 
 /// Publish the call path's own counters, and fold recorded histogram samples into their
@@ -58,133 +70,6 @@ pub fn upkeep() {
     }
 }
 
-fn describe() {
-    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-    metrics::gauge!("switchboard_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-    describe_gauge!("switchboard_build_info", "Build information; always 1.");
-    describe_counter!(
-        "sip_requests_received_total",
-        "SIP requests received, by method and transport."
-    );
-    describe_counter!(
-        "sip_responses_sent_total",
-        "SIP responses sent, by status class and transport."
-    );
-    describe_counter!(
-        "sip_requests_rejected_total",
-        "Requests refused by validation, by reason."
-    );
-    describe_counter!(
-        "sip_parse_errors_total",
-        "Messages that could not be parsed, by transport and reason."
-    );
-    describe_counter!(
-        "sip_datagrams_dropped_total",
-        "Datagrams dropped before parsing, by reason."
-    );
-    describe_counter!("sip_responses_dropped_total", "Responses that matched no transaction.");
-    describe_counter!(
-        "sip_send_errors_total",
-        "Messages that could not be sent, by transport."
-    );
-    describe_counter!(
-        "sip_send_refused_total",
-        "Sends refused because of a hostile destination."
-    );
-    describe_gauge!("sip_connections_open", "Open TCP/TLS connections, by transport.");
-    describe_counter!(
-        "sip_connections_refused_total",
-        "Connections refused by the caps, by transport."
-    );
-    describe_counter!(
-        "sip_connections_closed_total",
-        "Connections closed abnormally, by transport and reason."
-    );
-    describe_counter!("tls_handshake_failures_total", "Failed TLS handshakes, by reason.");
-    describe_counter!("tls_certificate_reloads_total", "TLS certificate reloads, by outcome.");
-    describe_counter!(
-        "sip_requests_sent_total",
-        "SIP requests the call core sent, by method and transport."
-    );
-    describe_counter!(
-        "sip_responses_received_total",
-        "SIP responses received, by status class and transport."
-    );
-    describe_counter!(
-        "sip_retransmissions_total",
-        "Messages resent by transaction timers or for retransmitted requests."
-    );
-    describe_gauge!("sip_transactions", "Live SIP transactions, by kind and state.");
-    describe_gauge!("calls_active", "Calls in progress, by phase (ringing, answered).");
-    describe_gauge!("dialogs_active", "Confirmed dialogs (two per answered call).");
-    describe_counter!(
-        "calls_started_total",
-        "Calls received, by direction and route kind (static, workflow, fallback, rejected)."
-    );
-    describe_counter!(
-        "calls_ended_total",
-        "Calls ended, by direction, route kind and outcome."
-    );
-    describe_histogram!(
-        "call_setup_first_provisional_seconds",
-        Unit::Seconds,
-        "INVITE received to the first provisional relayed to the caller."
-    );
-    describe_histogram!(
-        "call_setup_answer_seconds",
-        Unit::Seconds,
-        "INVITE received to the answer relayed to the caller."
-    );
-    describe_counter!("call_records_written_total", "Call records written to the store.");
-    describe_counter!(
-        "call_records_dropped_total",
-        "Call records lost because the writer fell behind or the store failed."
-    );
-    describe_histogram!(
-        "call_records_write_duration_seconds",
-        Unit::Seconds,
-        "Latency of one batch of call records."
-    );
-    describe_counter!("api_requests_total", "API requests, by route, method and status.");
-    describe_histogram!(
-        "api_request_duration_seconds",
-        Unit::Seconds,
-        "API request latency, by route."
-    );
-    describe_counter!("routing_lookups_total", "Routing decisions looked up in the directory.");
-    describe_counter!(
-        "sip_admission_total",
-        "Requests through the source gate, by verdict (admitted, challenged, rate_limited, refused, dropped)."
-    );
-    describe_counter!(
-        "sip_refused_total",
-        "Requests refused or dropped by the gate, by reason (unknown_source, client_certificate, wrong_trunk, banned, scanner, ...)."
-    );
-    describe_counter!(
-        "sip_rate_limited_total",
-        "New calls over a rate limit, by key (source, trunk) and action (503, drop)."
-    );
-    describe_counter!(
-        "sip_auth_failures_total",
-        "Digest answers that failed (wrong password, forged nonce, ...)."
-    );
-    describe_counter!("sip_bans_total", "Sources banned, by reason.");
-    describe_counter!(
-        "workflow_runs_total",
-        "Routing workflow runs, by outcome (selected, no_decision, rejected, trap, timeout, out_of_fuel, oom, invalid, busy)."
-    );
-    describe_histogram!(
-        "workflow_run_duration_seconds",
-        Unit::Seconds,
-        "Time of one routing workflow run, instantiation included."
-    );
-    describe_histogram!(
-        "store_write_duration_seconds",
-        Unit::Seconds,
-        "Latency of committed store writes."
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,8 +81,32 @@ mod tests {
         let text = render();
         assert!(text.contains("switchboard_build_info"), "{text}");
         assert!(
-            text.contains("sip_requests_received_total{method=\"OPTIONS\",transport=\"udp\"}"),
+            text.contains("switchboard_sip_requests_received_total{method=\"OPTIONS\",transport=\"udp\"}"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn every_sample_is_prefixed_and_every_metric_is_there_before_its_first_event() {
+        install();
+        let text = render();
+        for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+            assert!(
+                line.starts_with("switchboard_") || line.starts_with("process_"),
+                "{line}"
+            );
+        }
+        for name in
+            names().filter(|n| !["sip_transactions", "api_requests_total", "api_request_duration_seconds"].contains(n))
+        {
+            let exported = exported(name);
+            assert!(
+                text.lines()
+                    .any(|l| !l.starts_with('#') && l.starts_with(exported.as_ref())),
+                "{exported} has no sample:\n{text}"
+            );
+        }
+        assert!(text.contains("switchboard_sip_responses_dropped_total 0"), "{text}");
+        assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
     }
 }

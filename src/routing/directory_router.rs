@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
-use super::{AgentTarget, Decision, Refusal, RouteKind, RouteRequest, Router, StaticTable, Workflows};
+use super::{AgentTarget, Decision, LivekitHost, Refusal, RouteKind, RouteRequest, Router, StaticTable, Workflows};
 use crate::directory::Directory;
 use crate::metrics::LocalCounters;
+use crate::transport::{TlsNames, Transport};
 
 /// Routes by the directory, then by the static table.
 pub struct DirectoryRouter {
@@ -20,6 +21,9 @@ pub struct DirectoryRouter {
     workflows: Option<Arc<Workflows>>,
     /// `routing_lookups_total`, registered once (a `counter!` per call looks the name up).
     lookups: Arc<LocalCounters>,
+    /// Where the names of LiveKit hosts reached over TLS are remembered, so that their
+    /// certificates are checked against the name, not the address.
+    tls_names: Option<Arc<TlsNames>>,
 }
 
 impl DirectoryRouter {
@@ -31,7 +35,14 @@ impl DirectoryRouter {
             resolved: DashMap::new(),
             workflows: None,
             lookups: LocalCounters::new(vec![metrics::counter!("routing_lookups_total")]),
+            tls_names: None,
         }
+    }
+
+    /// Remember TLS hosts' names here (the dispatcher's TLS client checks certificates by them).
+    pub fn with_tls_names(mut self, names: Arc<TlsNames>) -> DirectoryRouter {
+        self.tls_names = Some(names);
+        self
     }
 
     /// Route orgs with an enabled routing config through their workflow.
@@ -42,17 +53,15 @@ impl DirectoryRouter {
 
     /// The address of a LiveKit host, resolved once and cached. An IP literal costs nothing;
     /// a name is resolved the first time it is used.
-    fn destination(&self, host: &str) -> Option<SocketAddr> {
-        if let Some(addr) = self.resolved.get(host) {
+    fn destination(&self, host: &LivekitHost<'_>) -> Option<SocketAddr> {
+        if let Some(addr) = self.resolved.get(host.host) {
             return Some(*addr);
         }
-        let with_port = if host.contains(':') {
-            host.to_owned()
-        } else {
-            format!("{host}:5060")
-        };
-        let addr = with_port.to_socket_addrs().ok()?.next()?;
-        self.resolved.insert(host.to_owned(), addr);
+        let addr = host.with_port().to_socket_addrs().ok()?.next()?;
+        if let (Transport::Tls, Some(names)) = (host.transport, &self.tls_names) {
+            names.remember(addr, host.name());
+        }
+        self.resolved.insert(host.host.to_owned(), addr);
         Some(addr)
     }
 }
@@ -91,9 +100,14 @@ impl Router for DirectoryRouter {
             .get(&number.org_id)
             .and_then(|o| o.livekit_sip_host.clone())
             .unwrap_or_else(|| self.default_host.clone());
-        let Some(destination) = self.destination(&host) else {
+        let Ok(endpoint) = LivekitHost::parse(&host) else {
             return Decision::Refuse(Refusal::NoDestination);
         };
+        let Some(destination) = self.destination(&endpoint) else {
+            return Decision::Refuse(Refusal::NoDestination);
+        };
+        let transport = endpoint.transport;
+        let host = endpoint.host.to_owned();
         Decision::Agent(Box::new(AgentTarget {
             agent_id: version.agent_id.clone(),
             agent_version: version.version,
@@ -102,6 +116,7 @@ impl Router for DirectoryRouter {
             trunk_id: number.trunk_id.clone(),
             livekit_host: host,
             destination,
+            transport,
             kind,
             headers,
         }))

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 
 mod directory_router;
 pub mod dry_run;
+mod livekit_host;
 pub mod outbound;
 mod static_table;
 pub mod workflows;
@@ -16,6 +17,7 @@ pub mod workflows;
 mod workflow_tests;
 
 pub use directory_router::DirectoryRouter;
+pub use livekit_host::{BadLivekitHost, LivekitHost};
 pub use outbound::{OutboundDecision, OutboundRefusal, OutboundRequest, OutboundRouter};
 pub use static_table::{RoutingConfig, StaticTable, TableError};
 pub use workflows::Workflows;
@@ -67,6 +69,9 @@ pub struct AgentTarget {
     pub livekit_host: String,
     /// Where the agent leg is sent.
     pub destination: SocketAddr,
+    /// How: the endpoint's `;transport=` (UDP unless it names TCP or TLS). A UDP agent
+    /// INVITE too large for a datagram goes over TCP anyway (RFC 3261 §18.1.1).
+    pub transport: crate::transport::Transport,
     pub kind: RouteKind,
     /// Extra `X-` headers for the agent leg (workflow context and metadata).
     pub headers: Vec<(String, Bytes)>,

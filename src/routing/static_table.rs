@@ -9,13 +9,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{AgentTarget, Decision, Refusal, RouteKind, RouteRequest, Router};
+use super::{AgentTarget, Decision, LivekitHost, Refusal, RouteKind, RouteRequest, Router};
+use crate::transport::Transport;
 
 /// `[routing]` in the config.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RoutingConfig {
-    /// The LiveKit SIP endpoint agent legs go to (`host:port`), unless an org sets its own.
+    /// The LiveKit SIP endpoint agent legs go to (`host[:port][;transport=udp|tcp|tls]`),
+    /// unless an org sets its own.
     pub livekit_host: String,
     /// Optional TSV of static routes, `number<TAB>agent-uuid`.
     pub static_routes: Option<PathBuf>,
@@ -58,12 +60,15 @@ pub struct StaticTable {
     routes: HashMap<String, String>,
     livekit_host: String,
     destination: SocketAddr,
+    transport: Transport,
 }
 
 impl StaticTable {
     pub fn load(config: &RoutingConfig) -> Result<StaticTable, TableError> {
-        let destination = config
-            .livekit_host
+        let endpoint =
+            LivekitHost::parse(&config.livekit_host).map_err(|_| TableError::Resolve(config.livekit_host.clone()))?;
+        let destination = endpoint
+            .with_port()
             .to_socket_addrs()
             .ok()
             .and_then(|mut a| a.next())
@@ -74,8 +79,9 @@ impl StaticTable {
         };
         Ok(StaticTable {
             routes,
-            livekit_host: config.livekit_host.clone(),
+            livekit_host: endpoint.host.to_owned(),
             destination,
+            transport: endpoint.transport,
         })
     }
 
@@ -127,6 +133,7 @@ impl Router for StaticTable {
             trunk_id: "static".into(),
             livekit_host: self.livekit_host.clone(),
             destination: self.destination,
+            transport: self.transport,
             kind: RouteKind::Static,
             headers: Vec::new(),
         }))

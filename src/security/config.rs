@@ -44,15 +44,17 @@ pub enum SecurityConfigError {
 pub struct SecurityConfig {
     /// A source no ACL claims: "reject" (403) or "drop" (silence). Default "reject".
     pub unknown_source: UnknownSource,
-    /// New dialogs per second from one source (IPv4 address or IPv6 /64). Default 20: a
-    /// carrier's SBC sends all of a trunk's calls from a few addresses, so this sits above
-    /// the per-trunk rate.
+    /// New dialogs per second from one source (IPv4 address or IPv6 /64). Default 200: a
+    /// carrier's SBC sends all of a trunk's calls from a few addresses, and a digest call
+    /// spends two (challenge, answer), so this is twice the per-trunk rate.
     pub source_calls_per_sec: f64,
-    /// Dialogs a source may open at once before the rate applies. Default 40.
+    /// Dialogs a source may open at once before the rate applies. Default 400.
     pub source_burst: f64,
-    /// New calls per second on one trunk. Default 10.
+    /// New calls per second on one trunk. Default 100: a mid-size carrier trunk offers tens
+    /// of calls per second at its peak (10/s refused 271 of 600 calls offered at 20/s);
+    /// a flood or a loop still meets a limit far below what the core carries.
     pub trunk_calls_per_sec: f64,
-    /// Calls a trunk may open at once before the rate applies. Default 30.
+    /// Calls a trunk may open at once before the rate applies. Default 200 (two seconds).
     pub trunk_burst: f64,
     /// A limited source refused more than `flood_factor × rate` times within a second is
     /// dropped silently instead of answered 503. Default 5.
@@ -79,18 +81,26 @@ pub struct SecurityConfig {
     /// Algorithms our challenges offer, most preferred first (RFC 8760). Default SHA-256,
     /// then MD5; a peer that only speaks MD5 and takes the first offer needs `["MD5"]`.
     pub digest_algorithms: Vec<String>,
-    /// CIDRs from which LiveKit (the agent side) sends. Default loopback only.
+    /// CIDRs from which LiveKit (the agent side) sends: admitted for requests inside
+    /// dialogs and, from `[outbound] livekit_sources`, new outbound INVITEs; a new inbound
+    /// call from them meets the trunks like anyone's. Never banned on a datagram's claims.
+    /// Default loopback only.
     pub livekit_sources: Vec<String>,
+    /// LiveKit's outbound trunk credentials (its `auth_username` / `auth_password`): when
+    /// set, an outbound INVITE from a LiveKit source must also answer our digest challenge
+    /// with them. Recommended: an address range alone is forgeable over UDP. Default unset.
+    pub livekit_auth_username: String,
+    pub livekit_auth_password: crate::directory::model::Secret,
 }
 
 impl Default for SecurityConfig {
     fn default() -> Self {
         SecurityConfig {
             unknown_source: UnknownSource::Reject,
-            source_calls_per_sec: 20.0,
-            source_burst: 40.0,
-            trunk_calls_per_sec: 10.0,
-            trunk_burst: 30.0,
+            source_calls_per_sec: 200.0,
+            source_burst: 400.0,
+            trunk_calls_per_sec: 100.0,
+            trunk_burst: 200.0,
             flood_factor: 5.0,
             rate_tracked_keys: 65_536,
             ban_threshold: 5,
@@ -102,6 +112,8 @@ impl Default for SecurityConfig {
             nonce_ttl_secs: 300,
             digest_algorithms: vec!["SHA-256".to_owned(), "MD5".to_owned()],
             livekit_sources: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
+            livekit_auth_username: String::new(),
+            livekit_auth_password: crate::directory::model::Secret::default(),
         }
     }
 }

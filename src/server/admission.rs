@@ -1,11 +1,16 @@
 //! The gate every request passes before any call work (STYLE: refuse cheaply and early):
-//! banned sources and scanners are dropped; LiveKit's ranges pass; a source no trunk
-//! claims gets the configured answer (403, or nothing) before any directory lookup,
-//! workflow or agent leg; a trunk that pins TLS client certificates claims only requests
-//! that came with one of them; a trunk that authenticates by digest is challenged; new calls are
-//! rate-limited per source and per trunk (503 + Retry-After, silence past a flood); and a
-//! trunk's source may only reach that trunk's numbers. No transaction state is created for
-//! anything refused here: the answers are stateless.
+//! banned strangers and scanners are dropped (a source a trunk or LiveKit lists, or that
+//! proved a trunk's password, is never banned on what a forgeable datagram claims: its
+//! datagram is dropped and counted instead); LiveKit's ranges pass for requests inside
+//! dialogs and, from the outbound sources, for outbound INVITEs (with LiveKit's digest
+//! credentials when configured), while a new inbound call from them meets the trunks; a
+//! source no trunk claims gets the configured answer (403, or nothing) before any directory
+//! lookup, workflow or agent leg; a trunk that pins TLS client certificates claims only
+//! requests that came with one of them; new calls are rate-limited per source (before any
+//! challenge) and per trunk (503 + Retry-After, silence past a flood); a trunk that
+//! authenticates by digest is challenged; and a trunk's source may only reach that trunk's
+//! numbers. No transaction state is created for anything refused here: the answers are
+//! stateless.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -80,11 +85,23 @@ pub struct Gate {
     trunks: RateLimiter<String>,
     trunk_rates: Mutex<HashMap<String, Arc<RateLimiter<String>>>>,
     bans: BanList,
+    /// Sources that answered a trunk's digest challenge rightly, each for `PROVEN_FOR`
+    /// from its last success (a `BanList` used as a set that forgets): like listed sources,
+    /// never banned on a datagram's claims, so a digest-only carrier cannot be locked out
+    /// by someone forging its address.
+    proven: BanList,
+    /// The LiveKit sources whose new INVITEs are agents' outbound calls (`[outbound]`).
+    outbound: SourceAcl,
     digest: DigestServer,
     /// `sip_admission_total` by verdict, registered once: a `counter!` with a label per
     /// request looked the key up in the registry (about 900 instructions a time).
     verdicts: Arc<LocalCounters>,
 }
+
+/// How long a source that answered a digest challenge rightly counts as a carrier's (never
+/// banned, its in-dialog requests admitted), from its last success or in-dialog request: a
+/// day, longer than any call, so that a long call's BYE still gets through.
+const PROVEN_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The `verdict` labels of `sip_admission_total`.
 const VERDICTS: [&str; 5] = ["admitted", "challenged", "rate_limited", "refused", "dropped"];
@@ -110,6 +127,7 @@ impl Gate {
             config.ban_duration(),
             config.ban_tracked_sources,
         );
+        let proven = BanList::with_capacity(0, config.ban_window(), PROVEN_FOR, config.ban_tracked_sources);
         let digest = DigestServer::new(rand::random(), config.digest_realm.clone(), config.nonce_ttl());
         let index = Mutex::new(Arc::new(build_index(directory.snapshot())));
         Gate {
@@ -121,6 +139,8 @@ impl Gate {
             trunks,
             trunk_rates: Mutex::new(HashMap::new()),
             bans,
+            proven,
+            outbound: SourceAcl::build([]).0,
             digest,
             verdicts: LocalCounters::new(
                 VERDICTS
@@ -129,6 +149,17 @@ impl Gate {
                     .collect(),
             ),
         }
+    }
+
+    /// New INVITEs from these LiveKit sources are agents' outbound calls (`[outbound]
+    /// livekit_sources`); only those sources' new INVITEs skip the trunks.
+    pub fn with_outbound_sources(mut self, sources: &[String]) -> Gate {
+        let (acl, errors) = SourceAcl::build([("livekit".to_owned(), sources.to_vec())]);
+        for error in errors {
+            tracing::warn!(%error, "an outbound LiveKit source is ignored");
+        }
+        self.outbound = acl;
+        self
     }
 
     /// The verdict on a request from `origin`, after parsing and before anything else.
@@ -147,24 +178,41 @@ impl Gate {
 
     fn decide(&self, now: Instant, origin: Origin, request: &Message) -> Verdict {
         let source = origin.ip;
-        if self.bans.is_banned(now, source) {
+        let method = request.method();
+        let new_call = matches!(method, Some(Method::Invite)) && request.to_tag().is_none();
+        let is_ack = matches!(method, Some(Method::Ack));
+        let index = self.index();
+        let livekit = self.livekit.contains(source);
+        // A UDP source address is forgeable: a source a trunk or LiveKit lists, or one that
+        // proved a trunk's password lately, is never banned on what a datagram claims (its
+        // User-Agent, a wrong password); the datagram is dropped or refused and counted.
+        // Bans fall on strangers.
+        let listed = livekit || !index.acl.owners(source).is_empty() || self.proven.is_banned(now, source);
+        if !listed && self.bans.is_banned(now, source) {
             return self.dropped("banned");
         }
         if request.header(HeaderName::UserAgent).is_some_and(is_scanner) {
+            if listed {
+                return self.dropped("scanner_from_listed_source");
+            }
             if self.config.scanner_ban {
                 self.bans.ban(now, source, self.config.ban_duration());
                 metrics::counter!("sip_bans_total", "reason" => "scanner").increment(1);
             }
             return self.dropped("scanner");
         }
-        if self.livekit.contains(source) {
-            return Verdict::Admit;
+        if livekit {
+            // LiveKit may send requests inside its dialogs (agent legs, outbound calls) and,
+            // from the outbound sources, new outbound INVITEs; a new inbound call from it
+            // meets the trunks like any other source's.
+            if !new_call {
+                return Verdict::Admit;
+            }
+            if self.outbound.contains(source) {
+                return self.livekit_outbound(now, request);
+            }
         }
-        let index = self.index();
         let claims = index.pins.claims(index.acl.owners(source), origin.certificate);
-        let method = request.method();
-        let new_call = matches!(method, Some(Method::Invite)) && request.to_tag().is_none();
-        let is_ack = matches!(method, Some(Method::Ack));
         let mut trunks = claims.trunks;
         let asks_digest = |t: &str| index.auth_required.contains(t);
         // A claimed source calling a number on a claimed trunk that asks for digest is
@@ -177,8 +225,15 @@ impl Gate {
         let needs_digest = new_call
             && (trunks.is_empty() && !index.credentials.is_empty()
                 || !trunks.is_empty() && (trunks.iter().all(|t| asks_digest(t)) || called_trunk_asks()));
+        // Every new call a trunk may claim, challenged or not, spends the source's tokens
+        // first: this also bounds the challenges a forged source can draw toward its victim.
+        if new_call && (needs_digest || !trunks.is_empty()) {
+            if let Some(refused) = self.limit(now, &self.sources, &crate::security::source_key(source), "source") {
+                return refused;
+            }
+        }
         if needs_digest {
-            match self.authenticate(now, source, request, &index, &trunks) {
+            match self.authenticate(now, source, listed, request, &index, &trunks) {
                 Ok(trunk) => trunks = vec![trunk],
                 Err(verdict) => return verdict,
             }
@@ -186,6 +241,13 @@ impl Gate {
             // A trunk that also asks for digest is not claimed by its address or certificate
             // alone, though another trunk sharing them is.
             trunks.retain(|t| !index.auth_required.contains(*t));
+        }
+        if trunks.is_empty() && !new_call && self.proven.is_banned(now, source) {
+            // A digest-only carrier lists no address: its requests inside the calls it
+            // authenticated (ACK, BYE, re-INVITE, CANCEL) are admitted by its proof, and the
+            // B2BUA answers 481 to any that match no dialog.
+            self.proven.ban(now, source, PROVEN_FOR);
+            return Verdict::Admit;
         }
         if trunks.is_empty() {
             return match (is_ack, claims.certificate_refused) {
@@ -196,9 +258,6 @@ impl Gate {
         }
         if !new_call {
             return Verdict::Admit;
-        }
-        if let Some(refused) = self.limit(now, &self.sources, &crate::security::source_key(source), "source") {
-            return refused;
         }
         // A trunk's carrier may reach that trunk's numbers only; the answer to a number on
         // another trunk is the stranger's, byte for byte.
@@ -226,6 +285,7 @@ impl Gate {
         &self,
         now: Instant,
         source: IpAddr,
+        listed: bool,
         request: &Message,
         index: &'i TrunkIndex,
         allowed: &[&str],
@@ -243,36 +303,70 @@ impl Gate {
             claimed.then(|| Credential::Password(digest.password.clone()))
         });
         match verified {
-            Ok(ok) => Ok(index
-                .credentials
-                .get(&ok.username)
-                .map(|d| d.trunk.as_str())
-                .unwrap_or_default()),
+            Ok(ok) => {
+                self.proven.ban(now, source, PROVEN_FOR);
+                Ok(index
+                    .credentials
+                    .get(&ok.username)
+                    .map(|d| d.trunk.as_str())
+                    .unwrap_or_default())
+            }
             Err(failure) => {
                 if failure.counts_as_failure() {
                     metrics::counter!("sip_auth_failures_total").increment(1);
-                    if self.bans.record_failure(now, source) {
+                    if !listed && self.bans.record_failure(now, source) {
                         metrics::counter!("sip_bans_total", "reason" => "auth_failures").increment(1);
                     }
                     return Err(self.stranger("auth_failed"));
                 }
-                let offers = self.digest.challenge(now, failure.stale());
-                let headers = self
-                    .config
-                    .digest_algorithms
-                    .iter()
-                    .filter_map(|algorithm| {
-                        let wanted = format!("algorithm={algorithm},");
-                        offers.iter().find(|o| o.contains(&wanted))
-                    })
-                    .map(|v| (HeaderName::WwwAuthenticate, v.clone()))
-                    .collect();
-                Err(Verdict::Refuse {
-                    status: 401,
-                    headers,
-                    stranger: true,
-                })
+                Err(self.challenge(now, failure.stale(), true))
             }
+        }
+    }
+
+    /// A 401 offering our algorithms, most preferred first.
+    fn challenge(&self, now: Instant, stale: bool, stranger: bool) -> Verdict {
+        let offers = self.digest.challenge(now, stale);
+        let headers = self
+            .config
+            .digest_algorithms
+            .iter()
+            .filter_map(|algorithm| {
+                let wanted = format!("algorithm={algorithm},");
+                offers.iter().find(|o| o.contains(&wanted))
+            })
+            .map(|v| (HeaderName::WwwAuthenticate, v.clone()))
+            .collect();
+        Verdict::Refuse {
+            status: 401,
+            headers,
+            stranger,
+        }
+    }
+
+    /// An outbound INVITE from a LiveKit source: with `livekit_auth_username` set, it must
+    /// also prove LiveKit's outbound-trunk credentials (an address range alone is forgeable
+    /// over UDP); a wrong answer is refused and counted, never a ban (LiveKit is listed).
+    fn livekit_outbound(&self, now: Instant, request: &Message) -> Verdict {
+        let user = self.config.livekit_auth_username.as_str();
+        if user.is_empty() {
+            return Verdict::Admit;
+        }
+        let value = request
+            .header(HeaderName::Authorization)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default();
+        let password = &self.config.livekit_auth_password;
+        let verified = self.digest.verify(now, "INVITE", &value, |presented| {
+            (presented == user).then(|| Credential::Password(password.0.clone()))
+        });
+        match verified {
+            Ok(_) => Verdict::Admit,
+            Err(failure) if failure.counts_as_failure() => {
+                metrics::counter!("sip_auth_failures_total").increment(1);
+                self.stranger("livekit_auth_failed")
+            }
+            Err(failure) => self.challenge(now, failure.stale(), false),
         }
     }
 
@@ -363,6 +457,11 @@ fn build_index(snapshot: Arc<Snapshot>) -> TrunkIndex {
     for trunk in snapshot.trunks.values() {
         let inbound = &trunk.inbound_config;
         if let Some(user) = &inbound.auth_username {
+            if inbound.auth_password.0.is_empty() {
+                // Kept in the index so that the trunk still asks for digest; an empty secret
+                // matches no answer (`Credential::is_empty`).
+                tracing::warn!(trunk = %trunk.id, "a digest trunk has no stored password: its calls are refused until one is set");
+            }
             let digest = DigestTrunk {
                 trunk: trunk.id.clone(),
                 password: inbound.auth_password.0.clone(),

@@ -148,32 +148,108 @@ fn a_trunk_reaches_its_own_numbers_only() {
         Verdict::Admit,
         "a trunk learns 404 for numbers nobody hosts"
     );
+}
+
+/// A request inside a dialog (it has a To tag).
+fn in_dialog(method: Method) -> Message {
+    RequestBuilder::new(method.clone(), b"sip:agent@10.9.9.5")
+        .header(HeaderName::Via, "SIP/2.0/UDP 10.9.9.5;branch=z9hG4bKd")
+        .header(HeaderName::From, "<sip:agent@livekit>;tag=a")
+        .header(HeaderName::To, "<sip:+14155550100@edge>;tag=b")
+        .header(HeaderName::CallId, "in-dialog")
+        .header(HeaderName::CSeq, format!("2 {method}"))
+        .header(HeaderName::ContentLength, "0")
+        .build()
+}
+
+#[test]
+fn livekit_sends_inside_its_dialogs_and_outbound_invites_but_a_new_inbound_call_meets_the_trunks() {
+    let (gate, _d) = gate_of(SecurityConfig::default(), false);
+    let gate = gate.with_outbound_sources(&["10.9.9.7".into()]);
+    let now = Instant::now();
+    for method in [Method::Bye, Method::Ack, Method::Invite, Method::Refer] {
+        assert_eq!(
+            gate.check(now, ip("10.9.9.5"), &in_dialog(method.clone())),
+            Verdict::Admit,
+            "{method:?}"
+        );
+    }
     assert_eq!(
         gate.check(now, ip("10.9.9.5"), &invite("+15557654321", &[])),
+        forbidden(),
+        "a new inbound call from LiveKit's range, which no trunk lists"
+    );
+    assert_eq!(
+        gate.check(now, ip("10.9.9.7"), &invite("+15557654321", &[])),
         Verdict::Admit,
-        "LiveKit"
+        "an outbound INVITE from an outbound source"
     );
 }
 
 #[test]
-fn scanners_are_dropped_and_stay_banned() {
+fn with_livekit_credentials_an_outbound_invite_must_prove_them() {
+    let (gate, _d) = gate(SecurityConfig {
+        livekit_auth_username: "livekit".into(),
+        livekit_auth_password: Secret("lk-pass".into()),
+        ..SecurityConfig::default()
+    });
+    let gate = gate.with_outbound_sources(&["10.9.9.0/24".into()]);
+    let now = Instant::now();
+    let lk = ip("10.9.9.7");
+    let offered = challenge(gate.check(now, lk, &invite("+15550001234", &[])));
+    let c = crate::security::parse_challenge(&offered[0]).unwrap();
+    let wrong = c.answer("INVITE", "sip:x@edge", "livekit", "guess", "cn", 1);
+    for _ in 0..10 {
+        let verdict = gate.check(now, lk, &invite("+15550001234", &[(HeaderName::Authorization, &wrong)]));
+        assert_eq!(verdict, forbidden());
+    }
+    let right = c.answer("INVITE", "sip:x@edge", "livekit", "lk-pass", "cn", 2);
+    assert_eq!(
+        gate.check(now, lk, &invite("+15550001234", &[(HeaderName::Authorization, &right)])),
+        Verdict::Admit,
+        "never banned: LiveKit is listed"
+    );
+}
+
+#[test]
+fn a_stranger_naming_a_scanner_is_dropped_and_stays_banned() {
+    let (gate, _d) = gate_of(SecurityConfig::default(), false);
+    let now = Instant::now();
+    let scan = invite(
+        crate::directory::DEMO_NUMBER,
+        &[(HeaderName::UserAgent, "friendly-scanner")],
+    );
+    assert_eq!(gate.check(now, ip(STRANGER), &scan), Verdict::Drop);
+    assert_eq!(
+        gate.check(now, ip(STRANGER), &invite(crate::directory::DEMO_NUMBER, &[])),
+        Verdict::Drop,
+        "banned after scanning"
+    );
+    let later = now + gate.config.ban_duration() + std::time::Duration::from_secs(1);
+    assert_eq!(
+        gate.check(later, ip(STRANGER), &invite(crate::directory::DEMO_NUMBER, &[])),
+        forbidden(),
+        "the ban lapsed: a stranger again"
+    );
+}
+
+#[test]
+fn a_scanner_datagram_from_a_listed_source_is_dropped_and_bans_nobody() {
     let (gate, _d) = gate(SecurityConfig::default());
     let now = Instant::now();
     let scan = invite(
         crate::directory::DEMO_NUMBER,
         &[(HeaderName::UserAgent, "friendly-scanner")],
     );
-    assert_eq!(gate.check(now, ip(CARRIER_A), &scan), Verdict::Drop);
+    for listed in [CARRIER_A, "10.9.9.5"] {
+        assert_eq!(gate.check(now, ip(listed), &scan), Verdict::Drop, "{listed}");
+    }
     assert_eq!(
         gate.check(now, ip(CARRIER_A), &invite(crate::directory::DEMO_NUMBER, &[])),
-        Verdict::Drop,
-        "banned after scanning"
+        Verdict::Admit,
+        "the carrier's next call"
     );
-    let later = now + gate.config.ban_duration() + std::time::Duration::from_secs(1);
-    assert_eq!(
-        gate.check(later, ip(CARRIER_A), &invite(crate::directory::DEMO_NUMBER, &[])),
-        Verdict::Admit
-    );
+    assert_eq!(gate.check(now, ip("10.9.9.5"), &in_dialog(Method::Bye)), Verdict::Admit);
 }
 
 #[test]
@@ -277,6 +353,111 @@ fn repeated_wrong_passwords_ban_the_source() {
         gate.check(now, guesser, &invite("+15559990000", &[])),
         Verdict::Drop,
         "banned"
+    );
+}
+
+#[test]
+fn wrong_passwords_from_a_listed_carriers_address_ban_nobody() {
+    let digest_listed = trunk("trk_c", &["192.0.2.55"], Some(("carrier-l", "l-pass")));
+    let (gate, _d) = gate_with(
+        SecurityConfig::default(),
+        vec![digest_listed, number_on("trk_c", "+15550003333")],
+    );
+    let now = Instant::now();
+    let carrier = ip("192.0.2.55");
+    for _ in 0..gate.config.ban_threshold * 2 {
+        let c = crate::security::parse_challenge(&challenge(gate.check(now, carrier, &invite("+15550003333", &[])))[0])
+            .unwrap();
+        let wrong = c.answer("INVITE", "sip:x@edge", "carrier-l", "guess", "cn", 1);
+        let verdict = gate.check(
+            now,
+            carrier,
+            &invite("+15550003333", &[(HeaderName::Authorization, &wrong)]),
+        );
+        assert_eq!(verdict, forbidden());
+    }
+    let c = crate::security::parse_challenge(&challenge(gate.check(now, carrier, &invite("+15550003333", &[])))[0])
+        .unwrap();
+    let right = c.answer("INVITE", "sip:x@edge", "carrier-l", "l-pass", "cn", 1);
+    assert_eq!(
+        gate.check(
+            now,
+            carrier,
+            &invite("+15550003333", &[(HeaderName::Authorization, &right)])
+        ),
+        Verdict::Admit
+    );
+}
+
+#[test]
+fn a_digest_only_carrier_that_proved_its_password_is_not_banned_by_forged_guesses() {
+    let (gate, _d) = gate(SecurityConfig::default());
+    let now = Instant::now();
+    let carrier = ip("192.0.2.88");
+    let answer = |password: &str| {
+        let c = crate::security::parse_challenge(&challenge(gate.check(now, carrier, &invite("+15559990000", &[])))[0])
+            .unwrap();
+        c.answer("INVITE", "sip:x@edge", "carrier-c", password, "cn", 1)
+    };
+    let right = answer("s3cret");
+    assert_eq!(
+        gate.check(
+            now,
+            carrier,
+            &invite("+15559990000", &[(HeaderName::Authorization, &right)])
+        ),
+        Verdict::Admit
+    );
+    for _ in 0..gate.config.ban_threshold * 2 {
+        let wrong = answer("guess");
+        assert_eq!(
+            gate.check(
+                now,
+                carrier,
+                &invite("+15559990000", &[(HeaderName::Authorization, &wrong)])
+            ),
+            forbidden()
+        );
+    }
+    let right = answer("s3cret");
+    assert_eq!(
+        gate.check(
+            now,
+            carrier,
+            &invite("+15559990000", &[(HeaderName::Authorization, &right)])
+        ),
+        Verdict::Admit,
+        "still reachable"
+    );
+    assert_eq!(
+        gate.check(now, carrier, &in_dialog(Method::Bye)),
+        Verdict::Admit,
+        "its hang-up"
+    );
+    assert_eq!(gate.check(now, ip(STRANGER), &in_dialog(Method::Bye)), forbidden());
+}
+
+#[test]
+fn a_trunk_whose_stored_password_is_empty_admits_no_answer() {
+    let (gate, _d) = gate_with(
+        SecurityConfig::default(),
+        vec![
+            trunk("trk_lost", &[], Some(("carrier-e", ""))),
+            number_on("trk_lost", "+15550004444"),
+        ],
+    );
+    let now = Instant::now();
+    let source = ip("192.0.2.99");
+    let c =
+        crate::security::parse_challenge(&challenge(gate.check(now, source, &invite("+15550004444", &[])))[0]).unwrap();
+    let empty = c.answer("INVITE", "sip:x@edge", "carrier-e", "", "cn", 1);
+    assert_eq!(
+        gate.check(
+            now,
+            source,
+            &invite("+15550004444", &[(HeaderName::Authorization, &empty)])
+        ),
+        forbidden()
     );
 }
 

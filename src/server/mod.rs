@@ -26,6 +26,8 @@ pub enum ServeError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Directory(#[from] crate::directory::DirectoryError),
+    #[error("cannot write the demo API key to {0}: {1}")]
+    DemoKey(std::path::PathBuf, #[source] std::io::Error),
     #[error("the workflow sandbox: {0}")]
     Workflow(#[from] crate::workflow::WorkflowError),
 }
@@ -34,6 +36,7 @@ pub enum ServeError {
 #[allow(clippy::type_complexity)]
 fn open_routing(
     config: &Config,
+    tls_names: &Arc<transport::TlsNames>,
 ) -> Result<
     (
         crate::routing::DirectoryRouter,
@@ -49,8 +52,19 @@ fn open_routing(
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
         if let Some(key) = crate::directory::ensure_demo(&directory, &now)? {
-            // Printed once, to the operator's terminal, never logged: only its hash is kept.
-            println!("Seeded a demo directory. Demo org API key (shown once): {key}");
+            // Into a file only this user may read, never to stdout or the log (where log
+            // collectors keep it): only its hash is in the store.
+            let path = config
+                .store
+                .path
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("demo-api-key");
+            write_secret(&path, &key).map_err(|err| ServeError::DemoKey(path.clone(), err))?;
+            println!(
+                "Seeded a demo directory. The demo org's API key is in {} (mode 0600).",
+                path.display()
+            );
             tracing::info!(
                 number = crate::directory::DEMO_NUMBER,
                 agent = crate::directory::DEMO_AGENT_ID,
@@ -66,8 +80,22 @@ fn open_routing(
     tracing::info!(store = %config.store.path.display(), numbers = snapshot.number_count(), static_routes = fallback.as_ref().map_or(0, |t| t.len()), livekit = %config.routing.livekit_host, "routing loaded");
     let workflows = Arc::new(open_workflows(config, &snapshot)?);
     let router = crate::routing::DirectoryRouter::new(directory.clone(), config.routing.livekit_host.clone(), fallback)
-        .with_workflows(workflows.clone());
+        .with_workflows(workflows.clone())
+        .with_tls_names(tls_names.clone());
     Ok((router, directory, workflows))
+}
+
+/// Write `secret` to a new file readable by this user only (replacing an older one).
+fn write_secret(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(file, "{secret}")
 }
 
 /// The workflow sandbox, with every org's module loaded (from its stored artifact, or
@@ -169,7 +197,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         // Before the SIP handler registers its metric handles.
         crate::metrics::install();
     }
-    let (router, directory, workflows) = open_routing(config)?;
+    let tls_names = Arc::new(transport::TlsNames::default());
+    let (router, directory, workflows) = open_routing(config, &tls_names)?;
     let router = Arc::new(router);
     let core = crate::b2bua::B2bua::new(config.b2bua.clone(), rand::random());
     let call_log = Arc::new(crate::store::CallLog::open(&config.store.path)?);
@@ -181,7 +210,6 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         Some((recorder, thread)) => (Some(recorder), Some(thread)),
         None => (None, None),
     };
-    let tls_names = Arc::new(transport::TlsNames::default());
     let tls_client = transport::TlsClient::new(config.outbound.carrier_tls_ca.as_deref(), tls_names.clone())?;
     let outbound = crate::routing::outbound::DirectoryOutboundRouter::new(directory.clone(), config.outbound.clone())
         .with_tls_names(tls_names);
@@ -189,7 +217,10 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let handler = Arc::new(
         SipHandler::new(config.sip.server_header.clone(), core, router, recorder)
             .with_outbound(livekit, Arc::new(outbound))
-            .with_gate(admission::Gate::new(config.security.clone(), directory.clone())),
+            .with_gate(
+                admission::Gate::new(config.security.clone(), directory.clone())
+                    .with_outbound_sources(&config.outbound.livekit_sources),
+            ),
     );
     let listeners = transport::start(&config.sip, tls, handler.clone())
         .await

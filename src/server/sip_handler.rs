@@ -20,6 +20,10 @@ use crate::transport::{Handler, Incoming, Outgoing};
 /// Methods we serve, for `Allow` headers.
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, REFER";
 
+/// Bytes by which a digest challenge to a stranger may exceed the request it answers (see
+/// `answer_gated`): two challenges (SHA-256 and MD5) make a 401 of about 620 bytes.
+const CHALLENGE_ALLOWANCE: usize = 512;
+
 /// Each transaction kind's live states (RFC 3261 §17, RFC 6026), the gauge's label pairs.
 const TRANSACTION_STATES: [(&str, &[&str]); 4] = [
     ("client_invite", &["calling", "proceeding", "completed", "accepted"]),
@@ -117,6 +121,7 @@ impl SipHandler {
             }
         }
         metrics::counter!("sip_retransmissions_total").absolute(census.retransmissions);
+        metrics::counter!("sip_responses_dropped_total").absolute(census.responses_dropped);
     }
 
     fn is_draining(&self) -> bool {
@@ -225,23 +230,39 @@ impl SipHandler {
         self.send(incoming, &request, response, out);
     }
 
-    /// A gate's answer: the same bytes whatever was asked for, no Server header (no product
-    /// or version to learn), and to a stranger never larger than the request (no
-    /// reflection gain).
+    /// A gate's answer: the same bytes whatever was asked for, and no Server header (no
+    /// product or version to learn).
+    ///
+    /// Anti-amplification, for a stranger (a source no trunk claims, whose address a UDP
+    /// datagram may forge): a refusal is never larger than the request, except a digest
+    /// challenge, which may exceed it by [`CHALLENGE_ALLOWANCE`] bytes (a late-offer INVITE
+    /// of 350 bytes must still learn it is challenged). A challenge that would exceed even
+    /// that keeps only the most preferred algorithm's offer; past that it is dropped. The
+    /// gain a forger gets is thus under 3x for the smallest INVITE, and the volume is bound
+    /// by the per-source rate limit the gate applies before it challenges.
     fn answer_gated(
         &self,
         incoming: &Incoming,
         request: &Message,
-        (status, headers): (u16, Vec<(HeaderName, String)>),
+        (status, mut headers): (u16, Vec<(HeaderName, String)>),
         stranger: bool,
         out: &mut Vec<Outgoing>,
     ) {
-        let mut response = sip::response_for(request, status, crate::b2bua::phrase(status));
-        for (name, value) in headers {
-            response = response.header(name, Bytes::from(value));
+        let allowance = if status == 401 { CHALLENGE_ALLOWANCE } else { 0 };
+        let limit = incoming.bytes.len() + allowance;
+        let build = |headers: &[(HeaderName, String)]| {
+            let mut response = sip::response_for(request, status, crate::b2bua::phrase(status));
+            for (name, value) in headers {
+                response = response.header(*name, Bytes::from(value.clone()));
+            }
+            response.to_tag(local_tag(request)).build().to_bytes()
+        };
+        let mut response = build(&headers);
+        if stranger && response.len() > limit && headers.len() > 1 {
+            headers.truncate(1);
+            response = build(&headers);
         }
-        let response = response.to_tag(local_tag(request)).build().to_bytes();
-        if stranger && response.len() > incoming.bytes.len() {
+        if stranger && response.len() > limit {
             metrics::counter!("sip_refused_total", "reason" => "larger_than_request").increment(1);
             return;
         }

@@ -63,6 +63,7 @@ pub fn validate_request(request: &Message) -> Result<(), Rejection> {
         return Err(Rejection::new(400, "CSeq Method Mismatch"));
     }
     check_vias(request)?;
+    check_header_values(request)?;
     request.from().map_err(|_| Rejection::new(400, "Bad From"))?;
     request.to().map_err(|_| Rejection::new(400, "Bad To"))?;
     if request
@@ -76,6 +77,45 @@ pub fn validate_request(request: &Message) -> Result<(), Rejection> {
         .map_err(|_| Rejection::new(400, "Bad Max-Forwards"))?;
     check_request_uri(request)?;
     check_require(request)
+}
+
+/// No control characters in header values (RFC 3261 §25.1: TEXT-UTF8 and LWS only). A
+/// NUL or ESC can end or hijack a string in the next parser, and a bare CR is a line end to
+/// parsers that split on CR: relayed, it could smuggle a header (an `X-Switchboard-*` one)
+/// past us. Folding (CRLF or LF then SP/HTAB) stays legal.
+fn check_header_values(request: &Message) -> Result<(), Rejection> {
+    for header in &request.headers {
+        if let Some(why) = control_character(request.text(&header.value)) {
+            return Err(Rejection::new(400, why));
+        }
+    }
+    Ok(())
+}
+
+/// The fault, if `value` holds a control character outside a fold. Inside a quoted string
+/// a quoted-pair may escape one (RFC 3261 §25.1 allows `\` before any octet but CR and LF;
+/// RFC 4475 §3.1.1.3 uses it), so an escaped control there is text, not a control.
+fn control_character(value: &[u8]) -> Option<&'static str> {
+    let is_fold = |at: usize| matches!(value.get(at), Some(b' ' | b'\t'));
+    let (mut quoted, mut escaped) = (false, false);
+    for (i, b) in value.iter().enumerate() {
+        let was_escaped = std::mem::take(&mut escaped);
+        match *b {
+            b'\t' => {}
+            b'\r' if value.get(i + 1) == Some(&b'\n') && is_fold(i + 2) => {}
+            b'\n' if is_fold(i + 1) => {}
+            b'\r' => return Some("Bare CR in Header Value"),
+            b'\n' => return Some("Bare LF in Header Value"),
+            0..=0x1f | 0x7f if was_escaped => {}
+            0 => return Some("NUL in Header Value"),
+            0x1b => return Some("ESC in Header Value"),
+            0..=0x1f | 0x7f => return Some("Control Character in Header Value"),
+            b'\\' if quoted && !was_escaped => escaped = true,
+            b'"' if !was_escaped => quoted = !quoted,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Every Via value must parse, and a Via line may not hold empty values (`a, , b`).
@@ -127,4 +167,70 @@ fn check_require(request: &Message) -> Result<(), Rejection> {
         reason: "Bad Extension",
         unsupported: Some(unsupported.freeze()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invite_with(header: &[u8]) -> Message {
+        let mut raw = b"INVITE sip:+15551234567@192.0.2.5 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1\r\n\
+From: <sip:+14155550100@192.0.2.1>;tag=1\r\n\
+To: <sip:+15551234567@192.0.2.5>\r\n\
+Call-ID: c1\r\n\
+CSeq: 1 INVITE\r\n\
+Max-Forwards: 70\r\n"
+            .to_vec();
+        raw.extend_from_slice(header);
+        raw.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
+        Message::parse(Bytes::from(raw)).expect("parses")
+    }
+
+    #[test]
+    fn header_values_with_nul_esc_a_bare_cr_or_other_controls_get_400() {
+        let cases: &[(&str, &[u8], &str)] = &[
+            ("nul", b"X-Carrier-Ref: ab\0cd", "NUL in Header Value"),
+            ("esc", b"Subject: hi \x1b[2J", "ESC in Header Value"),
+            (
+                "bare CR smuggling a header",
+                b"X-Carrier-Ref: abc\rX-Switchboard-Route: workflow",
+                "Bare CR in Header Value",
+            ),
+            ("bare CR at the end", b"Subject: hi\r", "Bare CR in Header Value"),
+            ("NUL escaped outside quotes", b"Subject: a\\\0b", "NUL in Header Value"),
+            (
+                "bare CR escaped in quotes",
+                b"Subject: \"a\\\rb\"",
+                "Bare CR in Header Value",
+            ),
+            ("bell", b"Subject: \x07", "Control Character in Header Value"),
+            ("DEL", b"Subject: a\x7fb", "Control Character in Header Value"),
+        ];
+        for (name, header, why) in cases {
+            let request = invite_with(header);
+            let rejection = validate_request(&request).expect_err(name);
+            assert_eq!((rejection.status, rejection.reason), (400, *why), "{name}");
+        }
+    }
+
+    #[test]
+    fn tabs_folds_and_utf8_in_header_values_pass() {
+        for header in [
+            &b"Subject: a\tb"[..],
+            b"Subject: first\r\n second",
+            b"Subject: first\r\n\tsecond",
+            b"Subject: first\n second",
+            "Subject: caf\u{e9} \u{2603}".as_bytes(),
+            b"Subject: \"BEL:\\\x07 NUL:\\\0 DEL:\\\x7f\"",
+        ] {
+            let request = invite_with(header);
+            assert_eq!(
+                validate_request(&request),
+                Ok(()),
+                "{}",
+                String::from_utf8_lossy(header)
+            );
+        }
+    }
 }

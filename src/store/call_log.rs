@@ -43,14 +43,19 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS call_record_names (
         ended_by INTEGER NOT NULL,
         ringing_ms INTEGER,
         answered_ms INTEGER,
-        ended_ms INTEGER NOT NULL
+        ended_ms INTEGER NOT NULL,
+        livekit_call_id TEXT
     );
-    CREATE INDEX IF NOT EXISTS call_records_by_org ON call_records (org, key);
-    CREATE VIEW IF NOT EXISTS call_records_named AS SELECT
+    CREATE INDEX IF NOT EXISTS call_records_by_org ON call_records (org, key);";
+
+/// The view, made again at each open so that it shows columns added since.
+const VIEW: &str = "DROP VIEW IF EXISTS call_records_named;
+    CREATE VIEW call_records_named AS SELECT
         c.key, o.name AS org_id, t.name AS trunk_id, d.name AS direction, c.call_id,
         c.called_number, c.calling_number, k.name AS route_kind, c.agent_id,
         c.agent_version_id, c.status, r.name AS reason, u.name AS outcome,
-        e.name AS ended_by, c.key >> 20 AS invite_ms, c.ringing_ms, c.answered_ms, c.ended_ms
+        e.name AS ended_by, c.key >> 20 AS invite_ms, c.ringing_ms, c.answered_ms, c.ended_ms,
+        c.livekit_call_id
     FROM call_records c
         LEFT JOIN call_record_names o ON o.id = c.org
         LEFT JOIN call_record_names t ON t.id = c.trunk
@@ -100,7 +105,7 @@ fn migrate_json_table() -> String {
              json_extract(body, '$.calling_number'), {route_kind}, json_extract(body, '$.agent_id'),
              json_extract(body, '$.agent_version_id'),
              COALESCE(json_extract(body, '$.status'), 0), {reason}, {outcome}, {ended_by},
-             {ringing}, {answered}, COALESCE({ended}, key >> 20)
+             {ringing}, {answered}, COALESCE({ended}, key >> 20), NULL
          FROM calls;
          DROP TABLE calls;",
         ringing = ms("ringing_at"),
@@ -112,7 +117,7 @@ fn migrate_json_table() -> String {
 /// The record's fields with their names, for reading.
 const SELECT_NAMED: &str = "SELECT key, org_id, trunk_id, direction, call_id, called_number,
      calling_number, route_kind, agent_id, agent_version_id, status, reason, outcome, ended_by,
-     invite_ms, ringing_ms, answered_ms, ended_ms FROM call_records_named";
+     invite_ms, ringing_ms, answered_ms, ended_ms, livekit_call_id FROM call_records_named";
 
 /// Bits of a record key below the millisecond timestamp.
 pub const SEQUENCE_BITS: u32 = 20;
@@ -126,6 +131,8 @@ pub struct CallRow<'a> {
     pub trunk_id: Option<&'a str>,
     pub direction: &'a str,
     pub call_id: &'a str,
+    /// LiveKit's Call-ID for the call (see `CallRecord::livekit_call_id`).
+    pub livekit_call_id: Option<&'a str>,
     pub called_number: Option<&'a str>,
     pub calling_number: Option<&'a str>,
     pub route_kind: &'a str,
@@ -224,6 +231,16 @@ impl CallLog {
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         let tx = connection.transaction()?;
         tx.execute_batch(SCHEMA)?;
+        // Tables from before the LiveKit Call-ID was kept gain its column (last, as above).
+        let has_livekit_call_id: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('call_records') WHERE name = 'livekit_call_id')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_livekit_call_id {
+            tx.execute_batch("ALTER TABLE call_records ADD COLUMN livekit_call_id TEXT")?;
+        }
+        tx.execute_batch(VIEW)?;
         let old: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'calls')",
             [],
@@ -408,9 +425,9 @@ struct Named {
     ended_by: i64,
 }
 
-/// Rows in one multi-row INSERT (17 columns each: 544 parameters, under SQLite's limit).
+/// Rows in one multi-row INSERT (18 columns each: 576 parameters, under SQLite's limit).
 const ROWS_PER_INSERT: usize = 32;
-const FIELDS: usize = 17;
+const FIELDS: usize = 18;
 
 /// `OR IGNORE`: keys are unique by construction (a millisecond and a sequence number), and
 /// an INSERT that cannot abort needs no statement journal (about 400 instructions a row).
@@ -472,6 +489,7 @@ fn bind(
         insert.raw_bind_parameter(at + 15, r.ringing_ms)?;
         insert.raw_bind_parameter(at + 16, r.answered_ms)?;
         insert.raw_bind_parameter(at + 17, r.ended_ms)?;
+        insert.raw_bind_parameter(at + 18, r.livekit_call_id)?;
     }
     Ok(())
 }
@@ -486,6 +504,7 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, CallRecord)> {
         trunk_id: r.get(2)?,
         direction: r.get(3)?,
         call_id: r.get(4)?,
+        livekit_call_id: r.get(18)?,
         called_number: r.get(5)?,
         calling_number: r.get(6)?,
         route_kind: r.get(7)?,
@@ -517,6 +536,7 @@ mod tests {
             trunk_id: None,
             direction: "inbound",
             call_id: "a84b4c76e66710@carrier",
+            livekit_call_id: Some("5f1e0c2a9b7d4e31@switchboard"),
             called_number: Some("+15551234567"),
             calling_number: None,
             route_kind: "static",
@@ -582,6 +602,7 @@ mod tests {
             trunk_id: Some("trunk-1"),
             direction: "outbound",
             call_id: "abc@lk",
+            livekit_call_id: Some("abc@lk"),
             called_number: Some("+15551234567"),
             calling_number: Some("+14155550100"),
             route_kind: "workflow",
@@ -603,6 +624,7 @@ mod tests {
                 id: record_id(key),
                 direction: "outbound".into(),
                 call_id: "abc@lk".into(),
+                livekit_call_id: Some("abc@lk".into()),
                 org_id: Some("org-a".into()),
                 trunk_id: Some("trunk-1".into()),
                 called_number: Some("+15551234567".into()),
@@ -661,6 +683,7 @@ mod tests {
             id: record_id(key),
             direction: "inbound".into(),
             call_id: "old@carrier".into(),
+            livekit_call_id: None,
             org_id: Some("org-a".into()),
             trunk_id: Some("trunk-1".into()),
             called_number: Some("+15551234567".into()),
@@ -701,6 +724,32 @@ mod tests {
             .unwrap();
         assert_eq!(left, 0, "the old table is gone");
         CallLog::open(&path).expect("a second open has nothing to migrate");
+    }
+
+    #[test]
+    fn a_table_from_before_the_livekit_call_id_gains_its_column_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            let before = SCHEMA.replace(",\n        livekit_call_id TEXT", "");
+            assert_ne!(before, SCHEMA);
+            c.execute_batch(&before).unwrap();
+            c.execute_batch(
+                "INSERT INTO call_record_names (id, name) VALUES (1, 'o'), (2, 'inbound'), (3, 'x');
+                 INSERT INTO call_records VALUES (5, 1, NULL, 2, 'old@carrier', NULL, NULL, 3, NULL,
+                     NULL, 200, 3, 3, 3, NULL, NULL, 0);",
+            )
+            .unwrap();
+        }
+        let log = CallLog::open(&path).unwrap();
+        let old = log.get("o", &record_id(5)).unwrap().expect("the old row");
+        assert_eq!((old.call_id.as_str(), old.livekit_call_id), ("old@carrier", None));
+        log.append(&[row(6, "o")]).unwrap();
+        let new = log.get("o", &record_id(6)).unwrap().unwrap();
+        assert_eq!(new.livekit_call_id.as_deref(), Some("5f1e0c2a9b7d4e31@switchboard"));
+        drop(log);
+        CallLog::open(&path).expect("a second open has nothing to add");
     }
 
     #[test]

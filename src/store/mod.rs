@@ -4,6 +4,7 @@
 
 mod artifacts;
 mod call_log;
+mod private;
 mod sqlite;
 
 use std::path::PathBuf;

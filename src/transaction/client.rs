@@ -123,6 +123,16 @@ impl ClientInvite {
         }
     }
 
+    /// The TU gave up on this INVITE before any response (RFC 3261 §9.1: a CANCEL must
+    /// wait for a provisional): Timer A stops, so a peer that is slow, not dead, is not
+    /// sent the INVITE again; Timer B still ends the wait, and a late answer still
+    /// reaches the TU, which undoes it.
+    pub fn stop_retransmitting(&mut self) {
+        if let InviteState::Calling { retransmit_at, .. } = &mut self.state {
+            *retransmit_at = None;
+        }
+    }
+
     pub fn handle_transport_error(&mut self, out: &mut Vec<Action>) {
         if matches!(self.state, InviteState::Calling { .. } | InviteState::Proceeding) {
             out.push(Action::Deliver(TxEvent::TransportError));

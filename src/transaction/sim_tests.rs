@@ -221,6 +221,44 @@ fn timer_a_doubles_and_timer_b_times_out_an_unanswered_invite_after_64_t1() {
 }
 
 #[test]
+fn an_invite_told_to_stop_retransmitting_is_sent_no_more_but_still_times_out_and_hears_a_late_answer() {
+    let mut sim = Sim::new(2, 1.0, Answer::Silent);
+    sim.send(Method::Invite);
+    sim.run_for(Duration::from_millis(4_000));
+    // Sent at 0, then Timer A at 0.5, 1.5 and 3.5 s.
+    assert_eq!(sim.transmissions[CLIENT as usize], 4);
+    let id = TxId(1);
+    let mut out = Vec::new();
+    sim.client.stop_retransmitting(id, &mut out);
+    sim.absorb(CLIENT, out);
+    sim.run_for(Duration::from_millis(27_999));
+    assert_eq!(
+        sim.transmissions[CLIENT as usize], 4,
+        "no retransmission after giving up"
+    );
+    assert!(sim.client_events.is_empty());
+    sim.run_for(Duration::from_millis(2));
+    assert!(
+        matches!(sim.client_events.as_slice(), [TxEvent::Timeout]),
+        "Timer B still ends it"
+    );
+    assert!(sim.client.is_empty());
+
+    let mut sim = Sim::new(2, 0.0, Answer::Silent);
+    sim.send(Method::Invite);
+    let mut out = Vec::new();
+    sim.client.stop_retransmitting(TxId(1), &mut out);
+    sim.absorb(CLIENT, out);
+    sim.run_for(Duration::from_millis(5_000));
+    let late = response_for(&Sim::request(Method::Invite), 200, "OK")
+        .to_tag("s1")
+        .build();
+    sim.link.push_back((sim.now, CLIENT, late.to_bytes()));
+    sim.run_for(Duration::from_millis(10));
+    assert_eq!(sim.client_finals(), vec![200], "a late 2xx still reaches the TU");
+}
+
+#[test]
 fn timer_e_caps_at_t2_and_timer_f_times_out_a_non_invite() {
     let mut sim = Sim::new(3, 1.0, Answer::Silent);
     sim.send(Method::Options);

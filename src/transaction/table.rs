@@ -69,6 +69,8 @@ pub struct Transactions<D> {
     actions: Vec<Action>,
     /// Messages resent by timers or in answer to a retransmitted request, ever.
     retransmissions: u64,
+    /// Responses that matched no client transaction.
+    stray_responses: u64,
 }
 
 impl<D: Clone> Transactions<D> {
@@ -82,6 +84,7 @@ impl<D: Clone> Transactions<D> {
             deadlines: BTreeSet::new(),
             actions: Vec::new(),
             retransmissions: 0,
+            stray_responses: 0,
         }
     }
 
@@ -102,6 +105,11 @@ impl<D: Clone> Transactions<D> {
     /// requests).
     pub fn retransmissions(&self) -> u64 {
         self.retransmissions
+    }
+
+    /// Responses so far that matched no client transaction (dropped here).
+    pub fn stray_responses(&self) -> u64 {
+        self.stray_responses
     }
 
     /// Live transactions by kind and state, for metrics. A scan: call it at sampling
@@ -235,7 +243,10 @@ impl<D: Clone> Transactions<D> {
         ack: impl FnOnce(&Message) -> Bytes,
         out: &mut Vec<Output<D>>,
     ) -> Option<TxId> {
-        let id = *self.clients.get(key)?;
+        let Some(&id) = self.clients.get(key) else {
+            self.stray_responses += 1;
+            return None;
+        };
         let config = self.config;
         match &mut self.entries.get_mut(&id)?.machine {
             Machine::ClientInvite(m) => m.handle_response(now, response, ack, &config, &mut self.actions),
@@ -254,6 +265,16 @@ impl<D: Clone> Transactions<D> {
             Some(Machine::ServerInvite(m)) => m.handle_transport_error(&mut self.actions),
             Some(Machine::ServerNonInvite(_)) | None => return,
         }
+        self.settle(id, out);
+    }
+
+    /// Stop resending an INVITE we no longer want answered (see
+    /// [`ClientInvite::stop_retransmitting`]); other transactions are left alone.
+    pub fn stop_retransmitting(&mut self, id: TxId, out: &mut Vec<Output<D>>) {
+        let Some(Machine::ClientInvite(m)) = self.entries.get_mut(&id).map(|e| &mut e.machine) else {
+            return;
+        };
+        m.stop_retransmitting();
         self.settle(id, out);
     }
 

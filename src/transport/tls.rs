@@ -114,7 +114,9 @@ fn ensure_dev_certificate(dir: &Path) -> Result<(PathBuf, PathBuf), TlsError> {
     }
     let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
     let write = |path: &Path, text: String| {
-        std::fs::create_dir_all(dir)
+        // Owner-only, like the store's folder (often its parent, `./data`).
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(dir)
             .and_then(|_| std::fs::write(path, text))
             .map_err(|source| TlsError::Read {
                 path: path.to_owned(),

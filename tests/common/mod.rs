@@ -252,9 +252,14 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(scenario_name: &str, port: u16, calls: usize) -> Agent {
+        Agent::start_at(scenario_name, "127.0.0.1", port, calls, "u1")
+    }
+
+    /// The agent on its own loopback address `ip`, over `transport` (SIPp's `-t`: u1, t1).
+    pub fn start_at(scenario_name: &str, ip: &str, port: u16, calls: usize, transport: &str) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let child = Command::new(require_tool("sipp", "sip-tester"))
-            .args(["-sf", &scenario(scenario_name), "-i", "127.0.0.1", "-p"])
+            .args(["-sf", &scenario(scenario_name), "-i", ip, "-t", transport, "-p"])
             .arg(port.to_string())
             .args(["-m", &calls.to_string(), "-nostdin", "-trace_err"])
             .current_dir(dir.path())
@@ -343,13 +348,17 @@ pub fn carrier(server: &Server, scenario_path: &str, dialed: &str, calls: usize,
     );
 }
 
-/// The demo org's API key, printed once at first start.
+/// The demo org's API key: first start writes it to a 0600 file and prints the path.
 pub fn demo_api_key(server: &Server) -> String {
     let text = server.stdout_text();
-    text.split_whitespace()
-        .find(|w| w.starts_with("ak_"))
-        .unwrap_or_else(|| panic!("no demo API key in the server's output: {text}"))
-        .to_owned()
+    let path = text
+        .split_once("API key is in ")
+        .and_then(|(_, rest)| rest.split(" (mode 0600)").next())
+        .unwrap_or_else(|| panic!("no demo key file named in the server's output: {text}"));
+    let path = server.dir.path().join(path);
+    let key = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(!text.contains(key.trim()), "the key itself is printed: {text}");
+    key.trim().to_owned()
 }
 
 /// GET a path of the HTTP listener with an API key; (status, body).

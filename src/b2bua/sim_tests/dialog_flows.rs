@@ -193,6 +193,58 @@ fn in_dialog_options_is_relayed_and_refer_is_relayed_when_configured() {
 }
 
 #[test]
+fn the_agents_refer_reaches_the_carrier_by_default_and_the_transfers_notify_comes_back() {
+    let mut net = answered(30, 0.0, Net::config());
+    net.agent_request_with(
+        Method::Refer,
+        2,
+        None,
+        &[(HeaderName::ReferTo, "<sip:+15557654321@192.0.2.1>")],
+    );
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.agent.in_dialog_answers, vec![(Method::Refer, 200)]);
+    let relayed = net
+        .carrier
+        .in_dialog
+        .iter()
+        .find(|m| m.method() == Some(&Method::Refer))
+        .expect("the REFER reached the carrier");
+    assert_eq!(
+        relayed.header(HeaderName::ReferTo),
+        Some(&b"<sip:+15557654321@192.0.2.1>"[..])
+    );
+    let notify = net.carrier_in_dialog(Method::Notify, 2);
+    let notify = RequestBuilder::new(Method::Notify, notify.request_uri().unwrap())
+        .raw_header(b"Via", notify.header(HeaderName::Via).unwrap())
+        .raw_header(b"From", notify.header(HeaderName::From).unwrap())
+        .raw_header(b"To", notify.header(HeaderName::To).unwrap())
+        .raw_header(b"Call-ID", notify.header(HeaderName::CallId).unwrap())
+        .raw_header(b"CSeq", notify.header(HeaderName::CSeq).unwrap())
+        .raw_header(b"Max-Forwards", "70")
+        .raw_header(b"Event", "refer")
+        .raw_header(b"Subscription-State", "terminated;reason=noresource")
+        .raw_header(b"Content-Type", "message/sipfrag;version=2.0")
+        .body(Bytes::from_static(b"SIP/2.0 200 OK\r\n"))
+        .build();
+    net.carrier_request(notify);
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.carrier.in_dialog_answers, vec![(Method::Notify, 200)]);
+    let back = net
+        .agent
+        .in_dialog
+        .iter()
+        .find(|m| m.method() == Some(&Method::Notify))
+        .expect("the NOTIFY came back to the agent");
+    assert_eq!(back.header(HeaderName::Event), Some(&b"refer"[..]));
+    assert_eq!(
+        back.header_by_name("Subscription-State"),
+        Some(&b"terminated;reason=noresource"[..])
+    );
+    assert_eq!(back.content_type(), Some(&b"message/sipfrag;version=2.0"[..]));
+    assert_eq!(back.body(), b"SIP/2.0 200 OK\r\n");
+}
+
+#[test]
 fn a_session_refreshed_by_reinvite_outlives_its_first_interval() {
     let mut net = Net::new(25, 0.0, AgentMode::Answer, Net::config());
     net.call(NUMBER, &[(HeaderName::SessionExpires, "90;refresher=uac")]);

@@ -538,8 +538,12 @@ fn session_timers_end_an_outbound_call_nobody_refreshes() {
 }
 
 #[test]
-fn refer_from_the_agent_is_refused_by_default_and_relayed_to_the_carrier_when_configured() {
-    let mut net = outbound_net(126, AgentMode::Answer, Net::config());
+fn refer_from_the_agent_is_relayed_to_the_carrier_by_default_and_refused_when_configured() {
+    let config = B2buaConfig {
+        refer: ReferPolicy::Refuse,
+        ..Net::config()
+    };
+    let mut net = outbound_net(126, AgentMode::Answer, config);
     net.agent_calls(DIALED, Some(OWN), Some("ver-a"));
     net.run_for(Duration::from_secs(1));
     let refer = net.carrier_in_dialog(Method::Refer, 2);
@@ -547,11 +551,7 @@ fn refer_from_the_agent_is_refused_by_default_and_relayed_to_the_carrier_when_co
     net.run_for(Duration::from_millis(200));
     assert_eq!(net.carrier.in_dialog_answers, vec![(Method::Refer, 603)]);
     assert!(net.agent.in_dialog.is_empty(), "nothing reached the carrier");
-    let config = B2buaConfig {
-        refer: ReferPolicy::Relay,
-        ..Net::config()
-    };
-    let mut net = outbound_net(127, AgentMode::Answer, config);
+    let mut net = outbound_net(127, AgentMode::Answer, Net::config());
     net.agent_calls(DIALED, Some(OWN), Some("ver-a"));
     net.run_for(Duration::from_secs(1));
     let mut refer = net.carrier_in_dialog(Method::Refer, 2);

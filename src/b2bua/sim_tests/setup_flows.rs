@@ -287,8 +287,12 @@ fn info_and_update_from_the_caller_reach_the_agent_in_its_dialog_and_their_answe
 }
 
 #[test]
-fn refer_is_refused_with_603_by_default() {
-    let mut net = Net::new(14, 0.0, AgentMode::Answer, Net::config());
+fn refer_is_refused_with_603_when_configured_to_refuse() {
+    let config = B2buaConfig {
+        refer: ReferPolicy::Refuse,
+        ..Net::config()
+    };
+    let mut net = Net::new(14, 0.0, AgentMode::Answer, config);
     net.call(NUMBER, &[]);
     net.run_for(Duration::from_secs(1));
     let refer = net.carrier_in_dialog(Method::Refer, 2);

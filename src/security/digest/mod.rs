@@ -90,6 +90,15 @@ pub enum Credential {
     Ha1(String),
 }
 
+impl Credential {
+    /// No secret at all: such a credential matches no answer.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Credential::Password(p) | Credential::Ha1(p) => p.is_empty(),
+        }
+    }
+}
+
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -163,6 +163,13 @@ impl DigestServer {
         let credential = password_for(answer.username).ok_or_else(|| AuthFailure::UnknownUser {
             username: answer.username.to_owned(),
         })?;
+        // An empty stored secret (a password never set, or lost) matches nothing, not even
+        // an answer computed from an empty password.
+        if credential.is_empty() {
+            return Err(AuthFailure::BadResponse {
+                username: answer.username.to_owned(),
+            });
+        }
         let input = answer.input(method);
         let expected = input
             .response(&credential)

@@ -422,3 +422,17 @@ proptest! {
         let _ = s.verify(t0, "INVITE", &text, users);
     }
 }
+
+#[test]
+fn an_empty_stored_secret_matches_nothing_not_even_an_empty_password() {
+    let s = server();
+    let t0 = crate::clock::now();
+    for algorithm in [Algorithm::Md5, Algorithm::Sha256] {
+        let v = offered(&s, t0, algorithm).answer("INVITE", "sip:x", "carrier", "", "c", 1);
+        for stored in [Credential::Password(String::new()), Credential::Ha1(String::new())] {
+            let err = s.verify(t0, "INVITE", &v, |_| Some(stored.clone())).unwrap_err();
+            assert!(matches!(err, AuthFailure::BadResponse { .. }), "{algorithm:?}: {err:?}");
+            assert!(err.counts_as_failure());
+        }
+    }
+}
