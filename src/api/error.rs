@@ -23,6 +23,9 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Conflict(String),
+    /// 429, with `Retry-After` in seconds.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_secs: u64 },
     #[error("storage failed")]
     Storage(#[from] crate::directory::DirectoryError),
 }
@@ -43,6 +46,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             ApiError::Invalid { field, .. } => (StatusCode::BAD_REQUEST, "invalid_request", Some(field.as_ref())),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None),
             ApiError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         }
     }
@@ -56,6 +60,11 @@ impl IntoResponse for ApiError {
         }
         let body = serde_json::json!({ "error": { "code": code, "message": self.to_string(), "field": field } });
         let mut response = (status, Json(body)).into_response();
+        if let ApiError::TooManyRequests { retry_after_secs, .. } = &self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, (*retry_after_secs).into());
+        }
         if status == StatusCode::UNAUTHORIZED {
             // RFC 6750 §3: say which scheme would do.
             response.headers_mut().insert(
