@@ -18,7 +18,7 @@ use switchboard::directory::model::RoutingConfig;
 use switchboard::directory::{Directory, Object, DEMO_AGENT_ID, DEMO_NUMBER};
 use switchboard::routing::{Decision, DirectoryRouter, RouteKind, RouteRequest, Router, Workflows};
 use switchboard::store::SqliteStore;
-use switchboard::workflow::{Engine, Outcome, Workflow, WorkflowConfig};
+use switchboard::workflow::{Compiler, Engine, Outcome, Workflow, WorkflowConfig};
 
 const TIMED_RUNS: usize = 20_000;
 
@@ -54,8 +54,35 @@ fn bench_config() -> WorkflowConfig {
     }
 }
 
+/// Uploads compile as the server compiles them: in a child process of the switchboard binary.
+fn in_child() -> Compiler {
+    Compiler::Child {
+        program: env!("CARGO_BIN_EXE_switchboard").into(),
+    }
+}
+
+fn engine(compiler: Compiler) -> Engine {
+    Engine::with_compiler(&bench_config(), compiler).expect("engine")
+}
+
+/// The cost of the bound on a normal upload: business-hours.wat compiled in this process
+/// (static limits only) against in a child process under its memory and time budget.
+fn compile(c: &mut Criterion) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/routing-workflows/business-hours.wat");
+    let source = std::fs::read(path).expect("business-hours.wat");
+    let mut group = c.benchmark_group("compile");
+    group.sample_size(20);
+    for (name, compiler) in [("in_process", Compiler::InProcess), ("bounded_child", in_child())] {
+        let engine = engine(compiler);
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(engine.compile(&source).expect("compiles")))
+        });
+    }
+    group.finish();
+}
+
 fn decision(c: &mut Criterion) {
-    let engine = Engine::new(&bench_config()).expect("engine");
+    let engine = engine(in_child());
     let workflow = business_hours(&engine);
     let context = tuesday_morning();
     let first = engine.run(&workflow, context.clone());
@@ -95,7 +122,7 @@ fn route(c: &mut Criterion) {
     let store = Arc::new(SqliteStore::open(&dir.path().join("bench.db")).expect("store"));
     let directory = Arc::new(Directory::load(store).expect("directory"));
     switchboard::directory::ensure_demo(&directory, "2026-01-01T00:00:00Z").expect("demo");
-    let workflows = Arc::new(Workflows::new(Engine::new(&bench_config()).expect("engine"), None));
+    let workflows = Arc::new(Workflows::new(engine(in_child()), None));
     let router =
         DirectoryRouter::new(directory.clone(), "127.0.0.1:5090".into(), None).with_workflows(workflows.clone());
     let invite = switchboard::sip::Message::parse(bytes::Bytes::from_static(include_bytes!(
@@ -131,6 +158,9 @@ fn route(c: &mut Criterion) {
         tz: Some("America/New_York".into()),
         updated_at: "2026-01-01T00:00:00Z".into(),
     };
+    let artifacts = switchboard::store::Artifacts::open(&dir.path().join("bench.db")).expect("artifacts");
+    let definition = config.workflow_definition.as_deref().expect("set");
+    workflows.load(definition, &artifacts, None).expect("loads");
     directory
         .commit(vec![Object::RoutingConfig(config)], vec![])
         .expect("routing config");
@@ -138,5 +168,5 @@ fn route(c: &mut Criterion) {
     c.bench_function("route/workflow", |b| b.iter(|| black_box(router.route(&request))));
 }
 
-criterion_group!(benches, decision, route);
+criterion_group!(benches, decision, route, compile);
 criterion_main!(benches);

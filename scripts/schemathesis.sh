@@ -5,7 +5,16 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 examples=${1:-30}
-command -v schemathesis >/dev/null || python3 -m pip install -q schemathesis
+# In a virtualenv under target/: Debian's pip refuses system installs
+# (externally-managed-environment, PEP 668). Needs python3-venv.
+venv="$here/target/schemathesis-venv"
+if [ ! -x "$venv/bin/schemathesis" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q schemathesis
+fi
+schemathesis="$venv/bin/schemathesis"
+# deleteApiKey is left out: its stateful phase would revoke the very key it tests with
+# (tests/api.rs covers revocation).
 cargo build --quiet --manifest-path "$here/Cargo.toml"
 work=$(mktemp -d /tmp/switchboard-st.XXXX)
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -26,7 +35,8 @@ trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do grep -q 'API key is in' "$work/out.log" 2>/dev/null && break; sleep 0.1; done
 keyfile=$(sed -n 's/.*API key is in \(.*\) (mode 0600).*/\1/p' "$work/out.log")
 key=$(cd "$work" && cat "$keyfile")
-schemathesis run "http://127.0.0.1:$http/openapi.json" \
+"$schemathesis" run "http://127.0.0.1:$http/openapi.json" \
   --header "Authorization: Bearer $key" \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
+  --exclude-operation-id deleteApiKey \
   --max-examples "$examples" --seed 7

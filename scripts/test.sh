@@ -12,6 +12,7 @@ need stunnel4 stunnel4
 need sipsak sipsak
 need nft nftables
 need svmap sipvicious
+python3 -c "import venv, ensurepip" 2>/dev/null || missing+=(python3-venv)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -35,6 +35,10 @@ enum Command {
     /// Routing workflows.
     #[command(subcommand)]
     Workflow(WorkflowCommand),
+    /// Internal: compile one workflow module (wasm on stdin) under the limits in SETTINGS
+    /// and write its artifact on stdout. The server and `workflow test` run this as a child.
+    #[command(name = "__compile-workflow", hide = true)]
+    CompileWorkflow { settings: String },
 }
 
 #[derive(Subcommand)]
@@ -60,6 +64,7 @@ enum WorkflowCommand {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::CompileWorkflow { settings } => std::process::exit(switchboard::workflow::serve_child(&settings)),
         Command::Serve { config } => {
             let config = Config::load(config.as_deref())?;
             init_tracing(&config);

@@ -737,3 +737,22 @@ fn bearer_is_case_insensitive_and_an_org_key_stays_in_its_org() {
     assert!(!api.server.stdout_text().contains(&api.key));
     assert!(!api.server.log_text().contains(&api.key));
 }
+
+/// A misspelt query parameter is a 400 naming it, never a silent default.
+#[test]
+fn unknown_query_parameters_are_named() {
+    let api = Api::start();
+    let (status, body) = api.send("GET", "/core/phone-numbers?limt=5", None);
+    assert_eq!((status, error_field(&body)), (400, Some("limt")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("limt"), "{body}");
+    let (status, body) = api.send("GET", "/core/phone-numbers?limit=1", None);
+    assert_eq!(
+        (status, body["data"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{body}"
+    );
+    let (status, body) = api.send("GET", "/core/trunks?name=Demo&bogus=1&limit=5", None);
+    assert_eq!((status, error_field(&body)), (400, Some("bogus")), "{body}");
+    let (status, body) = api.send("GET", "/core/calls?limit=5&direction=inbound", None);
+    assert_eq!(status, 200, "{body}");
+}

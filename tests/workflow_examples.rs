@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::json;
-use switchboard::workflow::{Engine, Outcome, Workflow, WorkflowConfig};
+use switchboard::workflow::{Compiler, Engine, Outcome, Workflow, WorkflowConfig};
 
 const DAY: &str = "11111111-1111-4111-8111-111111111111";
 const NIGHT: &str = "22222222-2222-4222-8222-222222222222";
@@ -15,15 +15,20 @@ const BAY_AREA: &str = "44444444-4444-4444-8444-444444444444";
 const CHICAGO: &str = "55555555-5555-4555-8555-555555555555";
 const AB_AGENT: &str = "66666666-6666-4666-8666-666666666666";
 
-/// Default limits but a small pool and a deadline a debug build on a busy machine cannot
-/// hit by accident: these tests check decisions, not speed.
+/// Default limits but a small pool, a deadline and a compile budget a debug build on a
+/// busy machine cannot hit by accident: these tests check decisions, not speed. Modules
+/// compile as uploads do, in a child process of the switchboard binary.
 fn engine() -> Engine {
-    Engine::new(&WorkflowConfig {
+    let config = WorkflowConfig {
         pool_instances: 4,
         deadline_ms: 2_000,
+        compile_timeout_ms: 30_000,
         ..WorkflowConfig::default()
-    })
-    .unwrap()
+    };
+    let compiler = Compiler::Child {
+        program: env!("CARGO_BIN_EXE_switchboard").into(),
+    };
+    Engine::with_compiler(&config, compiler).unwrap()
 }
 
 fn example(engine: &Engine, file: &str) -> Workflow {

@@ -39,6 +39,8 @@ pub struct CallsQuery {
     pub call_id: Option<String>,
 }
 
+impl super::error::QueryFields for CallsQuery {}
+
 /// A page of call records.
 #[derive(Debug, Serialize)]
 pub struct CallPage {

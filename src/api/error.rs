@@ -27,6 +27,9 @@ pub enum ApiError {
     /// constraint): 409, naming the field.
     #[error("{0}")]
     Refused(crate::directory::Violation),
+    /// 429, with `Retry-After` in seconds.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_secs: u64 },
     #[error("storage failed")]
     Storage(crate::directory::DirectoryError),
 }
@@ -57,6 +60,7 @@ impl ApiError {
             ApiError::Invalid { field, .. } => (StatusCode::BAD_REQUEST, "invalid_request", Some(field.as_ref())),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
             ApiError::Refused(violation) => (StatusCode::CONFLICT, "conflict", Some(violation.field)),
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None),
             ApiError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         }
     }
@@ -70,6 +74,11 @@ impl IntoResponse for ApiError {
         }
         let body = serde_json::json!({ "error": { "code": code, "message": self.to_string(), "field": field } });
         let mut response = (status, Json(body)).into_response();
+        if let ApiError::TooManyRequests { retry_after_secs, .. } = &self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, (*retry_after_secs).into());
+        }
         if status == StatusCode::UNAUTHORIZED {
             // RFC 6750 §3: say which scheme would do.
             response.headers_mut().insert(
@@ -105,17 +114,41 @@ where
 #[derive(Debug)]
 pub struct Params<T>(pub T);
 
+/// The parameters a query type takes, for those whose `#[serde(flatten)]` hides unknown
+/// ones from serde (empty: serde sees every field, and reports the rest itself).
+pub trait QueryFields {
+    const FIELDS: &'static [&'static str] = &[];
+}
+
 impl<S, T> axum::extract::FromRequestParts<S> for Params<T>
 where
-    T: serde::de::DeserializeOwned,
+    T: serde::de::DeserializeOwned + QueryFields,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Params<T>, ApiError> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(value)) => Ok(Params(value)),
-            Err(rejection) => Err(rejected("query", &rejection.body_text())),
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Params<T>, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let mut unknown = Vec::new();
+        let parsed = serde_ignored::deserialize(
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes())),
+            |path| unknown.push(path.to_string()),
+        );
+        if !T::FIELDS.is_empty() {
+            for (name, _) in form_urlencoded::parse(query.as_bytes()) {
+                if !T::FIELDS.contains(&name.as_ref()) && !unknown.iter().any(|u| *u == name) {
+                    unknown.push(name.into_owned());
+                }
+            }
+        }
+        match parsed {
+            // A misspelt parameter (`limt`) is an error naming it, not a silent default.
+            Ok(_) if !unknown.is_empty() => Err(ApiError::invalid(
+                unknown.join(","),
+                format!("unknown query parameter: {}", unknown.join(", ")),
+            )),
+            Ok(value) => Ok(Params(value)),
+            Err(err) => Err(rejected("query", &format!("target type: {err}"))),
         }
     }
 }

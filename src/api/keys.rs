@@ -58,6 +58,17 @@ pub struct KeyQuery {
     pub page: PageQuery,
 }
 
+impl super::error::QueryFields for KeyQuery {
+    const FIELDS: &'static [&'static str] = &[
+        "limit",
+        "cursor",
+        "created_after",
+        "created_before",
+        "updated_after",
+        "updated_before",
+    ];
+}
+
 pub async fn list(
     caller: Caller,
     State(state): State<AppState>,

@@ -34,6 +34,19 @@ pub struct NumberQuery {
     pub page: PageQuery,
 }
 
+impl super::error::QueryFields for NumberQuery {
+    const FIELDS: &'static [&'static str] = &[
+        "phone_number",
+        "trunk_id",
+        "limit",
+        "cursor",
+        "created_after",
+        "created_before",
+        "updated_after",
+        "updated_before",
+    ];
+}
+
 pub async fn list(
     caller: Caller,
     State(state): State<AppState>,

@@ -25,6 +25,20 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// The parameters of [`PageQuery`].
+pub const PAGE_FIELDS: &[&str] = &[
+    "limit",
+    "cursor",
+    "created_after",
+    "created_before",
+    "updated_after",
+    "updated_before",
+];
+
+impl super::error::QueryFields for PageQuery {
+    const FIELDS: &'static [&'static str] = PAGE_FIELDS;
+}
+
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 200;
 

@@ -102,3 +102,5 @@ fn provider_error(err: ProviderError) -> ApiError {
         ProviderError::Upstream(message) => ApiError::Conflict(format!("the number provider failed: {message}")),
     }
 }
+
+impl super::error::QueryFields for crate::provider::SearchQuery {}

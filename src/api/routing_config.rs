@@ -80,7 +80,7 @@ pub async fn put(
         }
     }
     if let Some(definition) = body.workflow_definition.clone() {
-        compile(&state, definition).await?;
+        compile(&state, &caller.org_id, definition).await?;
     }
     let config = RoutingConfig {
         org_id: caller.org_id.clone(),
@@ -104,15 +104,27 @@ pub async fn delete(caller: Caller, State(state): State<AppState>) -> Result<Sta
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Compile and check a module (off the async threads: compiling takes milliseconds), and
-/// store its artifact.
-async fn compile(state: &AppState, definition: String) -> Result<crate::workflow::Workflow, ApiError> {
+/// Compile and check a module (off the async threads: a compile takes up to
+/// `[workflow] compile_timeout_ms`, in a child process), and store its artifact.
+async fn compile(state: &AppState, org: &str, definition: String) -> Result<crate::workflow::Workflow, ApiError> {
     let workflows = state.workflows.clone();
     let artifacts = state.artifacts.clone();
-    tokio::task::spawn_blocking(move || workflows.load(&definition, &artifacts))
+    let org = org.to_owned();
+    tokio::task::spawn_blocking(move || workflows.load(&definition, &artifacts, Some(&org)))
         .await
         .map_err(|_| ApiError::Conflict("the upload was interrupted".into()))?
-        .map_err(|err| ApiError::invalid("workflow_definition", err.to_string()))
+        .map_err(refused)
+}
+
+/// A module refused: the fault, naming `workflow_definition`; or too many compiles (429).
+fn refused(err: crate::workflow::WorkflowError) -> ApiError {
+    match err {
+        crate::workflow::WorkflowError::CompileRate { retry_after_secs, .. } => ApiError::TooManyRequests {
+            message: err.to_string(),
+            retry_after_secs,
+        },
+        err => ApiError::invalid("workflow_definition", err.to_string()),
+    }
 }
 
 /// The body of a dry run.
@@ -160,7 +172,12 @@ pub async fn test(
         .or_insert_with(|| serde_json::Value::String(caller.org_id.clone()));
     let context = crate::routing::dry_run::context(&input, config.tz.as_deref())
         .map_err(|message| ApiError::invalid("input", message))?;
-    let workflow = compile(&state, definition).await?;
+    let workflows = state.workflows.clone();
+    let org = caller.org_id.clone();
+    let workflow = tokio::task::spawn_blocking(move || workflows.for_dry_run(&org, &definition))
+        .await
+        .map_err(|_| ApiError::Conflict("the dry run was interrupted".into()))?
+        .map_err(refused)?;
     let engine = state.workflows.clone();
     let run = tokio::task::spawn_blocking(move || engine.engine().run(&workflow, context))
         .await

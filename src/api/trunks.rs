@@ -44,6 +44,18 @@ pub struct TrunkQuery {
     pub page: PageQuery,
 }
 
+impl super::error::QueryFields for TrunkQuery {
+    const FIELDS: &'static [&'static str] = &[
+        "name",
+        "limit",
+        "cursor",
+        "created_after",
+        "created_before",
+        "updated_after",
+        "updated_before",
+    ];
+}
+
 pub async fn list(
     caller: Caller,
     State(state): State<AppState>,

@@ -57,7 +57,10 @@ fn world(config: WorkflowConfig) -> World {
     }));
     objects.extend(agent(OTHER_ORG_AGENT, "org_other", &[(1, true)]));
     directory.commit(objects, vec![]).unwrap();
-    let workflows = Arc::new(Workflows::new(Engine::new(&config).unwrap(), None));
+    let workflows = Arc::new(Workflows::new(
+        Engine::with_compiler(&config, crate::workflow::Compiler::InProcess).unwrap(),
+        None,
+    ));
     let router =
         DirectoryRouter::new(directory.clone(), "127.0.0.1:5090".into(), None).with_workflows(workflows.clone());
     World {
@@ -73,7 +76,7 @@ impl World {
     /// Store the demo org's routing config (checked and compiled as the API does).
     fn configure(&self, enabled: bool, module: Option<&str>, fallback: Option<(&str, Option<u32>)>) {
         if let Some(module) = module {
-            self.workflows.load(module, &self.artifacts).unwrap();
+            self.workflows.load(module, &self.artifacts, None).unwrap();
         }
         let config = OrgRouting {
             org_id: "org_demo".into(),
@@ -280,7 +283,7 @@ fn the_workflow_sees_the_calls_facts_and_the_orgs_local_time() {
         let router =
             DirectoryRouter::new(w.directory.clone(), "127.0.0.1:5090".into(), None).with_workflows(workflows.clone());
         workflows
-            .load(&module, &Artifacts::open(&dir.path().join("a.db")).unwrap())
+            .load(&module, &Artifacts::open(&dir.path().join("a.db")).unwrap(), None)
             .unwrap();
         w.configure(true, Some(&module), None);
         let target = agent_of(router.route(&RouteRequest {

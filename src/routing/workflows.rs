@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -49,6 +49,8 @@ pub struct Workflows {
     zones: DashMap<String, TimeZone>,
     /// The wall clock workflows see; pinned for tests and dry runs.
     pinned: Option<SystemTime>,
+    /// Compiles each org may start.
+    rate: CompileRate,
 }
 
 /// An org's routing config definition and its compiled module.
@@ -61,6 +63,7 @@ impl Workflows {
     pub fn new(engine: Engine, pinned: Option<SystemTime>) -> Workflows {
         Workflows {
             compiled: WorkflowCache::new(engine.clone()),
+            rate: CompileRate::new(engine.config().compiles_per_minute),
             engine,
             by_org: DashMap::new(),
             zones: DashMap::new(),
@@ -69,19 +72,20 @@ impl Workflows {
     }
 
     /// The org's compiled module for `definition`: the one the org ran last when the
-    /// definition is unchanged, else looked up (or compiled) by its hash. A new upload
-    /// changes the definition, so the next call takes the new module (hot swap).
-    fn org_workflow(&self, org: &str, definition: &str) -> Result<Workflow, WorkflowError> {
+    /// definition is unchanged, else looked up by its hash among the modules loaded (at
+    /// upload or at start). A new upload changes the definition, so the next call takes the
+    /// new module (hot swap). A call never compiles: a module not loaded is a fault.
+    fn org_workflow(&self, org: &str, definition: &str) -> Option<Workflow> {
         if let Some(known) = self.by_org.get(org).filter(|m| m.definition == definition) {
-            return Ok(known.workflow.clone());
+            return Some(known.workflow.clone());
         }
-        let workflow = self.workflow(definition)?;
+        let workflow = self.loaded(definition)?;
         let module = OrgModule {
             definition: definition.to_owned(),
             workflow: workflow.clone(),
         };
         self.by_org.insert(org.to_owned(), module);
-        Ok(workflow)
+        Some(workflow)
     }
 
     /// The zone an org's `tz` names; UTC when unset or unknown (the API refuses unknown
@@ -100,15 +104,32 @@ impl Workflows {
         &self.engine
     }
 
-    /// The compiled module of a routing config, compiling it on first use.
-    pub fn workflow(&self, definition: &str) -> Result<Workflow, WorkflowError> {
-        self.compiled.get_or_compile(&module_source(definition))
+    /// The compiled module of a routing config, if it was loaded.
+    pub fn loaded(&self, definition: &str) -> Option<Workflow> {
+        self.compiled.get(&crate::workflow::sha256(&module_source(definition)))
+    }
+
+    /// A module to dry-run: the loaded one, else compiled (bounded, counted against `org`'s
+    /// compile rate) and not kept, so that dry runs of ever-new modules cost no memory.
+    pub fn for_dry_run(&self, org: &str, definition: &str) -> Result<Workflow, WorkflowError> {
+        if let Some(found) = self.loaded(definition) {
+            return Ok(found);
+        }
+        self.rate.admit(org)?;
+        self.engine.compile(&module_source(definition))
     }
 
     /// A routing config's module ready to run: from memory, else from its stored artifact
     /// (loaded only if its hash checks), else compiled and its artifact stored. Errors
-    /// name what is wrong with the module (at upload they go back to the client).
-    pub fn load(&self, definition: &str, artifacts: &crate::store::Artifacts) -> Result<Workflow, WorkflowError> {
+    /// name what is wrong with the module (at upload they go back to the client). A compile
+    /// on behalf of `org` (an upload) counts against its compile rate; at start (`None`) it
+    /// does not.
+    pub fn load(
+        &self,
+        definition: &str,
+        artifacts: &crate::store::Artifacts,
+        org: Option<&str>,
+    ) -> Result<Workflow, WorkflowError> {
         let source = module_source(definition);
         let hash = crate::workflow::sha256(&source);
         if let Some(found) = self.compiled.get(&hash) {
@@ -122,6 +143,9 @@ impl Workflows {
                 }
                 Err(err) => tracing::warn!(%err, "stored workflow artifact refused; compiling again"),
             }
+        }
+        if let Some(org) = org {
+            self.rate.admit(org)?;
         }
         let workflow = self.engine.compile(&source)?;
         match self.engine.serialize(&workflow) {
@@ -151,13 +175,14 @@ impl Workflows {
     ) -> Result<Chosen<'s>, Refusal> {
         let definition = config.workflow_definition.as_deref();
         let run = match definition.map(|d| self.org_workflow(&config.org_id, d)) {
-            Some(Ok(workflow)) => {
+            Some(Some(workflow)) => {
                 let context = CallContext::new(request, number, self.zone(config.tz.as_deref()), self.now());
                 self.engine.run(&workflow, context)
             }
-            Some(Err(err)) => {
-                // Validated at upload, so this is a module from before a limit changed.
-                tracing::warn!(org = %config.org_id, %err, "routing workflow does not compile; using the fallback");
+            Some(None) => {
+                // Checked at upload, so this is a module that did not load at start (a limit
+                // changed since): the log at start said why.
+                tracing::warn!(org = %config.org_id, "routing workflow not loaded; using the fallback");
                 metrics::counter!("workflow_runs_total", "outcome" => "invalid").increment(1);
                 return fallback(snapshot, config);
             }
@@ -166,6 +191,41 @@ impl Workflows {
         metrics::counter!("workflow_runs_total", "outcome" => run.outcome.label()).increment(1);
         metrics::histogram!("workflow_run_duration_seconds").record(run.elapsed.as_secs_f64());
         decide(snapshot, config, run)
+    }
+}
+
+/// Compiles per org: a bucket of `per_minute` tokens per org, refilled continuously. Only
+/// compiles count (a module already loaded costs nothing).
+struct CompileRate {
+    per_minute: u32,
+    buckets: DashMap<String, (f64, Instant)>,
+}
+
+impl CompileRate {
+    fn new(per_minute: u32) -> CompileRate {
+        CompileRate {
+            per_minute,
+            buckets: DashMap::new(),
+        }
+    }
+
+    /// Takes a token of `org`'s, or says how long until the next one.
+    fn admit(&self, org: &str) -> Result<(), WorkflowError> {
+        let capacity = f64::from(self.per_minute);
+        let per_second = capacity / 60.0;
+        let now = Instant::now();
+        let mut bucket = self.buckets.entry(org.to_owned()).or_insert((capacity, now));
+        let (tokens, since) = *bucket;
+        let tokens = (tokens + now.duration_since(since).as_secs_f64() * per_second).min(capacity);
+        if tokens >= 1.0 {
+            *bucket = (tokens - 1.0, now);
+            return Ok(());
+        }
+        *bucket = (tokens, now);
+        Err(WorkflowError::CompileRate {
+            limit: self.per_minute,
+            retry_after_secs: ((1.0 - tokens) / per_second).ceil() as u64,
+        })
     }
 }
 

@@ -115,7 +115,7 @@ fn open_workflows(
     let artifacts = crate::store::Artifacts::open(&config.store.path)?;
     for routing in snapshot.routing_configs.values() {
         if let Some(definition) = &routing.workflow_definition {
-            if let Err(err) = workflows.load(definition, &artifacts) {
+            if let Err(err) = workflows.load(definition, &artifacts, None) {
                 tracing::warn!(org = %routing.org_id, %err, "an org's routing workflow does not load; its calls take the fallback");
             }
         }

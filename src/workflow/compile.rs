@@ -2,8 +2,10 @@
 //! error naming exactly what is wrong with the module.
 //!
 //! Cheapest checks first: size, then the ABI read straight off the binary (imports, exports,
-//! `abi_version`, the memory it starts with), and only then the expensive compile. It never
-//! runs guest code: a module's `abi_version` is read from its global's initializer.
+//! `abi_version`, the memory it starts with), then the static limits on its code
+//! (`limits.rs`), and only then the expensive compile, in a child process held to a memory
+//! and time budget (`isolate.rs`), one compile at a time. It never runs guest code: a
+//! module's `abi_version` is read from its global's initializer.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use wasmtime::wasmparser::{ExternalKind, FuncType, Operator, Parser, Payload, Ty
 use wasmtime::Module;
 
 use super::abi::{ABI_VERSION, HOST_FUNCTIONS, IMPORT_MODULE};
+use super::isolate::Compiler;
 use super::{Engine, Workflow, WorkflowError};
 
 /// The custom section a module may carry its ABI version in instead of an `abi_version`
@@ -38,10 +41,22 @@ impl Engine {
             });
         }
         check_abi(&binary, self.config().memory_bytes)?;
-        let module = Module::from_binary(self.wasmtime(), &binary).map_err(|err| WorkflowError::DoesNotCompile {
-            reason: format!("{err:#}"),
-        })?;
-        self.prepare(super::sha256(source), module)
+        super::limits::check(&binary, self.config())?;
+        let source_hash = super::sha256(source);
+        let _one_at_a_time = self.compiling();
+        match self.compiler() {
+            Compiler::Child { program } => {
+                let (artifact, artifact_hash) = super::isolate::compile_in_child(program, self.config(), &binary)?;
+                self.deserialize_checked(source_hash, &artifact, artifact_hash)
+            }
+            Compiler::InProcess => {
+                let module =
+                    Module::from_binary(self.wasmtime(), &binary).map_err(|err| WorkflowError::DoesNotCompile {
+                        reason: format!("{err:#}"),
+                    })?;
+                self.prepare(source_hash, module)
+            }
+        }
     }
 
     /// Links a compiled module and finds its exports: the last step of `compile` and of

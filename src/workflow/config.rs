@@ -1,7 +1,7 @@
 //! `[workflow]` knobs: every limit the sandbox puts on a guest module, with its default and
 //! the reason for it. Checked once, when the engine starts (`WorkflowConfig::check`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::WorkflowError;
 
@@ -10,7 +10,7 @@ const WASM_PAGE: usize = 64 * 1024;
 
 /// Limits of the workflow sandbox. Unknown keys are errors: a typo must never quietly turn
 /// a limit off.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkflowConfig {
     /// Fuel (roughly: wasm instructions) one run may spend. Default 2,000,000: a routing
@@ -52,6 +52,29 @@ pub struct WorkflowConfig {
     pub log_lines_per_run: usize,
     /// A `log` line is cut to this many bytes. Default 256.
     pub log_line_bytes: usize,
+
+    // Compiling an upload. cranelift's cost grows faster than linearly with some shapes of
+    // code (many blocks in one function: 40,000 took more than 3 GB), so a module is first
+    // held to static limits read off its binary, then compiled in a child process held to
+    // a memory and time budget (`compile_memory_bytes`, `compile_timeout_ms`).
+    /// Functions a module may define. Default 10,000.
+    pub max_functions: u32,
+    /// Largest body of one function (bytes of code). Default 128 KiB.
+    pub max_function_body_bytes: usize,
+    /// Locals one function may declare (parameters not counted). Default 2,000.
+    pub max_locals: u32,
+    /// `block`, `loop`, `if` and `try_table` in one function. Default 1,000: a routing
+    /// function needs tens; 10,000 cost cranelift 1.8 s and 250 MB.
+    pub max_blocks_per_function: u32,
+    /// Deepest nesting of blocks in one function. Default 500.
+    pub max_nesting_depth: u32,
+    /// Memory the compiling child process may map (bytes, its RLIMIT_DATA). Default 256 MiB.
+    pub compile_memory_bytes: u64,
+    /// Wall-clock budget of one compile (ms); the child is killed past it. Default 2000.
+    pub compile_timeout_ms: u64,
+    /// Compiles one org may start per minute (uploads, dry runs of new modules); past it,
+    /// 429 with Retry-After. Modules already compiled cost nothing. Default 20.
+    pub compiles_per_minute: u32,
 }
 
 impl Default for WorkflowConfig {
@@ -71,6 +94,14 @@ impl Default for WorkflowConfig {
             max_header_value_bytes: 256,
             log_lines_per_run: 8,
             log_line_bytes: 256,
+            max_functions: 10_000,
+            max_function_body_bytes: 128 * 1024,
+            max_locals: 2_000,
+            max_blocks_per_function: 1_000,
+            max_nesting_depth: 500,
+            compile_memory_bytes: 256 * 1024 * 1024,
+            compile_timeout_ms: 2_000,
+            compiles_per_minute: 20,
         }
     }
 }
@@ -96,6 +127,15 @@ impl WorkflowConfig {
         }
         if self.pool_instances == 0 {
             return invalid("pool_instances", "must be at least 1");
+        }
+        if self.compile_memory_bytes < 32 * 1024 * 1024 {
+            return invalid("compile_memory_bytes", "must be at least 32 MiB");
+        }
+        if self.compile_timeout_ms == 0 {
+            return invalid("compile_timeout_ms", "must be at least 1");
+        }
+        if self.compiles_per_minute == 0 {
+            return invalid("compiles_per_minute", "must be at least 1");
         }
         if self.keep_resident_bytes > self.memory_bytes {
             return invalid("keep_resident_bytes", "must not exceed memory_bytes");

@@ -5,11 +5,12 @@
 //! progress; a run's deadline is counted in those ticks. It stops when the last `Engine`
 //! clone drops.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use wasmtime::{Config, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
 
 use super::abi::{self, State};
+use super::isolate::Compiler;
 use super::ticker::Ticker;
 use super::{WorkflowConfig, WorkflowError};
 
@@ -21,13 +22,23 @@ struct Shared {
     wasmtime: wasmtime::Engine,
     linker: Linker<State>,
     config: WorkflowConfig,
+    /// Where uploads compile (`isolate.rs`).
+    compiler: Compiler,
+    /// Held while a module compiles: one compile at a time, whoever asks.
+    compiling: Mutex<()>,
     /// Stops with the last clone.
     ticker: Ticker,
 }
 
 impl Engine {
-    /// Starts the engine: reserves the instance pool and starts the epoch ticker.
+    /// Starts the engine: reserves the instance pool and starts the epoch ticker. Uploads
+    /// compile in a child process of the running binary (`Compiler::current_exe`).
     pub fn new(config: &WorkflowConfig) -> Result<Engine, WorkflowError> {
+        Engine::with_compiler(config, Compiler::current_exe()?)
+    }
+
+    /// Likewise, compiling with `compiler`.
+    pub fn with_compiler(config: &WorkflowConfig, compiler: Compiler) -> Result<Engine, WorkflowError> {
         config.check()?;
         let engine = wasmtime::Engine::new(&wasmtime_config(config))
             .map_err(|err| WorkflowError::Engine(WorkflowError::cause(err)))?;
@@ -37,6 +48,8 @@ impl Engine {
             wasmtime: engine,
             linker,
             config: config.clone(),
+            compiler,
+            compiling: Mutex::new(()),
             ticker,
         })))
     }
@@ -44,6 +57,15 @@ impl Engine {
     /// The limits this engine enforces.
     pub fn config(&self) -> &WorkflowConfig {
         &self.0.config
+    }
+
+    pub(super) fn compiler(&self) -> &Compiler {
+        &self.0.compiler
+    }
+
+    /// Taken for the length of one compile; a panic elsewhere leaves nothing to repair.
+    pub(super) fn compiling(&self) -> MutexGuard<'_, ()> {
+        self.0.compiling.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(super) fn wasmtime(&self) -> &wasmtime::Engine {
@@ -67,7 +89,14 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// What the engine runs with: the compiler's settings and the instance pool.
 fn wasmtime_config(config: &WorkflowConfig) -> Config {
+    let mut wasm = compiler_settings(config);
+    wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool(config)));
+    wasm
+}
+
+fn pool(config: &WorkflowConfig) -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::new();
     pool.total_core_instances(config.pool_instances)
         .total_memories(config.pool_instances)
@@ -81,10 +110,15 @@ fn wasmtime_config(config: &WorkflowConfig) -> Config {
         // Zeroing a few resident pages is cheaper than faulting them back in on every run.
         .linear_memory_keep_resident(config.keep_resident_bytes)
         .table_keep_resident(config.table_elements * std::mem::size_of::<usize>());
+    pool
+}
 
+/// The settings compiled code depends on, shared by the engine and the compiling child
+/// (`isolate.rs`) so that the child's artifacts load here. The child has no pool: it runs
+/// nothing, and reserving one would count against its memory limit.
+pub(super) fn compiler_settings(config: &WorkflowConfig) -> Config {
     let mut wasm = Config::new();
-    wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-        .consume_fuel(true)
+    wasm.consume_fuel(true)
         .epoch_interruption(true)
         .max_wasm_stack(config.stack_bytes)
         // A trap's "why" names the trap; guest backtraces would only make traps slower.

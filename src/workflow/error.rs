@@ -35,6 +35,22 @@ pub enum WorkflowError {
     #[error("module declares {count} memories; a workflow has exactly one")]
     MemoryCount { count: usize },
 
+    #[error("module over the limit {limit}: {found} in {}, the limit is {max}", .function.map_or_else(|| "the module".to_owned(), |i| format!("function {i}")))]
+    OverLimit {
+        limit: &'static str,
+        function: Option<u32>,
+        found: u64,
+        max: u64,
+    },
+    #[error("compiling the module needed more than compile_memory_bytes ({limit} bytes)")]
+    CompileMemory { limit: u64 },
+    #[error("compiling the module took longer than compile_timeout_ms ({limit_ms} ms)")]
+    CompileTimeout { limit_ms: u64 },
+    #[error("the workflow compiler failed: {why}")]
+    Compiler { why: String },
+    #[error("too many workflow compiles: {limit} a minute per org; retry in {retry_after_secs} s")]
+    CompileRate { limit: u32, retry_after_secs: u64 },
+
     #[error("cannot serialize the compiled workflow")]
     Serialize(#[source] Cause),
     #[error("compiled artifact refused: its SHA-256 is not the one recorded when it was written")]

@@ -15,7 +15,8 @@
 //! written: a module that breaks the contract ends `invalid`, naming what it did.
 //!
 //! The files: `config` (the limits), `engine` (wasmtime, the pool), `ticker` (the epoch,
-//! while runs are in progress), `compile` (upload: checks the ABI, compiles), `abi` (the
+//! while runs are in progress), `compile` (upload: checks the ABI, compiles), `limits` (the
+//! static limits on code), `isolate` (the bounded compile in a child process), `abi` (the
 //! host functions), `run` (one call), `cache` (compiled workflows by source hash; artifacts stored and loaded back
 //! only if their hash matches), `error` (faults of the engine and of uploads).
 
@@ -33,6 +34,8 @@ mod compile;
 mod config;
 mod engine;
 mod error;
+mod isolate;
+mod limits;
 mod run;
 mod ticker;
 
@@ -42,6 +45,7 @@ pub use compile::ABI_SECTION;
 pub use config::WorkflowConfig;
 pub use engine::Engine;
 pub use error::WorkflowError;
+pub use isolate::{serve_child, Compiler, COMPILE_SUBCOMMAND};
 
 /// A compiled, checked workflow module. Cheap to clone.
 #[derive(Clone)]

@@ -24,7 +24,7 @@ fn engine() -> &'static Engine {
 }
 
 fn engine_with(config: WorkflowConfig) -> Engine {
-    Engine::new(&config).unwrap()
+    Engine::with_compiler(&config, Compiler::InProcess).unwrap()
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -488,12 +488,11 @@ impl Context for Gate {
 
 #[test]
 fn a_run_with_no_free_instance_is_busy() {
-    let engine = Engine::new(&WorkflowConfig {
+    let engine = engine_with(WorkflowConfig {
         pool_instances: 1,
         deadline_ms: 60_000,
         ..test_config()
-    })
-    .unwrap();
+    });
     let workflow = engine.compile(&echo_module("caller_number")).unwrap();
     let (entered_tx, entered) = mpsc::channel();
     let (release, release_rx) = mpsc::channel();
