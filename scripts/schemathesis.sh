@@ -13,6 +13,8 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
   "$venv/bin/pip" install -q schemathesis
 fi
 schemathesis="$venv/bin/schemathesis"
+# deleteApiKey is left out: its stateful phase would revoke the very key it tests with
+# (tests/api.rs covers revocation).
 cargo build --quiet --manifest-path "$here/Cargo.toml"
 work=$(mktemp -d /tmp/switchboard-st.XXXX)
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -36,4 +38,5 @@ key=$(cd "$work" && cat "$keyfile")
 "$schemathesis" run "http://127.0.0.1:$http/openapi.json" \
   --header "Authorization: Bearer $key" \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
+  --exclude-operation-id deleteApiKey \
   --max-examples "$examples" --seed 7
