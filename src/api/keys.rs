@@ -59,14 +59,7 @@ pub struct KeyQuery {
 }
 
 impl super::error::QueryFields for KeyQuery {
-    const FIELDS: &'static [&'static str] = &[
-        "limit",
-        "cursor",
-        "created_after",
-        "created_before",
-        "updated_after",
-        "updated_before",
-    ];
+    const FIELDS: &'static [&'static str] = super::page::PAGE_FIELDS;
 }
 
 pub async fn list(
