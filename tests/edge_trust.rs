@@ -14,24 +14,7 @@ use common::{Agent, Server};
 use serde_json::json;
 use switchboard::security::parse_challenge;
 
-const GUARDED: &str = "[security]\nlivekit_sources = [\"10.255.255.0/24\"]\n";
-
-fn guarded(extra: &str) -> (Server, String, u16) {
-    let agent_port = common::free_port();
-    // `extra` continues the [security] section.
-    let server = Server::start(&format!(
-        "{GUARDED}{extra}[routing]\nlivekit_host = \"127.0.0.1:{agent_port}\"\n"
-    ));
-    let key = common::demo_api_key(&server);
-    (server, key, agent_port)
-}
-
-fn metrics(server: &Server) -> String {
-    reqwest::blocking::get(format!("http://{}/metrics", server.http))
-        .unwrap()
-        .text()
-        .unwrap()
-}
+use common::{guarded, metrics};
 
 /// A trunk made through the API, a number on it, and the demo agent answering that number.
 fn trunk_with_number(server: &Server, key: &str, inbound: serde_json::Value, number: &str) -> String {

@@ -13,24 +13,7 @@ use common::{Agent, Server};
 use serde_json::json;
 
 const NUMBER: &str = "+15551234567";
-const GUARDED: &str = "[security]\nlivekit_sources = [\"10.255.255.0/24\"]\n";
-
-fn guarded(extra: &str) -> (Server, String, u16) {
-    let agent_port = common::free_port();
-    // `extra` continues the [security] section.
-    let server = Server::start(&format!(
-        "{GUARDED}{extra}[routing]\nlivekit_host = \"127.0.0.1:{agent_port}\"\n"
-    ));
-    let key = common::demo_api_key(&server);
-    (server, key, agent_port)
-}
-
-fn metrics(server: &Server) -> String {
-    reqwest::blocking::get(format!("http://{}/metrics", server.http))
-        .unwrap()
-        .text()
-        .unwrap()
-}
+use common::{guarded, metrics};
 
 /// A bare INVITE from `socket` for `number`, Call-ID `call_id`.
 fn invite(socket: &UdpSocket, number: &str, call_id: &str) -> String {

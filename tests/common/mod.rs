@@ -437,3 +437,23 @@ pub fn published_agent(server: &Server, key: &str, name: &str) -> String {
     assert_eq!(status, 200, "{body}");
     id
 }
+
+/// A server whose LiveKit sources are a range no test sends from, so every test source meets
+/// the trunks; `extra` continues the [security] section. Returns the server, the demo key and
+/// the agent's port.
+pub fn guarded(extra: &str) -> (Server, String, u16) {
+    let agent_port = free_port();
+    let server = Server::start(&format!(
+        "[security]\nlivekit_sources = [\"10.255.255.0/24\"]\n{extra}[routing]\nlivekit_host = \"127.0.0.1:{agent_port}\"\n"
+    ));
+    let key = demo_api_key(&server);
+    (server, key, agent_port)
+}
+
+/// The server's /metrics page.
+pub fn metrics(server: &Server) -> String {
+    reqwest::blocking::get(format!("http://{}/metrics", server.http))
+        .unwrap()
+        .text()
+        .unwrap()
+}
