@@ -11,6 +11,7 @@ mod client_auth;
 mod connections;
 mod dispatch;
 mod exclusive;
+mod icmp;
 mod stream;
 mod tcp;
 mod tls;
