@@ -139,8 +139,11 @@ fn receive_loop(
 fn transport_errors(socket: &UdpSocket, handler: &dyn Handler, dispatcher: &Dispatcher, out: &mut Vec<Outgoing>) {
     let mut unreachable = Vec::new();
     icmp::unreachable_destinations(socket, &mut unreachable);
+    metrics::counter!("sip_send_errors_total", "transport" => "udp").increment(unreachable.len() as u64);
+    // Every datagram a closed port refused comes back: one report per destination is enough.
+    unreachable.sort_unstable();
+    unreachable.dedup();
     for destination in unreachable {
-        metrics::counter!("sip_send_errors_total", "transport" => "udp").increment(1);
         tracing::debug!(%destination, "udp destination unreachable (ICMP)");
         handler.transport_error(destination, Transport::Udp, out);
         for o in out.drain(..) {
