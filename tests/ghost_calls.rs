@@ -2,8 +2,9 @@
 //! carrier on 127.0.0.1 and as a slow LiveKit agent on 127.0.0.3. When the agent has not
 //! answered in time the carrier gets its failure, and whatever the agent answers later is
 //! undone: its 200 is ACKed then BYEd within 8 s (the agent scenarios time out otherwise),
-//! and a ringing agent is CANCELled at the timeout. An agent whose port is closed answers
-//! with ICMP "port unreachable", which fails the call at once instead of at the timeout.
+//! and a ringing agent is CANCELled at the timeout, or as soon as it rings if that is later.
+//! An agent whose port is closed answers with ICMP "port unreachable", which fails the call
+//! at once instead of at the timeout.
 
 mod common;
 
@@ -60,6 +61,20 @@ fn a_ringing_agent_is_cancelled_at_the_timeout_and_its_crossing_200_gets_ack_the
     );
     // The agent scenario fails unless CANCEL comes within 5 s of its 180, and ACK then BYE
     // within 8 s of the 200 it sends 1.5 s after the CANCEL.
+    agent.finish(&server);
+}
+
+#[test]
+fn an_agent_ringing_after_the_response_timeout_is_cancelled_at_once() {
+    // The shipped agent_response_timeout_secs (4 s); the agent's first word is a 180 at 4.5 s.
+    let (server, port, dir) = server_for_agent("");
+    let agent = common::Agent::start_at("agent-ring-late.xml", AGENT_IP, port, 1, "u1");
+    let waited = call_expecting(&server, 503, dir.path());
+    assert!(
+        waited >= Duration::from_millis(3_900) && waited < Duration::from_millis(5_400),
+        "the carrier gets 503 at the 4 s timeout: {waited:?}"
+    );
+    // The agent scenario fails unless CANCEL comes within 1 s of its 180, and its 487 is ACKed.
     agent.finish(&server);
 }
 
