@@ -3,6 +3,7 @@
 
 mod admission;
 mod reply;
+mod route_pool;
 mod sip_handler;
 mod sip_metrics;
 
@@ -226,6 +227,10 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         .await
         .map_err(ServeError::Bind)?;
     listeners.dispatcher.set_tls_client(tls_client);
+    handler.start_routing(
+        route_pool::WorkerConfig::of(&config.routing),
+        listeners.dispatcher.clone(),
+    );
     tracing::info!(udp = ?listeners.udp, tcp = ?listeners.tcp, tls = ?listeners.tls, "SIP listeners up");
     let resolution = std::time::Duration::from_millis(config.sip.timer_resolution_ms);
     let timers = spawn_timer_thread(handler.clone(), listeners.dispatcher.clone(), resolution);
