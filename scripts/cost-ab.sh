@@ -46,7 +46,9 @@ trap stop_all EXIT
 start_slot() { # slot bin metrics records flush_ms journal out
   local slot=$1 bin=$2 metrics=$3 records=$4 flush=$5 journal=$6 out=$7
   local sip=$(( 5070 + 2 * slot )) agent=$(( 5090 + 2 * slot )) api=$(( 8089 + 2 * slot ))
-  JOURNAL=$journal bench_config "$work" $sip $api $agent "$out/slot$slot.db" "$metrics" "$records" "$flush" \
+  # Each slot its own data directory: one live switchboard per directory.
+  mkdir -p "$out/slot$slot"
+  JOURNAL=$journal bench_config "$work" $sip $api $agent "$out/slot$slot/switchboard.db" "$metrics" "$records" "$flush" \
     > "$out/slot$slot.toml"
   taskset -c 0 sipp -sf "$shared/agent-uas.xml" -i 127.0.0.1 -p $agent -nostdin >/dev/null 2>&1 &
   pids+=($!)

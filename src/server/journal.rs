@@ -5,11 +5,13 @@
 //! a call is on disk within `flush_ms` plus one commit of its 2xx being relayed, and the
 //! SIP threads never wait for an fsync.
 //!
-//! At start, [`Recovery::open`] reads what the last run left; once the SIP sockets are
+//! The journal is `dialogs.db` in the data directory (its own file: see
+//! `store/dialog_journal.rs`), which one live instance holds (`store/data_lock.rs`), so no
+//! two instances ever share a journal. At start, [`Recovery::open`] reads what the last run left; once the SIP sockets are
 //! bound, the core sends BYE on both legs of each of those calls, then the journal forgets
 //! them and the writer starts (see `server::start`).
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,8 +27,6 @@ use crate::store::{DialogJournal, StoreError};
 pub struct JournalConfig {
     /// Keep the journal, and end at start the calls a crash left up.
     pub enabled: bool,
-    /// The journal's SQLite file (its own, beside the store: see `store/dialog_journal.rs`).
-    pub path: PathBuf,
     /// Answered and ended calls are committed at least this often (milliseconds).
     pub flush_ms: u64,
 }
@@ -35,11 +35,13 @@ impl Default for JournalConfig {
     fn default() -> JournalConfig {
         JournalConfig {
             enabled: true,
-            path: PathBuf::from("./data/dialogs.db"),
             flush_ms: 20,
         }
     }
 }
+
+/// The journal's file name in the data directory.
+pub const FILE: &str = "dialogs.db";
 
 /// Takes the core's journal entries on the SIP threads, for the writer.
 pub struct Journal {
@@ -68,10 +70,10 @@ pub struct Writer {
 }
 
 impl Recovery {
-    /// Open the journal file and read what the last run left; the [`Journal`] the SIP
-    /// handler feeds from now on.
-    pub fn open(config: &JournalConfig) -> Result<(Journal, Recovery), StoreError> {
-        let file = DialogJournal::open(&config.path)?;
+    /// Open the journal in `data_dir` and read what the last run left; the [`Journal`] the
+    /// SIP handler feeds from now on.
+    pub fn open(config: &JournalConfig, data_dir: &Path) -> Result<(Journal, Recovery), StoreError> {
+        let file = DialogJournal::open(&data_dir.join(FILE))?;
         let left = file.calls()?;
         if !left.is_empty() {
             tracing::warn!(
@@ -180,15 +182,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = JournalConfig {
             enabled: true,
-            path: dir.path().join("dialogs.db"),
             flush_ms: 5,
         };
+        let path = dir.path().join(FILE);
         let left = call("left@switchboard");
-        DialogJournal::open(&config.path)
+        DialogJournal::open(&path)
             .unwrap()
             .apply(&[JournalEntry::Up(Box::new(left.clone()))])
             .unwrap();
-        let (journal, recovery) = Recovery::open(&config).unwrap();
+        let (journal, recovery) = Recovery::open(&config, dir.path()).unwrap();
         assert_eq!(recovery.left, vec![left]);
         let writer = recovery.finish().unwrap();
         let this_run = call("new@switchboard");
@@ -199,7 +201,7 @@ mod tests {
             .unwrap()
             .push(JournalEntry::Up(Box::new(this_run.clone())));
         drop(writer);
-        let calls = DialogJournal::open(&config.path).unwrap().calls().unwrap();
+        let calls = DialogJournal::open(&path).unwrap().calls().unwrap();
         assert_eq!(
             calls,
             vec![this_run],
