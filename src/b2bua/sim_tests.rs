@@ -756,6 +756,7 @@ fn answer_in_dialog(m: &Message, tag: &str, contact: &str) -> Bytes {
 
 mod dialog_flows;
 mod ghost_flows;
+mod journal_flows;
 mod outbound_flows;
 mod routing_flows;
 mod setup_flows;
