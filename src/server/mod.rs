@@ -222,10 +222,14 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let nonce_secret = directory.secret(NONCE_SECRET)?;
     let core = crate::b2bua::B2bua::new(config.b2bua.clone(), rand::random());
     let call_log = Arc::new(crate::store::CallLog::open(&config.store.path)?);
-    let records = config
-        .call_records
-        .enabled
-        .then(|| crate::call_records::Recorder::start(&config.call_records, call_log.clone(), directory.clone()));
+    let records = config.call_records.enabled.then(|| {
+        crate::call_records::Recorder::start(
+            &config.call_records,
+            call_log.clone(),
+            directory.clone(),
+            config.log.mask_numbers,
+        )
+    });
     let (recorder, records_thread) = match records {
         Some((recorder, thread)) => (Some(recorder), Some(thread)),
         None => (None, None),
