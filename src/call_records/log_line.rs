@@ -62,7 +62,7 @@ mod tests {
     #[test]
     fn a_masked_number_keeps_its_country_and_last_four_digits() {
         assert_eq!(masked("+15551234567"), "+1******4567");
-        assert_eq!(masked("+442071838750"), "+44*****8750");
+        assert_eq!(masked("+442071838750"), "+44******8750");
         assert_eq!(masked("5551234567"), "******4567");
         assert_eq!(masked("123"), "123");
         assert_eq!(masked("anonymous"), "anonymous");
