@@ -38,7 +38,8 @@ impl B2bua {
                 now,
                 server,
                 &invite,
-                &CallError::Refused(crate::routing::Refusal::UnknownNumber),
+                // RFC 3261 §21.4.22: no phone number in the Request-URI (or To).
+                &CallError::Refused(crate::routing::Refusal::AddressIncomplete),
                 from.addr,
                 Direction::Inbound,
             );
