@@ -342,11 +342,23 @@ fn the_agent_cancelling_while_the_carrier_rings_cancels_the_carrier_leg() {
 }
 
 #[test]
-fn an_unreachable_carrier_gives_the_agent_503_with_a_reason() {
+fn a_silent_carrier_gives_the_agent_503_with_a_reason() {
     let o = Outbound::start("[b2bua]\ncarrier_response_timeout_secs = 2\n");
+    // Bound, so no ICMP "port unreachable", and never answering.
+    let _silent = UdpSocket::bind(("127.0.0.1", o.carrier_port)).unwrap();
     let started = Instant::now();
     o.livekit(&o.expect(503, "carrier did not respond"), DIALED, DEMO_NUMBER, 1);
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_carrier_port_answering_icmp_port_unreachable_gives_the_agent_503_at_once() {
+    // Nothing listens on the carrier's port: the kernel's ICMP "port unreachable" ends the
+    // carrier leg at once (IP_RECVERR), well before the 20 s response timeout.
+    let o = Outbound::start("[b2bua]\ncarrier_response_timeout_secs = 20\n");
+    let started = Instant::now();
+    o.livekit(&o.expect(503, "carrier unreachable"), DIALED, DEMO_NUMBER, 1);
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
 }
 
 #[test]

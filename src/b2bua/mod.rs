@@ -247,14 +247,18 @@ impl B2bua {
         }
     }
 
-    /// The shell could not deliver to `to` (connection refused or reset, no route). Our
-    /// requests waiting on that peer fail now rather than at Timer B/F: a transport error
-    /// counts as a 503 for the request (RFC 3261 §8.1.3.1), so a caller is never left ringing.
+    /// The shell could not deliver to `to` (connection refused or reset, no route, ICMP
+    /// unreachable on UDP). Our requests waiting on that peer over that transport fail now
+    /// rather than at Timer B/F: a transport error counts as a 503 for the request (RFC 3261
+    /// §8.1.3.1), so a caller is never left ringing.
     pub fn handle_transport_error(&mut self, now: Instant, to: Peer) {
         let failed: Vec<TxId> = self
             .owners
             .iter()
-            .filter(|(_, (call, role))| self.role_peer(*call, role).is_some_and(|p| p.addr == to.addr))
+            .filter(|(_, (call, role))| {
+                self.role_peer(*call, role)
+                    .is_some_and(|p| p.addr == to.addr && p.transport == to.transport)
+            })
             .map(|(id, _)| *id)
             .collect();
         let mut out = std::mem::take(&mut self.scratch);

@@ -10,6 +10,7 @@
 mod client_auth;
 mod connections;
 mod dispatch;
+mod icmp;
 mod stream;
 mod tcp;
 mod tls;

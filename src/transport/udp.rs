@@ -1,7 +1,9 @@
 //! UDP: several sockets bound to one address with SO_REUSEPORT, so the kernel spreads
 //! datagrams over them, each drained by a blocking receive thread that calls the handler
 //! inline (no channel hop, no task wake-up per datagram). An oversized datagram is counted
-//! and dropped; the thread never stops for a bad packet.
+//! and dropped; the thread never stops for a bad packet. An ICMP "unreachable" for a
+//! datagram we sent goes to the handler as a transport error for its destination
+//! (`icmp.rs`).
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::{Dispatcher, Handler, Incoming, Transport};
+use super::{icmp, Dispatcher, Handler, Incoming, Outgoing, Transport};
 
 /// Receive buffers sized for bursts: a flood should overflow into drops, not stall senders.
 const SOCKET_BUFFER: usize = 4 << 20;
@@ -38,6 +40,7 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     socket.set_reuse_port(true)?;
     let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    icmp::enable(&socket, addr)?;
     socket.bind(&addr.into())?;
     socket.set_read_timeout(Some(POLL_STOP))?;
     Ok(socket.into())
@@ -105,8 +108,9 @@ fn receive_loop(
                 continue
             }
             Err(err) => {
-                // ICMP errors surface here on Linux (ECONNREFUSED): not ours to stop for.
+                // A queued ICMP error wakes the receive with its errno (ECONNREFUSED...).
                 tracing::trace!(%err, "udp receive error");
+                transport_errors(socket, handler, dispatcher, &mut out);
                 continue;
             }
         };
@@ -125,6 +129,23 @@ fn receive_loop(
             certificate: None,
         };
         handler.handle(incoming, &mut out);
+        for o in out.drain(..) {
+            dispatcher.send(o);
+        }
+    }
+}
+
+/// Tell the handler of every destination the socket's error queue reports unreachable.
+fn transport_errors(socket: &UdpSocket, handler: &dyn Handler, dispatcher: &Dispatcher, out: &mut Vec<Outgoing>) {
+    let mut unreachable = Vec::new();
+    icmp::unreachable_destinations(socket, &mut unreachable);
+    metrics::counter!("sip_send_errors_total", "transport" => "udp").increment(unreachable.len() as u64);
+    // Every datagram a closed port refused comes back: one report per destination is enough.
+    unreachable.sort_unstable();
+    unreachable.dedup();
+    for destination in unreachable {
+        tracing::debug!(%destination, "udp destination unreachable (ICMP)");
+        handler.transport_error(destination, Transport::Udp, out);
         for o in out.drain(..) {
             dispatcher.send(o);
         }

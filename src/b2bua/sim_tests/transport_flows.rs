@@ -72,3 +72,28 @@ fn an_endpoint_named_tcp_or_tls_gets_every_invite_over_it_and_the_uri_says_so() 
         assert!(uri.ends_with(&format!(";transport={param}")), "{uri}");
     }
 }
+
+/// The ICMP "port unreachable" the shell reads from a UDP socket, or a refused connection:
+/// the agent leg fails at once, but only for the transport it went by.
+#[test]
+fn a_transport_error_fails_the_agent_leg_only_on_its_own_transport() {
+    let mut net = Net::new(71, 0.0, AgentMode::Dead, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_millis(100));
+    let error_over = |transport| Peer {
+        addr: agent_addr(),
+        transport,
+        connection: None,
+    };
+    net.b2b.handle_transport_error(net.now, error_over(Transport::Tcp));
+    net.pump_b2b();
+    net.run_for(Duration::from_millis(100));
+    assert!(net.carrier.finals.is_empty(), "a TCP error says nothing of the UDP leg");
+
+    net.b2b.handle_transport_error(net.now, error_over(Transport::Udp));
+    net.pump_b2b();
+    net.run_for(Duration::from_millis(50));
+    assert_eq!(net.carrier.finals, vec![503], "within 50 ms, not at the 4 s timeout");
+    net.run_for(Duration::from_secs(40));
+    net.assert_nothing_left("after a transport error");
+}

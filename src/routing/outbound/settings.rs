@@ -42,8 +42,9 @@ pub struct OutboundSettings {
     /// `managed_accounts`. Empty username: no credentials (an IP-authenticated account).
     pub managed_username: String,
     pub managed_password: Secret,
-    /// A PEM file of CA certificates trusted for carriers' TLS certificates, beside the
-    /// webpki (Mozilla) roots: a private carrier CA, or a test CA. Unset by default.
+    /// A PEM file of CA certificates trusted for carriers' TLS certificates (and the
+    /// LiveKit host's on a TLS agent leg), beside the webpki (Mozilla) roots: a private
+    /// CA, or a test CA. Unset by default.
     pub carrier_tls_ca: Option<PathBuf>,
     /// Credentials per managed account id (`[outbound.managed_accounts.AC...]`).
     pub managed_accounts: BTreeMap<String, ManagedAccount>,
