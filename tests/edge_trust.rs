@@ -489,3 +489,44 @@ fn a_fresh_start_keeps_the_store_owner_only() {
         assert_eq!(mode(&data.join(name)), 0o600, "{name}");
     }
 }
+
+#[test]
+fn a_nonce_issued_before_a_restart_verifies_after_it() {
+    // The nonce key is the store's secret and nonces carry wall-clock stamps (issue 17), so
+    // a carrier that answers a challenge from before a restart (or from another instance on
+    // the same store) is not sent round again.
+    let (mut server, key, agent_port) = guarded("digest_algorithms = [\"SHA-256\"]\n");
+    let number = "+15550006666";
+    trunk_with_number(
+        &server,
+        &key,
+        json!({"auth_username": "carrier-r", "auth_password": "r-secret-pw"}),
+        number,
+    );
+    let phone = Phone::new("127.0.0.6", &server);
+    let call_id = "across-restart";
+    phone.send(&phone.invite(number, call_id, 1, "", true));
+    let challenge = phone.final_answer(Duration::from_secs(3)).expect("a 401");
+    assert_eq!(status_of(&challenge), 401, "{challenge}");
+    phone.send(&phone.in_dialog("ACK", number, call_id, 1, &to_line(&challenge), &format!("{call_id}-1")));
+    server.kill_and_restart();
+    let offer = header_values(&challenge, "WWW-Authenticate").remove(0);
+    let answer = parse_challenge(&offer).unwrap().answer(
+        "INVITE",
+        &format!("sip:{number}@127.0.0.1"),
+        "carrier-r",
+        "r-secret-pw",
+        "c0ffee",
+        1,
+    );
+    let agent = Agent::start("agent-answer.xml", agent_port, 1);
+    phone.send(&phone.invite(number, call_id, 2, &format!("Authorization: {answer}\r\n"), true));
+    let ok = phone.final_answer(Duration::from_secs(6)).expect("a final answer");
+    assert_eq!(status_of(&ok), 200, "{ok}\n{}", server.log_text());
+    let to = to_line(&ok);
+    phone.send(&phone.in_dialog("ACK", number, call_id, 2, &to, &format!("{call_id}-ack")));
+    phone.send(&phone.in_dialog("BYE", number, call_id, 3, &to, &format!("{call_id}-bye")));
+    let bye = phone.final_answer(Duration::from_secs(3));
+    assert_eq!(bye.as_deref().map(status_of), Some(200), "BYE: {bye:?}");
+    agent.finish(&server);
+}

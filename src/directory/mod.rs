@@ -86,6 +86,11 @@ impl Directory {
         })
     }
 
+    /// The store's 32-byte secret called `name`, the same for every instance on the store.
+    pub fn secret(&self, name: &str) -> Result<[u8; 32], DirectoryError> {
+        Ok(self.store.secret(name)?)
+    }
+
     /// The current snapshot (cheap: an atomic load and a reference count).
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.current.load_full()

@@ -151,6 +151,16 @@ impl Gate {
         }
     }
 
+    /// Key digest nonces with `secret` (the store's, shared by every instance on it) and
+    /// stamp them with the wall clock (`at` was `unix_ms`), so that a nonce issued by any
+    /// instance, or before a restart, verifies here. Bans and rate limits stay this
+    /// process's own.
+    pub fn with_shared_nonces(mut self, secret: [u8; 32], at: std::time::Instant, unix_ms: u64) -> Gate {
+        let realm = self.config.digest_realm.clone();
+        self.digest = DigestServer::new(secret, realm, self.config.nonce_ttl()).with_wall_clock(at, unix_ms);
+        self
+    }
+
     /// New INVITEs from these LiveKit sources are agents' outbound calls (`[outbound]
     /// livekit_sources`); only those sources' new INVITEs skip the trunks.
     pub fn with_outbound_sources(mut self, sources: &[String]) -> Gate {

@@ -25,6 +25,8 @@ pub enum ServeError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
+    DataDir(#[from] crate::store::DataLockError),
+    #[error(transparent)]
     Directory(#[from] crate::directory::DirectoryError),
     #[error("cannot write the demo API key to {0}: {1}")]
     DemoKey(std::path::PathBuf, #[source] std::io::Error),
@@ -54,12 +56,7 @@ fn open_routing(
         if let Some(key) = crate::directory::ensure_demo(&directory, &now)? {
             // Into a file only this user may read, never to stdout or the log (where log
             // collectors keep it): only its hash is in the store.
-            let path = config
-                .store
-                .path
-                .parent()
-                .unwrap_or(std::path::Path::new("."))
-                .join("demo-api-key");
+            let path = data_dir(config).join("demo-api-key");
             write_secret(&path, &key).map_err(|err| ServeError::DemoKey(path.clone(), err))?;
             println!(
                 "Seeded a demo directory. The demo org's API key is in {} (mode 0600).",
@@ -83,6 +80,25 @@ fn open_routing(
         .with_workflows(workflows.clone())
         .with_tls_names(tls_names.clone());
     Ok((router, directory, workflows))
+}
+
+/// The store secret that keys digest nonces.
+const NONCE_SECRET: &str = "digest_nonce";
+
+/// The wall clock in Unix milliseconds, read once at start to anchor nonce stamps.
+fn unix_ms() -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The folder of the SQLite store, which also keeps call records and the demo key.
+fn data_dir(config: &Config) -> &std::path::Path {
+    match config.store.path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    }
 }
 
 /// Write `secret` to a new file readable by this user only (replacing an older one).
@@ -133,6 +149,8 @@ pub struct Running {
     _timers: TimerThread,
     /// The call-record writer; it ends once the handler (and its recorder) is gone.
     _records: Option<std::thread::JoinHandle<()>>,
+    /// This process's hold on the data directory; released last.
+    _data_dir: crate::store::DataLock,
 }
 
 /// The thread that runs call and transaction timers; stopped when dropped.
@@ -189,6 +207,7 @@ fn spawn_timer_thread(
 
 /// Bind and start everything the configuration names.
 pub async fn start(config: &Config) -> Result<Running, ServeError> {
+    let data_dir = crate::store::DataLock::acquire(data_dir(config))?;
     let tls = match config.sip.tls_listen {
         Some(_) => Some(transport::load_or_generate_tls(&config.tls)?),
         None => None,
@@ -200,6 +219,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let tls_names = Arc::new(transport::TlsNames::default());
     let (router, directory, workflows) = open_routing(config, &tls_names)?;
     let router = Arc::new(router);
+    let nonce_secret = directory.secret(NONCE_SECRET)?;
     let core = crate::b2bua::B2bua::new(config.b2bua.clone(), rand::random());
     let call_log = Arc::new(crate::store::CallLog::open(&config.store.path)?);
     let records = config
@@ -219,6 +239,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
             .with_outbound(livekit, Arc::new(outbound))
             .with_gate(
                 admission::Gate::new(config.security.clone(), directory.clone())
+                    .with_shared_nonces(nonce_secret, crate::clock::now(), unix_ms())
                     .with_outbound_sources(&config.outbound.livekit_sources),
             ),
     );
@@ -260,6 +281,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         http,
         _timers: timers,
         _records: records_thread,
+        _data_dir: data_dir,
     })
 }
 

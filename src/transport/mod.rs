@@ -10,6 +10,7 @@
 mod client_auth;
 mod connections;
 mod dispatch;
+mod exclusive;
 mod icmp;
 mod stream;
 mod tcp;
@@ -23,6 +24,7 @@ use bytes::Bytes;
 
 pub use connections::{ConnectionId, Connections};
 pub use dispatch::{is_sendable, Dispatcher};
+pub use exclusive::{claim_udp, AddressClaim};
 pub use tls::{load_or_generate_tls, TlsError};
 pub use tls_client::{TlsClient, TlsNames};
 pub use udp::{bind_udp, UdpWorkers};
@@ -107,6 +109,8 @@ pub struct Listeners {
     pub tcp: Option<SocketAddr>,
     pub tls: Option<SocketAddr>,
     _udp_workers: Option<UdpWorkers>,
+    /// This process's claim on the UDP address (see `exclusive`).
+    _udp_claim: Option<AddressClaim>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -125,6 +129,7 @@ pub async fn start(
     tls: Option<Arc<rustls::ServerConfig>>,
     handler: Arc<dyn Handler>,
 ) -> std::io::Result<Listeners> {
+    let udp_claim = config.udp_listen.map(claim_udp).transpose()?;
     let sockets = match config.udp_listen {
         Some(addr) => {
             let count = if config.udp_sockets == 0 {
@@ -132,7 +137,7 @@ pub async fn start(
             } else {
                 config.udp_sockets
             };
-            bind_udp(addr, count)?
+            bind_udp(addr, count).map_err(|err| naming("UDP", addr, err))?
         }
         None => Vec::new(),
     };
@@ -160,13 +165,17 @@ pub async fn start(
             (0, Some(u)) if addr.ip() == u.ip() => SocketAddr::new(addr.ip(), u.port()),
             _ => addr,
         };
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|err| naming("TCP", addr, err))?;
         tcp = Some(listener.local_addr()?);
         tasks.push(tcp::spawn_tcp_listener(listener, ctx.clone()));
     }
     let mut tls_addr = None;
     if let (Some(addr), Some(server)) = (config.tls_listen, tls) {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|err| naming("TLS", addr, err))?;
         tls_addr = Some(listener.local_addr()?);
         tasks.push(tls::spawn_tls_listener(
             listener,
@@ -184,6 +193,12 @@ pub async fn start(
         tcp,
         tls: tls_addr,
         _udp_workers: udp_workers,
+        _udp_claim: udp_claim,
         tasks,
     })
+}
+
+/// A bind error that names the listener and address it was for.
+fn naming(transport: &str, addr: SocketAddr, err: std::io::Error) -> std::io::Error {
+    std::io::Error::new(err.kind(), format!("{transport} {addr}: {err}"))
 }

@@ -3,8 +3,10 @@
 //! A nonce is `base64url(stamp || random || HMAC-SHA256(secret, stamp || random))`: 8 bytes of
 //! milliseconds since the mint's epoch, 16 random bytes, the 32-byte tag; 75 characters. A
 //! nonce we did not mint fails the tag check without any lookup, and its age is read from it.
-//! The epoch is the first `now` the mint sees; `Instant` means nothing across processes, so
-//! nonces die with the process (clients simply get a fresh challenge).
+//! A mint anchored to the wall clock (`anchored`) stamps Unix milliseconds, so a nonce one
+//! process issued verifies in another that shares the secret (another instance on the same
+//! store, or this one after a restart); otherwise the epoch is the first `now` the mint sees
+//! and nonces die with the process (clients simply get a fresh challenge).
 //!
 //! The replay table remembers, per nonce that passed verification, the highest `nc` used
 //! (RFC 7616 §3.4: a repeated nonce-count is a replay), or that a qop-less nonce was used
@@ -37,6 +39,8 @@ pub(crate) type NonceId = [u8; BODY_LEN];
 pub(crate) struct NonceMint {
     mac: Hmac<Sha256>,
     epoch: OnceLock<Instant>,
+    /// The stamp at `epoch`: Unix milliseconds for an anchored mint, else 0.
+    epoch_ms: u64,
 }
 
 /// A nonce that carried our tag.
@@ -60,13 +64,25 @@ impl NonceMint {
         NonceMint {
             mac: Hmac::new_from_slice(secret).expect("HMAC takes any key length"),
             epoch: OnceLock::new(),
+            epoch_ms: 0,
         }
     }
 
-    /// Milliseconds from the epoch to `now`; the first call fixes the epoch.
+    /// This mint with stamps in Unix milliseconds: `at` was `unix_ms` on the wall clock.
+    pub(crate) fn anchored(self, at: Instant, unix_ms: u64) -> Self {
+        NonceMint {
+            epoch: OnceLock::from(at),
+            epoch_ms: unix_ms,
+            mac: self.mac,
+        }
+    }
+
+    /// The stamp for `now`: milliseconds from the epoch, plus the epoch's own stamp; the
+    /// first call fixes an unanchored epoch.
     pub(crate) fn millis(&self, now: Instant) -> u64 {
         let epoch = *self.epoch.get_or_init(|| now);
-        u64::try_from(now.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX)
+        let since = u64::try_from(now.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX);
+        self.epoch_ms.saturating_add(since)
     }
 
     pub(crate) fn issue(&self, now: Instant, random: [u8; RANDOM_LEN]) -> String {

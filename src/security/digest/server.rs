@@ -104,6 +104,16 @@ impl DigestServer {
         }
     }
 
+    /// Stamp nonces with the wall clock (`at` was `unix_ms`) instead of this process's own
+    /// epoch: with a secret shared through the store, a nonce issued by one instance (or
+    /// before a restart) verifies on any other until `nonce_ttl`. The replay table stays
+    /// per process.
+    #[must_use]
+    pub fn with_wall_clock(mut self, at: Instant, unix_ms: u64) -> Self {
+        self.mint = self.mint.anchored(at, unix_ms);
+        self
+    }
+
     pub fn realm(&self) -> &str {
         &self.realm
     }

@@ -436,3 +436,28 @@ fn an_empty_stored_secret_matches_nothing_not_even_an_empty_password() {
         }
     }
 }
+
+#[test]
+fn a_nonce_from_another_process_on_the_same_secret_and_wall_clock_verifies() {
+    // Two processes: each its own Instant origin, both anchored to the wall clock.
+    let unix_ms = 1_800_000_000_000;
+    let a0 = crate::clock::now();
+    let a = DigestServer::new([7; 32], REALM, TTL).with_wall_clock(a0, unix_ms);
+    let c = offered(&a, a0 + Duration::from_secs(10), Algorithm::Sha256);
+    let v = c.answer("INVITE", "sip:x", "alice", "s3cret", "c", 1);
+    // B started 30 s later; its Instants mean nothing to A.
+    let b0 = crate::clock::now() + Duration::from_secs(1000);
+    let b = DigestServer::new([7; 32], REALM, TTL).with_wall_clock(b0, unix_ms + 30_000);
+    assert!(b.verify(b0 + Duration::from_secs(5), "INVITE", &v, users).is_ok());
+    // Its age is read in wall time: past the TTL on B's clock it is stale.
+    let v2 = c.answer("INVITE", "sip:x", "alice", "s3cret", "c", 2);
+    assert_eq!(b.verify(b0 + TTL, "INVITE", &v2, users), Err(AuthFailure::Stale));
+    // Another secret (another store) never verifies it.
+    let other = DigestServer::new([8; 32], REALM, TTL).with_wall_clock(b0, unix_ms + 30_000);
+    assert_eq!(other.verify(b0, "INVITE", &v2, users), Err(AuthFailure::ForgedNonce));
+    // An unanchored server's own nonces still work.
+    let plain = server();
+    let c = offered(&plain, a0, Algorithm::Md5);
+    let v = c.answer("INVITE", "sip:x", "alice", "s3cret", "c", 1);
+    assert!(plain.verify(a0, "INVITE", &v, users).is_ok());
+}
