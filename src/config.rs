@@ -137,6 +137,15 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
+        if !crate::sip::e164::is_country_code(&self.routing.default_country) {
+            return Err(ConfigError::Invalid {
+                field: "routing.default_country",
+                reason: format!(
+                    "{:?} is not a country calling code (digits without +, e.g. \"1\" or \"44\")",
+                    self.routing.default_country
+                ),
+            });
+        }
         if self.sip.max_message_size < 1024 || self.sip.max_message_size > 65_535 {
             return Err(ConfigError::Invalid {
                 field: "sip.max_message_size",

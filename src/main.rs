@@ -1,6 +1,7 @@
 //! The `switchboard` command: `serve` runs the SIP edge and its API; `check-config`
 //! validates a configuration without starting anything; `workflow test` dry-runs a routing
-//! workflow module on an input object.
+//! workflow module on an input object; `org create` / `org set-livekit-host` are the
+//! platform side of orgs, on the configured store.
 
 use std::path::{Path, PathBuf};
 
@@ -35,10 +36,35 @@ enum Command {
     /// Routing workflows.
     #[command(subcommand)]
     Workflow(WorkflowCommand),
+    /// Orgs, on the configured store (a running server loads changes at its next start).
+    #[command(subcommand)]
+    Org(OrgCommand),
     /// Internal: compile one workflow module (wasm on stdin) under the limits in SETTINGS
     /// and write its artifact on stdout. The server and `workflow test` run this as a child.
     #[command(name = "__compile-workflow", hide = true)]
     CompileWorkflow { settings: String },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Make an org and its first API key (every scope); prints the org id and the key,
+    /// which is shown this once (only its hash is stored).
+    Create {
+        name: String,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Send the org's agent legs to its own LiveKit SIP endpoint,
+    /// host[:port][;transport=udp|tcp|tls]; `--clear` goes back to [routing] livekit_host.
+    SetLivekitHost {
+        org: String,
+        #[arg(required_unless_present = "clear")]
+        host: Option<String>,
+        #[arg(long, conflicts_with = "host")]
+        clear: bool,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -87,7 +113,44 @@ fn main() -> anyhow::Result<()> {
             tz,
             config,
         }) => workflow_test(&module, &input, tz, config.as_deref()),
+        Command::Org(command) => org(command),
     }
+}
+
+fn org(command: OrgCommand) -> anyhow::Result<()> {
+    use switchboard::api::orgs;
+    let open = |config: Option<&Path>| -> anyhow::Result<switchboard::directory::Directory> {
+        let config = Config::load(config)?;
+        let path = &config.store.path;
+        let store = switchboard::store::SqliteStore::open(path)
+            .with_context(|| format!("opening the store {}", path.display()))?;
+        Ok(switchboard::directory::Directory::load(std::sync::Arc::new(store))?)
+    };
+    match command {
+        OrgCommand::Create { name, config } => {
+            let directory = open(config.as_deref())?;
+            let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
+            let made = orgs::create(&directory, &name, &now)?;
+            println!("org_id: {}", made.org_id);
+            println!("api_key_id: {}", made.key_id);
+            println!("api_key: {}", made.key);
+            eprintln!("The key is shown this once; only its hash is stored. A running server loads the org at its next start.");
+        }
+        OrgCommand::SetLivekitHost {
+            org,
+            host,
+            clear: _,
+            config,
+        } => {
+            let directory = open(config.as_deref())?;
+            let updated = orgs::set_livekit_host(&directory, &org, host.as_deref())?;
+            match &updated.livekit_sip_host {
+                Some(host) => println!("{}: agent legs go to {host}", updated.id),
+                None => println!("{}: agent legs go to [routing] livekit_host", updated.id),
+            }
+        }
+    }
+    Ok(())
 }
 
 fn workflow_test(module: &Path, input: &str, tz: Option<String>, config: Option<&Path>) -> anyhow::Result<()> {

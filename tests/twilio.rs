@@ -1,5 +1,6 @@
 //! The Twilio provider against a local fake of Twilio's REST API (its documented JSON
-//! shapes, Basic auth, and error bodies): search with filters, purchase, and failures.
+//! shapes, Basic auth, and error bodies): search with filters, purchase, release, and
+//! failures.
 
 use std::collections::HashMap;
 
@@ -76,8 +77,40 @@ async fn purchase(headers: HeaderMap, body: String) -> (StatusCode, Json<Value>)
     }
 }
 
+/// `GET IncomingPhoneNumbers.json?PhoneNumber=`: the account holds +14155550101 as PN0011223344.
+async fn held(headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> (StatusCode, Json<Value>) {
+    if !authorised(&headers) {
+        return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    }
+    let numbers: Vec<Value> = [("+14155550101", "PN0011223344")]
+        .iter()
+        .filter(|(n, _)| q.get("PhoneNumber").is_some_and(|p| p == n))
+        .map(|(n, sid)| json!({"sid": sid, "phone_number": n, "account_sid": SID}))
+        .collect();
+    (StatusCode::OK, Json(json!({"incoming_phone_numbers": numbers})))
+}
+
+/// `DELETE IncomingPhoneNumbers/{sid}.json`: 204, remembered for the test to see.
+async fn release(
+    Path((_sid, number)): Path<(String, String)>,
+    headers: HeaderMap,
+    axum::extract::State(released): axum::extract::State<Released>,
+) -> StatusCode {
+    if !authorised(&headers) {
+        return StatusCode::UNAUTHORIZED;
+    }
+    released.lock().unwrap().push(number);
+    StatusCode::NO_CONTENT
+}
+
+type Released = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
 /// The fake, on a loopback port, served from its own thread.
 fn fake_twilio() -> String {
+    fake_twilio_releasing(Released::default())
+}
+
+fn fake_twilio_releasing(released: Released) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -90,7 +123,15 @@ fn fake_twilio() -> String {
                     "/2010-04-01/Accounts/{sid}/AvailablePhoneNumbers/{country}/{kind}",
                     get(available),
                 )
-                .route("/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers.json", post(purchase));
+                .route(
+                    "/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers.json",
+                    post(purchase).get(held),
+                )
+                .route(
+                    "/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers/{number}",
+                    axum::routing::delete(release),
+                )
+                .with_state(released);
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
             axum::serve(listener, app).await.unwrap();
@@ -138,4 +179,18 @@ fn purchase_returns_the_sid_and_twilio_errors_are_clear() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn release_finds_the_number_and_deletes_it_at_twilio() {
+    let released = Released::default();
+    let base = fake_twilio_releasing(released.clone());
+    let twilio = Twilio::new(&base, SID, Secret(TOKEN.into()), "AC_managed");
+    twilio.release("+14155550101").unwrap();
+    assert_eq!(*released.lock().unwrap(), ["PN0011223344.json"]);
+    // A number the account no longer holds is released already.
+    twilio.release("+12125550103").unwrap();
+    assert_eq!(released.lock().unwrap().len(), 1);
+    let wrong = Twilio::new(&base, SID, Secret("wrong".into()), "AC_managed");
+    assert!(matches!(wrong.release("+14155550101"), Err(ProviderError::Upstream(_))));
 }

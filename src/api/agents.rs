@@ -115,6 +115,28 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The agent's versions, oldest first, with the list endpoints' pagination.
+pub async fn list_versions(
+    caller: Caller,
+    State(state): State<AppState>,
+    Segment(id): Segment<String>,
+    Params(q): Params<PageQuery>,
+) -> Result<Json<Page<AgentVersion>>, ApiError> {
+    caller.can_read("agents")?;
+    let snapshot = state.directory.snapshot();
+    own_agent(&snapshot, &caller, &id)?;
+    let items: Vec<AgentVersion> = snapshot
+        .versions
+        .values()
+        .filter(|v| v.agent_id == id && q.in_range(&v.created_at, &v.created_at))
+        .cloned()
+        .collect();
+    // Zero-padded: the page order (creation time, then this) is the version order.
+    Ok(Json(q.paginate(items, |v| {
+        (v.created_at.clone(), format!("{:010}", v.version))
+    })?))
+}
+
 /// A new draft version, numbered after the last.
 pub async fn create_version(
     caller: Caller,
@@ -191,7 +213,7 @@ pub async fn publish(
         ("unassign_phone_numbers", &body.unassign_phone_numbers, false),
     ] {
         for written in list {
-            let number = own_number(&snapshot, &caller, written).ok_or_else(|| {
+            let number = super::numbers::find_number(&snapshot, &state, &caller, written).ok_or_else(|| {
                 ApiError::invalid(field, format!("{written:?} is not one of the org's phone numbers"))
             })?;
             let mut number = changed.iter().find(|n| n.id == number.id).cloned().unwrap_or(number);
@@ -201,6 +223,7 @@ pub async fn publish(
                     number.inbound_agent_version_id = Some(version.id.clone());
                 }
                 if outbound {
+                    super::numbers::can_call_out(&snapshot, &state, &number, field)?;
                     number.outbound_agent_version_id = Some(version.id.clone());
                 }
             } else {
@@ -246,12 +269,4 @@ fn find_version(snapshot: &Snapshot, agent: &str, version: &str) -> Result<Agent
         versions.find(|v| v.version == n)
     };
     found.cloned().ok_or(ApiError::NotFound("agent version"))
-}
-
-fn own_number(snapshot: &Snapshot, caller: &Caller, written: &str) -> Option<PhoneNumber> {
-    let e164 = crate::sip::e164::normalise(written, "1")?;
-    snapshot
-        .number(&e164)
-        .filter(|n| n.org_id == caller.org_id)
-        .map(|n| PhoneNumber::clone(n))
 }

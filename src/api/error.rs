@@ -16,6 +16,12 @@ pub enum ApiError {
     OtherOrg,
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("no such endpoint: {0}")]
+    NoRoute(String),
+    #[error("{method} is not allowed here; allowed: {allowed}")]
+    MethodNotAllowed { method: String, allowed: String },
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
     #[error("{message}")]
     Invalid {
         field: std::borrow::Cow<'static, str>,
@@ -56,7 +62,9 @@ impl ApiError {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
             ApiError::OtherOrg => (StatusCode::FORBIDDEN, "forbidden", Some("X-Org-Id")),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+            ApiError::NotFound(_) | ApiError::NoRoute(_) => (StatusCode::NOT_FOUND, "not_found", None),
+            ApiError::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None),
+            ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", Some("body")),
             ApiError::Invalid { field, .. } => (StatusCode::BAD_REQUEST, "invalid_request", Some(field.as_ref())),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
             ApiError::Refused(violation) => (StatusCode::CONFLICT, "conflict", Some(violation.field)),
@@ -90,6 +98,41 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The largest request body accepted (axum's default limit, named here so errors can say it).
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// Responses the framework makes itself (no route, a method the route lacks, a body over
+/// the limit) in the API's JSON error envelope, like every other error; `Allow` is kept.
+pub async fn envelope(method: axum::http::Method, uri: axum::http::Uri, response: Response) -> Response {
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json {
+        return response;
+    }
+    let error = match response.status() {
+        StatusCode::NOT_FOUND => ApiError::NoRoute(uri.path().chars().take(200).collect()),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed {
+            method: method.as_str().chars().take(20).collect(),
+            allowed: response
+                .headers()
+                .get(axum::http::header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+        },
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: BODY_LIMIT },
+        _ => return response,
+    };
+    let allow = response.headers().get(axum::http::header::ALLOW).cloned();
+    let mut enveloped = error.into_response();
+    if let Some(allow) = allow {
+        enveloped.headers_mut().insert(axum::http::header::ALLOW, allow);
+    }
+    enveloped
+}
+
 /// A JSON body whose every rejection (bad JSON, wrong types, missing Content-Type) is an
 /// [`ApiError`] naming the offending field, like every other error of the API.
 #[derive(Debug)]
@@ -105,6 +148,9 @@ where
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Body<T>, ApiError> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(value)) => Ok(Body(value)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::PayloadTooLarge { limit: BODY_LIMIT })
+            }
             Err(rejection) => Err(rejected("body", &rejection.body_text())),
         }
     }

@@ -8,6 +8,7 @@ mod calls;
 mod error;
 mod keys;
 mod numbers;
+pub mod orgs;
 mod page;
 mod purchase;
 mod routing_config;
@@ -84,6 +85,11 @@ pub struct AppState {
     pub artifacts: Arc<crate::store::Artifacts>,
     /// Whether `/metrics` is served (and metrics are collected at all).
     pub metrics: bool,
+    /// `[routing] default_country`: the country of numbers written without `+`.
+    pub default_country: String,
+    /// Whether managed trunks place calls (`[outbound] managed_termination_host` is set):
+    /// assigning an outbound agent to a purchased number is refused, saying why, when not.
+    pub managed_outbound: bool,
 }
 
 /// The router for the HTTP listener.
@@ -116,7 +122,7 @@ pub fn router(state: AppState) -> Router {
         .route("/core/agents/{id}", get(agents::get).delete(agents::delete))
         .route(
             "/core/agents/{id}/versions",
-            axum::routing::post(agents::create_version),
+            get(agents::list_versions).post(agents::create_version),
         )
         .route("/core/agents/{id}/versions/{version}", get(agents::get_version))
         .route(
@@ -138,6 +144,9 @@ pub fn router(state: AppState) -> Router {
         .route("/core/api-keys/{id}", axum::routing::delete(keys::delete))
         .route("/core/calls", get(calls::list))
         .route("/core/calls/{id}", get(calls::get))
+        .fallback(no_route)
+        .layer(axum::middleware::map_response(error::envelope))
+        .layer(axum::extract::DefaultBodyLimit::max(error::BODY_LIMIT))
         .layer(axum::middleware::from_fn(count_requests))
         .with_state(state)
 }
@@ -208,6 +217,10 @@ async fn openapi() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "application/json")],
         include_str!("../../openapi.json"),
     )
+}
+
+async fn no_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::NoRoute(uri.path().chars().take(200).collect())
 }
 
 async fn healthz() -> impl IntoResponse {

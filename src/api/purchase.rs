@@ -43,8 +43,7 @@ pub async fn purchase(
     let raw = body
         .phone_number
         .ok_or_else(|| ApiError::invalid("phone_number", "phone_number is required"))?;
-    let e164 = crate::sip::e164::normalise(&raw, "1")
-        .ok_or_else(|| ApiError::invalid("phone_number", format!("{raw:?} is not a phone number")))?;
+    let e164 = super::numbers::written(&state, "phone_number", &raw)?;
     let snapshot = state.directory.snapshot();
     super::numbers::check_room(&snapshot, &caller, &e164, state.config.max_numbers_per_org)?;
     let provider = state.provider.clone();
@@ -93,7 +92,7 @@ pub async fn purchase(
     Ok((StatusCode::CREATED, Json(number)))
 }
 
-fn provider_error(err: ProviderError) -> ApiError {
+pub(super) fn provider_error(err: ProviderError) -> ApiError {
     match err {
         ProviderError::InvalidQuery { field, message } => ApiError::invalid(field, message),
         ProviderError::NotAvailable(n) => {

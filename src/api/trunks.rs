@@ -243,12 +243,73 @@ fn checked_outbound(body: Option<OutboundBody>, existing: Option<&OutboundConfig
         }
     };
     Ok(OutboundConfig {
-        address: required(body.address, "outbound_config.address")?,
+        address: host_and_port(&required(body.address, "outbound_config.address")?)?,
         auth_username: required(body.auth_username, "outbound_config.auth_username")?,
         auth_password: crate::directory::model::Secret(password),
         transport: body.transport,
         media_encryption: body.media_encryption,
     })
+}
+
+/// A carrier address: a host name or an IP address, with an optional port
+/// (`sip.carrier.example`, `203.0.113.7:5060`, `[2001:db8::1]:5061`, `2001:db8::1`).
+fn host_and_port(address: &str) -> Result<String, ApiError> {
+    const FIELD: &str = "outbound_config.address";
+    let refuse = |why: &str| {
+        let shown: String = address.chars().take(40).collect();
+        let more = if address.chars().count() > 40 { "..." } else { "" };
+        Err(ApiError::invalid(FIELD, format!("{shown:?}{more} {why}")))
+    };
+    if address.len() > 261 {
+        return refuse("is too long for a host and port (at most 261 characters)");
+    }
+    if address.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(address.to_owned());
+    }
+    let (host, port) = match address.strip_prefix('[') {
+        Some(rest) => {
+            let Some((v6, tail)) = rest.split_once(']') else {
+                return refuse("is not an IPv6 address in brackets");
+            };
+            if v6.parse::<std::net::Ipv6Addr>().is_err() {
+                return refuse("is not an IPv6 address in brackets");
+            }
+            match tail.strip_prefix(':') {
+                Some(port) => (None, Some(port)),
+                None if tail.is_empty() => (None, None),
+                None => return refuse("has text after the IPv6 address that is not :port"),
+            }
+        }
+        None => match address.rsplit_once(':') {
+            Some((host, port)) => (Some(host), Some(port)),
+            None => (Some(address), None),
+        },
+    };
+    if port.is_some_and(|p| !p.parse::<u16>().is_ok_and(|p| p > 0)) {
+        return refuse("has a port that is not a number from 1 to 65535");
+    }
+    match host {
+        Some(host) if !(host.parse::<std::net::Ipv4Addr>().is_ok() || is_host_name(host)) => {
+            refuse("is not a host name or IP address with an optional :port")
+        }
+        _ => Ok(address.to_owned()),
+    }
+}
+
+/// RFC 1123 host names: dot-separated labels of letters, digits and hyphens, 1 to 63
+/// characters each, not starting or ending with a hyphen; 253 characters at most.
+fn is_host_name(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+        // `999.1.1.1` is a mistyped address, not a name: top-level labels are never numeric.
+        && !host.rsplit('.').next().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -272,6 +333,42 @@ mod tests {
         };
         let checked = checked_inbound(config, None).unwrap();
         assert_eq!(checked.tls_client_fingerprints, [hex.clone(), hex]);
+    }
+
+    #[test]
+    fn a_carrier_address_is_a_host_or_ip_with_an_optional_port() {
+        for good in [
+            "sip.carrier.example",
+            "sip.carrier.example:5080",
+            "a",
+            "203.0.113.7",
+            "203.0.113.7:5060",
+            "[2001:db8::1]:5061",
+            "[2001:db8::1]",
+            "2001:db8::1",
+        ] {
+            assert_eq!(host_and_port(good).unwrap(), good);
+        }
+        let huge = "a".repeat(1_900_000);
+        for bad in [
+            "sip:carrier.example",
+            "carrier.example;transport=tcp",
+            "carrier.example:0",
+            "carrier.example:99999",
+            "carrier.example:",
+            "-bad.example",
+            "two words",
+            "[2001:db8::1]5060",
+            "[not-v6]:5060",
+            "999.1.1.1",
+            huge.as_str(),
+        ] {
+            assert_eq!(
+                field(host_and_port(bad).unwrap_err()),
+                "outbound_config.address",
+                "{bad:.40}"
+            );
+        }
     }
 
     #[test]

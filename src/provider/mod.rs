@@ -1,6 +1,7 @@
 //! Managed numbers: searching a provider's inventory and buying from it, behind a trait.
 //! The offline sandbox (the default) keeps a local inventory so search and purchase work on
-//! a laptop; a Twilio REST client plugs in behind the same trait.
+//! a laptop; a Twilio REST client plugs in behind the same trait. Releasing a number gives
+//! it back.
 
 mod sandbox;
 mod twilio;
@@ -64,6 +65,9 @@ pub trait NumberProvider: Send + Sync {
     fn search(&self, query: &SearchQuery) -> Result<Vec<AvailableNumber>, ProviderError>;
     /// Buy a number; returns the provider's id for it.
     fn purchase(&self, e164: &str) -> Result<String, ProviderError>;
+    /// Give a bought number back to the provider, which stops billing it and may sell it
+    /// again. A number the account no longer holds is released already: `Ok`.
+    fn release(&self, e164: &str) -> Result<(), ProviderError>;
     /// The managed account purchased numbers land in.
     fn account_id(&self) -> &str;
 }

@@ -1,5 +1,6 @@
 //! The offline provider: a fixed inventory of US local numbers across a few area codes,
-//! with regions, postal codes and capabilities, and purchases remembered in memory.
+//! with regions, postal codes and capabilities, and purchases remembered in memory (a
+//! released number is on sale again).
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -110,6 +111,11 @@ impl NumberProvider for Sandbox {
         Ok(format!("PN_sandbox_{}", &e164[1..]))
     }
 
+    fn release(&self, e164: &str) -> Result<(), ProviderError> {
+        self.sold.lock().unwrap_or_else(|p| p.into_inner()).remove(e164);
+        Ok(())
+    }
+
     fn account_id(&self) -> &str {
         &self.account_id
     }
@@ -145,6 +151,12 @@ mod tests {
             .unwrap()
             .iter()
             .all(|n| n.phone_number != number));
+        sandbox.release(&number).unwrap();
+        assert!(sandbox
+            .search(&query(&[("area_code", "415")]))
+            .unwrap()
+            .iter()
+            .any(|n| n.phone_number == number));
         assert!(matches!(
             sandbox.search(&query(&[("sms", "maybe")])),
             Err(ProviderError::InvalidQuery { field: "sms", .. })

@@ -1,6 +1,7 @@
 //! Twilio's REST API as a managed-number provider: `AvailablePhoneNumbers/{country}/Local`
 //! for search (area code, region, postal code, voice/SMS/MMS capability filters) and
-//! `IncomingPhoneNumbers` for purchase, with HTTP Basic auth (account SID, auth token).
+//! `IncomingPhoneNumbers` for purchase and (found by number, then deleted) release, with
+//! HTTP Basic auth (account SID, auth token).
 //! Blocking (reqwest's blocking client): callers run it on the blocking pool.
 
 use serde::Deserialize;
@@ -49,6 +50,11 @@ struct Capabilities {
 #[derive(Deserialize)]
 struct Purchased {
     sid: String,
+}
+
+#[derive(Deserialize)]
+struct IncomingList {
+    incoming_phone_numbers: Vec<Purchased>,
 }
 
 /// Twilio's error body.
@@ -161,6 +167,41 @@ impl NumberProvider for Twilio {
             .json()
             .map_err(|e| ProviderError::Upstream(format!("unexpected answer: {e}")))?;
         Ok(bought.sid)
+    }
+
+    fn release(&self, e164: &str) -> Result<(), ProviderError> {
+        let response = self
+            .http
+            .get(self.url("IncomingPhoneNumbers.json"))
+            .basic_auth(&self.account_sid, Some(&self.auth_token.0))
+            .query(&[("PhoneNumber", e164)])
+            .send()
+            .map_err(|e| ProviderError::Upstream(e.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(Twilio::fail(response));
+        }
+        let held: IncomingList = response
+            .json()
+            .map_err(|e| ProviderError::Upstream(format!("unexpected answer: {e}")))?;
+        for number in held.incoming_phone_numbers {
+            if !number.sid.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(ProviderError::Upstream(format!(
+                    "unexpected number sid {:?}",
+                    number.sid
+                )));
+            }
+            let response = self
+                .http
+                .delete(self.url(&format!("IncomingPhoneNumbers/{}.json", number.sid)))
+                .basic_auth(&self.account_sid, Some(&self.auth_token.0))
+                .send()
+                .map_err(|e| ProviderError::Upstream(e.without_url().to_string()))?;
+            // 404: released meanwhile.
+            if !response.status().is_success() && response.status().as_u16() != 404 {
+                return Err(Twilio::fail(response));
+            }
+        }
+        Ok(())
     }
 
     fn account_id(&self) -> &str {

@@ -264,6 +264,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
                     workflows: workflows.clone(),
                     artifacts: Arc::new(crate::store::Artifacts::open(&config.store.path)?),
                     metrics: config.api.metrics,
+                    default_country: config.routing.default_country.clone(),
+                    managed_outbound: !config.outbound.managed_termination_host.trim().is_empty(),
                 },
             )
             .await

@@ -2,6 +2,131 @@
 //! `15551234567`, `5551234567` (national, on a trunk whose country is +1), `tel:` and `sip:`
 //! URIs, `;npdi` / `;rn=` parameters, and visual separators (RFC 3966 §5.1.1).
 
+mod plan;
+
+pub use plan::is_country_code;
+
+/// Why text written as a phone number (by an API client, in config) is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum E164Error {
+    #[error("a phone number is required")]
+    Empty,
+    #[error(
+        "{0:?} is not a phone number: digits only, with an optional leading + and the separators - . ( ) and space"
+    )]
+    NotDigits(String),
+    #[error("{written:?}: write international numbers with a leading +, not an international prefix (+{rest})")]
+    InternationalPrefix { written: String, rest: String },
+    #[error("{written:?}: country calling codes never start with 0")]
+    ZeroCountryCode { written: String },
+    #[error("{written:?}: no country has calling code +{digits}")]
+    UnknownCountry { written: String, digits: String },
+    #[error("{written:?}: a +{country} number has {expected} digits after the country code, not {got}")]
+    Length {
+        written: String,
+        country: &'static str,
+        expected: String,
+        got: usize,
+    },
+    #[error("{written:?}: an E.164 number has at most 15 digits")]
+    TooLong { written: String },
+    #[error("{written:?}: a +1 area code starts with a digit from 2 to 9")]
+    AreaCode { written: String },
+}
+
+/// The E.164 form of a number as a person writes it, by the numbering plans' rules:
+/// `+` and an assigned country code, then a national number of that country's length
+/// (`+1`: a 10-digit number whose area code starts 2-9). Without `+` the number is national
+/// in `default_country` (digits, e.g. `"1"`, `"44"`), its trunk prefix dropped
+/// (`02071838750` in `44` is `+442071838750`); an international prefix (`00`, `011`) is
+/// refused rather than guessed at. Separators `- . ( )` and spaces are ignored.
+pub fn parse(written: &str, default_country: &str) -> Result<String, E164Error> {
+    let text = written.trim();
+    if text.is_empty() {
+        return Err(E164Error::Empty);
+    }
+    let plus = text.starts_with('+');
+    let mut digits = String::with_capacity(16);
+    for c in text.chars().skip(usize::from(plus)) {
+        match c {
+            '0'..='9' if digits.len() > plan::MAX_DIGITS + 4 => return Err(E164Error::TooLong { written: clip(text) }),
+            '0'..='9' => digits.push(c),
+            '-' | '.' | '(' | ')' | ' ' => {}
+            _ => return Err(E164Error::NotDigits(clip(text))),
+        }
+    }
+    if digits.is_empty() {
+        return Err(E164Error::NotDigits(clip(text)));
+    }
+    let international = if plus {
+        digits
+    } else {
+        national(text, &digits, default_country)?
+    };
+    check(text, &international)?;
+    Ok(format!("+{international}"))
+}
+
+/// Country code and national digits of a number written without `+`.
+fn national(text: &str, digits: &str, country: &str) -> Result<String, E164Error> {
+    for prefix in ["00", if country == "1" { "011" } else { "00" }] {
+        if let Some(rest) = digits.strip_prefix(prefix) {
+            return Err(E164Error::InternationalPrefix {
+                written: clip(text),
+                rest: rest.to_owned(),
+            });
+        }
+    }
+    let trunk = plan::trunk_prefix(country);
+    let (min, max) = plan::national_lengths(country);
+    let significant = match digits.strip_prefix(trunk) {
+        // `15551234567` in the NANP: the trunk prefix, then ten digits. A number exactly
+        // as long as the plan's without it keeps its leading digits.
+        Some(rest) if !trunk.is_empty() && !(min..=max).contains(&digits.len()) => rest,
+        Some(rest) if trunk == "0" => rest,
+        _ => digits,
+    };
+    Ok(format!("{country}{significant}"))
+}
+
+/// An international number (digits after `+`) by its country's plan.
+fn check(text: &str, digits: &str) -> Result<(), E164Error> {
+    if digits.starts_with('0') {
+        return Err(E164Error::ZeroCountryCode { written: clip(text) });
+    }
+    let country = plan::country_code(digits).ok_or_else(|| E164Error::UnknownCountry {
+        written: clip(text),
+        digits: digits.chars().take(3).collect(),
+    })?;
+    let national = &digits[country.len()..];
+    let (min, max) = plan::national_lengths(country);
+    let max = max.min(plan::MAX_DIGITS - country.len());
+    if !(min..=max).contains(&national.len()) {
+        return Err(E164Error::Length {
+            written: clip(text),
+            country,
+            expected: if min == max {
+                min.to_string()
+            } else {
+                format!("{min} to {max}")
+            },
+            got: national.len(),
+        });
+    }
+    if country == "1" && national.starts_with(['0', '1']) {
+        return Err(E164Error::AreaCode { written: clip(text) });
+    }
+    Ok(())
+}
+
+/// What an error quotes of the input: a 1.9 MB "number" is not echoed back whole.
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(32) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
 /// The E.164 form (`+` and 8 to 15 digits) of `dialed`, or `None` when it is not a phone
 /// number. `default_country` (digits, e.g. `"1"`) applies to numbers without a `+`.
 pub fn normalise(dialed: &str, default_country: &str) -> Option<String> {
@@ -68,6 +193,57 @@ mod tests {
         ] {
             let _ = normalise(text, "1");
         }
+    }
+
+    #[test]
+    fn parse_follows_the_numbering_plans() {
+        for (written, country, e164) in [
+            ("+15551234567", "1", "+15551234567"),
+            ("(555) 123-4567", "1", "+15551234567"),
+            ("1 555 123 4567", "1", "+15551234567"),
+            ("+44 20 7183 8750", "1", "+442071838750"),
+            ("020 7183 8750", "44", "+442071838750"),
+            ("2071838750", "44", "+442071838750"),
+            ("06 1234 5678", "39", "+390612345678"),
+            ("+6831234", "1", "+6831234"),
+        ] {
+            assert_eq!(parse(written, country).as_deref(), Ok(e164), "{written} in {country}");
+        }
+    }
+
+    #[test]
+    fn parse_refuses_what_is_not_a_number_naming_why() {
+        let refused = |written: &str, country: &str| parse(written, country).unwrap_err();
+        assert!(matches!(refused("+0123456789", "1"), E164Error::ZeroCountryCode { .. }));
+        assert!(matches!(
+            refused("+12345678", "1"),
+            E164Error::Length {
+                country: "1",
+                got: 7,
+                ..
+            }
+        ));
+        assert!(matches!(
+            refused("00442071838750", "1"),
+            E164Error::InternationalPrefix { .. }
+        ));
+        assert!(matches!(
+            refused("00442071838750", "44"),
+            E164Error::InternationalPrefix { .. }
+        ));
+        assert!(matches!(
+            refused("011442071838750", "1"),
+            E164Error::InternationalPrefix { .. }
+        ));
+        assert!(matches!(refused("+15551234567890", "1"), E164Error::Length { .. }));
+        assert!(matches!(refused("+11234567890", "1"), E164Error::AreaCode { .. }));
+        assert!(matches!(refused("+2821234567", "1"), E164Error::UnknownCountry { .. }));
+        assert!(matches!(refused("agent-7", "1"), E164Error::NotDigits(_)));
+        assert!(matches!(refused("  ", "1"), E164Error::Empty));
+        let long = "1".repeat(2_000_000);
+        let message = refused(&long, "1").to_string();
+        assert!(message.len() < 200, "{}", message.len());
+        assert!(refused("+12345678", "1").to_string().contains("10 digits"));
     }
 
     #[test]
