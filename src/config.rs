@@ -46,6 +46,7 @@ pub struct Config {
     pub outbound: crate::routing::outbound::OutboundSettings,
     pub api: crate::api::ApiConfig,
     pub store: crate::store::StoreConfig,
+    pub journal: crate::server::JournalConfig,
     pub directory: crate::directory::DirectoryConfig,
     pub provider: crate::provider::ProviderConfig,
     pub tls: TlsConfig,

@@ -1,7 +1,7 @@
 # Sourced by the bench scripts: switchboard's config for the bench flow, SIPp carrier ->
 # switchboard -> SIPp agent, with the 10,000 static routes of the shared bench directory.
 # Usage: bench_config WORK SIP_PORT API_PORT AGENT_PORT DB METRICS RECORDS FLUSH_MS [EXTRA_TOML]
-# (the TLS listener takes SIP_PORT + 1).
+# (the TLS listener takes SIP_PORT + 1). JOURNAL=false turns the dialog journal off.
 bench_config() {
   local work=$1 sip=$2 api=$3 agent=$4 db=$5 metrics=$6 records=$7 flush=$8 extra=${9:-}
   cat <<TOML
@@ -27,6 +27,8 @@ metrics = $metrics
 [call_records]
 enabled = $records
 flush_ms = $flush
+[journal]
+enabled = ${JOURNAL:-true}
 $extra
 TOML
 }

@@ -410,6 +410,7 @@ impl B2bua {
         let direction = call.direction;
         self.events.push_back(CallEvent::Answered { after, direction });
         self.respond(now, server, &relayed);
+        self.journal_answered(key);
         self.schedule(key, now + t1, CallTimer::Retransmit2xx);
         self.arm_session_timer(now, key);
     }

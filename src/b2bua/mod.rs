@@ -31,6 +31,7 @@ mod dialog;
 mod failure;
 mod id_hash;
 mod inbound;
+mod journal;
 pub mod media_policy;
 mod outbound;
 mod peer;
@@ -54,6 +55,7 @@ pub use agent_leg::dialed_number;
 pub use call::{CallEvent, CallFacts, CallKey, Direction, EndedBy, Outcome, RouteFacts, Side};
 pub use config::{B2buaConfig, ReferPolicy};
 pub use failure::{phrase, CallError, FailureResponse};
+pub use journal::{Dialog, JournalEntry, JournaledCall, CSEQ_MARGIN};
 pub use peer::{reply_peer, Peer};
 pub use stats::Census;
 
@@ -137,6 +139,9 @@ pub struct B2bua {
     local: [Local; 3],
     /// Outbound calls per trunk: concurrency and call rate.
     trunks: trunk_limits::TrunkLimiter,
+    /// Answered and ended calls for the shell's dialog journal (see `journal.rs`).
+    journal: VecDeque<JournalEntry>,
+    journal_on: bool,
 }
 
 /// How a new INVITE (one that starts a call) is routed: decided by the shell from where it
@@ -165,6 +170,8 @@ impl B2bua {
             scratch: Vec::new(),
             local,
             trunks: trunk_limits::TrunkLimiter::default(),
+            journal: VecDeque::new(),
+            journal_on: false,
         }
     }
 
@@ -257,7 +264,7 @@ impl B2bua {
             .iter()
             .filter(|(_, (call, role))| {
                 self.role_peer(*call, role)
-                    .is_some_and(|p| p.addr == to.addr && p.transport == to.transport)
+                    .is_some_and(|p| same_address(p.addr, to.addr) && p.transport == to.transport)
             })
             .map(|(id, _)| *id)
             .collect();
@@ -496,6 +503,7 @@ impl B2bua {
     /// Forget a call: indices, timers; report how it ended.
     fn end_call(&mut self, call: CallKey, outcome: Outcome, status: u16, ended_by: EndedBy) {
         let Some(c) = self.calls.remove(&call) else { return };
+        self.journal_ended(&c);
         tracing::debug!(
             call_id = %String::from_utf8_lossy(&c.carrier.call_id),
             outcome = outcome.label(),
@@ -526,6 +534,11 @@ impl B2bua {
             facts: c.facts,
         });
     }
+}
+
+/// One peer whichever way a dual-stack socket spells it (`::ffff:192.0.2.1` is 192.0.2.1).
+fn same_address(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
+    a.port() == b.port() && a.ip().to_canonical() == b.ip().to_canonical()
 }
 
 #[cfg(test)]

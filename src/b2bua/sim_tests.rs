@@ -737,6 +737,7 @@ fn answer_in_dialog(m: &Message, tag: &str, contact: &str) -> Bytes {
 
 mod dialog_flows;
 mod ghost_flows;
+mod journal_flows;
 mod outbound_flows;
 mod setup_flows;
 mod transport_flows;

@@ -2,12 +2,14 @@
 //! the SIP handler, and an orderly stop on SIGTERM/ctrl-c.
 
 mod admission;
+mod journal;
 mod reply;
 mod sip_handler;
 mod sip_metrics;
 
 use std::sync::Arc;
 
+pub use journal::JournalConfig;
 pub use sip_handler::SipHandler;
 
 use crate::config::Config;
@@ -147,6 +149,8 @@ pub struct Running {
     /// The HTTP listener's address and task.
     pub http: Option<(std::net::SocketAddr, tokio::task::JoinHandle<()>)>,
     _timers: TimerThread,
+    /// The dialog journal's writer: dropped after the timers, it commits what is left.
+    _journal: Option<journal::Writer>,
     /// The call-record writer; it ends once the handler (and its recorder) is gone.
     _records: Option<std::thread::JoinHandle<()>>,
     /// This process's hold on the data directory; released last.
@@ -220,7 +224,15 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let (router, directory, workflows) = open_routing(config, &tls_names)?;
     let router = Arc::new(router);
     let nonce_secret = directory.secret(NONCE_SECRET)?;
-    let core = crate::b2bua::B2bua::new(config.b2bua.clone(), rand::random());
+    // Before anything binds: read the calls a crash left up, then keep this run's.
+    let recovery = match config.journal.enabled {
+        true => Some(journal::Recovery::open(&config.journal, self::data_dir(config))?),
+        false => None,
+    };
+    let mut core = crate::b2bua::B2bua::new(config.b2bua.clone(), rand::random());
+    if recovery.is_some() {
+        core = core.with_journal();
+    }
     let call_log = Arc::new(crate::store::CallLog::open(&config.store.path)?);
     let records = config
         .call_records
@@ -234,20 +246,26 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let outbound = crate::routing::outbound::DirectoryOutboundRouter::new(directory.clone(), config.outbound.clone())
         .with_tls_names(tls_names);
     let livekit = crate::routing::outbound::SourceAcl::parse(&config.outbound.livekit_sources).unwrap_or_default();
+    let (journal, recovery) = recovery.unzip();
+    let mut handler = SipHandler::new(config.sip.server_header.clone(), core, router, recorder);
+    if let Some(journal) = journal {
+        handler = handler.with_journal(journal);
+    }
     let handler = Arc::new(
-        SipHandler::new(config.sip.server_header.clone(), core, router, recorder)
-            .with_outbound(livekit, Arc::new(outbound))
-            .with_gate(
-                admission::Gate::new(config.security.clone(), directory.clone())
-                    .with_shared_nonces(nonce_secret, crate::clock::now(), unix_ms())
-                    .with_outbound_sources(&config.outbound.livekit_sources),
-            ),
+        handler.with_outbound(livekit, Arc::new(outbound)).with_gate(
+            admission::Gate::new(config.security.clone(), directory.clone())
+                .with_shared_nonces(nonce_secret, crate::clock::now(), unix_ms())
+                .with_outbound_sources(&config.outbound.livekit_sources),
+        ),
     );
     let listeners = transport::start(&config.sip, tls, handler.clone())
         .await
         .map_err(ServeError::Bind)?;
     listeners.dispatcher.set_tls_client(tls_client);
     tracing::info!(udp = ?listeners.udp, tcp = ?listeners.tcp, tls = ?listeners.tls, "SIP listeners up");
+    let journal = recovery
+        .map(|recovery| end_left_calls(recovery, &handler, &listeners.dispatcher))
+        .transpose()?;
     let resolution = std::time::Duration::from_millis(config.sip.timer_resolution_ms);
     let timers = spawn_timer_thread(handler.clone(), listeners.dispatcher.clone(), resolution);
     let health = Arc::new(crate::api::Health::default());
@@ -282,9 +300,26 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         health,
         http,
         _timers: timers,
+        _journal: journal,
         _records: records_thread,
         _data_dir: data_dir,
     })
+}
+
+/// As soon as the sockets are bound (the first transmissions of each BYE go out now, the
+/// timer thread resends them), end the calls the last run left up; then the journal
+/// forgets them and its writer starts.
+fn end_left_calls(
+    recovery: journal::Recovery,
+    handler: &SipHandler,
+    dispatcher: &transport::Dispatcher,
+) -> Result<journal::Writer, ServeError> {
+    let mut out = Vec::new();
+    handler.end_left_calls(&recovery.left, &mut out);
+    for o in out {
+        dispatcher.send(o);
+    }
+    Ok(recovery.finish()?)
 }
 
 /// Run until SIGTERM or ctrl-c.

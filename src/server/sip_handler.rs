@@ -44,6 +44,8 @@ pub struct SipHandler {
     outbound: Option<(SourceAcl, Arc<dyn OutboundRouter>)>,
     /// The source gate (ACLs, digest, rate limits, bans) every request passes first.
     gate: Option<super::admission::Gate>,
+    /// Where answered and ended calls go to be kept durably (see `journal.rs`).
+    journal: Option<super::journal::Journal>,
 }
 
 impl SipHandler {
@@ -62,6 +64,7 @@ impl SipHandler {
             metrics: SipMetrics::register(),
             outbound: None,
             gate: None,
+            journal: None,
         }
     }
 
@@ -69,6 +72,19 @@ impl SipHandler {
     pub fn with_gate(mut self, gate: super::admission::Gate) -> SipHandler {
         self.gate = Some(gate);
         self
+    }
+
+    /// Hand the core's journal entries to `journal`.
+    pub fn with_journal(mut self, journal: super::journal::Journal) -> SipHandler {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// Send BYE on both legs of each call the last run left up (at start).
+    pub fn end_left_calls(&self, calls: &[crate::b2bua::JournaledCall], out: &mut Vec<Outgoing>) {
+        let mut core = self.lock();
+        core.end_left_calls(crate::clock::now(), calls);
+        self.drain(&mut core, out);
     }
 
     pub fn with_outbound(mut self, livekit: SourceAcl, router: Arc<dyn OutboundRouter>) -> SipHandler {
@@ -302,6 +318,9 @@ impl SipHandler {
                 transport: t.to.transport,
                 connection: t.to.connection,
             });
+        }
+        if let Some(journal) = &self.journal {
+            journal.take_from(core);
         }
         while let Some(event) = core.poll_event() {
             self.record(&event);

@@ -5,6 +5,7 @@
 mod artifacts;
 mod call_log;
 mod data_lock;
+mod dialog_journal;
 mod private;
 mod sqlite;
 
@@ -15,6 +16,7 @@ use serde::Deserialize;
 pub use artifacts::Artifacts;
 pub use call_log::{record_id, record_key, CallLog, CallQuery, CallRow, SEQUENCE_BITS};
 pub use data_lock::{DataLock, DataLockError, LOCK_FILE};
+pub use dialog_journal::DialogJournal;
 pub use sqlite::SqliteStore;
 
 /// The kinds of object the store keeps.

@@ -503,3 +503,68 @@ pub fn metrics(server: &Server) -> String {
         .text()
         .unwrap()
 }
+
+/// SIPp running in the background (any role), in a folder of its own for its logs.
+pub struct BackgroundSipp {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+/// How a background SIPp ended: its exit status (None: still running at the deadline, then
+/// killed), when it ended, and its error log.
+pub struct SippEnd {
+    pub status: Option<std::process::ExitStatus>,
+    pub at: Instant,
+    pub errors: String,
+}
+
+impl BackgroundSipp {
+    pub fn spawn(args: &[&str]) -> BackgroundSipp {
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new(require_tool("sipp", "sip-tester"))
+            .args(args)
+            .args(["-nostdin", "-trace_err"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning sipp");
+        BackgroundSipp {
+            child: Some(child),
+            dir,
+        }
+    }
+
+    /// Wait for SIPp to exit, until `deadline` at the latest.
+    pub fn wait_until(mut self, deadline: Instant) -> SippEnd {
+        let mut child = self.child.take().unwrap();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let at = Instant::now();
+        let errors = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with("errors.log"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect();
+        SippEnd { status, at, errors }
+    }
+}
+
+impl Drop for BackgroundSipp {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The dialog journal's shell: a crash must not leave calls up. The call core hands out a
+//! [`JournalEntry`] when a call is answered and when it ends; under the call lock they are
+//! only moved into a shared buffer (no system call, no wait), and a writer thread commits
+//! the buffer every `flush_ms` in one durable transaction (`store/dialog_journal.rs`). So
+//! a call is on disk within `flush_ms` plus one commit of its 2xx being relayed, and the
+//! SIP threads never wait for an fsync.
+//!
+//! The journal is `dialogs.db` in the data directory (its own file: see
+//! `store/dialog_journal.rs`), which one live instance holds (`store/data_lock.rs`), so no
+//! two instances ever share a journal. At start, [`Recovery::open`] reads what the last run left; once the SIP sockets are
+//! bound, the core sends BYE on both legs of each of those calls, then the journal forgets
+//! them and the writer starts (see `server::start`).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::b2bua::{B2bua, JournalEntry, JournaledCall};
+use crate::store::{DialogJournal, StoreError};
+
+/// `[journal]` in the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalConfig {
+    /// Keep the journal, and end at start the calls a crash left up.
+    pub enabled: bool,
+    /// Answered and ended calls are committed at least this often (milliseconds).
+    pub flush_ms: u64,
+}
+
+impl Default for JournalConfig {
+    fn default() -> JournalConfig {
+        JournalConfig {
+            enabled: true,
+            flush_ms: 20,
+        }
+    }
+}
+
+/// The journal's file name in the data directory.
+pub const FILE: &str = "dialogs.db";
+
+/// Takes the core's journal entries on the SIP threads, for the writer.
+pub struct Journal {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    pending: Mutex<Vec<JournalEntry>>,
+    /// Set when the writer is stopped: it commits what is left and ends.
+    closed: AtomicBool,
+}
+
+/// The journal at start: the calls the last run left up, and the file, until the writer
+/// takes it.
+pub struct Recovery {
+    file: DialogJournal,
+    pub left: Vec<JournaledCall>,
+    flush: Duration,
+    shared: Arc<Shared>,
+}
+
+/// The writer thread; dropping this commits what is queued and joins it.
+pub struct Writer {
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Recovery {
+    /// Open the journal in `data_dir` and read what the last run left; the [`Journal`] the
+    /// SIP handler feeds from now on.
+    pub fn open(config: &JournalConfig, data_dir: &Path) -> Result<(Journal, Recovery), StoreError> {
+        let file = DialogJournal::open(&data_dir.join(FILE))?;
+        let left = file.calls()?;
+        if !left.is_empty() {
+            tracing::warn!(
+                calls = left.len(),
+                "the last run left calls up: ending them (BYE on both legs)"
+            );
+        }
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+        });
+        let journal = Journal { shared: shared.clone() };
+        let recovery = Recovery {
+            file,
+            left,
+            flush: Duration::from_millis(config.flush_ms.max(1)),
+            shared,
+        };
+        Ok((journal, recovery))
+    }
+
+    /// The left calls have had their BYEs: forget them, and start the writer.
+    pub fn finish(mut self) -> Result<Writer, StoreError> {
+        self.file.forget(&self.left)?;
+        let (mut file, flush, shared) = (self.file, self.flush, self.shared.clone());
+        let thread = std::thread::Builder::new()
+            .name("dialog-journal".into())
+            .spawn(move || run(&mut file, flush, &shared))
+            .expect("spawning the dialog journal writer");
+        Ok(Writer {
+            shared: self.shared,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Journal {
+    /// Move the core's entries into the writer's buffer (called under the call lock).
+    pub fn take_from(&self, core: &mut B2bua) {
+        let Some(first) = core.poll_journal() else { return };
+        let mut pending = self.shared.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.push(first);
+        pending.extend(std::iter::from_fn(|| core.poll_journal()));
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Sleep, take what queued meanwhile, commit it; the SIP threads never wake this thread
+/// (as with call records: a wake per call would cost the call path a system call).
+fn run(file: &mut DialogJournal, flush: Duration, shared: &Shared) {
+    let mut taken = Vec::new();
+    loop {
+        std::thread::sleep(flush);
+        let closed = shared.closed.load(Ordering::Acquire);
+        std::mem::swap(
+            &mut *shared.pending.lock().unwrap_or_else(|p| p.into_inner()),
+            &mut taken,
+        );
+        if let Err(err) = file.apply(&taken) {
+            tracing::error!(%err, entries = taken.len(), "the dialog journal could not be written: a crash now would leave these calls up");
+        }
+        taken.clear();
+        if closed {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::b2bua::Dialog;
+    use crate::transport::Transport;
+
+    fn call(key: &'static str) -> JournaledCall {
+        let dialog = Dialog {
+            call_id: Bytes::from_static(key.as_bytes()),
+            local_tag: Bytes::from_static(b"ours"),
+            remote_tag: Bytes::from_static(b"theirs"),
+            local_uri: Bytes::from_static(b"<sip:a@192.0.2.5>"),
+            remote_uri: Bytes::from_static(b"<sip:b@192.0.2.10>"),
+            remote_target: Bytes::from_static(b"sip:b@192.0.2.10"),
+            route_set: Vec::new(),
+            local_cseq: 1,
+            peer: "192.0.2.10:5060".parse().unwrap(),
+            transport: Transport::Udp,
+        };
+        JournaledCall {
+            key: Bytes::from_static(key.as_bytes()),
+            legs: [dialog.clone(), dialog],
+        }
+    }
+
+    #[test]
+    fn a_start_reads_what_the_last_run_left_forgets_it_and_keeps_this_runs_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = JournalConfig {
+            enabled: true,
+            flush_ms: 5,
+        };
+        let path = dir.path().join(FILE);
+        let left = call("left@switchboard");
+        DialogJournal::open(&path)
+            .unwrap()
+            .apply(&[JournalEntry::Up(Box::new(left.clone()))])
+            .unwrap();
+        let (journal, recovery) = Recovery::open(&config, dir.path()).unwrap();
+        assert_eq!(recovery.left, vec![left]);
+        let writer = recovery.finish().unwrap();
+        let this_run = call("new@switchboard");
+        journal
+            .shared
+            .pending
+            .lock()
+            .unwrap()
+            .push(JournalEntry::Up(Box::new(this_run.clone())));
+        drop(writer);
+        let calls = DialogJournal::open(&path).unwrap().calls().unwrap();
+        assert_eq!(
+            calls,
+            vec![this_run],
+            "the left call is forgotten; the stopped writer committed the rest"
+        );
+    }
+}
