@@ -192,7 +192,8 @@ fn workflow_test(module: &Path, input: &str, tz: Option<String>, config: Option<
     if tz.is_some() {
         routing.tz = tz;
     }
-    let context = dry_run::context(&input, routing.tz.as_deref()).map_err(anyhow::Error::msg)?;
+    let context =
+        dry_run::context(&input, routing.tz.as_deref(), std::time::SystemTime::now()).map_err(anyhow::Error::msg)?;
     let run = engine.run(&workflow, context.clone());
     let report = dry_run::answer(&snapshot, &routing, &context, &run);
     println!("{}", serde_json::to_string_pretty(&report)?);

@@ -1,5 +1,7 @@
 //! Routing: the dialed number of a new call, in, the agent that must answer (or the final
-//! response the caller gets), out. Pure: it reads the directory snapshot and never waits.
+//! response the caller gets), out. Pure: it reads the directory snapshot and never waits;
+//! it reads no clock (the wall clock comes in with the request) and resolves no host name
+//! (a [`HostLookup`] the shell fills off the call path answers from memory).
 //!
 //! The decision tree is DESIGN.md's: an org's enabled routing workflow first; when it
 //! decides nothing, fails or picks an agent that cannot answer, the config's fallback agent;
@@ -10,8 +12,10 @@ use std::net::SocketAddr;
 
 mod directory_router;
 pub mod dry_run;
+mod host_lookup;
 mod livekit_host;
 pub mod outbound;
+mod query;
 mod static_table;
 pub mod workflows;
 
@@ -19,8 +23,12 @@ pub mod workflows;
 mod workflow_tests;
 
 pub use directory_router::DirectoryRouter;
+#[cfg(test)]
+pub use host_lookup::Names;
+pub use host_lookup::{HostLookup, HostName, Literal};
 pub use livekit_host::{BadLivekitHost, LivekitHost};
 pub use outbound::{OutboundDecision, OutboundRefusal, OutboundRequest, OutboundRouter};
+pub use query::RouteQuery;
 pub use static_table::{RoutingConfig, StaticTable, TableError};
 pub use workflows::{Workflows, ANONYMOUS_CALLER};
 
@@ -38,6 +46,9 @@ pub struct RouteRequest<'a> {
     pub call_id: &'a [u8],
     /// The INVITE itself, for a workflow's `header.<Name>` keys.
     pub invite: Option<&'a crate::sip::Message>,
+    /// The wall clock a workflow sees (its `timestamp` and `time.*` keys): read by the
+    /// shell when it hands the call to routing, which reads no clock itself.
+    pub now: std::time::SystemTime,
 }
 
 /// How a route was decided; travels to the agent in `X-Switchboard-Route` and into metrics.
@@ -100,6 +111,9 @@ pub enum Refusal {
     NoFallback { miss: Miss },
     /// The org's LiveKit host could not be resolved to an address.
     NoDestination,
+    /// The org has as many calls being routed as its share of the routing workers allows
+    /// (a slow workflow must not hold every worker): refused at once, to be retried.
+    Busy,
 }
 
 /// How a routing workflow came to no agent; the 480's `Reason` says which.
@@ -123,6 +137,7 @@ impl Refusal {
             Refusal::Rejected { status } => (*status, "rejected by routing workflow"),
             Refusal::NoFallback { miss } => (480, miss.reason()),
             Refusal::NoDestination => (503, "agent endpoint unresolvable"),
+            Refusal::Busy => (503, "routing busy for this organization"),
         }
     }
 
@@ -134,6 +149,7 @@ impl Refusal {
             Refusal::Rejected { .. } => "rejected",
             Refusal::NoFallback { .. } => "no_fallback",
             Refusal::NoDestination => "no_destination",
+            Refusal::Busy => "busy",
         }
     }
 }
@@ -160,4 +176,10 @@ pub enum Decision {
 /// tests.
 pub trait Router: Send + Sync {
     fn route(&self, request: &RouteRequest<'_>) -> Decision;
+
+    /// The org a dialed number belongs to, when the router knows it: the shell counts calls
+    /// being routed per org against its share of the workers. A cheap lookup, never a run.
+    fn org_of(&self, _called: &str) -> Option<String> {
+        None
+    }
 }
