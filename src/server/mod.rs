@@ -19,7 +19,7 @@ use crate::transport;
 /// Errors that stop the server from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot bind a SIP listener: {0}")]
+    #[error("cannot bind a listener: {0}")]
     Bind(#[source] std::io::Error),
     #[error(transparent)]
     Tls(#[from] transport::TlsError),
