@@ -196,6 +196,19 @@ fn unknown_numbers_get_404_and_unassigned_ones_480_with_a_reason() {
 }
 
 #[test]
+fn a_request_that_names_no_phone_number_gets_484_address_incomplete() {
+    for dialed in ["alice", "+1555"] {
+        let mut net = Net::new(8, 0.0, AgentMode::Answer, Net::config());
+        net.call(dialed, &[]);
+        net.run_for(Duration::from_secs(1));
+        assert_eq!(net.carrier.finals, vec![484], "{dialed}");
+        assert!(net.agent.invites.is_empty());
+        net.run_for(Duration::from_secs(40));
+        net.assert_nothing_left(dialed);
+    }
+}
+
+#[test]
 fn draining_and_the_call_cap_answer_503() {
     let mut net = Net::new(9, 0.0, AgentMode::Answer, Net::config());
     net.b2b.start_draining();
