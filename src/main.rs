@@ -204,11 +204,8 @@ fn workflow_test(module: &Path, input: &str, tz: Option<String>, config: Option<
     }
     let context =
         dry_run::context(&input, routing.tz.as_deref(), std::time::SystemTime::now()).map_err(anyhow::Error::msg)?;
-    let run = engine.run(&workflow, context);
-    let output = dry_run::output(&run);
-    let (outcome, fuel, elapsed, logs) = (run.outcome.clone(), run.fuel_used, run.elapsed, run.logs.clone());
-    let decision = dry_run::decision(&snapshot, &routing, run);
-    let report = dry_run::report(output, &outcome, decision, (fuel, elapsed, &logs));
+    let run = engine.run(&workflow, context.clone());
+    let report = dry_run::answer(&snapshot, &routing, &context, &run);
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
