@@ -264,7 +264,7 @@ impl B2bua {
             .iter()
             .filter(|(_, (call, role))| {
                 self.role_peer(*call, role)
-                    .is_some_and(|p| p.addr == to.addr && p.transport == to.transport)
+                    .is_some_and(|p| same_address(p.addr, to.addr) && p.transport == to.transport)
             })
             .map(|(id, _)| *id)
             .collect();
@@ -534,6 +534,11 @@ impl B2bua {
             facts: c.facts,
         });
     }
+}
+
+/// One peer whichever way a dual-stack socket spells it (`::ffff:192.0.2.1` is 192.0.2.1).
+fn same_address(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
+    a.port() == b.port() && a.ip().to_canonical() == b.ip().to_canonical()
 }
 
 #[cfg(test)]

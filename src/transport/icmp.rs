@@ -201,6 +201,20 @@ mod tests {
         assert_eq!(errors_after_sending(&socket, closed), vec![closed]);
     }
 
+    /// Reported in its IPv4-mapped form (`[::ffff:127.0.0.1]:port`): the core compares
+    /// addresses canonically.
+    #[test]
+    fn a_dual_stack_socket_reports_an_ipv4_destination() {
+        let socket = bound("[::]:0");
+        let closed = closed_port("127.0.0.1");
+        let found = errors_after_sending(&socket, closed);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            (found[0].ip().to_canonical(), found[0].port()),
+            (closed.ip(), closed.port())
+        );
+    }
+
     #[test]
     fn only_unreachable_that_ends_delivery_counts() {
         assert!(hard_unreachable(libc::SO_EE_ORIGIN_ICMP, 3, 3), "port unreachable");

@@ -90,7 +90,18 @@ fn a_transport_error_fails_the_agent_leg_only_on_its_own_transport() {
     net.run_for(Duration::from_millis(100));
     assert!(net.carrier.finals.is_empty(), "a TCP error says nothing of the UDP leg");
 
-    net.b2b.handle_transport_error(net.now, error_over(Transport::Udp));
+    // A dual-stack socket names an IPv4 destination in its IPv6 form.
+    let mapped = match agent_addr() {
+        SocketAddr::V4(v4) => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+        v6 => v6,
+    };
+    net.b2b.handle_transport_error(
+        net.now,
+        Peer {
+            addr: mapped,
+            ..error_over(Transport::Udp)
+        },
+    );
     net.pump_b2b();
     net.run_for(Duration::from_millis(50));
     assert_eq!(net.carrier.finals, vec![503], "within 50 ms, not at the 4 s timeout");
