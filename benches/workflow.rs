@@ -136,6 +136,7 @@ fn route(c: &mut Criterion) {
         source: "192.0.2.10:5060".parse().expect("addr"),
         call_id: b"bench-call",
         invite: Some(&invite),
+        now: std::time::SystemTime::UNIX_EPOCH,
     };
     let kind = |decision: Decision| match decision {
         Decision::Agent(target) => target.kind,

@@ -192,7 +192,8 @@ fn workflow_test(module: &Path, input: &str, tz: Option<String>, config: Option<
     if tz.is_some() {
         routing.tz = tz;
     }
-    let context = dry_run::context(&input, routing.tz.as_deref()).map_err(anyhow::Error::msg)?;
+    let context =
+        dry_run::context(&input, routing.tz.as_deref(), std::time::SystemTime::now()).map_err(anyhow::Error::msg)?;
     let run = engine.run(&workflow, context);
     let output = dry_run::output(&run);
     let (outcome, fuel, elapsed, logs) = (run.outcome.clone(), run.fuel_used, run.elapsed, run.logs.clone());

@@ -85,7 +85,11 @@ fn an_answered_call_holds_under_4_kib() {
     // Warm up the tables' first allocations, then measure from a settled baseline.
     let before = LIVE.load(Ordering::Relaxed);
     for i in 0..CALLS {
-        b2b.handle_request(now, carrier_invite(i), carrier, &OneAgent);
+        b2b.handle_request(now, carrier_invite(i), carrier);
+        while let Some(route) = b2b.poll_route() {
+            let decision = OneAgent.route(&route.facts.request(std::time::SystemTime::UNIX_EPOCH));
+            b2b.handle_routed(now, route.call, decision);
+        }
         let mut agent_invite = None;
         while let Some(t) = b2b.poll_transmit() {
             if t.to == agent {
@@ -127,7 +131,7 @@ fn an_answered_call_holds_under_4_kib() {
             .header(HeaderName::CallId, format!("mem-{i}@198.51.100.20"))
             .header(HeaderName::CSeq, "101 ACK")
             .build();
-        b2b.handle_request(now, ack, carrier, &OneAgent);
+        b2b.handle_request(now, ack, carrier);
         while b2b.poll_transmit().is_some() {}
         while b2b.poll_event().is_some() {}
     }

@@ -170,7 +170,7 @@ pub async fn test(
     input
         .entry("organization_id")
         .or_insert_with(|| serde_json::Value::String(caller.org_id.clone()));
-    let context = crate::routing::dry_run::context(&input, config.tz.as_deref())
+    let context = crate::routing::dry_run::context(&input, config.tz.as_deref(), std::time::SystemTime::now())
         .map_err(|message| ApiError::invalid("input", message))?;
     let workflows = state.workflows.clone();
     let org = caller.org_id.clone();

@@ -104,6 +104,8 @@ pub enum Phase {
 /// Timers a call runs (beside its transactions').
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CallTimer {
+    /// The router has not decided: the caller gets 503 (see `awaiting_route.rs`).
+    Route,
     /// No response at all from the agent: it is unreachable.
     AgentResponse,
     /// Nobody answered.

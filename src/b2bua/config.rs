@@ -28,6 +28,9 @@ pub struct B2buaConfig {
     pub advertised_tcp: Option<String>,
     /// `host:port` for peers on TLS (usually port 5061; default: `advertised`).
     pub advertised_tls: Option<String>,
+    /// A new call whose route is not decided within this long gets 503 (ms): the router
+    /// runs on the shell's workers, and a stuck one must not leave the caller waiting.
+    pub route_timeout_ms: u64,
     /// A call that rings this long without an answer is cancelled (seconds).
     pub ring_timeout_secs: u64,
     /// An agent leg with no response at all for this long counts as unreachable (seconds).
@@ -60,6 +63,7 @@ impl Default for B2buaConfig {
             advertised: "127.0.0.1:5060".into(),
             advertised_tcp: None,
             advertised_tls: None,
+            route_timeout_ms: 2000,
             ring_timeout_secs: 60,
             agent_response_timeout_secs: 4,
             carrier_response_timeout_secs: 8,
@@ -76,6 +80,10 @@ impl Default for B2buaConfig {
 }
 
 impl B2buaConfig {
+    pub fn route_timeout(&self) -> Duration {
+        Duration::from_millis(self.route_timeout_ms)
+    }
+
     pub fn ring_timeout(&self) -> Duration {
         Duration::from_secs(self.ring_timeout_secs)
     }

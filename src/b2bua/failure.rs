@@ -49,6 +49,8 @@ pub enum CallError {
     SessionIntervalTooSmall,
     #[error("the caller cancelled")]
     Cancelled,
+    #[error("routing did not decide in time")]
+    RoutingTimeout,
     #[error("the agent ended its early dialog before answering")]
     AgentGaveUp,
     #[error("no dialog or transaction matches the request")]
@@ -102,6 +104,7 @@ impl CallError {
             CallError::MergedRequest => (482, "merged request"),
             CallError::SessionIntervalTooSmall => (422, "session interval too small"),
             CallError::Cancelled => (487, "cancelled by caller"),
+            CallError::RoutingTimeout => (503, "routing did not decide in time"),
             // RFC 3261 §12.2.2 / §9.2: a request for a dialog or INVITE we do not know.
             CallError::NoSuchDialog => (481, "no such call"),
             // RFC 3261 §14.2: one offer/answer at a time; the sender retries after a pause.
@@ -153,12 +156,15 @@ impl CallError {
         match self {
             CallError::Refused(Refusal::UnknownNumber) => Outcome::UnknownNumber,
             CallError::Refused(Refusal::NoAgent) => Outcome::NoAgent,
+            CallError::Refused(Refusal::Busy) => Outcome::Throttled,
+            CallError::RoutingTimeout => Outcome::Failed,
             CallError::Refused(_) => Outcome::Rejected,
             CallError::OutboundRefused(OutboundRefusal::NoDestination | OutboundRefusal::NotConfigured) => {
                 Outcome::Failed
             }
             CallError::OutboundRefused(_) | CallError::Media(_) => Outcome::Denied,
             CallError::TrunkBusy | CallError::TrunkRate(_) => Outcome::Throttled,
+            CallError::Cancelled => Outcome::Canceled,
             _ => Outcome::Failed,
         }
     }

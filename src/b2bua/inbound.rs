@@ -6,24 +6,20 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::agent_leg::{self, calling_number, dialed_number, AgentInvite};
+use super::awaiting_route::{Awaiting, Unplaced};
 use super::call::{Call, CallFacts, CallKey, CallTimer, Direction, Leg, Outcome, Phase, RouteFacts, Side};
 use super::relay;
 use super::session_timer::delta_seconds;
 use super::{B2bua, CallError, CallEvent, EndedBy, Peer, Role};
-use crate::routing::{Decision, RouteRequest, Router};
+use crate::routing::{AgentTarget, RouteQuery};
 use crate::sip::{response_for, HeaderName, Message};
 use crate::transaction::{TxEvent, TxId};
 use crate::transport::Transport;
 
 impl B2bua {
-    pub(super) fn handle_new_invite(
-        &mut self,
-        now: Instant,
-        invite: Message,
-        from: Peer,
-        server: TxId,
-        router: &dyn Router,
-    ) {
+    /// A new INVITE: 100 Trying, admission, then the call waits for its route (see
+    /// `awaiting_route.rs`); the router runs in the shell, off the core.
+    pub(super) fn handle_new_invite(&mut self, now: Instant, invite: Message, from: Peer, server: TxId) {
         // 100 Trying at once (RFC 3261 §17.2.1): the carrier stops retransmitting.
         let trying = response_for(&invite, 100, "Trying").build();
         self.respond(now, server, &trying);
@@ -31,52 +27,52 @@ impl B2bua {
             self.refuse(now, server, &invite, &error, from.addr, Direction::Inbound);
             return;
         }
-        let called = dialed_number(&invite);
-        let calling = calling_number(&invite);
-        let Some(called) = called else {
-            self.refuse(
-                now,
-                server,
-                &invite,
-                &CallError::Refused(crate::routing::Refusal::UnknownNumber),
-                from.addr,
-                Direction::Inbound,
-            );
+        let Some(called) = dialed_number(&invite) else {
+            let error = CallError::Refused(crate::routing::Refusal::UnknownNumber);
+            self.refuse(now, server, &invite, &error, from.addr, Direction::Inbound);
             return;
         };
+        let calling = calling_number(&invite);
         let caller_name = invite
             .from()
             .ok()
             .and_then(|f| f.display)
             .map(|d| String::from_utf8_lossy(d).trim_matches('"').to_owned());
-        let request = RouteRequest {
-            called: &called,
-            caller: calling.as_deref().unwrap_or(""),
-            caller_name: caller_name.as_deref(),
+        let facts = RouteQuery {
+            called: called.clone(),
+            caller: calling.clone().unwrap_or_default(),
+            caller_name,
             source: from.addr,
-            call_id: invite.call_id().unwrap_or_default(),
-            invite: Some(&invite),
+            call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
+            invite: invite.clone(),
         };
-        let target = match router.route(&request) {
-            Decision::Agent(target) => target,
-            Decision::Refuse(refusal) => {
-                self.refuse(
-                    now,
-                    server,
-                    &invite,
-                    &CallError::Refused(refusal),
-                    from.addr,
-                    Direction::Inbound,
-                );
-                return;
-            }
+        let waiting = Awaiting {
+            invite,
+            from,
+            server,
+            called,
+            calling,
+            started: now,
+            deadline: now,
         };
+        self.await_route(now, waiting, facts);
+    }
+
+    /// The route is decided: build the agent's INVITE and start the call.
+    pub(super) fn place_agent_leg(&mut self, now: Instant, key: CallKey, waiting: Awaiting, target: Box<AgentTarget>) {
+        let Awaiting {
+            invite,
+            from,
+            server,
+            called,
+            calling,
+            started,
+            ..
+        } = waiting;
         self.events.push_back(CallEvent::Routed {
             route: Some(target.kind),
             direction: Direction::Inbound,
         });
-        let key = CallKey(self.next_call);
-        self.next_call += 1;
         let agent_call_id = Bytes::from(format!("{}@switchboard", self.new_token()));
         let agent_tag = Bytes::from(self.new_token());
         let display = invite
@@ -159,7 +155,7 @@ impl B2bua {
                 agent_id: target.agent_id,
                 agent_version_id: target.agent_version_id,
             }),
-            started: now,
+            started,
             first_provisional: None,
             answered: None,
         });
@@ -221,7 +217,7 @@ impl B2bua {
         if self.draining {
             return Err(CallError::Draining);
         }
-        if self.calls.len() >= self.config.max_calls {
+        if self.calls.len() + self.routing.len() >= self.config.max_calls {
             return Err(CallError::TooManyCalls);
         }
         if invite.max_forwards().ok().flatten() == Some(0) {
@@ -248,9 +244,28 @@ impl B2bua {
         source: std::net::SocketAddr,
         direction: Direction,
     ) {
+        let unplaced = Unplaced {
+            source,
+            direction,
+            ended_by: EndedBy::Switchboard,
+            started: now,
+        };
+        self.refuse_unplaced(now, server, invite, error, unplaced);
+    }
+
+    /// The same, for a call that waited (for its route) and may have been ended by its caller.
+    pub(super) fn refuse_unplaced(
+        &mut self,
+        now: Instant,
+        server: TxId,
+        invite: &Message,
+        error: &CallError,
+        unplaced: Unplaced,
+    ) {
         let failure = error.response(self.config.failure_status, self.config.no_answer_status);
         let response = self.failure_response(invite, &failure, None);
         self.respond(now, server, &response);
+        let direction = unplaced.direction;
         self.events.push_back(CallEvent::Routed { route: None, direction });
         self.events.push_back(CallEvent::Ended {
             call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
@@ -259,14 +274,14 @@ impl B2bua {
             status: failure.status,
             reason: failure.why,
             route: None,
-            ended_by: EndedBy::Switchboard,
+            ended_by: unplaced.ended_by,
             direction,
             facts: Box::new(CallFacts {
-                source,
+                source: unplaced.source,
                 called: dialed_number(invite),
                 caller: calling_number(invite),
                 target: None,
-                started: now,
+                started: unplaced.started,
                 first_provisional: None,
                 answered: None,
             }),
@@ -423,6 +438,9 @@ impl B2bua {
         };
         let ok = response_for(cancel, 200, "OK").build();
         self.respond(now, server, &ok);
+        if self.cancel_routing(now, key) {
+            return;
+        }
         let Some(call) = self.calls.get_mut(&key) else { return };
         if call.phase != Phase::Ringing {
             return;

@@ -1,13 +1,14 @@
 //! The back-to-back user agent: each call is a carrier leg and an agent leg, kept in step.
-//! Sans-IO: it takes parsed messages, `now` and a router, and yields [`Transmit`]s and
-//! [`CallEvent`]s; the shell owns sockets and clocks.
+//! Sans-IO: it takes parsed messages, `now` and routing decisions, and yields
+//! [`Transmit`]s, [`Route`] requests and [`CallEvent`]s; the shell owns sockets, clocks and
+//! the routers' workers.
 //!
 //! It owns call state, the transaction table both legs share, and call timers (ring,
 //! agent response, 2xx retransmission, session expiry, duration cap). It refuses to decide
 //! routes (that is `routing`) or to parse bytes (that is `sip`, before it gets here).
 //!
-//! Where things are: `inbound.rs` (a new INVITE: admission, routing, the agent leg; answers
-//! and CANCEL while ringing), `agent_leg.rs` (what the agent's INVITE carries), `dialog.rs`
+//! Where things are: `inbound.rs` (a new INVITE: admission, the agent leg; answers and
+//! CANCEL while ringing), `awaiting_route.rs` (a new call while the shell routes it), `agent_leg.rs` (what the agent's INVITE carries), `dialog.rs`
 //! (ACK, BYE, and every in-dialog request relayed across, re-INVITE glare), `relay.rs` (the
 //! messages rebuilt on the other leg: topology hiding lives there), `session_timer.rs`
 //! (RFC 4028), `timers.rs` (call timers firing, teardown), `failure.rs` (the one table from
@@ -23,6 +24,7 @@
 //! inbound code, unchanged.
 
 mod agent_leg;
+mod awaiting_route;
 mod call;
 mod carrier_auth;
 mod carrier_leg;
@@ -52,6 +54,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 pub use agent_leg::dialed_number;
+pub use awaiting_route::Route;
 pub use call::{CallEvent, CallFacts, CallKey, Direction, EndedBy, Outcome, RouteFacts, Side};
 pub use config::{B2buaConfig, ReferPolicy};
 pub use failure::{phrase, CallError, FailureResponse};
@@ -59,7 +62,7 @@ pub use journal::{Dialog, JournalEntry, JournaledCall, CSEQ_MARGIN};
 pub use peer::{reply_peer, Peer};
 pub use stats::Census;
 
-use crate::routing::{OutboundRouter, Router};
+use crate::routing::OutboundRouter;
 use crate::sip::{Message, Method};
 use crate::transaction::{ClientKey, Output, RequestMatch, ServerKey, Transactions, TxEvent, TxId};
 use crate::transport::Transport;
@@ -127,6 +130,9 @@ pub struct B2bua {
     rng: StdRng,
     txns: Transactions<Peer>,
     calls: HashMap<CallKey, Box<Call>, id_hash::IdBuildHasher>,
+    /// New calls waiting for their route (the shell runs the router).
+    routing: HashMap<CallKey, Box<awaiting_route::Awaiting>, id_hash::IdBuildHasher>,
+    routes: VecDeque<Route>,
     by_call_id: HashMap<Bytes, (CallKey, Side)>,
     owners: HashMap<TxId, (CallKey, Role), id_hash::IdBuildHasher>,
     timers: BTreeSet<(Instant, CallKey, CallTimer)>,
@@ -145,10 +151,11 @@ pub struct B2bua {
 }
 
 /// How a new INVITE (one that starts a call) is routed: decided by the shell from where it
-/// came (a LiveKit source places outbound calls; anyone else's are inbound).
+/// came (a LiveKit source places outbound calls; anyone else's are inbound, and wait for the
+/// shell to route them).
 #[derive(Clone, Copy)]
 enum NewCalls<'a> {
-    Inbound(&'a dyn Router),
+    Inbound,
     Outbound(&'a dyn OutboundRouter),
 }
 
@@ -160,6 +167,8 @@ impl B2bua {
             config,
             rng: StdRng::seed_from_u64(seed),
             calls: HashMap::default(),
+            routing: HashMap::default(),
+            routes: VecDeque::new(),
             by_call_id: HashMap::new(),
             owners: HashMap::default(),
             timers: BTreeSet::new(),
@@ -176,9 +185,10 @@ impl B2bua {
     }
 
     /// A request that parsed and passed validation. `from` is where it came from. A new
-    /// INVITE is an inbound call, routed by `router`.
-    pub fn handle_request(&mut self, now: Instant, request: Message, from: Peer, router: &dyn Router) {
-        self.handle_request_as(now, request, from, NewCalls::Inbound(router));
+    /// INVITE is an inbound call: admitted, it waits for its route ([`B2bua::poll_route`],
+    /// then [`B2bua::handle_routed`]).
+    pub fn handle_request(&mut self, now: Instant, request: Message, from: Peer) {
+        self.handle_request_as(now, request, from, NewCalls::Inbound);
     }
 
     /// A request from the LiveKit side (the shell decides that by its source address). A new
@@ -213,7 +223,7 @@ impl B2bua {
         let to_tag = request.to_tag().map(Bytes::copy_from_slice);
         match (method, to_tag) {
             (Method::Invite, None) => match new_calls {
-                NewCalls::Inbound(router) => self.handle_new_invite(now, request, from, server, router),
+                NewCalls::Inbound => self.handle_new_invite(now, request, from, server),
                 NewCalls::Outbound(router) => self.handle_new_outbound_invite(now, request, from, server, router),
             },
             (Method::Cancel, _) => self.handle_cancel(now, &request, server),
@@ -314,8 +324,9 @@ impl B2bua {
         self.draining = true;
     }
 
+    /// Calls in progress, those waiting for their route included.
     pub fn active_calls(&self) -> usize {
-        self.calls.len()
+        self.calls.len() + self.routing.len()
     }
 
     /// Outbound calls up on one trunk (what its concurrency limit counts).

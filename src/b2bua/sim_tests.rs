@@ -50,6 +50,15 @@ impl Router for Table {
     }
 }
 
+/// Decide every route the B2BUA asks for with `router`, at once (the shell's workers, in
+/// one step).
+fn route_all(b2b: &mut B2bua, now: Instant, router: &dyn Router) {
+    while let Some(route) = b2b.poll_route() {
+        let decision = router.route(&route.facts.request(std::time::SystemTime::UNIX_EPOCH));
+        b2b.handle_routed(now, route.call, decision);
+    }
+}
+
 /// How the scripted agent (on outbound calls: the scripted carrier) behaves.
 #[derive(Clone, Copy, PartialEq)]
 enum AgentMode {
@@ -156,6 +165,10 @@ struct Net {
     /// The agent's answers held back until their time (`AgentMode::Late`), and whether
     /// each is a 2xx (resent until ACKed once sent).
     agent_later: Vec<(Instant, Bytes, bool)>,
+    /// Keep the B2BUA's route requests in `held` (a router that takes its time) rather than
+    /// deciding them at once with `Table`.
+    hold_routes: bool,
+    held: Vec<Route>,
 }
 
 impl Net {
@@ -175,6 +188,8 @@ impl Net {
             outbound: None,
             events: Vec::new(),
             agent_later: Vec::new(),
+            hold_routes: false,
+            held: Vec::new(),
         }
     }
 
@@ -192,6 +207,10 @@ impl Net {
     }
 
     fn pump_b2b(&mut self) {
+        if self.hold_routes {
+            self.held.extend(std::iter::from_fn(|| self.b2b.poll_route()));
+        }
+        route_all(&mut self.b2b, self.now, &Table);
         while let Some(t) = self.b2b.poll_transmit() {
             self.send(t.to.addr, t.bytes);
         }
@@ -282,7 +301,7 @@ impl Net {
                 self.b2b
                     .handle_outbound_request(self.now, message, peer, &outbound.router);
             } else if message.is_request() {
-                self.b2b.handle_request(self.now, message, peer, &Table);
+                self.b2b.handle_request(self.now, message, peer);
             } else {
                 self.b2b.handle_response(self.now, message);
             }
@@ -739,5 +758,6 @@ mod dialog_flows;
 mod ghost_flows;
 mod journal_flows;
 mod outbound_flows;
+mod routing_flows;
 mod setup_flows;
 mod transport_flows;

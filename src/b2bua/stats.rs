@@ -9,6 +9,8 @@ use super::B2bua;
 /// A sample of the B2BUA's state.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Census {
+    /// New calls waiting for their route.
+    pub routing: usize,
     /// Calls still ringing (no answer yet).
     pub ringing: usize,
     /// Calls answered (both legs' dialogs exist).
@@ -26,6 +28,7 @@ impl B2bua {
     pub fn census(&self) -> Census {
         let answered = self.calls.values().filter(|c| c.phase != Phase::Ringing).count();
         Census {
+            routing: self.routing.len(),
             ringing: self.calls.len() - answered,
             answered,
             dialogs: answered * 2,

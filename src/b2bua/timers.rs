@@ -8,6 +8,10 @@ use super::{B2bua, CallError, EndedBy, Transmit};
 
 impl B2bua {
     pub(super) fn fire(&mut self, now: Instant, key: CallKey, timer: CallTimer) {
+        if timer == CallTimer::Route {
+            self.route_overdue(now, key);
+            return;
+        }
         let Some(call) = self.calls.get_mut(&key) else { return };
         match timer {
             CallTimer::AgentResponse if call.phase == Phase::Ringing && !call.agent_responded => {

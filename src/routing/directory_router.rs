@@ -2,12 +2,13 @@
 //! dialed number's inbound agent version answers; a hosted number without one gets 480; a
 //! number we do not host gets 404 (or the static route table's answer, when one is loaded).
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use dashmap::DashMap;
-
-use super::{AgentTarget, Decision, LivekitHost, Refusal, RouteKind, RouteRequest, Router, StaticTable, Workflows};
+use super::{
+    AgentTarget, Decision, HostLookup, Literal, LivekitHost, Refusal, RouteKind, RouteRequest, Router, StaticTable,
+    Workflows,
+};
 use crate::directory::Directory;
 use crate::metrics::LocalCounters;
 use crate::transport::{TlsNames, Transport};
@@ -17,7 +18,8 @@ pub struct DirectoryRouter {
     directory: Arc<Directory>,
     fallback: Option<StaticTable>,
     default_host: String,
-    resolved: DashMap<String, SocketAddr>,
+    /// LiveKit hosts' addresses, as the shell's resolver last found them.
+    hosts: Arc<dyn HostLookup>,
     workflows: Option<Arc<Workflows>>,
     /// `routing_lookups_total`, registered once (a `counter!` per call looks the name up).
     lookups: Arc<LocalCounters>,
@@ -32,7 +34,7 @@ impl DirectoryRouter {
             directory,
             fallback,
             default_host,
-            resolved: DashMap::new(),
+            hosts: Arc::new(Literal),
             workflows: None,
             lookups: LocalCounters::new(vec![metrics::counter!("routing_lookups_total")]),
             tls_names: None,
@@ -45,28 +47,34 @@ impl DirectoryRouter {
         self
     }
 
+    /// Find LiveKit hosts' addresses in `hosts` (without it, only IP literals are reached).
+    pub fn with_lookup(mut self, hosts: Arc<dyn HostLookup>) -> DirectoryRouter {
+        self.hosts = hosts;
+        self
+    }
+
     /// Route orgs with an enabled routing config through their workflow.
     pub fn with_workflows(mut self, workflows: Arc<Workflows>) -> DirectoryRouter {
         self.workflows = Some(workflows);
         self
     }
 
-    /// The address of a LiveKit host, resolved once and cached. An IP literal costs nothing;
-    /// a name is resolved the first time it is used.
+    /// The address of a LiveKit host, as the resolver last found it (an IP literal is its
+    /// own address).
     fn destination(&self, host: &LivekitHost<'_>) -> Option<SocketAddr> {
-        if let Some(addr) = self.resolved.get(host.host) {
-            return Some(*addr);
-        }
-        let addr = host.with_port().to_socket_addrs().ok()?.next()?;
+        let addr = self.hosts.lookup(&host.host_name()?)?;
         if let (Transport::Tls, Some(names)) = (host.transport, &self.tls_names) {
             names.remember(addr, host.name());
         }
-        self.resolved.insert(host.host.to_owned(), addr);
         Some(addr)
     }
 }
 
 impl Router for DirectoryRouter {
+    fn org_of(&self, called: &str) -> Option<String> {
+        Some(self.directory.snapshot().number(called)?.org_id.clone())
+    }
+
     fn route(&self, request: &RouteRequest<'_>) -> Decision {
         self.lookups.increment(0);
         let snapshot = self.directory.snapshot();
@@ -136,6 +144,7 @@ mod tests {
             source: "127.0.0.1:5060".parse().unwrap(),
             call_id: b"c",
             invite: None,
+            now: std::time::SystemTime::UNIX_EPOCH,
         }
     }
 

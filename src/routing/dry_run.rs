@@ -15,8 +15,12 @@ use crate::workflow::{Outcome, Run};
 
 /// The context of a dry run: the input object's keys as given (strings; numbers and
 /// booleans in their JSON text), and the local-time keys derived from its `timestamp`
-/// (else now) in `tz`.
-pub fn context(input: &Map<String, Value>, tz: Option<&str>) -> Result<BTreeMap<String, String>, String> {
+/// (else `now`, the wall clock the caller read) in `tz`.
+pub fn context(
+    input: &Map<String, Value>,
+    tz: Option<&str>,
+    now: SystemTime,
+) -> Result<BTreeMap<String, String>, String> {
     let mut context = BTreeMap::new();
     for (key, value) in input {
         let text = match value {
@@ -31,7 +35,7 @@ pub fn context(input: &Map<String, Value>, tz: Option<&str>) -> Result<BTreeMap<
         Some(text) => text
             .parse::<jiff::Timestamp>()
             .map_err(|_| "input.timestamp must be an RFC 3339 timestamp".to_owned())?,
-        None => jiff::Timestamp::try_from(SystemTime::now()).map_err(|e| e.to_string())?,
+        None => jiff::Timestamp::try_from(now).map_err(|e| e.to_string())?,
     };
     let zone = match tz {
         Some(name) => jiff::tz::TimeZone::get(name).map_err(|_| format!("unknown time zone {name:?}"))?,

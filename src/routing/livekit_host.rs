@@ -3,6 +3,7 @@
 //! and its transport (RFC 3261 §19.1.1). UDP by default; the port defaults to 5060, or 5061
 //! for TLS (RFC 3261 §19.1.2), where LiveKit listens.
 
+use super::HostName;
 use crate::transport::Transport;
 
 /// An endpoint split into where it is and how it is reached.
@@ -45,6 +46,21 @@ impl<'a> LivekitHost<'a> {
     /// The host with no port (and no brackets around an IPv6 literal), for certificate names.
     pub fn name(&self) -> &'a str {
         self.split().0
+    }
+
+    /// The host to look up: its name (or IP literal) and the port if written; `None` when
+    /// the port is not a number.
+    pub fn host_name(&self) -> Option<HostName<'a>> {
+        let (name, port) = self.split();
+        let port = match port {
+            Some(port) => Some(port.parse().ok()?),
+            None => None,
+        };
+        Some(HostName {
+            name,
+            port,
+            transport: self.transport,
+        })
     }
 
     /// `host:port` to resolve, with the transport's default port when none is written.

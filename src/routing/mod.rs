@@ -1,5 +1,7 @@
 //! Routing: the dialed number of a new call, in, the agent that must answer (or the final
-//! response the caller gets), out. Pure: it reads the directory snapshot and never waits.
+//! response the caller gets), out. Pure: it reads the directory snapshot and never waits;
+//! it reads no clock (the wall clock comes in with the request) and resolves no host name
+//! (a [`HostLookup`] the shell fills off the call path answers from memory).
 //!
 //! The decision tree is DESIGN.md's: an org's enabled routing workflow first (with its
 //! fallback), else the number's own inbound agent version, else a clear refusal.
@@ -8,8 +10,10 @@ use std::net::SocketAddr;
 
 mod directory_router;
 pub mod dry_run;
+mod host_lookup;
 mod livekit_host;
 pub mod outbound;
+mod query;
 mod static_table;
 pub mod workflows;
 
@@ -17,8 +21,12 @@ pub mod workflows;
 mod workflow_tests;
 
 pub use directory_router::DirectoryRouter;
+#[cfg(test)]
+pub use host_lookup::Names;
+pub use host_lookup::{HostLookup, HostName, Literal};
 pub use livekit_host::{BadLivekitHost, LivekitHost};
 pub use outbound::{OutboundDecision, OutboundRefusal, OutboundRequest, OutboundRouter};
+pub use query::RouteQuery;
 pub use static_table::{RoutingConfig, StaticTable, TableError};
 pub use workflows::Workflows;
 
@@ -36,6 +44,9 @@ pub struct RouteRequest<'a> {
     pub call_id: &'a [u8],
     /// The INVITE itself, for a workflow's `header.<Name>` keys.
     pub invite: Option<&'a crate::sip::Message>,
+    /// The wall clock a workflow sees (its `timestamp` and `time.*` keys): read by the
+    /// shell when it hands the call to routing, which reads no clock itself.
+    pub now: std::time::SystemTime,
 }
 
 /// How a route was decided; travels to the agent in `X-Switchboard-Route` and into metrics.
@@ -90,6 +101,9 @@ pub enum Refusal {
     NoFallback,
     /// The org's LiveKit host could not be resolved to an address.
     NoDestination,
+    /// The org has as many calls being routed as its share of the routing workers allows
+    /// (a slow workflow must not hold every worker): refused at once, to be retried.
+    Busy,
 }
 
 impl Refusal {
@@ -101,6 +115,7 @@ impl Refusal {
             Refusal::Rejected { status } => (*status, "rejected by routing workflow"),
             Refusal::NoFallback => (480, "routing workflow failed and no fallback is set"),
             Refusal::NoDestination => (503, "agent endpoint unresolvable"),
+            Refusal::Busy => (503, "routing busy for this organization"),
         }
     }
 
@@ -111,6 +126,7 @@ impl Refusal {
             Refusal::Rejected { .. } => "rejected",
             Refusal::NoFallback => "no_fallback",
             Refusal::NoDestination => "no_destination",
+            Refusal::Busy => "busy",
         }
     }
 }
@@ -126,4 +142,10 @@ pub enum Decision {
 /// tests.
 pub trait Router: Send + Sync {
     fn route(&self, request: &RouteRequest<'_>) -> Decision;
+
+    /// The org a dialed number belongs to, when the router knows it: the shell counts calls
+    /// being routed per org against its share of the workers. A cheap lookup, never a run.
+    fn org_of(&self, _called: &str) -> Option<String> {
+        None
+    }
 }

@@ -4,12 +4,14 @@
 //! from the managed data model.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::{AgentTarget, Decision, LivekitHost, Refusal, RouteKind, RouteRequest, Router};
+use super::{
+    AgentTarget, Decision, HostLookup, HostName, Literal, LivekitHost, Refusal, RouteKind, RouteRequest, Router,
+};
 use crate::transport::Transport;
 
 /// `[routing]` in the config.
@@ -26,6 +28,12 @@ pub struct RoutingConfig {
     /// Pin the wall clock routing workflows see (RFC 3339), for tests and demos; unset, they
     /// see the real time.
     pub pinned_time: Option<String>,
+    /// Threads that decide new calls' routes (directory, workflows), off the call core.
+    pub workers: usize,
+    /// Workers one org's calls may hold at once: a slow workflow cannot take them all.
+    pub org_workers: usize,
+    /// Calls of one org that may wait for a worker beyond those; the next gets 503 at once.
+    pub org_queue: usize,
 }
 
 impl Default for RoutingConfig {
@@ -35,6 +43,9 @@ impl Default for RoutingConfig {
             static_routes: None,
             default_country: "1".into(),
             pinned_time: None,
+            workers: 4,
+            org_workers: 2,
+            org_queue: 32,
         }
     }
 }
@@ -50,29 +61,39 @@ pub enum TableError {
     },
     #[error("{path}:{line}: expected `number<TAB>agent-uuid`")]
     Line { path: PathBuf, line: usize },
-    #[error("cannot resolve the LiveKit host {0}")]
+    #[error("the LiveKit host {0} is not host[:port][;transport=udp|tcp|tls]")]
     Resolve(String),
 }
 
 /// Numbers to agents, all answered at one LiveKit endpoint.
-#[derive(Debug)]
 pub struct StaticTable {
     routes: HashMap<String, String>,
+    /// `host[:port]` as written (the request-URI names it so).
     livekit_host: String,
-    destination: SocketAddr,
+    /// The host's name (or IP literal) and port, for the lookup.
+    name: String,
+    port: Option<u16>,
     transport: Transport,
+    /// Where the host is, as the shell's resolver last found it.
+    hosts: Arc<dyn HostLookup>,
+}
+
+impl std::fmt::Debug for StaticTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticTable")
+            .field("routes", &self.routes.len())
+            .field("livekit_host", &self.livekit_host)
+            .finish()
+    }
 }
 
 impl StaticTable {
+    /// The table and its endpoint; a host name is looked up per call in the lookup given by
+    /// [`StaticTable::with_lookup`] (IP literals only without one).
     pub fn load(config: &RoutingConfig) -> Result<StaticTable, TableError> {
-        let endpoint =
-            LivekitHost::parse(&config.livekit_host).map_err(|_| TableError::Resolve(config.livekit_host.clone()))?;
-        let destination = endpoint
-            .with_port()
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| TableError::Resolve(config.livekit_host.clone()))?;
+        let bad = || TableError::Resolve(config.livekit_host.clone());
+        let endpoint = LivekitHost::parse(&config.livekit_host).map_err(|_| bad())?;
+        let host = endpoint.host_name().ok_or_else(bad)?;
         let routes = match &config.static_routes {
             Some(path) => read_tsv(path)?,
             None => HashMap::new(),
@@ -80,9 +101,26 @@ impl StaticTable {
         Ok(StaticTable {
             routes,
             livekit_host: endpoint.host.to_owned(),
-            destination,
+            name: host.name.to_owned(),
+            port: host.port,
             transport: endpoint.transport,
+            hosts: Arc::new(Literal),
         })
+    }
+
+    /// Look the LiveKit host up in `hosts`.
+    pub fn with_lookup(mut self, hosts: Arc<dyn HostLookup>) -> StaticTable {
+        self.hosts = hosts;
+        self
+    }
+
+    /// The LiveKit host, for the resolver to keep fresh.
+    pub fn host_name(&self) -> HostName<'_> {
+        HostName {
+            name: &self.name,
+            port: self.port,
+            transport: self.transport,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -125,6 +163,9 @@ impl Router for StaticTable {
         let Some(agent) = self.routes.get(request.called) else {
             return Decision::Refuse(Refusal::UnknownNumber);
         };
+        let Some(destination) = self.hosts.lookup(&self.host_name()) else {
+            return Decision::Refuse(Refusal::NoDestination);
+        };
         Decision::Agent(Box::new(AgentTarget {
             agent_id: agent.clone(),
             agent_version: 1,
@@ -132,7 +173,7 @@ impl Router for StaticTable {
             org_id: "static".into(),
             trunk_id: "static".into(),
             livekit_host: self.livekit_host.clone(),
-            destination: self.destination,
+            destination,
             transport: self.transport,
             kind: RouteKind::Static,
             headers: Vec::new(),

@@ -100,6 +100,7 @@ impl World {
             source: "192.0.2.10:5060".parse().unwrap(),
             call_id: b"call-1",
             invite: None,
+            now: std::time::SystemTime::UNIX_EPOCH,
         })
     }
 }
@@ -278,8 +279,9 @@ fn the_workflow_sees_the_calls_facts_and_the_orgs_local_time() {
     ))
     .unwrap();
     for (at, expected) in [("2026-11-23T15:30:00Z", DAY), ("2026-11-23T03:00:00Z", NIGHT)] {
-        let pinned: std::time::SystemTime = at.parse::<jiff::Timestamp>().unwrap().into();
-        let workflows = Arc::new(Workflows::new(w.workflows.engine().clone(), Some(pinned)));
+        // The wall clock comes with the call (routing reads no clock).
+        let at_call: std::time::SystemTime = at.parse::<jiff::Timestamp>().unwrap().into();
+        let workflows = Arc::new(Workflows::new(w.workflows.engine().clone(), None));
         let router =
             DirectoryRouter::new(w.directory.clone(), "127.0.0.1:5090".into(), None).with_workflows(workflows.clone());
         workflows
@@ -293,6 +295,7 @@ fn the_workflow_sees_the_calls_facts_and_the_orgs_local_time() {
             source: "192.0.2.10:5060".parse().unwrap(),
             call_id: b"c",
             invite: None,
+            now: at_call,
         }));
         assert_eq!(target.agent_id, expected, "at {at}");
     }

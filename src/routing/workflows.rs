@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -24,7 +24,7 @@ use super::{Refusal, RouteKind, RouteRequest};
 use crate::directory::model::{AgentVersion, PhoneNumber, RoutingConfig};
 use crate::directory::Snapshot;
 use crate::sip::Message;
-use crate::workflow::{Context, Engine, Outcome, Run, Workflow, WorkflowCache, WorkflowError};
+use crate::workflow::{CompileRate, Context, Engine, Outcome, Run, Workflow, WorkflowCache, WorkflowError};
 
 /// Header names the agent leg gets for what the workflow set.
 pub const INITIAL_CONTEXT_HEADER: &str = "X-Switchboard-Initial-Context";
@@ -161,8 +161,9 @@ impl Workflows {
         Ok(workflow)
     }
 
-    pub fn now(&self) -> SystemTime {
-        self.pinned.unwrap_or_else(SystemTime::now)
+    /// The wall clock a run sees: the pinned time, else the call's (routing reads no clock).
+    pub fn wall_clock(&self, request: &RouteRequest<'_>) -> SystemTime {
+        self.pinned.unwrap_or(request.now)
     }
 
     /// Route one call by its org's workflow.
@@ -176,7 +177,12 @@ impl Workflows {
         let definition = config.workflow_definition.as_deref();
         let run = match definition.map(|d| self.org_workflow(&config.org_id, d)) {
             Some(Some(workflow)) => {
-                let context = CallContext::new(request, number, self.zone(config.tz.as_deref()), self.now());
+                let context = CallContext::new(
+                    request,
+                    number,
+                    self.zone(config.tz.as_deref()),
+                    self.wall_clock(request),
+                );
                 self.engine.run(&workflow, context)
             }
             Some(None) => {
@@ -191,41 +197,6 @@ impl Workflows {
         metrics::counter!("workflow_runs_total", "outcome" => run.outcome.label()).increment(1);
         metrics::histogram!("workflow_run_duration_seconds").record(run.elapsed.as_secs_f64());
         decide(snapshot, config, run)
-    }
-}
-
-/// Compiles per org: a bucket of `per_minute` tokens per org, refilled continuously. Only
-/// compiles count (a module already loaded costs nothing).
-struct CompileRate {
-    per_minute: u32,
-    buckets: DashMap<String, (f64, Instant)>,
-}
-
-impl CompileRate {
-    fn new(per_minute: u32) -> CompileRate {
-        CompileRate {
-            per_minute,
-            buckets: DashMap::new(),
-        }
-    }
-
-    /// Takes a token of `org`'s, or says how long until the next one.
-    fn admit(&self, org: &str) -> Result<(), WorkflowError> {
-        let capacity = f64::from(self.per_minute);
-        let per_second = capacity / 60.0;
-        let now = Instant::now();
-        let mut bucket = self.buckets.entry(org.to_owned()).or_insert((capacity, now));
-        let (tokens, since) = *bucket;
-        let tokens = (tokens + now.duration_since(since).as_secs_f64() * per_second).min(capacity);
-        if tokens >= 1.0 {
-            *bucket = (tokens - 1.0, now);
-            return Ok(());
-        }
-        *bucket = (tokens, now);
-        Err(WorkflowError::CompileRate {
-            limit: self.per_minute,
-            retry_after_secs: ((1.0 - tokens) / per_second).ceil() as u64,
-        })
     }
 }
 

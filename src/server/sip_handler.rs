@@ -3,17 +3,18 @@
 //! the rest on. Until the call path is wired, every request gets a clear final response.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 
 use super::admission::Verdict;
 use super::reply;
+use super::route_pool::{Deliver, RoutePool, WorkerConfig};
 use super::sip_metrics::SipMetrics;
-use crate::b2bua::{B2bua, CallEvent, Peer};
+use crate::b2bua::{B2bua, CallEvent, CallKey, Peer, Route};
 use crate::call_records::Recorder;
 use crate::routing::outbound::SourceAcl;
-use crate::routing::{OutboundRouter, Router};
+use crate::routing::{Decision, OutboundRouter, Refusal, Router};
 use crate::sip::{self, HeaderName, Message, Method};
 use crate::transport::{Handler, Incoming, Outgoing};
 
@@ -38,6 +39,9 @@ pub struct SipHandler {
     draining: AtomicBool,
     core: Mutex<B2bua>,
     router: Arc<dyn Router>,
+    /// The workers new calls are routed on, once started ([`SipHandler::start_routing`]),
+    /// and the dispatcher that sends what comes before a route (the 100 Trying).
+    routing: OnceLock<(RoutePool, Arc<crate::transport::Dispatcher>)>,
     records: Option<Arc<Recorder>>,
     metrics: SipMetrics,
     /// Outbound calls: the LiveKit sources whose new INVITEs are outbound, and their router.
@@ -60,6 +64,7 @@ impl SipHandler {
             draining: AtomicBool::new(false),
             core: Mutex::new(core),
             router,
+            routing: OnceLock::new(),
             records,
             metrics: SipMetrics::register(),
             outbound: None,
@@ -68,7 +73,25 @@ impl SipHandler {
         }
     }
 
-    /// New INVITEs from `livekit` sources are agents' outbound calls, placed by `router`.
+    /// Start the routing workers; decisions go back into the core and what it then sends
+    /// goes out through `dispatcher`. Until then (a handler driven alone, in tests) routes
+    /// are decided inline.
+    pub fn start_routing(self: &Arc<SipHandler>, config: WorkerConfig, dispatcher: Arc<crate::transport::Dispatcher>) {
+        let deliver = Arc::new(Delivery {
+            handler: Arc::downgrade(self),
+            dispatcher: dispatcher.clone(),
+        });
+        let pool = RoutePool::start(config, self.router.clone(), deliver);
+        let _ = self.routing.set((pool, dispatcher));
+    }
+
+    /// The router's decision for a call waiting for it: the call goes on.
+    pub fn handle_routed(&self, call: CallKey, decision: Decision, out: &mut Vec<Outgoing>) {
+        let mut core = self.lock();
+        core.handle_routed(crate::clock::now(), call, decision);
+        self.drain(&mut core, out);
+    }
+
     pub fn with_gate(mut self, gate: super::admission::Gate) -> SipHandler {
         self.gate = Some(gate);
         self
@@ -87,6 +110,7 @@ impl SipHandler {
         self.drain(&mut core, out);
     }
 
+    /// New INVITEs from `livekit` sources are agents' outbound calls, placed by `router`.
     pub fn with_outbound(mut self, livekit: SourceAcl, router: Arc<dyn OutboundRouter>) -> SipHandler {
         self.outbound = (!livekit.is_empty()).then_some((livekit, router));
         self
@@ -127,6 +151,7 @@ impl SipHandler {
     /// a second).
     pub fn sample_metrics(&self) {
         let census = self.lock().census();
+        metrics::gauge!("calls_active", "phase" => "routing").set(census.routing as f64);
         metrics::gauge!("calls_active", "phase" => "ringing").set(census.ringing as f64);
         metrics::gauge!("calls_active", "phase" => "answered").set(census.answered as f64);
         metrics::gauge!("dialogs_active").set(census.dialogs as f64);
@@ -205,9 +230,14 @@ impl SipHandler {
             let mut core = self.lock();
             match self.outbound_router(incoming.source) {
                 Some(outbound) => core.handle_outbound_request(crate::clock::now(), request, from, outbound),
-                None => core.handle_request(crate::clock::now(), request, from, &*self.router),
+                None => core.handle_request(crate::clock::now(), request, from),
             }
             self.drain(&mut core, out);
+            let route = core.poll_route();
+            drop(core);
+            if let Some(route) = route {
+                self.route(route, out);
+            }
             return;
         }
         let (status, reason) = match method {
@@ -307,7 +337,8 @@ impl SipHandler {
 }
 
 impl SipHandler {
-    /// Everything the B2BUA wants sent, and what it reports about calls.
+    /// Everything the B2BUA wants sent, the calls it wants routed, and what it reports
+    /// about calls.
     fn drain(&self, core: &mut B2bua, out: &mut Vec<Outgoing>) {
         while let Some(t) = core.poll_transmit() {
             self.count_sent(&t.bytes, t.to.transport);
@@ -327,6 +358,26 @@ impl SipHandler {
             if let Some(records) = &self.records {
                 records.observe(event);
             }
+        }
+    }
+
+    /// Hand a call to the routing workers (outside the core's lock). What the core sent
+    /// before (the 100 Trying) goes out first, so that a quick decision cannot overtake it.
+    /// An org over its share is refused at once; with no workers (a handler driven alone)
+    /// the route is decided here.
+    fn route(&self, route: Route, out: &mut Vec<Outgoing>) {
+        let Some((pool, dispatcher)) = self.routing.get() else {
+            let decision = self.router.route(&route.facts.request(std::time::SystemTime::now()));
+            self.handle_routed(route.call, decision, out);
+            return;
+        };
+        for o in out.drain(..) {
+            dispatcher.send(o);
+        }
+        let org = self.router.org_of(&route.facts.called);
+        if let Err((_, route)) = pool.submit(org, route) {
+            metrics::counter!("routing_refused_total", "reason" => "org_busy").increment(1);
+            self.handle_routed(route.call, Decision::Refuse(Refusal::Busy), out);
         }
     }
 
@@ -418,6 +469,24 @@ impl Handler for SipHandler {
                     });
                 }
             }
+        }
+    }
+}
+
+/// Decisions from the routing workers, back into the handler (held weakly: the workers
+/// must not keep it alive) and out through the dispatcher.
+struct Delivery {
+    handler: std::sync::Weak<SipHandler>,
+    dispatcher: Arc<crate::transport::Dispatcher>,
+}
+
+impl Deliver for Delivery {
+    fn deliver(&self, call: CallKey, decision: Decision) {
+        let Some(handler) = self.handler.upgrade() else { return };
+        let mut out = Vec::new();
+        handler.handle_routed(call, decision, &mut out);
+        for o in out {
+            self.dispatcher.send(o);
         }
     }
 }

@@ -17,7 +17,7 @@
 //! The files: `config` (the limits), `engine` (wasmtime, the pool), `ticker` (the epoch,
 //! while runs are in progress), `compile` (upload: checks the ABI, compiles), `limits` (the
 //! static limits on code), `isolate` (the bounded compile in a child process), `abi` (the
-//! host functions), `run` (one call), `cache` (compiled workflows by source hash; artifacts stored and loaded back
+//! host functions), `run` (one call), `compile_rate` (compiles per org), `cache` (compiled workflows by source hash; artifacts stored and loaded back
 //! only if their hash matches), `error` (faults of the engine and of uploads).
 
 use std::borrow::Cow;
@@ -31,6 +31,7 @@ use wasmtime::{InstancePre, Module, ModuleExport};
 mod abi;
 mod cache;
 mod compile;
+mod compile_rate;
 mod config;
 mod engine;
 mod error;
@@ -42,6 +43,7 @@ mod ticker;
 pub use abi::{ABI_VERSION, IMPORT_MODULE};
 pub use cache::WorkflowCache;
 pub use compile::ABI_SECTION;
+pub use compile_rate::CompileRate;
 pub use config::WorkflowConfig;
 pub use engine::Engine;
 pub use error::WorkflowError;

@@ -1,10 +1,8 @@
 //! The outbound rules (see the module doc) over the directory snapshot and the
 //! `[outbound]` settings.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::Arc;
-
-use dashmap::DashMap;
 
 use super::country::country_code;
 use super::destinations::DestinationPolicy;
@@ -13,6 +11,7 @@ use super::settings::OutboundSettings;
 use super::{CarrierTarget, Credentials, OutboundDecision, OutboundRefusal, OutboundRequest, OutboundRouter};
 use crate::directory::model::{MediaEncryption, PhoneNumber, SipTransport, Trunk};
 use crate::directory::{Directory, Snapshot};
+use crate::routing::{HostLookup, HostName, Literal};
 use crate::sip::e164;
 use crate::transport::{TlsNames, Transport};
 
@@ -21,7 +20,8 @@ pub struct DirectoryOutboundRouter {
     directory: Arc<Directory>,
     settings: OutboundSettings,
     slots: OutboundSlotIndex,
-    resolved: DashMap<(String, Transport), SocketAddr>,
+    /// Carrier hosts' addresses, as the shell's resolver last found them.
+    hosts: Arc<dyn HostLookup>,
     /// Where the host names of TLS carriers are remembered for certificate checks.
     tls_names: Option<Arc<TlsNames>>,
 }
@@ -40,9 +40,15 @@ impl DirectoryOutboundRouter {
             directory,
             settings,
             slots: OutboundSlotIndex::default(),
-            resolved: DashMap::new(),
+            hosts: Arc::new(Literal),
             tls_names: None,
         }
+    }
+
+    /// Find carrier hosts' addresses in `hosts` (without it, only IP literals are reached).
+    pub fn with_lookup(mut self, hosts: Arc<dyn HostLookup>) -> DirectoryOutboundRouter {
+        self.hosts = hosts;
+        self
     }
 
     /// Remember the host each TLS carrier address was resolved from in `names` (the
@@ -162,22 +168,30 @@ impl DirectoryOutboundRouter {
         })
     }
 
-    /// A carrier host's address (A/AAAA, resolved once and cached; the port defaults to 5060,
-    /// 5061 for TLS, RFC 3261 §19.1.2). No SRV/NAPTR lookups (RFC 3263) yet.
+    /// A carrier host's address, as the shell's resolver last found it (the port defaults
+    /// to 5060, 5061 for TLS, RFC 3261 §19.1.2).
     fn destination(&self, host: &str, transport: Transport) -> Option<SocketAddr> {
-        let key = (host.to_owned(), transport);
-        if let Some(addr) = self.resolved.get(&key) {
-            return Some(*addr);
-        }
-        let (name, port) = crate::sip::uri::split_host_port(host.as_bytes()).ok()?;
-        let name = std::str::from_utf8(name).ok()?;
-        let port = port.unwrap_or(if transport == Transport::Tls { 5061 } else { 5060 });
-        let addr = (name.trim_matches(['[', ']']), port).to_socket_addrs().ok()?.next()?;
+        let host = carrier_host(host, transport)?;
+        let addr = self.hosts.lookup(&host)?;
         if let (Transport::Tls, Some(names)) = (transport, &self.tls_names) {
-            names.remember(addr, name);
+            names.remember(addr, host.name);
         }
-        self.resolved.insert(key, addr);
         Some(addr)
+    }
+
+    /// Every carrier host the directory's trunks (and the managed carrier) send to, for the
+    /// resolver to keep fresh.
+    pub fn hosts(&self) -> Vec<(String, Option<u16>, Transport)> {
+        let snapshot = self.directory.snapshot();
+        snapshot
+            .trunks
+            .values()
+            .filter_map(|trunk| self.trunk_route(trunk).ok())
+            .filter_map(|route| {
+                let host = carrier_host(&route.host, route.transport)?;
+                Some((host.name.to_owned(), host.port, host.transport))
+            })
+            .collect()
     }
 }
 
@@ -199,6 +213,13 @@ fn strip_scheme(address: &str) -> &str {
         .unwrap_or(address);
     let address = address.split(';').next().unwrap_or(address);
     address.rsplit_once('@').map_or(address, |(_, host)| host)
+}
+
+/// `host[:port]` as a trunk names it, to look up.
+fn carrier_host(host: &str, transport: Transport) -> Option<HostName<'_>> {
+    let (name, port) = crate::sip::uri::split_host_port(host.as_bytes()).ok()?;
+    let name = std::str::from_utf8(name).ok()?.trim_matches(['[', ']']);
+    Some(HostName { name, port, transport })
 }
 
 fn transport_of(t: SipTransport) -> Transport {

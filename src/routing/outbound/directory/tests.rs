@@ -345,7 +345,10 @@ fn a_tls_carriers_host_name_is_remembered_for_its_certificate_check() {
         ..OutboundSettings::default()
     };
     let names = Arc::new(crate::transport::TlsNames::default());
-    let r = router(&f, settings).with_tls_names(names.clone());
+    let localhost = crate::routing::Names(vec![("localhost", "127.0.0.1".parse().unwrap())]);
+    let r = router(&f, settings)
+        .with_tls_names(names.clone())
+        .with_lookup(Arc::new(localhost));
     let t = target(&r, &ask(Some("ver_m"), Some(MANAGED), "+12125551234"));
     assert_eq!(t.destination.port(), 5071);
     assert_eq!(

@@ -1,0 +1,151 @@
+//! A new inbound call between admission and its route. The B2BUA has answered 100 Trying
+//! and asks the shell to route the call ([`Route`], from [`B2bua::poll_route`]): the
+//! router (directory, workflow) runs on the shell's workers, never under the call core's
+//! lock. Meanwhile the call waits here holding only what it needs to go on, until one of:
+//! - the decision comes back ([`B2bua::handle_routed`]): the agent leg is placed, or the
+//!   caller gets the refusal;
+//! - the caller CANCELs (RFC 3261 §9.2): 487, and a late decision is dropped;
+//! - the route deadline passes (`route_timeout_ms`): 503, so that whatever the router does,
+//!   the caller always gets a final answer.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::call::{CallKey, CallTimer, Direction, Side};
+use super::{B2bua, CallError, EndedBy, Peer};
+use crate::routing::{Decision, RouteQuery};
+use crate::sip::Message;
+use crate::transaction::TxId;
+
+/// The B2BUA's request to route one call: run the router on `facts` (stamping the wall
+/// clock) and hand the decision to [`B2bua::handle_routed`] with `call`.
+#[derive(Debug)]
+#[must_use]
+pub struct Route {
+    pub call: CallKey,
+    pub facts: Box<RouteQuery>,
+}
+
+/// A call waiting for its route: what placing the agent leg (or refusing) will need.
+#[derive(Debug)]
+pub(super) struct Awaiting {
+    pub invite: Message,
+    pub from: Peer,
+    /// The carrier's INVITE server transaction.
+    pub server: TxId,
+    pub called: String,
+    pub calling: Option<String>,
+    pub started: Instant,
+    /// When the route timer fires (its key in the timer table).
+    pub deadline: Instant,
+}
+
+/// How a call that never got an agent leg is recorded.
+pub(super) struct Unplaced {
+    pub source: SocketAddr,
+    pub direction: Direction,
+    pub ended_by: EndedBy,
+    pub started: Instant,
+}
+
+impl B2bua {
+    /// Park an admitted INVITE and ask the shell to route it.
+    pub(super) fn await_route(&mut self, now: Instant, call: Awaiting, facts: RouteQuery) {
+        let key = CallKey(self.next_call);
+        self.next_call += 1;
+        self.by_call_id.insert(facts.call_id.clone(), (key, Side::Carrier));
+        let deadline = now + self.config.route_timeout();
+        self.timers.insert((deadline, key, CallTimer::Route));
+        self.routing.insert(key, Box::new(Awaiting { deadline, ..call }));
+        self.routes.push_back(Route {
+            call: key,
+            facts: Box::new(facts),
+        });
+    }
+
+    /// The next call to route, for the shell.
+    pub fn poll_route(&mut self) -> Option<Route> {
+        self.routes.pop_front()
+    }
+
+    /// Calls waiting for their route.
+    pub fn calls_routing(&self) -> usize {
+        self.routing.len()
+    }
+
+    /// The router's decision for `call`: place the agent leg, or refuse. A decision for a
+    /// call no longer waiting (cancelled, or past its deadline) is dropped.
+    pub fn handle_routed(&mut self, now: Instant, call: CallKey, decision: Decision) {
+        let Some(waiting) = self.take_awaiting(call) else {
+            return;
+        };
+        match decision {
+            Decision::Agent(target) => self.place_agent_leg(now, call, *waiting, target),
+            Decision::Refuse(refusal) => {
+                let unplaced = Unplaced {
+                    source: waiting.from.addr,
+                    direction: Direction::Inbound,
+                    ended_by: EndedBy::Switchboard,
+                    started: waiting.started,
+                };
+                self.refuse_unplaced(
+                    now,
+                    waiting.server,
+                    &waiting.invite,
+                    &CallError::Refused(refusal),
+                    unplaced,
+                );
+            }
+        }
+    }
+
+    /// CANCEL of a call still being routed: 487 to its INVITE, and the call is forgotten.
+    /// Returns whether `call` was waiting.
+    pub(super) fn cancel_routing(&mut self, now: Instant, call: CallKey) -> bool {
+        let Some(waiting) = self.take_awaiting(call) else {
+            return false;
+        };
+        let unplaced = Unplaced {
+            source: waiting.from.addr,
+            direction: Direction::Inbound,
+            ended_by: EndedBy::Caller,
+            started: waiting.started,
+        };
+        self.refuse_unplaced(now, waiting.server, &waiting.invite, &CallError::Cancelled, unplaced);
+        true
+    }
+
+    /// The route deadline passed with no decision: the caller gets 503 now.
+    pub(super) fn route_overdue(&mut self, now: Instant, call: CallKey) {
+        let Some(waiting) = self.take_awaiting(call) else {
+            return;
+        };
+        tracing::warn!(
+            call_id = %String::from_utf8_lossy(waiting.invite.call_id().unwrap_or_default()),
+            "routing did not decide in time"
+        );
+        let unplaced = Unplaced {
+            source: waiting.from.addr,
+            direction: Direction::Inbound,
+            ended_by: EndedBy::Switchboard,
+            started: waiting.started,
+        };
+        self.refuse_unplaced(
+            now,
+            waiting.server,
+            &waiting.invite,
+            &CallError::RoutingTimeout,
+            unplaced,
+        );
+    }
+
+    /// Stop waiting for `call`'s route: unindexed, its timer gone.
+    fn take_awaiting(&mut self, call: CallKey) -> Option<Box<Awaiting>> {
+        let waiting = self.routing.remove(&call)?;
+        self.timers.remove(&(waiting.deadline, call, CallTimer::Route));
+        if let Some(call_id) = waiting.invite.call_id() {
+            self.by_call_id.remove(call_id);
+        }
+        Some(waiting)
+    }
+}

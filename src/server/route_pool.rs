@@ -1,0 +1,289 @@
+//! The routing workers: new calls' routes (directory lookups, wasm workflows) are decided
+//! here, on a few dedicated threads, never under the call core's lock nor on a receive
+//! thread. The B2BUA asks (`Route`), a worker runs the router and hands the decision back.
+//!
+//! Fairness between orgs: an org's calls hold at most `org_workers` workers at once; its
+//! further calls wait in its own queue (served round-robin with other orgs'), and past
+//! `org_queue` waiting the next is refused at once (503), so one org's slow workflow cannot
+//! occupy every worker nor delay another org's calls. Calls of no known org (numbers the
+//! directory does not host: a 404, or the static table) are cheap and not capped.
+//!
+//! It refuses to touch call state: the decision goes back through a [`Deliver`].
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::SystemTime;
+
+use crate::b2bua::{CallKey, Route};
+use crate::routing::{Decision, Router};
+
+/// The workers' knobs (`[routing] workers`, `org_workers`, `org_queue`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerConfig {
+    /// Threads that run routers.
+    pub workers: usize,
+    /// Workers one org's calls may hold at once.
+    pub org_workers: usize,
+    /// Calls of one org that may wait for a worker; the next is refused with 503.
+    pub org_queue: usize,
+}
+
+impl WorkerConfig {
+    pub fn of(routing: &crate::routing::RoutingConfig) -> WorkerConfig {
+        WorkerConfig {
+            workers: routing.workers,
+            org_workers: routing.org_workers,
+            org_queue: routing.org_queue,
+        }
+    }
+}
+
+/// Where decisions go: back into the call core, and what it then sends, out.
+pub trait Deliver: Send + Sync + 'static {
+    fn deliver(&self, call: CallKey, decision: Decision);
+}
+
+/// The worker pool; its threads end when it is dropped (after the job at hand).
+pub struct RoutePool {
+    shared: Arc<Shared>,
+}
+
+/// Why a call was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejected {
+    /// Its org has `org_workers` calls being routed and `org_queue` waiting.
+    OrgBusy,
+}
+
+struct Job {
+    call: CallKey,
+    facts: Box<crate::routing::RouteQuery>,
+    span: tracing::Span,
+}
+
+/// One org's share: calls being routed, calls waiting.
+#[derive(Default)]
+struct OrgShare {
+    running: usize,
+    waiting: VecDeque<Job>,
+    /// In `ready` (has a call waiting and a worker to spare).
+    ready: bool,
+}
+
+#[derive(Default)]
+struct Queues {
+    orgs: HashMap<Option<String>, OrgShare>,
+    /// Orgs whose next call may start, round-robin.
+    ready: VecDeque<Option<String>>,
+    stopped: bool,
+}
+
+struct Shared {
+    config: WorkerConfig,
+    queues: Mutex<Queues>,
+    wake: Condvar,
+}
+
+impl RoutePool {
+    /// Start `config.workers` threads routing with `router`, delivering to `deliver`.
+    pub fn start(config: WorkerConfig, router: Arc<dyn Router>, deliver: Arc<dyn Deliver>) -> RoutePool {
+        let shared = Arc::new(Shared {
+            config,
+            queues: Mutex::new(Queues::default()),
+            wake: Condvar::new(),
+        });
+        for i in 0..config.workers.max(1) {
+            let (shared, router, deliver) = (shared.clone(), router.clone(), deliver.clone());
+            std::thread::Builder::new()
+                .name(format!("routing-{i}"))
+                .spawn(move || work(&shared, &*router, &*deliver))
+                .expect("spawning a routing worker");
+        }
+        RoutePool { shared }
+    }
+
+    /// Queue a call for routing under `org`'s share (`None`: no known org, not capped).
+    pub fn submit(&self, org: Option<String>, route: Route) -> Result<(), (Rejected, Route)> {
+        let config = self.shared.config;
+        let mut queues = self.shared.lock();
+        let share = queues.orgs.entry(org.clone()).or_default();
+        let capped = org.is_some();
+        if capped && share.running >= config.org_workers && share.waiting.len() >= config.org_queue {
+            return Err((Rejected::OrgBusy, route));
+        }
+        share.waiting.push_back(Job {
+            call: route.call,
+            facts: route.facts,
+            span: tracing::Span::current(),
+        });
+        let startable = !capped || share.running < config.org_workers;
+        if startable && !share.ready {
+            share.ready = true;
+            queues.ready.push_back(org);
+            drop(queues);
+            self.shared.wake.notify_one();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RoutePool {
+    fn drop(&mut self) {
+        self.shared.lock().stopped = true;
+        self.shared.wake.notify_all();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queues> {
+        self.queues.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The next call to route (waiting for one), taking a worker of its org's share.
+    fn next(&self) -> Option<(Option<String>, Job)> {
+        let mut queues = self.lock();
+        loop {
+            if queues.stopped {
+                return None;
+            }
+            if let Some(org) = queues.ready.pop_front() {
+                let cap = if org.is_some() {
+                    self.config.org_workers
+                } else {
+                    usize::MAX
+                };
+                let share = queues.orgs.get_mut(&org).expect("a ready org has a share");
+                share.ready = false;
+                let Some(job) = share.waiting.pop_front() else { continue };
+                share.running += 1;
+                if !share.waiting.is_empty() && share.running < cap {
+                    share.ready = true;
+                    queues.ready.push_back(org.clone());
+                    self.wake.notify_one();
+                }
+                return Some((org, job));
+            }
+            queues = self.wake.wait(queues).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    /// A call of `org` is routed: its worker is free for the org's next call.
+    fn done(&self, org: Option<String>) {
+        let mut queues = self.lock();
+        let Some(share) = queues.orgs.get_mut(&org) else { return };
+        share.running -= 1;
+        if share.waiting.is_empty() {
+            if share.running == 0 {
+                queues.orgs.remove(&org);
+            }
+            return;
+        }
+        if !share.ready {
+            share.ready = true;
+            queues.ready.push_back(org);
+            drop(queues);
+            self.wake.notify_one();
+        }
+    }
+}
+
+fn work(shared: &Shared, router: &dyn Router, deliver: &dyn Deliver) {
+    while let Some((org, job)) = shared.next() {
+        let _entered = job.span.enter();
+        // The workflow's wall clock, read here: routing reads no clock itself.
+        let decision = router.route(&job.facts.request(SystemTime::now()));
+        shared.done(org);
+        deliver.deliver(job.call, decision);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing::{Refusal, RouteQuery, RouteRequest};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// Routes "+1slow" calls after `hold`, the rest at once; counts calls in progress.
+    struct Slow {
+        hold: Duration,
+        running: AtomicUsize,
+        most: AtomicUsize,
+    }
+
+    impl Router for Slow {
+        fn route(&self, request: &RouteRequest<'_>) -> Decision {
+            if request.called == "+1slow" {
+                let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+                self.most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(self.hold);
+                self.running.fetch_sub(1, Ordering::SeqCst);
+            }
+            Decision::Refuse(Refusal::NoAgent)
+        }
+    }
+
+    struct Collect(Mutex<Vec<(CallKey, std::time::Instant)>>);
+
+    impl Deliver for Collect {
+        fn deliver(&self, call: CallKey, _: Decision) {
+            self.0.lock().unwrap().push((call, std::time::Instant::now()));
+        }
+    }
+
+    fn route(call: u64, called: &str) -> Route {
+        let invite = crate::sip::Message::parse(bytes::Bytes::from_static(
+            b"INVITE sip:x@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        ))
+        .unwrap();
+        Route {
+            call: CallKey(call),
+            facts: Box::new(RouteQuery {
+                called: called.into(),
+                caller: String::new(),
+                caller_name: None,
+                source: "127.0.0.1:5060".parse().unwrap(),
+                call_id: bytes::Bytes::from_static(b"c"),
+                invite,
+            }),
+        }
+    }
+
+    #[test]
+    fn one_slow_org_holds_its_share_of_workers_and_others_pass_it() {
+        let config = WorkerConfig {
+            workers: 3,
+            org_workers: 1,
+            org_queue: 2,
+        };
+        let router = Arc::new(Slow {
+            hold: Duration::from_millis(200),
+            running: AtomicUsize::new(0),
+            most: AtomicUsize::new(0),
+        });
+        let delivered = Arc::new(Collect(Mutex::new(Vec::new())));
+        let pool = RoutePool::start(config, router.clone(), delivered.clone());
+        let started = std::time::Instant::now();
+        let slow = || Some("org-a".to_owned());
+        // Org A: one running, two waiting, the fourth refused at once.
+        for call in 1..=3 {
+            assert!(pool.submit(slow(), route(call, "+1slow")).is_ok());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        let refused = pool.submit(slow(), route(4, "+1slow")).unwrap_err();
+        assert_eq!((refused.0, refused.1.call), (Rejected::OrgBusy, CallKey(4)));
+        // Org B's calls are routed while A's wait.
+        for call in 10..20 {
+            assert!(pool.submit(Some("org-b".into()), route(call, "+1fast")).is_ok());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let done: Vec<_> = delivered.0.lock().unwrap().clone();
+        assert_eq!(done.len(), 10, "org B's ten calls, none of A's yet: {done:?}");
+        assert!(done
+            .iter()
+            .all(|(c, at)| c.0 >= 10 && *at - started < Duration::from_millis(100)));
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(delivered.0.lock().unwrap().len(), 13, "A's three, one after another");
+        assert_eq!(router.most.load(Ordering::SeqCst), 1, "never more than A's share");
+    }
+}
