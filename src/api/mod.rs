@@ -192,7 +192,10 @@ fn now() -> String {
 
 /// Bind and serve until the task is dropped.
 pub async fn serve(listen: SocketAddr, state: AppState) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    // The error names the address: "address in use" alone does not say which listener.
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|err| std::io::Error::new(err.kind(), format!("HTTP {listen}: {err}")))?;
     let local = listener.local_addr()?;
     let app = router(state);
     let task = tokio::spawn(async move {

@@ -19,7 +19,7 @@ use crate::transport;
 /// Errors that stop the server from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot bind a SIP listener: {0}")]
+    #[error("cannot bind a listener: {0}")]
     Bind(#[source] std::io::Error),
     #[error(transparent)]
     Tls(#[from] transport::TlsError),
@@ -235,10 +235,14 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         core = core.with_journal();
     }
     let call_log = Arc::new(crate::store::CallLog::open(&config.store.path)?);
-    let records = config
-        .call_records
-        .enabled
-        .then(|| crate::call_records::Recorder::start(&config.call_records, call_log.clone(), directory.clone()));
+    let records = config.call_records.enabled.then(|| {
+        crate::call_records::Recorder::start(
+            &config.call_records,
+            call_log.clone(),
+            directory.clone(),
+            config.log.mask_numbers,
+        )
+    });
     let (recorder, records_thread) = match records {
         Some((recorder, thread)) => (Some(recorder), Some(thread)),
         None => (None, None),
