@@ -48,9 +48,13 @@ fn ended_line(server: &common::Server, needle: &str) -> String {
 
 #[test]
 fn each_ended_call_logs_one_plain_info_line_with_masked_numbers() {
-    let server = common::Server::start_logging("[b2bua]\nagent_response_timeout_secs = 1\n", "info");
+    // The demo number routes to a LiveKit address of its own where nobody answers: 503.
+    let livekit = format!("127.0.0.63:{}", common::free_port());
+    let server = common::Server::start_logging(
+        &format!("[b2bua]\nagent_response_timeout_secs = 1\n[routing]\nlivekit_host = \"{livekit}\"\n"),
+        "info",
+    );
     assert_eq!(invite(&server, "+15550006666", "log-unrouted"), 404);
-    // The demo number routes to a LiveKit address where nobody answers: 503.
     assert_eq!(invite(&server, "+15551234567", "log-routed"), 503);
     let unrouted = ended_line(&server, "log-unrouted");
     assert!(unrouted.contains(" INFO "), "{unrouted}");
