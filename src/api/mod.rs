@@ -137,6 +137,7 @@ pub fn router(state: AppState) -> Router {
             "/core/inbound-routing-config",
             get(routing_config::get)
                 .put(routing_config::put)
+                .patch(routing_config::patch)
                 .delete(routing_config::delete),
         )
         .route("/core/api-keys", get(keys::list).post(keys::create))
