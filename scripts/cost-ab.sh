@@ -12,7 +12,8 @@
 # Env: A and B, each "METRICS RECORDS [FLUSH_MS [JOURNAL]]" (default A="true true", B="false
 #      false": observability on against off; FLUSH_MS is the call-record writer's interval,
 #      default 200; JOURNAL the dialog journal, default true), A_BIN and B_BIN (binaries to
-#      compare; default this tree's release build).
+#      compare; default this tree's release build), A_STORE_URL and B_STORE_URL (a
+#      postgres:// url puts that side's directory in PostgreSQL; unset: SQLite).
 # Prints one line per round and then the median of the rounds' ratios A/B.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,12 +44,12 @@ stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; for 
 trap stop_all EXIT
 
 # One slot: a switchboard on 5070 + 2*slot, its agent on 5090 + 2*slot, its API on 8089 + 2*slot.
-start_slot() { # slot bin metrics records flush_ms journal out
-  local slot=$1 bin=$2 metrics=$3 records=$4 flush=$5 journal=$6 out=$7
+start_slot() { # slot bin metrics records flush_ms journal out [store_url]
+  local slot=$1 bin=$2 metrics=$3 records=$4 flush=$5 journal=$6 out=$7 store_url=${8:-}
   local sip=$(( 5070 + 2 * slot )) agent=$(( 5090 + 2 * slot )) api=$(( 8089 + 2 * slot ))
   # Each slot its own data directory: one live switchboard per directory.
   mkdir -p "$out/slot$slot"
-  JOURNAL=$journal bench_config "$work" $sip $api $agent "$out/slot$slot/switchboard.db" "$metrics" "$records" "$flush" \
+  STORE_URL=$store_url JOURNAL=$journal bench_config "$work" $sip $api $agent "$out/slot$slot/switchboard.db" "$metrics" "$records" "$flush" \
     > "$out/slot$slot.toml"
   taskset -c 0 sipp -sf "$shared/agent-uas.xml" -i 127.0.0.1 -p $agent -nostdin >/dev/null 2>&1 &
   pids+=($!)
@@ -72,8 +73,8 @@ for round in $(seq 1 "$rounds"); do
   # Odd rounds: A in slot 0; even rounds: A in slot 1.
   a_slot=$(( (round + 1) % 2 )); b_slot=$(( round % 2 ))
   read -r am ar af aj <<<"${A:-true true}"; read -r bm br bf bj <<<"${B:-false false}"
-  start_slot $a_slot "$a_bin" "$am" "$ar" "${af:-200}" "${aj:-true}" "$out"
-  start_slot $b_slot "$b_bin" "$bm" "$br" "${bf:-200}" "${bj:-true}" "$out"
+  start_slot $a_slot "$a_bin" "$am" "$ar" "${af:-200}" "${aj:-true}" "$out" "${A_STORE_URL:-}"
+  start_slot $b_slot "$b_bin" "$bm" "$br" "${bf:-200}" "${bj:-true}" "$out" "${B_STORE_URL:-}"
   a_pid=$(cat "$out/slot$a_slot.pid"); b_pid=$(cat "$out/slot$b_slot.pid")
   threads "$a_pid" > "$out/a0"; threads "$b_pid" > "$out/b0"
   carrier 0 "$out" & c0=$!

@@ -12,7 +12,10 @@ need stunnel4 stunnel4
 need sipsak sipsak
 need nft nftables
 need svmap sipvicious
+need curl curl
 python3 -c "import venv, ensurepip" 2>/dev/null || missing+=(python3-venv)
+# tests/postgres.rs starts throwaway clusters with Debian's binaries (initdb, pg_ctl, psql).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -111,6 +111,8 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// Filter in `RUST_LOG` syntax; the `RUST_LOG` environment variable overrides it.
     pub filter: String,
+    /// Mask phone numbers in the per-call log line (`+1******4567`); call records keep them whole.
+    pub mask_numbers: bool,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

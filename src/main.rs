@@ -194,11 +194,8 @@ fn workflow_test(module: &Path, input: &str, tz: Option<String>, config: Option<
     }
     let context =
         dry_run::context(&input, routing.tz.as_deref(), std::time::SystemTime::now()).map_err(anyhow::Error::msg)?;
-    let run = engine.run(&workflow, context);
-    let output = dry_run::output(&run);
-    let (outcome, fuel, elapsed, logs) = (run.outcome.clone(), run.fuel_used, run.elapsed, run.logs.clone());
-    let decision = dry_run::decision(&snapshot, &routing, run);
-    let report = dry_run::report(output, &outcome, decision, (fuel, elapsed, &logs));
+    let run = engine.run(&workflow, context.clone());
+    let report = dry_run::answer(&snapshot, &routing, &context, &run);
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
@@ -206,8 +203,10 @@ fn workflow_test(module: &Path, input: &str, tz: Option<String>, config: Option<
 fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.filter));
+    // Colour codes only for a person at a terminal: a file or a log collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Json => builder.json().init(),

@@ -605,9 +605,12 @@ fn invite_status(server: &common::Server, number: &str, call_id: &str) -> u16 {
 
 #[test]
 fn a_number_added_through_the_api_is_routed_by_the_very_next_call() {
-    // No agent listens at the LiveKit address, so a routed call ends 503 (agent unreachable)
-    // and an unrouted one 404.
-    let server = common::Server::start("[b2bua]\nagent_response_timeout_secs = 1\n");
+    // No agent listens at the LiveKit address (one of its own: other tests run SIPp agents
+    // on the default), so a routed call ends 503 (agent unreachable) and an unrouted one 404.
+    let livekit = format!("127.0.0.63:{}", common::free_port());
+    let server = common::Server::start(&format!(
+        "[b2bua]\nagent_response_timeout_secs = 1\n[routing]\nlivekit_host = \"{livekit}\"\n"
+    ));
     let key = common::demo_api_key(&server);
     let api = Api {
         server,

@@ -69,3 +69,45 @@ fn org_create_prints_a_key_that_acts_for_the_new_org() {
     assert_eq!(status, 200);
     assert!(!dir.path().join("demo-api-key").exists());
 }
+
+/// A newcomer who starts a second `serve` (or has something on 8080) is told which address
+/// is taken.
+#[test]
+fn serve_names_the_address_it_cannot_bind() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let http = taken.local_addr().unwrap();
+    let (sip, tls) = (common::free_port(), common::free_port());
+    let config = dir.path().join("busy.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sip]\nudp_listen = \"127.0.0.1:{sip}\"\ntcp_listen = \"127.0.0.1:{sip}\"\ntls_listen = \"127.0.0.1:{tls}\"\n\
+             [api]\nlisten = \"{http}\"\n[tls]\ndev_cert_dir = \"{}\"\n[store]\npath = \"{}\"\n",
+            dir.path().join("tls").display(),
+            dir.path().join("s.db").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve kept running on a taken address");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains(&format!("HTTP {http}")), "{stderr}");
+    drop(taken);
+}

@@ -105,6 +105,33 @@ async fn release(
 
 type Released = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
+/// Trunking API: `POST /v1/Trunks/{trunk}/PhoneNumbers` attaches a number by its sid;
+/// trunk TK_full refuses (the trunk's number limit). Attachments are recorded as
+/// "attach <trunk> <sid>" beside the releases.
+async fn attach(
+    Path(trunk): Path<String>,
+    headers: HeaderMap,
+    axum::extract::State(log): axum::extract::State<Released>,
+    body: String,
+) -> (StatusCode, Json<Value>) {
+    if !authorised(&headers) {
+        return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    }
+    if trunk == "TK_full" {
+        return twilio_error(
+            StatusCode::BAD_REQUEST,
+            21230,
+            "Trunk has reached its phone number limit",
+        );
+    }
+    let sid = body
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("PhoneNumberSid="))
+        .unwrap_or("");
+    log.lock().unwrap().push(format!("attach {trunk} {sid}"));
+    (StatusCode::CREATED, Json(json!({"sid": sid, "trunk_sid": trunk})))
+}
+
 /// The fake, on a loopback port, served from its own thread.
 fn fake_twilio() -> String {
     fake_twilio_releasing(Released::default())
@@ -131,6 +158,7 @@ fn fake_twilio_releasing(released: Released) -> String {
                     "/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers/{number}",
                     axum::routing::delete(release),
                 )
+                .route("/v1/Trunks/{trunk}/PhoneNumbers", post(attach))
                 .with_state(released);
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
@@ -193,4 +221,25 @@ fn release_finds_the_number_and_deletes_it_at_twilio() {
     assert_eq!(released.lock().unwrap().len(), 1);
     let wrong = Twilio::new(&base, SID, Secret("wrong".into()), "AC_managed");
     assert!(matches!(wrong.release("+14155550101"), Err(ProviderError::Upstream(_))));
+}
+
+#[test]
+fn a_purchase_is_attached_to_the_sip_trunk_or_released_again() {
+    let log = Released::default();
+    let base = fake_twilio_releasing(log.clone());
+    let twilio = Twilio::new(&base, SID, Secret(TOKEN.into()), "AC_managed").with_sip_trunk(&base, "TK_edge");
+    assert_eq!(twilio.purchase("+14155550101").unwrap(), "PN0011223344");
+    assert_eq!(*log.lock().unwrap(), ["attach TK_edge PN0011223344"]);
+    log.lock().unwrap().clear();
+    let full = Twilio::new(&base, SID, Secret(TOKEN.into()), "AC_managed").with_sip_trunk(&base, "TK_full");
+    match full.purchase("+14155550101") {
+        Err(ProviderError::Upstream(message)) => {
+            assert!(
+                message.contains("TK_full") && message.contains("released again"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(*log.lock().unwrap(), ["PN0011223344.json"], "the number went back");
 }

@@ -1,9 +1,11 @@
 # Sourced by the bench scripts: switchboard's config for the bench flow, SIPp carrier ->
 # switchboard -> SIPp agent, with the 10,000 static routes of the shared bench directory.
 # Usage: bench_config WORK SIP_PORT API_PORT AGENT_PORT DB METRICS RECORDS FLUSH_MS [EXTRA_TOML]
-# (the TLS listener takes SIP_PORT + 1). JOURNAL=false turns the dialog journal off.
+# (the TLS listener takes SIP_PORT + 1). JOURNAL=false turns the dialog journal off;
+# STORE_URL=postgres://... puts the directory in PostgreSQL (DB's folder keeps the rest).
 bench_config() {
   local work=$1 sip=$2 api=$3 agent=$4 db=$5 metrics=$6 records=$7 flush=$8 extra=${9:-}
+  local store_url=${STORE_URL:+url = \"$STORE_URL\"}
   cat <<TOML
 [sip]
 udp_listen = "127.0.0.1:$sip"
@@ -14,6 +16,7 @@ tls_listen = "127.0.0.1:$(( sip + 1 ))"
 advertised = "127.0.0.1:$sip"
 [store]
 path = "$db"
+$store_url
 [routing]
 livekit_host = "127.0.0.1:$agent"
 static_routes = "$work/agents.tsv"

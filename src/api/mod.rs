@@ -137,6 +137,7 @@ pub fn router(state: AppState) -> Router {
             "/core/inbound-routing-config",
             get(routing_config::get)
                 .put(routing_config::put)
+                .patch(routing_config::patch)
                 .delete(routing_config::delete),
         )
         .route("/core/api-keys", get(keys::list).post(keys::create))
@@ -192,7 +193,10 @@ fn now() -> String {
 
 /// Bind and serve until the task is dropped.
 pub async fn serve(listen: SocketAddr, state: AppState) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    // The error names the address: "address in use" alone does not say which listener.
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|err| std::io::Error::new(err.kind(), format!("HTTP {listen}: {err}")))?;
     let local = listener.local_addr()?;
     let app = router(state);
     let task = tokio::spawn(async move {

@@ -1,5 +1,6 @@
-//! `/core/inbound-routing-config`: one per org. The fallback agent and version must exist
-//! (and the version be published). The workflow module (wasm as base64, or WAT text) is
+//! `/core/inbound-routing-config`: one per org. PUT replaces the whole config (a field left
+//! out is unset), PATCH changes only the fields sent. The fallback agent and version must
+//! exist (and the version be published). The workflow module (wasm as base64, or WAT text) is
 //! compiled and checked against the ABI at upload, its artifact stored, and a refusal names
 //! the fault; the next call runs the new module (calls in progress keep their agent).
 //! `POST .../test` is a dry run on a given input: output, decision, fuel and time.
@@ -16,6 +17,7 @@ use crate::directory::model::RoutingConfig;
 use crate::directory::Object;
 use crate::store::Kind;
 
+/// PUT's body: the whole config. A field left out is unset (PUT replaces; PATCH edits).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigBody {
@@ -31,6 +33,31 @@ fn enabled_by_default() -> bool {
     true
 }
 
+/// PATCH's body: only the fields sent change; `null` unsets one (RFC 7396's merge patch).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigPatch {
+    pub enabled: Option<bool>,
+    #[serde(default, deserialize_with = "sent")]
+    pub workflow_definition: Option<Option<String>>,
+    #[serde(default, deserialize_with = "sent")]
+    pub fallback_agent_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "sent")]
+    pub fallback_agent_version: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "sent")]
+    pub tz: Option<Option<String>>,
+}
+
+/// A field that is present: `Some(None)` for `null`, `Some(Some(v))` for a value (absent
+/// fields stay `None` through `#[serde(default)]`).
+fn sent<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
 pub async fn get(caller: Caller, State(state): State<AppState>) -> Result<Json<RoutingConfig>, ApiError> {
     caller.can_read("agents")?;
     state
@@ -43,22 +70,83 @@ pub async fn get(caller: Caller, State(state): State<AppState>) -> Result<Json<R
         .ok_or(ApiError::NotFound("inbound routing config"))
 }
 
+/// Replace the org's config (or create it) with exactly the body's fields.
 pub async fn put(
     caller: Caller,
     State(state): State<AppState>,
     Body(body): Body<ConfigBody>,
 ) -> Result<Json<RoutingConfig>, ApiError> {
     caller.can_manage("agents")?;
-    let snapshot = state.directory.snapshot();
-    match (&body.fallback_agent_id, body.fallback_agent_version) {
-        (None, Some(_)) => {
-            return Err(ApiError::invalid(
-                "fallback_agent_id",
-                "fallback_agent_version needs fallback_agent_id",
-            ))
+    let config = RoutingConfig {
+        org_id: caller.org_id.clone(),
+        enabled: body.enabled,
+        workflow_definition: body.workflow_definition,
+        fallback_agent_id: body.fallback_agent_id,
+        fallback_agent_version: body.fallback_agent_version,
+        tz: body.tz,
+        updated_at: now(),
+    };
+    let compile = config.workflow_definition.is_some();
+    save(&state, config, compile).await.map(Json)
+}
+
+/// Change only the fields sent (`{"enabled": false}` turns routing by workflow off and keeps
+/// the module and fallback).
+pub async fn patch(
+    caller: Caller,
+    State(state): State<AppState>,
+    Body(body): Body<ConfigPatch>,
+) -> Result<Json<RoutingConfig>, ApiError> {
+    caller.can_manage("agents")?;
+    let Some(mut config) = state.directory.snapshot().routing_configs.get(&caller.org_id).cloned() else {
+        return Err(ApiError::NotFound("inbound routing config"));
+    };
+    if let Some(enabled) = body.enabled {
+        config.enabled = enabled;
+    }
+    let compile = matches!(body.workflow_definition, Some(Some(_)));
+    if let Some(definition) = body.workflow_definition {
+        config.workflow_definition = definition;
+    }
+    if let Some(agent) = body.fallback_agent_id {
+        config.fallback_agent_id = agent;
+    }
+    if let Some(version) = body.fallback_agent_version {
+        config.fallback_agent_version = version;
+    }
+    if let Some(tz) = body.tz {
+        config.tz = tz;
+    }
+    config.updated_at = now();
+    save(&state, config, compile).await.map(Json)
+}
+
+/// Check a config whole (fallback agent and version, time zone; the module compiled when
+/// `compile`, i.e. when the request sent one) and commit it.
+async fn save(state: &AppState, config: RoutingConfig, compile: bool) -> Result<RoutingConfig, ApiError> {
+    check_fallback(state, &config)?;
+    if let Some(tz) = &config.tz {
+        if jiff::tz::TimeZone::get(tz).is_err() {
+            return Err(ApiError::invalid("tz", format!("{tz:?} is not an IANA time zone")));
         }
+    }
+    if let (true, Some(definition)) = (compile, config.workflow_definition.clone()) {
+        compile_module(state, &config.org_id, definition).await?;
+    }
+    commit(state, vec![Object::RoutingConfig(config.clone())], vec![]).await?;
+    Ok(config)
+}
+
+/// The fallback agent is the org's and the version (the one named, else any) published.
+fn check_fallback(state: &AppState, config: &RoutingConfig) -> Result<(), ApiError> {
+    let snapshot = state.directory.snapshot();
+    match (&config.fallback_agent_id, config.fallback_agent_version) {
+        (None, Some(_)) => Err(ApiError::invalid(
+            "fallback_agent_id",
+            "fallback_agent_version needs fallback_agent_id",
+        )),
         (Some(agent), version) => {
-            if snapshot.agents.get(agent).is_none_or(|a| a.org_id != caller.org_id) {
+            if snapshot.agents.get(agent).is_none_or(|a| a.org_id != config.org_id) {
                 return Err(ApiError::invalid("fallback_agent_id", "no such agent"));
             }
             let published = snapshot
@@ -71,28 +159,10 @@ pub async fn put(
                     "no such published version of the fallback agent",
                 ));
             }
+            Ok(())
         }
-        (None, None) => {}
+        (None, None) => Ok(()),
     }
-    if let Some(tz) = &body.tz {
-        if jiff::tz::TimeZone::get(tz).is_err() {
-            return Err(ApiError::invalid("tz", format!("{tz:?} is not an IANA time zone")));
-        }
-    }
-    if let Some(definition) = body.workflow_definition.clone() {
-        compile(&state, &caller.org_id, definition).await?;
-    }
-    let config = RoutingConfig {
-        org_id: caller.org_id.clone(),
-        enabled: body.enabled,
-        workflow_definition: body.workflow_definition,
-        fallback_agent_id: body.fallback_agent_id,
-        fallback_agent_version: body.fallback_agent_version,
-        tz: body.tz,
-        updated_at: now(),
-    };
-    commit(&state, vec![Object::RoutingConfig(config.clone())], vec![]).await?;
-    Ok(Json(config))
 }
 
 pub async fn delete(caller: Caller, State(state): State<AppState>) -> Result<StatusCode, ApiError> {
@@ -106,7 +176,11 @@ pub async fn delete(caller: Caller, State(state): State<AppState>) -> Result<Sta
 
 /// Compile and check a module (off the async threads: a compile takes up to
 /// `[workflow] compile_timeout_ms`, in a child process), and store its artifact.
-async fn compile(state: &AppState, org: &str, definition: String) -> Result<crate::workflow::Workflow, ApiError> {
+async fn compile_module(
+    state: &AppState,
+    org: &str,
+    definition: String,
+) -> Result<crate::workflow::Workflow, ApiError> {
     let workflows = state.workflows.clone();
     let artifacts = state.artifacts.clone();
     let org = org.to_owned();
@@ -116,10 +190,12 @@ async fn compile(state: &AppState, org: &str, definition: String) -> Result<crat
         .map_err(refused)
 }
 
-/// A module refused: the fault, naming `workflow_definition`; or too many compiles (429).
+/// A module refused: the fault, naming `workflow_definition`; or too many compiles, the org's
+/// rate or the server's queue (429 with Retry-After).
 fn refused(err: crate::workflow::WorkflowError) -> ApiError {
     match err {
-        crate::workflow::WorkflowError::CompileRate { retry_after_secs, .. } => ApiError::TooManyRequests {
+        crate::workflow::WorkflowError::CompileRate { retry_after_secs, .. }
+        | crate::workflow::WorkflowError::CompileQueueFull { retry_after_secs, .. } => ApiError::TooManyRequests {
             message: err.to_string(),
             retry_after_secs,
         },
@@ -179,16 +255,11 @@ pub async fn test(
         .map_err(|_| ApiError::Conflict("the dry run was interrupted".into()))?
         .map_err(refused)?;
     let engine = state.workflows.clone();
-    let run = tokio::task::spawn_blocking(move || engine.engine().run(&workflow, context))
+    let given = context.clone();
+    let run = tokio::task::spawn_blocking(move || engine.engine().run(&workflow, given))
         .await
         .map_err(|_| ApiError::Conflict("the run was interrupted".into()))?;
-    let output = crate::routing::dry_run::output(&run);
-    let (outcome, fuel, elapsed, logs) = (run.outcome.clone(), run.fuel_used, run.elapsed, run.logs.clone());
-    let decision = crate::routing::dry_run::decision(&snapshot, &config, run);
-    Ok(Json(crate::routing::dry_run::report(
-        output,
-        &outcome,
-        decision,
-        (fuel, elapsed, &logs),
+    Ok(Json(crate::routing::dry_run::answer(
+        &snapshot, &config, &context, &run,
     )))
 }

@@ -154,7 +154,7 @@ impl CallError {
     pub fn outcome(&self) -> super::Outcome {
         use super::Outcome;
         match self {
-            CallError::Refused(Refusal::UnknownNumber) => Outcome::UnknownNumber,
+            CallError::Refused(Refusal::UnknownNumber | Refusal::AddressIncomplete) => Outcome::UnknownNumber,
             CallError::Refused(Refusal::NoAgent) => Outcome::NoAgent,
             CallError::Refused(Refusal::Busy) => Outcome::Throttled,
             CallError::RoutingTimeout => Outcome::Failed,
@@ -201,6 +201,7 @@ pub fn phrase(status: u16) -> &'static str {
         481 => "Call/Transaction Does Not Exist",
         482 => "Loop Detected",
         483 => "Too Many Hops",
+        484 => "Address Incomplete",
         486 => "Busy Here",
         487 => "Request Terminated",
         488 => "Not Acceptable Here",

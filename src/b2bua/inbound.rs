@@ -28,7 +28,8 @@ impl B2bua {
             return;
         }
         let Some(called) = dialed_number(&invite) else {
-            let error = CallError::Refused(crate::routing::Refusal::UnknownNumber);
+            // RFC 3261 §21.4.22: no phone number in the Request-URI (or To).
+            let error = CallError::Refused(crate::routing::Refusal::AddressIncomplete);
             self.refuse(now, server, &invite, &error, from.addr, Direction::Inbound);
             return;
         };

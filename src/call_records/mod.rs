@@ -6,14 +6,17 @@
 //! lock, no allocation); `wire.rs` is that buffer's format; `writer.rs` takes the buffer at
 //! each flush and writes the calls to the store on its own thread, and prunes by age and
 //! count; `attribution.rs` finds the org and trunk of a call refused before routing;
-//! `record.rs` is the record as the API shows it. The table lives in `store::CallLog`.
+//! `log_line.rs` is each ended call's INFO log line; `record.rs` is the record as the API
+//! shows it. The table lives in `store::CallLog`.
 
 mod attribution;
+mod log_line;
 mod record;
 mod recorder;
 mod wire;
 mod writer;
 
+pub use log_line::masked;
 pub use record::{rfc3339_ms, CallRecord};
 pub use recorder::Recorder;
 

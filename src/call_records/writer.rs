@@ -1,6 +1,6 @@
 //! The writer thread: takes the recorder's buffer every `flush_ms`, gives each call its key
 //! and its org and trunk (the route's, else as `attribution.rs` finds them), writes the
-//! records in batches, and prunes old ones.
+//! records in batches, logs each call's line (`log_line.rs`), and prunes old ones.
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
@@ -22,12 +22,14 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const KEEP_CAPACITY: usize = 1 << 20;
 
 impl Recorder {
-    /// A recorder and the thread that stores what it records. The thread ends when the
-    /// recorder is dropped, after writing what is queued.
+    /// A recorder and the thread that stores what it records (and logs each call, its
+    /// numbers masked when `mask_numbers`). The thread ends when the recorder is dropped,
+    /// after writing what is queued.
     pub fn start(
         config: &CallRecordsConfig,
         log: Arc<CallLog>,
         directory: Arc<Directory>,
+        mask_numbers: bool,
     ) -> (Arc<Recorder>, std::thread::JoinHandle<()>) {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
@@ -38,13 +40,13 @@ impl Recorder {
         let recorder = Arc::new(Recorder::new(shared.clone()));
         let thread = std::thread::Builder::new()
             .name("call-records".into())
-            .spawn(move || run(&config, &log, &directory, &shared))
+            .spawn(move || run(&config, &log, &directory, &shared, mask_numbers))
             .expect("spawning the call-record writer");
         (recorder, thread)
     }
 }
 
-fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, shared: &Shared) {
+fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, shared: &Shared, mask_numbers: bool) {
     let flush = Duration::from_millis(config.flush_ms.max(1));
     let mut taken = Vec::new();
     let mut attribution = Attribution::default();
@@ -63,7 +65,7 @@ fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, shared:
             std::mem::swap(&mut pending.bytes, &mut taken);
             pending.calls = 0;
         }
-        write(log, directory, &mut attribution, &taken, &mut sequence);
+        write(log, directory, &mut attribution, &taken, &mut sequence, mask_numbers);
         taken.clear();
         if taken.capacity() > KEEP_CAPACITY {
             taken = Vec::new();
@@ -82,7 +84,14 @@ fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, shared:
 }
 
 /// Writes the encoded calls, `BATCH` to a transaction.
-fn write(log: &CallLog, directory: &Directory, attribution: &mut Attribution, encoded: &[u8], sequence: &mut i64) {
+fn write(
+    log: &CallLog,
+    directory: &Directory,
+    attribution: &mut Attribution,
+    encoded: &[u8],
+    sequence: &mut i64,
+    mask_numbers: bool,
+) {
     let calls: Vec<wire::Call<'_>> = wire::decode(encoded).collect();
     for calls in calls.chunks(BATCH) {
         let stored: Vec<Stored<'_>> = calls
@@ -90,6 +99,9 @@ fn write(log: &CallLog, directory: &Directory, attribution: &mut Attribution, en
             .map(|c| Stored::new(c, directory, attribution, sequence))
             .collect();
         let rows: Vec<CallRow<'_>> = stored.iter().map(Stored::row).collect();
+        for (stored, row) in stored.iter().zip(&rows) {
+            super::log_line::ended(stored.call, &stored.call_id, row.org_id, row.trunk_id, mask_numbers);
+        }
         match log.append(&rows) {
             Ok(()) => metrics::counter!("call_records_written_total").increment(rows.len() as u64),
             Err(err) => {

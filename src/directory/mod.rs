@@ -98,24 +98,74 @@ impl Directory {
 
     /// Check objects and deletions against the directory's rules on the current state,
     /// commit them durably, then publish the snapshot that includes them. All of it under
-    /// the writer lock, so no other change comes between the check and the write.
+    /// the writer lock, so no other change comes between the check and the write. On a
+    /// shared store where another instance committed first, catch up and check again.
     pub fn commit(&self, puts: Vec<Object>, deletes: Vec<(Kind, String)>) -> Result<Arc<Snapshot>, DirectoryError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.try_commit(&puts, &deletes) {
+                Err(DirectoryError::Store(StoreError::Behind)) if attempts < MAX_ATTEMPTS => {
+                    self.apply_peers()?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Apply what other instances committed to the store since this one last looked (a
+    /// shared store's change feed calls this); the changes applied.
+    pub fn catch_up(&self) -> Result<Vec<Write>, DirectoryError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.apply_peers()
+    }
+
+    /// Claim a once-per-database task (the demo seed): true for the first instance only.
+    pub fn claim_once(&self, name: &str) -> Result<bool, DirectoryError> {
+        Ok(self.store.claim_once(name)?)
+    }
+
+    /// Under the writer lock: the peers' changes into a new snapshot.
+    fn apply_peers(&self) -> Result<Vec<Write>, DirectoryError> {
+        let changes = self.store.catch_up()?;
+        if changes.is_empty() {
+            return Ok(changes);
+        }
+        let mut next = Snapshot::clone(&self.current.load_full());
+        for change in &changes {
+            match change {
+                Write::Put(row) => {
+                    if let Err(err) = apply_row(&mut next, row) {
+                        tracing::warn!(%err, "a peer's change does not load; skipped");
+                    }
+                }
+                Write::Delete { kind, id } => delete(&mut next, *kind, id),
+            }
+        }
+        self.current.store(Arc::new(next));
+        Ok(changes)
+    }
+
+    fn try_commit(&self, puts: &[Object], deletes: &[(Kind, String)]) -> Result<Arc<Snapshot>, DirectoryError> {
         let before = self.current.load_full();
         let mut next = Snapshot::clone(&before);
-        for object in &puts {
+        for object in puts {
             put(&mut next, object.clone());
         }
-        for (kind, id) in &deletes {
+        for (kind, id) in deletes {
             delete(&mut next, *kind, id);
         }
-        rules::check(&before, &next, &puts, &deletes)?;
+        rules::check(&before, &next, puts, deletes)?;
         let mut writes = Vec::with_capacity(puts.len() + deletes.len());
-        for object in &puts {
+        for object in puts {
             writes.push(Write::Put(row_of(object)?));
         }
         for (kind, id) in deletes {
-            writes.push(Write::Delete { kind, id });
+            writes.push(Write::Delete {
+                kind: *kind,
+                id: id.clone(),
+            });
         }
         self.store.commit(&writes).map_err(|err| match err {
             StoreError::Constraint(message) => {
@@ -128,6 +178,9 @@ impl Directory {
         Ok(next)
     }
 }
+
+/// How often one change is checked again after other instances committed first.
+const MAX_ATTEMPTS: usize = 8;
 
 /// The request field a store constraint is about, by the column it names.
 fn constraint_field(message: &str) -> &'static str {

@@ -34,7 +34,8 @@ pub const ALL_SCOPES: &[&str] = &[
 
 /// Seed the directory when it is empty; returns the demo org's new API key (shown once).
 pub fn ensure_demo(directory: &Directory, now: &str) -> Result<Option<String>, DirectoryError> {
-    if !directory.snapshot().orgs.is_empty() {
+    // Once per database: on a shared store another instance may be seeding right now.
+    if !directory.snapshot().orgs.is_empty() || !directory.claim_once("demo_seed")? {
         return Ok(None);
     }
     let key = new_api_key();

@@ -94,6 +94,11 @@ pub struct ProviderConfig {
     pub twilio_account_sid: String,
     /// Secret: never logged.
     pub twilio_auth_token: crate::directory::model::Secret,
+    /// The account's Elastic SIP Trunk (`TK...`) bought numbers are attached to, so their
+    /// calls reach switchboard; empty leaves them unattached.
+    pub twilio_sip_trunk_sid: String,
+    /// Twilio's trunking API root (a local fake in tests).
+    pub twilio_trunking_base_url: String,
 }
 
 impl Default for ProviderConfig {
@@ -104,6 +109,8 @@ impl Default for ProviderConfig {
             twilio_base_url: "https://api.twilio.com".into(),
             twilio_account_sid: String::new(),
             twilio_auth_token: Default::default(),
+            twilio_sip_trunk_sid: String::new(),
+            twilio_trunking_base_url: "https://trunking.twilio.com".into(),
         }
     }
 }
@@ -112,12 +119,18 @@ impl ProviderConfig {
     /// The configured provider.
     pub fn build(&self) -> std::sync::Arc<dyn NumberProvider> {
         match self.kind {
-            ProviderKind::Twilio => std::sync::Arc::new(Twilio::new(
-                &self.twilio_base_url,
-                &self.twilio_account_sid,
-                self.twilio_auth_token.clone(),
-                &self.managed_account_id,
-            )),
+            ProviderKind::Twilio => {
+                let twilio = Twilio::new(
+                    &self.twilio_base_url,
+                    &self.twilio_account_sid,
+                    self.twilio_auth_token.clone(),
+                    &self.managed_account_id,
+                );
+                std::sync::Arc::new(match self.twilio_sip_trunk_sid.trim() {
+                    "" => twilio,
+                    trunk => twilio.with_sip_trunk(&self.twilio_trunking_base_url, trunk),
+                })
+            }
             ProviderKind::Sandbox => std::sync::Arc::new(Sandbox::new(self.managed_account_id.clone())),
         }
     }

@@ -1,8 +1,10 @@
 //! Twilio's REST API as a managed-number provider: `AvailablePhoneNumbers/{country}/Local`
 //! for search (area code, region, postal code, voice/SMS/MMS capability filters) and
 //! `IncomingPhoneNumbers` for purchase and (found by number, then deleted) release, with
-//! HTTP Basic auth (account SID, auth token).
-//! Blocking (reqwest's blocking client): callers run it on the blocking pool.
+//! HTTP Basic auth (account SID, auth token). A bought number is attached to the account's
+//! Elastic SIP Trunk (`Trunks/{sid}/PhoneNumbers` on the trunking API) so its calls reach
+//! switchboard; a purchase whose attach fails is released again, so nothing is paid for
+//! unused. Blocking (reqwest's blocking client): callers run it on the blocking pool.
 
 use serde::Deserialize;
 
@@ -16,6 +18,8 @@ pub struct Twilio {
     account_sid: String,
     auth_token: Secret,
     managed_account_id: String,
+    /// (trunking API root, SIP trunk sid) bought numbers are attached to.
+    trunk: Option<(String, String)>,
     http: reqwest::blocking::Client,
 }
 
@@ -75,8 +79,34 @@ impl Twilio {
             account_sid: account_sid.to_owned(),
             auth_token,
             managed_account_id: managed_account_id.to_owned(),
+            trunk: None,
             http,
         }
+    }
+
+    /// Attach every bought number to the Elastic SIP Trunk `trunk_sid` (`TK...`), through
+    /// the trunking API at `trunking_base_url`.
+    pub fn with_sip_trunk(mut self, trunking_base_url: &str, trunk_sid: &str) -> Twilio {
+        self.trunk = Some((trunking_base_url.trim_end_matches('/').to_owned(), trunk_sid.to_owned()));
+        self
+    }
+
+    /// `POST /v1/Trunks/{trunk}/PhoneNumbers` with the bought number's sid.
+    fn attach(&self, number_sid: &str) -> Result<(), ProviderError> {
+        let Some((base, trunk)) = &self.trunk else {
+            return Ok(());
+        };
+        let response = self
+            .http
+            .post(format!("{base}/v1/Trunks/{trunk}/PhoneNumbers"))
+            .basic_auth(&self.account_sid, Some(&self.auth_token.0))
+            .form(&[("PhoneNumberSid", number_sid)])
+            .send()
+            .map_err(|e| ProviderError::Upstream(e.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(Twilio::fail(response));
+        }
+        Ok(())
     }
 
     fn url(&self, tail: &str) -> String {
@@ -166,6 +196,16 @@ impl NumberProvider for Twilio {
         let bought: Purchased = response
             .json()
             .map_err(|e| ProviderError::Upstream(format!("unexpected answer: {e}")))?;
+        if let Err(err) = self.attach(&bought.sid) {
+            let released = match self.release(e164) {
+                Ok(()) => "it was released again".to_owned(),
+                Err(release) => format!("releasing it failed too ({release})"),
+            };
+            let trunk = self.trunk.as_ref().map_or("", |(_, t)| t.as_str());
+            return Err(ProviderError::Upstream(format!(
+                "bought {e164} but could not attach it to SIP trunk {trunk} ({err}); {released}"
+            )));
+        }
         Ok(bought.sid)
     }
 

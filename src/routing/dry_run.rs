@@ -1,13 +1,14 @@
 //! Dry runs of a routing workflow, in the product's documented JSON: the input object in;
-//! the output object, the decision switchboard would take, fuel used and time out. Shared
-//! by `POST /core/inbound-routing-config/test` and `switchboard workflow test`.
+//! the output object, the outcome and what it means, the decision switchboard would take,
+//! fuel used and time out. Shared by `POST /core/inbound-routing-config/test` and
+//! `switchboard workflow test`.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use serde_json::{json, Map, Value};
 
-use super::workflows::{decide, Chosen};
+use super::workflows::{decide, unusable_selection, Chosen};
 use super::Refusal;
 use crate::directory::model::RoutingConfig;
 use crate::directory::Snapshot;
@@ -71,9 +72,17 @@ pub fn output(run: &Run) -> Value {
     })
 }
 
-/// What the run, its output and the org's fallback come to, with the directory at hand.
-pub fn decision(snapshot: &Snapshot, config: &RoutingConfig, run: Run) -> Value {
-    match decide(snapshot, config, run) {
+/// The whole dry-run answer: the run's output object, its outcome and what that means
+/// (`outcome_detail`), the decision switchboard would take with the directory at hand
+/// (the org's fallback agent, then the own agent of the number in `called_number`), fuel
+/// used (also when the run failed) and time.
+pub fn answer(snapshot: &Snapshot, config: &RoutingConfig, context: &BTreeMap<String, String>, run: &Run) -> Value {
+    let number = context
+        .get("called_number")
+        .and_then(|called| crate::sip::e164::normalise(called, "1"))
+        .and_then(|called| snapshot.number(&called).cloned())
+        .filter(|n| n.org_id == config.org_id);
+    let decision = match decide(snapshot, config, number.as_deref(), run) {
         Ok(Chosen { version, kind, headers }) => json!({
             "kind": "agent",
             "route_kind": kind.label(),
@@ -86,7 +95,16 @@ pub fn decision(snapshot: &Snapshot, config: &RoutingConfig, run: Run) -> Value 
                 .collect::<Map<_, _>>(),
         }),
         Err(refusal) => refusal_json(&refusal),
-    }
+    };
+    json!({
+        "output": output(run),
+        "outcome": run.outcome.label(),
+        "outcome_detail": detail(snapshot, &config.org_id, &run.outcome),
+        "decision": decision,
+        "fuel_used": run.fuel_used,
+        "elapsed_us": run.elapsed.as_micros() as u64,
+        "logs": run.logs,
+    })
 }
 
 fn refusal_json(refusal: &Refusal) -> Value {
@@ -94,24 +112,18 @@ fn refusal_json(refusal: &Refusal) -> Value {
     json!({ "kind": "refuse", "status": status, "reason": reason })
 }
 
-/// The whole dry-run answer.
-pub fn report(
-    run_output: Value,
-    outcome: &Outcome,
-    decision: Value,
-    run: (u64, std::time::Duration, &[String]),
-) -> Value {
-    let (fuel, elapsed, logs) = run;
-    json!({
-        "output": run_output,
-        "outcome": outcome.label(),
-        "outcome_detail": match outcome {
-            Outcome::Trap { why } | Outcome::Invalid { why } => Some(why.clone()),
-            _ => None,
-        },
-        "decision": decision,
-        "fuel_used": fuel,
-        "elapsed_us": elapsed.as_micros() as u64,
-        "logs": logs,
-    })
+/// What an outcome means for this call, when there is more to say than its label: why a
+/// run failed, or why the agent it selected cannot answer.
+fn detail(snapshot: &Snapshot, org: &str, outcome: &Outcome) -> Option<String> {
+    match outcome {
+        Outcome::Selected { agent_id, version } => unusable_selection(snapshot, org, agent_id, *version),
+        Outcome::NoDecision | Outcome::Rejected { .. } => None,
+        Outcome::Trap { why } | Outcome::Invalid { why } => Some(why.clone()),
+        Outcome::Timeout => {
+            Some("the run passed its deadline ([workflow] deadline_ms); fuel_used counts to its last host call".into())
+        }
+        Outcome::OutOfFuel => Some("the run spent all its fuel ([workflow] fuel)".into()),
+        Outcome::OutOfMemory => Some("the module was refused memory past [workflow] memory_bytes, then failed".into()),
+        Outcome::Busy => Some("every workflow instance was in use ([workflow] pool_instances)".into()),
+    }
 }

@@ -3,8 +3,10 @@
 //! it reads no clock (the wall clock comes in with the request) and resolves no host name
 //! (a [`HostLookup`] the shell fills off the call path answers from memory).
 //!
-//! The decision tree is DESIGN.md's: an org's enabled routing workflow first (with its
-//! fallback), else the number's own inbound agent version, else a clear refusal.
+//! The decision tree is DESIGN.md's: an org's enabled routing workflow first; when it
+//! decides nothing, fails or picks an agent that cannot answer, the config's fallback agent;
+//! then the number's own inbound agent version (also without an enabled config); else a
+//! clear refusal whose `Reason` says which of these came to nothing.
 
 use std::net::SocketAddr;
 
@@ -28,7 +30,7 @@ pub use livekit_host::{BadLivekitHost, LivekitHost};
 pub use outbound::{OutboundDecision, OutboundRefusal, OutboundRequest, OutboundRouter};
 pub use query::RouteQuery;
 pub use static_table::{RoutingConfig, StaticTable, TableError};
-pub use workflows::Workflows;
+pub use workflows::{Workflows, ANONYMOUS_CALLER};
 
 use bytes::Bytes;
 
@@ -52,8 +54,12 @@ pub struct RouteRequest<'a> {
 /// How a route was decided; travels to the agent in `X-Switchboard-Route` and into metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteKind {
+    /// The number's own inbound agent version: no enabled routing config, or the config's
+    /// workflow and fallback agent both came to nothing.
     Static,
+    /// The agent the org's workflow selected.
     Workflow,
+    /// The routing config's fallback agent, after the workflow decided nothing or failed.
     Fallback,
 }
 
@@ -93,12 +99,16 @@ pub struct AgentTarget {
 pub enum Refusal {
     /// We do not host the number.
     UnknownNumber,
+    /// The request names no phone number we could look up (RFC 3261 §21.4.22: the
+    /// Request-URI is incomplete).
+    AddressIncomplete,
     /// We host it, but no agent answers it.
     NoAgent,
     /// The org's workflow rejected the call with this status.
     Rejected { status: u16 },
-    /// The workflow failed and the org set no fallback.
-    NoFallback,
+    /// The workflow gave no agent (`miss` says how), the org set no fallback agent and the
+    /// number has no inbound agent of its own.
+    NoFallback { miss: Miss },
     /// The org's LiveKit host could not be resolved to an address.
     NoDestination,
     /// The org has as many calls being routed as its share of the routing workers allows
@@ -106,14 +116,26 @@ pub enum Refusal {
     Busy,
 }
 
+/// How a routing workflow came to no agent; the 480's `Reason` says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    /// `route` returned 0: no decision.
+    NoDecision,
+    /// The run failed (trap, timeout, fuel, memory, contract), or the module is not loaded.
+    Failed,
+    /// It selected an agent that is not the org's, or a version that is not published.
+    UnknownAgent,
+}
+
 impl Refusal {
     /// The final response the caller gets, and the `Reason` text that says why.
     pub fn status(&self) -> (u16, &'static str) {
         match self {
             Refusal::UnknownNumber => (404, "number not hosted"),
+            Refusal::AddressIncomplete => (484, "the request names no phone number"),
             Refusal::NoAgent => (480, "no agent assigned"),
             Refusal::Rejected { status } => (*status, "rejected by routing workflow"),
-            Refusal::NoFallback => (480, "routing workflow failed and no fallback is set"),
+            Refusal::NoFallback { miss } => (480, miss.reason()),
             Refusal::NoDestination => (503, "agent endpoint unresolvable"),
             Refusal::Busy => (503, "routing busy for this organization"),
         }
@@ -122,11 +144,23 @@ impl Refusal {
     pub fn label(&self) -> &'static str {
         match self {
             Refusal::UnknownNumber => "unknown_number",
+            Refusal::AddressIncomplete => "address_incomplete",
             Refusal::NoAgent => "no_agent",
             Refusal::Rejected { .. } => "rejected",
-            Refusal::NoFallback => "no_fallback",
+            Refusal::NoFallback { .. } => "no_fallback",
             Refusal::NoDestination => "no_destination",
             Refusal::Busy => "busy",
+        }
+    }
+}
+
+impl Miss {
+    /// The `Reason` text of the 480 when nothing else answers.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Miss::NoDecision => "routing workflow made no decision and no fallback is set",
+            Miss::Failed => "routing workflow failed and no fallback is set",
+            Miss::UnknownAgent => "routing workflow chose an unknown or unpublished agent and no fallback is set",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! DESIGN.md's decision tree, branch by branch, through the real directory and the real
 //! sandbox: static without an enabled config; the workflow's selection, rejection and
-//! context; the fallback after every kind of failure; a refusal without a fallback; hot
-//! swap; and isolation between orgs.
+//! context; the fallback after every kind of failure, then the number's own agent; a
+//! refusal saying why when nothing answers; hot swap; and isolation between orgs.
 
 use std::sync::Arc;
 
@@ -93,8 +93,12 @@ impl World {
     }
 
     fn route(&self) -> Decision {
+        self.route_to(DEMO_NUMBER)
+    }
+
+    fn route_to(&self, called: &str) -> Decision {
         self.router.route(&RouteRequest {
-            called: DEMO_NUMBER,
+            called,
             caller: "+14155550100",
             caller_name: Some("Ada"),
             source: "192.0.2.10:5060".parse().unwrap(),
@@ -208,10 +212,8 @@ fn every_failure_and_a_non_decision_take_the_fallback() {
         ..WorkflowConfig::default()
     };
     let w = world(config);
-    let no_decision = r#"(module (memory (export "memory") 1) (global (export "abi_version") i32 (i32.const 1))
-        (func (export "route") (result i32) (i32.const 0)))"#;
     let modules = [
-        ("no decision", no_decision.to_owned()),
+        ("no decision", NO_DECISION.to_owned()),
         ("trap", fixture("trap")),
         ("infinite loop", fixture("infinite-loop")),
         ("memory bomb", fixture("memory-bomb")),
@@ -237,25 +239,94 @@ fn every_failure_and_a_non_decision_take_the_fallback() {
     }
 }
 
+/// The demo number without an inbound agent of its own.
+const NUMBER_WITHOUT_AGENT: &str = "+15557654321";
+
+const NO_DECISION: &str = r#"(module (memory (export "memory") 1) (global (export "abi_version") i32 (i32.const 1))
+    (func (export "route") (result i32) (i32.const 0)))"#;
+
 #[test]
-fn without_a_fallback_a_failed_workflow_refuses_the_call_saying_why() {
+fn without_a_fallback_agent_the_numbers_own_agent_answers_before_any_480() {
     let w = world(WorkflowConfig::default());
-    w.configure(true, Some(&fixture("trap")), None);
-    match w.route() {
-        Decision::Refuse(refusal) => {
-            assert_eq!(refusal, Refusal::NoFallback);
-            assert_eq!(
-                refusal.status(),
-                (480, "routing workflow failed and no fallback is set")
-            );
-        }
-        other => panic!("{other:?}"),
+    for (name, module) in [
+        ("no decision", NO_DECISION.to_owned()),
+        ("trap", fixture("trap")),
+        ("infinite loop", fixture("infinite-loop")),
+        ("unknown agent", selecting(OTHER_ORG_AGENT, 1, "")),
+    ] {
+        w.configure(true, Some(&module), None);
+        let target = agent_of(w.route());
+        assert_eq!(
+            (target.kind, target.agent_id.as_str()),
+            (RouteKind::Static, DEMO_AGENT_ID),
+            "{name}"
+        );
     }
+}
+
+#[test]
+fn the_configs_fallback_agent_comes_before_the_numbers_own() {
+    let w = world(WorkflowConfig::default());
+    w.configure(true, Some(&fixture("trap")), Some((NIGHT, None)));
+    assert_eq!(agent_of(w.route()).agent_id, NIGHT);
+    w.configure(true, None, Some((NIGHT, None)));
+    let target = agent_of(w.route());
+    assert_eq!((target.kind, target.agent_id.as_str()), (RouteKind::Fallback, NIGHT));
+}
+
+#[test]
+fn an_enabled_config_without_a_workflow_leaves_numbers_to_their_own_agents() {
+    let w = world(WorkflowConfig::default());
     w.configure(true, None, None);
-    assert!(
-        matches!(w.route(), Decision::Refuse(Refusal::NoFallback)),
-        "enabled without a module"
+    let target = agent_of(w.route());
+    assert_eq!(
+        (target.kind, target.agent_id.as_str()),
+        (RouteKind::Static, DEMO_AGENT_ID)
     );
+    assert!(matches!(
+        w.route_to(NUMBER_WITHOUT_AGENT),
+        Decision::Refuse(Refusal::NoAgent)
+    ));
+}
+
+#[test]
+fn with_nothing_left_to_answer_the_480_says_how_the_workflow_came_to_nothing() {
+    let w = world(WorkflowConfig::default());
+    for (module, miss, reason) in [
+        (
+            NO_DECISION.to_owned(),
+            Miss::NoDecision,
+            "routing workflow made no decision and no fallback is set",
+        ),
+        (
+            fixture("trap"),
+            Miss::Failed,
+            "routing workflow failed and no fallback is set",
+        ),
+        (
+            selecting(DAY, 3, ""),
+            Miss::UnknownAgent,
+            "routing workflow chose an unknown or unpublished agent and no fallback is set",
+        ),
+    ] {
+        w.configure(true, Some(&module), None);
+        match w.route_to(NUMBER_WITHOUT_AGENT) {
+            Decision::Refuse(refusal) => {
+                assert_eq!(refusal, Refusal::NoFallback { miss });
+                assert_eq!(refusal.status(), (480, reason));
+            }
+            other => panic!("{miss:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_anonymous_callers_number_is_the_documented_word() {
+    use workflows::caller_number;
+    assert_eq!(caller_number("+14155550100"), "+14155550100");
+    for withheld in ["anonymous", "", "Anonymous", "alice", "+1", "+1415555010x"] {
+        assert_eq!(caller_number(withheld), ANONYMOUS_CALLER, "{withheld:?}");
+    }
 }
 
 #[test]

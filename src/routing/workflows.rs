@@ -20,7 +20,7 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use jiff::tz::TimeZone;
 
-use super::{Refusal, RouteKind, RouteRequest};
+use super::{Miss, Refusal, RouteKind, RouteRequest};
 use crate::directory::model::{AgentVersion, PhoneNumber, RoutingConfig};
 use crate::directory::Snapshot;
 use crate::sip::Message;
@@ -29,6 +29,9 @@ use crate::workflow::{CompileRate, Context, Engine, Outcome, Run, Workflow, Work
 /// Header names the agent leg gets for what the workflow set.
 pub const INITIAL_CONTEXT_HEADER: &str = "X-Switchboard-Initial-Context";
 pub const CUSTOM_METADATA_HEADER: &str = "X-Switchboard-Custom-Metadata";
+
+/// A workflow's `caller_number` when the caller's number is withheld or is no phone number.
+pub const ANONYMOUS_CALLER: &str = "anonymous";
 
 /// The agent a workflow (or its fallback) chose.
 #[derive(Debug)]
@@ -166,7 +169,7 @@ impl Workflows {
         self.pinned.unwrap_or(request.now)
     }
 
-    /// Route one call by its org's workflow.
+    /// Route one call by its org's workflow, then the fallbacks (`decide`).
     pub fn route<'s>(
         &self,
         snapshot: &'s Snapshot,
@@ -174,60 +177,115 @@ impl Workflows {
         number: &PhoneNumber,
         request: &RouteRequest<'_>,
     ) -> Result<Chosen<'s>, Refusal> {
-        let definition = config.workflow_definition.as_deref();
-        let run = match definition.map(|d| self.org_workflow(&config.org_id, d)) {
-            Some(Some(workflow)) => {
-                let context = CallContext::new(
-                    request,
-                    number,
-                    self.zone(config.tz.as_deref()),
-                    self.wall_clock(request),
-                );
-                self.engine.run(&workflow, context)
-            }
-            Some(None) => {
-                // Checked at upload, so this is a module that did not load at start (a limit
-                // changed since): the log at start said why.
-                tracing::warn!(org = %config.org_id, "routing workflow not loaded; using the fallback");
-                metrics::counter!("workflow_runs_total", "outcome" => "invalid").increment(1);
-                return fallback(snapshot, config);
-            }
-            None => return fallback(snapshot, config),
+        let Some(definition) = config.workflow_definition.as_deref() else {
+            return fallback(snapshot, config, Some(number), None);
         };
+        let Some(workflow) = self.org_workflow(&config.org_id, definition) else {
+            // Checked at upload, so this is a module that did not load at start (a limit
+            // changed since): the log at start said why.
+            tracing::warn!(org = %config.org_id, "routing workflow not loaded; using the fallback");
+            metrics::counter!("workflow_runs_total", "outcome" => "invalid").increment(1);
+            return fallback(snapshot, config, Some(number), Some(Miss::Failed));
+        };
+        let context = CallContext::new(
+            request,
+            number,
+            self.zone(config.tz.as_deref()),
+            self.wall_clock(request),
+        );
+        let run = self.engine.run(&workflow, context);
         metrics::counter!("workflow_runs_total", "outcome" => run.outcome.label()).increment(1);
         metrics::histogram!("workflow_run_duration_seconds").record(run.elapsed.as_secs_f64());
-        decide(snapshot, config, run)
+        decide(snapshot, config, Some(number), &run)
     }
 }
 
-/// What a run said, as a route.
-pub fn decide<'s>(snapshot: &'s Snapshot, config: &RoutingConfig, run: Run) -> Result<Chosen<'s>, Refusal> {
-    match &run.outcome {
+/// What a run said, as a route (DESIGN.md's precedence): the agent it selected (a
+/// published version of the org's); its rejection; else, when it decided nothing, failed or
+/// selected an agent that cannot answer, the org's fallback agent, then the number's own
+/// inbound agent, then a 480 saying which way the workflow came to nothing.
+pub fn decide<'s>(
+    snapshot: &'s Snapshot,
+    config: &RoutingConfig,
+    number: Option<&PhoneNumber>,
+    run: &Run,
+) -> Result<Chosen<'s>, Refusal> {
+    let miss = match &run.outcome {
         Outcome::Selected { agent_id, version } => match published(snapshot, &config.org_id, agent_id, *version) {
-            Some(found) => Ok(Chosen {
-                version: found,
-                kind: RouteKind::Workflow,
-                headers: headers_of(&run),
-            }),
+            Some(found) => {
+                return Ok(Chosen {
+                    version: found,
+                    kind: RouteKind::Workflow,
+                    headers: headers_of(run),
+                })
+            }
             None => {
                 tracing::debug!(org = %config.org_id, agent = %agent_id, ?version, "workflow chose an unknown or unpublished agent");
-                fallback(snapshot, config)
+                Miss::UnknownAgent
             }
         },
-        Outcome::Rejected { status } => Err(Refusal::Rejected { status: *status }),
-        _ => fallback(snapshot, config),
+        Outcome::Rejected { status } => return Err(Refusal::Rejected { status: *status }),
+        Outcome::NoDecision => Miss::NoDecision,
+        _ => Miss::Failed,
+    };
+    fallback(snapshot, config, number, Some(miss))
+}
+
+/// The org's fallback agent; else the number's own inbound agent (a static route); else a
+/// refusal: the workflow's `miss`, or (no workflow at all) "no agent".
+fn fallback<'s>(
+    snapshot: &'s Snapshot,
+    config: &RoutingConfig,
+    number: Option<&PhoneNumber>,
+    miss: Option<Miss>,
+) -> Result<Chosen<'s>, Refusal> {
+    let configured = config
+        .fallback_agent_id
+        .as_deref()
+        .and_then(|agent| published(snapshot, &config.org_id, agent, config.fallback_agent_version));
+    if let Some(version) = configured {
+        return Ok(Chosen {
+            version,
+            kind: RouteKind::Fallback,
+            headers: Vec::new(),
+        });
+    }
+    let own = number
+        .and_then(|n| n.inbound_agent_version_id.as_ref())
+        .and_then(|id| snapshot.versions.get(id))
+        .filter(|v| v.published);
+    match (own, miss) {
+        (Some(version), _) => Ok(Chosen {
+            version,
+            kind: RouteKind::Static,
+            headers: Vec::new(),
+        }),
+        (None, Some(miss)) => Err(Refusal::NoFallback { miss }),
+        (None, None) => Err(Refusal::NoAgent),
     }
 }
 
-/// The org's fallback agent, or a refusal saying there is none.
-fn fallback<'s>(snapshot: &'s Snapshot, config: &RoutingConfig) -> Result<Chosen<'s>, Refusal> {
-    let agent = config.fallback_agent_id.as_deref().ok_or(Refusal::NoFallback)?;
-    let version =
-        published(snapshot, &config.org_id, agent, config.fallback_agent_version).ok_or(Refusal::NoFallback)?;
-    Ok(Chosen {
-        version,
-        kind: RouteKind::Fallback,
-        headers: Vec::new(),
+/// Why a selection cannot answer, in words for the dry run's `outcome_detail`; `None` when
+/// it can.
+pub fn unusable_selection(snapshot: &Snapshot, org: &str, agent: &str, version: Option<u32>) -> Option<String> {
+    if published(snapshot, org, agent, version).is_some() {
+        return None;
+    }
+    if snapshot.agents.get(agent).is_none_or(|a| a.org_id != org) {
+        return Some(format!(
+            "the workflow selected agent {agent}, which is not an agent of this org"
+        ));
+    }
+    let exists = |n: u32| {
+        snapshot
+            .versions
+            .values()
+            .any(|v| v.agent_id == agent && v.version == n)
+    };
+    Some(match version {
+        Some(n) if exists(n) => format!("the workflow selected version {n} of agent {agent}, which is not published"),
+        Some(n) => format!("the workflow selected version {n} of agent {agent}, which has no such version"),
+        None => format!("the workflow selected agent {agent}, which has no published version"),
     })
 }
 
@@ -291,10 +349,24 @@ pub struct CallContext {
     invite: Option<Message>,
 }
 
+/// What a workflow sees as `caller_number`: the caller's E.164 number (P-Asserted-Identity,
+/// else From, as the B2BUA read it), or [`ANONYMOUS_CALLER`] when the caller withheld it
+/// (`sip:anonymous@anonymous.invalid`, RFC 3323 §4.1.1.3), sent none, or sent something that is
+/// not a phone number (`sip:alice@...`), so that a module compares against one documented value.
+pub fn caller_number(caller: &str) -> &str {
+    let digits = caller.strip_prefix('+').unwrap_or_default();
+    let e164 = (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+    if e164 {
+        caller
+    } else {
+        ANONYMOUS_CALLER
+    }
+}
+
 impl CallContext {
     pub fn new(request: &RouteRequest<'_>, number: &PhoneNumber, zone: TimeZone, now: SystemTime) -> CallContext {
         CallContext {
-            caller: request.caller.to_owned(),
+            caller: caller_number(request.caller).to_owned(),
             called: request.called.to_owned(),
             caller_name: request.caller_name.map(str::to_owned),
             source_ip: request.source.ip(),

@@ -20,7 +20,7 @@ use crate::transport;
 /// Errors that stop the server from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot bind a SIP listener: {0}")]
+    #[error("cannot bind a listener: {0}")]
     Bind(#[source] std::io::Error),
     #[error(transparent)]
     Tls(#[from] transport::TlsError),
@@ -52,7 +52,13 @@ fn open_routing(
     ),
     ServeError,
 > {
-    let store = Arc::new(crate::store::SqliteStore::open(&config.store.path)?);
+    let (store, shared): (Arc<dyn crate::store::Store>, _) = match &config.store.url {
+        Some(url) => {
+            let store = Arc::new(crate::store::PgStore::connect(url)?);
+            (store.clone(), Some(store))
+        }
+        None => (Arc::new(crate::store::SqliteStore::open(&config.store.path)?), None),
+    };
     let directory = Arc::new(crate::directory::Directory::load(store)?);
     if config.directory.seed_demo {
         let now = time::OffsetDateTime::now_utc()
@@ -81,6 +87,9 @@ fn open_routing(
     };
     tracing::info!(store = %config.store.path.display(), numbers = snapshot.number_count(), static_routes = fallback.as_ref().map_or(0, |t| t.len()), livekit = %config.routing.livekit_host, "routing loaded");
     let workflows = Arc::new(open_workflows(config, &snapshot)?);
+    if let Some(store) = shared {
+        follow_peers(&store, directory.clone(), workflows.clone(), config)?;
+    }
     let router = crate::routing::DirectoryRouter::new(directory.clone(), config.routing.livekit_host.clone(), fallback)
         .with_workflows(workflows.clone())
         .with_tls_names(tls_names.clone())
@@ -104,6 +113,55 @@ fn data_dir(config: &Config) -> &std::path::Path {
     match config.store.path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => std::path::Path::new("."),
+    }
+}
+
+/// On a shared store: a thread that applies the other instances' commits to the snapshot
+/// as the change feed announces them, and loads the routing workflows they upload.
+fn follow_peers(
+    store: &crate::store::PgStore,
+    directory: Arc<crate::directory::Directory>,
+    workflows: Arc<crate::routing::Workflows>,
+    config: &Config,
+) -> Result<(), ServeError> {
+    let woken = store.follow();
+    let artifacts = crate::store::Artifacts::open(&config.store.path)?;
+    std::thread::Builder::new()
+        .name("store-feed".into())
+        .spawn(move || {
+            while woken.recv().is_ok() {
+                // One catch-up answers every wake-up that came meanwhile.
+                while woken.try_recv().is_ok() {}
+                match directory.catch_up() {
+                    Ok(changes) => load_peer_workflows(&changes, &workflows, &artifacts),
+                    Err(err) => tracing::warn!(%err, "cannot apply the other instances' changes; retrying on the next"),
+                }
+            }
+        })
+        .map_err(|err| crate::store::StoreError::Postgres(format!("spawning the change feed thread: {err}")))?;
+    Ok(())
+}
+
+fn load_peer_workflows(
+    changes: &[crate::store::Write],
+    workflows: &crate::routing::Workflows,
+    artifacts: &crate::store::Artifacts,
+) {
+    for change in changes {
+        let crate::store::Write::Put(row) = change else {
+            continue;
+        };
+        if row.kind != crate::store::Kind::RoutingConfig {
+            continue;
+        }
+        let Ok(routing) = serde_json::from_str::<crate::directory::model::RoutingConfig>(&row.body) else {
+            continue;
+        };
+        if let Some(definition) = &routing.workflow_definition {
+            if let Err(err) = workflows.load(definition, artifacts, None) {
+                tracing::warn!(org = %routing.org_id, %err, "a peer's routing workflow does not load; its calls take the fallback");
+            }
+        }
     }
 }
 
@@ -241,10 +299,14 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         core = core.with_journal();
     }
     let call_log = Arc::new(crate::store::CallLog::open(&config.store.path)?);
-    let records = config
-        .call_records
-        .enabled
-        .then(|| crate::call_records::Recorder::start(&config.call_records, call_log.clone(), directory.clone()));
+    let records = config.call_records.enabled.then(|| {
+        crate::call_records::Recorder::start(
+            &config.call_records,
+            call_log.clone(),
+            directory.clone(),
+            config.log.mask_numbers,
+        )
+    });
     let (recorder, records_thread) = match records {
         Some((recorder, thread)) => (Some(recorder), Some(thread)),
         None => (None, None),

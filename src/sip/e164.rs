@@ -6,6 +6,11 @@ mod plan;
 
 pub use plan::is_country_code;
 
+/// The country calling code of an E.164 number (`"+442071838750"` -> `"44"`).
+pub fn country_code(e164: &str) -> Option<&'static str> {
+    plan::country_code(e164.strip_prefix('+')?)
+}
+
 /// Why text written as a phone number (by an API client, in config) is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum E164Error {

@@ -1,11 +1,13 @@
 //! Persistence of the directory. The store is written before any change is acknowledged
 //! and read whole at start; the hot path never touches it (it reads the snapshot).
-//! Behind a trait so that a PostgreSQL store can follow for several instances.
+//! Behind a trait: the embedded SQLite store (the default, one instance per data directory)
+//! or PostgreSQL shared by several instances, each following the others' commits.
 
 mod artifacts;
 mod call_log;
 mod data_lock;
 mod dialog_journal;
+mod postgres;
 mod private;
 mod sqlite;
 
@@ -17,6 +19,7 @@ pub use artifacts::Artifacts;
 pub use call_log::{record_id, record_key, CallLog, CallQuery, CallRow, SEQUENCE_BITS};
 pub use data_lock::{DataLock, DataLockError, LOCK_FILE};
 pub use dialog_journal::DialogJournal;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// The kinds of object the store keeps.
@@ -93,6 +96,13 @@ pub enum StoreError {
     /// A write broke one of the store's constraints (a unique number, a foreign key).
     #[error("the store refused the change: {0}")]
     Constraint(String),
+    #[error("postgres: {0}")]
+    Postgres(String),
+    /// Another instance committed after this one's snapshot was taken: catch up and retry.
+    #[error("another instance committed first")]
+    Behind,
+    #[error("the store has stopped")]
+    Stopped,
     #[error("the stored secret {0} is not 32 bytes")]
     BadSecret(String),
     #[error("stored {kind} {id} is not valid JSON: {source}")]
@@ -113,20 +123,34 @@ pub trait Store: Send + Sync {
     /// The 32-byte secret called `name`, drawn at random the first time any instance on
     /// this database asks for it, the same one for every instance after that.
     fn secret(&self, name: &str) -> Result<[u8; 32], StoreError>;
+    /// What other instances committed since this one last caught up (or loaded), oldest
+    /// first; the caller applies it at once. A store only this process writes has none.
+    fn catch_up(&self) -> Result<Vec<Write>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Claim a task done once per database (the demo seed): true for the first caller only.
+    /// A store only this process writes needs no claim.
+    fn claim_once(&self, _name: &str) -> Result<bool, StoreError> {
+        Ok(true)
+    }
 }
 
 /// `[store]` in the config.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// The SQLite database file (created with its folder at first start).
+    /// The SQLite database file (created with its folder at first start). With `url`, its
+    /// folder still holds this instance's own files (call records, compiled workflows).
     pub path: PathBuf,
+    /// A PostgreSQL store shared by several instances, `postgres://user@host:port/db`.
+    pub url: Option<String>,
 }
 
 impl Default for StoreConfig {
     fn default() -> StoreConfig {
         StoreConfig {
             path: PathBuf::from("./data/switchboard.db"),
+            url: None,
         }
     }
 }

@@ -89,13 +89,13 @@ fn report_quarantine(connection: &Connection) -> Result<(), StoreError> {
 
 /// Where a kind lives: its table, the column that keys it, and whether the table has
 /// `kind` and `org_id` columns of its own.
-struct Table {
-    name: &'static str,
-    key: &'static str,
-    shared: bool,
+pub(super) struct Table {
+    pub(super) name: &'static str,
+    pub(super) key: &'static str,
+    pub(super) shared: bool,
 }
 
-fn table(kind: Kind) -> Table {
+pub(super) fn table(kind: Kind) -> Table {
     let (name, key) = match kind {
         Kind::Trunk => ("trunks", "id"),
         Kind::PhoneNumber => ("numbers", "id"),
@@ -117,7 +117,7 @@ fn table(kind: Kind) -> Table {
     }
 }
 
-fn kind_from(s: &str) -> Option<Kind> {
+pub(super) fn kind_from(s: &str) -> Option<Kind> {
     Kind::ALL.into_iter().find(|k| k.as_str() == s)
 }
 

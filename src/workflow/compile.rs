@@ -43,7 +43,7 @@ impl Engine {
         check_abi(&binary, self.config().memory_bytes)?;
         super::limits::check(&binary, self.config())?;
         let source_hash = super::sha256(source);
-        let _one_at_a_time = self.compiling();
+        let _one_at_a_time = self.compiling()?;
         match self.compiler() {
             Compiler::Child { program } => {
                 let (artifact, artifact_hash) = super::isolate::compile_in_child(program, self.config(), &binary)?;

@@ -75,6 +75,11 @@ pub struct WorkflowConfig {
     /// Compiles one org may start per minute (uploads, dry runs of new modules); past it,
     /// 429 with Retry-After. Modules already compiled cost nothing. Default 20.
     pub compiles_per_minute: u32,
+    /// Compiles that may wait while one runs (compiles are serialised, whichever org asks);
+    /// past it the upload or dry run is refused at once (429 with Retry-After) instead of
+    /// holding a thread and a connection for `compile_timeout_ms` per compile ahead of it.
+    /// Default 4: a queued upload waits at most ~5 compile budgets (10 s).
+    pub max_waiting_compiles: u32,
 }
 
 impl Default for WorkflowConfig {
@@ -102,6 +107,7 @@ impl Default for WorkflowConfig {
             compile_memory_bytes: 256 * 1024 * 1024,
             compile_timeout_ms: 2_000,
             compiles_per_minute: 20,
+            max_waiting_compiles: 4,
         }
     }
 }

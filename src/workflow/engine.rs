@@ -5,6 +5,7 @@
 //! progress; a run's deadline is counted in those ticks. It stops when the last `Engine`
 //! clone drops.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use wasmtime::{Config, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
@@ -26,6 +27,8 @@ struct Shared {
     compiler: Compiler,
     /// Held while a module compiles: one compile at a time, whoever asks.
     compiling: Mutex<()>,
+    /// Compiles under way or waiting for `compiling` (bounded by `max_waiting_compiles`).
+    queued: AtomicU32,
     /// Stops with the last clone.
     ticker: Ticker,
 }
@@ -50,6 +53,7 @@ impl Engine {
             config: config.clone(),
             compiler,
             compiling: Mutex::new(()),
+            queued: AtomicU32::new(0),
             ticker,
         })))
     }
@@ -63,9 +67,27 @@ impl Engine {
         &self.0.compiler
     }
 
-    /// Taken for the length of one compile; a panic elsewhere leaves nothing to repair.
-    pub(super) fn compiling(&self) -> MutexGuard<'_, ()> {
-        self.0.compiling.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The turn of one compile, held for its length: waits for the compile under way, unless
+    /// `max_waiting_compiles` already wait, then refuses at once with when to retry (a compile
+    /// frees its turn within `compile_timeout_ms`). A panic elsewhere leaves nothing to repair.
+    pub(super) fn compiling(&self) -> Result<CompileTurn<'_>, WorkflowError> {
+        let queued = &self.0.queued;
+        let ahead = queued.fetch_add(1, Ordering::SeqCst);
+        let waiting = ahead.saturating_sub(1);
+        if ahead > 0 && waiting >= self.0.config.max_waiting_compiles {
+            queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(WorkflowError::CompileQueueFull {
+                waiting,
+                retry_after_secs: self.0.config.compile_timeout_ms.div_ceil(1000).max(1),
+            });
+        }
+        let lock = self.0.compiling.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(CompileTurn { queued, _lock: lock })
+    }
+
+    /// Compiles under way or waiting.
+    pub fn compiles_queued(&self) -> u32 {
+        self.0.queued.load(Ordering::SeqCst)
     }
 
     pub(super) fn wasmtime(&self) -> &wasmtime::Engine {
@@ -78,6 +100,18 @@ impl Engine {
 
     pub(super) fn ticker(&self) -> &Ticker {
         &self.0.ticker
+    }
+}
+
+/// One compile's place: the lock while it compiles; leaving the queue when dropped.
+pub(super) struct CompileTurn<'e> {
+    queued: &'e AtomicU32,
+    _lock: MutexGuard<'e, ()>,
+}
+
+impl Drop for CompileTurn<'_> {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -145,6 +179,37 @@ mod tests {
         assert!(!clone.0.ticker.is_stopped());
         // Dropping the last clone joins the thread: returning at all means it stopped.
         drop(clone);
+    }
+
+    #[test]
+    fn compiles_past_the_waiting_bound_are_refused_at_once_with_when_to_retry() {
+        let config = WorkflowConfig {
+            pool_instances: 2,
+            max_waiting_compiles: 1,
+            compile_timeout_ms: 2_500,
+            ..WorkflowConfig::default()
+        };
+        let engine = Engine::with_compiler(&config, Compiler::InProcess).unwrap();
+        let under_way = engine.compiling().unwrap();
+        let waiter = {
+            let engine = engine.clone();
+            std::thread::spawn(move || engine.compiling().map(|_turn| ()))
+        };
+        while engine.compiles_queued() < 2 {
+            std::thread::yield_now();
+        }
+        match engine.compiling() {
+            Err(WorkflowError::CompileQueueFull {
+                waiting,
+                retry_after_secs,
+            }) => assert_eq!((waiting, retry_after_secs), (1, 3)),
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("a second waiter was let in"),
+        }
+        drop(under_way);
+        waiter.join().unwrap().expect("the one waiter gets its turn");
+        assert_eq!(engine.compiles_queued(), 0);
+        drop(engine.compiling().unwrap());
     }
 
     #[test]

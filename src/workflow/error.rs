@@ -50,6 +50,8 @@ pub enum WorkflowError {
     Compiler { why: String },
     #[error("too many workflow compiles: {limit} a minute per org; retry in {retry_after_secs} s")]
     CompileRate { limit: u32, retry_after_secs: u64 },
+    #[error("the workflow compiler is busy: {waiting} compiles already wait (max_waiting_compiles); retry in {retry_after_secs} s")]
+    CompileQueueFull { waiting: u32, retry_after_secs: u64 },
 
     #[error("cannot serialize the compiled workflow")]
     Serialize(#[source] Cause),

@@ -25,6 +25,10 @@ impl Engine {
         let mut store = Store::new(self.wasmtime(), state);
         store.limiter(|state| &mut state.limiter);
         let returned = call_route(&mut store, workflow, config.fuel, config.deadline_ms);
+        // What the store holds: compiled code keeps its running count in a register and
+        // writes it back at calls, returns, `unreachable` and when fuel runs out, not when the
+        // deadline or a memory fault stops it, so a run stopped inside a loop without calls
+        // reports the fuel spent up to its last call (wasmtime offers no later reading).
         let fuel_used = match store.get_fuel() {
             Ok(left) => config.fuel.saturating_sub(left),
             Err(_) => 0,

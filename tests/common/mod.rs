@@ -23,6 +23,8 @@ pub struct Server {
     pub log: PathBuf,
     /// The RUST_LOG the process runs with.
     filter: String,
+    /// The `cgroup.procs` of the memory group the process starts in, if any.
+    cgroup: Option<PathBuf>,
 }
 
 impl Server {
@@ -35,10 +37,21 @@ impl Server {
     /// Start with this RUST_LOG filter (e.g. "trace"). Should another process take one of
     /// the chosen ports between the check and the server's bind, start again on new ports.
     pub fn start_logging(extra: &str, filter: &str) -> Server {
+        Server::start_with(extra, filter, None)
+    }
+
+    /// Start inside the cgroup whose `cgroup.procs` file is `procs`: the process joins it
+    /// before it runs, so everything it (and every child of it) allocates counts there.
+    pub fn start_in_cgroup(extra: &str, procs: &Path) -> Server {
+        let filter = std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "info".into());
+        Server::start_with(extra, &filter, Some(procs))
+    }
+
+    fn start_with(extra: &str, filter: &str, cgroup: Option<&Path>) -> Server {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match Server::try_start(extra, filter) {
+            match Server::try_start(extra, filter, cgroup) {
                 Ok(server) => return server,
                 Err(log) if attempts < 3 && log.contains("Address already in use") => continue,
                 Err(log) => panic!("switchboard did not answer OPTIONS within 20 s; log:\n{log}"),
@@ -46,7 +59,7 @@ impl Server {
         }
     }
 
-    fn try_start(extra: &str, filter: &str) -> Result<Server, String> {
+    fn try_start(extra: &str, filter: &str, cgroup: Option<&Path>) -> Result<Server, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let tls_port = free_port();
@@ -59,7 +72,7 @@ impl Server {
         let config_path = dir.path().join("switchboard.toml");
         std::fs::write(&config_path, config).expect("writing the test config");
         let log = dir.path().join("switchboard.log");
-        let child = spawn(&config_path, dir.path(), &log, filter);
+        let child = spawn(&config_path, dir.path(), &log, filter, cgroup);
         let mut server = Server {
             child,
             config_path,
@@ -69,6 +82,7 @@ impl Server {
             dir,
             log,
             filter: filter.to_owned(),
+            cgroup: cgroup.map(Path::to_owned),
         };
         server.answering()?;
         Ok(server)
@@ -116,7 +130,13 @@ impl Server {
     pub fn kill_and_restart(&mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().unwrap();
-        self.child = spawn(&self.config_path, self.dir.path(), &self.log, &self.filter);
+        self.child = spawn(
+            &self.config_path,
+            self.dir.path(),
+            &self.log,
+            &self.filter,
+            self.cgroup.as_deref(),
+        );
         if let Err(log) = self.answering() {
             panic!("switchboard did not answer OPTIONS within 20 s after a restart; log:\n{log}");
         }
@@ -139,23 +159,49 @@ impl Drop for Server {
     }
 }
 
-fn spawn(config_path: &Path, dir: &Path, log: &Path, filter: &str) -> Child {
+fn spawn(config_path: &Path, dir: &Path, log: &Path, filter: &str, cgroup: Option<&Path>) -> Child {
     let stdout = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("stdout.log"))
         .unwrap();
     let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_switchboard"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command
         .arg("serve")
         .arg("--config")
         .arg(config_path)
         .current_dir(dir)
         .env("RUST_LOG", filter)
         .stdout(Stdio::from(stdout))
-        .stderr(Stdio::from(stderr))
-        .spawn()
-        .expect("spawning switchboard")
+        .stderr(Stdio::from(stderr));
+    if let Some(procs) = cgroup {
+        join_cgroup_at_exec(&mut command, procs);
+    }
+    command.spawn().expect("spawning switchboard")
+}
+
+/// Between fork and exec the child writes "0" (itself, in cgroup v1) to `procs`: only
+/// async-signal-safe calls there, on a path prepared before the fork.
+fn join_cgroup_at_exec(command: &mut Command, procs: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    let path = std::ffi::CString::new(procs.as_os_str().as_bytes()).expect("a path without NUL");
+    // SAFETY: open/write/close are async-signal-safe; nothing here allocates or locks.
+    unsafe {
+        command.pre_exec(move || {
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY);
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+            libc::close(fd);
+            match written {
+                1 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
 }
 
 /// An OPTIONS request from `from`, with rport so the answer comes back to this socket.

@@ -1,0 +1,178 @@
+//! Two live instances on one PostgreSQL store (issue 17), each with its own ports, data
+//! directory and development certificates, on a throwaway cluster per test: what one
+//! publishes the other routes within two seconds, the database refuses the duplicates two
+//! instances race to create, and an instance killed mid-writes loses nothing it
+//! acknowledged.
+
+mod common;
+#[path = "common/postgres.rs"]
+mod pg_cluster;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{api_send, demo_api_key, Agent, Server};
+use pg_cluster::Cluster;
+use serde_json::{json, Value};
+
+const DEMO_AGENT: &str = "0f8b6a52-8a3c-4c1e-9d77-4b6f0f3f0a11";
+
+/// Instance A, then B, on the cluster; the demo key (A seeds the database, B finds it seeded).
+fn two_instances(cluster: &Cluster, agent_port: u16) -> (Server, Server, String) {
+    let extra = format!(
+        "[store]\nurl = \"{}\"\n[routing]\nlivekit_host = \"127.0.0.1:{agent_port}\"\n",
+        cluster.url()
+    );
+    let a = Server::start(&extra);
+    let key = demo_api_key(&a);
+    let b = Server::start(&extra);
+    assert!(
+        !b.stdout_text().contains("Seeded"),
+        "the demo seed runs once per database: {}",
+        b.stdout_text()
+    );
+    (a, b, key)
+}
+
+/// A number as `server`'s API shows it, or None for 404.
+fn number(server: &Server, key: &str, e164: &str) -> Option<Value> {
+    let (status, body) = api_send(server, key, "GET", &format!("/core/phone-numbers/{e164}"), None);
+    match status {
+        200 => Some(body),
+        404 => None,
+        _ => panic!("GET {e164}: {status} {body}"),
+    }
+}
+
+/// Poll `server` until `done` holds; how long it took, or a panic after `limit`.
+fn within(limit: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    started.elapsed()
+}
+
+fn post_number(http: std::net::SocketAddr, key: &str, e164: &str) -> Result<u16, reqwest::Error> {
+    reqwest::blocking::Client::new()
+        .post(format!("http://{http}/core/phone-numbers"))
+        .bearer_auth(key)
+        .timeout(Duration::from_secs(10))
+        .json(&json!({"phone_number": e164, "trunk_id": "trk_demo_byoc"}))
+        .send()
+        .map(|r| r.status().as_u16())
+}
+
+#[test]
+fn a_number_published_through_a_is_routed_by_b_within_two_seconds() {
+    let cluster = Cluster::start();
+    let agent_port = common::free_port();
+    let (a, b, key) = two_instances(&cluster, agent_port);
+    let e164 = "+15550300001";
+    assert_eq!(post_number(a.http, &key, e164).unwrap(), 201);
+    let (status, body) = api_send(
+        &a,
+        &key,
+        "POST",
+        &format!("/core/agents/{DEMO_AGENT}/versions/1/publish"),
+        Some(json!({"phone_numbers": [e164], "direction": "inbound"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let took = within(Duration::from_secs(2), || {
+        number(&b, &key, e164).is_some_and(|n| n["inbound_agent_version_id"] == "ver_demo_1")
+    });
+    eprintln!("B saw A's publish after {took:?}");
+    let agent = Agent::start("agent-answer.xml", agent_port, 1);
+    common::carrier(&b, &common::scenario("carrier-call.xml"), e164, 1, 1);
+    agent.finish(&b);
+    // And the other way round: B's delete is gone from A too.
+    let (status, body) = api_send(&b, &key, "DELETE", &format!("/core/phone-numbers/{e164}"), None);
+    assert_eq!(status, 204, "{body}");
+    within(Duration::from_secs(2), || number(&a, &key, e164).is_none());
+}
+
+#[test]
+fn ten_posts_of_one_number_split_between_two_instances_create_it_once() {
+    let cluster = Cluster::start();
+    let (a, b, key) = two_instances(&cluster, common::free_port());
+    for round in 0..3 {
+        let e164 = format!("+1555031000{round}");
+        let barrier = Arc::new(std::sync::Barrier::new(10));
+        let threads: Vec<_> = (0..10)
+            .map(|i| {
+                let http = if i % 2 == 0 { a.http } else { b.http };
+                let (key, e164, barrier) = (key.clone(), e164.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    post_number(http, &key, &e164).unwrap()
+                })
+            })
+            .collect();
+        let mut statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [201, 409, 409, 409, 409, 409, 409, 409, 409, 409],
+            "round {round}"
+        );
+        for server in [&a, &b] {
+            within(Duration::from_secs(2), || number(server, &key, &e164).is_some());
+        }
+    }
+}
+
+#[test]
+fn an_instance_killed_mid_writes_loses_no_acknowledged_write() {
+    let cluster = Cluster::start();
+    let (mut a, b, key) = two_instances(&cluster, common::free_port());
+    let (http, k) = (a.http, key.clone());
+    let writer = std::thread::spawn(move || {
+        let mut acknowledged = Vec::new();
+        for i in 0..2_000 {
+            let e164 = format!("+155504{i:05}");
+            match post_number(http, &k, &e164) {
+                Ok(201) => acknowledged.push(e164),
+                Ok(status) => panic!("{e164}: {status}"),
+                Err(_) => break,
+            }
+        }
+        acknowledged
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    a.child.kill().expect("SIGKILL");
+    a.child.wait().unwrap();
+    let acknowledged = writer.join().unwrap();
+    assert!(
+        acknowledged.len() >= 10,
+        "only {} writes before the kill",
+        acknowledged.len()
+    );
+    let took = within(Duration::from_secs(2), || {
+        number(&b, &key, acknowledged.last().unwrap()).is_some()
+    });
+    let missing: Vec<&String> = acknowledged
+        .iter()
+        .filter(|e164| number(&b, &key, e164).is_none())
+        .collect();
+    assert!(missing.is_empty(), "B lacks acknowledged numbers: {missing:?}");
+    eprintln!(
+        "{} acknowledged writes through A before SIGKILL, all seen by B ({took:?} after the kill)",
+        acknowledged.len()
+    );
+}
+
+#[test]
+fn a_notification_missed_while_the_feed_was_down_is_caught_up_on_reconnect() {
+    let cluster = Cluster::start();
+    let (a, b, key) = two_instances(&cluster, common::free_port());
+    // Cut every listener's connection; A commits before B's feed is back (it waits 500 ms),
+    // so nobody hears that notification: B finds the change by its sequence number.
+    let cut = cluster.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'");
+    assert_eq!(cut.trim(), "2", "both instances listen");
+    let e164 = "+15550500001";
+    assert_eq!(post_number(a.http, &key, e164).unwrap(), 201);
+    let took = within(Duration::from_secs(2), || number(&b, &key, e164).is_some());
+    eprintln!("B caught up {took:?} after the write it missed");
+    assert!(b.log_text().contains("change feed"), "{}", b.log_text());
+}
