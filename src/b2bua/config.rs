@@ -33,8 +33,10 @@ pub struct B2buaConfig {
     pub route_timeout_ms: u64,
     /// A call that rings this long without an answer is cancelled (seconds).
     pub ring_timeout_secs: u64,
-    /// An agent leg with no response at all for this long counts as unreachable (seconds).
-    /// Shorter than Timer B so that carriers fail over while the caller still waits.
+    /// An agent leg with no response at all for this long counts as unreachable, and one
+    /// that has only rung for this long is cancelled (seconds; LiveKit answers once the
+    /// room exists). Either way the caller gets `failure_status`. Shorter than Timer B so
+    /// that carriers fail over while the caller still waits.
     pub agent_response_timeout_secs: u64,
     /// The same for the carrier leg of an outbound call (seconds): carriers are farther
     /// away and some answer the INVITE only after a routing lookup of their own.

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::call::{CallKey, CallTimer, Outcome, Phase, Side, Verdict};
+use super::call::{CallKey, CallTimer, Direction, Outcome, Phase, Side, Verdict};
 use super::{B2bua, CallError, EndedBy, Transmit};
 
 impl B2bua {
@@ -16,6 +16,19 @@ impl B2bua {
         match timer {
             CallTimer::AgentResponse if call.phase == Phase::Ringing && !call.agent_responded => {
                 self.give_up_on_agent(now, key)
+            }
+            // LiveKit answers an inbound call as soon as its room exists: an agent leg still
+            // ringing at the response timeout is as stuck as a silent one. The caller gets
+            // failure_status (carriers fail over on 503) and the agent its CANCEL now, not at
+            // the ring timeout, so no agent is billed for a call its caller has given up on.
+            CallTimer::AgentResponse if call.phase == Phase::Ringing && call.direction == Direction::Inbound => {
+                call.verdict.get_or_insert(Verdict {
+                    outcome: Outcome::Failed,
+                    status: self.config.failure_status,
+                    ended_by: EndedBy::Switchboard,
+                });
+                self.fail_carrier(now, key, &CallError::timeout(Direction::Inbound));
+                self.cancel_agent_leg(now, key);
             }
             CallTimer::Ring if call.phase == Phase::Ringing => {
                 self.fail_carrier(now, key, &CallError::NoAnswer);

@@ -96,6 +96,7 @@ fn a_provisional_after_the_response_timeout_is_cancelled_at_once() {
 fn a_ringing_agent_is_cancelled_at_the_ring_timeout_and_its_crossing_200_acked_and_byed() {
     let config = B2buaConfig {
         ring_timeout_secs: 4,
+        agent_response_timeout_secs: 30,
         ..Net::config()
     };
     let mut net = Net::new(62, 0.0, AgentMode::AnswerOnCancel, config);
@@ -153,4 +154,25 @@ fn late_answers_are_undone_through_20_percent_loss() {
         net.assert_nothing_left(&format!("seed {seed}"));
     }
     assert!(answered_late >= 28, "{answered_late} of 30 seeds reached the agent");
+}
+
+#[test]
+fn an_inbound_agent_still_ringing_at_the_response_timeout_is_cancelled_and_the_caller_gets_503() {
+    // The shipped timers: ring 60 s, agent response 4 s. LiveKit answers once the room
+    // exists, so a leg that only rings for 4 s is given up on like a silent one.
+    let mut net = Net::new(63, 0.0, AgentMode::AnswerOnCancel, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_millis(3_900));
+    assert!(net.carrier.finals.is_empty(), "ringing");
+    net.run_for(Duration::from_millis(200));
+    assert_eq!(net.carrier.finals, vec![503]);
+    assert_eq!(net.agent.cancels, 1, "CANCEL at the response timeout");
+    let (acks, byes) = (agent_saw(&net, Method::Ack), agent_saw(&net, Method::Bye));
+    assert!(
+        !acks.is_empty() && byes.len() == 1 && acks[0] < byes[0],
+        "the crossing 200 is ACKed, then BYEd"
+    );
+    net.run_for(Duration::from_secs(40));
+    assert_eq!(ended(&net), vec![(Outcome::Failed, 503, EndedBy::Switchboard)]);
+    net.assert_nothing_left("after a ringing agent was given up on");
 }

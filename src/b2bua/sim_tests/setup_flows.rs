@@ -133,6 +133,7 @@ fn a_busy_agent_passes_486_through_and_leaves_nothing() {
 fn the_ring_timeout_cancels_the_agent_and_answers_the_caller() {
     let config = B2buaConfig {
         ring_timeout_secs: 5,
+        agent_response_timeout_secs: 30,
         ..Net::config()
     };
     let mut net = Net::new(5, 0.0, AgentMode::Ring, config);
@@ -372,7 +373,8 @@ fn cancel_and_agent_hang_up_complete_through_20_percent_loss() {
     for seed in 200..215 {
         let mut net = Net::new(seed, 0.2, AgentMode::Ring, Net::config());
         net.call(NUMBER, &[]);
-        net.run_for(Duration::from_secs(4));
+        // Within the agent response timeout (4 s), after which the call is given up on.
+        net.run_for(Duration::from_secs(3));
         let cancel = super::relay::cancel_for(net.carrier.invite.as_ref().unwrap());
         net.carrier_request(cancel);
         net.run_for(Duration::from_secs(10));
