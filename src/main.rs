@@ -36,7 +36,8 @@ enum Command {
     /// Routing workflows.
     #[command(subcommand)]
     Workflow(WorkflowCommand),
-    /// Orgs, on the configured store (a running server loads changes at its next start).
+    /// Orgs, on the configured store (instances sharing a PostgreSQL store see the change at
+    /// once; a server on a SQLite file loads it at its next start).
     #[command(subcommand)]
     Org(OrgCommand),
     /// Internal: compile one workflow module (wasm on stdin) under the limits in SETTINGS
@@ -121,10 +122,19 @@ fn org(command: OrgCommand) -> anyhow::Result<()> {
     use switchboard::api::orgs;
     let open = |config: Option<&Path>| -> anyhow::Result<switchboard::directory::Directory> {
         let config = Config::load(config)?;
-        let path = &config.store.path;
-        let store = switchboard::store::SqliteStore::open(path)
-            .with_context(|| format!("opening the store {}", path.display()))?;
-        Ok(switchboard::directory::Directory::load(std::sync::Arc::new(store))?)
+        // The store `serve` uses: PostgreSQL when `[store] url` names one, else the SQLite file.
+        let store: std::sync::Arc<dyn switchboard::store::Store> = match &config.store.url {
+            Some(url) => {
+                std::sync::Arc::new(switchboard::store::PgStore::connect(url).context("connecting to the store")?)
+            }
+            None => {
+                let path = &config.store.path;
+                let store = switchboard::store::SqliteStore::open(path)
+                    .with_context(|| format!("opening the store {}", path.display()))?;
+                std::sync::Arc::new(store)
+            }
+        };
+        Ok(switchboard::directory::Directory::load(store)?)
     };
     match command {
         OrgCommand::Create { name, config } => {
@@ -134,7 +144,7 @@ fn org(command: OrgCommand) -> anyhow::Result<()> {
             println!("org_id: {}", made.org_id);
             println!("api_key_id: {}", made.key_id);
             println!("api_key: {}", made.key);
-            eprintln!("The key is shown this once; only its hash is stored. A running server loads the org at its next start.");
+            eprintln!("The key is shown this once; only its hash is stored.");
         }
         OrgCommand::SetLivekitHost {
             org,
