@@ -19,8 +19,13 @@ const DEMO_AGENT: &str = "0f8b6a52-8a3c-4c1e-9d77-4b6f0f3f0a11";
 
 /// Instance A, then B, on the cluster; the demo key (A seeds the database, B finds it seeded).
 fn two_instances(cluster: &Cluster, agent_port: u16) -> (Server, Server, String) {
+    two_instances_with(cluster, agent_port, "")
+}
+
+/// As `two_instances`, with `extra` TOML for both.
+fn two_instances_with(cluster: &Cluster, agent_port: u16, extra: &str) -> (Server, Server, String) {
     let extra = format!(
-        "[store]\nurl = \"{}\"\n[routing]\nlivekit_host = \"127.0.0.1:{agent_port}\"\n",
+        "{extra}[store]\nurl = \"{}\"\n[routing]\nlivekit_host = \"127.0.0.1:{agent_port}\"\n",
         cluster.url()
     );
     let a = Server::start(&extra);
@@ -175,4 +180,125 @@ fn a_notification_missed_while_the_feed_was_down_is_caught_up_on_reconnect() {
     let took = within(Duration::from_secs(2), || number(&b, &key, e164).is_some());
     eprintln!("B caught up {took:?} after the write it missed");
     assert!(b.log_text().contains("change feed"), "{}", b.log_text());
+}
+
+/// One SIP request over UDP from `socket`; the first final answer within 5 s.
+fn final_answer(socket: &std::net::UdpSocket, to: std::net::SocketAddr, request: &str) -> String {
+    socket.send_to(request.as_bytes(), to).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = [0u8; 8192];
+    while Instant::now() < deadline {
+        let Ok((n, _)) = socket.recv_from(&mut buf) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.starts_with("SIP/2.0 ") && !text.starts_with("SIP/2.0 1") {
+            return text;
+        }
+    }
+    panic!("no final answer to:\n{request}");
+}
+
+fn request(method: &str, number: &str, me: std::net::SocketAddr, cseq: u32, to: &str, extra: &str) -> String {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
+    let body = if method == "INVITE" { sdp } else { "" };
+    let content_type = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    format!(
+        "{method} sip:{number}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKnonce-{cseq}-{method};rport\r\n\
+         From: <sip:+14155550100@{me}>;tag=across\r\n{to}\r\nCall-ID: nonce-across-instances\r\n\
+         CSeq: {cseq} {method}\r\nContact: <sip:c@{me}>\r\nMax-Forwards: 70\r\n{extra}{content_type}\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn header<'a>(response: &'a str, name: &str) -> &'a str {
+    response
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(':')))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no {name} in {response}"))
+}
+
+#[test]
+fn a_digest_challenge_from_a_is_answered_to_b() {
+    // The nonce key is the database's secret: B verifies what A issued. Loopback plays the
+    // carrier here (LiveKit's range is elsewhere), authenticating by digest only.
+    let cluster = Cluster::start();
+    let agent_port = common::free_port();
+    let (a, b, key) = two_instances_with(
+        &cluster,
+        agent_port,
+        "[security]\nlivekit_sources = [\"10.255.255.0/24\"]\ndigest_algorithms = [\"SHA-256\"]\n",
+    );
+    let (status, trunk) = api_send(
+        &a,
+        &key,
+        "POST",
+        "/core/trunks",
+        Some(
+            json!({"name": "Digest carrier", "inbound_config": {"auth_username": "carrier-x", "auth_password": "x-secret-pw"},
+                    "outbound_config": {"address": "192.0.2.10:5060", "auth_username": "o", "auth_password": "pw-o"}}),
+        ),
+    );
+    assert_eq!(status, 201, "{trunk}");
+    let e164 = "+15550600001";
+    let (status, body) = api_send(
+        &a,
+        &key,
+        "POST",
+        "/core/phone-numbers",
+        Some(json!({"phone_number": e164, "trunk_id": trunk["id"]})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api_send(
+        &a,
+        &key,
+        "POST",
+        &format!("/core/agents/{DEMO_AGENT}/versions/1/publish"),
+        Some(json!({"phone_numbers": [e164], "direction": "inbound"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    within(Duration::from_secs(2), || {
+        number(&b, &key, e164).is_some_and(|n| n["inbound_agent_version_id"] == "ver_demo_1")
+    });
+    let socket = std::net::UdpSocket::bind("127.0.0.6:0").unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let me = socket.local_addr().unwrap();
+    let plain_to = format!("To: <sip:{e164}@127.0.0.1>");
+    let challenge = final_answer(&socket, a.sip, &request("INVITE", e164, me, 1, &plain_to, ""));
+    assert!(challenge.starts_with("SIP/2.0 401"), "{challenge}");
+    let ack_to = format!("To: {}", header(&challenge, "To"));
+    socket
+        .send_to(request("ACK", e164, me, 1, &ack_to, "").as_bytes(), a.sip)
+        .unwrap();
+    let answer = switchboard::security::parse_challenge(header(&challenge, "WWW-Authenticate"))
+        .unwrap()
+        .answer(
+            "INVITE",
+            &format!("sip:{e164}@127.0.0.1"),
+            "carrier-x",
+            "x-secret-pw",
+            "c0ffee",
+            1,
+        );
+    let agent = Agent::start("agent-answer.xml", agent_port, 1);
+    let authorization = format!("Authorization: {answer}\r\n");
+    let ok = final_answer(
+        &socket,
+        b.sip,
+        &request("INVITE", e164, me, 2, &plain_to, &authorization),
+    );
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}\n{}", b.log_text());
+    let to = format!("To: {}", header(&ok, "To"));
+    socket
+        .send_to(request("ACK", e164, me, 2, &to, "").as_bytes(), b.sip)
+        .unwrap();
+    let bye = final_answer(&socket, b.sip, &request("BYE", e164, me, 3, &to, ""));
+    assert!(bye.starts_with("SIP/2.0 200"), "{bye}");
+    agent.finish(&b);
 }
