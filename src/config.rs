@@ -39,6 +39,9 @@ pub struct Config {
     pub b2bua: crate::b2bua::B2buaConfig,
     pub call_records: crate::call_records::CallRecordsConfig,
     pub routing: crate::routing::RoutingConfig,
+    /// Where host names (LiveKit, carriers) are looked up, and for how long answers hold.
+    #[serde(default)]
+    pub resolver: crate::resolve::ResolverConfig,
     pub workflow: crate::workflow::WorkflowConfig,
     pub security: crate::security::SecurityConfig,
     /// Agents' outbound calls: who may place them, where to, how fast (`[outbound]`).
@@ -177,6 +180,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "security",
                 reason: err.to_string(),
+            });
+        }
+        if self.routing.workers == 0 || self.routing.org_workers == 0 {
+            return Err(ConfigError::Invalid {
+                field: "routing.workers",
+                reason: "workers and org_workers must be at least 1".into(),
             });
         }
         if let Some(pinned) = &self.routing.pinned_time {

@@ -14,6 +14,7 @@ pub mod config;
 pub mod directory;
 pub mod metrics;
 pub mod provider;
+pub mod resolve;
 pub mod routing;
 pub mod security;
 pub mod server;

@@ -5,7 +5,8 @@
 //! under 1 GiB, and a call to the demo number completes afterwards. Once with the default
 //! limits (the static limits refuse both modules), once with the static limits lifted so
 //! that the compiling child's own memory and time budget is what holds. Also: a full compile
-//! queue answers 429 with Retry-After at once.
+//! queue answers 429 with Retry-After at once, and a module just under the limits compiles and
+//! routes calls.
 
 mod common;
 
@@ -319,4 +320,55 @@ fn the_encoded_module_is_the_issues_module() {
     ))
     .unwrap();
     assert_eq!(sequential_blocks(3), parsed);
+}
+
+#[test]
+fn a_module_just_under_the_limits_compiles_and_routes_calls() {
+    let agent_port = common::free_port();
+    // A debug build compiles ~15x slower than release: a generous budget for this one.
+    let server = Server::start(&format!(
+        "[routing]\nlivekit_host = \"{AGENT_IP}:{agent_port}\"\n[workflow]\ncompile_timeout_ms = 30000\n"
+    ));
+    let key = common::demo_api_key(&server);
+    let agent_id = "0f8b6a52-8a3c-4c1e-9d77-4b6f0f3f0a11";
+    let blocks = "(block (result i32) i32.const 1) i32.add ".repeat(999);
+    let module = format!(
+        r#"(module (import "switchboard" "select_agent" (func $select (param i32 i32 i32)))
+  (memory (export "memory") 1) (global (export "abi_version") i32 (i32.const 1))
+  (data (i32.const 0) "{agent_id}")
+  (func (export "route") (result i32)
+    i32.const 0 {blocks} drop
+    (call $select (i32.const 0) (i32.const 36) (i32.const -1)) (i32.const 1)))"#
+    );
+    let (status, body) = common::api_send(
+        &server,
+        &key,
+        "PUT",
+        "/core/inbound-routing-config",
+        Some(json!({"enabled": true, "workflow_definition": module})),
+    );
+    assert_eq!(status, 200, "999 blocks, the limit is 1,000: {body}");
+    let agent = Agent::start_at("agent-answer.xml", AGENT_IP, agent_port, 2, "u1");
+    common::carrier(&server, &common::scenario("carrier-call.xml"), NUMBER, 2, 5);
+    agent.finish(&server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let records = loop {
+        let (_, body) = common::api_get(&server, &key, "/core/calls?limit=10");
+        let records = serde_json::from_str::<Value>(&body).unwrap()["data"].clone();
+        if records.as_array().unwrap().len() >= 2 || Instant::now() > deadline {
+            break records;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for record in records.as_array().unwrap() {
+        assert_eq!(
+            (
+                record["route_kind"].as_str(),
+                record["agent_id"].as_str(),
+                record["status"].as_u64()
+            ),
+            (Some("workflow"), Some(agent_id), Some(200)),
+            "{record}"
+        );
+    }
 }

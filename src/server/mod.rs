@@ -2,6 +2,7 @@
 //! the SIP handler, and an orderly stop on SIGTERM/ctrl-c.
 
 mod admission;
+mod hosts;
 mod journal;
 mod reply;
 mod route_pool;
@@ -42,6 +43,7 @@ pub enum ServeError {
 fn open_routing(
     config: &Config,
     tls_names: &Arc<transport::TlsNames>,
+    resolver: &crate::resolve::Resolver,
 ) -> Result<
     (
         crate::routing::DirectoryRouter,
@@ -80,7 +82,7 @@ fn open_routing(
     }
     let snapshot = directory.snapshot();
     let fallback = match &config.routing.static_routes {
-        Some(_) => Some(crate::routing::StaticTable::load(&config.routing)?),
+        Some(_) => Some(crate::routing::StaticTable::load(&config.routing)?.with_lookup(Arc::new(resolver.clone()))),
         None => None,
     };
     tracing::info!(store = %config.store.path.display(), numbers = snapshot.number_count(), static_routes = fallback.as_ref().map_or(0, |t| t.len()), livekit = %config.routing.livekit_host, "routing loaded");
@@ -90,7 +92,8 @@ fn open_routing(
     }
     let router = crate::routing::DirectoryRouter::new(directory.clone(), config.routing.livekit_host.clone(), fallback)
         .with_workflows(workflows.clone())
-        .with_tls_names(tls_names.clone());
+        .with_tls_names(tls_names.clone())
+        .with_lookup(Arc::new(resolver.clone()));
     Ok((router, directory, workflows))
 }
 
@@ -211,6 +214,8 @@ pub struct Running {
     /// The HTTP listener's address and task.
     pub http: Option<(std::net::SocketAddr, tokio::task::JoinHandle<()>)>,
     _timers: TimerThread,
+    /// Keeps the resolver's host list in step with the directory.
+    _hosts: hosts::Watch,
     /// The dialog journal's writer: dropped after the timers, it commits what is left.
     _journal: Option<journal::Writer>,
     /// The call-record writer; it ends once the handler (and its recorder) is gone.
@@ -283,7 +288,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         crate::metrics::install();
     }
     let tls_names = Arc::new(transport::TlsNames::default());
-    let (router, directory, workflows) = open_routing(config, &tls_names)?;
+    let resolver = crate::resolve::Resolver::new(&config.resolver, tokio::runtime::Handle::current());
+    let (router, directory, workflows) = open_routing(config, &tls_names, &resolver)?;
     let router = Arc::new(router);
     let nonce_secret = directory.secret(NONCE_SECRET)?;
     // Before anything binds: read the calls a crash left up, then keep this run's.
@@ -309,8 +315,17 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         None => (None, None),
     };
     let tls_client = transport::TlsClient::new(config.outbound.carrier_tls_ca.as_deref(), tls_names.clone())?;
-    let outbound = crate::routing::outbound::DirectoryOutboundRouter::new(directory.clone(), config.outbound.clone())
-        .with_tls_names(tls_names);
+    let outbound = Arc::new(
+        crate::routing::outbound::DirectoryOutboundRouter::new(directory.clone(), config.outbound.clone())
+            .with_tls_names(tls_names)
+            .with_lookup(Arc::new(resolver.clone())),
+    );
+    let hosts = hosts::watch(
+        resolver.clone(),
+        directory.clone(),
+        config.routing.livekit_host.clone(),
+        outbound.clone(),
+    );
     let livekit = crate::routing::outbound::SourceAcl::parse(&config.outbound.livekit_sources).unwrap_or_default();
     let (journal, recovery) = recovery.unzip();
     let mut handler = SipHandler::new(config.sip.server_header.clone(), core, router, recorder);
@@ -318,7 +333,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         handler = handler.with_journal(journal);
     }
     let handler = Arc::new(
-        handler.with_outbound(livekit, Arc::new(outbound)).with_gate(
+        handler.with_outbound(livekit, outbound).with_gate(
             admission::Gate::new(config.security.clone(), directory.clone())
                 .with_shared_nonces(nonce_secret, crate::clock::now(), unix_ms())
                 .with_outbound_sources(&config.outbound.livekit_sources),
@@ -370,6 +385,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         health,
         http,
         _timers: timers,
+        _hosts: hosts,
         _journal: journal,
         _records: records_thread,
         _data_dir: data_dir,

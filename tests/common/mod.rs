@@ -3,6 +3,8 @@
 //! fail loudly, naming the package to install, instead of skipping.
 #![allow(dead_code)]
 
+pub mod dns;
+
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
