@@ -64,6 +64,7 @@ fn a_new_core_ends_both_legs_of_a_journaled_call_through_loss() {
         net.b2b = B2bua::new(Net::config(), seed + 100);
         net.loss = 0.3;
         net.b2b.end_left_calls(net.now, &[call]);
+        net.pump_b2b();
         net.run_for(Duration::from_secs(40));
         assert!(net.carrier.byes_received >= 1, "seed {seed}: the carrier's BYE");
         assert!(net.agent.byes_received >= 1, "seed {seed}: the agent's BYE");

@@ -616,6 +616,37 @@ fn challenged_outbound_calls_complete_through_20_percent_loss() {
     }
 }
 
+#[test]
+fn an_answered_outbound_call_is_journaled_and_a_new_core_ends_both_legs() {
+    let mut net = outbound_net(126, AgentMode::ChallengeThenAnswer(407), Net::config());
+    net.b2b = B2bua::new(Net::config(), 126).with_journal();
+    net.agent_calls(DIALED, Some(OWN), Some("ver-a"));
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(net.carrier.finals, vec![200]);
+    let entries: Vec<_> = std::iter::from_fn(|| net.b2b.poll_journal()).collect();
+    let [JournalEntry::Up(call)] = &entries[..] else {
+        panic!("one Up entry at the answer: {entries:?}")
+    };
+    let [livekit, carrier] = &call.legs;
+    assert_eq!((livekit.peer, carrier.peer), (carrier_addr(), agent_addr()));
+    assert_eq!(carrier.local_cseq, 2, "the INVITE that answered the challenge");
+    let call = (**call).clone();
+    // The crash: a core with none of the old one's state.
+    net.b2b = B2bua::new(Net::config(), 127);
+    net.b2b.end_left_calls(net.now, &[call]);
+    net.pump_b2b();
+    net.run_for(Duration::from_secs(40));
+    assert_eq!(
+        (net.carrier.byes_received, net.agent.byes_received),
+        (1, 1),
+        "answered at once"
+    );
+    let bye = net.agent.seen.iter().rev().find(|b| b.starts_with(b"BYE")).unwrap();
+    let bye = Message::parse(bye.clone()).unwrap();
+    assert_eq!(bye.cseq().unwrap().seq, 2 + super::super::CSEQ_MARGIN);
+    net.assert_nothing_left("after a restart's BYEs");
+}
+
 /// One parameter of a digest header value, unquoted.
 fn param(value: &str, name: &str) -> String {
     value
