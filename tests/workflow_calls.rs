@@ -169,6 +169,9 @@ fn uploads_are_checked_and_the_dry_run_speaks_the_documented_json() {
     // The CLI does the same from a module file.
     let module = server.dir.path().join("bh.wat");
     std::fs::write(&module, business_hours(&day, &night)).unwrap();
+    // A deadline a loaded test machine cannot miss: this checks the decision, not the time.
+    let roomy = server.dir.path().join("roomy.toml");
+    std::fs::write(&roomy, "[workflow]\ndeadline_ms = 1000\n").unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["workflow", "test", "--module"])
         .arg(&module)
@@ -177,6 +180,8 @@ fn uploads_are_checked_and_the_dry_run_speaks_the_documented_json() {
             r#"{"caller_number":"+14155550100","timestamp":"2026-11-23T03:00:00Z"}"#,
         ])
         .args(["--tz", "America/New_York"])
+        .arg("--config")
+        .arg(&roomy)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

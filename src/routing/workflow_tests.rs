@@ -110,6 +110,16 @@ impl World {
 }
 
 /// A module whose `route` selects `agent` at `version` (-1: latest), after `extra` WAT.
+/// The shipped limits with a deadline a loaded machine cannot miss: for tests of what a
+/// module decides, not of how long it may take (5 ms is the shipped deadline, and a test
+/// binary sharing two cores with a build can stall a first run that long).
+fn roomy() -> WorkflowConfig {
+    WorkflowConfig {
+        deadline_ms: 1_000,
+        ..WorkflowConfig::default()
+    }
+}
+
 fn selecting(agent: &str, version: i32, extra: &str) -> String {
     format!(
         r#"(module
@@ -156,7 +166,7 @@ fn without_an_enabled_config_the_numbers_own_agent_answers() {
 
 #[test]
 fn a_selection_routes_to_that_version_with_its_context_and_metadata_as_headers() {
-    let w = world(WorkflowConfig::default());
+    let w = world(roomy());
     w.configure(true, Some(&selecting(DAY, 1, "")), Some((NIGHT, None)));
     let target = agent_of(w.route());
     assert_eq!(
@@ -184,14 +194,14 @@ fn a_selection_routes_to_that_version_with_its_context_and_metadata_as_headers()
 
 #[test]
 fn a_selection_without_a_version_takes_the_latest_published_one() {
-    let w = world(WorkflowConfig::default());
+    let w = world(roomy());
     w.configure(true, Some(&selecting(DAY, -1, "")), None);
     assert_eq!(agent_of(w.route()).agent_version, 2, "version 3 is not published");
 }
 
 #[test]
 fn a_rejection_is_the_callers_final_response() {
-    let w = world(WorkflowConfig::default());
+    let w = world(roomy());
     let reject = |status: i32| {
         format!(
             r#"(module (import "switchboard" "reject" (func $reject (param i32)))
@@ -331,7 +341,7 @@ fn an_anonymous_callers_number_is_the_documented_word() {
 
 #[test]
 fn a_new_module_takes_effect_for_the_next_call() {
-    let w = world(WorkflowConfig::default());
+    let w = world(roomy());
     w.configure(true, Some(&selecting(DAY, 1, "")), None);
     assert_eq!(agent_of(w.route()).agent_id, DAY);
     w.configure(true, Some(&selecting(NIGHT, 1, "")), None);
@@ -341,7 +351,7 @@ fn a_new_module_takes_effect_for_the_next_call() {
 #[test]
 fn the_workflow_sees_the_calls_facts_and_the_orgs_local_time() {
     let dir = tempfile::tempdir().unwrap();
-    let w = world(WorkflowConfig::default());
+    let w = world(roomy());
     // Monday 2026-11-23 15:30 UTC is 10:30 in New York: the business-hours example picks
     // the day agent; 03:00 UTC (Sunday 22:00 in New York) the night agent.
     let module = std::fs::read_to_string(format!(
