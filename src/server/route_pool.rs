@@ -251,39 +251,54 @@ mod tests {
 
     #[test]
     fn one_slow_org_holds_its_share_of_workers_and_others_pass_it() {
+        // Ordering, not wall-clock bounds, so that a loaded machine cannot fail it: org A's
+        // router holds each call 300 ms, so A's second call is delivered no sooner than
+        // 600 ms in, and every one of org B's calls must be delivered before it.
         let config = WorkerConfig {
             workers: 3,
             org_workers: 1,
-            org_queue: 2,
+            org_queue: 10,
         };
         let router = Arc::new(Slow {
-            hold: Duration::from_millis(200),
+            hold: Duration::from_millis(300),
             running: AtomicUsize::new(0),
             most: AtomicUsize::new(0),
         });
         let delivered = Arc::new(Collect(Mutex::new(Vec::new())));
         let pool = RoutePool::start(config, router.clone(), delivered.clone());
-        let started = std::time::Instant::now();
         let slow = || Some("org-a".to_owned());
-        // Org A: one running, two waiting, the fourth refused at once.
-        for call in 1..=3 {
-            assert!(pool.submit(slow(), route(call, "+1slow")).is_ok());
+        // Org A: one running, ten waiting, the twelfth refused at once.
+        assert!(pool.submit(slow(), route(1, "+1slow")).is_ok());
+        while router.running.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
         }
-        std::thread::sleep(Duration::from_millis(20));
-        let refused = pool.submit(slow(), route(4, "+1slow")).unwrap_err();
-        assert_eq!((refused.0, refused.1.call), (Rejected::OrgBusy, CallKey(4)));
-        // Org B's calls are routed while A's wait.
-        for call in 10..20 {
-            assert!(pool.submit(Some("org-b".into()), route(call, "+1fast")).is_ok());
+        for call in 2..=11 {
+            assert!(pool.submit(slow(), route(call, "+1slow")).is_ok(), "A's call {call}");
         }
-        std::thread::sleep(Duration::from_millis(100));
-        let done: Vec<_> = delivered.0.lock().unwrap().clone();
-        assert_eq!(done.len(), 10, "org B's ten calls, none of A's yet: {done:?}");
-        assert!(done
-            .iter()
-            .all(|(c, at)| c.0 >= 10 && *at - started < Duration::from_millis(100)));
-        std::thread::sleep(Duration::from_millis(600));
-        assert_eq!(delivered.0.lock().unwrap().len(), 13, "A's three, one after another");
+        let refused = pool.submit(slow(), route(12, "+1slow")).unwrap_err();
+        assert_eq!((refused.0, refused.1.call), (Rejected::OrgBusy, CallKey(12)));
+        // Org B's ten calls fit its own share and queue, and pass A's waiting calls.
+        for call in 100..110 {
+            assert!(
+                pool.submit(Some("org-b".into()), route(call, "+1fast")).is_ok(),
+                "B's call {call}"
+            );
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while delivered.0.lock().unwrap().len() < 21 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let order: Vec<u64> = delivered.0.lock().unwrap().iter().map(|(c, _)| c.0).collect();
+        assert_eq!(order.len(), 21, "A's eleven and B's ten: {order:?}");
+        let last_b = order.iter().rposition(|c| *c >= 100).unwrap();
+        let a_before_last_b = order[..last_b].iter().filter(|c| **c < 100).count();
+        assert!(a_before_last_b <= 1, "B's calls waited behind A's: {order:?}");
+        let a_order: Vec<u64> = order.iter().copied().filter(|c| *c < 100).collect();
+        assert_eq!(
+            a_order,
+            (1..=11).collect::<Vec<_>>(),
+            "A's calls one after another, in order"
+        );
         assert_eq!(router.most.load(Ordering::SeqCst), 1, "never more than A's share");
     }
 }
