@@ -22,10 +22,10 @@ fn two_instances(cluster: &Cluster, agent_port: u16) -> (Server, Server, String)
     two_instances_with(cluster, agent_port, "")
 }
 
-/// As `two_instances`, with `extra` TOML for both.
+/// As `two_instances`, with `extra` TOML for both (it continues `[routing]`).
 fn two_instances_with(cluster: &Cluster, agent_port: u16, extra: &str) -> (Server, Server, String) {
     let extra = format!(
-        "{extra}[store]\nurl = \"{}\"\n[routing]\nlivekit_host = \"127.0.0.1:{agent_port}\"\n",
+        "[store]\nurl = \"{}\"\n[routing]\nlivekit_host = \"127.0.0.1:{agent_port}\"\n{extra}",
         cluster.url()
     );
     let a = Server::start(&extra);
@@ -301,4 +301,49 @@ fn a_digest_challenge_from_a_is_answered_to_b() {
     let bye = final_answer(&socket, b.sip, &request("BYE", e164, me, 3, &to, ""));
     assert!(bye.starts_with("SIP/2.0 200"), "{bye}");
     agent.finish(&b);
+}
+
+#[test]
+fn a_routing_workflow_uploaded_through_a_routes_calls_on_b() {
+    let cluster = Cluster::start();
+    let agent_port = common::free_port();
+    // Both routing clocks pinned to Monday 10:30 in New York: the day agent's hours.
+    let (a, b, key) = two_instances_with(&cluster, agent_port, "pinned_time = \"2026-11-23T15:30:00Z\"\n");
+    let day = common::published_agent(&a, &key, "Day desk");
+    let night = common::published_agent(&a, &key, "Night desk");
+    let module = std::fs::read_to_string(common::repo().join("routing-workflows/business-hours.wat"))
+        .unwrap()
+        .replace("11111111-1111-4111-8111-111111111111", &day)
+        .replace("22222222-2222-4222-8222-222222222222", &night);
+    let (status, body) = api_send(
+        &a,
+        &key,
+        "PUT",
+        "/core/inbound-routing-config",
+        Some(json!({"enabled": true, "workflow_definition": module, "tz": "America/New_York"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    within(Duration::from_secs(20), || {
+        b.log_text()
+            .contains("loaded a routing workflow another instance uploaded")
+    });
+    let agent = Agent::start("agent-answer.xml", agent_port, 1);
+    common::carrier(&b, &common::scenario("carrier-call.xml"), "+15551234567", 1, 1);
+    agent.finish(&b);
+    let record = within_record(&b, &key);
+    assert_eq!(record["route_kind"], "workflow", "{record}");
+    assert_eq!(record["agent_id"], day.as_str(), "{record}");
+}
+
+/// B's one call record, once written.
+fn within_record(server: &Server, key: &str) -> Value {
+    let mut found = None;
+    within(Duration::from_secs(10), || {
+        let (status, body) = common::api_get(server, key, "/core/calls?limit=5");
+        assert_eq!(status, 200, "{body}");
+        let page: Value = serde_json::from_str(&body).unwrap();
+        found = page["data"].as_array().and_then(|d| d.first().cloned());
+        found.is_some()
+    });
+    found.unwrap()
 }

@@ -158,8 +158,11 @@ fn load_peer_workflows(
             continue;
         };
         if let Some(definition) = &routing.workflow_definition {
-            if let Err(err) = workflows.load(definition, artifacts, None) {
-                tracing::warn!(org = %routing.org_id, %err, "a peer's routing workflow does not load; its calls take the fallback");
+            match workflows.load(definition, artifacts, None) {
+                Ok(_) => tracing::info!(org = %routing.org_id, "loaded a routing workflow another instance uploaded"),
+                Err(err) => {
+                    tracing::warn!(org = %routing.org_id, %err, "a peer's routing workflow does not load; its calls take the fallback")
+                }
             }
         }
     }
