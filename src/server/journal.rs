@@ -29,6 +29,17 @@ pub struct JournalConfig {
     pub enabled: bool,
     /// Answered and ended calls are committed at least this often (milliseconds).
     pub flush_ms: u64,
+    /// What a commit survives: `process` (the process killed: SIGKILL, a panic, the OOM
+    /// killer) or `power` (also a kernel crash or a power cut, at one fsync per commit).
+    pub durability: Durability,
+}
+
+/// What a committed journal entry survives (see `store/dialog_journal.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    Process,
+    Power,
 }
 
 impl Default for JournalConfig {
@@ -36,6 +47,7 @@ impl Default for JournalConfig {
         JournalConfig {
             enabled: true,
             flush_ms: 20,
+            durability: Durability::Process,
         }
     }
 }
@@ -73,7 +85,7 @@ impl Recovery {
     /// Open the journal in `data_dir` and read what the last run left; the [`Journal`] the
     /// SIP handler feeds from now on.
     pub fn open(config: &JournalConfig, data_dir: &Path) -> Result<(Journal, Recovery), StoreError> {
-        let file = DialogJournal::open(&data_dir.join(FILE))?;
+        let file = DialogJournal::open(&data_dir.join(FILE), config.durability == Durability::Power)?;
         let left = file.calls()?;
         if !left.is_empty() {
             tracing::warn!(
@@ -183,10 +195,11 @@ mod tests {
         let config = JournalConfig {
             enabled: true,
             flush_ms: 5,
+            durability: Durability::Process,
         };
         let path = dir.path().join(FILE);
         let left = call("left@switchboard");
-        DialogJournal::open(&path)
+        DialogJournal::open(&path, true)
             .unwrap()
             .apply(&[JournalEntry::Up(Box::new(left.clone()))])
             .unwrap();
@@ -201,7 +214,7 @@ mod tests {
             .unwrap()
             .push(JournalEntry::Up(Box::new(this_run.clone())));
         drop(writer);
-        let calls = DialogJournal::open(&path).unwrap().calls().unwrap();
+        let calls = DialogJournal::open(&path, true).unwrap().calls().unwrap();
         assert_eq!(
             calls,
             vec![this_run],
