@@ -579,30 +579,6 @@ fn a_first_purchase_creates_the_orgs_managed_trunk() {
     );
 }
 
-/// The final status a live server gives an INVITE to `number` (after its 100 Trying).
-fn invite_status(server: &common::Server, number: &str, call_id: &str) -> u16 {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
-    let me = socket.local_addr().unwrap();
-    let invite = format!(
-        "INVITE sip:{number}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{call_id};rport\r\nMax-Forwards: 70\r\n\
-         From: <sip:+14155550100@127.0.0.1>;tag=t1\r\nTo: <sip:{number}@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
-         Contact: <sip:carrier@{me}>\r\nContent-Length: 0\r\n\r\n"
-    );
-    socket.send_to(invite.as_bytes(), server.sip).unwrap();
-    let mut buf = [0u8; 4096];
-    loop {
-        let (n, _) = socket.recv_from(&mut buf).expect("a final answer");
-        assert!(n > 11, "a status line");
-        let status: u16 = std::str::from_utf8(&buf[8..11]).unwrap().parse().unwrap();
-        if status >= 200 {
-            return status;
-        }
-    }
-}
-
 #[test]
 fn a_number_added_through_the_api_is_routed_by_the_very_next_call() {
     // No agent listens at the LiveKit address (one of its own: other tests run SIPp agents
@@ -617,10 +593,10 @@ fn a_number_added_through_the_api_is_routed_by_the_very_next_call() {
         key,
         client: Client::new(),
     };
-    assert_eq!(invite_status(&api.server, "+15550006666", "before"), 404);
+    assert_eq!(common::invite_status(&api.server, "+15550006666", "before"), 404);
     let (status, _) = api.send("POST", "/core/phone-numbers", Some(json!({"phone_number": "+15550006666", "trunk_id": "trk_demo_byoc", "inbound_agent_version_id": "ver_demo_1"})));
     assert_eq!(status, 201);
-    assert_eq!(invite_status(&api.server, "+15550006666", "after"), 503);
+    assert_eq!(common::invite_status(&api.server, "+15550006666", "after"), 503);
 }
 
 /// The must-show: a read-only key made through the API reads (200), is refused a write

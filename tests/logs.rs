@@ -6,33 +6,6 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-/// Send an INVITE for `number` from the demo trunk's address; the final status.
-fn invite(server: &common::Server, number: &str, call_id: &str) -> u16 {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let me = socket.local_addr().unwrap();
-    let invite = format!(
-        "INVITE sip:{number}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{call_id};rport\r\nMax-Forwards: 70\r\n\
-         From: <sip:+14155550100@127.0.0.1>;tag=t1\r\nTo: <sip:{number}@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
-         Contact: <sip:carrier@{me}>\r\nContent-Length: 0\r\n\r\n"
-    );
-    socket.send_to(invite.as_bytes(), server.sip).unwrap();
-    let mut buf = [0u8; 4096];
-    loop {
-        let (n, _) = socket.recv_from(&mut buf).expect("a final answer");
-        let status: u16 = std::str::from_utf8(&buf[8..11.min(n)]).unwrap().parse().unwrap();
-        if status >= 200 {
-            // ACK the failure so the transaction ends at once.
-            let ack = format!(
-                "ACK sip:{number}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{call_id};rport\r\nMax-Forwards: 70\r\n\
-                 From: <sip:+14155550100@127.0.0.1>;tag=t1\r\nTo: <sip:{number}@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
-            );
-            socket.send_to(ack.as_bytes(), server.sip).unwrap();
-            return status;
-        }
-    }
-}
-
 /// The log line that mentions `needle` and "call ended", waiting for the writer's flush.
 fn ended_line(server: &common::Server, needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -54,8 +27,8 @@ fn each_ended_call_logs_one_plain_info_line_with_masked_numbers() {
         &format!("[b2bua]\nagent_response_timeout_secs = 1\n[routing]\nlivekit_host = \"{livekit}\"\n"),
         "info",
     );
-    assert_eq!(invite(&server, "+15550006666", "log-unrouted"), 404);
-    assert_eq!(invite(&server, "+15551234567", "log-routed"), 503);
+    assert_eq!(common::invite_status(&server, "+15550006666", "log-unrouted"), 404);
+    assert_eq!(common::invite_status(&server, "+15551234567", "log-routed"), 503);
     let unrouted = ended_line(&server, "log-unrouted");
     assert!(unrouted.contains(" INFO "), "{unrouted}");
     for field in [
@@ -89,7 +62,7 @@ fn each_ended_call_logs_one_plain_info_line_with_masked_numbers() {
 #[test]
 fn json_logs_are_one_object_per_line_and_numbers_can_be_shown_whole() {
     let server = common::Server::start_logging("[log]\nformat = \"json\"\nmask_numbers = false\n", "info");
-    assert_eq!(invite(&server, "+15550006666", "log-json"), 404);
+    assert_eq!(common::invite_status(&server, "+15550006666", "log-json"), 404);
     let line = ended_line(&server, "log-json");
     let event: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(event["level"], "INFO");

@@ -425,26 +425,7 @@ async fn put(tx: &Transaction<'_>, row: &Row) -> Result<u64, tokio_postgres::Err
             )
             .await;
     }
-    let mut columns: Vec<&str> = vec![t.key, "body"];
-    let mut values: Vec<Option<&str>> = vec![Some(row.id.as_str()), Some(row.body.as_str())];
-    if t.key != "org_id" {
-        columns.push("org_id");
-        values.push(Some(row.org_id.as_str()));
-    }
-    for (column, value) in &row.columns {
-        columns.push(column);
-        values.push(value.as_deref());
-    }
-    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
-    let updates: Vec<String> = columns[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
-    let sql = format!(
-        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
-        t.name,
-        columns.join(", "),
-        placeholders.join(", "),
-        t.key,
-        updates.join(", ")
-    );
+    let (sql, values) = t.upsert(row, |i| format!("${i}"));
     let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
     tx.execute(&sql, &params).await
 }

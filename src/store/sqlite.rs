@@ -95,6 +95,38 @@ pub(super) struct Table {
     pub(super) shared: bool,
 }
 
+impl Table {
+    /// The upsert of `row` into this (not shared) table, in both stores' SQL: its key, body,
+    /// org and the kind's own columns; `placeholder(i)` spells the i-th parameter (`?1`, `$1`).
+    pub(super) fn upsert<'r>(
+        &self,
+        row: &'r Row,
+        placeholder: impl Fn(usize) -> String,
+    ) -> (String, Vec<Option<&'r str>>) {
+        let mut columns: Vec<&str> = vec![self.key, "body"];
+        let mut values: Vec<Option<&str>> = vec![Some(row.id.as_str()), Some(row.body.as_str())];
+        if self.key != "org_id" {
+            columns.push("org_id");
+            values.push(Some(row.org_id.as_str()));
+        }
+        for (column, value) in &row.columns {
+            columns.push(column);
+            values.push(value.as_deref());
+        }
+        let placeholders: Vec<String> = (1..=columns.len()).map(placeholder).collect();
+        let updates: Vec<String> = columns[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
+            self.name,
+            columns.join(", "),
+            placeholders.join(", "),
+            self.key,
+            updates.join(", ")
+        );
+        (sql, values)
+    }
+}
+
 pub(super) fn table(kind: Kind) -> Table {
     let (name, key) = match kind {
         Kind::Trunk => ("trunks", "id"),
@@ -142,26 +174,7 @@ fn put(tx: &rusqlite::Transaction<'_>, row: &Row) -> rusqlite::Result<()> {
         .execute(params![row.kind.as_str(), row.id, row.org_id, row.body])?;
         return Ok(());
     }
-    let mut columns: Vec<&str> = vec![t.key, "body"];
-    let mut values: Vec<Option<&str>> = vec![Some(row.id.as_str()), Some(row.body.as_str())];
-    if t.key != "org_id" {
-        columns.push("org_id");
-        values.push(Some(row.org_id.as_str()));
-    }
-    for (column, value) in &row.columns {
-        columns.push(column);
-        values.push(value.as_deref());
-    }
-    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-    let updates: Vec<String> = columns[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
-    let sql = format!(
-        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
-        t.name,
-        columns.join(", "),
-        placeholders.join(", "),
-        t.key,
-        updates.join(", ")
-    );
+    let (sql, values) = t.upsert(row, |i| format!("?{i}"));
     tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
     Ok(())
 }

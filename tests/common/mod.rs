@@ -570,3 +570,33 @@ impl Drop for BackgroundSipp {
         }
     }
 }
+
+/// Send a bodyless INVITE for `number` from 127.0.0.1 (the demo trunk's address) and
+/// return its final status, ACKing it so the server's transaction ends at once.
+pub fn invite_status(server: &Server, number: &str, call_id: &str) -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let me = socket.local_addr().unwrap();
+    let invite = format!(
+        "INVITE sip:{number}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{call_id};rport\r\nMax-Forwards: 70\r\n\
+         From: <sip:+14155550100@127.0.0.1>;tag=t1\r\nTo: <sip:{number}@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:carrier@{me}>\r\nContent-Length: 0\r\n\r\n"
+    );
+    socket.send_to(invite.as_bytes(), server.sip).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        let (n, _) = socket.recv_from(&mut buf).expect("a final answer");
+        let status: u16 = std::str::from_utf8(&buf[8..11.min(n)]).unwrap().parse().unwrap();
+        if status >= 200 {
+            // ACK the failure so the transaction ends at once.
+            let ack = format!(
+                "ACK sip:{number}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{call_id};rport\r\nMax-Forwards: 70\r\n\
+                 From: <sip:+14155550100@127.0.0.1>;tag=t1\r\nTo: <sip:{number}@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+            );
+            socket.send_to(ack.as_bytes(), server.sip).unwrap();
+            return status;
+        }
+    }
+}
