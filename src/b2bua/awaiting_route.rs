@@ -82,19 +82,7 @@ impl B2bua {
         match decision {
             Decision::Agent(target) => self.place_agent_leg(now, call, *waiting, target),
             Decision::Refuse(refusal) => {
-                let unplaced = Unplaced {
-                    source: waiting.from.addr,
-                    direction: Direction::Inbound,
-                    ended_by: EndedBy::Switchboard,
-                    started: waiting.started,
-                };
-                self.refuse_unplaced(
-                    now,
-                    waiting.server,
-                    &waiting.invite,
-                    &CallError::Refused(refusal),
-                    unplaced,
-                );
+                self.end_waiting(now, &waiting, &CallError::Refused(refusal), EndedBy::Switchboard)
             }
         }
     }
@@ -105,13 +93,7 @@ impl B2bua {
         let Some(waiting) = self.take_awaiting(call) else {
             return false;
         };
-        let unplaced = Unplaced {
-            source: waiting.from.addr,
-            direction: Direction::Inbound,
-            ended_by: EndedBy::Caller,
-            started: waiting.started,
-        };
-        self.refuse_unplaced(now, waiting.server, &waiting.invite, &CallError::Cancelled, unplaced);
+        self.end_waiting(now, &waiting, &CallError::Cancelled, EndedBy::Caller);
         true
     }
 
@@ -124,19 +106,18 @@ impl B2bua {
             call_id = %String::from_utf8_lossy(waiting.invite.call_id().unwrap_or_default()),
             "routing did not decide in time"
         );
+        self.end_waiting(now, &waiting, &CallError::RoutingTimeout, EndedBy::Switchboard);
+    }
+
+    /// A waiting call ends before any leg was placed: `error`'s final response to its INVITE.
+    fn end_waiting(&mut self, now: Instant, waiting: &Awaiting, error: &CallError, ended_by: EndedBy) {
         let unplaced = Unplaced {
             source: waiting.from.addr,
             direction: Direction::Inbound,
-            ended_by: EndedBy::Switchboard,
+            ended_by,
             started: waiting.started,
         };
-        self.refuse_unplaced(
-            now,
-            waiting.server,
-            &waiting.invite,
-            &CallError::RoutingTimeout,
-            unplaced,
-        );
+        self.refuse_unplaced(now, waiting.server, &waiting.invite, error, unplaced);
     }
 
     /// Stop waiting for `call`'s route: unindexed, its timer gone.
