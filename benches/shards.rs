@@ -48,7 +48,9 @@ fn shards(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(8));
     for shards in [1, 2] {
         let handler = in_process::handler(shards, 1_000_000);
-        group.bench_function(format!("{shards}_shards"), |b| b.iter_custom(|calls| run(&handler, THREADS, calls)));
+        group.bench_function(format!("{shards}_shards"), |b| {
+            b.iter_custom(|calls| run(&handler, THREADS, calls))
+        });
     }
     group.finish();
 }

@@ -51,7 +51,11 @@ fn the_call_cap_holds_across_shards() {
     let mut ids = (0..).map(|n| format!("cap-{n}@carrier.example"));
     let mut on_shard = |shard: usize| ids.find(|id| shard_of_call_id(id.as_bytes(), 2) == shard).unwrap();
     for shard in [0, 0, 1, 1] {
-        assert_eq!(start_call(&handler, &on_shard(shard), &mut out), None, "admitted on shard {shard}");
+        assert_eq!(
+            start_call(&handler, &on_shard(shard), &mut out),
+            None,
+            "admitted on shard {shard}"
+        );
     }
     assert_eq!(handler.calls_by_shard(), vec![2, 2]);
     for shard in [0, 1] {

@@ -207,7 +207,11 @@ mod tests {
             for index in 0..count {
                 let shard = Shard::new(index, count);
                 for random in [0, 1, 12_345, u64::MAX, u64::MAX - 1, u64::MAX / 3] {
-                    assert_eq!(shard.mint(random) % count as u64, index as u64, "{index}/{count} {random}");
+                    assert_eq!(
+                        shard.mint(random) % count as u64,
+                        index as u64,
+                        "{index}/{count} {random}"
+                    );
                 }
             }
         }
@@ -217,7 +221,8 @@ mod tests {
     fn minted_call_ids_and_branches_round_trip_to_their_shard() {
         let count = 4;
         for index in 0..count {
-            let mut b2b = B2bua::new(Default::default(), index as u64).with_shard(Shard::new(index, count), &Shared::new(count));
+            let mut b2b =
+                B2bua::new(Default::default(), index as u64).with_shard(Shard::new(index, count), &Shared::new(count));
             for _ in 0..100 {
                 let call_id = format!("{}@switchboard", b2b.new_token());
                 assert_eq!(shard_of_call_id(call_id.as_bytes(), count), index);
@@ -243,7 +248,11 @@ mod tests {
     #[test]
     fn branches_not_ours_name_no_shard() {
         assert_eq!(shard_of_branch(b"z9hG4bK-524287-1---a5b4", 2), None);
-        assert_eq!(shard_of_branch(b"z9hG4bK0123456789ABCDEF", 2), None, "we print lowercase");
+        assert_eq!(
+            shard_of_branch(b"z9hG4bK0123456789ABCDEF", 2),
+            None,
+            "we print lowercase"
+        );
         assert_eq!(shard_of_branch(b"0123456789abcdef", 2), None, "no magic cookie");
     }
 
@@ -269,7 +278,10 @@ mod tests {
         assert!(!a.at_call_cap());
         shared.calls[1].0.store(3, Ordering::Relaxed);
         assert!(a.at_call_cap(), "shard 1's three calls fill the cap for shard 0");
-        assert!(!b.at_call_cap() || b.active_calls() >= 3, "a shard's own slot is read live");
+        assert!(
+            !b.at_call_cap() || b.active_calls() >= 3,
+            "a shard's own slot is read live"
+        );
         b.publish_calls();
         assert!(!a.at_call_cap(), "shard 1 published that it holds none");
     }
@@ -286,6 +298,9 @@ mod tests {
         };
         assert_eq!(a.trunks.acquire(crate::clock::now(), "t", &limits), Ok(()));
         assert_eq!(b.trunk_calls("t"), 1);
-        assert!(b.trunks.acquire(crate::clock::now(), "t", &limits).is_err(), "the trunk is full on every shard");
+        assert!(
+            b.trunks.acquire(crate::clock::now(), "t", &limits).is_err(),
+            "the trunk is full on every shard"
+        );
     }
 }

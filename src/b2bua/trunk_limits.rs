@@ -152,6 +152,10 @@ mod tests {
         assert_eq!(b.acquire(t0, "t", &lim), Err(LimitError::Concurrent));
         b.release("t");
         assert_eq!(a.active("t"), 1);
-        assert_eq!(a.acquire(t0, "t", &lim), Ok(()), "the slot one shard gave back, another takes");
+        assert_eq!(
+            a.acquire(t0, "t", &lim),
+            Ok(()),
+            "the slot one shard gave back, another takes"
+        );
     }
 }

@@ -360,7 +360,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         route_pool::WorkerConfig::of(&config.routing),
         listeners.dispatcher.clone(),
     );
-    tracing::info!(udp = ?listeners.udp, tcp = ?listeners.tcp, tls = ?listeners.tls, "SIP listeners up");
+    tracing::info!(udp = ?listeners.udp, tcp = ?listeners.tcp, tls = ?listeners.tls, shards = handler.shards(), "SIP listeners up");
     let journal = recovery
         .map(|recovery| end_left_calls(recovery, &handler, &listeners.dispatcher))
         .transpose()?;

@@ -174,11 +174,15 @@ impl SipHandler {
 
     /// Calls in progress on each shard.
     pub fn calls_by_shard(&self) -> Vec<usize> {
-        (0..self.cores.len()).map(|shard| self.lock(shard).active_calls()).collect()
+        (0..self.cores.len())
+            .map(|shard| self.lock(shard).active_calls())
+            .collect()
     }
 
     fn lock(&self, shard: usize) -> std::sync::MutexGuard<'_, B2bua> {
-        self.cores[shard].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.cores[shard]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The shard a request belongs to: by its Call-ID (see `b2bua/shard.rs`).

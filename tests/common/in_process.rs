@@ -15,8 +15,8 @@ use bytes::Bytes;
 use switchboard::b2bua::{B2bua, B2buaConfig};
 use switchboard::routing::{AgentTarget, Decision, Refusal, RouteKind, RouteRequest, Router};
 use switchboard::server::SipHandler;
-use switchboard::transaction::TimerConfig;
 use switchboard::sip::{response_for, HeaderName, Message, Method, RequestBuilder};
+use switchboard::transaction::TimerConfig;
 use switchboard::transport::{Handler, Incoming, Outgoing, Transport};
 
 pub const DIALED: &str = "+15551234567";
@@ -67,7 +67,9 @@ pub fn handler(shards: usize, max_calls: usize) -> Arc<SipHandler> {
         },
         ..B2buaConfig::default()
     };
-    let cores = (0..shards).map(|i| B2bua::new(config.clone(), 1000 + i as u64)).collect();
+    let cores = (0..shards)
+        .map(|i| B2bua::new(config.clone(), 1000 + i as u64))
+        .collect();
     Arc::new(SipHandler::sharded(String::new(), cores, Arc::new(OneAgent), None))
 }
 
@@ -106,12 +108,18 @@ pub fn call(handler: &SipHandler, ending: Ending, out: &mut Vec<Outgoing>) -> Re
         let ack = carrier_request(&invite, Method::Ack, terminated.to().ok().and_then(|t| t.tag), 1, true);
         exchange(handler, carrier(), ack, out, agent())?;
         // The agent answers its CANCEL 200 and its INVITE 487, which we ACK.
-        exchange(handler, agent(), response_for(&agent_cancel, 200, "OK").build().to_bytes(), out, carrier())?;
+        exchange(
+            handler,
+            agent(),
+            response_for(&agent_cancel, 200, "OK").build().to_bytes(),
+            out,
+            carrier(),
+        )?;
         exchange(handler, agent(), agent_answer(&agent_invite, 487), out, carrier())?;
         return Ok(terminated.status().unwrap_or(0));
     }
-    let ok = exchange(handler, agent(), agent_answer(&agent_invite, 200), out, carrier())?
-        .ok_or("no 200 at the carrier")?;
+    let ok =
+        exchange(handler, agent(), agent_answer(&agent_invite, 200), out, carrier())?.ok_or("no 200 at the carrier")?;
     expect_status(&ok, 200)?;
     let our_tag = ok.to().ok().and_then(|t| t.tag).map(Bytes::copy_from_slice);
     let ack = carrier_request(&invite, Method::Ack, our_tag.as_deref(), 1, false);
@@ -123,13 +131,25 @@ pub fn call(handler: &SipHandler, ending: Ending, out: &mut Vec<Outgoing>) -> Re
             let bye = carrier_request(&invite, Method::Bye, our_tag.as_deref(), 2, false);
             let sent = exchange_all(handler, carrier(), bye, out, &[(carrier(), 200)])?;
             let agent_bye = last_to(&sent, agent()).ok_or("the agent got no BYE")?;
-            exchange(handler, agent(), response_for(&agent_bye, 200, "OK").build().to_bytes(), out, carrier())?;
+            exchange(
+                handler,
+                agent(),
+                response_for(&agent_bye, 200, "OK").build().to_bytes(),
+                out,
+                carrier(),
+            )?;
         }
         Ending::AgentBye => {
             let bye = agent_bye(&agent_invite);
             let sent = exchange_all(handler, agent(), bye, out, &[(agent(), 200)])?;
             let carrier_bye = last_to(&sent, carrier()).ok_or("the carrier got no BYE")?;
-            exchange(handler, carrier(), response_for(&carrier_bye, 200, "OK").build().to_bytes(), out, agent())?;
+            exchange(
+                handler,
+                carrier(),
+                response_for(&carrier_bye, 200, "OK").build().to_bytes(),
+                out,
+                agent(),
+            )?;
         }
         Ending::Cancel => unreachable!(),
     }
@@ -201,7 +221,10 @@ fn exchange_all(
         let message = Message::parse(o.bytes).map_err(|e| format!("the handler sent unparsable bytes: {e}"))?;
         if let Some(status) = message.status() {
             if status == 481 || status >= 500 {
-                return Err(format!("the handler answered {status}: {}", String::from_utf8_lossy(message.raw())));
+                return Err(format!(
+                    "the handler answered {status}: {}",
+                    String::from_utf8_lossy(message.raw())
+                ));
             }
             if answers.contains(&(o.destination, status)) {
                 answered += 1;
@@ -225,7 +248,10 @@ fn expect_status(message: &Message, status: u16) -> Result<(), String> {
 
 fn carrier_invite(call_id: &str, n: u64) -> Message {
     RequestBuilder::new(Method::Invite, format!("sip:{DIALED}@{ADVERTISED}").as_bytes())
-        .header(HeaderName::Via, format!("SIP/2.0/TCP 192.0.2.1:5060;branch=z9hG4bKc{n}i"))
+        .header(
+            HeaderName::Via,
+            format!("SIP/2.0/TCP 192.0.2.1:5060;branch=z9hG4bKc{n}i"),
+        )
         .header(HeaderName::MaxForwards, "70")
         .header(HeaderName::From, "<sip:+14155550100@192.0.2.1>;tag=c1")
         .header(HeaderName::To, format!("<sip:{DIALED}@{ADVERTISED}>"))
@@ -280,16 +306,22 @@ fn agent_answer(agent_invite: &Message, status: u16) -> Bytes {
 fn agent_bye(agent_invite: &Message) -> Bytes {
     let our_tag = String::from_utf8_lossy(agent_invite.from().unwrap().tag.unwrap()).into_owned();
     let call_id = agent_invite.call_id().unwrap_or_default();
-    RequestBuilder::new(Method::Bye, format!("sip:switchboard@{ADVERTISED};transport=tcp").as_bytes())
-        .header(
-            HeaderName::Via,
-            format!("SIP/2.0/TCP 192.0.2.10:5090;branch=z9hG4bKab{}", String::from_utf8_lossy(call_id)),
-        )
-        .header(HeaderName::MaxForwards, "70")
-        .header(HeaderName::From, "<sip:agent@livekit.test>;tag=a1")
-        .header(HeaderName::To, format!("<sip:x@{ADVERTISED}>;tag={our_tag}"))
-        .header(HeaderName::CallId, call_id)
-        .header(HeaderName::CSeq, "1 BYE")
-        .build()
-        .to_bytes()
+    RequestBuilder::new(
+        Method::Bye,
+        format!("sip:switchboard@{ADVERTISED};transport=tcp").as_bytes(),
+    )
+    .header(
+        HeaderName::Via,
+        format!(
+            "SIP/2.0/TCP 192.0.2.10:5090;branch=z9hG4bKab{}",
+            String::from_utf8_lossy(call_id)
+        ),
+    )
+    .header(HeaderName::MaxForwards, "70")
+    .header(HeaderName::From, "<sip:agent@livekit.test>;tag=a1")
+    .header(HeaderName::To, format!("<sip:x@{ADVERTISED}>;tag={our_tag}"))
+    .header(HeaderName::CallId, call_id)
+    .header(HeaderName::CSeq, "1 BYE")
+    .build()
+    .to_bytes()
 }
