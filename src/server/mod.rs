@@ -305,9 +305,11 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         true => Some(journal::Recovery::open(&config.journal, self::data_dir(config))?),
         false => None,
     };
+    let mut b2bua = config.b2bua.clone();
+    b2bua.default_country = config.routing.default_country.clone();
     let cores: Vec<_> = (0..shard_count(config.sip.shards))
         .map(|_| {
-            let core = crate::b2bua::B2bua::new(config.b2bua.clone(), rand::random());
+            let core = crate::b2bua::B2bua::new(b2bua.clone(), rand::random());
             match recovery.is_some() {
                 true => core.with_journal(),
                 false => core,
@@ -331,7 +333,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let outbound = Arc::new(
         crate::routing::outbound::DirectoryOutboundRouter::new(directory.clone(), config.outbound.clone())
             .with_tls_names(tls_names)
-            .with_lookup(Arc::new(resolver.clone())),
+            .with_lookup(Arc::new(resolver.clone()))
+            .with_default_country(&config.routing.default_country),
     );
     let hosts = hosts::watch(
         resolver.clone(),
@@ -349,7 +352,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         handler.with_outbound(livekit, outbound).with_gate(
             admission::Gate::new(config.security.clone(), directory.clone())
                 .with_shared_nonces(nonce_secret, crate::clock::now(), unix_ms())
-                .with_outbound_sources(&config.outbound.livekit_sources),
+                .with_outbound_sources(&config.outbound.livekit_sources)
+                .with_default_country(&config.routing.default_country),
         ),
     );
     let listeners = transport::start(&config.sip, tls, handler.clone())
