@@ -346,7 +346,10 @@ fn a_routing_workflow_uploaded_through_a_routes_calls_on_b() {
         b_metrics.contains("workflow_loads_total{from=\"artifact\"} 1"),
         "{b_metrics}"
     );
-    assert!(!b_metrics.contains("workflow_loads_total{from=\"compile\"}"), "{b_metrics}");
+    assert!(
+        !b_metrics.contains("workflow_loads_total{from=\"compile\"}"),
+        "{b_metrics}"
+    );
     assert!(common::metrics(&a).contains("workflow_loads_total{from=\"compile\"} 1"));
 }
 
@@ -360,7 +363,13 @@ fn an_instance_that_missed_pruned_changes_loads_the_directory_whole() {
     let now = "2026-12-06T00:00:00Z";
     let first = switchboard::api::orgs::create(&a, "First", now).unwrap().org_id;
     let second = switchboard::api::orgs::create(&a, "Second", now).unwrap().org_id;
-    let changes = || cluster.sql("SELECT count(*) FROM changes").trim().parse::<u32>().unwrap();
+    let changes = || {
+        cluster
+            .sql("SELECT count(*) FROM changes")
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
     let written = changes();
     assert!(written >= 4, "an org and its key, twice: {written}");
     // Recent changes stay, however many rows the feed keeps.

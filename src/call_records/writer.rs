@@ -67,7 +67,14 @@ fn run(config: &CallRecordsConfig, log: &dyn CallStore, directory: &Directory, s
             std::mem::swap(&mut pending.bytes, &mut taken);
             pending.calls = 0;
         }
-        write(log, directory, &mut attribution, &taken, (&mut sequence, instance), mask_numbers);
+        write(
+            log,
+            directory,
+            &mut attribution,
+            &taken,
+            (&mut sequence, instance),
+            mask_numbers,
+        );
         taken.clear();
         if taken.capacity() > KEEP_CAPACITY {
             taken = Vec::new();

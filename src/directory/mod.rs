@@ -175,7 +175,10 @@ impl Directory {
             }
         }
         self.current.store(Arc::new(next));
-        tracing::info!(objects = rows.len(), "missed changes were pruned from the feed: loaded the directory whole");
+        tracing::info!(
+            objects = rows.len(),
+            "missed changes were pruned from the feed: loaded the directory whole"
+        );
         Ok(rows.into_iter().map(Write::Put).collect())
     }
 

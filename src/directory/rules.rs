@@ -152,7 +152,10 @@ fn check_room(before: &Snapshot, after: &Snapshot, puts: &[Object], limits: &Lim
     let mut gaining = HashSet::new();
     for object in puts {
         if let Object::PhoneNumber(n) = object {
-            if before.number(&n.phone_number).is_none_or(|held| held.org_id != n.org_id) {
+            if before
+                .number(&n.phone_number)
+                .is_none_or(|held| held.org_id != n.org_id)
+            {
                 gaining.insert(n.org_id.as_str());
             }
         }

@@ -146,14 +146,16 @@ impl Workflows {
             engine: self.fingerprint,
         };
         match artifacts.get(&key) {
-            Ok(Some((artifact, artifact_hash))) => match self.engine.deserialize_checked(hash, &artifact, artifact_hash) {
-                Ok(workflow) => {
-                    metrics::counter!("workflow_loads_total", "from" => "artifact").increment(1);
-                    self.compiled.insert(workflow.clone());
-                    return Ok(workflow);
+            Ok(Some((artifact, artifact_hash))) => {
+                match self.engine.deserialize_checked(hash, &artifact, artifact_hash) {
+                    Ok(workflow) => {
+                        metrics::counter!("workflow_loads_total", "from" => "artifact").increment(1);
+                        self.compiled.insert(workflow.clone());
+                        return Ok(workflow);
+                    }
+                    Err(err) => tracing::warn!(%err, "stored workflow artifact refused; compiling again"),
                 }
-                Err(err) => tracing::warn!(%err, "stored workflow artifact refused; compiling again"),
-            },
+            }
             Ok(None) => {}
             Err(err) => tracing::warn!(%err, "cannot read stored workflow artifacts; compiling"),
         }

@@ -49,9 +49,13 @@ struct Stores {
 }
 
 fn open_stores(config: &Config) -> Result<Stores, ServeError> {
-    let instance = config
-        .store
-        .instance_name(config.sip.udp_listen.or(config.sip.tcp_listen).or(config.sip.tls_listen));
+    let instance = config.store.instance_name(
+        config
+            .sip
+            .udp_listen
+            .or(config.sip.tcp_listen)
+            .or(config.sip.tls_listen),
+    );
     let path = &config.store.path;
     Ok(match &config.store.url {
         Some(url) => {
@@ -120,7 +124,12 @@ fn open_routing(
     tracing::info!(store = %config.store.path.display(), numbers = snapshot.number_count(), static_routes = fallback.as_ref().map_or(0, |t| t.len()), livekit = %config.routing.livekit_host, "routing loaded");
     let workflows = Arc::new(open_workflows(config, &snapshot, stores.artifacts.as_ref())?);
     if let Some(store) = &stores.shared {
-        follow_peers(store, directory.clone(), workflows.clone(), config.store.changes.clone())?;
+        follow_peers(
+            store,
+            directory.clone(),
+            workflows.clone(),
+            config.store.changes.clone(),
+        )?;
     }
     let router = crate::routing::DirectoryRouter::new(directory.clone(), config.routing.livekit_host.clone(), fallback)
         .with_workflows(workflows.clone())

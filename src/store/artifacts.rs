@@ -63,7 +63,6 @@ impl Artifacts {
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.connection.lock().unwrap_or_else(|p| p.into_inner())
     }
-
 }
 
 impl ArtifactStore for Artifacts {
@@ -96,7 +95,10 @@ mod tests {
     fn an_artifact_comes_back_with_its_recorded_hash() {
         let dir = tempfile::tempdir().unwrap();
         let artifacts = Artifacts::open(&dir.path().join("s.db")).unwrap();
-        let key = |source| ArtifactKey { source, engine: [9; 32] };
+        let key = |source| ArtifactKey {
+            source,
+            engine: [9; 32],
+        };
         artifacts.put(&key([1; 32]), b"machine code", [2; 32]).unwrap();
         assert_eq!(
             artifacts.get(&key([1; 32])).unwrap(),

@@ -673,6 +673,7 @@ mod tests {
             ringing_at: Some("2025-11-24T16:00:00.135Z".into()),
             answered_at: Some("2025-11-24T16:00:00.999Z".into()),
             ended_at: "2025-11-24T16:01:00.001Z".into(),
+            instance: None,
         };
         {
             let c = Connection::open(&path).unwrap();

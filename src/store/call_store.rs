@@ -97,7 +97,6 @@ pub fn record_key(id: &str) -> Option<i64> {
     i64::from_str_radix(hex, 16).ok().filter(|k| *k >= 0)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

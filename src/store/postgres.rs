@@ -430,12 +430,9 @@ impl Inner {
             .map_err(pg)?;
         let (count, through): (i64, i64) = (gone.get(0), gone.get(1));
         if count > 0 {
-            tx.execute(
-                "UPDATE changes_pruned SET through = greatest(through, $1)",
-                &[&through],
-            )
-            .await
-            .map_err(pg)?;
+            tx.execute("UPDATE changes_pruned SET through = greatest(through, $1)", &[&through])
+                .await
+                .map_err(pg)?;
         }
         tx.commit().await.map_err(pg)?;
         Ok(count as u64)

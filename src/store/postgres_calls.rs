@@ -100,7 +100,10 @@ impl CallStore for PgStore {
                 .map_err(pg)?;
             // The key `keep` rows down from the newest, read off the primary key's index.
             let oldest_kept = tx
-                .query_opt("SELECT key FROM call_records ORDER BY key DESC OFFSET $1 LIMIT 1", &[&keep])
+                .query_opt(
+                    "SELECT key FROM call_records ORDER BY key DESC OFFSET $1 LIMIT 1",
+                    &[&keep],
+                )
                 .await
                 .map_err(pg)?;
             if let Some(row) = oldest_kept {
