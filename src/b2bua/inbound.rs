@@ -11,7 +11,7 @@ use super::call::{Call, CallFacts, CallKey, CallTimer, Direction, Leg, Outcome, 
 use super::relay;
 use super::session_timer::delta_seconds;
 use super::{B2bua, CallError, CallEvent, EndedBy, Peer, Role};
-use crate::routing::{AgentTarget, RouteQuery};
+use crate::routing::{AgentTarget, Query, RouteQuery};
 use crate::sip::{response_for, HeaderName, Message};
 use crate::transaction::{TxEvent, TxId};
 use crate::transport::Transport;
@@ -48,6 +48,7 @@ impl B2bua {
             invite: invite.clone(),
         };
         let waiting = Awaiting {
+            direction: Direction::Inbound,
             invite,
             from,
             server,
@@ -56,7 +57,7 @@ impl B2bua {
             started: now,
             deadline: now,
         };
-        self.await_route(now, waiting, facts);
+        self.await_route(now, waiting, Query::Inbound(Box::new(facts)));
     }
 
     /// The route is decided: build the agent's INVITE and start the call.
