@@ -352,6 +352,40 @@ fn a_silent_carrier_gives_the_agent_503_with_a_reason() {
 }
 
 #[test]
+fn a_carrier_host_waiting_for_its_first_dns_answer_holds_up_no_other_call() {
+    // A name server that never answers: the trunk's host waits out its first lookup
+    // (first_lookup_ms, under route_timeout_ms) on a routing worker. Meanwhile the SIP thread and the call core go
+    // on: another call, needing the core, gets its final answer at once.
+    let silent_dns = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let o = Outbound::start(&format!(
+        "[resolver]\nnameservers = [\"{}\"]\nfirst_lookup_ms = 1500\n",
+        silent_dns.local_addr().unwrap()
+    ));
+    o.point_trunk_at("carrier.silent.test:5060", "UDP");
+    std::thread::scope(|s| {
+        let outbound = s.spawn(|| {
+            let started = Instant::now();
+            o.livekit(&o.expect(503, "carrier address unresolvable"), DIALED, DEMO_NUMBER, 1);
+            started.elapsed()
+        });
+        // The agent's INVITE is in (SIPp starts in well under this), waiting on DNS.
+        std::thread::sleep(Duration::from_millis(700));
+        let started = Instant::now();
+        assert_eq!(common::invite_status(&o.server, "+15550009999", "probe-dns-1"), 404);
+        let other = started.elapsed();
+        let waited = outbound.join().unwrap();
+        assert!(
+            waited > Duration::from_millis(1000),
+            "the outbound call waited for DNS: {waited:?}"
+        );
+        assert!(
+            other < Duration::from_millis(500),
+            "the other call waited for it: {other:?}"
+        );
+    });
+}
+
+#[test]
 fn a_carrier_port_answering_icmp_port_unreachable_gives_the_agent_503_at_once() {
     // Nothing listens on the carrier's port: the kernel's ICMP "port unreachable" ends the
     // carrier leg at once (IP_RECVERR), well before the 20 s response timeout.
