@@ -3,6 +3,7 @@
 //! fail loudly, naming the package to install, instead of skipping.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod dns;
 
 use std::io::Write;
