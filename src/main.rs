@@ -205,7 +205,7 @@ fn workflow_test(module: &Path, input: &str, tz: Option<String>, config: Option<
     let context =
         dry_run::context(&input, routing.tz.as_deref(), std::time::SystemTime::now()).map_err(anyhow::Error::msg)?;
     let run = engine.run(&workflow, context.clone());
-    let report = dry_run::answer(&snapshot, &routing, &context, &run);
+    let report = dry_run::answer(&snapshot, &routing, &config.routing.default_country, &context, &run);
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -260,6 +260,10 @@ pub async fn test(
         .await
         .map_err(|_| ApiError::Conflict("the run was interrupted".into()))?;
     Ok(Json(crate::routing::dry_run::answer(
-        &snapshot, &config, &context, &run,
+        &snapshot,
+        &config,
+        &state.default_country,
+        &context,
+        &run,
     )))
 }

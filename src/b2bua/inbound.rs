@@ -27,13 +27,13 @@ impl B2bua {
             self.refuse(now, server, &invite, &error, from.addr, Direction::Inbound);
             return;
         }
-        let Some(called) = dialed_number(&invite) else {
+        let Some(called) = dialed_number(&invite, &self.config.default_country) else {
             // RFC 3261 §21.4.22: no phone number in the Request-URI (or To).
             let error = CallError::Refused(crate::routing::Refusal::AddressIncomplete);
             self.refuse(now, server, &invite, &error, from.addr, Direction::Inbound);
             return;
         };
-        let calling = calling_number(&invite);
+        let calling = calling_number(&invite, &self.config.default_country);
         let caller_name = invite
             .from()
             .ok()
@@ -280,8 +280,8 @@ impl B2bua {
             direction,
             facts: Box::new(CallFacts {
                 source: unplaced.source,
-                called: dialed_number(invite),
-                caller: calling_number(invite),
+                called: dialed_number(invite, &self.config.default_country),
+                caller: calling_number(invite, &self.config.default_country),
                 target: None,
                 started: unplaced.started,
                 first_provisional: None,

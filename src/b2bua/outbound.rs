@@ -56,7 +56,7 @@ impl B2bua {
                 return;
             }
         };
-        let caller_id = calling_number(&invite);
+        let caller_id = calling_number(&invite, &self.config.default_country);
         let raw = invite.raw();
         let facts = OutboundQuery {
             agent_version_id: header_text(&invite, AGENT_VERSION_HEADER).map(str::to_owned),

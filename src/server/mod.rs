@@ -297,7 +297,9 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         true => Some(journal::Recovery::open(&config.journal, self::data_dir(config))?),
         false => None,
     };
-    let mut core = crate::b2bua::B2bua::new(config.b2bua.clone(), rand::random());
+    let mut b2bua = config.b2bua.clone();
+    b2bua.default_country = config.routing.default_country.clone();
+    let mut core = crate::b2bua::B2bua::new(b2bua, rand::random());
     if recovery.is_some() {
         core = core.with_journal();
     }
@@ -318,7 +320,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let outbound = Arc::new(
         crate::routing::outbound::DirectoryOutboundRouter::new(directory.clone(), config.outbound.clone())
             .with_tls_names(tls_names)
-            .with_lookup(Arc::new(resolver.clone())),
+            .with_lookup(Arc::new(resolver.clone()))
+            .with_default_country(&config.routing.default_country),
     );
     let hosts = hosts::watch(
         resolver.clone(),
@@ -336,7 +339,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         handler.with_outbound(livekit, outbound).with_gate(
             admission::Gate::new(config.security.clone(), directory.clone())
                 .with_shared_nonces(nonce_secret, crate::clock::now(), unix_ms())
-                .with_outbound_sources(&config.outbound.livekit_sources),
+                .with_outbound_sources(&config.outbound.livekit_sources)
+                .with_default_country(&config.routing.default_country),
         ),
     );
     let listeners = transport::start(&config.sip, tls, handler.clone())
