@@ -7,9 +7,8 @@ use bytes::Bytes;
 
 use super::agent_leg::{self, calling_number, dialed_number, AgentInvite};
 use super::awaiting_route::{Awaiting, Unplaced};
-use super::call::{Call, CallFacts, CallKey, CallTimer, Direction, Leg, Outcome, Phase, RouteFacts, Side};
+use super::call::{Call, CallFacts, CallKey, CallTimer, Direction, Invitation, Leg, Outcome, RouteFacts, Side, State};
 use super::relay;
-use super::session_timer::delta_seconds;
 use super::{B2bua, CallError, CallEvent, EndedBy, Peer, Role};
 use crate::routing::{AgentTarget, RouteQuery};
 use crate::sip::{response_for, HeaderName, Message};
@@ -27,13 +26,13 @@ impl B2bua {
             self.refuse(now, server, &invite, &error, from.addr, Direction::Inbound);
             return;
         }
-        let Some(called) = dialed_number(&invite) else {
+        let Some(called) = dialed_number(&invite, &self.config.default_country) else {
             // RFC 3261 §21.4.22: no phone number in the Request-URI (or To).
             let error = CallError::Refused(crate::routing::Refusal::AddressIncomplete);
             self.refuse(now, server, &invite, &error, from.addr, Direction::Inbound);
             return;
         };
-        let calling = calling_number(&invite);
+        let calling = calling_number(&invite, &self.config.default_country);
         let caller_name = invite
             .from()
             .ok()
@@ -186,10 +185,19 @@ impl B2bua {
         }
     }
 
-    /// Index a new call, arm its timers and send the INVITE on the leg we place.
+    /// Send the INVITE on the leg we place, index the new call and arm its timers.
     pub(super) fn start_call(&mut self, now: Instant, key: CallKey, mut call: Call, invite: Message, branch: Bytes) {
-        call.agent_invite = Some(Box::new(invite.clone()));
-        let (server, peer, direction) = (call.carrier_invite_tx, call.agent.peer, call.direction);
+        let State::Trying(trying) = call.take_state() else {
+            return;
+        };
+        let server = trying.server;
+        let tx = self.send_request(now, key, Role::AgentInvite, &invite, branch, call.agent.peer);
+        call.state = State::Ringing(trying.place(Invitation {
+            request: Box::new(invite),
+            tx,
+            responded: false,
+        }));
+        let direction = call.direction;
         self.by_call_id
             .insert(call.carrier.call_id.clone(), (key, Side::Carrier));
         self.by_call_id.insert(call.agent.call_id.clone(), (key, Side::Agent));
@@ -202,10 +210,6 @@ impl B2bua {
         };
         self.schedule(key, now + response_timeout, CallTimer::AgentResponse);
         self.schedule(key, now + self.config.max_call_duration(), CallTimer::MaxDuration);
-        let tx = self.send_request(now, key, Role::AgentInvite, &invite, branch, peer);
-        if let Some(call) = self.calls.get_mut(&key) {
-            call.agent_invite_tx = Some(tx);
-        }
     }
 
     /// Checks before any routing work: limits, loops, session interval.
@@ -279,8 +283,8 @@ impl B2bua {
             direction,
             facts: Box::new(CallFacts {
                 source: unplaced.source,
-                called: dialed_number(invite),
-                caller: calling_number(invite),
+                called: dialed_number(invite, &self.config.default_country),
+                caller: calling_number(invite, &self.config.default_country),
                 target: None,
                 started: unplaced.started,
                 first_provisional: None,
@@ -347,8 +351,11 @@ impl B2bua {
     fn on_agent_failure(&mut self, now: Instant, key: CallKey, response: &Message) {
         let status = response.status().unwrap_or(500);
         let Some(call) = self.calls.get(&key) else { return };
+        if !call.is_early() {
+            return;
+        }
         let direction = call.direction;
-        let cancelled = call.cancel_pending || call.carrier_invite.is_none();
+        let cancelled = matches!(call.state, State::Cancelling(_));
         let error = CallError::rejected(direction, status);
         if !cancelled {
             self.fail_carrier(now, key, &error);
@@ -359,9 +366,7 @@ impl B2bua {
             487 => Outcome::Canceled,
             _ => Outcome::Failed,
         };
-        let Some(call) = self.calls.get(&key).filter(|c| c.phase == Phase::Ringing) else {
-            return;
-        };
+        let Some(call) = self.calls.get(&key) else { return };
         let reported = if cancelled { 487 } else { status };
         let verdict = call.verdict_or(outcome, reported, EndedBy::party(Side::Agent, direction));
         self.end_with(key, verdict);
@@ -370,19 +375,24 @@ impl B2bua {
     fn on_agent_provisional(&mut self, now: Instant, key: CallKey, response: &Message) {
         let contact = self.contact(self.leg_transport(key, Side::Carrier)).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
-        call.agent_responded = true;
-        let status = response.status().unwrap_or(100);
-        if call.cancel_pending {
-            self.send_agent_cancel(now, key);
+        let Some(invitation) = call.invitation_mut() else {
             return;
+        };
+        invitation.responded = true;
+        if let State::Cancelling(cancelling) = &call.state {
+            if cancelling.cancel_pending {
+                self.send_agent_cancel(now, key);
+                return;
+            }
         }
+        let status = response.status().unwrap_or(100);
         if status == 100 {
             return;
         }
         learn_remote(&mut call.agent, response, true);
-        let Some(invite) = &call.carrier_invite else { return };
-        let relayed = relay::relay_response(invite, response, &call.carrier.local_tag, &contact);
-        let server = call.carrier_invite_tx;
+        let State::Ringing(ringing) = &call.state else { return };
+        let relayed = relay::relay_response(&ringing.caller.invite, response, &call.carrier.local_tag, &contact);
+        let server = ringing.caller.server;
         if call.facts.first_provisional.is_none() {
             call.facts.first_provisional = Some(now);
             self.events.push_back(CallEvent::Ringing {
@@ -397,30 +407,33 @@ impl B2bua {
         let contact = self.contact(self.leg_transport(key, Side::Carrier)).to_owned();
         let t1 = self.config.timers.t1;
         let Some(call) = self.calls.get_mut(&key) else { return };
-        call.agent_responded = true;
         learn_remote(&mut call.agent, response, true);
-        if call.cancel_pending || call.carrier_invite.is_none() {
-            // The caller gave up, or we gave up for it, while the agent answered: ACK and
-            // BYE the agent (RFC 3261 §13.2.2.4, §15), so it runs no call nobody is on.
-            let verdict = call.verdict_or(Outcome::Canceled, 487, EndedBy::party(Side::Carrier, call.direction));
-            self.ack_agent(key);
-            self.bye(now, key, Side::Agent);
-            self.keep_acking(key);
-            self.end_with(key, verdict);
-            return;
-        }
-        let Some(invite) = call.carrier_invite.take() else {
-            return;
+        let ringing = match call.take_state() {
+            State::Ringing(ringing) => ringing,
+            State::Cancelling(cancelling) => {
+                // The caller gave up, or we gave up for it, while the agent answered: ACK
+                // and BYE the agent (RFC 3261 §13.2.2.4, §15), so it runs no call nobody
+                // is on.
+                let tx = cancelling.placed.tx;
+                call.state = State::Cancelling(cancelling);
+                let verdict = call.verdict_or(Outcome::Canceled, 487, EndedBy::party(Side::Carrier, call.direction));
+                let ack = self.ack_agent(key);
+                self.bye(now, key, Side::Agent);
+                if let Some(ack) = ack {
+                    self.keep_acking(key, tx, ack);
+                }
+                self.end_with(key, verdict);
+                return;
+            }
+            other => {
+                call.state = other;
+                return;
+            }
         };
-        let relayed = relay::relay_response(&invite, response, &call.carrier.local_tag, &contact);
-        let server = call.carrier_invite_tx;
-        call.phase = Phase::Answered;
+        let relayed = relay::relay_response(&ringing.caller.invite, response, &call.carrier.local_tag, &contact);
+        let server = ringing.caller.server;
+        call.state = State::Answered(ringing.answer(response, relayed.to_bytes(), t1));
         call.facts.answered = Some(now);
-        call.ok_to_carrier = Some((relayed.to_bytes(), t1));
-        call.session_expires = response
-            .header(HeaderName::SessionExpires)
-            .and_then(delta_seconds)
-            .or(call.session_expires);
         let after = now.duration_since(call.facts.started);
         let direction = call.direction;
         self.events.push_back(CallEvent::Answered { after, direction });
@@ -442,18 +455,9 @@ impl B2bua {
         if self.cancel_routing(now, key) {
             return;
         }
-        let Some(call) = self.calls.get_mut(&key) else { return };
-        if call.phase != Phase::Ringing {
-            return;
+        if self.fail_carrier(now, key, &CallError::Cancelled) {
+            self.cancel_agent_leg(now, key);
         }
-        let Some(invite) = call.carrier_invite.take() else {
-            return;
-        };
-        let (invite_tx, tag) = (call.carrier_invite_tx, call.carrier.local_tag.clone());
-        let failure = CallError::Cancelled.response(self.config.failure_status, self.config.no_answer_status);
-        let terminated = self.failure_response(&invite, &failure, Some(tag));
-        self.respond(now, invite_tx, &terminated);
-        self.cancel_agent_leg(now, key);
     }
 
     /// Cancel the agent leg now if it has answered anything, else as soon as it does
@@ -463,10 +467,14 @@ impl B2bua {
         let grace = now + self.config.timers.timeout();
         self.schedule(key, grace, CallTimer::CancelGrace);
         let Some(call) = self.calls.get_mut(&key) else { return };
-        call.cancel_pending = true;
-        if call.agent_responded {
+        let State::Cancelling(cancelling) = &mut call.state else {
+            return;
+        };
+        cancelling.cancel_pending = true;
+        if cancelling.placed.responded {
             self.send_agent_cancel(now, key);
-        } else if let Some(tx) = call.agent_invite_tx {
+        } else {
+            let tx = cancelling.placed.tx;
             let mut out = std::mem::take(&mut self.scratch);
             self.txns.stop_retransmitting(tx, &mut out);
             self.apply(now, &mut out);
@@ -475,20 +483,20 @@ impl B2bua {
     }
 
     /// The call is about to be forgotten after we ACKed a 2xx nobody wanted: its INVITE
-    /// transaction (RFC 6026 Accepted, until Timer M) answers each 2xx resent because our
-    /// ACK was lost with the same ACK again.
-    fn keep_acking(&mut self, key: CallKey) {
+    /// transaction `tx` (RFC 6026 Accepted, until Timer M) answers each 2xx resent because
+    /// our ACK was lost with the same ACK again.
+    fn keep_acking(&mut self, key: CallKey, tx: TxId, ack: Bytes) {
         let Some(call) = self.calls.get(&key) else { return };
-        let (Some(tx), Some(ack)) = (call.agent_invite_tx, call.agent_ack.clone()) else {
-            return;
-        };
         let to = call.agent.peer;
         self.owners.insert(tx, (key, Role::Acked { ack, to }));
     }
 
     fn send_agent_cancel(&mut self, now: Instant, key: CallKey) {
         let Some(call) = self.calls.get_mut(&key) else { return };
-        let Some(invite) = &call.agent_invite else { return };
+        let State::Cancelling(cancelling) = &mut call.state else {
+            return;
+        };
+        let invite = &cancelling.placed.request;
         let cancel = relay::cancel_for(invite);
         let branch = invite
             .top_via()
@@ -497,7 +505,7 @@ impl B2bua {
             .map(Bytes::copy_from_slice)
             .unwrap_or_default();
         let peer = call.agent.peer;
-        call.cancel_pending = false;
+        cancelling.cancel_pending = false;
         self.send_request(now, key, Role::Fire, &cancel, branch, peer);
     }
 }

@@ -402,7 +402,7 @@ impl B2bua {
     fn agent_invite_of(&self, response: &Message) -> Option<Message> {
         let (call, side) = self.by_call_id.get(response.call_id()?)?;
         (*side == Side::Agent)
-            .then(|| self.calls.get(call)?.agent_invite.as_deref().cloned())
+            .then(|| Some((*self.calls.get(call)?.invitation()?.request).clone()))
             .flatten()
     }
 

@@ -149,7 +149,7 @@ impl B2bua {
     ) -> Result<Box<CarrierTarget>, CallError> {
         self.admit(invite)?;
         let dialed = dialed_user(invite).ok_or(CallError::OutboundRefused(OutboundRefusal::InvalidDestination))?;
-        let caller_id = calling_number(invite);
+        let caller_id = calling_number(invite, &self.config.default_country);
         let request = OutboundRequest {
             agent_version_id: header_text(invite, AGENT_VERSION_HEADER),
             caller_id: caller_id.as_deref(),

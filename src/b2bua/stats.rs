@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use super::call::Phase;
 use super::B2bua;
 
 /// A sample of the B2BUA's state.
@@ -26,7 +25,7 @@ pub struct Census {
 impl B2bua {
     /// Count what is live. Scans calls and transactions: call it at sampling rate.
     pub fn census(&self) -> Census {
-        let answered = self.calls.values().filter(|c| c.phase != Phase::Ringing).count();
+        let answered = self.calls.values().filter(|c| !c.is_early()).count();
         Census {
             routing: self.routing.len(),
             ringing: self.calls.len() - answered,
