@@ -10,7 +10,7 @@ use super::awaiting_route::{Awaiting, Unplaced};
 use super::call::{Call, CallFacts, CallKey, CallTimer, Direction, Invitation, Leg, Outcome, RouteFacts, Side, State};
 use super::relay;
 use super::{B2bua, CallError, CallEvent, EndedBy, Peer, Role};
-use crate::routing::{AgentTarget, RouteQuery};
+use crate::routing::{AgentTarget, Query, RouteQuery};
 use crate::sip::{response_for, HeaderName, Message};
 use crate::transaction::{TxEvent, TxId};
 use crate::transport::Transport;
@@ -47,6 +47,7 @@ impl B2bua {
             invite: invite.clone(),
         };
         let waiting = Awaiting {
+            direction: Direction::Inbound,
             invite,
             from,
             server,
@@ -55,7 +56,7 @@ impl B2bua {
             started: now,
             deadline: now,
         };
-        self.await_route(now, waiting, facts);
+        self.await_route(now, waiting, Query::Inbound(Box::new(facts)));
     }
 
     /// The route is decided: build the agent's INVITE and start the call.

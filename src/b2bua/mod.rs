@@ -15,8 +15,8 @@
 //! fault to SIP status), `call.rs` (per-call state), `peer.rs` (where answers go).
 //!
 //! Outbound calls (agent -> carrier) are the same machine with the parties swapped (see
-//! `call.rs`): `outbound.rs` (a new INVITE from LiveKit: outbound routing, media policy,
-//! trunk limits), `carrier_leg.rs` (what the carrier's INVITE carries), `carrier_auth.rs`
+//! `call.rs`): `outbound.rs` (a new INVITE from LiveKit: it waits for its outbound route
+//! like an inbound call for its route; then media policy, trunk limits), `carrier_leg.rs` (what the carrier's INVITE carries), `carrier_auth.rs`
 //! (answering the carrier's 401/407 once per challenge, with the digest arithmetic of
 //! `security::digest`), `media_policy.rs` (SRTP against the offer), `trunk_limits.rs` (calls
 //! per second and concurrent calls per trunk). Everything after the INVITE — provisional
@@ -63,7 +63,6 @@ pub use journal::{Dialog, JournalEntry, JournaledCall, CSEQ_MARGIN};
 pub use peer::{reply_peer, Peer};
 pub use stats::Census;
 
-use crate::routing::OutboundRouter;
 use crate::sip::{Message, Method};
 use crate::transaction::{ClientKey, Output, RequestMatch, ServerKey, Transactions, TxEvent, TxId};
 use crate::transport::Transport;
@@ -151,13 +150,13 @@ pub struct B2bua {
     journal_on: bool,
 }
 
-/// How a new INVITE (one that starts a call) is routed: decided by the shell from where it
-/// came (a LiveKit source places outbound calls; anyone else's are inbound, and wait for the
-/// shell to route them).
+/// Which way a new INVITE (one that starts a call) goes: decided by the shell from where it
+/// came (a LiveKit source places outbound calls; anyone else's are inbound). Either way the
+/// call waits for the shell to route it.
 #[derive(Clone, Copy)]
-enum NewCalls<'a> {
+enum NewCalls {
     Inbound,
-    Outbound(&'a dyn OutboundRouter),
+    Outbound,
 }
 
 impl B2bua {
@@ -193,14 +192,15 @@ impl B2bua {
     }
 
     /// A request from the LiveKit side (the shell decides that by its source address). A new
-    /// INVITE is an outbound call, placed as `router` decides; anything else is handled
-    /// exactly as [`B2bua::handle_request`] does (in-dialog requests find their call by
-    /// Call-ID and tags whichever way it goes).
-    pub fn handle_outbound_request(&mut self, now: Instant, request: Message, from: Peer, router: &dyn OutboundRouter) {
-        self.handle_request_as(now, request, from, NewCalls::Outbound(router));
+    /// INVITE is an outbound call: admitted, it waits for the outbound router's decision
+    /// (the same [`B2bua::poll_route`] and [`B2bua::handle_routed`]); anything else is
+    /// handled exactly as [`B2bua::handle_request`] does (in-dialog requests find their
+    /// call by Call-ID and tags whichever way it goes).
+    pub fn handle_outbound_request(&mut self, now: Instant, request: Message, from: Peer) {
+        self.handle_request_as(now, request, from, NewCalls::Outbound);
     }
 
-    fn handle_request_as(&mut self, now: Instant, request: Message, from: Peer, new_calls: NewCalls<'_>) {
+    fn handle_request_as(&mut self, now: Instant, request: Message, from: Peer, new_calls: NewCalls) {
         let Some(method) = request.method().cloned() else {
             return;
         };
@@ -225,7 +225,7 @@ impl B2bua {
         match (method, to_tag) {
             (Method::Invite, None) => match new_calls {
                 NewCalls::Inbound => self.handle_new_invite(now, request, from, server),
-                NewCalls::Outbound(router) => self.handle_new_outbound_invite(now, request, from, server, router),
+                NewCalls::Outbound => self.handle_new_outbound_invite(now, request, from, server),
             },
             (Method::Cancel, _) => self.handle_cancel(now, &request, server),
             (_, Some(_)) => self.handle_in_dialog(now, request, server),

@@ -13,8 +13,9 @@ use super::route_pool::{Deliver, RoutePool, WorkerConfig};
 use super::sip_metrics::SipMetrics;
 use crate::b2bua::{B2bua, CallEvent, CallKey, Peer, Route};
 use crate::call_records::Recorder;
+use crate::routing::outbound::NoOutbound;
 use crate::routing::outbound::SourceAcl;
-use crate::routing::{Decision, OutboundRouter, Refusal, Router};
+use crate::routing::{Decision, OutboundRouter, Refusal, Routed, Router, Routers};
 use crate::sip::{self, HeaderName, Message, Method};
 use crate::transport::{Handler, Incoming, Outgoing};
 
@@ -81,12 +82,12 @@ impl SipHandler {
             handler: Arc::downgrade(self),
             dispatcher: dispatcher.clone(),
         });
-        let pool = RoutePool::start(config, self.router.clone(), deliver);
+        let pool = RoutePool::start(config, self.routers(), deliver);
         let _ = self.routing.set((pool, dispatcher));
     }
 
     /// The router's decision for a call waiting for it: the call goes on.
-    pub fn handle_routed(&self, call: CallKey, decision: Decision, out: &mut Vec<Outgoing>) {
+    pub fn handle_routed(&self, call: CallKey, decision: Routed, out: &mut Vec<Outgoing>) {
         let mut core = self.lock();
         core.handle_routed(crate::clock::now(), call, decision);
         self.drain(&mut core, out);
@@ -116,12 +117,22 @@ impl SipHandler {
         self
     }
 
-    /// The outbound router, when `source` is LiveKit's.
-    fn outbound_router(&self, source: std::net::SocketAddr) -> Option<&dyn OutboundRouter> {
+    /// Whether `source` is LiveKit's: its new INVITEs are agents' outbound calls.
+    fn is_livekit(&self, source: std::net::SocketAddr) -> bool {
         self.outbound
             .as_ref()
-            .filter(|(livekit, _)| livekit.contains(source.ip()))
-            .map(|(_, router)| &**router)
+            .is_some_and(|(livekit, _)| livekit.contains(source.ip()))
+    }
+
+    /// Both routers, for the workers (no outbound calls when none is configured).
+    fn routers(&self) -> Routers {
+        Routers {
+            inbound: self.router.clone(),
+            outbound: self
+                .outbound
+                .as_ref()
+                .map_or_else(|| Arc::new(NoOutbound) as Arc<dyn OutboundRouter>, |(_, r)| r.clone()),
+        }
     }
 
     /// Stop taking new calls: OPTIONS and new INVITEs are answered 503 from now on.
@@ -228,9 +239,9 @@ impl SipHandler {
                 connection: incoming.connection,
             };
             let mut core = self.lock();
-            match self.outbound_router(incoming.source) {
-                Some(outbound) => core.handle_outbound_request(crate::clock::now(), request, from, outbound),
-                None => core.handle_request(crate::clock::now(), request, from),
+            match self.is_livekit(incoming.source) {
+                true => core.handle_outbound_request(crate::clock::now(), request, from),
+                false => core.handle_request(crate::clock::now(), request, from),
             }
             self.drain(&mut core, out);
             let route = core.poll_route();
@@ -367,17 +378,16 @@ impl SipHandler {
     /// the route is decided here.
     fn route(&self, route: Route, out: &mut Vec<Outgoing>) {
         let Some((pool, dispatcher)) = self.routing.get() else {
-            let decision = self.router.route(&route.facts.request(std::time::SystemTime::now()));
+            let decision = self.routers().decide(&route.facts, std::time::SystemTime::now());
             self.handle_routed(route.call, decision, out);
             return;
         };
         for o in out.drain(..) {
             dispatcher.send(o);
         }
-        let org = self.router.org_of(&route.facts.called);
-        if let Err((_, route)) = pool.submit(org, route) {
+        if let Err((_, route)) = pool.submit(route) {
             metrics::counter!("routing_refused_total", "reason" => "org_busy").increment(1);
-            self.handle_routed(route.call, Decision::Refuse(Refusal::Busy), out);
+            self.handle_routed(route.call, Decision::Refuse(Refusal::Busy).into(), out);
         }
     }
 
@@ -481,7 +491,7 @@ struct Delivery {
 }
 
 impl Deliver for Delivery {
-    fn deliver(&self, call: CallKey, decision: Decision) {
+    fn deliver(&self, call: CallKey, decision: Routed) {
         let Some(handler) = self.handler.upgrade() else { return };
         let mut out = Vec::new();
         handler.handle_routed(call, decision, &mut out);

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod dns;
+pub mod outbound;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
