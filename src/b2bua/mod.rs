@@ -34,6 +34,7 @@ mod failure;
 mod id_hash;
 mod inbound;
 mod journal;
+mod leg;
 pub mod media_policy;
 mod outbound;
 mod peer;
