@@ -3,6 +3,7 @@
 # Usage: bench_config WORK SIP_PORT API_PORT AGENT_PORT DB METRICS RECORDS FLUSH_MS [EXTRA_TOML]
 # (the TLS listener takes SIP_PORT + 1). JOURNAL=false turns the dialog journal off;
 # STORE_URL=postgres://... puts the directory in PostgreSQL (DB's folder keeps the rest).
+# SB_UDP_SOCKETS and SB_SHARDS set [sip] udp_sockets (default 1) and shards (default 0: one per CPU).
 bench_config() {
   local work=$1 sip=$2 api=$3 agent=$4 db=$5 metrics=$6 records=$7 flush=$8 extra=${9:-}
   local store_url=${STORE_URL:+url = \"$STORE_URL\"}
@@ -10,6 +11,7 @@ bench_config() {
 [sip]
 udp_listen = "127.0.0.1:$sip"
 udp_sockets = ${SB_UDP_SOCKETS:-1}
+shards = ${SB_SHARDS:-0}
 tcp_listen = "127.0.0.1:$sip"
 tls_listen = "127.0.0.1:$(( sip + 1 ))"
 [b2bua]
