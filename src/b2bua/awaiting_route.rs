@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::call::{CallKey, CallTimer, Direction, Side};
+use super::call::{CallKey, CallTimer, CarrierId, Direction, Side};
 use super::{B2bua, CallError, EndedBy, Peer};
 use crate::routing::{Decision, RouteQuery};
 use crate::sip::Message;
@@ -35,17 +35,22 @@ pub(super) struct Awaiting {
     pub server: TxId,
     pub called: String,
     pub calling: Option<String>,
+    /// The carrier, as the gate identified it.
+    pub carrier_id: Option<CarrierId>,
     pub started: Instant,
     /// When the route timer fires (its key in the timer table).
     pub deadline: Instant,
 }
 
-/// How a call that never got an agent leg is recorded.
+/// How a call that never got an agent leg is recorded: the facts learned at the door.
 pub(super) struct Unplaced {
     pub source: SocketAddr,
     pub direction: Direction,
     pub ended_by: EndedBy,
     pub started: Instant,
+    pub called: Option<String>,
+    pub caller: Option<String>,
+    pub carrier_id: Option<CarrierId>,
 }
 
 impl B2bua {
@@ -116,6 +121,9 @@ impl B2bua {
             direction: Direction::Inbound,
             ended_by,
             started: waiting.started,
+            called: Some(waiting.called.clone()),
+            caller: waiting.calling.clone(),
+            carrier_id: waiting.carrier_id.clone(),
         };
         self.refuse_unplaced(now, waiting.server, &waiting.invite, error, unplaced);
     }

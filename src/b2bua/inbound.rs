@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::agent_leg::{self, calling_number, dialed_number, AgentInvite};
 use super::awaiting_route::{Awaiting, Unplaced};
-use super::call::{Call, CallFacts, CallKey, CallTimer, Direction, Leg, Outcome, Phase, RouteFacts, Side};
+use super::call::{Call, CallFacts, CallKey, CallTimer, CarrierId, Direction, Leg, Outcome, Phase, RouteFacts, Side};
 use super::relay;
 use super::session_timer::delta_seconds;
 use super::{B2bua, CallError, CallEvent, EndedBy, Peer, Role};
@@ -18,22 +18,42 @@ use crate::transport::Transport;
 
 impl B2bua {
     /// A new INVITE: 100 Trying, admission, then the call waits for its route (see
-    /// `awaiting_route.rs`); the router runs in the shell, off the core.
-    pub(super) fn handle_new_invite(&mut self, now: Instant, invite: Message, from: Peer, server: TxId) {
+    /// `awaiting_route.rs`); the router runs in the shell, off the core. `carrier_id` is whose
+    /// it is, as the gate identified it. The call's facts (numbers in the configured
+    /// country, caller name, source, carrier) are worked out here once.
+    pub(super) fn handle_new_invite(
+        &mut self,
+        now: Instant,
+        invite: Message,
+        from: Peer,
+        server: TxId,
+        carrier_id: Option<CarrierId>,
+    ) {
         // 100 Trying at once (RFC 3261 §17.2.1): the carrier stops retransmitting.
         let trying = response_for(&invite, 100, "Trying").build();
         self.respond(now, server, &trying);
+        let country = &self.config.default_country;
+        let called = dialed_number(&invite, country);
+        let calling = calling_number(&invite, country);
+        let refused = |called: Option<String>| Unplaced {
+            source: from.addr,
+            direction: Direction::Inbound,
+            ended_by: EndedBy::Switchboard,
+            started: now,
+            called,
+            caller: calling.clone(),
+            carrier_id: carrier_id.clone(),
+        };
         if let Err(error) = self.admit(&invite) {
-            self.refuse(now, server, &invite, &error, from.addr, Direction::Inbound);
+            self.refuse_unplaced(now, server, &invite, &error, refused(called));
             return;
         }
-        let Some(called) = dialed_number(&invite, &self.config.default_country) else {
+        let Some(called) = called else {
             // RFC 3261 §21.4.22: no phone number in the Request-URI (or To).
             let error = CallError::Refused(crate::routing::Refusal::AddressIncomplete);
-            self.refuse(now, server, &invite, &error, from.addr, Direction::Inbound);
+            self.refuse_unplaced(now, server, &invite, &error, refused(None));
             return;
         };
-        let calling = calling_number(&invite, &self.config.default_country);
         let caller_name = invite
             .from()
             .ok()
@@ -53,6 +73,7 @@ impl B2bua {
             server,
             called,
             calling,
+            carrier_id,
             started: now,
             deadline: now,
         };
@@ -67,6 +88,7 @@ impl B2bua {
             server,
             called,
             calling,
+            carrier_id,
             started,
             ..
         } = waiting;
@@ -150,6 +172,7 @@ impl B2bua {
             source: from.addr,
             called: Some(called),
             caller: calling,
+            carrier_id,
             target: Some(RouteFacts {
                 org_id: target.org_id,
                 trunk_id: target.trunk_id,
@@ -235,7 +258,7 @@ impl B2bua {
     }
 
     /// A final failure to an INVITE that never became a call (`source`: where it came
-    /// from, which attributes a refused call to a trunk or to LiveKit).
+    /// from; LiveKit for an outbound call).
     pub(super) fn refuse(
         &mut self,
         now: Instant,
@@ -245,11 +268,15 @@ impl B2bua {
         source: std::net::SocketAddr,
         direction: Direction,
     ) {
+        let country = &self.config.default_country;
         let unplaced = Unplaced {
             source,
             direction,
             ended_by: EndedBy::Switchboard,
             started: now,
+            called: dialed_number(invite, country),
+            caller: calling_number(invite, country),
+            carrier_id: None,
         };
         self.refuse_unplaced(now, server, invite, error, unplaced);
     }
@@ -279,8 +306,9 @@ impl B2bua {
             direction,
             facts: Box::new(CallFacts {
                 source: unplaced.source,
-                called: dialed_number(invite, &self.config.default_country),
-                caller: calling_number(invite, &self.config.default_country),
+                called: unplaced.called,
+                caller: unplaced.caller,
+                carrier_id: unplaced.carrier_id,
                 target: None,
                 started: unplaced.started,
                 first_provisional: None,

@@ -55,7 +55,7 @@ use rand::{Rng, SeedableRng};
 
 pub use agent_leg::dialed_number;
 pub use awaiting_route::Route;
-pub use call::{CallEvent, CallFacts, CallKey, Direction, EndedBy, Outcome, RouteFacts, Side};
+pub use call::{CallEvent, CallFacts, CallKey, CarrierId, Direction, EndedBy, Outcome, RouteFacts, Side};
 pub use config::{B2buaConfig, ReferPolicy};
 pub use failure::{phrase, CallError, FailureResponse};
 pub use journal::{Dialog, JournalEntry, JournaledCall, CSEQ_MARGIN};
@@ -153,9 +153,11 @@ pub struct B2bua {
 /// How a new INVITE (one that starts a call) is routed: decided by the shell from where it
 /// came (a LiveKit source places outbound calls; anyone else's are inbound, and wait for the
 /// shell to route them).
-#[derive(Clone, Copy)]
 enum NewCalls<'a> {
-    Inbound,
+    /// A carrier's call, from the carrier the gate identified.
+    Inbound {
+        carrier_id: Option<CarrierId>,
+    },
     Outbound(&'a dyn OutboundRouter),
 }
 
@@ -184,11 +186,11 @@ impl B2bua {
         }
     }
 
-    /// A request that parsed and passed validation. `from` is where it came from. A new
-    /// INVITE is an inbound call: admitted, it waits for its route ([`B2bua::poll_route`],
-    /// then [`B2bua::handle_routed`]).
-    pub fn handle_request(&mut self, now: Instant, request: Message, from: Peer) {
-        self.handle_request_as(now, request, from, NewCalls::Inbound);
+    /// A request that parsed and passed validation. `from` is where it came from, `carrier_id`
+    /// whose it is, as the gate identified it. A new INVITE is an inbound call:
+    /// admitted, it waits for its route ([`B2bua::poll_route`], then [`B2bua::handle_routed`]).
+    pub fn handle_request(&mut self, now: Instant, request: Message, from: Peer, carrier_id: Option<CarrierId>) {
+        self.handle_request_as(now, request, from, NewCalls::Inbound { carrier_id });
     }
 
     /// A request from the LiveKit side (the shell decides that by its source address). A new
@@ -223,7 +225,7 @@ impl B2bua {
         let to_tag = request.to_tag().map(Bytes::copy_from_slice);
         match (method, to_tag) {
             (Method::Invite, None) => match new_calls {
-                NewCalls::Inbound => self.handle_new_invite(now, request, from, server),
+                NewCalls::Inbound { carrier_id } => self.handle_new_invite(now, request, from, server, carrier_id),
                 NewCalls::Outbound(router) => self.handle_new_outbound_invite(now, request, from, server, router),
             },
             (Method::Cancel, _) => self.handle_cancel(now, &request, server),

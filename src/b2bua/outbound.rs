@@ -111,6 +111,7 @@ impl B2bua {
             source: from.addr,
             called: Some(target.dialed),
             caller: Some(target.caller_id),
+            carrier_id: None,
             target: Some(RouteFacts {
                 org_id: target.org_id,
                 trunk_id: target.trunk_id.clone(),

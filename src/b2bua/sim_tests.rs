@@ -169,6 +169,8 @@ struct Net {
     /// deciding them at once with `Table`.
     hold_routes: bool,
     held: Vec<Route>,
+    /// The carrier the shell's gate names for the carrier's requests.
+    carrier_id: Option<CarrierId>,
 }
 
 impl Net {
@@ -190,6 +192,7 @@ impl Net {
             agent_later: Vec::new(),
             hold_routes: false,
             held: Vec::new(),
+            carrier_id: None,
         }
     }
 
@@ -301,7 +304,8 @@ impl Net {
                 self.b2b
                     .handle_outbound_request(self.now, message, peer, &outbound.router);
             } else if message.is_request() {
-                self.b2b.handle_request(self.now, message, peer);
+                self.b2b
+                    .handle_request(self.now, message, peer, self.carrier_id.clone());
             } else {
                 self.b2b.handle_response(self.now, message);
             }

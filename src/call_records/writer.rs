@@ -7,11 +7,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::attribution::Attribution;
 use super::recorder::{Pending, Recorder, Shared};
 use super::wire;
 use super::CallRecordsConfig;
-use crate::directory::Directory;
+use crate::directory::{Directory, Snapshot};
 use crate::store::{CallLog, CallRow, SEQUENCE_BITS};
 
 /// Writes at most this many records in one transaction.
@@ -49,7 +48,6 @@ impl Recorder {
 fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, shared: &Shared, mask_numbers: bool) {
     let flush = Duration::from_millis(config.flush_ms.max(1));
     let mut taken = Vec::new();
-    let mut attribution = Attribution::default();
     let mut last_prune = Instant::now() - PRUNE_EVERY;
     // Starts anywhere, so that a restart within the same millisecond makes new keys.
     let mut sequence: i64 = rand::random::<i64>() & ((1 << SEQUENCE_BITS) - 1);
@@ -65,7 +63,7 @@ fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, shared:
             std::mem::swap(&mut pending.bytes, &mut taken);
             pending.calls = 0;
         }
-        write(log, directory, &mut attribution, &taken, &mut sequence, mask_numbers);
+        write(log, directory, &taken, &mut sequence, mask_numbers);
         taken.clear();
         if taken.capacity() > KEEP_CAPACITY {
             taken = Vec::new();
@@ -84,20 +82,11 @@ fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, shared:
 }
 
 /// Writes the encoded calls, `BATCH` to a transaction.
-fn write(
-    log: &CallLog,
-    directory: &Directory,
-    attribution: &mut Attribution,
-    encoded: &[u8],
-    sequence: &mut i64,
-    mask_numbers: bool,
-) {
+fn write(log: &CallLog, directory: &Directory, encoded: &[u8], sequence: &mut i64, mask_numbers: bool) {
     let calls: Vec<wire::Call<'_>> = wire::decode(encoded).collect();
+    let snapshot = directory.snapshot();
     for calls in calls.chunks(BATCH) {
-        let stored: Vec<Stored<'_>> = calls
-            .iter()
-            .map(|c| Stored::new(c, directory, attribution, sequence))
-            .collect();
+        let stored: Vec<Stored<'_>> = calls.iter().map(|c| Stored::new(c, &snapshot, sequence)).collect();
         let rows: Vec<CallRow<'_>> = stored.iter().map(Stored::row).collect();
         for (stored, row) in stored.iter().zip(&rows) {
             super::log_line::ended(stored.call, &stored.call_id, row.org_id, row.trunk_id, mask_numbers);
@@ -128,15 +117,10 @@ struct Stored<'a> {
 }
 
 impl<'a> Stored<'a> {
-    fn new(
-        call: &'a wire::Call<'a>,
-        directory: &Directory,
-        attribution: &mut Attribution,
-        sequence: &mut i64,
-    ) -> Stored<'a> {
+    fn new(call: &'a wire::Call<'a>, snapshot: &Snapshot, sequence: &mut i64) -> Stored<'a> {
         let attributed = match call.org_id {
             Some(_) => (None, None),
-            None => attribution.of(directory, call.called, call.source),
+            None => super::attribution::of(snapshot, call.called),
         };
         *sequence = (*sequence + 1) & ((1 << SEQUENCE_BITS) - 1);
         Stored {
