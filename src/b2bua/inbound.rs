@@ -149,7 +149,7 @@ impl B2bua {
         if self.draining {
             return Err(CallError::Draining);
         }
-        if self.calls.len() + self.routing.len() >= self.config.max_calls {
+        if self.at_call_cap() {
             return Err(CallError::TooManyCalls);
         }
         if invite.max_forwards().ok().flatten() == Some(0) {
