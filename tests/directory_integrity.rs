@@ -183,3 +183,35 @@ fn two_orgs_never_both_hold_a_number() {
         );
     }
 }
+
+#[test]
+fn parallel_posts_at_the_per_org_limit_never_take_the_org_past_it() {
+    // The demo org holds two numbers; a limit of five leaves room for three of the twenty
+    // different numbers posted at once. The API's own check reads a snapshot that every
+    // racer sees with room to spare: only the commit's check holds the line.
+    let mut server = Server::start("[directory]\nmax_numbers_per_org = 5\n");
+    let key = demo_api_key(&server);
+    let http = server.http;
+    let k = key.clone();
+    let client = reqwest::blocking::Client::new();
+    let answers = at_once(20, move |i| {
+        let response = client
+            .post(format!("http://{http}/core/phone-numbers"))
+            .bearer_auth(&k)
+            .json(&json!({"phone_number": format!("+155501102{i:02}"), "trunk_id": "trk_demo_byoc"}))
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().unwrap())
+    });
+    let created = answers.iter().filter(|(s, _)| *s == 201).count();
+    assert_eq!(created, 3, "exactly the room left: {answers:?}");
+    for (status, body) in answers.iter().filter(|(s, _)| *s != 201) {
+        assert!([400, 409].contains(status), "{status} {body}");
+        assert_eq!(body["error"]["field"], "phone_number", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("limit of 5"), "{body}");
+    }
+    server.kill_and_restart();
+    assert_eq!(numbers(&server, &key).len(), 5, "what was acknowledged is what is kept");
+}

@@ -1,6 +1,7 @@
 //! The writer thread: takes the recorder's buffer every `flush_ms`, gives each call its key
-//! and its org and trunk (the route's, else as `attribution.rs` finds them), writes the
-//! records in batches, logs each call's line (`log_line.rs`), and prunes old ones.
+//! and its org and trunk (the route's, else the carrier's the gate found, else as
+//! `attribution.rs` finds them), writes the records in batches, logs each call's line
+//! (`log_line.rs`), and prunes old ones.
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
@@ -11,7 +12,7 @@ use super::recorder::{Pending, Recorder, Shared};
 use super::wire;
 use super::CallRecordsConfig;
 use crate::directory::{Directory, Snapshot};
-use crate::store::{CallLog, CallRow, SEQUENCE_BITS};
+use crate::store::{next_sequence, CallRow, CallStore, SEQUENCE_BITS};
 
 /// Writes at most this many records in one transaction.
 const BATCH: usize = 1000;
@@ -26,7 +27,7 @@ impl Recorder {
     /// after writing what is queued.
     pub fn start(
         config: &CallRecordsConfig,
-        log: Arc<CallLog>,
+        log: Arc<dyn CallStore>,
         directory: Arc<Directory>,
         mask_numbers: bool,
     ) -> (Arc<Recorder>, std::thread::JoinHandle<()>) {
@@ -39,18 +40,20 @@ impl Recorder {
         let recorder = Arc::new(Recorder::new(shared.clone()));
         let thread = std::thread::Builder::new()
             .name("call-records".into())
-            .spawn(move || run(&config, &log, &directory, &shared, mask_numbers))
+            .spawn(move || run(&config, log.as_ref(), &directory, &shared, mask_numbers))
             .expect("spawning the call-record writer");
         (recorder, thread)
     }
 }
 
-fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, shared: &Shared, mask_numbers: bool) {
+fn run(config: &CallRecordsConfig, log: &dyn CallStore, directory: &Directory, shared: &Shared, mask_numbers: bool) {
     let flush = Duration::from_millis(config.flush_ms.max(1));
     let mut taken = Vec::new();
     let mut last_prune = Instant::now() - PRUNE_EVERY;
-    // Starts anywhere, so that a restart within the same millisecond makes new keys.
-    let mut sequence: i64 = rand::random::<i64>() & ((1 << SEQUENCE_BITS) - 1);
+    // Starts anywhere, so that a restart within the same millisecond makes new keys; on a
+    // shared store, within this instance's own part of the sequence.
+    let instance = log.instance_number();
+    let mut sequence = next_sequence(rand::random::<i64>() & ((1 << SEQUENCE_BITS) - 1), instance);
     loop {
         // Sleep, then take what queued meanwhile: the call path never has a waiting
         // writer to wake, so a record costs it no system call (waking this thread per
@@ -63,7 +66,7 @@ fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, shared:
             std::mem::swap(&mut pending.bytes, &mut taken);
             pending.calls = 0;
         }
-        write(log, directory, &taken, &mut sequence, mask_numbers);
+        write(log, directory, &taken, (&mut sequence, instance), mask_numbers);
         taken.clear();
         if taken.capacity() > KEEP_CAPACITY {
             taken = Vec::new();
@@ -82,11 +85,21 @@ fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, shared:
 }
 
 /// Writes the encoded calls, `BATCH` to a transaction.
-fn write(log: &CallLog, directory: &Directory, encoded: &[u8], sequence: &mut i64, mask_numbers: bool) {
+fn write(
+    log: &dyn CallStore,
+    directory: &Directory,
+    encoded: &[u8],
+    sequence: (&mut i64, Option<u16>),
+    mask_numbers: bool,
+) {
+    let (sequence, instance) = sequence;
     let calls: Vec<wire::Call<'_>> = wire::decode(encoded).collect();
     let snapshot = directory.snapshot();
     for calls in calls.chunks(BATCH) {
-        let stored: Vec<Stored<'_>> = calls.iter().map(|c| Stored::new(c, &snapshot, sequence)).collect();
+        let stored: Vec<Stored<'_>> = calls
+            .iter()
+            .map(|c| Stored::new(c, &snapshot, (&mut *sequence, instance)))
+            .collect();
         let rows: Vec<CallRow<'_>> = stored.iter().map(Stored::row).collect();
         for (stored, row) in stored.iter().zip(&rows) {
             super::log_line::ended(stored.call, &stored.call_id, row.org_id, row.trunk_id, mask_numbers);
@@ -117,12 +130,12 @@ struct Stored<'a> {
 }
 
 impl<'a> Stored<'a> {
-    fn new(call: &'a wire::Call<'a>, snapshot: &Snapshot, sequence: &mut i64) -> Stored<'a> {
+    fn new(call: &'a wire::Call<'a>, snapshot: &Snapshot, (sequence, instance): (&mut i64, Option<u16>)) -> Stored<'a> {
         let attributed = match call.org_id {
             Some(_) => (None, None),
             None => super::attribution::of(snapshot, call.called),
         };
-        *sequence = (*sequence + 1) & ((1 << SEQUENCE_BITS) - 1);
+        *sequence = next_sequence(*sequence, instance);
         Stored {
             key: (call.invite_ms.max(0) << SEQUENCE_BITS) | *sequence,
             call,
