@@ -34,11 +34,13 @@ mod failure;
 mod id_hash;
 mod inbound;
 mod journal;
+mod leg;
 pub mod media_policy;
 mod outbound;
 mod peer;
 mod relay;
 mod session_timer;
+mod shard;
 mod stats;
 mod timers;
 mod trunk_limits;
@@ -51,7 +53,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 pub use agent_leg::dialed_number;
 pub use awaiting_route::Route;
@@ -60,6 +62,7 @@ pub use config::{B2buaConfig, ReferPolicy};
 pub use failure::{phrase, CallError, FailureResponse};
 pub use journal::{Dialog, JournalEntry, JournaledCall, CSEQ_MARGIN};
 pub use peer::{reply_peer, Peer};
+pub use shard::{shard_of_branch, shard_of_call_id, shard_of_key, Shard, Shared};
 pub use stats::Census;
 
 use crate::sip::{Message, Method};
@@ -147,6 +150,9 @@ pub struct B2bua {
     /// Answered and ended calls for the shell's dialog journal (see `journal.rs`).
     journal: VecDeque<JournalEntry>,
     journal_on: bool,
+    /// Which core of several this is, and what it shares with the others (`shard.rs`).
+    shard: Shard,
+    shared: Shared,
 }
 
 /// Which way a new INVITE (one that starts a call) goes: decided by the shell from where it
@@ -180,6 +186,8 @@ impl B2bua {
             trunks: trunk_limits::TrunkLimiter::default(),
             journal: VecDeque::new(),
             journal_on: false,
+            shard: Shard::ALONE,
+            shared: Shared::default(),
         }
     }
 
@@ -346,14 +354,10 @@ impl B2bua {
 
     // ---- plumbing shared by the flows ----
 
-    fn new_token(&mut self) -> String {
-        format!("{:016x}", self.rng.random::<u64>())
-    }
-
     /// Our Via for a request sent over `transport` (whose token it must name, RFC 3261
     /// §18.1.1), with a fresh branch.
     fn new_via(&mut self, transport: Transport) -> (String, Bytes) {
-        let branch = crate::transaction::new_branch(&mut self.rng);
+        let branch = self.new_branch();
         let via = format!(
             "SIP/2.0/{} {};branch={};rport",
             transport.via_token(),
