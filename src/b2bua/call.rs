@@ -1,6 +1,5 @@
-//! One call: the carrier leg, the agent leg, and what the call is waiting for. A leg holds
-//! exactly the dialog state RFC 3261 §12 needs to send requests in it; a call holds the
-//! messages it still needs only while it still needs them (dropped once answered).
+//! One call: its two legs (`leg.rs`), and its state — what the call is waiting for. A call
+//! holds the messages it still needs only while it still needs them (dropped once answered).
 //!
 //! The legs are named for an inbound call. An outbound call has the same shape with the
 //! parties the other way round: `carrier` / [`Side::Carrier`] is always the leg we answer
@@ -12,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::Peer;
+pub use super::leg::{Leg, PendingReinvite, Side};
 use crate::routing::RouteKind;
 use crate::sip::Message;
 use crate::transaction::TxId;
@@ -20,14 +19,6 @@ use crate::transaction::TxId;
 /// Identifies a call in the B2BUA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallKey(pub u64);
-
-/// Which leg: `Carrier` is the one we answer (UAS), `Agent` the one we place (UAC),
-/// whatever the direction (see the module doc).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    Carrier,
-    Agent,
-}
 
 /// Which way a call goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,49 +36,6 @@ impl Direction {
             Direction::Outbound => "outbound",
         }
     }
-}
-
-impl Side {
-    pub fn other(self) -> Side {
-        match self {
-            Side::Carrier => Side::Agent,
-            Side::Agent => Side::Carrier,
-        }
-    }
-}
-
-/// One side's dialog (RFC 3261 §12.1).
-#[derive(Debug)]
-pub struct Leg {
-    pub call_id: Bytes,
-    pub local_tag: Bytes,
-    pub remote_tag: Option<Bytes>,
-    /// Our From/To value on this leg, without the tag.
-    pub local_uri: Bytes,
-    /// The peer's From/To value, without the tag.
-    pub remote_uri: Bytes,
-    /// Where in-dialog requests are addressed (the peer's Contact).
-    pub remote_target: Bytes,
-    pub route_set: Vec<Bytes>,
-    pub local_cseq: u32,
-    /// Where this leg's peer is reached (and the connection it used).
-    pub peer: Peer,
-    /// The re-INVITE we relayed onto this leg, until its 2xx is ACKed end to end.
-    pub pending_reinvite: Option<Box<PendingReinvite>>,
-}
-
-/// A re-INVITE relayed onto a leg. The answering UA resends its 2xx until it sees an ACK
-/// (RFC 3261 §13.3.1.4); each resend is passed on to the requester as our 2xx again until
-/// the requester ACKs, and answered with our ACK again after that. So loss on either leg is
-/// repaired by the UA that owns the retransmission, with no timer of ours.
-#[derive(Debug)]
-pub struct PendingReinvite {
-    /// The CSeq of our re-INVITE on this leg (the ACK repeats it, RFC 3261 §13.2.2.4).
-    pub cseq: u32,
-    /// Our relayed 2xx to the requester on the other leg, and where it goes.
-    pub ok: Option<(Bytes, Peer)>,
-    /// Our ACK on this leg, once the requester has ACKed.
-    pub ack: Option<Bytes>,
 }
 
 /// Where the call is. Each state holds only what it needs and is consumed to make the next

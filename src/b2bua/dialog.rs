@@ -79,8 +79,7 @@ impl B2bua {
             Side::Carrier => call.caller_invite().and_then(|i| i.cseq().ok()).map(|c| c.seq),
         });
         let leg = call.leg_mut(to_side);
-        leg.local_cseq += 1;
-        let cseq = leg.local_cseq;
+        let cseq = leg.next_cseq();
         if method == Method::Invite {
             leg.pending_reinvite = Some(Box::new(PendingReinvite {
                 cseq,
@@ -206,23 +205,10 @@ impl B2bua {
     /// the requester's ACK has not come yet (resend our 2xx to it).
     pub(super) fn on_reinvite_2xx_again(&mut self, key: CallKey) {
         let Some(call) = self.calls.get(&key) else { return };
-        for side in [Side::Carrier, Side::Agent] {
-            let leg = call.leg(side);
-            let Some(pending) = leg.pending_reinvite.as_deref() else {
-                continue;
-            };
-            let transmit = match (&pending.ack, &pending.ok) {
-                (Some(ack), _) => Transmit {
-                    bytes: ack.clone(),
-                    to: leg.peer,
-                },
-                (None, Some((ok, to))) => Transmit {
-                    bytes: ok.clone(),
-                    to: *to,
-                },
-                (None, None) => continue,
-            };
-            self.transmits.push_back(transmit);
+        for leg in [&call.carrier, &call.agent] {
+            if let Some((bytes, to)) = leg.reinvite_resend() {
+                self.transmits.push_back(Transmit { bytes, to });
+            }
         }
     }
 
@@ -282,13 +268,9 @@ impl B2bua {
 
     /// Whether a re-INVITE relayed on either leg still awaits its final answer.
     fn reinvite_in_progress(&self, key: CallKey) -> bool {
-        self.calls.get(&key).is_some_and(|c| {
-            [&c.carrier, &c.agent].into_iter().any(|leg| {
-                leg.pending_reinvite
-                    .as_deref()
-                    .is_some_and(|p| p.ok.is_none() && p.ack.is_none())
-            })
-        })
+        self.calls
+            .get(&key)
+            .is_some_and(|c| c.carrier.reinvite_unanswered() || c.agent.reinvite_unanswered())
     }
 
     /// Send BYE on one leg (its answer needs no action).
@@ -298,8 +280,8 @@ impl B2bua {
         let contact = self.contact(transport).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
         let leg = call.leg_mut(side);
-        leg.local_cseq += 1;
-        let bye = relay::in_dialog(leg, Method::Bye, leg.local_cseq, &via, &contact).build();
+        let cseq = leg.next_cseq();
+        let bye = relay::in_dialog(leg, Method::Bye, cseq, &via, &contact).build();
         let peer = leg.peer;
         self.send_request(now, key, Role::Fire, &bye, branch, peer);
     }

@@ -10,7 +10,7 @@ use super::awaiting_route::{Awaiting, Unplaced};
 use super::call::{Call, CallFacts, CallKey, CallTimer, Direction, Invitation, Leg, Outcome, RouteFacts, Side, State};
 use super::relay;
 use super::{B2bua, CallError, CallEvent, EndedBy, Peer, Role};
-use crate::routing::{AgentTarget, RouteQuery};
+use crate::routing::{AgentTarget, Query, RouteQuery};
 use crate::sip::{response_for, HeaderName, Message};
 use crate::transaction::{TxEvent, TxId};
 use crate::transport::Transport;
@@ -47,6 +47,7 @@ impl B2bua {
             invite: invite.clone(),
         };
         let waiting = Awaiting {
+            direction: Direction::Inbound,
             invite,
             from,
             server,
@@ -55,7 +56,7 @@ impl B2bua {
             started: now,
             deadline: now,
         };
-        self.await_route(now, waiting, facts);
+        self.await_route(now, waiting, Query::Inbound(Box::new(facts)));
     }
 
     /// The route is decided: build the agent's INVITE and start the call.
@@ -165,24 +166,7 @@ impl B2bua {
 
     /// The leg we answer, from the INVITE that opens it (RFC 3261 §12.1.1).
     pub(super) fn answering_leg(&mut self, invite: &Message, from: Peer) -> Leg {
-        Leg {
-            call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
-            local_tag: Bytes::from(self.new_token()),
-            remote_tag: invite.from().ok().and_then(|f| f.tag.map(Bytes::copy_from_slice)),
-            local_uri: relay::without_tag(invite.header(HeaderName::To).unwrap_or_default()),
-            remote_uri: relay::without_tag(invite.header(HeaderName::From).unwrap_or_default()),
-            remote_target: invite
-                .header(HeaderName::Contact)
-                .and_then(relay::contact_uri)
-                .unwrap_or_else(|| Bytes::copy_from_slice(invite.request_uri().unwrap_or_default())),
-            route_set: invite
-                .headers(HeaderName::RecordRoute)
-                .map(Bytes::copy_from_slice)
-                .collect(),
-            local_cseq: 0,
-            peer: from,
-            pending_reinvite: None,
-        }
+        Leg::answering(invite, from, Bytes::from(self.new_token()))
     }
 
     /// Send the INVITE on the leg we place, index the new call and arm its timers.
@@ -222,7 +206,7 @@ impl B2bua {
         if self.draining {
             return Err(CallError::Draining);
         }
-        if self.calls.len() + self.routing.len() >= self.config.max_calls {
+        if self.at_call_cap() {
             return Err(CallError::TooManyCalls);
         }
         if invite.max_forwards().ok().flatten() == Some(0) {
@@ -389,7 +373,7 @@ impl B2bua {
         if status == 100 {
             return;
         }
-        learn_remote(&mut call.agent, response, true);
+        call.agent.learn_remote(response);
         let State::Ringing(ringing) = &call.state else { return };
         let relayed = relay::relay_response(&ringing.caller.invite, response, &call.carrier.local_tag, &contact);
         let server = ringing.caller.server;
@@ -407,7 +391,7 @@ impl B2bua {
         let contact = self.contact(self.leg_transport(key, Side::Carrier)).to_owned();
         let t1 = self.config.timers.t1;
         let Some(call) = self.calls.get_mut(&key) else { return };
-        learn_remote(&mut call.agent, response, true);
+        call.agent.learn_remote(response);
         let ringing = match call.take_state() {
             State::Ringing(ringing) => ringing,
             State::Cancelling(cancelling) => {
@@ -507,23 +491,5 @@ impl B2bua {
         let peer = call.agent.peer;
         cancelling.cancel_pending = false;
         self.send_request(now, key, Role::Fire, &cancel, branch, peer);
-    }
-}
-
-/// Learn the peer's tag, target and route set from a response that establishes the dialog.
-pub(super) fn learn_remote(leg: &mut Leg, response: &Message, we_are_uac: bool) {
-    if let Some(tag) = response.to_tag() {
-        leg.remote_tag = Some(Bytes::copy_from_slice(tag));
-    }
-    if let Some(target) = response.header(HeaderName::Contact).and_then(relay::contact_uri) {
-        leg.remote_target = target;
-    }
-    if we_are_uac && response.count(HeaderName::RecordRoute) > 0 {
-        let mut routes: Vec<Bytes> = response
-            .headers(HeaderName::RecordRoute)
-            .map(Bytes::copy_from_slice)
-            .collect();
-        routes.reverse();
-        leg.route_set = routes;
     }
 }

@@ -15,8 +15,8 @@
 //! fault to SIP status), `call.rs` (per-call state), `peer.rs` (where answers go).
 //!
 //! Outbound calls (agent -> carrier) are the same machine with the parties swapped (see
-//! `call.rs`): `outbound.rs` (a new INVITE from LiveKit: outbound routing, media policy,
-//! trunk limits), `carrier_leg.rs` (what the carrier's INVITE carries), `carrier_auth.rs`
+//! `call.rs`): `outbound.rs` (a new INVITE from LiveKit: it waits for its outbound route
+//! like an inbound call for its route; then media policy, trunk limits), `carrier_leg.rs` (what the carrier's INVITE carries), `carrier_auth.rs`
 //! (answering the carrier's 401/407 once per challenge, with the digest arithmetic of
 //! `security::digest`), `media_policy.rs` (SRTP against the offer), `trunk_limits.rs` (calls
 //! per second and concurrent calls per trunk). Everything after the INVITE — provisional
@@ -34,11 +34,13 @@ mod failure;
 mod id_hash;
 mod inbound;
 mod journal;
+mod leg;
 pub mod media_policy;
 mod outbound;
 mod peer;
 mod relay;
 mod session_timer;
+mod shard;
 mod stats;
 mod timers;
 mod trunk_limits;
@@ -51,7 +53,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 pub use agent_leg::dialed_number;
 pub use awaiting_route::Route;
@@ -60,9 +62,9 @@ pub use config::{B2buaConfig, ReferPolicy};
 pub use failure::{phrase, CallError, FailureResponse};
 pub use journal::{Dialog, JournalEntry, JournaledCall, CSEQ_MARGIN};
 pub use peer::{reply_peer, Peer};
+pub use shard::{shard_of_branch, shard_of_call_id, shard_of_key, Shard, Shared};
 pub use stats::Census;
 
-use crate::routing::OutboundRouter;
 use crate::sip::{Message, Method};
 use crate::transaction::{ClientKey, Output, RequestMatch, ServerKey, Transactions, TxEvent, TxId};
 use crate::transport::Transport;
@@ -148,15 +150,18 @@ pub struct B2bua {
     /// Answered and ended calls for the shell's dialog journal (see `journal.rs`).
     journal: VecDeque<JournalEntry>,
     journal_on: bool,
+    /// Which core of several this is, and what it shares with the others (`shard.rs`).
+    shard: Shard,
+    shared: Shared,
 }
 
-/// How a new INVITE (one that starts a call) is routed: decided by the shell from where it
-/// came (a LiveKit source places outbound calls; anyone else's are inbound, and wait for the
-/// shell to route them).
+/// Which way a new INVITE (one that starts a call) goes: decided by the shell from where it
+/// came (a LiveKit source places outbound calls; anyone else's are inbound). Either way the
+/// call waits for the shell to route it.
 #[derive(Clone, Copy)]
-enum NewCalls<'a> {
+enum NewCalls {
     Inbound,
-    Outbound(&'a dyn OutboundRouter),
+    Outbound,
 }
 
 impl B2bua {
@@ -181,6 +186,8 @@ impl B2bua {
             trunks: trunk_limits::TrunkLimiter::default(),
             journal: VecDeque::new(),
             journal_on: false,
+            shard: Shard::ALONE,
+            shared: Shared::default(),
         }
     }
 
@@ -192,14 +199,15 @@ impl B2bua {
     }
 
     /// A request from the LiveKit side (the shell decides that by its source address). A new
-    /// INVITE is an outbound call, placed as `router` decides; anything else is handled
-    /// exactly as [`B2bua::handle_request`] does (in-dialog requests find their call by
-    /// Call-ID and tags whichever way it goes).
-    pub fn handle_outbound_request(&mut self, now: Instant, request: Message, from: Peer, router: &dyn OutboundRouter) {
-        self.handle_request_as(now, request, from, NewCalls::Outbound(router));
+    /// INVITE is an outbound call: admitted, it waits for the outbound router's decision
+    /// (the same [`B2bua::poll_route`] and [`B2bua::handle_routed`]); anything else is
+    /// handled exactly as [`B2bua::handle_request`] does (in-dialog requests find their
+    /// call by Call-ID and tags whichever way it goes).
+    pub fn handle_outbound_request(&mut self, now: Instant, request: Message, from: Peer) {
+        self.handle_request_as(now, request, from, NewCalls::Outbound);
     }
 
-    fn handle_request_as(&mut self, now: Instant, request: Message, from: Peer, new_calls: NewCalls<'_>) {
+    fn handle_request_as(&mut self, now: Instant, request: Message, from: Peer, new_calls: NewCalls) {
         let Some(method) = request.method().cloned() else {
             return;
         };
@@ -224,7 +232,7 @@ impl B2bua {
         match (method, to_tag) {
             (Method::Invite, None) => match new_calls {
                 NewCalls::Inbound => self.handle_new_invite(now, request, from, server),
-                NewCalls::Outbound(router) => self.handle_new_outbound_invite(now, request, from, server, router),
+                NewCalls::Outbound => self.handle_new_outbound_invite(now, request, from, server),
             },
             (Method::Cancel, _) => self.handle_cancel(now, &request, server),
             (_, Some(_)) => self.handle_in_dialog(now, request, server),
@@ -346,14 +354,10 @@ impl B2bua {
 
     // ---- plumbing shared by the flows ----
 
-    fn new_token(&mut self) -> String {
-        format!("{:016x}", self.rng.random::<u64>())
-    }
-
     /// Our Via for a request sent over `transport` (whose token it must name, RFC 3261
     /// §18.1.1), with a fresh branch.
     fn new_via(&mut self, transport: Transport) -> (String, Bytes) {
-        let branch = crate::transaction::new_branch(&mut self.rng);
+        let branch = self.new_branch();
         let via = format!(
             "SIP/2.0/{} {};branch={};rport",
             transport.via_token(),

@@ -13,22 +13,24 @@
 //!
 //! Checks, in order, each answered with its own status and `Reason` before any carrier is
 //! contacted: admission (as inbound: loops, Max-Forwards, draining, call cap, Min-SE), the
-//! outbound rules (`routing::outbound`), the trunk's media encryption against the offer
-//! (488), the trunk's concurrency and call-rate limits (503 with Retry-After). Only then
-//! does the call take its trunk slot and the carrier INVITE go out.
+//! outbound rules (`routing::outbound`, run by the shell's routing workers while the call
+//! waits in `awaiting_route.rs`), the trunk's media encryption against the offer (488), the
+//! trunk's concurrency and call-rate limits (503 with Retry-After). Only then does the
+//! call take its trunk slot and the carrier INVITE go out.
 
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::agent_leg::calling_number;
+use super::awaiting_route::Awaiting;
 use super::call::{Call, CallFacts, CallKey, Direction, Leg, OutboundCall, RouteFacts};
 use super::carrier_leg::{self, CarrierInvite};
 use super::media_policy;
 use super::trunk_limits::LimitError;
-use super::{B2bua, CallError, CallEvent, Peer};
-use crate::routing::outbound::{CarrierTarget, OutboundDecision, OutboundRequest, OutboundRouter};
-use crate::routing::{OutboundRefusal, RouteKind};
+use super::{B2bua, CallError, CallEvent, EndedBy, Peer};
+use crate::routing::outbound::{CarrierTarget, OutboundQuery};
+use crate::routing::{OutboundRefusal, Query, RouteKind};
 use crate::sip::{response_for, Message, Uri};
 use crate::transaction::TxId;
 
@@ -38,24 +40,65 @@ pub const AGENT_VERSION_HEADER: &str = "X-Switchboard-Agent-Version-Id";
 pub const SECRET_HEADER: &str = "X-Switchboard-Secret";
 
 impl B2bua {
-    pub(super) fn handle_new_outbound_invite(
-        &mut self,
-        now: Instant,
-        invite: Message,
-        from: Peer,
-        server: TxId,
-        router: &dyn OutboundRouter,
-    ) {
+    /// A new INVITE from LiveKit: 100 Trying, admission, then the call waits for its route
+    /// (see `awaiting_route.rs`); the outbound router runs in the shell, off the core.
+    pub(super) fn handle_new_outbound_invite(&mut self, now: Instant, invite: Message, from: Peer, server: TxId) {
         // 100 Trying at once (RFC 3261 §17.2.1): LiveKit stops retransmitting.
         let trying = response_for(&invite, 100, "Trying").build();
         self.respond(now, server, &trying);
-        let target = match self.admit_outbound(now, &invite, from, router) {
-            Ok(target) => target,
+        let admitted = self
+            .admit(&invite)
+            .and_then(|()| dialed_user(&invite).ok_or(CallError::OutboundRefused(OutboundRefusal::InvalidDestination)));
+        let dialed = match admitted {
+            Ok(dialed) => dialed,
             Err(error) => {
                 self.refuse(now, server, &invite, &error, from.addr, Direction::Outbound);
                 return;
             }
         };
+        let caller_id = calling_number(&invite, &self.config.default_country);
+        let raw = invite.raw();
+        let facts = OutboundQuery {
+            agent_version_id: header_text(&invite, AGENT_VERSION_HEADER).map(str::to_owned),
+            caller_id: caller_id.clone(),
+            dialed: dialed.clone(),
+            secret: invite.header_by_name(SECRET_HEADER).map(|s| raw.slice_ref(s)),
+            source: from.addr,
+            call_id: raw.slice_ref(invite.call_id().unwrap_or_default()),
+        };
+        let waiting = Awaiting {
+            direction: Direction::Outbound,
+            invite,
+            from,
+            server,
+            called: dialed,
+            calling: caller_id,
+            started: now,
+            deadline: now,
+        };
+        self.await_route(now, waiting, Query::Outbound(Box::new(facts)));
+    }
+
+    /// The outbound route is decided: the trunk's media policy and limits, then the
+    /// carrier's INVITE goes out.
+    pub(super) fn place_carrier_leg(
+        &mut self,
+        now: Instant,
+        key: CallKey,
+        waiting: Awaiting,
+        target: Box<CarrierTarget>,
+    ) {
+        if let Err(error) = self.hold_trunk(now, &waiting.invite, &target) {
+            self.end_waiting(now, &waiting, &error, EndedBy::Switchboard);
+            return;
+        }
+        let Awaiting {
+            invite,
+            from,
+            server,
+            started,
+            ..
+        } = waiting;
         self.events.push_back(CallEvent::Routed {
             route: Some(RouteKind::Static),
             direction: Direction::Outbound,
@@ -67,8 +110,6 @@ impl B2bua {
             agent_version = %target.agent_version_id,
             "outbound call routed"
         );
-        let key = CallKey(self.next_call);
-        self.next_call += 1;
         let transport = target.transport;
         let (via, branch) = self.new_via(transport);
         let call_id = Bytes::from(format!("{}@switchboard", self.new_token()));
@@ -117,7 +158,7 @@ impl B2bua {
                 agent_id: target.agent_id,
                 agent_version_id: target.agent_version_id,
             }),
-            started: now,
+            started,
             first_provisional: None,
             answered: None,
         });
@@ -139,29 +180,9 @@ impl B2bua {
         self.start_call(now, key, call, carrier_invite, branch);
     }
 
-    /// Every check before the carrier is called; on success the call holds its trunk slot.
-    fn admit_outbound(
-        &mut self,
-        now: Instant,
-        invite: &Message,
-        from: Peer,
-        router: &dyn OutboundRouter,
-    ) -> Result<Box<CarrierTarget>, CallError> {
-        self.admit(invite)?;
-        let dialed = dialed_user(invite).ok_or(CallError::OutboundRefused(OutboundRefusal::InvalidDestination))?;
-        let caller_id = calling_number(invite, &self.config.default_country);
-        let request = OutboundRequest {
-            agent_version_id: header_text(invite, AGENT_VERSION_HEADER),
-            caller_id: caller_id.as_deref(),
-            dialed: &dialed,
-            secret: invite.header_by_name(SECRET_HEADER),
-            source: from.addr,
-            call_id: invite.call_id().unwrap_or_default(),
-        };
-        let target = match router.route_outbound(&request) {
-            OutboundDecision::Carrier(target) => target,
-            OutboundDecision::Refuse(refusal) => return Err(CallError::OutboundRefused(refusal)),
-        };
+    /// The checks after the route, before the carrier is called: the trunk's media policy
+    /// against the offer, then its limits; on success the call holds its trunk slot.
+    fn hold_trunk(&mut self, now: Instant, invite: &Message, target: &CarrierTarget) -> Result<(), CallError> {
         media_policy::check_offer(invite.content_type(), invite.body(), target.media_encryption)
             .map_err(CallError::Media)?;
         self.trunks
@@ -171,8 +192,7 @@ impl B2bua {
                 LimitError::Rate { retry_after } => {
                     CallError::TrunkRate(retry_after.as_secs_f64().ceil().clamp(1.0, 3600.0) as u32)
                 }
-            })?;
-        Ok(target)
+            })
     }
 }
 

@@ -1,5 +1,5 @@
 //! What the B2BUA holds right now, for the shell's metrics sampler: calls by phase,
-//! dialogs, transactions by kind and state, retransmissions so far.
+//! dialogs, transactions by kind and state, retransmissions so far. Shards' samples add up.
 
 use std::collections::BTreeMap;
 
@@ -35,5 +35,20 @@ impl B2bua {
             retransmissions: self.txns.retransmissions(),
             responses_dropped: self.txns.stray_responses(),
         }
+    }
+}
+
+impl std::ops::AddAssign for Census {
+    /// Sum two shards' samples: the census of the whole core.
+    fn add_assign(&mut self, other: Census) {
+        self.routing += other.routing;
+        self.ringing += other.ringing;
+        self.answered += other.answered;
+        self.dialogs += other.dialogs;
+        for (key, n) in other.transactions {
+            *self.transactions.entry(key).or_default() += n;
+        }
+        self.retransmissions += other.retransmissions;
+        self.responses_dropped += other.responses_dropped;
     }
 }

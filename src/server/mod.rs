@@ -340,6 +340,14 @@ fn spawn_timer_thread(
     }
 }
 
+/// The call core's shards: as configured, or one per CPU this process may run on.
+fn shard_count(configured: usize) -> usize {
+    match configured {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
 /// Bind and start everything the configuration names.
 pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let data_dir = crate::store::DataLock::acquire(data_dir(config))?;
@@ -364,10 +372,15 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     };
     let mut b2bua = config.b2bua.clone();
     b2bua.default_country = config.routing.default_country.clone();
-    let mut core = crate::b2bua::B2bua::new(b2bua, rand::random());
-    if recovery.is_some() {
-        core = core.with_journal();
-    }
+    let cores: Vec<_> = (0..shard_count(config.sip.shards))
+        .map(|_| {
+            let core = crate::b2bua::B2bua::new(b2bua.clone(), rand::random());
+            match recovery.is_some() {
+                true => core.with_journal(),
+                false => core,
+            }
+        })
+        .collect();
     let call_log = stores.calls.clone();
     let records = config.call_records.enabled.then(|| {
         crate::call_records::Recorder::start(
@@ -396,7 +409,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     );
     let livekit = crate::routing::outbound::SourceAcl::parse(&config.outbound.livekit_sources).unwrap_or_default();
     let (journal, recovery) = recovery.unzip();
-    let mut handler = SipHandler::new(config.sip.server_header.clone(), core, router, recorder);
+    let mut handler = SipHandler::sharded(config.sip.server_header.clone(), cores, router, recorder);
     if let Some(journal) = journal {
         handler = handler.with_journal(journal);
     }
@@ -416,7 +429,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         route_pool::WorkerConfig::of(&config.routing),
         listeners.dispatcher.clone(),
     );
-    tracing::info!(udp = ?listeners.udp, tcp = ?listeners.tcp, tls = ?listeners.tls, "SIP listeners up");
+    tracing::info!(udp = ?listeners.udp, tcp = ?listeners.tcp, tls = ?listeners.tls, shards = handler.shards(), "SIP listeners up");
     let journal = recovery
         .map(|recovery| end_left_calls(recovery, &handler, &listeners.dispatcher))
         .transpose()?;

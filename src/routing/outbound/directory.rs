@@ -211,6 +211,11 @@ impl OutboundRouter for DirectoryOutboundRouter {
             Err(refusal) => OutboundDecision::Refuse(refusal),
         }
     }
+
+    fn org_of(&self, agent_version_id: &str) -> Option<String> {
+        let snapshot = self.directory.snapshot();
+        snapshot.versions.get(agent_version_id).map(|v| v.org_id.clone())
+    }
 }
 
 /// `sip:user@host:port;transport=udp` as a client may write it -> `host:port`.
