@@ -79,18 +79,19 @@ impl B2bua {
     /// kind follows the route's ([`Query`]); a refusal the shell makes before any router
     /// runs (`Refusal::Busy`, the org's share of the workers is full) ends either kind.
     pub fn handle_routed(&mut self, now: Instant, call: CallKey, decision: impl Into<Routed>) {
-        let Some(waiting) = self.take_awaiting(call) else {
+        let Some(mut waiting) = self.take_awaiting(call) else {
             return;
         };
-        let error = match decision.into() {
-            Routed::Inbound(Decision::Agent(target)) => return self.place_agent_leg(now, call, *waiting, target),
-            Routed::Outbound(OutboundDecision::Carrier(target)) => {
-                return self.place_carrier_leg(now, call, *waiting, target);
-            }
-            Routed::Inbound(Decision::Refuse(refusal)) => CallError::Refused(refusal),
-            Routed::Outbound(OutboundDecision::Refuse(refusal)) => CallError::OutboundRefused(refusal),
+        let placed = match decision.into() {
+            Routed::Inbound(Decision::Agent(target)) => Ok(self.agent_placement(&mut waiting, target)),
+            Routed::Outbound(OutboundDecision::Carrier(target)) => self.carrier_placement(now, &waiting, target),
+            Routed::Inbound(Decision::Refuse(refusal)) => Err(CallError::Refused(refusal)),
+            Routed::Outbound(OutboundDecision::Refuse(refusal)) => Err(CallError::OutboundRefused(refusal)),
         };
-        self.end_waiting(now, &waiting, &error, EndedBy::Switchboard);
+        match placed {
+            Ok(placed) => self.place_other_leg(now, call, *waiting, placed),
+            Err(error) => self.end_waiting(now, &waiting, &error, EndedBy::Switchboard),
+        }
     }
 
     /// CANCEL of a call still being routed: 487 to its INVITE, and the call is forgotten.

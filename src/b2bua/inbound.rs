@@ -1,5 +1,7 @@
-//! A new call: the carrier's INVITE is checked, routed, and bridged to a new agent leg;
-//! the agent's answers come back to the caller; CANCEL while ringing ends both legs.
+//! An inbound call's own part of a new call (see `new_call.rs`): the facts its route is
+//! looked up by, and the agent leg it places. Also, whichever way the call goes, for now:
+//! admission, refusals, the placed leg's answers coming back to the caller, and CANCEL
+//! while ringing ending both legs.
 
 use std::time::Instant;
 
@@ -7,7 +9,8 @@ use bytes::Bytes;
 
 use super::agent_leg::{self, calling_number, dialed_number, AgentInvite};
 use super::awaiting_route::{Awaiting, Unplaced};
-use super::call::{Call, CallFacts, CallKey, CallTimer, Direction, Invitation, Leg, Outcome, RouteFacts, Side, State};
+use super::call::{CallFacts, CallKey, CallTimer, Direction, Leg, Outcome, RouteFacts, Side, State};
+use super::new_call::{Placement, ToRoute};
 use super::relay;
 use super::{B2bua, CallError, CallEvent, EndedBy, Peer, Role};
 use crate::routing::{AgentTarget, Query, RouteQuery};
@@ -16,23 +19,13 @@ use crate::transaction::{TxEvent, TxId};
 use crate::transport::Transport;
 
 impl B2bua {
-    /// A new INVITE: 100 Trying, admission, then the call waits for its route (see
-    /// `awaiting_route.rs`); the router runs in the shell, off the core.
-    pub(super) fn handle_new_invite(&mut self, now: Instant, invite: Message, from: Peer, server: TxId) {
-        // 100 Trying at once (RFC 3261 §17.2.1): the carrier stops retransmitting.
-        let trying = response_for(&invite, 100, "Trying").build();
-        self.respond(now, server, &trying);
-        if let Err(error) = self.admit(&invite) {
-            self.refuse(now, server, &invite, &error, from.addr, Direction::Inbound);
-            return;
-        }
-        let Some(called) = dialed_number(&invite, &self.config.default_country) else {
-            // RFC 3261 §21.4.22: no phone number in the Request-URI (or To).
-            let error = CallError::Refused(crate::routing::Refusal::AddressIncomplete);
-            self.refuse(now, server, &invite, &error, from.addr, Direction::Inbound);
-            return;
-        };
-        let calling = calling_number(&invite, &self.config.default_country);
+    /// What the router needs to route an inbound call: the dialed number (E.164), the
+    /// calling number, the caller's name.
+    pub(super) fn inbound_query(&self, invite: &Message, from: Peer) -> Result<ToRoute, CallError> {
+        // RFC 3261 §21.4.22: no phone number in the Request-URI (or To).
+        let called = dialed_number(invite, &self.config.default_country)
+            .ok_or(CallError::Refused(crate::routing::Refusal::AddressIncomplete))?;
+        let calling = calling_number(invite, &self.config.default_country);
         let caller_name = invite
             .from()
             .ok()
@@ -46,34 +39,20 @@ impl B2bua {
             call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
             invite: invite.clone(),
         };
-        let waiting = Awaiting {
-            direction: Direction::Inbound,
-            invite,
-            from,
-            server,
+        Ok(ToRoute {
             called,
             calling,
-            started: now,
-            deadline: now,
-        };
-        self.await_route(now, waiting, Query::Inbound(Box::new(facts)));
+            query: Query::Inbound(Box::new(facts)),
+        })
     }
 
-    /// The route is decided: build the agent's INVITE and start the call.
-    pub(super) fn place_agent_leg(&mut self, now: Instant, key: CallKey, waiting: Awaiting, target: Box<AgentTarget>) {
-        let Awaiting {
-            invite,
-            from,
-            server,
-            called,
-            calling,
-            started,
-            ..
-        } = waiting;
-        self.events.push_back(CallEvent::Routed {
-            route: Some(target.kind),
-            direction: Direction::Inbound,
-        });
+    /// The agent leg a routed inbound call places: its INVITE (over TCP when too large for
+    /// UDP) and its dialog. The record's facts take what the call no longer needs, moved
+    /// rather than copied.
+    pub(super) fn agent_placement(&mut self, waiting: &mut Awaiting, target: Box<AgentTarget>) -> Placement {
+        let invite = &waiting.invite;
+        let calling = waiting.calling.take();
+        let called = std::mem::take(&mut waiting.called);
         let agent_call_id = Bytes::from(format!("{}@switchboard", self.new_token()));
         let agent_tag = Bytes::from(self.new_token());
         let display = invite
@@ -101,7 +80,7 @@ impl B2bua {
         let (agent_invite, branch) = loop {
             let (via, branch) = self.new_via(transport);
             let agent_invite = agent_leg::agent_invite(&AgentInvite {
-                carrier_invite: &invite,
+                carrier_invite: invite,
                 target: &target,
                 via: &via,
                 from: local_from.as_bytes(),
@@ -118,12 +97,6 @@ impl B2bua {
             }
             break (agent_invite, branch);
         };
-        let agent_peer = Peer {
-            addr: target.destination,
-            transport,
-            connection: None,
-        };
-        let carrier = self.answering_leg(&invite, from);
         let agent = Leg {
             call_id: agent_call_id,
             local_tag: agent_tag,
@@ -133,7 +106,11 @@ impl B2bua {
             remote_target: Bytes::copy_from_slice(agent_invite.request_uri().unwrap_or_default()),
             route_set: Vec::new(),
             local_cseq: 1,
-            peer: agent_peer,
+            peer: Peer {
+                addr: target.destination,
+                transport,
+                connection: None,
+            },
             pending_reinvite: None,
         };
         tracing::debug!(
@@ -144,56 +121,22 @@ impl B2bua {
             org = %target.org_id,
             "call routed"
         );
-        // The record's facts take what the call no longer needs, moved rather than copied.
         let target = *target;
-        let facts = Box::new(CallFacts {
-            source: from.addr,
+        Placement {
+            leg: agent,
+            invite: agent_invite,
+            branch,
+            route: target.kind,
             called: Some(called),
             caller: calling,
-            target: Some(RouteFacts {
+            target: RouteFacts {
                 org_id: target.org_id,
                 trunk_id: target.trunk_id,
                 agent_id: target.agent_id,
                 agent_version_id: target.agent_version_id,
-            }),
-            started,
-            first_provisional: None,
-            answered: None,
-        });
-        let call = Call::ringing(Direction::Inbound, carrier, agent, server, invite, target.kind, facts);
-        self.start_call(now, key, call, agent_invite, branch);
-    }
-
-    /// The leg we answer, from the INVITE that opens it (RFC 3261 §12.1.1).
-    pub(super) fn answering_leg(&mut self, invite: &Message, from: Peer) -> Leg {
-        Leg::answering(invite, from, Bytes::from(self.new_token()))
-    }
-
-    /// Send the INVITE on the leg we place, index the new call and arm its timers.
-    pub(super) fn start_call(&mut self, now: Instant, key: CallKey, mut call: Call, invite: Message, branch: Bytes) {
-        let State::Trying(trying) = call.take_state() else {
-            return;
-        };
-        let server = trying.server;
-        let tx = self.send_request(now, key, Role::AgentInvite, &invite, branch, call.agent.peer);
-        call.state = State::Ringing(trying.place(Invitation {
-            request: Box::new(invite),
-            tx,
-            responded: false,
-        }));
-        let direction = call.direction;
-        self.by_call_id
-            .insert(call.carrier.call_id.clone(), (key, Side::Carrier));
-        self.by_call_id.insert(call.agent.call_id.clone(), (key, Side::Agent));
-        self.calls.insert(key, Box::new(call));
-        self.owners.insert(server, (key, Role::CarrierInvite));
-        self.schedule(key, now + self.config.ring_timeout(), CallTimer::Ring);
-        let response_timeout = match direction {
-            Direction::Inbound => self.config.agent_response_timeout(),
-            Direction::Outbound => self.config.carrier_response_timeout(),
-        };
-        self.schedule(key, now + response_timeout, CallTimer::AgentResponse);
-        self.schedule(key, now + self.config.max_call_duration(), CallTimer::MaxDuration);
+            },
+            outbound: None,
+        }
     }
 
     /// Checks before any routing work: limits, loops, session interval.

@@ -7,21 +7,25 @@
 //! agent response, 2xx retransmission, session expiry, duration cap). It refuses to decide
 //! routes (that is `routing`) or to parse bytes (that is `sip`, before it gets here).
 //!
-//! Where things are: `inbound.rs` (a new INVITE: admission, the agent leg; answers and
-//! CANCEL while ringing), `awaiting_route.rs` (a new call while the shell routes it), `agent_leg.rs` (what the agent's INVITE carries), `dialog.rs`
-//! (ACK, BYE, and every in-dialog request relayed across, re-INVITE glare), `relay.rs` (the
-//! messages rebuilt on the other leg: topology hiding lives there), `session_timer.rs`
-//! (RFC 4028), `timers.rs` (call timers firing, teardown), `failure.rs` (the one table from
-//! fault to SIP status), `call.rs` (per-call state), `peer.rs` (where answers go).
+//! Where things are, in the order a call flows: `new_call.rs` (a new INVITE either way: 100
+//! Trying, admission, the route asked for; once routed, the other leg placed),
+//! `awaiting_route.rs` (a new call while the shell routes it), `inbound.rs` (an inbound
+//! call's route facts and agent leg; for now also admission, refusals, the placed leg's
+//! answers and CANCEL while ringing), `agent_leg.rs` (what the agent's INVITE carries),
+//! `dialog.rs` (ACK, BYE, and every in-dialog request relayed across, re-INVITE glare),
+//! `relay.rs` (the messages rebuilt on the other leg: topology hiding lives there),
+//! `session_timer.rs` (RFC 4028), `timers.rs` (call timers firing, teardown), `failure.rs`
+//! (the one table from fault to SIP status), `call.rs` (a call's states), `leg.rs` (one
+//! leg's dialog), `peer.rs` (where answers go).
 //!
 //! Outbound calls (agent -> carrier) are the same machine with the parties swapped (see
-//! `call.rs`): `outbound.rs` (a new INVITE from LiveKit: it waits for its outbound route
-//! like an inbound call for its route; then media policy, trunk limits), `carrier_leg.rs` (what the carrier's INVITE carries), `carrier_auth.rs`
-//! (answering the carrier's 401/407 once per challenge, with the digest arithmetic of
-//! `security::digest`), `media_policy.rs` (SRTP against the offer), `trunk_limits.rs` (calls
-//! per second and concurrent calls per trunk). Everything after the INVITE — provisional
-//! relay, CANCEL, BYE, re-INVITE, session timers, REFER policy, failure mapping — is the
-//! inbound code, unchanged.
+//! `call.rs`): `outbound.rs` (an agent's call's route facts, then media policy, trunk
+//! limits and the carrier leg), `carrier_leg.rs` (what the carrier's INVITE carries),
+//! `carrier_auth.rs` (answering the carrier's 401/407 once per challenge, with the digest
+//! arithmetic of `security::digest`), `media_policy.rs` (SRTP against the offer),
+//! `trunk_limits.rs` (calls per second and concurrent calls per trunk). Everything after
+//! the INVITE — provisional relay, CANCEL, BYE, re-INVITE, session timers, REFER policy,
+//! failure mapping — is shared.
 
 mod agent_leg;
 mod awaiting_route;
@@ -36,6 +40,7 @@ mod inbound;
 mod journal;
 mod leg;
 pub mod media_policy;
+mod new_call;
 mod outbound;
 mod peer;
 mod relay;
@@ -155,15 +160,6 @@ pub struct B2bua {
     shared: Shared,
 }
 
-/// Which way a new INVITE (one that starts a call) goes: decided by the shell from where it
-/// came (a LiveKit source places outbound calls; anyone else's are inbound). Either way the
-/// call waits for the shell to route it.
-#[derive(Clone, Copy)]
-enum NewCalls {
-    Inbound,
-    Outbound,
-}
-
 impl B2bua {
     pub fn new(config: B2buaConfig, seed: u64) -> B2bua {
         let local = Local::per_transport(&config);
@@ -195,7 +191,7 @@ impl B2bua {
     /// INVITE is an inbound call: admitted, it waits for its route ([`B2bua::poll_route`],
     /// then [`B2bua::handle_routed`]).
     pub fn handle_request(&mut self, now: Instant, request: Message, from: Peer) {
-        self.handle_request_as(now, request, from, NewCalls::Inbound);
+        self.handle_request_as(now, request, from, Direction::Inbound);
     }
 
     /// A request from the LiveKit side (the shell decides that by its source address). A new
@@ -204,10 +200,12 @@ impl B2bua {
     /// handled exactly as [`B2bua::handle_request`] does (in-dialog requests find their
     /// call by Call-ID and tags whichever way it goes).
     pub fn handle_outbound_request(&mut self, now: Instant, request: Message, from: Peer) {
-        self.handle_request_as(now, request, from, NewCalls::Outbound);
+        self.handle_request_as(now, request, from, Direction::Outbound);
     }
 
-    fn handle_request_as(&mut self, now: Instant, request: Message, from: Peer, new_calls: NewCalls) {
+    /// A request; a new INVITE starts a call going `direction` (the shell decides which by
+    /// where it came from: a LiveKit source places outbound calls, anyone else's are inbound).
+    fn handle_request_as(&mut self, now: Instant, request: Message, from: Peer, direction: Direction) {
         let Some(method) = request.method().cloned() else {
             return;
         };
@@ -230,10 +228,7 @@ impl B2bua {
         let server = self.txns.start_server(key, reply_to, from.transport.is_reliable());
         let to_tag = request.to_tag().map(Bytes::copy_from_slice);
         match (method, to_tag) {
-            (Method::Invite, None) => match new_calls {
-                NewCalls::Inbound => self.handle_new_invite(now, request, from, server),
-                NewCalls::Outbound => self.handle_new_outbound_invite(now, request, from, server),
-            },
+            (Method::Invite, None) => self.handle_new_invite(now, request, from, server, direction),
             (Method::Cancel, _) => self.handle_cancel(now, &request, server),
             (_, Some(_)) => self.handle_in_dialog(now, request, server),
             (_, None) => self.refuse_request(now, server, &request, &CallError::NoSuchDialog),
