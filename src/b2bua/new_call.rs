@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use super::awaiting_route::Awaiting;
 use super::call::{
-    Call, CallFacts, CallKey, CallTimer, CarrierId, Direction, Invitation, Leg, OutboundCall, RouteFacts, Side, State,
+    Call, CallFacts, CallKey, CallTimer, CarrierId, Direction, Invitation, Leg, OutboundCall, RouteFacts, State,
 };
 use super::{B2bua, CallEvent, Peer, Role};
 use crate::routing::{Query, RouteKind};
@@ -132,10 +132,7 @@ impl B2bua {
             responded: false,
         }));
         let direction = call.direction;
-        self.by_call_id
-            .insert(call.carrier.call_id.clone(), (key, Side::Carrier));
-        self.by_call_id.insert(call.agent.call_id.clone(), (key, Side::Agent));
-        self.calls.insert(key, Box::new(call));
+        self.calls.place(key, Box::new(call));
         self.owners.insert(server, (key, Role::CarrierInvite));
         self.schedule(key, now + self.config.ring_timeout(), CallTimer::Ring);
         let response_timeout = match direction {
