@@ -143,7 +143,7 @@ impl B2bua {
     pub(super) fn admit(&self, invite: &Message) -> Result<(), CallError> {
         // RFC 3261 §8.2.2.2: a new INVITE (another branch) of a call we already bridge is a
         // merged request, answered 482; it must not become a second call on one Call-ID.
-        if invite.call_id().is_some_and(|id| self.by_call_id.contains_key(id)) {
+        if invite.call_id().is_some_and(|id| self.calls.find(id).is_some()) {
             return Err(CallError::MergedRequest);
         }
         if self.draining {
@@ -372,7 +372,7 @@ impl B2bua {
 
     /// CANCEL (RFC 3261 §9.2): 200 to it; 487 to the INVITE if still ringing; CANCEL the agent.
     pub(super) fn handle_cancel(&mut self, now: Instant, cancel: &Message, server: TxId) {
-        let found = cancel.call_id().and_then(|id| self.by_call_id.get(id)).copied();
+        let found = cancel.call_id().and_then(|id| self.calls.find(id));
         let Some((key, Side::Carrier)) = found else {
             self.refuse_request(now, server, cancel, &CallError::NoSuchDialog);
             return;
