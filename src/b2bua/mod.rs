@@ -10,8 +10,9 @@
 //! Where things are, in the order a call flows: `new_call.rs` (a new INVITE either way: 100
 //! Trying, admission, the route asked for; once routed, the other leg placed),
 //! `awaiting_route.rs` (a new call while the shell routes it), `inbound.rs` (an inbound
-//! call's route facts and agent leg; for now also admission, refusals, the placed leg's
-//! answers and CANCEL while ringing), `agent_leg.rs` (what the agent's INVITE carries),
+//! call's route facts and agent leg; for now also admission and refusals), `agent_leg.rs`
+//! (what the agent's INVITE carries), `ringing.rs` (the placed leg's answers and CANCEL
+//! until it has a final answer),
 //! `dialog.rs` (ACK, BYE, and every in-dialog request relayed across, re-INVITE glare),
 //! `relay.rs` (the messages rebuilt on the other leg: topology hiding lives there),
 //! `session_timer.rs` (RFC 4028), `timers.rs` (call timers firing, teardown), `failure.rs`
@@ -45,6 +46,7 @@ mod new_call;
 mod outbound;
 mod peer;
 mod relay;
+mod ringing;
 mod session_timer;
 mod shard;
 mod stats;
@@ -118,10 +120,10 @@ impl Local {
 /// What a transaction is for.
 #[derive(Debug)]
 enum Role {
-    /// The carrier's INVITE (server).
-    CarrierInvite,
-    /// Our INVITE to the agent (client).
-    AgentInvite,
+    /// The INVITE of the leg we answer (server).
+    CallerInvite,
+    /// Our INVITE on the leg we place (client).
+    PlacedInvite,
     /// A relayed request: the client transaction on one leg whose answer goes back through
     /// `server` on the other, built from `request`.
     Relay { server: TxId, request: Message },
@@ -453,14 +455,14 @@ impl B2bua {
         };
         let call = *call;
         match role {
-            Role::AgentInvite => self.on_agent_invite_event(now, call, event),
+            Role::PlacedInvite => self.on_agent_invite_event(now, call, event),
             Role::Relay { .. } if matches!(event, TxEvent::Retransmitted2xx(_)) => self.on_reinvite_2xx_again(call),
             Role::Relay { .. } => {
                 if let Some((_, Role::Relay { server, request })) = self.owners.remove(&id) {
                     self.on_relay_event(now, call, id, server, request, event);
                 }
             }
-            Role::CarrierInvite => {
+            Role::CallerInvite => {
                 if matches!(event, TxEvent::Timeout | TxEvent::TransportError) {
                     self.hang_up(now, call, EndedBy::Switchboard);
                 }
@@ -480,12 +482,12 @@ impl B2bua {
     fn role_peer(&self, call: CallKey, role: &Role) -> Option<Peer> {
         let c = self.calls.get(&call)?;
         match role {
-            Role::AgentInvite => Some(c.agent.peer),
+            Role::PlacedInvite => Some(c.agent.peer),
             Role::Relay { request, .. } => {
                 let (_, from_side) = self.dialog_of(request)?;
                 Some(c.leg(from_side.other()).peer)
             }
-            Role::CarrierInvite | Role::Fire | Role::Acked { .. } => None,
+            Role::CallerInvite | Role::Fire | Role::Acked { .. } => None,
         }
     }
 

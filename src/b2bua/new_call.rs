@@ -117,7 +117,7 @@ impl B2bua {
             return;
         };
         let server = trying.server;
-        let tx = self.send_request(now, key, Role::AgentInvite, &invite, branch, call.agent.peer);
+        let tx = self.send_request(now, key, Role::PlacedInvite, &invite, branch, call.agent.peer);
         call.state = State::Ringing(trying.place(Invitation {
             request: Box::new(invite),
             tx,
@@ -125,7 +125,7 @@ impl B2bua {
         }));
         let direction = call.direction;
         self.calls.place(key, Box::new(call));
-        self.owners.insert(server, (key, Role::CarrierInvite));
+        self.owners.insert(server, (key, Role::CallerInvite));
         self.schedule(key, now + self.config.ring_timeout(), CallTimer::Ring);
         let response_timeout = match direction {
             Direction::Inbound => self.config.agent_response_timeout(),
