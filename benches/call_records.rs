@@ -9,7 +9,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rusqlite::{params, Connection};
 use switchboard::call_records::{rfc3339_ms, CallRecord};
-use switchboard::store::{record_id, CallLog, CallRow, SEQUENCE_BITS};
+use switchboard::store::{record_id, CallLog, CallRow, CallStore, SEQUENCE_BITS};
 
 const BATCH: i64 = 1000;
 const ORGS: [&str; 4] = [
@@ -80,6 +80,7 @@ fn record(r: &CallRow<'_>) -> CallRecord {
         ringing_at: r.ringing_ms.map(rfc3339_ms),
         answered_at: r.answered_ms.map(rfc3339_ms),
         ended_at: rfc3339_ms(r.ended_ms),
+        instance: Some("edge-1:5060".into()),
     }
 }
 
@@ -93,7 +94,7 @@ fn batches(next: &mut i64) -> Vec<Finished> {
 
 fn append(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let log = CallLog::open(&dir.path().join("calls.db")).expect("opening the call log");
+    let log = CallLog::open(&dir.path().join("calls.db"), "edge-1:5060").expect("opening the call log");
     let json = Connection::open(dir.path().join("json.db")).expect("opening the baseline");
     json.pragma_update(None, "journal_mode", "WAL").unwrap();
     json.pragma_update(None, "synchronous", "NORMAL").unwrap();

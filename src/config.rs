@@ -64,6 +64,8 @@ pub struct SipConfig {
     pub udp_listen: Option<SocketAddr>,
     /// How many SO_REUSEPORT UDP sockets (one receive thread each); 0 means one per core.
     pub udp_sockets: usize,
+    /// How many call cores (each its own lock, holding its own calls); 0 means one per core.
+    pub shards: usize,
     /// TCP listen address.
     pub tcp_listen: Option<SocketAddr>,
     /// TLS listen address.

@@ -125,7 +125,9 @@ fn org(command: OrgCommand) -> anyhow::Result<()> {
         // The store `serve` uses: PostgreSQL when `[store] url` names one, else the SQLite file.
         let store: std::sync::Arc<dyn switchboard::store::Store> = match &config.store.url {
             Some(url) => {
-                std::sync::Arc::new(switchboard::store::PgStore::connect(url).context("connecting to the store")?)
+                let instance = config.store.instance_name(config.sip.udp_listen);
+                let store = switchboard::store::PgStore::connect(url, &instance).context("connecting to the store")?;
+                std::sync::Arc::new(store)
             }
             None => {
                 let path = &config.store.path;
@@ -205,7 +207,7 @@ fn workflow_test(module: &Path, input: &str, tz: Option<String>, config: Option<
     let context =
         dry_run::context(&input, routing.tz.as_deref(), std::time::SystemTime::now()).map_err(anyhow::Error::msg)?;
     let run = engine.run(&workflow, context.clone());
-    let report = dry_run::answer(&snapshot, &routing, &context, &run);
+    let report = dry_run::answer(&snapshot, &routing, &config.routing.default_country, &context, &run);
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

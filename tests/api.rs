@@ -3,52 +3,8 @@
 
 mod common;
 
-use reqwest::blocking::{Client, Response};
+use common::api::{add_second_org, split, Api};
 use serde_json::{json, Value};
-
-struct Api {
-    server: common::Server,
-    key: String,
-    client: Client,
-}
-
-impl Api {
-    fn start() -> Api {
-        let server = common::Server::start("");
-        let key = common::demo_api_key(&server);
-        Api {
-            server,
-            key,
-            client: Client::new(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.server.http)
-    }
-
-    fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        self.send_as(&self.key, method, path, body)
-    }
-
-    /// A request with another key.
-    fn send_as(&self, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .client
-            .request(method.parse().unwrap(), self.url(path))
-            .bearer_auth(key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        split(request.send().unwrap())
-    }
-}
-
-fn split(response: Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let text = response.text().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
 
 fn error_field(body: &Value) -> Option<&str> {
     body["error"]["field"].as_str()
@@ -61,7 +17,7 @@ fn byoc_trunk() -> Value {
 
 #[test]
 fn requests_without_a_valid_key_get_401_json() {
-    let api = Api::start();
+    let api = Api::start("");
     let (status, body) = split(api.client.get(api.url("/core/trunks")).send().unwrap());
     assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")));
     let (status, _) = split(
@@ -76,7 +32,7 @@ fn requests_without_a_valid_key_get_401_json() {
 
 #[test]
 fn byoc_trunks_are_created_validated_and_never_show_their_password() {
-    let api = Api::start();
+    let api = Api::start("");
     let (status, body) = api.send(
         "POST",
         "/core/trunks",
@@ -127,7 +83,7 @@ fn byoc_trunks_are_created_validated_and_never_show_their_password() {
 
 #[test]
 fn managed_trunks_are_read_only_and_take_no_direct_numbers() {
-    let api = Api::start();
+    let api = Api::start("");
     let (status, body) = api.send("PUT", "/core/trunks/trk_demo_managed", Some(byoc_trunk()));
     assert_eq!(status, 400);
     assert!(body["error"]["message"].as_str().unwrap().contains("managed"), "{body}");
@@ -147,7 +103,7 @@ fn managed_trunks_are_read_only_and_take_no_direct_numbers() {
 
 #[test]
 fn numbers_are_normalised_unique_and_patch_touches_only_outbound_shareable() {
-    let api = Api::start();
+    let api = Api::start("");
     let (status, body) = api.send(
         "POST",
         "/core/phone-numbers",
@@ -204,7 +160,7 @@ fn numbers_are_normalised_unique_and_patch_touches_only_outbound_shareable() {
 
 #[test]
 fn lists_filter_and_paginate_with_a_cursor() {
-    let api = Api::start();
+    let api = Api::start("");
     let (status, page) = api.send("GET", "/core/phone-numbers?limit=1", None);
     assert_eq!(status, 200);
     assert_eq!(page["data"].as_array().unwrap().len(), 1);
@@ -223,7 +179,7 @@ fn lists_filter_and_paginate_with_a_cursor() {
 
 #[test]
 fn an_acknowledged_write_survives_sigkill() {
-    let mut api = Api::start();
+    let mut api = Api::start("");
     let (status, _) = api.send(
         "POST",
         "/core/phone-numbers",
@@ -237,7 +193,7 @@ fn an_acknowledged_write_survives_sigkill() {
 
 #[test]
 fn publishing_a_version_writes_only_the_slots_direction_names() {
-    let api = Api::start();
+    let api = Api::start("");
     let (status, body) = api.send("POST", "/core/agents", Some(json!({})));
     assert_eq!((status, error_field(&body)), (400, Some("name")));
     let (status, agent) = api.send("POST", "/core/agents", Some(json!({"name": "Night desk"})));
@@ -292,7 +248,7 @@ fn publishing_a_version_writes_only_the_slots_direction_names() {
 
 #[test]
 fn the_inbound_routing_config_checks_its_fallback_and_is_one_per_org() {
-    let api = Api::start();
+    let api = Api::start("");
     let (status, _) = api.send("GET", "/core/inbound-routing-config", None);
     assert_eq!(status, 404);
     let (status, body) = api.send(
@@ -353,7 +309,7 @@ fn the_inbound_routing_config_checks_its_fallback_and_is_one_per_org() {
 
 #[test]
 fn a_searched_number_is_bought_onto_the_managed_trunk() {
-    let api = Api::start();
+    let api = Api::start("");
     let (status, found) = api.send("GET", "/core/phone-numbers/search?area_code=212&sms=true", None);
     assert_eq!(status, 200);
     let first = found["data"][0]["phone_number"]
@@ -392,63 +348,10 @@ fn a_searched_number_is_bought_onto_the_managed_trunk() {
 
 /// A second org (with a trunk and an API key) and a user token for both orgs, written into
 /// the server's store; the restart loads them.
-fn add_second_org(api: &mut Api) -> (String, String) {
-    use switchboard::directory::model::{ApiKey, InboundConfig, Org, Trunk, UserToken};
-    use switchboard::directory::{hash_api_key, Directory, Object, ALL_SCOPES};
-    let path = api.server.dir.path().join("data/switchboard.db");
-    let directory = Directory::load(std::sync::Arc::new(
-        switchboard::store::SqliteStore::open(&path).unwrap(),
-    ))
-    .unwrap();
-    let other_key = "ak_otherorg0000000000000000000000".to_owned();
-    let pat = "pat_user000000000000000000000000".to_owned();
-    let scopes: Vec<String> = ALL_SCOPES.iter().map(|s| s.to_string()).collect();
-    directory
-        .commit(
-            vec![
-                Object::Org(Org {
-                    id: "org_b".into(),
-                    name: "B".into(),
-                    livekit_sip_host: None,
-                }),
-                Object::Trunk(Trunk {
-                    id: "trk_b".into(),
-                    org_id: "org_b".into(),
-                    name: "B carrier".into(),
-                    managed_account_id: None,
-                    inbound_config: InboundConfig::default(),
-                    outbound_config: None,
-                    created_at: "t".into(),
-                    updated_at: "t".into(),
-                }),
-                Object::ApiKey(ApiKey {
-                    id: "key_b".into(),
-                    org_id: "org_b".into(),
-                    name: "B's key".into(),
-                    hash: hash_api_key(&other_key),
-                    scopes: scopes.clone(),
-                    created_at: "t".into(),
-                }),
-                Object::UserToken(UserToken {
-                    id: "tok_1".into(),
-                    hash: hash_api_key(&pat),
-                    org_ids: vec!["org_demo".into(), "org_b".into()],
-                    scopes,
-                    created_at: "t".into(),
-                }),
-            ],
-            vec![],
-        )
-        .unwrap();
-    drop(directory);
-    api.server.kill_and_restart();
-    (other_key, pat)
-}
-
 #[test]
 fn an_org_never_sees_or_touches_another_orgs_objects() {
-    let mut api = Api::start();
-    let (other_key, _) = add_second_org(&mut api);
+    let mut api = Api::start("");
+    let other_key = add_second_org(&mut api.server).key;
     let other = |method: &str, path: &str, body: Option<Value>| {
         let mut r = api
             .client
@@ -498,8 +401,8 @@ fn an_org_never_sees_or_touches_another_orgs_objects() {
 
 #[test]
 fn a_user_token_acts_for_the_org_named_in_x_org_id() {
-    let mut api = Api::start();
-    let (_, pat) = add_second_org(&mut api);
+    let mut api = Api::start("");
+    let pat = add_second_org(&mut api.server).user_token;
     let get = |org: Option<&str>| {
         let mut r = api.client.get(api.url("/core/trunks")).bearer_auth(&pat);
         if let Some(org) = org {
@@ -518,13 +421,7 @@ fn a_user_token_acts_for_the_org_named_in_x_org_id() {
 
 #[test]
 fn the_per_org_number_limit_is_a_clear_error() {
-    let server = common::Server::start("[directory]\nmax_numbers_per_org = 3\n");
-    let key = common::demo_api_key(&server);
-    let api = Api {
-        server,
-        key,
-        client: Client::new(),
-    };
+    let api = Api::start("[directory]\nmax_numbers_per_org = 3\n");
     let (status, _) = api.send(
         "POST",
         "/core/phone-numbers",
@@ -545,8 +442,8 @@ fn the_per_org_number_limit_is_a_clear_error() {
 
 #[test]
 fn a_first_purchase_creates_the_orgs_managed_trunk() {
-    let mut api = Api::start();
-    let (other_key, _) = add_second_org(&mut api);
+    let mut api = Api::start("");
+    let other_key = add_second_org(&mut api.server).key;
     let (status, found) = split(
         api.client
             .get(api.url("/core/phone-numbers/search?area_code=312"))
@@ -584,15 +481,9 @@ fn a_number_added_through_the_api_is_routed_by_the_very_next_call() {
     // No agent listens at the LiveKit address (one of its own: other tests run SIPp agents
     // on the default), so a routed call ends 503 (agent unreachable) and an unrouted one 404.
     let livekit = format!("127.0.0.63:{}", common::free_port());
-    let server = common::Server::start(&format!(
+    let api = Api::start(&format!(
         "[b2bua]\nagent_response_timeout_secs = 1\n[routing]\nlivekit_host = \"{livekit}\"\n"
     ));
-    let key = common::demo_api_key(&server);
-    let api = Api {
-        server,
-        key,
-        client: Client::new(),
-    };
     assert_eq!(common::invite_status(&api.server, "+15550006666", "before"), 404);
     let (status, _) = api.send("POST", "/core/phone-numbers", Some(json!({"phone_number": "+15550006666", "trunk_id": "trk_demo_byoc", "inbound_agent_version_id": "ver_demo_1"})));
     assert_eq!(status, 201);
@@ -604,7 +495,7 @@ fn a_number_added_through_the_api_is_routed_by_the_very_next_call() {
 /// without its secret; it never holds more than the key that made it.
 #[test]
 fn a_read_only_key_reads_is_refused_writes_and_dies_with_its_delete() {
-    let api = Api::start();
+    let api = Api::start("");
     let (status, made) = api.send(
         "POST",
         "/core/api-keys",
@@ -647,7 +538,7 @@ fn a_read_only_key_reads_is_refused_writes_and_dies_with_its_delete() {
 
 #[test]
 fn keys_ask_for_known_scopes_and_never_more_than_their_maker() {
-    let api = Api::start();
+    let api = Api::start("");
     for (body, field) in [
         (json!({"name": "k", "scopes": ["admin"]}), "scopes"),
         (json!({"name": "k", "scopes": []}), "scopes"),
@@ -683,7 +574,7 @@ fn keys_ask_for_known_scopes_and_never_more_than_their_maker() {
 #[test]
 fn bearer_is_case_insensitive_and_an_org_key_stays_in_its_org() {
     use std::os::unix::fs::PermissionsExt;
-    let api = Api::start();
+    let api = Api::start("");
     let response = api.client.get(api.url("/core/trunks")).send().unwrap();
     assert_eq!(response.status().as_u16(), 401);
     let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
@@ -720,7 +611,7 @@ fn bearer_is_case_insensitive_and_an_org_key_stays_in_its_org() {
 /// A misspelt query parameter is a 400 naming it, never a silent default.
 #[test]
 fn unknown_query_parameters_are_named() {
-    let api = Api::start();
+    let api = Api::start("");
     let (status, body) = api.send("GET", "/core/phone-numbers?limt=5", None);
     assert_eq!((status, error_field(&body)), (400, Some("limt")), "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("limt"), "{body}");

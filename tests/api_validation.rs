@@ -4,64 +4,8 @@
 
 mod common;
 
-use reqwest::blocking::{Client, Response};
+use common::api::{split, Api};
 use serde_json::{json, Value};
-
-struct Api {
-    server: common::Server,
-    key: String,
-    client: Client,
-}
-
-impl Api {
-    fn start(extra: &str) -> Api {
-        let server = common::Server::start(extra);
-        let key = common::demo_api_key(&server);
-        Api {
-            server,
-            key,
-            client: Client::new(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.server.http)
-    }
-
-    fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .client
-            .request(method.parse().unwrap(), self.url(path))
-            .bearer_auth(&self.key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        split(request.send().unwrap())
-    }
-
-    /// POST a number on the demo BYOC trunk.
-    fn register(&self, number: &str) -> (u16, Value) {
-        self.send(
-            "POST",
-            "/core/phone-numbers",
-            Some(json!({"phone_number": number, "trunk_id": "trk_demo_byoc"})),
-        )
-    }
-
-    fn trunk(&self, name: &str, address: &str) -> (u16, Value) {
-        self.send(
-            "POST",
-            "/core/trunks",
-            Some(json!({"name": name, "outbound_config": {"address": address, "auth_username": "u", "auth_password": "p"}})),
-        )
-    }
-}
-
-fn split(response: Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let text = response.text().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
 
 /// A 400 naming `field`; its message.
 fn refused(answer: (u16, Value), field: &str) -> String {

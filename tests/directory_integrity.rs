@@ -138,54 +138,11 @@ fn a_trunk_delete_racing_number_posts_leaves_no_number_on_a_deleted_trunk() {
     }
 }
 
-/// A second org with a BYOC trunk and an API key, written into the server's store; the
-/// restart loads them. Its key.
-fn add_second_org(server: &mut Server) -> String {
-    use switchboard::directory::model::{ApiKey, InboundConfig, Org, Trunk};
-    use switchboard::directory::{hash_api_key, Directory, Object, ALL_SCOPES};
-    let path = server.dir.path().join("data/switchboard.db");
-    let directory = Directory::load(Arc::new(switchboard::store::SqliteStore::open(&path).unwrap())).unwrap();
-    let key = "ak_secondorg000000000000000000000".to_owned();
-    directory
-        .commit(
-            vec![
-                Object::Org(Org {
-                    id: "org_b".into(),
-                    name: "B".into(),
-                    livekit_sip_host: None,
-                }),
-                Object::Trunk(Trunk {
-                    id: "trk_b".into(),
-                    org_id: "org_b".into(),
-                    name: "B carrier".into(),
-                    managed_account_id: None,
-                    inbound_config: InboundConfig::default(),
-                    outbound_config: None,
-                    created_at: "t".into(),
-                    updated_at: "t".into(),
-                }),
-                Object::ApiKey(ApiKey {
-                    id: "key_b".into(),
-                    org_id: "org_b".into(),
-                    name: "B's key".into(),
-                    hash: hash_api_key(&key),
-                    scopes: ALL_SCOPES.iter().map(|s| s.to_string()).collect(),
-                    created_at: "t".into(),
-                }),
-            ],
-            vec![],
-        )
-        .unwrap();
-    drop(directory);
-    server.kill_and_restart();
-    key
-}
-
 #[test]
 fn two_orgs_never_both_hold_a_number() {
     let mut server = Server::start("");
     let key_a = demo_api_key(&server);
-    let key_b = add_second_org(&mut server);
+    let key_b = common::api::add_second_org(&mut server).key;
     let mut holders = Vec::new();
     for round in 0..10 {
         let e164 = format!("+155503000{round:02}");
@@ -225,4 +182,36 @@ fn two_orgs_never_both_hold_a_number() {
             "{e164}: the org told 201 holds it, the other does not"
         );
     }
+}
+
+#[test]
+fn parallel_posts_at_the_per_org_limit_never_take_the_org_past_it() {
+    // The demo org holds two numbers; a limit of five leaves room for three of the twenty
+    // different numbers posted at once. The API's own check reads a snapshot that every
+    // racer sees with room to spare: only the commit's check holds the line.
+    let mut server = Server::start("[directory]\nmax_numbers_per_org = 5\n");
+    let key = demo_api_key(&server);
+    let http = server.http;
+    let k = key.clone();
+    let client = reqwest::blocking::Client::new();
+    let answers = at_once(20, move |i| {
+        let response = client
+            .post(format!("http://{http}/core/phone-numbers"))
+            .bearer_auth(&k)
+            .json(&json!({"phone_number": format!("+155501102{i:02}"), "trunk_id": "trk_demo_byoc"}))
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().unwrap())
+    });
+    let created = answers.iter().filter(|(s, _)| *s == 201).count();
+    assert_eq!(created, 3, "exactly the room left: {answers:?}");
+    for (status, body) in answers.iter().filter(|(s, _)| *s != 201) {
+        assert!([400, 409].contains(status), "{status} {body}");
+        assert_eq!(body["error"]["field"], "phone_number", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("limit of 5"), "{body}");
+    }
+    server.kill_and_restart();
+    assert_eq!(numbers(&server, &key).len(), 5, "what was acknowledged is what is kept");
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use switchboard::b2bua::{B2bua, B2buaConfig, Peer};
-use switchboard::routing::{AgentTarget, Decision, RouteKind, RouteRequest, Router};
+use switchboard::routing::{AgentTarget, Decision, Query, RouteKind, RouteRequest, Router};
 use switchboard::sip::{response_for, HeaderName, Message, Method, RequestBuilder};
 use switchboard::transport::Transport;
 
@@ -87,7 +87,10 @@ fn an_answered_call_holds_under_4_kib() {
     for i in 0..CALLS {
         b2b.handle_request(now, carrier_invite(i), carrier);
         while let Some(route) = b2b.poll_route() {
-            let decision = OneAgent.route(&route.facts.request(std::time::SystemTime::UNIX_EPOCH));
+            let Query::Inbound(facts) = &route.facts else {
+                panic!("only inbound calls here")
+            };
+            let decision = OneAgent.route(&facts.request(std::time::SystemTime::UNIX_EPOCH));
             b2b.handle_routed(now, route.call, decision);
         }
         let mut agent_invite = None;

@@ -330,9 +330,65 @@ fn a_routing_workflow_uploaded_through_a_routes_calls_on_b() {
     let agent = Agent::start("agent-answer.xml", agent_port, 1);
     common::carrier(&b, &common::scenario("carrier-call.xml"), "+15551234567", 1, 1);
     agent.finish(&b);
-    let record = within_record(&b, &key);
+    // The record of B's call is in the shared store: A's API lists it, naming B.
+    let record = within_record(&a, &key);
     assert_eq!(record["route_kind"], "workflow", "{record}");
     assert_eq!(record["agent_id"], day.as_str(), "{record}");
+    let b_instance = record["instance"].as_str().expect("the record names its instance");
+    assert!(b_instance.ends_with(&format!(":{}", b.sip.port())), "{record}");
+    assert_eq!(within_record(&b, &key)["id"], record["id"], "one list for both");
+    // A compiled the module once and stored it; B loaded that artifact, compiling nothing.
+    let artifacts = cluster.sql("SELECT compiled_by FROM workflow_artifacts");
+    assert_eq!(artifacts.lines().count(), 1, "{artifacts}");
+    assert!(artifacts.trim().ends_with(&format!(":{}", a.sip.port())), "{artifacts}");
+    let b_metrics = common::metrics(&b);
+    assert!(
+        b_metrics.contains("workflow_loads_total{from=\"artifact\"} 1"),
+        "{b_metrics}"
+    );
+    assert!(
+        !b_metrics.contains("workflow_loads_total{from=\"compile\"}"),
+        "{b_metrics}"
+    );
+    assert!(common::metrics(&a).contains("workflow_loads_total{from=\"compile\"} 1"));
+}
+
+#[test]
+fn an_instance_that_missed_pruned_changes_loads_the_directory_whole() {
+    use switchboard::directory::Directory;
+    use switchboard::store::{ChangeRetention, PgStore};
+    let cluster = Cluster::start();
+    let open = |name: &str| Directory::load(Arc::new(PgStore::connect(&cluster.url(), name).unwrap())).unwrap();
+    let (a, b) = (open("a"), open("b"));
+    let now = "2026-12-06T00:00:00Z";
+    let first = switchboard::api::orgs::create(&a, "First", now).unwrap().org_id;
+    let second = switchboard::api::orgs::create(&a, "Second", now).unwrap().org_id;
+    let changes = || {
+        cluster
+            .sql("SELECT count(*) FROM changes")
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
+    let written = changes();
+    assert!(written >= 4, "an org and its key, twice: {written}");
+    // Recent changes stay, however many rows the feed keeps.
+    let recent = ChangeRetention { minutes: 60, rows: 0 };
+    assert_eq!(a.prune_changes(&recent).unwrap(), 0);
+    // Old ones beyond the row count go, all but the newest (commits compare with it).
+    let none = ChangeRetention { minutes: 0, rows: 0 };
+    assert_eq!(a.prune_changes(&none).unwrap(), u64::from(written) - 1);
+    assert_eq!(changes(), 1);
+    // B applied none of them: row by row it cannot catch up, so it loads whole.
+    assert!(b.snapshot().orgs.is_empty());
+    let applied = b.catch_up().unwrap();
+    let orgs = &b.snapshot().orgs;
+    assert!(orgs.contains_key(&first) && orgs.contains_key(&second), "{orgs:?}");
+    assert!(applied.len() >= 4, "every object, as applied: {}", applied.len());
+    // And follows row by row again after that.
+    let third = switchboard::api::orgs::create(&a, "Third", now).unwrap().org_id;
+    assert_eq!(b.catch_up().unwrap().len(), 2, "the third org and its key");
+    assert!(b.snapshot().orgs.contains_key(&third));
 }
 
 /// B's one call record, once written.

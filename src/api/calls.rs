@@ -11,7 +11,7 @@ use super::auth::Caller;
 use super::error::{Params, Segment};
 use super::{ApiError, AppState};
 use crate::call_records::CallRecord;
-use crate::store::{CallLog, CallQuery};
+use crate::store::{CallQuery, CallStore};
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 200;
@@ -108,7 +108,7 @@ pub async fn get(
 /// Read pages from the store until `limit` records pass the filters or the scan budget is
 /// spent; the cursor names the last record read, so the next page resumes after it.
 fn scan(
-    log: &Arc<CallLog>,
+    log: &Arc<dyn CallStore>,
     mut query: CallQuery,
     limit: usize,
     keep: impl Fn(&CallRecord) -> bool,

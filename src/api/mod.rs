@@ -78,11 +78,11 @@ pub struct AppState {
     pub health: Arc<Health>,
     pub provider: Arc<dyn crate::provider::NumberProvider>,
     /// Call records, read by `/core/calls`.
-    pub calls: Arc<crate::store::CallLog>,
+    pub calls: Arc<dyn crate::store::CallStore>,
     /// The workflow sandbox: uploads are compiled and checked with it, dry runs run in it.
     pub workflows: Arc<crate::routing::Workflows>,
     /// Compiled workflow artifacts, written at upload.
-    pub artifacts: Arc<crate::store::Artifacts>,
+    pub artifacts: Arc<dyn crate::store::ArtifactStore>,
     /// Whether `/metrics` is served (and metrics are collected at all).
     pub metrics: bool,
     /// `[routing] default_country`: the country of numbers written without `+`.

@@ -184,7 +184,7 @@ async fn compile_module(
     let workflows = state.workflows.clone();
     let artifacts = state.artifacts.clone();
     let org = org.to_owned();
-    tokio::task::spawn_blocking(move || workflows.load(&definition, &artifacts, Some(&org)))
+    tokio::task::spawn_blocking(move || workflows.load(&definition, artifacts.as_ref(), Some(&org)))
         .await
         .map_err(|_| ApiError::Conflict("the upload was interrupted".into()))?
         .map_err(refused)
@@ -260,6 +260,10 @@ pub async fn test(
         .await
         .map_err(|_| ApiError::Conflict("the run was interrupted".into()))?;
     Ok(Json(crate::routing::dry_run::answer(
-        &snapshot, &config, &context, &run,
+        &snapshot,
+        &config,
+        &state.default_country,
+        &context,
+        &run,
     )))
 }

@@ -82,8 +82,9 @@ pub fn agent_invite(a: &AgentInvite<'_>) -> Message {
     b.body(a.carrier_invite.body_bytes()).build()
 }
 
-/// The dialed number: the request-URI's user part, else the To URI's (normalised to E.164).
-pub fn dialed_number(invite: &Message) -> Option<String> {
+/// The dialed number: the request-URI's user part, else the To URI's, in E.164 (a national
+/// number is taken to be in `country`, `[routing] default_country`).
+pub fn dialed_number(invite: &Message, country: &str) -> Option<String> {
     let from_uri = invite
         .request_uri()
         .and_then(|u| Uri::parse(u).ok())
@@ -95,12 +96,13 @@ pub fn dialed_number(invite: &Message) -> Option<String> {
             .and_then(|t| t.uri.user.map(|u| String::from_utf8_lossy(u).into_owned()))
     };
     from_uri
-        .and_then(|u| e164::normalise(&u, "1"))
-        .or_else(|| from_to().and_then(|u| e164::normalise(&u, "1")))
+        .and_then(|u| e164::normalise(&u, country))
+        .or_else(|| from_to().and_then(|u| e164::normalise(&u, country)))
 }
 
-/// The caller's number: P-Asserted-Identity's user, else From's.
-pub fn calling_number(invite: &Message) -> Option<String> {
+/// The caller's number: P-Asserted-Identity's user, else From's, in E.164 when it is a
+/// phone number (national in `country`), else as written.
+pub fn calling_number(invite: &Message, country: &str) -> Option<String> {
     let pai = invite
         .header(HeaderName::PAssertedIdentity)
         .and_then(|v| crate::sip::NameAddr::parse(v, "P-Asserted-Identity").ok())
@@ -108,7 +110,7 @@ pub fn calling_number(invite: &Message) -> Option<String> {
     let from = || invite.from().ok().and_then(|f| f.uri.user.map(|u| u.to_vec()));
     let user = pai.or_else(from)?;
     let user = String::from_utf8_lossy(&user).into_owned();
-    e164::normalise(&user, "1").or(Some(user))
+    e164::normalise(&user, country).or(Some(user))
 }
 
 #[cfg(test)]
@@ -131,18 +133,40 @@ mod tests {
     #[test]
     fn the_dialed_number_comes_from_the_request_uri_else_the_to_header_in_e164() {
         let m = invite("sip:5551234567@192.0.2.5", "<sip:+19998887777@x>", None);
-        assert_eq!(dialed_number(&m).as_deref(), Some("+15551234567"));
+        assert_eq!(dialed_number(&m, "1").as_deref(), Some("+15551234567"));
         let m = invite("sip:192.0.2.5", "<sip:15551234567@192.0.2.5>", None);
-        assert_eq!(dialed_number(&m).as_deref(), Some("+15551234567"), "falls back to To");
+        assert_eq!(
+            dialed_number(&m, "1").as_deref(),
+            Some("+15551234567"),
+            "falls back to To"
+        );
         let m = invite("sip:192.0.2.5", "<sip:192.0.2.5>", None);
-        assert_eq!(dialed_number(&m), None);
+        assert_eq!(dialed_number(&m, "1"), None);
+    }
+
+    #[test]
+    fn a_national_number_is_read_in_the_configured_country() {
+        let m = invite(
+            "sip:2071838750@192.0.2.5",
+            "<sip:x@x>",
+            Some("<sip:1614960000@carrier>"),
+        );
+        assert_eq!(dialed_number(&m, "44").as_deref(), Some("+442071838750"));
+        assert_eq!(calling_number(&m, "44").as_deref(), Some("+441614960000"));
+        assert_eq!(dialed_number(&m, "1").as_deref(), Some("+12071838750"));
+        let m = invite("sip:+15551234567@x", "<sip:x@x>", None);
+        assert_eq!(
+            dialed_number(&m, "44").as_deref(),
+            Some("+15551234567"),
+            "+ is international"
+        );
     }
 
     #[test]
     fn the_calling_number_prefers_p_asserted_identity_over_from() {
         let m = invite("sip:+15551234567@x", "<sip:x@x>", Some("<sip:+14155550199@carrier>"));
-        assert_eq!(calling_number(&m).as_deref(), Some("+14155550199"));
+        assert_eq!(calling_number(&m, "1").as_deref(), Some("+14155550199"));
         let m = invite("sip:+15551234567@x", "<sip:x@x>", None);
-        assert_eq!(calling_number(&m).as_deref(), Some("+14155550100"));
+        assert_eq!(calling_number(&m, "1").as_deref(), Some("+14155550100"));
     }
 }

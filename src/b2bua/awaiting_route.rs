@@ -1,9 +1,10 @@
-//! A new inbound call between admission and its route. The B2BUA has answered 100 Trying
-//! and asks the shell to route the call ([`Route`], from [`B2bua::poll_route`]): the
-//! router (directory, workflow) runs on the shell's workers, never under the call core's
-//! lock. Meanwhile the call waits here holding only what it needs to go on, until one of:
-//! - the decision comes back ([`B2bua::handle_routed`]): the agent leg is placed, or the
-//!   caller gets the refusal;
+//! A new call between admission and its route. The B2BUA has answered 100 Trying and asks
+//! the shell to route the call ([`Route`], from [`B2bua::poll_route`]): the router
+//! (directory, workflow; for an agent's call out, the outbound rules and the carrier's
+//! address) runs on the shell's workers, never under the call core's lock. Meanwhile the
+//! call waits here holding only what it needs to go on, until one of:
+//! - the decision comes back ([`B2bua::handle_routed`]): the other leg is placed (the
+//!   agent's, or for an outbound call the carrier's), or the caller gets the refusal;
 //! - the caller CANCELs (RFC 3261 §9.2): 487, and a late decision is dropped;
 //! - the route deadline passes (`route_timeout_ms`): 503, so that whatever the router does,
 //!   the caller always gets a final answer.
@@ -13,26 +14,28 @@ use std::time::Instant;
 
 use super::call::{CallKey, CallTimer, Direction, Side};
 use super::{B2bua, CallError, EndedBy, Peer};
-use crate::routing::{Decision, RouteQuery};
+use crate::routing::{Decision, OutboundDecision, Query, Routed};
 use crate::sip::Message;
 use crate::transaction::TxId;
 
-/// The B2BUA's request to route one call: run the router on `facts` (stamping the wall
-/// clock) and hand the decision to [`B2bua::handle_routed`] with `call`.
+/// The B2BUA's request to route one call: run the router `facts` asks for (stamping the
+/// wall clock) and hand the decision to [`B2bua::handle_routed`] with `call`.
 #[derive(Debug)]
 #[must_use]
 pub struct Route {
     pub call: CallKey,
-    pub facts: Box<RouteQuery>,
+    pub facts: Query,
 }
 
-/// A call waiting for its route: what placing the agent leg (or refusing) will need.
+/// A call waiting for its route: what placing the other leg (or refusing) will need.
 #[derive(Debug)]
 pub(super) struct Awaiting {
+    pub direction: Direction,
     pub invite: Message,
     pub from: Peer,
-    /// The carrier's INVITE server transaction.
+    /// The INVITE server transaction of the leg we answer.
     pub server: TxId,
+    /// Inbound: the dialed number, E.164; outbound: as written.
     pub called: String,
     pub calling: Option<String>,
     pub started: Instant,
@@ -50,17 +53,15 @@ pub(super) struct Unplaced {
 
 impl B2bua {
     /// Park an admitted INVITE and ask the shell to route it.
-    pub(super) fn await_route(&mut self, now: Instant, call: Awaiting, facts: RouteQuery) {
+    pub(super) fn await_route(&mut self, now: Instant, call: Awaiting, facts: Query) {
         let key = CallKey(self.next_call);
         self.next_call += 1;
-        self.by_call_id.insert(facts.call_id.clone(), (key, Side::Carrier));
+        let call_id = call.invite.raw().slice_ref(call.invite.call_id().unwrap_or_default());
+        self.by_call_id.insert(call_id, (key, Side::Carrier));
         let deadline = now + self.config.route_timeout();
         self.timers.insert((deadline, key, CallTimer::Route));
         self.routing.insert(key, Box::new(Awaiting { deadline, ..call }));
-        self.routes.push_back(Route {
-            call: key,
-            facts: Box::new(facts),
-        });
+        self.routes.push_back(Route { call: key, facts });
     }
 
     /// The next call to route, for the shell.
@@ -73,17 +74,23 @@ impl B2bua {
         self.routing.len()
     }
 
-    /// The router's decision for `call`: place the agent leg, or refuse. A decision for a
-    /// call no longer waiting (cancelled, or past its deadline) is dropped.
-    pub fn handle_routed(&mut self, now: Instant, call: CallKey, decision: Decision) {
-        let Some(waiting) = self.take_awaiting(call) else {
+    /// The router's decision for `call`: place the other leg, or refuse. A decision for a
+    /// call no longer waiting (cancelled, or past its deadline) is dropped. The decision's
+    /// kind follows the route's ([`Query`]); a refusal the shell makes before any router
+    /// runs (`Refusal::Busy`, the org's share of the workers is full) ends either kind.
+    pub fn handle_routed(&mut self, now: Instant, call: CallKey, decision: impl Into<Routed>) {
+        let Some(mut waiting) = self.take_awaiting(call) else {
             return;
         };
-        match decision {
-            Decision::Agent(target) => self.place_agent_leg(now, call, *waiting, target),
-            Decision::Refuse(refusal) => {
-                self.end_waiting(now, &waiting, &CallError::Refused(refusal), EndedBy::Switchboard)
-            }
+        let placed = match decision.into() {
+            Routed::Inbound(Decision::Agent(target)) => Ok(self.agent_placement(&mut waiting, target)),
+            Routed::Outbound(OutboundDecision::Carrier(target)) => self.carrier_placement(now, &waiting, target),
+            Routed::Inbound(Decision::Refuse(refusal)) => Err(CallError::Refused(refusal)),
+            Routed::Outbound(OutboundDecision::Refuse(refusal)) => Err(CallError::OutboundRefused(refusal)),
+        };
+        match placed {
+            Ok(placed) => self.place_other_leg(now, call, *waiting, placed),
+            Err(error) => self.end_waiting(now, &waiting, &error, EndedBy::Switchboard),
         }
     }
 
@@ -110,10 +117,10 @@ impl B2bua {
     }
 
     /// A waiting call ends before any leg was placed: `error`'s final response to its INVITE.
-    fn end_waiting(&mut self, now: Instant, waiting: &Awaiting, error: &CallError, ended_by: EndedBy) {
+    pub(super) fn end_waiting(&mut self, now: Instant, waiting: &Awaiting, error: &CallError, ended_by: EndedBy) {
         let unplaced = Unplaced {
             source: waiting.from.addr,
-            direction: Direction::Inbound,
+            direction: waiting.direction,
             ended_by,
             started: waiting.started,
         };

@@ -1,6 +1,5 @@
-//! One call: the carrier leg, the agent leg, and what the call is waiting for. A leg holds
-//! exactly the dialog state RFC 3261 §12 needs to send requests in it; a call holds the
-//! messages it still needs only while it still needs them (dropped once answered).
+//! One call: its two legs (`leg.rs`), and its state — what the call is waiting for. A call
+//! holds the messages it still needs only while it still needs them (dropped once answered).
 //!
 //! The legs are named for an inbound call. An outbound call has the same shape with the
 //! parties the other way round: `carrier` / [`Side::Carrier`] is always the leg we answer
@@ -8,11 +7,11 @@
 //! leg we place (the UAC side: LiveKit inbound, the carrier outbound). [`Direction`] says
 //! which it is; events and metrics name parties, not legs.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::Peer;
+pub use super::leg::{Leg, PendingReinvite, Side};
 use crate::routing::RouteKind;
 use crate::sip::Message;
 use crate::transaction::TxId;
@@ -20,14 +19,6 @@ use crate::transaction::TxId;
 /// Identifies a call in the B2BUA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallKey(pub u64);
-
-/// Which leg: `Carrier` is the one we answer (UAS), `Agent` the one we place (UAC),
-/// whatever the direction (see the module doc).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    Carrier,
-    Agent,
-}
 
 /// Which way a call goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,58 +38,137 @@ impl Direction {
     }
 }
 
-impl Side {
-    pub fn other(self) -> Side {
-        match self {
-            Side::Carrier => Side::Agent,
-            Side::Agent => Side::Carrier,
+/// Where the call is. Each state holds only what it needs and is consumed to make the next
+/// (rustls' habit), so a call cannot be answered and ringing at once, or keep the caller's
+/// INVITE after answering it:
+///
+/// `Trying` -> `Ringing` -> `Answered` -> `Confirmed`, and `Ringing` -> `Cancelling` when the
+/// caller gets a final failure while our INVITE on the leg we place is still open.
+#[derive(Debug)]
+pub enum State {
+    /// The caller's INVITE has its 100 Trying; our INVITE on the leg we place is not out yet.
+    Trying(Trying),
+    /// Our INVITE is out on the leg we place; the caller awaits its final answer.
+    Ringing(Ringing),
+    /// The caller has its final failure (it CANCELled, the callee refused, or we gave up)
+    /// but our INVITE is still open: it is CANCELled as soon as it has had a response.
+    Cancelling(Cancelling),
+    /// The callee answered; our 2xx to the caller awaits its ACK.
+    Answered(Answered),
+    /// Both legs confirmed.
+    Confirmed(Confirmed),
+    /// Only for the instant a transition runs: what [`Call::take_state`] leaves behind.
+    Moving,
+}
+
+/// The caller's INVITE server transaction, before any final answer (RFC 3261 §17.2.1).
+#[derive(Debug)]
+pub struct Trying {
+    /// The caller's INVITE, kept to answer it.
+    pub invite: Box<Message>,
+    pub server: TxId,
+    /// The caller's Session-Expires (RFC 4028), until the answer settles it.
+    pub session_expires: Option<u32>,
+}
+
+/// Our INVITE on the leg we place, while it has no final answer.
+#[derive(Debug)]
+pub struct Invitation {
+    /// Kept to CANCEL it, to ACK a non-2xx final, to answer a challenge.
+    pub request: Box<Message>,
+    pub tx: TxId,
+    /// Whether anything came back yet: a CANCEL may only follow a response (RFC 3261 §9.1).
+    pub responded: bool,
+}
+
+/// The caller waits while the leg we place is set up.
+#[derive(Debug)]
+pub struct Ringing {
+    pub caller: Trying,
+    pub placed: Invitation,
+}
+
+/// The caller has its answer; the leg we place is being given up.
+#[derive(Debug)]
+pub struct Cancelling {
+    pub placed: Invitation,
+    /// Our CANCEL waits for the leg's first response.
+    pub cancel_pending: bool,
+    /// Set when we gave up on the leg we placed before it answered anything: the caller
+    /// already has its final answer and this is the call's record, whatever that leg
+    /// does next (a late provisional is CANCELled, a late 2xx ACKed and BYEd).
+    pub verdict: Option<Verdict>,
+}
+
+/// Our 2xx to the caller is out, resent until its ACK (RFC 3261 §13.3.1.4).
+#[derive(Debug)]
+pub struct Answered {
+    pub ok: Bytes,
+    /// The next retransmission interval (T1 doubling up to T2).
+    pub interval: Duration,
+    pub session: Session,
+}
+
+/// Both legs are up.
+#[derive(Debug)]
+pub struct Confirmed {
+    /// Our ACK to the callee's 2xx, resent when the 2xx is, until it can no longer be
+    /// (64*T1 after we sent it).
+    pub ack: Option<Bytes>,
+    pub session: Session,
+}
+
+/// The session interval of an answered call (RFC 4028).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Session {
+    pub expires: Option<u32>,
+    /// When the call ends unless refreshed.
+    pub deadline: Option<Instant>,
+}
+
+impl Trying {
+    /// Our INVITE on the leg we place went out.
+    pub fn place(self, placed: Invitation) -> Ringing {
+        Ringing { caller: self, placed }
+    }
+}
+
+impl Ringing {
+    /// The caller got a final failure; the leg we place is still to be given up.
+    pub fn cancel(self) -> (Cancelling, Trying) {
+        let cancelling = Cancelling {
+            placed: self.placed,
+            cancel_pending: false,
+            verdict: None,
+        };
+        (cancelling, self.caller)
+    }
+
+    /// The callee answered with `answer`; `ok` is our 2xx relaying it to the caller.
+    pub fn answer(self, answer: &Message, ok: Bytes, t1: Duration) -> Answered {
+        let expires = answer
+            .header(crate::sip::HeaderName::SessionExpires)
+            .and_then(super::session_timer::delta_seconds)
+            .or(self.caller.session_expires);
+        Answered {
+            ok,
+            interval: t1,
+            session: Session {
+                expires,
+                deadline: None,
+            },
         }
     }
 }
 
-/// One side's dialog (RFC 3261 §12.1).
-#[derive(Debug)]
-pub struct Leg {
-    pub call_id: Bytes,
-    pub local_tag: Bytes,
-    pub remote_tag: Option<Bytes>,
-    /// Our From/To value on this leg, without the tag.
-    pub local_uri: Bytes,
-    /// The peer's From/To value, without the tag.
-    pub remote_uri: Bytes,
-    /// Where in-dialog requests are addressed (the peer's Contact).
-    pub remote_target: Bytes,
-    pub route_set: Vec<Bytes>,
-    pub local_cseq: u32,
-    /// Where this leg's peer is reached (and the connection it used).
-    pub peer: Peer,
-    /// The re-INVITE we relayed onto this leg, until its 2xx is ACKed end to end.
-    pub pending_reinvite: Option<Box<PendingReinvite>>,
-}
-
-/// A re-INVITE relayed onto a leg. The answering UA resends its 2xx until it sees an ACK
-/// (RFC 3261 §13.3.1.4); each resend is passed on to the requester as our 2xx again until
-/// the requester ACKs, and answered with our ACK again after that. So loss on either leg is
-/// repaired by the UA that owns the retransmission, with no timer of ours.
-#[derive(Debug)]
-pub struct PendingReinvite {
-    /// The CSeq of our re-INVITE on this leg (the ACK repeats it, RFC 3261 §13.2.2.4).
-    pub cseq: u32,
-    /// Our relayed 2xx to the requester on the other leg, and where it goes.
-    pub ok: Option<(Bytes, Peer)>,
-    /// Our ACK on this leg, once the requester has ACKed.
-    pub ack: Option<Bytes>,
-}
-
-/// Where the call is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// The agent leg is being set up; the caller hears ringing.
-    Ringing,
-    /// The agent answered; our 2xx to the carrier awaits its ACK.
-    Answered,
-    /// Both legs confirmed.
-    Confirmed,
+impl Answered {
+    /// The caller ACKed our 2xx, and `ack` is ours to the callee's.
+    pub fn confirm(self, ack: Bytes) -> Confirmed {
+        Confirmed {
+            ack: Some(ack),
+            session: self.session,
+        }
+    }
 }
 
 /// Timers a call runs (beside its transactions').
@@ -134,33 +204,15 @@ pub struct OutboundCall {
     pub stale_answered: bool,
 }
 
-/// A call in progress.
+/// A call in progress: what every state shares, and the state.
 #[derive(Debug)]
 pub struct Call {
-    pub phase: Phase,
+    pub state: State,
     pub direction: Direction,
     /// The CSeq of our (latest) INVITE on the agent leg: its ACK and RAck repeat it.
     pub invite_cseq: u32,
     pub carrier: Leg,
     pub agent: Leg,
-    pub carrier_invite_tx: TxId,
-    /// The carrier's INVITE, kept while ringing to answer it.
-    pub carrier_invite: Option<Box<Message>>,
-    /// Our INVITE to the agent, kept while ringing to CANCEL or ACK it.
-    pub agent_invite: Option<Box<Message>>,
-    pub agent_invite_tx: Option<TxId>,
-    pub agent_responded: bool,
-    pub cancel_pending: bool,
-    /// Set when we gave up on the leg we placed before it answered anything: the caller
-    /// already has its final answer and this is the call's record, whatever that leg
-    /// does next (a late provisional is CANCELled, a late 2xx ACKed and BYEd).
-    pub verdict: Option<Verdict>,
-    /// Our 2xx to the carrier and its retransmission interval, until the ACK.
-    pub ok_to_carrier: Option<(Bytes, std::time::Duration)>,
-    /// Our ACK to the agent's 2xx, resent when the 2xx is.
-    pub agent_ack: Option<Bytes>,
-    pub session_expires: Option<u32>,
-    pub session_deadline: Option<Instant>,
     pub timers: Vec<(Instant, CallTimer)>,
     pub route: RouteKind,
     /// Set on outbound calls.
@@ -185,22 +237,15 @@ impl Call {
             .header(crate::sip::HeaderName::SessionExpires)
             .and_then(super::session_timer::delta_seconds);
         Call {
-            phase: Phase::Ringing,
+            state: State::Trying(Trying {
+                invite: Box::new(invite),
+                server,
+                session_expires,
+            }),
             direction,
             invite_cseq: agent.local_cseq,
             carrier,
             agent,
-            carrier_invite_tx: server,
-            carrier_invite: Some(Box::new(invite)),
-            agent_invite: None,
-            agent_invite_tx: None,
-            agent_responded: false,
-            cancel_pending: false,
-            verdict: None,
-            ok_to_carrier: None,
-            agent_ack: None,
-            session_expires,
-            session_deadline: None,
             timers: Vec::new(),
             route,
             outbound: None,
@@ -208,9 +253,95 @@ impl Call {
         }
     }
 
+    /// The state, leaving [`State::Moving`] until the next one is put back.
+    pub fn take_state(&mut self) -> State {
+        std::mem::replace(&mut self.state, State::Moving)
+    }
+
+    /// Whether the leg we placed has had no final answer yet (ringing or being cancelled).
+    pub fn is_early(&self) -> bool {
+        matches!(self.state, State::Trying(_) | State::Ringing(_) | State::Cancelling(_))
+    }
+
+    /// Our INVITE on the leg we place, while it has no final answer.
+    pub fn invitation(&self) -> Option<&Invitation> {
+        match &self.state {
+            State::Ringing(r) => Some(&r.placed),
+            State::Cancelling(c) => Some(&c.placed),
+            _ => None,
+        }
+    }
+
+    pub fn invitation_mut(&mut self) -> Option<&mut Invitation> {
+        match &mut self.state {
+            State::Ringing(r) => Some(&mut r.placed),
+            State::Cancelling(c) => Some(&mut c.placed),
+            _ => None,
+        }
+    }
+
+    /// The caller's INVITE, while it awaits its final answer.
+    pub fn caller_invite(&self) -> Option<&Message> {
+        match &self.state {
+            State::Trying(t) => Some(&t.invite),
+            State::Ringing(r) => Some(&r.caller.invite),
+            _ => None,
+        }
+    }
+
+    /// The session interval, once answered.
+    pub fn session_mut(&mut self) -> Option<&mut Session> {
+        match &mut self.state {
+            State::Answered(a) => Some(&mut a.session),
+            State::Confirmed(c) => Some(&mut c.session),
+            _ => None,
+        }
+    }
+
+    /// A refresh (or the answer) named a new Session-Expires, or none (`None`: keep the old).
+    pub fn session_refreshed(&mut self, expires: Option<u32>) {
+        match &mut self.state {
+            State::Trying(caller) | State::Ringing(Ringing { caller, .. }) => {
+                caller.session_expires = expires.or(caller.session_expires)
+            }
+            State::Answered(Answered { session, .. }) | State::Confirmed(Confirmed { session, .. }) => {
+                session.expires = expires.or(session.expires)
+            }
+            State::Cancelling(_) | State::Moving => {}
+        }
+    }
+
+    /// Ringing -> Cancelling: the caller's INVITE and its transaction, to send the final
+    /// failure. None when the caller already has its answer.
+    pub fn stop_ringing(&mut self) -> Option<(Box<Message>, TxId)> {
+        match self.take_state() {
+            State::Ringing(ringing) => {
+                let (cancelling, caller) = ringing.cancel();
+                self.state = State::Cancelling(cancelling);
+                Some((caller.invite, caller.server))
+            }
+            other => {
+                self.state = other;
+                None
+            }
+        }
+    }
+
+    /// Decide the call's record now, while the leg we placed is given up (the first
+    /// decision stands).
+    pub fn decide(&mut self, verdict: Verdict) {
+        if let State::Cancelling(c) = &mut self.state {
+            c.verdict.get_or_insert(verdict);
+        }
+    }
+
     /// The record decided when we gave up on the leg we placed, else the one given.
     pub fn verdict_or(&self, outcome: Outcome, status: u16, ended_by: EndedBy) -> Verdict {
-        self.verdict.unwrap_or(Verdict {
+        let decided = match &self.state {
+            State::Cancelling(c) => c.verdict,
+            _ => None,
+        };
+        decided.unwrap_or(Verdict {
             outcome,
             status,
             ended_by,

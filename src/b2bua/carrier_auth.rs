@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::call::{Call, CallKey, Side};
+use super::call::{Call, CallKey, Side, State};
 use super::{B2bua, Role};
 use crate::sip::{HeaderName, Message};
 
@@ -34,8 +34,8 @@ impl B2bua {
         };
         let peer = call.agent.peer;
         let tx = self.send_request(now, key, Role::AgentInvite, &invite, branch, peer);
-        if let Some(call) = self.calls.get_mut(&key) {
-            call.agent_invite_tx = Some(tx);
+        if let Some(invitation) = self.calls.get_mut(&key).and_then(|c| c.invitation_mut()) {
+            invitation.tx = tx;
         }
         true
     }
@@ -49,10 +49,11 @@ fn retry_with_credentials(call: &mut Call, challenge: &Message, via: &str, cnonc
         Some(407) => (HeaderName::ProxyAuthenticate, HeaderName::ProxyAuthorization, 1),
         _ => return None,
     };
-    if call.cancel_pending || call.carrier_invite.is_none() {
+    // Only while the caller still waits: a call being cancelled ends on its challenge.
+    let State::Ringing(ringing) = &mut call.state else {
         return None;
-    }
-    let previous = call.agent_invite.as_deref()?;
+    };
+    let previous: &Message = &ringing.placed.request;
     let outbound = call.outbound.as_deref_mut()?;
     let credentials = outbound.credentials.as_ref()?;
     let offers: Vec<String> = challenge
@@ -85,8 +86,8 @@ fn retry_with_credentials(call: &mut Call, challenge: &Message, via: &str, cnonc
     // and the carrier's own challenge may both have to be answered).
     invite.remove_all(answer_header);
     invite.append_header(answer_header, Bytes::from(value));
+    *ringing.placed.request = invite.clone();
     call.invite_cseq = cseq;
     call.agent.local_cseq = call.agent.local_cseq.max(cseq);
-    call.agent_invite = Some(Box::new(invite.clone()));
     Some(invite)
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::call::{CallKey, CallTimer, Outcome, PendingReinvite, Phase, Side};
+use super::call::{CallKey, CallTimer, Outcome, PendingReinvite, Side, State};
 use super::relay;
 use super::reply_peer;
 use super::{B2bua, CallError, EndedBy, ReferPolicy, Role, Transmit};
@@ -25,7 +25,7 @@ impl B2bua {
             Method::Bye => {
                 let ok = response_for(&request, 200, "OK").build();
                 self.respond(now, server, &ok);
-                if self.calls.get(&key).is_some_and(|c| c.phase == Phase::Ringing) {
+                if self.calls.get(&key).is_some_and(|c| c.is_early()) {
                     // A BYE in an early dialog (RFC 3261 §15): the INVITE still needs its
                     // final answer and the agent leg its CANCEL, or both would hang.
                     let error = match side {
@@ -76,11 +76,10 @@ impl B2bua {
         let method = request.method().cloned().unwrap_or(Method::Options);
         let rack_cseq = (method == Method::Prack).then(|| match to_side {
             Side::Agent => Some(call.invite_cseq),
-            Side::Carrier => call.carrier_invite_cseq(),
+            Side::Carrier => call.caller_invite().and_then(|i| i.cseq().ok()).map(|c| c.seq),
         });
         let leg = call.leg_mut(to_side);
-        leg.local_cseq += 1;
-        let cseq = leg.local_cseq;
+        let cseq = leg.next_cseq();
         if method == Method::Invite {
             leg.pending_reinvite = Some(Box::new(PendingReinvite {
                 cseq,
@@ -143,11 +142,11 @@ impl B2bua {
         }
         if (200..300).contains(&status) && matches!(method, Some(Method::Invite | Method::Update)) {
             // A session refresh (RFC 4028 §10): the timer starts over.
+            let expires = response
+                .header(HeaderName::SessionExpires)
+                .and_then(super::session_timer::delta_seconds);
             if let Some(call) = self.calls.get_mut(&key) {
-                call.session_expires = response
-                    .header(HeaderName::SessionExpires)
-                    .and_then(super::session_timer::delta_seconds)
-                    .or(call.session_expires);
+                call.session_refreshed(expires);
             }
             self.arm_session_timer(now, key);
         }
@@ -161,11 +160,8 @@ impl B2bua {
     pub(super) fn handle_ack(&mut self, now: Instant, ack: &Message) {
         let Some((key, side)) = self.dialog_of(ack) else { return };
         let Some(call) = self.calls.get_mut(&key) else { return };
-        if side == Side::Carrier && call.phase == Phase::Answered {
+        if side == Side::Carrier && matches!(call.state, State::Answered(_)) {
             // The carrier confirmed our 2xx: stop resending it, ACK the agent's.
-            call.phase = Phase::Confirmed;
-            call.ok_to_carrier = None;
-            call.agent_invite = None;
             self.ack_agent_with_body(key, ack);
             let forget = now + self.config.timers.timeout();
             self.schedule(key, forget, CallTimer::ForgetAck);
@@ -209,52 +205,42 @@ impl B2bua {
     /// the requester's ACK has not come yet (resend our 2xx to it).
     pub(super) fn on_reinvite_2xx_again(&mut self, key: CallKey) {
         let Some(call) = self.calls.get(&key) else { return };
-        for side in [Side::Carrier, Side::Agent] {
-            let leg = call.leg(side);
-            let Some(pending) = leg.pending_reinvite.as_deref() else {
-                continue;
-            };
-            let transmit = match (&pending.ack, &pending.ok) {
-                (Some(ack), _) => Transmit {
-                    bytes: ack.clone(),
-                    to: leg.peer,
-                },
-                (None, Some((ok, to))) => Transmit {
-                    bytes: ok.clone(),
-                    to: *to,
-                },
-                (None, None) => continue,
-            };
-            self.transmits.push_back(transmit);
+        for leg in [&call.carrier, &call.agent] {
+            if let Some((bytes, to)) = leg.reinvite_resend() {
+                self.transmits.push_back(Transmit { bytes, to });
+            }
         }
     }
 
     /// ACK the agent's 2xx to our INVITE (RFC 3261 §13.2.2.4), carrying the carrier ACK's
-    /// body when it has one (a late offer's answer).
+    /// body when it has one (a late offer's answer): the call is confirmed.
     fn ack_agent_with_body(&mut self, key: CallKey, carrier_ack: &Message) {
         let transport = self.leg_transport(key, Side::Agent);
         let (via, _) = self.new_via(transport);
         let contact = self.contact(transport).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
+        let State::Answered(answered) = call.take_state() else {
+            return;
+        };
         let builder = relay::in_dialog(&call.agent, Method::Ack, call.invite_cseq, &via, &contact);
         let ack = relay::relay_request(carrier_ack, builder, None).to_bytes();
-        call.agent_ack = Some(ack.clone());
+        call.state = State::Confirmed(answered.confirm(ack.clone()));
         let to = call.agent.peer;
         self.transmits.push_back(Transmit { bytes: ack, to });
     }
 
-    /// ACK the agent's 2xx with no body (the caller is gone).
-    pub(super) fn ack_agent(&mut self, key: CallKey) {
+    /// ACK the agent's 2xx with no body (the caller is gone); the ACK, to resend.
+    pub(super) fn ack_agent(&mut self, key: CallKey) -> Option<Bytes> {
         let transport = self.leg_transport(key, Side::Agent);
         let (via, _) = self.new_via(transport);
         let contact = self.contact(transport).to_owned();
-        let Some(call) = self.calls.get_mut(&key) else { return };
+        let call = self.calls.get(&key)?;
         let ack = relay::in_dialog(&call.agent, Method::Ack, call.invite_cseq, &via, &contact)
             .build()
             .to_bytes();
-        call.agent_ack = Some(ack.clone());
         let to = call.agent.peer;
-        self.transmits.push_back(Transmit { bytes: ack, to });
+        self.transmits.push_back(Transmit { bytes: ack.clone(), to });
+        Some(ack)
     }
 
     /// The agent resent its 2xx: our ACK was lost, send it again.
@@ -263,11 +249,13 @@ impl B2bua {
             return;
         };
         let Some(call) = self.calls.get(&key) else { return };
-        if let Some(ack) = &call.agent_ack {
-            self.transmits.push_back(Transmit {
-                bytes: ack.clone(),
-                to: call.agent.peer,
-            });
+        if let State::Confirmed(confirmed) = &call.state {
+            if let Some(ack) = &confirmed.ack {
+                self.transmits.push_back(Transmit {
+                    bytes: ack.clone(),
+                    to: call.agent.peer,
+                });
+            }
         }
     }
 
@@ -280,13 +268,9 @@ impl B2bua {
 
     /// Whether a re-INVITE relayed on either leg still awaits its final answer.
     fn reinvite_in_progress(&self, key: CallKey) -> bool {
-        self.calls.get(&key).is_some_and(|c| {
-            [&c.carrier, &c.agent].into_iter().any(|leg| {
-                leg.pending_reinvite
-                    .as_deref()
-                    .is_some_and(|p| p.ok.is_none() && p.ack.is_none())
-            })
-        })
+        self.calls
+            .get(&key)
+            .is_some_and(|c| c.carrier.reinvite_unanswered() || c.agent.reinvite_unanswered())
     }
 
     /// Send BYE on one leg (its answer needs no action).
@@ -296,8 +280,8 @@ impl B2bua {
         let contact = self.contact(transport).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
         let leg = call.leg_mut(side);
-        leg.local_cseq += 1;
-        let bye = relay::in_dialog(leg, Method::Bye, leg.local_cseq, &via, &contact).build();
+        let cseq = leg.next_cseq();
+        let bye = relay::in_dialog(leg, Method::Bye, cseq, &via, &contact).build();
         let peer = leg.peer;
         self.send_request(now, key, Role::Fire, &bye, branch, peer);
     }
@@ -305,12 +289,5 @@ impl B2bua {
     /// End an answered call.
     pub(super) fn finish(&mut self, key: CallKey, ended_by: EndedBy) {
         self.end_call(key, Outcome::Answered, 200, ended_by);
-    }
-}
-
-impl super::call::Call {
-    /// The CSeq of the carrier's INVITE (for RAck rewriting toward the carrier).
-    pub fn carrier_invite_cseq(&self) -> Option<u32> {
-        self.carrier_invite.as_ref().and_then(|i| i.cseq().ok()).map(|c| c.seq)
     }
 }

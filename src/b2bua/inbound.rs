@@ -1,5 +1,7 @@
-//! A new call: the carrier's INVITE is checked, routed, and bridged to a new agent leg;
-//! the agent's answers come back to the caller; CANCEL while ringing ends both legs.
+//! An inbound call's own part of a new call (see `new_call.rs`): the facts its route is
+//! looked up by, and the agent leg it places. Also, whichever way the call goes, for now:
+//! admission, refusals, the placed leg's answers coming back to the caller, and CANCEL
+//! while ringing ending both legs.
 
 use std::time::Instant;
 
@@ -7,33 +9,23 @@ use bytes::Bytes;
 
 use super::agent_leg::{self, calling_number, dialed_number, AgentInvite};
 use super::awaiting_route::{Awaiting, Unplaced};
-use super::call::{Call, CallFacts, CallKey, CallTimer, Direction, Leg, Outcome, Phase, RouteFacts, Side};
+use super::call::{CallFacts, CallKey, CallTimer, Direction, Leg, Outcome, RouteFacts, Side, State};
+use super::new_call::{Placement, ToRoute};
 use super::relay;
-use super::session_timer::delta_seconds;
 use super::{B2bua, CallError, CallEvent, EndedBy, Peer, Role};
-use crate::routing::{AgentTarget, RouteQuery};
+use crate::routing::{AgentTarget, Query, RouteQuery};
 use crate::sip::{response_for, HeaderName, Message};
 use crate::transaction::{TxEvent, TxId};
 use crate::transport::Transport;
 
 impl B2bua {
-    /// A new INVITE: 100 Trying, admission, then the call waits for its route (see
-    /// `awaiting_route.rs`); the router runs in the shell, off the core.
-    pub(super) fn handle_new_invite(&mut self, now: Instant, invite: Message, from: Peer, server: TxId) {
-        // 100 Trying at once (RFC 3261 §17.2.1): the carrier stops retransmitting.
-        let trying = response_for(&invite, 100, "Trying").build();
-        self.respond(now, server, &trying);
-        if let Err(error) = self.admit(&invite) {
-            self.refuse(now, server, &invite, &error, from.addr, Direction::Inbound);
-            return;
-        }
-        let Some(called) = dialed_number(&invite) else {
-            // RFC 3261 §21.4.22: no phone number in the Request-URI (or To).
-            let error = CallError::Refused(crate::routing::Refusal::AddressIncomplete);
-            self.refuse(now, server, &invite, &error, from.addr, Direction::Inbound);
-            return;
-        };
-        let calling = calling_number(&invite);
+    /// What the router needs to route an inbound call: the dialed number (E.164), the
+    /// calling number, the caller's name.
+    pub(super) fn inbound_query(&self, invite: &Message, from: Peer) -> Result<ToRoute, CallError> {
+        // RFC 3261 §21.4.22: no phone number in the Request-URI (or To).
+        let called = dialed_number(invite, &self.config.default_country)
+            .ok_or(CallError::Refused(crate::routing::Refusal::AddressIncomplete))?;
+        let calling = calling_number(invite, &self.config.default_country);
         let caller_name = invite
             .from()
             .ok()
@@ -47,33 +39,20 @@ impl B2bua {
             call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
             invite: invite.clone(),
         };
-        let waiting = Awaiting {
-            invite,
-            from,
-            server,
+        Ok(ToRoute {
             called,
             calling,
-            started: now,
-            deadline: now,
-        };
-        self.await_route(now, waiting, facts);
+            query: Query::Inbound(Box::new(facts)),
+        })
     }
 
-    /// The route is decided: build the agent's INVITE and start the call.
-    pub(super) fn place_agent_leg(&mut self, now: Instant, key: CallKey, waiting: Awaiting, target: Box<AgentTarget>) {
-        let Awaiting {
-            invite,
-            from,
-            server,
-            called,
-            calling,
-            started,
-            ..
-        } = waiting;
-        self.events.push_back(CallEvent::Routed {
-            route: Some(target.kind),
-            direction: Direction::Inbound,
-        });
+    /// The agent leg a routed inbound call places: its INVITE (over TCP when too large for
+    /// UDP) and its dialog. The record's facts take what the call no longer needs, moved
+    /// rather than copied.
+    pub(super) fn agent_placement(&mut self, waiting: &mut Awaiting, target: Box<AgentTarget>) -> Placement {
+        let invite = &waiting.invite;
+        let calling = waiting.calling.take();
+        let called = std::mem::take(&mut waiting.called);
         let agent_call_id = Bytes::from(format!("{}@switchboard", self.new_token()));
         let agent_tag = Bytes::from(self.new_token());
         let display = invite
@@ -101,7 +80,7 @@ impl B2bua {
         let (agent_invite, branch) = loop {
             let (via, branch) = self.new_via(transport);
             let agent_invite = agent_leg::agent_invite(&AgentInvite {
-                carrier_invite: &invite,
+                carrier_invite: invite,
                 target: &target,
                 via: &via,
                 from: local_from.as_bytes(),
@@ -118,12 +97,6 @@ impl B2bua {
             }
             break (agent_invite, branch);
         };
-        let agent_peer = Peer {
-            addr: target.destination,
-            transport,
-            connection: None,
-        };
-        let carrier = self.answering_leg(&invite, from);
         let agent = Leg {
             call_id: agent_call_id,
             local_tag: agent_tag,
@@ -133,7 +106,11 @@ impl B2bua {
             remote_target: Bytes::copy_from_slice(agent_invite.request_uri().unwrap_or_default()),
             route_set: Vec::new(),
             local_cseq: 1,
-            peer: agent_peer,
+            peer: Peer {
+                addr: target.destination,
+                transport,
+                connection: None,
+            },
             pending_reinvite: None,
         };
         tracing::debug!(
@@ -144,67 +121,21 @@ impl B2bua {
             org = %target.org_id,
             "call routed"
         );
-        // The record's facts take what the call no longer needs, moved rather than copied.
         let target = *target;
-        let facts = Box::new(CallFacts {
-            source: from.addr,
+        Placement {
+            leg: agent,
+            invite: agent_invite,
+            branch,
+            route: target.kind,
             called: Some(called),
             caller: calling,
-            target: Some(RouteFacts {
+            target: RouteFacts {
                 org_id: target.org_id,
                 trunk_id: target.trunk_id,
                 agent_id: target.agent_id,
                 agent_version_id: target.agent_version_id,
-            }),
-            started,
-            first_provisional: None,
-            answered: None,
-        });
-        let call = Call::ringing(Direction::Inbound, carrier, agent, server, invite, target.kind, facts);
-        self.start_call(now, key, call, agent_invite, branch);
-    }
-
-    /// The leg we answer, from the INVITE that opens it (RFC 3261 §12.1.1).
-    pub(super) fn answering_leg(&mut self, invite: &Message, from: Peer) -> Leg {
-        Leg {
-            call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
-            local_tag: Bytes::from(self.new_token()),
-            remote_tag: invite.from().ok().and_then(|f| f.tag.map(Bytes::copy_from_slice)),
-            local_uri: relay::without_tag(invite.header(HeaderName::To).unwrap_or_default()),
-            remote_uri: relay::without_tag(invite.header(HeaderName::From).unwrap_or_default()),
-            remote_target: invite
-                .header(HeaderName::Contact)
-                .and_then(relay::contact_uri)
-                .unwrap_or_else(|| Bytes::copy_from_slice(invite.request_uri().unwrap_or_default())),
-            route_set: invite
-                .headers(HeaderName::RecordRoute)
-                .map(Bytes::copy_from_slice)
-                .collect(),
-            local_cseq: 0,
-            peer: from,
-            pending_reinvite: None,
-        }
-    }
-
-    /// Index a new call, arm its timers and send the INVITE on the leg we place.
-    pub(super) fn start_call(&mut self, now: Instant, key: CallKey, mut call: Call, invite: Message, branch: Bytes) {
-        call.agent_invite = Some(Box::new(invite.clone()));
-        let (server, peer, direction) = (call.carrier_invite_tx, call.agent.peer, call.direction);
-        self.by_call_id
-            .insert(call.carrier.call_id.clone(), (key, Side::Carrier));
-        self.by_call_id.insert(call.agent.call_id.clone(), (key, Side::Agent));
-        self.calls.insert(key, Box::new(call));
-        self.owners.insert(server, (key, Role::CarrierInvite));
-        self.schedule(key, now + self.config.ring_timeout(), CallTimer::Ring);
-        let response_timeout = match direction {
-            Direction::Inbound => self.config.agent_response_timeout(),
-            Direction::Outbound => self.config.carrier_response_timeout(),
-        };
-        self.schedule(key, now + response_timeout, CallTimer::AgentResponse);
-        self.schedule(key, now + self.config.max_call_duration(), CallTimer::MaxDuration);
-        let tx = self.send_request(now, key, Role::AgentInvite, &invite, branch, peer);
-        if let Some(call) = self.calls.get_mut(&key) {
-            call.agent_invite_tx = Some(tx);
+            },
+            outbound: None,
         }
     }
 
@@ -218,7 +149,7 @@ impl B2bua {
         if self.draining {
             return Err(CallError::Draining);
         }
-        if self.calls.len() + self.routing.len() >= self.config.max_calls {
+        if self.at_call_cap() {
             return Err(CallError::TooManyCalls);
         }
         if invite.max_forwards().ok().flatten() == Some(0) {
@@ -279,8 +210,8 @@ impl B2bua {
             direction,
             facts: Box::new(CallFacts {
                 source: unplaced.source,
-                called: dialed_number(invite),
-                caller: calling_number(invite),
+                called: dialed_number(invite, &self.config.default_country),
+                caller: calling_number(invite, &self.config.default_country),
                 target: None,
                 started: unplaced.started,
                 first_provisional: None,
@@ -347,8 +278,11 @@ impl B2bua {
     fn on_agent_failure(&mut self, now: Instant, key: CallKey, response: &Message) {
         let status = response.status().unwrap_or(500);
         let Some(call) = self.calls.get(&key) else { return };
+        if !call.is_early() {
+            return;
+        }
         let direction = call.direction;
-        let cancelled = call.cancel_pending || call.carrier_invite.is_none();
+        let cancelled = matches!(call.state, State::Cancelling(_));
         let error = CallError::rejected(direction, status);
         if !cancelled {
             self.fail_carrier(now, key, &error);
@@ -359,9 +293,7 @@ impl B2bua {
             487 => Outcome::Canceled,
             _ => Outcome::Failed,
         };
-        let Some(call) = self.calls.get(&key).filter(|c| c.phase == Phase::Ringing) else {
-            return;
-        };
+        let Some(call) = self.calls.get(&key) else { return };
         let reported = if cancelled { 487 } else { status };
         let verdict = call.verdict_or(outcome, reported, EndedBy::party(Side::Agent, direction));
         self.end_with(key, verdict);
@@ -370,19 +302,24 @@ impl B2bua {
     fn on_agent_provisional(&mut self, now: Instant, key: CallKey, response: &Message) {
         let contact = self.contact(self.leg_transport(key, Side::Carrier)).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
-        call.agent_responded = true;
-        let status = response.status().unwrap_or(100);
-        if call.cancel_pending {
-            self.send_agent_cancel(now, key);
+        let Some(invitation) = call.invitation_mut() else {
             return;
+        };
+        invitation.responded = true;
+        if let State::Cancelling(cancelling) = &call.state {
+            if cancelling.cancel_pending {
+                self.send_agent_cancel(now, key);
+                return;
+            }
         }
+        let status = response.status().unwrap_or(100);
         if status == 100 {
             return;
         }
-        learn_remote(&mut call.agent, response, true);
-        let Some(invite) = &call.carrier_invite else { return };
-        let relayed = relay::relay_response(invite, response, &call.carrier.local_tag, &contact);
-        let server = call.carrier_invite_tx;
+        call.agent.learn_remote(response);
+        let State::Ringing(ringing) = &call.state else { return };
+        let relayed = relay::relay_response(&ringing.caller.invite, response, &call.carrier.local_tag, &contact);
+        let server = ringing.caller.server;
         if call.facts.first_provisional.is_none() {
             call.facts.first_provisional = Some(now);
             self.events.push_back(CallEvent::Ringing {
@@ -397,30 +334,33 @@ impl B2bua {
         let contact = self.contact(self.leg_transport(key, Side::Carrier)).to_owned();
         let t1 = self.config.timers.t1;
         let Some(call) = self.calls.get_mut(&key) else { return };
-        call.agent_responded = true;
-        learn_remote(&mut call.agent, response, true);
-        if call.cancel_pending || call.carrier_invite.is_none() {
-            // The caller gave up, or we gave up for it, while the agent answered: ACK and
-            // BYE the agent (RFC 3261 §13.2.2.4, §15), so it runs no call nobody is on.
-            let verdict = call.verdict_or(Outcome::Canceled, 487, EndedBy::party(Side::Carrier, call.direction));
-            self.ack_agent(key);
-            self.bye(now, key, Side::Agent);
-            self.keep_acking(key);
-            self.end_with(key, verdict);
-            return;
-        }
-        let Some(invite) = call.carrier_invite.take() else {
-            return;
+        call.agent.learn_remote(response);
+        let ringing = match call.take_state() {
+            State::Ringing(ringing) => ringing,
+            State::Cancelling(cancelling) => {
+                // The caller gave up, or we gave up for it, while the agent answered: ACK
+                // and BYE the agent (RFC 3261 §13.2.2.4, §15), so it runs no call nobody
+                // is on.
+                let tx = cancelling.placed.tx;
+                call.state = State::Cancelling(cancelling);
+                let verdict = call.verdict_or(Outcome::Canceled, 487, EndedBy::party(Side::Carrier, call.direction));
+                let ack = self.ack_agent(key);
+                self.bye(now, key, Side::Agent);
+                if let Some(ack) = ack {
+                    self.keep_acking(key, tx, ack);
+                }
+                self.end_with(key, verdict);
+                return;
+            }
+            other => {
+                call.state = other;
+                return;
+            }
         };
-        let relayed = relay::relay_response(&invite, response, &call.carrier.local_tag, &contact);
-        let server = call.carrier_invite_tx;
-        call.phase = Phase::Answered;
+        let relayed = relay::relay_response(&ringing.caller.invite, response, &call.carrier.local_tag, &contact);
+        let server = ringing.caller.server;
+        call.state = State::Answered(ringing.answer(response, relayed.to_bytes(), t1));
         call.facts.answered = Some(now);
-        call.ok_to_carrier = Some((relayed.to_bytes(), t1));
-        call.session_expires = response
-            .header(HeaderName::SessionExpires)
-            .and_then(delta_seconds)
-            .or(call.session_expires);
         let after = now.duration_since(call.facts.started);
         let direction = call.direction;
         self.events.push_back(CallEvent::Answered { after, direction });
@@ -442,18 +382,9 @@ impl B2bua {
         if self.cancel_routing(now, key) {
             return;
         }
-        let Some(call) = self.calls.get_mut(&key) else { return };
-        if call.phase != Phase::Ringing {
-            return;
+        if self.fail_carrier(now, key, &CallError::Cancelled) {
+            self.cancel_agent_leg(now, key);
         }
-        let Some(invite) = call.carrier_invite.take() else {
-            return;
-        };
-        let (invite_tx, tag) = (call.carrier_invite_tx, call.carrier.local_tag.clone());
-        let failure = CallError::Cancelled.response(self.config.failure_status, self.config.no_answer_status);
-        let terminated = self.failure_response(&invite, &failure, Some(tag));
-        self.respond(now, invite_tx, &terminated);
-        self.cancel_agent_leg(now, key);
     }
 
     /// Cancel the agent leg now if it has answered anything, else as soon as it does
@@ -463,10 +394,14 @@ impl B2bua {
         let grace = now + self.config.timers.timeout();
         self.schedule(key, grace, CallTimer::CancelGrace);
         let Some(call) = self.calls.get_mut(&key) else { return };
-        call.cancel_pending = true;
-        if call.agent_responded {
+        let State::Cancelling(cancelling) = &mut call.state else {
+            return;
+        };
+        cancelling.cancel_pending = true;
+        if cancelling.placed.responded {
             self.send_agent_cancel(now, key);
-        } else if let Some(tx) = call.agent_invite_tx {
+        } else {
+            let tx = cancelling.placed.tx;
             let mut out = std::mem::take(&mut self.scratch);
             self.txns.stop_retransmitting(tx, &mut out);
             self.apply(now, &mut out);
@@ -475,20 +410,20 @@ impl B2bua {
     }
 
     /// The call is about to be forgotten after we ACKed a 2xx nobody wanted: its INVITE
-    /// transaction (RFC 6026 Accepted, until Timer M) answers each 2xx resent because our
-    /// ACK was lost with the same ACK again.
-    fn keep_acking(&mut self, key: CallKey) {
+    /// transaction `tx` (RFC 6026 Accepted, until Timer M) answers each 2xx resent because
+    /// our ACK was lost with the same ACK again.
+    fn keep_acking(&mut self, key: CallKey, tx: TxId, ack: Bytes) {
         let Some(call) = self.calls.get(&key) else { return };
-        let (Some(tx), Some(ack)) = (call.agent_invite_tx, call.agent_ack.clone()) else {
-            return;
-        };
         let to = call.agent.peer;
         self.owners.insert(tx, (key, Role::Acked { ack, to }));
     }
 
     fn send_agent_cancel(&mut self, now: Instant, key: CallKey) {
         let Some(call) = self.calls.get_mut(&key) else { return };
-        let Some(invite) = &call.agent_invite else { return };
+        let State::Cancelling(cancelling) = &mut call.state else {
+            return;
+        };
+        let invite = &cancelling.placed.request;
         let cancel = relay::cancel_for(invite);
         let branch = invite
             .top_via()
@@ -497,25 +432,7 @@ impl B2bua {
             .map(Bytes::copy_from_slice)
             .unwrap_or_default();
         let peer = call.agent.peer;
-        call.cancel_pending = false;
+        cancelling.cancel_pending = false;
         self.send_request(now, key, Role::Fire, &cancel, branch, peer);
-    }
-}
-
-/// Learn the peer's tag, target and route set from a response that establishes the dialog.
-pub(super) fn learn_remote(leg: &mut Leg, response: &Message, we_are_uac: bool) {
-    if let Some(tag) = response.to_tag() {
-        leg.remote_tag = Some(Bytes::copy_from_slice(tag));
-    }
-    if let Some(target) = response.header(HeaderName::Contact).and_then(relay::contact_uri) {
-        leg.remote_target = target;
-    }
-    if we_are_uac && response.count(HeaderName::RecordRoute) > 0 {
-        let mut routes: Vec<Bytes> = response
-            .headers(HeaderName::RecordRoute)
-            .map(Bytes::copy_from_slice)
-            .collect();
-        routes.reverse();
-        leg.route_set = routes;
     }
 }

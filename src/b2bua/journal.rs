@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::call::{Call, CallKey, Leg, Phase, Side};
+use super::call::{Call, CallKey, Leg, Side};
 use super::{relay, B2bua, Peer, Role};
 use crate::sip::Method;
 use crate::transport::Transport;
@@ -106,7 +106,7 @@ impl B2bua {
 
     /// `call` is being forgotten: unjournal it if it was journaled (answered).
     pub(super) fn journal_ended(&mut self, call: &Call) {
-        if self.journal_on && call.phase != Phase::Ringing {
+        if self.journal_on && !call.is_early() {
             let key = call.agent.call_id.clone();
             self.journal.push_back(JournalEntry::Down { key });
         }

@@ -7,21 +7,25 @@
 //! agent response, 2xx retransmission, session expiry, duration cap). It refuses to decide
 //! routes (that is `routing`) or to parse bytes (that is `sip`, before it gets here).
 //!
-//! Where things are: `inbound.rs` (a new INVITE: admission, the agent leg; answers and
-//! CANCEL while ringing), `awaiting_route.rs` (a new call while the shell routes it), `agent_leg.rs` (what the agent's INVITE carries), `dialog.rs`
-//! (ACK, BYE, and every in-dialog request relayed across, re-INVITE glare), `relay.rs` (the
-//! messages rebuilt on the other leg: topology hiding lives there), `session_timer.rs`
-//! (RFC 4028), `timers.rs` (call timers firing, teardown), `failure.rs` (the one table from
-//! fault to SIP status), `call.rs` (per-call state), `peer.rs` (where answers go).
+//! Where things are, in the order a call flows: `new_call.rs` (a new INVITE either way: 100
+//! Trying, admission, the route asked for; once routed, the other leg placed),
+//! `awaiting_route.rs` (a new call while the shell routes it), `inbound.rs` (an inbound
+//! call's route facts and agent leg; for now also admission, refusals, the placed leg's
+//! answers and CANCEL while ringing), `agent_leg.rs` (what the agent's INVITE carries),
+//! `dialog.rs` (ACK, BYE, and every in-dialog request relayed across, re-INVITE glare),
+//! `relay.rs` (the messages rebuilt on the other leg: topology hiding lives there),
+//! `session_timer.rs` (RFC 4028), `timers.rs` (call timers firing, teardown), `failure.rs`
+//! (the one table from fault to SIP status), `call.rs` (a call's states), `leg.rs` (one
+//! leg's dialog), `peer.rs` (where answers go).
 //!
 //! Outbound calls (agent -> carrier) are the same machine with the parties swapped (see
-//! `call.rs`): `outbound.rs` (a new INVITE from LiveKit: outbound routing, media policy,
-//! trunk limits), `carrier_leg.rs` (what the carrier's INVITE carries), `carrier_auth.rs`
-//! (answering the carrier's 401/407 once per challenge, with the digest arithmetic of
-//! `security::digest`), `media_policy.rs` (SRTP against the offer), `trunk_limits.rs` (calls
-//! per second and concurrent calls per trunk). Everything after the INVITE — provisional
-//! relay, CANCEL, BYE, re-INVITE, session timers, REFER policy, failure mapping — is the
-//! inbound code, unchanged.
+//! `call.rs`): `outbound.rs` (an agent's call's route facts, then media policy, trunk
+//! limits and the carrier leg), `carrier_leg.rs` (what the carrier's INVITE carries),
+//! `carrier_auth.rs` (answering the carrier's 401/407 once per challenge, with the digest
+//! arithmetic of `security::digest`), `media_policy.rs` (SRTP against the offer),
+//! `trunk_limits.rs` (calls per second and concurrent calls per trunk). Everything after
+//! the INVITE — provisional relay, CANCEL, BYE, re-INVITE, session timers, REFER policy,
+//! failure mapping — is shared.
 
 mod agent_leg;
 mod awaiting_route;
@@ -34,11 +38,14 @@ mod failure;
 mod id_hash;
 mod inbound;
 mod journal;
+mod leg;
 pub mod media_policy;
+mod new_call;
 mod outbound;
 mod peer;
 mod relay;
 mod session_timer;
+mod shard;
 mod stats;
 mod timers;
 mod trunk_limits;
@@ -51,7 +58,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 pub use agent_leg::dialed_number;
 pub use awaiting_route::Route;
@@ -60,9 +67,9 @@ pub use config::{B2buaConfig, ReferPolicy};
 pub use failure::{phrase, CallError, FailureResponse};
 pub use journal::{Dialog, JournalEntry, JournaledCall, CSEQ_MARGIN};
 pub use peer::{reply_peer, Peer};
+pub use shard::{shard_of_branch, shard_of_call_id, shard_of_key, Shard, Shared};
 pub use stats::Census;
 
-use crate::routing::OutboundRouter;
 use crate::sip::{Message, Method};
 use crate::transaction::{ClientKey, Output, RequestMatch, ServerKey, Transactions, TxEvent, TxId};
 use crate::transport::Transport;
@@ -148,15 +155,9 @@ pub struct B2bua {
     /// Answered and ended calls for the shell's dialog journal (see `journal.rs`).
     journal: VecDeque<JournalEntry>,
     journal_on: bool,
-}
-
-/// How a new INVITE (one that starts a call) is routed: decided by the shell from where it
-/// came (a LiveKit source places outbound calls; anyone else's are inbound, and wait for the
-/// shell to route them).
-#[derive(Clone, Copy)]
-enum NewCalls<'a> {
-    Inbound,
-    Outbound(&'a dyn OutboundRouter),
+    /// Which core of several this is, and what it shares with the others (`shard.rs`).
+    shard: Shard,
+    shared: Shared,
 }
 
 impl B2bua {
@@ -181,6 +182,8 @@ impl B2bua {
             trunks: trunk_limits::TrunkLimiter::default(),
             journal: VecDeque::new(),
             journal_on: false,
+            shard: Shard::ALONE,
+            shared: Shared::default(),
         }
     }
 
@@ -188,18 +191,21 @@ impl B2bua {
     /// INVITE is an inbound call: admitted, it waits for its route ([`B2bua::poll_route`],
     /// then [`B2bua::handle_routed`]).
     pub fn handle_request(&mut self, now: Instant, request: Message, from: Peer) {
-        self.handle_request_as(now, request, from, NewCalls::Inbound);
+        self.handle_request_as(now, request, from, Direction::Inbound);
     }
 
     /// A request from the LiveKit side (the shell decides that by its source address). A new
-    /// INVITE is an outbound call, placed as `router` decides; anything else is handled
-    /// exactly as [`B2bua::handle_request`] does (in-dialog requests find their call by
-    /// Call-ID and tags whichever way it goes).
-    pub fn handle_outbound_request(&mut self, now: Instant, request: Message, from: Peer, router: &dyn OutboundRouter) {
-        self.handle_request_as(now, request, from, NewCalls::Outbound(router));
+    /// INVITE is an outbound call: admitted, it waits for the outbound router's decision
+    /// (the same [`B2bua::poll_route`] and [`B2bua::handle_routed`]); anything else is
+    /// handled exactly as [`B2bua::handle_request`] does (in-dialog requests find their
+    /// call by Call-ID and tags whichever way it goes).
+    pub fn handle_outbound_request(&mut self, now: Instant, request: Message, from: Peer) {
+        self.handle_request_as(now, request, from, Direction::Outbound);
     }
 
-    fn handle_request_as(&mut self, now: Instant, request: Message, from: Peer, new_calls: NewCalls<'_>) {
+    /// A request; a new INVITE starts a call going `direction` (the shell decides which by
+    /// where it came from: a LiveKit source places outbound calls, anyone else's are inbound).
+    fn handle_request_as(&mut self, now: Instant, request: Message, from: Peer, direction: Direction) {
         let Some(method) = request.method().cloned() else {
             return;
         };
@@ -222,10 +228,7 @@ impl B2bua {
         let server = self.txns.start_server(key, reply_to, from.transport.is_reliable());
         let to_tag = request.to_tag().map(Bytes::copy_from_slice);
         match (method, to_tag) {
-            (Method::Invite, None) => match new_calls {
-                NewCalls::Inbound => self.handle_new_invite(now, request, from, server),
-                NewCalls::Outbound(router) => self.handle_new_outbound_invite(now, request, from, server, router),
-            },
+            (Method::Invite, None) => self.handle_new_invite(now, request, from, server, direction),
             (Method::Cancel, _) => self.handle_cancel(now, &request, server),
             (_, Some(_)) => self.handle_in_dialog(now, request, server),
             (_, None) => self.refuse_request(now, server, &request, &CallError::NoSuchDialog),
@@ -346,14 +349,10 @@ impl B2bua {
 
     // ---- plumbing shared by the flows ----
 
-    fn new_token(&mut self) -> String {
-        format!("{:016x}", self.rng.random::<u64>())
-    }
-
     /// Our Via for a request sent over `transport` (whose token it must name, RFC 3261
     /// §18.1.1), with a fresh branch.
     fn new_via(&mut self, transport: Transport) -> (String, Bytes) {
-        let branch = crate::transaction::new_branch(&mut self.rng);
+        let branch = self.new_branch();
         let via = format!(
             "SIP/2.0/{} {};branch={};rport",
             transport.via_token(),
@@ -402,7 +401,7 @@ impl B2bua {
     fn agent_invite_of(&self, response: &Message) -> Option<Message> {
         let (call, side) = self.by_call_id.get(response.call_id()?)?;
         (*side == Side::Agent)
-            .then(|| self.calls.get(call)?.agent_invite.as_deref().cloned())
+            .then(|| Some((*self.calls.get(call)?.invitation()?.request).clone()))
             .flatten()
     }
 

@@ -1,6 +1,6 @@
-//! A new outbound call: an agent's INVITE from LiveKit is checked, routed by the outbound
-//! rules, held against its trunk's media policy and limits, and bridged to a new carrier
-//! leg. From there on it is an ordinary call (`inbound.rs` and `dialog.rs` handle its
+//! An outbound call's own part of a new call (see `new_call.rs`): an agent's INVITE from
+//! LiveKit is routed by the outbound rules, held against its trunk's media policy and
+//! limits, and bridged to a new carrier leg. From there on it is an ordinary call (`inbound.rs` and `dialog.rs` handle its
 //! answers, CANCEL, BYE and re-INVITEs): the leg we answer faces LiveKit, the leg we place
 //! faces the carrier.
 //!
@@ -13,24 +13,26 @@
 //!
 //! Checks, in order, each answered with its own status and `Reason` before any carrier is
 //! contacted: admission (as inbound: loops, Max-Forwards, draining, call cap, Min-SE), the
-//! outbound rules (`routing::outbound`), the trunk's media encryption against the offer
-//! (488), the trunk's concurrency and call-rate limits (503 with Retry-After). Only then
-//! does the call take its trunk slot and the carrier INVITE go out.
+//! outbound rules (`routing::outbound`, run by the shell's routing workers while the call
+//! waits in `awaiting_route.rs`), the trunk's media encryption against the offer (488), the
+//! trunk's concurrency and call-rate limits (503 with Retry-After). Only then does the
+//! call take its trunk slot and the carrier INVITE go out.
 
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::agent_leg::calling_number;
-use super::call::{Call, CallFacts, CallKey, Direction, Leg, OutboundCall, RouteFacts};
+use super::awaiting_route::Awaiting;
+use super::call::{Leg, OutboundCall, RouteFacts};
 use super::carrier_leg::{self, CarrierInvite};
 use super::media_policy;
+use super::new_call::{Placement, ToRoute};
 use super::trunk_limits::LimitError;
-use super::{B2bua, CallError, CallEvent, Peer};
-use crate::routing::outbound::{CarrierTarget, OutboundDecision, OutboundRequest, OutboundRouter};
-use crate::routing::{OutboundRefusal, RouteKind};
-use crate::sip::{response_for, Message, Uri};
-use crate::transaction::TxId;
+use super::{B2bua, CallError, Peer};
+use crate::routing::outbound::{CarrierTarget, OutboundQuery};
+use crate::routing::{OutboundRefusal, Query, RouteKind};
+use crate::sip::{Message, Uri};
 
 /// The header naming the calling agent version.
 pub const AGENT_VERSION_HEADER: &str = "X-Switchboard-Agent-Version-Id";
@@ -38,28 +40,37 @@ pub const AGENT_VERSION_HEADER: &str = "X-Switchboard-Agent-Version-Id";
 pub const SECRET_HEADER: &str = "X-Switchboard-Secret";
 
 impl B2bua {
-    pub(super) fn handle_new_outbound_invite(
+    /// What the outbound router needs to route an agent's call: the number to call (as
+    /// written), the caller ID, the calling agent version and the shared secret.
+    pub(super) fn outbound_query(&self, invite: &Message, from: Peer) -> Result<ToRoute, CallError> {
+        let dialed = dialed_user(invite).ok_or(CallError::OutboundRefused(OutboundRefusal::InvalidDestination))?;
+        let caller_id = calling_number(invite, &self.config.default_country);
+        let raw = invite.raw();
+        let facts = OutboundQuery {
+            agent_version_id: header_text(invite, AGENT_VERSION_HEADER).map(str::to_owned),
+            caller_id: caller_id.clone(),
+            dialed: dialed.clone(),
+            secret: invite.header_by_name(SECRET_HEADER).map(|s| raw.slice_ref(s)),
+            source: from.addr,
+            call_id: raw.slice_ref(invite.call_id().unwrap_or_default()),
+        };
+        Ok(ToRoute {
+            called: dialed,
+            calling: caller_id,
+            query: Query::Outbound(Box::new(facts)),
+        })
+    }
+
+    /// The carrier leg a routed outbound call places, once the trunk's media policy and
+    /// limits allow it (the call then holds its trunk slot): its INVITE and its dialog.
+    pub(super) fn carrier_placement(
         &mut self,
         now: Instant,
-        invite: Message,
-        from: Peer,
-        server: TxId,
-        router: &dyn OutboundRouter,
-    ) {
-        // 100 Trying at once (RFC 3261 §17.2.1): LiveKit stops retransmitting.
-        let trying = response_for(&invite, 100, "Trying").build();
-        self.respond(now, server, &trying);
-        let target = match self.admit_outbound(now, &invite, from, router) {
-            Ok(target) => target,
-            Err(error) => {
-                self.refuse(now, server, &invite, &error, from.addr, Direction::Outbound);
-                return;
-            }
-        };
-        self.events.push_back(CallEvent::Routed {
-            route: Some(RouteKind::Static),
-            direction: Direction::Outbound,
-        });
+        waiting: &Awaiting,
+        target: Box<CarrierTarget>,
+    ) -> Result<Placement, CallError> {
+        self.hold_trunk(now, &waiting.invite, &target)?;
+        let invite = &waiting.invite;
         tracing::debug!(
             trunk = %target.trunk_id,
             caller_id = %target.caller_id,
@@ -67,17 +78,15 @@ impl B2bua {
             agent_version = %target.agent_version_id,
             "outbound call routed"
         );
-        let key = CallKey(self.next_call);
-        self.next_call += 1;
         let transport = target.transport;
         let (via, branch) = self.new_via(transport);
         let call_id = Bytes::from(format!("{}@switchboard", self.new_token()));
         let local_tag = Bytes::from(self.new_token());
         let host = self.local(transport).sent_by.clone();
-        let from_value = carrier_leg::from_value(&invite, &target.caller_id, &host);
+        let from_value = carrier_leg::from_value(invite, &target.caller_id, &host);
         let max_forwards = invite.max_forwards().ok().flatten().unwrap_or(70).saturating_sub(1);
         let carrier_invite = carrier_leg::carrier_invite(&CarrierInvite {
-            agent_invite: &invite,
+            agent_invite: invite,
             target: &target,
             via: &via,
             from: &from_value,
@@ -104,64 +113,33 @@ impl B2bua {
             },
             pending_reinvite: None,
         };
-        let answering = self.answering_leg(&invite, from);
         // The record's facts take what the call no longer needs, moved rather than copied.
         let target = *target;
-        let facts = Box::new(CallFacts {
-            source: from.addr,
+        Ok(Placement {
+            leg: placed,
+            invite: carrier_invite,
+            branch,
+            route: RouteKind::Static,
             called: Some(target.dialed),
             caller: Some(target.caller_id),
-            target: Some(RouteFacts {
+            target: RouteFacts {
                 org_id: target.org_id,
                 trunk_id: target.trunk_id.clone(),
                 agent_id: target.agent_id,
                 agent_version_id: target.agent_version_id,
-            }),
-            started: now,
-            first_provisional: None,
-            answered: None,
-        });
-        let mut call = Call::ringing(
-            Direction::Outbound,
-            answering,
-            placed,
-            server,
-            invite,
-            RouteKind::Static,
-            facts,
-        );
-        call.outbound = Some(Box::new(OutboundCall {
-            trunk_id: target.trunk_id.into_boxed_str(),
-            credentials: target.credentials,
-            answered: [false; 2],
-            stale_answered: false,
-        }));
-        self.start_call(now, key, call, carrier_invite, branch);
+            },
+            outbound: Some(Box::new(OutboundCall {
+                trunk_id: target.trunk_id.into_boxed_str(),
+                credentials: target.credentials,
+                answered: [false; 2],
+                stale_answered: false,
+            })),
+        })
     }
 
-    /// Every check before the carrier is called; on success the call holds its trunk slot.
-    fn admit_outbound(
-        &mut self,
-        now: Instant,
-        invite: &Message,
-        from: Peer,
-        router: &dyn OutboundRouter,
-    ) -> Result<Box<CarrierTarget>, CallError> {
-        self.admit(invite)?;
-        let dialed = dialed_user(invite).ok_or(CallError::OutboundRefused(OutboundRefusal::InvalidDestination))?;
-        let caller_id = calling_number(invite);
-        let request = OutboundRequest {
-            agent_version_id: header_text(invite, AGENT_VERSION_HEADER),
-            caller_id: caller_id.as_deref(),
-            dialed: &dialed,
-            secret: invite.header_by_name(SECRET_HEADER),
-            source: from.addr,
-            call_id: invite.call_id().unwrap_or_default(),
-        };
-        let target = match router.route_outbound(&request) {
-            OutboundDecision::Carrier(target) => target,
-            OutboundDecision::Refuse(refusal) => return Err(CallError::OutboundRefused(refusal)),
-        };
+    /// The checks after the route, before the carrier is called: the trunk's media policy
+    /// against the offer, then its limits; on success the call holds its trunk slot.
+    fn hold_trunk(&mut self, now: Instant, invite: &Message, target: &CarrierTarget) -> Result<(), CallError> {
         media_policy::check_offer(invite.content_type(), invite.body(), target.media_encryption)
             .map_err(CallError::Media)?;
         self.trunks
@@ -171,8 +149,7 @@ impl B2bua {
                 LimitError::Rate { retry_after } => {
                     CallError::TrunkRate(retry_after.as_secs_f64().ceil().clamp(1.0, 3600.0) as u32)
                 }
-            })?;
-        Ok(target)
+            })
     }
 }
 

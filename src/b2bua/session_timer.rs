@@ -22,14 +22,16 @@ impl B2bua {
             .is_some_and(|se| se < self.config.min_session_expires_secs)
     }
 
-    /// Start (or restart, after a refresh) the call's session interval. If it runs out,
+    /// Start (or restart, after a refresh) an answered call's session interval. If it runs out,
     /// [`CallTimer::SessionExpiry`] ends the call; an older deadline that fires after a
-    /// refresh finds `session_deadline` moved on and does nothing.
+    /// refresh finds the session's deadline moved on and does nothing.
     pub(super) fn arm_session_timer(&mut self, now: Instant, key: CallKey) {
-        let Some(call) = self.calls.get_mut(&key) else { return };
-        let Some(seconds) = call.session_expires else { return };
+        let Some(session) = self.calls.get_mut(&key).and_then(|c| c.session_mut()) else {
+            return;
+        };
+        let Some(seconds) = session.expires else { return };
         let deadline = now + Duration::from_secs(u64::from(seconds));
-        call.session_deadline = Some(deadline);
+        session.deadline = Some(deadline);
         self.schedule(key, deadline, CallTimer::SessionExpiry);
     }
 }

@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::routing::{AgentTarget, Decision, Refusal, RouteKind, RouteRequest, Router};
+use crate::routing::{AgentTarget, Decision, OutboundRouter, Query, Refusal, RouteKind, RouteRequest, Router};
 use crate::sip::{response_for, HeaderName, Message, Method, RequestBuilder};
 use crate::transport::Transport;
 
@@ -50,12 +50,28 @@ impl Router for Table {
     }
 }
 
-/// Decide every route the B2BUA asks for with `router`, at once (the shell's workers, in
-/// one step).
+/// Decide every inbound route the B2BUA asks for with `router`, at once (the shell's
+/// workers, in one step).
 fn route_all(b2b: &mut B2bua, now: Instant, router: &dyn Router) {
+    route_both(b2b, now, router, &crate::routing::outbound::NoOutbound);
+}
+
+/// The same for routes either way: inbound calls by `router`, outbound by `outbound`.
+fn route_both(b2b: &mut B2bua, now: Instant, router: &dyn Router, outbound: &dyn OutboundRouter) {
     while let Some(route) = b2b.poll_route() {
-        let decision = router.route(&route.facts.request(std::time::SystemTime::UNIX_EPOCH));
+        let decision: crate::routing::Routed = match &route.facts {
+            Query::Inbound(facts) => router.route(&facts.request(std::time::SystemTime::UNIX_EPOCH)).into(),
+            Query::Outbound(facts) => outbound.route_outbound(&facts.request()).into(),
+        };
         b2b.handle_routed(now, route.call, decision);
+    }
+}
+
+/// The inbound facts of a route (panics on an outbound one).
+fn inbound_facts(route: &Route) -> &crate::routing::RouteQuery {
+    match &route.facts {
+        Query::Inbound(facts) => facts,
+        Query::Outbound(_) => panic!("an inbound route was asked for"),
     }
 }
 
@@ -210,7 +226,10 @@ impl Net {
         if self.hold_routes {
             self.held.extend(std::iter::from_fn(|| self.b2b.poll_route()));
         }
-        route_all(&mut self.b2b, self.now, &Table);
+        match &self.outbound {
+            Some(outbound) => route_both(&mut self.b2b, self.now, &Table, &outbound.router),
+            None => route_all(&mut self.b2b, self.now, &Table),
+        }
         while let Some(t) = self.b2b.poll_transmit() {
             self.send(t.to.addr, t.bytes);
         }
@@ -297,9 +316,8 @@ impl Net {
                 transport,
                 connection: None,
             };
-            if let (true, Some(outbound)) = (message.is_request() && from == carrier_addr(), &self.outbound) {
-                self.b2b
-                    .handle_outbound_request(self.now, message, peer, &outbound.router);
+            if message.is_request() && from == carrier_addr() && self.outbound.is_some() {
+                self.b2b.handle_outbound_request(self.now, message, peer);
             } else if message.is_request() {
                 self.b2b.handle_request(self.now, message, peer);
             } else {

@@ -1,9 +1,8 @@
 //! What the B2BUA holds right now, for the shell's metrics sampler: calls by phase,
-//! dialogs, transactions by kind and state, retransmissions so far.
+//! dialogs, transactions by kind and state, retransmissions so far. Shards' samples add up.
 
 use std::collections::BTreeMap;
 
-use super::call::Phase;
 use super::B2bua;
 
 /// A sample of the B2BUA's state.
@@ -26,7 +25,7 @@ pub struct Census {
 impl B2bua {
     /// Count what is live. Scans calls and transactions: call it at sampling rate.
     pub fn census(&self) -> Census {
-        let answered = self.calls.values().filter(|c| c.phase != Phase::Ringing).count();
+        let answered = self.calls.values().filter(|c| !c.is_early()).count();
         Census {
             routing: self.routing.len(),
             ringing: self.calls.len() - answered,
@@ -36,5 +35,20 @@ impl B2bua {
             retransmissions: self.txns.retransmissions(),
             responses_dropped: self.txns.stray_responses(),
         }
+    }
+}
+
+impl std::ops::AddAssign for Census {
+    /// Sum two shards' samples: the census of the whole core.
+    fn add_assign(&mut self, other: Census) {
+        self.routing += other.routing;
+        self.ringing += other.ringing;
+        self.answered += other.answered;
+        self.dialogs += other.dialogs;
+        for (key, n) in other.transactions {
+            *self.transactions.entry(key).or_default() += n;
+        }
+        self.retransmissions += other.retransmissions;
+        self.responses_dropped += other.responses_dropped;
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::call::{CallKey, CallTimer, Direction, Outcome, Phase, Side, Verdict};
+use super::call::{CallKey, CallTimer, Direction, Outcome, Side, State, Verdict};
 use super::{B2bua, CallError, EndedBy, Transmit};
 
 impl B2bua {
@@ -13,49 +13,39 @@ impl B2bua {
             return;
         }
         let Some(call) = self.calls.get_mut(&key) else { return };
+        let early = call.is_early();
+        let responded = call.invitation().is_some_and(|i| i.responded);
         match timer {
-            CallTimer::AgentResponse if call.phase == Phase::Ringing && !call.agent_responded => {
-                self.give_up_on_agent(now, key)
-            }
+            CallTimer::AgentResponse if early && !responded => self.give_up_on_agent(now, key),
             // LiveKit answers an inbound call as soon as its room exists: an agent leg still
             // ringing at the response timeout is as stuck as a silent one. The caller gets
             // failure_status (carriers fail over on 503) and the agent its CANCEL now, not at
             // the ring timeout, so no agent is billed for a call its caller has given up on.
-            CallTimer::AgentResponse if call.phase == Phase::Ringing && call.direction == Direction::Inbound => {
-                call.verdict.get_or_insert(Verdict {
+            CallTimer::AgentResponse if early && call.direction == Direction::Inbound => {
+                self.fail_carrier(now, key, &CallError::timeout(Direction::Inbound));
+                let verdict = Verdict {
                     outcome: Outcome::Failed,
                     status: self.config.failure_status,
                     ended_by: EndedBy::Switchboard,
-                });
-                self.fail_carrier(now, key, &CallError::timeout(Direction::Inbound));
+                };
+                if let Some(call) = self.calls.get_mut(&key) {
+                    call.decide(verdict);
+                }
                 self.cancel_agent_leg(now, key);
             }
-            CallTimer::Ring if call.phase == Phase::Ringing => {
+            CallTimer::Ring if early => {
                 self.fail_carrier(now, key, &CallError::NoAnswer);
                 self.cancel_agent_leg(now, key);
             }
-            CallTimer::Retransmit2xx if call.phase == Phase::Answered => {
-                let Some((ok, interval)) = call.ok_to_carrier.clone() else {
-                    return;
-                };
-                let started = call.facts.answered.unwrap_or(now);
-                if now.duration_since(started) >= self.config.timers.timeout() {
-                    // RFC 3261 §13.3.1.4: no ACK within 64*T1 — end the call. The agent's
-                    // 2xx is ACKed first: a BYE may only follow an ACKed INVITE (§15).
-                    self.ack_agent(key);
-                    self.hang_up(now, key, EndedBy::Switchboard);
-                    return;
+            CallTimer::Retransmit2xx => self.retransmit_2xx(now, key),
+            CallTimer::ForgetAck => {
+                if let State::Confirmed(confirmed) = &mut call.state {
+                    confirmed.ack = None;
                 }
-                let to = call.carrier.peer;
-                let next = (interval * 2).min(self.config.timers.t2);
-                call.ok_to_carrier = Some((ok.clone(), next));
-                self.transmits.push_back(Transmit { bytes: ok, to });
-                self.schedule(key, now + interval, CallTimer::Retransmit2xx);
             }
-            CallTimer::ForgetAck => call.agent_ack = None,
-            CallTimer::CancelGrace if call.phase == Phase::Ringing => {
+            CallTimer::CancelGrace if early => {
                 let verdict = call.verdict_or(Outcome::Canceled, 487, EndedBy::Switchboard);
-                if let Some(tx) = call.agent_invite_tx {
+                if let Some(tx) = call.invitation().map(|i| i.tx) {
                     let mut out = std::mem::take(&mut self.scratch);
                     self.txns.terminate(tx, &mut out);
                     self.apply(now, &mut out);
@@ -63,18 +53,40 @@ impl B2bua {
                 }
                 self.end_with(key, verdict);
             }
-            CallTimer::SessionExpiry if call.session_deadline.is_some_and(|d| d <= now) => {
+            CallTimer::SessionExpiry if call.session_mut().and_then(|s| s.deadline).is_some_and(|d| d <= now) => {
                 self.hang_up(now, key, EndedBy::Switchboard)
             }
-            CallTimer::MaxDuration => match call.phase {
-                Phase::Ringing => {
-                    self.fail_carrier(now, key, &CallError::NoAnswer);
-                    self.cancel_agent_leg(now, key);
-                }
-                _ => self.hang_up(now, key, EndedBy::Switchboard),
-            },
+            CallTimer::MaxDuration if early => {
+                self.fail_carrier(now, key, &CallError::NoAnswer);
+                self.cancel_agent_leg(now, key);
+            }
+            CallTimer::MaxDuration => self.hang_up(now, key, EndedBy::Switchboard),
             _ => {}
         }
+    }
+
+    /// Resend our 2xx to the caller until its ACK (RFC 3261 §13.3.1.4), T1 doubling to T2.
+    fn retransmit_2xx(&mut self, now: Instant, key: CallKey) {
+        let timeout = self.config.timers.timeout();
+        let t2 = self.config.timers.t2;
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        let State::Answered(answered) = &mut call.state else {
+            return;
+        };
+        let started = call.facts.answered.unwrap_or(now);
+        if now.duration_since(started) >= timeout {
+            // RFC 3261 §13.3.1.4: no ACK within 64*T1 — end the call. The agent's 2xx is
+            // ACKed first: a BYE may only follow an ACKed INVITE (§15).
+            self.ack_agent(key);
+            self.hang_up(now, key, EndedBy::Switchboard);
+            return;
+        }
+        let interval = answered.interval;
+        answered.interval = (interval * 2).min(t2);
+        let bytes = answered.ok.clone();
+        let to = call.carrier.peer;
+        self.transmits.push_back(Transmit { bytes, to });
+        self.schedule(key, now + interval, CallTimer::Retransmit2xx);
     }
 
     /// Nothing heard at all from the leg we placed (RFC 3261 §9.1, §13.2.2.4; RFC 6026).
@@ -86,30 +98,32 @@ impl B2bua {
     fn give_up_on_agent(&mut self, now: Instant, key: CallKey) {
         let grace = now + self.config.timers.timeout();
         let failure_status = self.config.failure_status;
-        let Some(call) = self.calls.get_mut(&key) else { return };
-        let verdict = match call.carrier_invite {
-            Some(_) => Verdict {
+        let Some(call) = self.calls.get(&key) else { return };
+        let verdict = match call.state {
+            State::Ringing(_) => Verdict {
                 outcome: Outcome::Failed,
                 status: failure_status,
                 ended_by: EndedBy::Switchboard,
             },
-            None => Verdict {
+            _ => Verdict {
                 outcome: Outcome::Canceled,
                 status: 487,
                 ended_by: EndedBy::party(Side::Carrier, call.direction),
             },
         };
-        call.verdict.get_or_insert(verdict);
-        call.cancel_pending = true;
         let error = CallError::timeout(call.direction);
-        let invite_tx = call.agent_invite_tx;
         self.fail_carrier(now, key, &error);
-        if let Some(tx) = invite_tx {
-            let mut out = std::mem::take(&mut self.scratch);
-            self.txns.stop_retransmitting(tx, &mut out);
-            self.apply(now, &mut out);
-            self.scratch = out;
-        }
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        call.decide(verdict);
+        let State::Cancelling(cancelling) = &mut call.state else {
+            return;
+        };
+        cancelling.cancel_pending = true;
+        let invite_tx = cancelling.placed.tx;
+        let mut out = std::mem::take(&mut self.scratch);
+        self.txns.stop_retransmitting(invite_tx, &mut out);
+        self.apply(now, &mut out);
+        self.scratch = out;
         if !self.has_timer(key, CallTimer::CancelGrace) {
             self.schedule(key, grace, CallTimer::CancelGrace);
         }
@@ -126,16 +140,20 @@ impl B2bua {
         self.end_call(key, verdict.outcome, verdict.status, verdict.ended_by);
     }
 
-    /// The caller gets a final failure for its INVITE, if it has none yet.
-    pub(super) fn fail_carrier(&mut self, now: Instant, key: CallKey, error: &CallError) {
-        let Some(call) = self.calls.get_mut(&key) else { return };
-        let Some(invite) = call.carrier_invite.take() else {
-            return;
+    /// The caller gets a final failure for its INVITE, if it has none yet (the call moves
+    /// from ringing to cancelling). Returns whether it did.
+    pub(super) fn fail_carrier(&mut self, now: Instant, key: CallKey, error: &CallError) -> bool {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return false;
         };
-        let (server, tag) = (call.carrier_invite_tx, call.carrier.local_tag.clone());
+        let Some((invite, server)) = call.stop_ringing() else {
+            return false;
+        };
+        let tag = call.carrier.local_tag.clone();
         let failure = error.response(self.config.failure_status, self.config.no_answer_status);
         let response = self.failure_response(&invite, &failure, Some(tag));
         self.respond(now, server, &response);
+        true
     }
 
     /// BYE both legs of an answered call and forget it.

@@ -2,8 +2,13 @@
 //! (`burst` tokens, refilled at `calls_per_second`). Time is passed in, never read. A call
 //! takes its slot when its carrier INVITE is sent and gives it back when the call is
 //! forgotten, however it ended.
+//!
+//! One table serves every shard of the core (cloning the limiter shares it), so a trunk's
+//! limits hold whichever shard places its calls; its lock is taken only when an outbound
+//! call starts or ends.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::routing::outbound::TrunkLimits;
@@ -24,17 +29,18 @@ struct TrunkState {
     updated: Instant,
 }
 
-/// Every trunk's counters (an entry per trunk that has placed a call).
-#[derive(Debug, Default)]
+/// Every trunk's counters (an entry per trunk that has placed a call), shared by clones.
+#[derive(Debug, Default, Clone)]
 pub struct TrunkLimiter {
-    trunks: HashMap<Box<str>, TrunkState>,
+    trunks: Arc<Mutex<HashMap<Box<str>, TrunkState>>>,
 }
 
 impl TrunkLimiter {
     /// Take a slot and a token for a new call on `trunk`, or say why not.
-    pub fn acquire(&mut self, now: Instant, trunk: &str, limits: &TrunkLimits) -> Result<(), LimitError> {
+    pub fn acquire(&self, now: Instant, trunk: &str, limits: &TrunkLimits) -> Result<(), LimitError> {
         let capacity = f64::from(limits.burst.max(1));
-        let state = self.trunks.entry(trunk.into()).or_insert(TrunkState {
+        let mut trunks = self.lock();
+        let state = trunks.entry(trunk.into()).or_insert(TrunkState {
             active: 0,
             tokens: capacity,
             updated: now,
@@ -61,15 +67,20 @@ impl TrunkLimiter {
     }
 
     /// A call on `trunk` is over.
-    pub fn release(&mut self, trunk: &str) {
-        if let Some(state) = self.trunks.get_mut(trunk) {
+    pub fn release(&self, trunk: &str) {
+        if let Some(state) = self.lock().get_mut(trunk) {
             state.active = state.active.saturating_sub(1);
         }
     }
 
     /// Calls up on `trunk`.
     pub fn active(&self, trunk: &str) -> u32 {
-        self.trunks.get(trunk).map_or(0, |s| s.active)
+        self.lock().get(trunk).map_or(0, |s| s.active)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Box<str>, TrunkState>> {
+        // A panic elsewhere cannot leave a count half-written: keep counting.
+        self.trunks.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -87,7 +98,7 @@ mod tests {
 
     #[test]
     fn a_burst_is_allowed_then_calls_come_at_the_configured_rate() {
-        let mut l = TrunkLimiter::default();
+        let l = TrunkLimiter::default();
         let lim = limits(2.0, 3, 100);
         let t0 = crate::clock::now();
         for _ in 0..3 {
@@ -106,7 +117,7 @@ mod tests {
 
     #[test]
     fn concurrent_calls_are_capped_and_a_slot_comes_back_when_a_call_ends() {
-        let mut l = TrunkLimiter::default();
+        let l = TrunkLimiter::default();
         let lim = limits(100.0, 100, 2);
         let t0 = crate::clock::now();
         assert_eq!(l.acquire(t0, "t", &lim), Ok(()));
@@ -119,7 +130,7 @@ mod tests {
 
     #[test]
     fn a_refused_call_takes_no_token() {
-        let mut l = TrunkLimiter::default();
+        let l = TrunkLimiter::default();
         let lim = limits(1.0, 1, 1);
         let t0 = crate::clock::now();
         assert_eq!(l.acquire(t0, "t", &lim), Ok(()));
@@ -127,5 +138,24 @@ mod tests {
         assert_eq!(l.acquire(later, "t", &lim), Err(LimitError::Concurrent));
         l.release("t");
         assert_eq!(l.acquire(later, "t", &lim), Ok(()), "the bucket refilled meanwhile");
+    }
+
+    #[test]
+    fn clones_share_one_count_so_a_limit_holds_across_shards() {
+        let a = TrunkLimiter::default();
+        let b = a.clone();
+        let lim = limits(100.0, 100, 2);
+        let t0 = crate::clock::now();
+        assert_eq!(a.acquire(t0, "t", &lim), Ok(()));
+        assert_eq!(b.acquire(t0, "t", &lim), Ok(()));
+        assert_eq!(a.acquire(t0, "t", &lim), Err(LimitError::Concurrent));
+        assert_eq!(b.acquire(t0, "t", &lim), Err(LimitError::Concurrent));
+        b.release("t");
+        assert_eq!(a.active("t"), 1);
+        assert_eq!(
+            a.acquire(t0, "t", &lim),
+            Ok(()),
+            "the slot one shard gave back, another takes"
+        );
     }
 }

@@ -40,6 +40,10 @@ pub struct CallRecord {
     pub ringing_at: Option<String>,
     pub answered_at: Option<String>,
     pub ended_at: String,
+    /// The instance that handled the call (`[store] instance`); several share one list
+    /// when they share a PostgreSQL store. Unset on records from before it was kept.
+    #[serde(default)]
+    pub instance: Option<String>,
 }
 
 /// Milliseconds since the Unix epoch, as RFC 3339 UTC with milliseconds. By hand (days to

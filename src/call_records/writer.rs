@@ -12,7 +12,7 @@ use super::recorder::{Pending, Recorder, Shared};
 use super::wire;
 use super::CallRecordsConfig;
 use crate::directory::Directory;
-use crate::store::{CallLog, CallRow, SEQUENCE_BITS};
+use crate::store::{next_sequence, CallRow, CallStore, SEQUENCE_BITS};
 
 /// Writes at most this many records in one transaction.
 const BATCH: usize = 1000;
@@ -27,7 +27,7 @@ impl Recorder {
     /// after writing what is queued.
     pub fn start(
         config: &CallRecordsConfig,
-        log: Arc<CallLog>,
+        log: Arc<dyn CallStore>,
         directory: Arc<Directory>,
         mask_numbers: bool,
     ) -> (Arc<Recorder>, std::thread::JoinHandle<()>) {
@@ -40,19 +40,21 @@ impl Recorder {
         let recorder = Arc::new(Recorder::new(shared.clone()));
         let thread = std::thread::Builder::new()
             .name("call-records".into())
-            .spawn(move || run(&config, &log, &directory, &shared, mask_numbers))
+            .spawn(move || run(&config, log.as_ref(), &directory, &shared, mask_numbers))
             .expect("spawning the call-record writer");
         (recorder, thread)
     }
 }
 
-fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, shared: &Shared, mask_numbers: bool) {
+fn run(config: &CallRecordsConfig, log: &dyn CallStore, directory: &Directory, shared: &Shared, mask_numbers: bool) {
     let flush = Duration::from_millis(config.flush_ms.max(1));
     let mut taken = Vec::new();
     let mut attribution = Attribution::default();
     let mut last_prune = Instant::now() - PRUNE_EVERY;
-    // Starts anywhere, so that a restart within the same millisecond makes new keys.
-    let mut sequence: i64 = rand::random::<i64>() & ((1 << SEQUENCE_BITS) - 1);
+    // Starts anywhere, so that a restart within the same millisecond makes new keys; on a
+    // shared store, within this instance's own part of the sequence.
+    let instance = log.instance_number();
+    let mut sequence = next_sequence(rand::random::<i64>() & ((1 << SEQUENCE_BITS) - 1), instance);
     loop {
         // Sleep, then take what queued meanwhile: the call path never has a waiting
         // writer to wake, so a record costs it no system call (waking this thread per
@@ -65,7 +67,14 @@ fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, shared:
             std::mem::swap(&mut pending.bytes, &mut taken);
             pending.calls = 0;
         }
-        write(log, directory, &mut attribution, &taken, &mut sequence, mask_numbers);
+        write(
+            log,
+            directory,
+            &mut attribution,
+            &taken,
+            (&mut sequence, instance),
+            mask_numbers,
+        );
         taken.clear();
         if taken.capacity() > KEEP_CAPACITY {
             taken = Vec::new();
@@ -85,18 +94,19 @@ fn run(config: &CallRecordsConfig, log: &CallLog, directory: &Directory, shared:
 
 /// Writes the encoded calls, `BATCH` to a transaction.
 fn write(
-    log: &CallLog,
+    log: &dyn CallStore,
     directory: &Directory,
     attribution: &mut Attribution,
     encoded: &[u8],
-    sequence: &mut i64,
+    sequence: (&mut i64, Option<u16>),
     mask_numbers: bool,
 ) {
+    let (sequence, instance) = sequence;
     let calls: Vec<wire::Call<'_>> = wire::decode(encoded).collect();
     for calls in calls.chunks(BATCH) {
         let stored: Vec<Stored<'_>> = calls
             .iter()
-            .map(|c| Stored::new(c, directory, attribution, sequence))
+            .map(|c| Stored::new(c, directory, attribution, (&mut *sequence, instance)))
             .collect();
         let rows: Vec<CallRow<'_>> = stored.iter().map(Stored::row).collect();
         for (stored, row) in stored.iter().zip(&rows) {
@@ -132,13 +142,13 @@ impl<'a> Stored<'a> {
         call: &'a wire::Call<'a>,
         directory: &Directory,
         attribution: &mut Attribution,
-        sequence: &mut i64,
+        (sequence, instance): (&mut i64, Option<u16>),
     ) -> Stored<'a> {
         let attributed = match call.org_id {
             Some(_) => (None, None),
             None => attribution.of(directory, call.called, call.source),
         };
-        *sequence = (*sequence + 1) & ((1 << SEQUENCE_BITS) - 1);
+        *sequence = next_sequence(*sequence, instance);
         Stored {
             key: (call.invite_ms.max(0) << SEQUENCE_BITS) | *sequence,
             call,

@@ -70,6 +70,8 @@ pub struct Directory {
     current: ArcSwap<Snapshot>,
     /// Serializes writers so each builds on the snapshot the previous one published.
     writer: Mutex<()>,
+    /// The limits the rules hold changes to (`[directory]`).
+    limits: rules::Limits,
 }
 
 impl Directory {
@@ -83,7 +85,19 @@ impl Directory {
             store,
             current: ArcSwap::from_pointee(snapshot),
             writer: Mutex::new(()),
+            limits: rules::Limits::default(),
         })
+    }
+
+    /// Hold every commit to `[directory] max_numbers_per_org` (none by default).
+    pub fn with_number_limit(mut self, max_numbers_per_org: usize) -> Directory {
+        self.limits.max_numbers_per_org = max_numbers_per_org;
+        self
+    }
+
+    /// Drop change-feed rows past `keep` (a shared store's; see `ChangeRetention`).
+    pub fn prune_changes(&self, keep: &crate::store::ChangeRetention) -> Result<u64, DirectoryError> {
+        Ok(self.store.prune_changes(keep)?)
     }
 
     /// The store's 32-byte secret called `name`, the same for every instance on the store.
@@ -128,7 +142,10 @@ impl Directory {
 
     /// Under the writer lock: the peers' changes into a new snapshot.
     fn apply_peers(&self) -> Result<Vec<Write>, DirectoryError> {
-        let changes = self.store.catch_up()?;
+        let changes = match self.store.catch_up() {
+            Err(StoreError::Pruned) => return self.reload(),
+            other => other?,
+        };
         if changes.is_empty() {
             return Ok(changes);
         }
@@ -147,6 +164,24 @@ impl Directory {
         Ok(changes)
     }
 
+    /// Under the writer lock: the whole directory loaded again (the feed no longer has what
+    /// this instance missed); every object, as the changes applied.
+    fn reload(&self) -> Result<Vec<Write>, DirectoryError> {
+        let rows = self.store.load()?;
+        let mut next = Snapshot::empty();
+        for row in &rows {
+            if let Err(err) = apply_row(&mut next, row) {
+                tracing::warn!(%err, "a stored object does not load; skipped");
+            }
+        }
+        self.current.store(Arc::new(next));
+        tracing::info!(
+            objects = rows.len(),
+            "missed changes were pruned from the feed: loaded the directory whole"
+        );
+        Ok(rows.into_iter().map(Write::Put).collect())
+    }
+
     fn try_commit(&self, puts: &[Object], deletes: &[(Kind, String)]) -> Result<Arc<Snapshot>, DirectoryError> {
         let before = self.current.load_full();
         let mut next = Snapshot::clone(&before);
@@ -156,7 +191,7 @@ impl Directory {
         for (kind, id) in deletes {
             delete(&mut next, *kind, id);
         }
-        rules::check(&before, &next, puts, deletes)?;
+        rules::check(&before, &next, puts, deletes, &self.limits)?;
         let mut writes = Vec::with_capacity(puts.len() + deletes.len());
         for object in puts {
             writes.push(Write::Put(row_of(object)?));

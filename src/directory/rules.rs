@@ -8,7 +8,8 @@
 //! keeps its org, its kind and its managed account, a managed trunk is never deleted, and
 //! a trunk that carries numbers is not deleted; a published version stays published; an agent
 //! version names an agent of its org; a routing config's fallback agent (and version)
-//! exists, published, and the fallback agent is not deleted while the config names it.
+//! exists, published, and the fallback agent is not deleted while the config names it;
+//! an org that gains numbers stays within `max_numbers_per_org`.
 
 use std::collections::HashSet;
 
@@ -33,6 +34,20 @@ impl Violation {
     }
 }
 
+/// What the rules bound (`[directory]`).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_numbers_per_org: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_numbers_per_org: usize::MAX,
+        }
+    }
+}
+
 /// Check a change: `before` is the published state, `after` the state with the change
 /// applied.
 pub fn check(
@@ -40,7 +55,9 @@ pub fn check(
     after: &Snapshot,
     puts: &[Object],
     deletes: &[(Kind, String)],
+    limits: &Limits,
 ) -> Result<(), Violation> {
+    check_room(before, after, puts, limits)?;
     let mut numbers = HashSet::new();
     for object in puts {
         match object {
@@ -124,6 +141,32 @@ pub fn check(
     if deletes.iter().any(|(kind, _)| *kind == Kind::AgentVersion) {
         for config in after.routing_configs.values() {
             check_fallback(after, config)?;
+        }
+    }
+    Ok(())
+}
+
+/// Each org that gains a number stays within the limit (an org already past it, after the
+/// limit was lowered, may still move or drop numbers).
+fn check_room(before: &Snapshot, after: &Snapshot, puts: &[Object], limits: &Limits) -> Result<(), Violation> {
+    let mut gaining = HashSet::new();
+    for object in puts {
+        if let Object::PhoneNumber(n) = object {
+            if before
+                .number(&n.phone_number)
+                .is_none_or(|held| held.org_id != n.org_id)
+            {
+                gaining.insert(n.org_id.as_str());
+            }
+        }
+    }
+    for org in gaining {
+        let held = after.numbers().filter(|n| n.org_id == org).count();
+        if held > limits.max_numbers_per_org {
+            return Err(Violation::new(
+                "phone_number",
+                format!("the org's limit of {} numbers is reached", limits.max_numbers_per_org),
+            ));
         }
     }
     Ok(())

@@ -75,11 +75,18 @@ pub fn output(run: &Run) -> Value {
 /// The whole dry-run answer: the run's output object, its outcome and what that means
 /// (`outcome_detail`), the decision switchboard would take with the directory at hand
 /// (the org's fallback agent, then the own agent of the number in `called_number`), fuel
-/// used (also when the run failed) and time.
-pub fn answer(snapshot: &Snapshot, config: &RoutingConfig, context: &BTreeMap<String, String>, run: &Run) -> Value {
+/// used (also when the run failed) and time. A `called_number` without `+` is national in
+/// `country` (`[routing] default_country`), as on a live call.
+pub fn answer(
+    snapshot: &Snapshot,
+    config: &RoutingConfig,
+    country: &str,
+    context: &BTreeMap<String, String>,
+    run: &Run,
+) -> Value {
     let number = context
         .get("called_number")
-        .and_then(|called| crate::sip::e164::normalise(called, "1"))
+        .and_then(|called| crate::sip::e164::normalise(called, country))
         .and_then(|called| snapshot.number(&called).cloned())
         .filter(|n| n.org_id == config.org_id);
     let decision = match decide(snapshot, config, number.as_deref(), run) {

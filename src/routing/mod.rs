@@ -27,8 +27,8 @@ pub use directory_router::DirectoryRouter;
 pub use host_lookup::Names;
 pub use host_lookup::{HostLookup, HostName, Literal};
 pub use livekit_host::{BadLivekitHost, LivekitHost};
-pub use outbound::{OutboundDecision, OutboundRefusal, OutboundRequest, OutboundRouter};
-pub use query::RouteQuery;
+pub use outbound::{OutboundDecision, OutboundQuery, OutboundRefusal, OutboundRequest, OutboundRouter};
+pub use query::{Query, RouteQuery, Routed, Routers};
 pub use static_table::{RoutingConfig, StaticTable, TableError};
 pub use workflows::{Workflows, ANONYMOUS_CALLER};
 

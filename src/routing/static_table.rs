@@ -95,7 +95,7 @@ impl StaticTable {
         let endpoint = LivekitHost::parse(&config.livekit_host).map_err(|_| bad())?;
         let host = endpoint.host_name().ok_or_else(bad)?;
         let routes = match &config.static_routes {
-            Some(path) => read_tsv(path)?,
+            Some(path) => read_tsv(path, &config.default_country)?,
             None => HashMap::new(),
         };
         Ok(StaticTable {
@@ -132,7 +132,8 @@ impl StaticTable {
     }
 }
 
-fn read_tsv(path: &Path) -> Result<HashMap<String, String>, TableError> {
+/// The table's numbers in E.164 (a national one in `country`).
+fn read_tsv(path: &Path, country: &str) -> Result<HashMap<String, String>, TableError> {
     let text = std::fs::read_to_string(path).map_err(|source| TableError::Read {
         path: path.to_owned(),
         source,
@@ -149,7 +150,7 @@ fn read_tsv(path: &Path) -> Result<HashMap<String, String>, TableError> {
                 line: i + 1,
             });
         };
-        let number = crate::sip::e164::normalise(number, "1").ok_or(TableError::Line {
+        let number = crate::sip::e164::normalise(number, country).ok_or(TableError::Line {
             path: path.to_owned(),
             line: i + 1,
         })?;

@@ -54,6 +54,8 @@ pub struct Workflows {
     pinned: Option<SystemTime>,
     /// Compiles each org may start.
     rate: CompileRate,
+    /// The engine's fingerprint, half of every stored artifact's key.
+    fingerprint: [u8; 32],
 }
 
 /// An org's routing config definition and its compiled module.
@@ -67,6 +69,7 @@ impl Workflows {
         Workflows {
             compiled: WorkflowCache::new(engine.clone()),
             rate: CompileRate::new(engine.config().compiles_per_minute),
+            fingerprint: engine.fingerprint(),
             engine,
             by_org: DashMap::new(),
             zones: DashMap::new(),
@@ -130,7 +133,7 @@ impl Workflows {
     pub fn load(
         &self,
         definition: &str,
-        artifacts: &crate::store::Artifacts,
+        artifacts: &dyn crate::store::ArtifactStore,
         org: Option<&str>,
     ) -> Result<Workflow, WorkflowError> {
         let source = module_source(definition);
@@ -138,23 +141,33 @@ impl Workflows {
         if let Some(found) = self.compiled.get(&hash) {
             return Ok(found);
         }
-        if let Ok(Some((artifact, artifact_hash))) = artifacts.get(hash) {
-            match self.engine.deserialize_checked(hash, &artifact, artifact_hash) {
-                Ok(workflow) => {
-                    self.compiled.insert(workflow.clone());
-                    return Ok(workflow);
+        let key = crate::store::ArtifactKey {
+            source: hash,
+            engine: self.fingerprint,
+        };
+        match artifacts.get(&key) {
+            Ok(Some((artifact, artifact_hash))) => {
+                match self.engine.deserialize_checked(hash, &artifact, artifact_hash) {
+                    Ok(workflow) => {
+                        metrics::counter!("workflow_loads_total", "from" => "artifact").increment(1);
+                        self.compiled.insert(workflow.clone());
+                        return Ok(workflow);
+                    }
+                    Err(err) => tracing::warn!(%err, "stored workflow artifact refused; compiling again"),
                 }
-                Err(err) => tracing::warn!(%err, "stored workflow artifact refused; compiling again"),
             }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(%err, "cannot read stored workflow artifacts; compiling"),
         }
         if let Some(org) = org {
             self.rate.admit(org)?;
         }
         let workflow = self.engine.compile(&source)?;
+        metrics::counter!("workflow_loads_total", "from" => "compile").increment(1);
         match self.engine.serialize(&workflow) {
             Ok(artifact) => {
                 let artifact_hash = crate::workflow::sha256(&artifact);
-                if let Err(err) = artifacts.put(hash, &artifact, artifact_hash) {
+                if let Err(err) = artifacts.put(&key, &artifact, artifact_hash) {
                     tracing::warn!(%err, "could not store a compiled workflow");
                 }
             }

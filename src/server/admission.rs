@@ -93,6 +93,8 @@ pub struct Gate {
     /// The LiveKit sources whose new INVITEs are agents' outbound calls (`[outbound]`).
     outbound: SourceAcl,
     digest: DigestServer,
+    /// `[routing] default_country`: the country of a dialed number without `+`.
+    country: String,
     /// `sip_admission_total` by verdict, registered once: a `counter!` with a label per
     /// request looked the key up in the registry (about 900 instructions a time).
     verdicts: Arc<LocalCounters>,
@@ -142,6 +144,7 @@ impl Gate {
             proven,
             outbound: SourceAcl::build([]).0,
             digest,
+            country: crate::routing::RoutingConfig::default().default_country,
             verdicts: LocalCounters::new(
                 VERDICTS
                     .iter()
@@ -169,6 +172,13 @@ impl Gate {
             tracing::warn!(%error, "an outbound LiveKit source is ignored");
         }
         self.outbound = acl;
+        self
+    }
+
+    /// Read dialed numbers without `+` as national numbers of `country` (`[routing]
+    /// default_country`), as the B2BUA does.
+    pub fn with_default_country(mut self, country: &str) -> Gate {
+        country.clone_into(&mut self.country);
         self
     }
 
@@ -228,7 +238,7 @@ impl Gate {
         // A claimed source calling a number on a claimed trunk that asks for digest is
         // challenged, even when another trunk sharing the source asks for none.
         let called_trunk_asks = || {
-            crate::b2bua::dialed_number(request)
+            crate::b2bua::dialed_number(request, &self.country)
                 .and_then(|c| index.snapshot.number(&c).map(|n| n.trunk_id.clone()))
                 .is_some_and(|t| trunks.contains(&t.as_str()) && asks_digest(&t))
         };
@@ -271,7 +281,7 @@ impl Gate {
         }
         // A trunk's carrier may reach that trunk's numbers only; the answer to a number on
         // another trunk is the stranger's, byte for byte.
-        let called = crate::b2bua::dialed_number(request);
+        let called = crate::b2bua::dialed_number(request, &self.country);
         let number_trunk = called
             .as_deref()
             .and_then(|c| index.snapshot.number(c))

@@ -161,6 +161,23 @@ fn a_trunk_reaches_its_own_numbers_only() {
     );
 }
 
+#[test]
+fn a_national_number_is_read_in_the_gates_default_country() {
+    let (gate, _d) = gate(SecurityConfig::default());
+    let now = Instant::now();
+    assert_eq!(
+        gate.check(now, ip(CARRIER_A), &invite("5557654321", &[])),
+        forbidden(),
+        "in +1, trk_b's number"
+    );
+    let gate = gate.with_default_country("44");
+    assert_eq!(
+        gate.check(now, ip(CARRIER_A), &invite("5557654321", &[])),
+        Verdict::Admit,
+        "in +44, a number nobody hosts"
+    );
+}
+
 /// A request inside a dialog (it has a To tag).
 fn in_dialog(method: Method) -> Message {
     RequestBuilder::new(method.clone(), b"sip:agent@10.9.9.5")

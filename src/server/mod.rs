@@ -41,10 +41,50 @@ pub enum ServeError {
     Workflow(#[from] crate::workflow::WorkflowError),
 }
 
-/// The store, the directory loaded from it (seeded on first start), and the router over it.
+/// Where this instance keeps what it keeps: all of it in the shared PostgreSQL database
+/// when `[store] url` names one, else the SQLite files in the data directory.
+struct Stores {
+    directory: Arc<dyn crate::store::Store>,
+    calls: Arc<dyn crate::store::CallStore>,
+    artifacts: Arc<dyn crate::store::ArtifactStore>,
+    /// The shared store, whose change feed this instance follows.
+    shared: Option<Arc<crate::store::PgStore>>,
+}
+
+fn open_stores(config: &Config) -> Result<Stores, ServeError> {
+    let instance = config.store.instance_name(
+        config
+            .sip
+            .udp_listen
+            .or(config.sip.tcp_listen)
+            .or(config.sip.tls_listen),
+    );
+    let path = &config.store.path;
+    Ok(match &config.store.url {
+        Some(url) => {
+            let store = Arc::new(crate::store::PgStore::connect(url, &instance)?);
+            tracing::info!(%instance, "the store is shared (PostgreSQL)");
+            Stores {
+                directory: store.clone(),
+                calls: store.clone(),
+                artifacts: store.clone(),
+                shared: Some(store),
+            }
+        }
+        None => Stores {
+            directory: Arc::new(crate::store::SqliteStore::open(path)?),
+            calls: Arc::new(crate::store::CallLog::open(path, &instance)?),
+            artifacts: Arc::new(crate::store::Artifacts::open(path)?),
+            shared: None,
+        },
+    })
+}
+
+/// The directory loaded from the store (seeded on first start), and the router over it.
 #[allow(clippy::type_complexity)]
 fn open_routing(
     config: &Config,
+    stores: &Stores,
     tls_names: &Arc<transport::TlsNames>,
     resolver: &crate::resolve::Resolver,
 ) -> Result<
@@ -55,14 +95,10 @@ fn open_routing(
     ),
     ServeError,
 > {
-    let (store, shared): (Arc<dyn crate::store::Store>, _) = match &config.store.url {
-        Some(url) => {
-            let store = Arc::new(crate::store::PgStore::connect(url)?);
-            (store.clone(), Some(store))
-        }
-        None => (Arc::new(crate::store::SqliteStore::open(&config.store.path)?), None),
-    };
-    let directory = Arc::new(crate::directory::Directory::load(store)?);
+    let directory = Arc::new(
+        crate::directory::Directory::load(stores.directory.clone())?
+            .with_number_limit(config.directory.max_numbers_per_org),
+    );
     if config.directory.seed_demo {
         let now = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
@@ -89,9 +125,14 @@ fn open_routing(
         None => None,
     };
     tracing::info!(store = %config.store.path.display(), numbers = snapshot.number_count(), static_routes = fallback.as_ref().map_or(0, |t| t.len()), livekit = %config.routing.livekit_host, "routing loaded");
-    let workflows = Arc::new(open_workflows(config, &snapshot)?);
-    if let Some(store) = shared {
-        follow_peers(&store, directory.clone(), workflows.clone(), config)?;
+    let workflows = Arc::new(open_workflows(config, &snapshot, stores.artifacts.as_ref())?);
+    if let Some(store) = &stores.shared {
+        follow_peers(
+            store,
+            directory.clone(),
+            workflows.clone(),
+            config.store.changes.clone(),
+        )?;
     }
     let router = crate::routing::DirectoryRouter::new(directory.clone(), config.routing.livekit_host.clone(), fallback)
         .with_workflows(workflows.clone())
@@ -119,25 +160,48 @@ fn data_dir(config: &Config) -> &std::path::Path {
     }
 }
 
+/// How often an instance prunes the shared change feed (any instance may; they agree on
+/// what goes, and the writers' lock keeps them apart).
+const PRUNE_CHANGES_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// On a shared store: a thread that applies the other instances' commits to the snapshot
-/// as the change feed announces them, and loads the routing workflows they upload.
+/// as the change feed announces them, loads the routing workflows they upload, and prunes
+/// the feed now and then.
 fn follow_peers(
-    store: &crate::store::PgStore,
+    store: &Arc<crate::store::PgStore>,
     directory: Arc<crate::directory::Directory>,
     workflows: Arc<crate::routing::Workflows>,
-    config: &Config,
+    keep: crate::store::ChangeRetention,
 ) -> Result<(), ServeError> {
+    use std::sync::mpsc::RecvTimeoutError;
     let woken = store.follow();
-    let artifacts = crate::store::Artifacts::open(&config.store.path)?;
+    let artifacts = store.clone();
     std::thread::Builder::new()
         .name("store-feed".into())
         .spawn(move || {
-            while woken.recv().is_ok() {
-                // One catch-up answers every wake-up that came meanwhile.
-                while woken.try_recv().is_ok() {}
-                match directory.catch_up() {
-                    Ok(changes) => load_peer_workflows(&changes, &workflows, &artifacts),
-                    Err(err) => tracing::warn!(%err, "cannot apply the other instances' changes; retrying on the next"),
+            let mut pruned = std::time::Instant::now();
+            loop {
+                match woken.recv_timeout(PRUNE_CHANGES_EVERY.saturating_sub(pruned.elapsed())) {
+                    Ok(()) => {
+                        // One catch-up answers every wake-up that came meanwhile.
+                        while woken.try_recv().is_ok() {}
+                        match directory.catch_up() {
+                            Ok(changes) => load_peer_workflows(&changes, &workflows, artifacts.as_ref()),
+                            Err(err) => {
+                                tracing::warn!(%err, "cannot apply the other instances' changes; retrying on the next")
+                            }
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+                if pruned.elapsed() >= PRUNE_CHANGES_EVERY {
+                    pruned = std::time::Instant::now();
+                    match directory.prune_changes(&keep) {
+                        Ok(0) => {}
+                        Ok(rows) => tracing::debug!(rows, "pruned the change feed"),
+                        Err(err) => tracing::warn!(%err, "cannot prune the change feed"),
+                    }
                 }
             }
         })
@@ -148,7 +212,7 @@ fn follow_peers(
 fn load_peer_workflows(
     changes: &[crate::store::Write],
     workflows: &crate::routing::Workflows,
-    artifacts: &crate::store::Artifacts,
+    artifacts: &dyn crate::store::ArtifactStore,
 ) {
     for change in changes {
         let crate::store::Write::Put(row) = change else {
@@ -189,6 +253,7 @@ fn write_secret(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
 fn open_workflows(
     config: &Config,
     snapshot: &crate::directory::Snapshot,
+    artifacts: &dyn crate::store::ArtifactStore,
 ) -> Result<crate::routing::Workflows, ServeError> {
     let engine = crate::workflow::Engine::new(&config.workflow)?;
     let pinned = config
@@ -198,10 +263,9 @@ fn open_workflows(
         .and_then(|t| t.parse::<jiff::Timestamp>().ok())
         .map(std::time::SystemTime::from);
     let workflows = crate::routing::Workflows::new(engine, pinned);
-    let artifacts = crate::store::Artifacts::open(&config.store.path)?;
     for routing in snapshot.routing_configs.values() {
         if let Some(definition) = &routing.workflow_definition {
-            if let Err(err) = workflows.load(definition, &artifacts, None) {
+            if let Err(err) = workflows.load(definition, artifacts, None) {
                 tracing::warn!(org = %routing.org_id, %err, "an org's routing workflow does not load; its calls take the fallback");
             }
         }
@@ -279,6 +343,14 @@ fn spawn_timer_thread(
     }
 }
 
+/// The call core's shards: as configured, or one per CPU this process may run on.
+fn shard_count(configured: usize) -> usize {
+    match configured {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
 /// Bind and start everything the configuration names.
 pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let data_dir = crate::store::DataLock::acquire(data_dir(config))?;
@@ -292,7 +364,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     }
     let tls_names = Arc::new(transport::TlsNames::default());
     let resolver = crate::resolve::Resolver::new(&config.resolver, tokio::runtime::Handle::current());
-    let (router, directory, workflows) = open_routing(config, &tls_names, &resolver)?;
+    let stores = open_stores(config)?;
+    let (router, directory, workflows) = open_routing(config, &stores, &tls_names, &resolver)?;
     let router = Arc::new(router);
     let nonce_secret = directory.secret(NONCE_SECRET)?;
     // Before anything binds: read the calls a crash left up, then keep this run's.
@@ -300,11 +373,18 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         true => Some(journal::Recovery::open(&config.journal, self::data_dir(config))?),
         false => None,
     };
-    let mut core = crate::b2bua::B2bua::new(config.b2bua.clone(), rand::random());
-    if recovery.is_some() {
-        core = core.with_journal();
-    }
-    let call_log = Arc::new(crate::store::CallLog::open(&config.store.path)?);
+    let mut b2bua = config.b2bua.clone();
+    b2bua.default_country = config.routing.default_country.clone();
+    let cores: Vec<_> = (0..shard_count(config.sip.shards))
+        .map(|_| {
+            let core = crate::b2bua::B2bua::new(b2bua.clone(), rand::random());
+            match recovery.is_some() {
+                true => core.with_journal(),
+                false => core,
+            }
+        })
+        .collect();
+    let call_log = stores.calls.clone();
     let records = config.call_records.enabled.then(|| {
         crate::call_records::Recorder::start(
             &config.call_records,
@@ -321,7 +401,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let outbound = Arc::new(
         crate::routing::outbound::DirectoryOutboundRouter::new(directory.clone(), config.outbound.clone())
             .with_tls_names(tls_names)
-            .with_lookup(Arc::new(resolver.clone())),
+            .with_lookup(Arc::new(resolver.clone()))
+            .with_default_country(&config.routing.default_country),
     );
     let hosts = hosts::watch(
         resolver.clone(),
@@ -331,7 +412,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     );
     let livekit = crate::routing::outbound::SourceAcl::parse(&config.outbound.livekit_sources).unwrap_or_default();
     let (journal, recovery) = recovery.unzip();
-    let mut handler = SipHandler::new(config.sip.server_header.clone(), core, router, recorder);
+    let mut handler = SipHandler::sharded(config.sip.server_header.clone(), cores, router, recorder);
     if let Some(journal) = journal {
         handler = handler.with_journal(journal);
     }
@@ -339,7 +420,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         handler.with_outbound(livekit, outbound).with_gate(
             admission::Gate::new(config.security.clone(), directory.clone())
                 .with_shared_nonces(nonce_secret, crate::clock::now(), unix_ms())
-                .with_outbound_sources(&config.outbound.livekit_sources),
+                .with_outbound_sources(&config.outbound.livekit_sources)
+                .with_default_country(&config.routing.default_country),
         ),
     );
     let listeners = transport::start(&config.sip, tls, handler.clone())
@@ -350,7 +432,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         route_pool::WorkerConfig::of(&config.routing),
         listeners.dispatcher.clone(),
     );
-    tracing::info!(udp = ?listeners.udp, tcp = ?listeners.tcp, tls = ?listeners.tls, "SIP listeners up");
+    tracing::info!(udp = ?listeners.udp, tcp = ?listeners.tcp, tls = ?listeners.tls, shards = handler.shards(), "SIP listeners up");
     let journal = recovery
         .map(|recovery| end_left_calls(recovery, &handler, &listeners.dispatcher))
         .transpose()?;
@@ -368,7 +450,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
                     provider: config.provider.build(),
                     calls: call_log.clone(),
                     workflows: workflows.clone(),
-                    artifacts: Arc::new(crate::store::Artifacts::open(&config.store.path)?),
+                    artifacts: stores.artifacts.clone(),
                     metrics: config.api.metrics,
                     default_country: config.routing.default_country.clone(),
                     managed_outbound: !config.outbound.managed_termination_host.trim().is_empty(),

@@ -1,6 +1,8 @@
-//! The routing workers: new calls' routes (directory lookups, wasm workflows) are decided
-//! here, on a few dedicated threads, never under the call core's lock nor on a receive
-//! thread. The B2BUA asks (`Route`), a worker runs the router and hands the decision back.
+//! The routing workers: new calls' routes (directory lookups, wasm workflows; for agents'
+//! calls out, the outbound rules and the carrier's address, which may wait for a host's
+//! first DNS answer) are decided here, on a few dedicated threads, never under the call
+//! core's lock nor on a receive thread. The B2BUA asks (`Route`), a worker runs the router
+//! and hands the decision back.
 //!
 //! Fairness between orgs: an org's calls hold at most `org_workers` workers at once; its
 //! further calls wait in its own queue (served round-robin with other orgs'), and past
@@ -15,7 +17,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::SystemTime;
 
 use crate::b2bua::{CallKey, Route};
-use crate::routing::{Decision, Router};
+use crate::routing::{Query, Routed, Routers};
 
 /// The workers' knobs (`[routing] workers`, `org_workers`, `org_queue`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,12 +42,13 @@ impl WorkerConfig {
 
 /// Where decisions go: back into the call core, and what it then sends, out.
 pub trait Deliver: Send + Sync + 'static {
-    fn deliver(&self, call: CallKey, decision: Decision);
+    fn deliver(&self, call: CallKey, decision: Routed);
 }
 
 /// The worker pool; its threads end when it is dropped (after the job at hand).
 pub struct RoutePool {
     shared: Arc<Shared>,
+    routers: Arc<Routers>,
 }
 
 /// Why a call was not queued.
@@ -57,7 +60,7 @@ pub enum Rejected {
 
 struct Job {
     call: CallKey,
-    facts: Box<crate::routing::RouteQuery>,
+    facts: Query,
     span: tracing::Span,
 }
 
@@ -85,25 +88,27 @@ struct Shared {
 }
 
 impl RoutePool {
-    /// Start `config.workers` threads routing with `router`, delivering to `deliver`.
-    pub fn start(config: WorkerConfig, router: Arc<dyn Router>, deliver: Arc<dyn Deliver>) -> RoutePool {
+    /// Start `config.workers` threads routing with `routers`, delivering to `deliver`.
+    pub fn start(config: WorkerConfig, routers: Routers, deliver: Arc<dyn Deliver>) -> RoutePool {
+        let routers = Arc::new(routers);
         let shared = Arc::new(Shared {
             config,
             queues: Mutex::new(Queues::default()),
             wake: Condvar::new(),
         });
         for i in 0..config.workers.max(1) {
-            let (shared, router, deliver) = (shared.clone(), router.clone(), deliver.clone());
+            let (shared, routers, deliver) = (shared.clone(), routers.clone(), deliver.clone());
             std::thread::Builder::new()
                 .name(format!("routing-{i}"))
-                .spawn(move || work(&shared, &*router, &*deliver))
+                .spawn(move || work(&shared, &routers, &*deliver))
                 .expect("spawning a routing worker");
         }
-        RoutePool { shared }
+        RoutePool { shared, routers }
     }
 
-    /// Queue a call for routing under `org`'s share (`None`: no known org, not capped).
-    pub fn submit(&self, org: Option<String>, route: Route) -> Result<(), (Rejected, Route)> {
+    /// Queue a call for routing under its org's share (no known org: not capped).
+    pub fn submit(&self, route: Route) -> Result<(), (Rejected, Route)> {
+        let org = self.routers.org_of(&route.facts);
         let config = self.shared.config;
         let mut queues = self.shared.lock();
         let share = queues.orgs.entry(org.clone()).or_default();
@@ -187,11 +192,11 @@ impl Shared {
     }
 }
 
-fn work(shared: &Shared, router: &dyn Router, deliver: &dyn Deliver) {
+fn work(shared: &Shared, routers: &Routers, deliver: &dyn Deliver) {
     while let Some((org, job)) = shared.next() {
         let _entered = job.span.enter();
         // The workflow's wall clock, read here: routing reads no clock itself.
-        let decision = router.route(&job.facts.request(SystemTime::now()));
+        let decision = routers.decide(&job.facts, SystemTime::now());
         shared.done(org);
         deliver.deliver(job.call, decision);
     }
@@ -200,7 +205,8 @@ fn work(shared: &Shared, router: &dyn Router, deliver: &dyn Deliver) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routing::{Refusal, RouteQuery, RouteRequest};
+    use crate::routing::outbound::NoOutbound;
+    use crate::routing::{Decision, Refusal, RouteQuery, RouteRequest, Router};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
@@ -221,12 +227,16 @@ mod tests {
             }
             Decision::Refuse(Refusal::NoAgent)
         }
+
+        fn org_of(&self, called: &str) -> Option<String> {
+            Some(if called == "+1slow" { "org-a" } else { "org-b" }.to_owned())
+        }
     }
 
     struct Collect(Mutex<Vec<(CallKey, std::time::Instant)>>);
 
     impl Deliver for Collect {
-        fn deliver(&self, call: CallKey, _: Decision) {
+        fn deliver(&self, call: CallKey, _: Routed) {
             self.0.lock().unwrap().push((call, std::time::Instant::now()));
         }
     }
@@ -238,14 +248,14 @@ mod tests {
         .unwrap();
         Route {
             call: CallKey(call),
-            facts: Box::new(RouteQuery {
+            facts: Query::Inbound(Box::new(RouteQuery {
                 called: called.into(),
                 caller: String::new(),
                 caller_name: None,
                 source: "127.0.0.1:5060".parse().unwrap(),
                 call_id: bytes::Bytes::from_static(b"c"),
                 invite,
-            }),
+            })),
         }
     }
 
@@ -265,24 +275,24 @@ mod tests {
             most: AtomicUsize::new(0),
         });
         let delivered = Arc::new(Collect(Mutex::new(Vec::new())));
-        let pool = RoutePool::start(config, router.clone(), delivered.clone());
-        let slow = || Some("org-a".to_owned());
+        let routers = Routers {
+            inbound: router.clone(),
+            outbound: Arc::new(NoOutbound),
+        };
+        let pool = RoutePool::start(config, routers, delivered.clone());
         // Org A: one running, ten waiting, the twelfth refused at once.
-        assert!(pool.submit(slow(), route(1, "+1slow")).is_ok());
+        assert!(pool.submit(route(1, "+1slow")).is_ok());
         while router.running.load(Ordering::SeqCst) == 0 {
             std::thread::sleep(Duration::from_millis(1));
         }
         for call in 2..=11 {
-            assert!(pool.submit(slow(), route(call, "+1slow")).is_ok(), "A's call {call}");
+            assert!(pool.submit(route(call, "+1slow")).is_ok(), "A's call {call}");
         }
-        let refused = pool.submit(slow(), route(12, "+1slow")).unwrap_err();
+        let refused = pool.submit(route(12, "+1slow")).unwrap_err();
         assert_eq!((refused.0, refused.1.call), (Rejected::OrgBusy, CallKey(12)));
         // Org B's ten calls fit its own share and queue, and pass A's waiting calls.
         for call in 100..110 {
-            assert!(
-                pool.submit(Some("org-b".into()), route(call, "+1fast")).is_ok(),
-                "B's call {call}"
-            );
+            assert!(pool.submit(route(call, "+1fast")).is_ok(), "B's call {call}");
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while delivered.0.lock().unwrap().len() < 21 && std::time::Instant::now() < deadline {

@@ -1,6 +1,11 @@
 //! The SIP front door: parse, refuse what is malformed (with a response wherever one is
 //! possible), answer what needs no call state (OPTIONS, methods we do not serve), and hand
 //! the rest on. Until the call path is wired, every request gets a clear final response.
+//!
+//! The call core is sharded: several [`B2bua`]s, each behind its own lock, each holding
+//! the calls whose Call-ID picks it (`b2bua/shard.rs`). A request goes to the shard of its
+//! Call-ID, a response to the shard that minted its top Via branch, a routing decision to
+//! the shard its call key names; timers, the census and transport errors visit them all.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -11,10 +16,11 @@ use super::admission::Verdict;
 use super::reply;
 use super::route_pool::{Deliver, RoutePool, WorkerConfig};
 use super::sip_metrics::SipMetrics;
-use crate::b2bua::{B2bua, CallEvent, CallKey, Peer, Route};
+use crate::b2bua::{B2bua, CallEvent, CallKey, Census, Peer, Route, Shard, Shared};
 use crate::call_records::Recorder;
+use crate::routing::outbound::NoOutbound;
 use crate::routing::outbound::SourceAcl;
-use crate::routing::{Decision, OutboundRouter, Refusal, Router};
+use crate::routing::{Decision, OutboundRouter, Refusal, Routed, Router, Routers};
 use crate::sip::{self, HeaderName, Message, Method};
 use crate::transport::{Handler, Incoming, Outgoing};
 
@@ -37,7 +43,8 @@ const TRANSACTION_STATES: [(&str, &[&str]); 4] = [
 pub struct SipHandler {
     server_header: String,
     draining: AtomicBool,
-    core: Mutex<B2bua>,
+    /// The call core's shards (one lock each); a call lives on one for its whole life.
+    cores: Box<[Mutex<B2bua>]>,
     router: Arc<dyn Router>,
     /// The workers new calls are routed on, once started ([`SipHandler::start_routing`]),
     /// and the dispatcher that sends what comes before a route (the 100 Trying).
@@ -53,16 +60,38 @@ pub struct SipHandler {
 }
 
 impl SipHandler {
+    /// A handler over one call core.
     pub fn new(
         server_header: String,
         core: B2bua,
         router: Arc<dyn Router>,
         records: Option<Arc<Recorder>>,
     ) -> SipHandler {
+        SipHandler::sharded(server_header, vec![core], router, records)
+    }
+
+    /// A handler over `cores.len()` shards: core `i` becomes shard `i`, sharing the call
+    /// cap and the trunk limits with the others.
+    pub fn sharded(
+        server_header: String,
+        cores: Vec<B2bua>,
+        router: Arc<dyn Router>,
+        records: Option<Arc<Recorder>>,
+    ) -> SipHandler {
+        let count = cores.len().max(1);
+        let shared = Shared::new(count);
+        let mut cores: Vec<_> = cores
+            .into_iter()
+            .enumerate()
+            .map(|(i, core)| Mutex::new(core.with_shard(Shard::new(i, count), &shared)))
+            .collect();
+        if cores.is_empty() {
+            cores.push(Mutex::new(B2bua::new(Default::default(), rand::random())));
+        }
         SipHandler {
             server_header,
             draining: AtomicBool::new(false),
-            core: Mutex::new(core),
+            cores: cores.into_boxed_slice(),
             router,
             routing: OnceLock::new(),
             records,
@@ -81,13 +110,13 @@ impl SipHandler {
             handler: Arc::downgrade(self),
             dispatcher: dispatcher.clone(),
         });
-        let pool = RoutePool::start(config, self.router.clone(), deliver);
+        let pool = RoutePool::start(config, self.routers(), deliver);
         let _ = self.routing.set((pool, dispatcher));
     }
 
     /// The router's decision for a call waiting for it: the call goes on.
-    pub fn handle_routed(&self, call: CallKey, decision: Decision, out: &mut Vec<Outgoing>) {
-        let mut core = self.lock();
+    pub fn handle_routed(&self, call: CallKey, decision: Routed, out: &mut Vec<Outgoing>) {
+        let mut core = self.lock(crate::b2bua::shard_of_key(call, self.cores.len()));
         core.handle_routed(crate::clock::now(), call, decision);
         self.drain(&mut core, out);
     }
@@ -104,8 +133,10 @@ impl SipHandler {
     }
 
     /// Send BYE on both legs of each call the last run left up (at start).
+    /// One shard sends them all: answers find it by the branches it mints, and no shard
+    /// holds these calls (a request in one gets 481 wherever it lands).
     pub fn end_left_calls(&self, calls: &[crate::b2bua::JournaledCall], out: &mut Vec<Outgoing>) {
-        let mut core = self.lock();
+        let mut core = self.lock(0);
         core.end_left_calls(crate::clock::now(), calls);
         self.drain(&mut core, out);
     }
@@ -116,41 +147,99 @@ impl SipHandler {
         self
     }
 
-    /// The outbound router, when `source` is LiveKit's.
-    fn outbound_router(&self, source: std::net::SocketAddr) -> Option<&dyn OutboundRouter> {
+    /// Whether `source` is LiveKit's: its new INVITEs are agents' outbound calls.
+    fn is_livekit(&self, source: std::net::SocketAddr) -> bool {
         self.outbound
             .as_ref()
-            .filter(|(livekit, _)| livekit.contains(source.ip()))
-            .map(|(_, router)| &**router)
+            .is_some_and(|(livekit, _)| livekit.contains(source.ip()))
+    }
+
+    /// Both routers, for the workers (no outbound calls when none is configured).
+    fn routers(&self) -> Routers {
+        Routers {
+            inbound: self.router.clone(),
+            outbound: self
+                .outbound
+                .as_ref()
+                .map_or_else(|| Arc::new(NoOutbound) as Arc<dyn OutboundRouter>, |(_, r)| r.clone()),
+        }
     }
 
     /// Stop taking new calls: OPTIONS and new INVITEs are answered 503 from now on.
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Release);
-        self.lock().start_draining();
+        for shard in 0..self.cores.len() {
+            self.lock(shard).start_draining();
+        }
     }
 
-    /// Calls in progress.
+    /// Calls in progress, on every shard.
     pub fn active_calls(&self) -> usize {
-        self.lock().active_calls()
+        (0..self.cores.len()).map(|shard| self.lock(shard).active_calls()).sum()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, B2bua> {
-        self.core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// How many shards the call core has.
+    pub fn shards(&self) -> usize {
+        self.cores.len()
     }
 
-    /// Run the call timers that are due; returns when the next one is.
+    /// Calls in progress on each shard.
+    pub fn calls_by_shard(&self) -> Vec<usize> {
+        (0..self.cores.len())
+            .map(|shard| self.lock(shard).active_calls())
+            .collect()
+    }
+
+    fn lock(&self, shard: usize) -> std::sync::MutexGuard<'_, B2bua> {
+        self.cores[shard]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The shard a request belongs to: by its Call-ID (see `b2bua/shard.rs`).
+    fn request_shard(&self, request: &Message) -> usize {
+        crate::b2bua::shard_of_call_id(request.call_id().unwrap_or_default(), self.cores.len())
+    }
+
+    /// The shard a response belongs to: the one that minted its top Via branch (its
+    /// Call-ID's when the branch is not one of ours: such a response matches nothing).
+    fn response_shard(&self, response: &Message) -> usize {
+        let count = self.cores.len();
+        response
+            .top_via()
+            .ok()
+            .and_then(|via| via.branch)
+            .and_then(|branch| crate::b2bua::shard_of_branch(branch, count))
+            .unwrap_or_else(|| self.request_shard(response))
+    }
+
+    /// Run the call timers that are due on every shard; returns when the next one is.
     pub fn handle_timeout(&self, out: &mut Vec<Outgoing>) -> Option<std::time::Instant> {
-        let mut core = self.lock();
-        core.handle_timeout(crate::clock::now());
-        self.drain(&mut core, out);
-        core.next_timeout()
+        let now = crate::clock::now();
+        let mut next: Option<std::time::Instant> = None;
+        for shard in 0..self.cores.len() {
+            let mut core = self.lock(shard);
+            core.handle_timeout(now);
+            self.drain(&mut core, out);
+            next = [next, core.next_timeout()].into_iter().flatten().min();
+        }
+        next
+    }
+
+    /// What every shard holds, summed.
+    pub fn census(&self) -> Census {
+        let mut census = Census::default();
+        for shard in 0..self.cores.len() {
+            let sample = self.lock(shard).census();
+            census += sample;
+        }
+        census
     }
 
     /// Publish gauges of what the call core holds (the timer thread calls this about once
     /// a second).
     pub fn sample_metrics(&self) {
-        let census = self.lock().census();
+        let census = self.census();
         metrics::gauge!("calls_active", "phase" => "routing").set(census.routing as f64);
         metrics::gauge!("calls_active", "phase" => "ringing").set(census.ringing as f64);
         metrics::gauge!("calls_active", "phase" => "answered").set(census.answered as f64);
@@ -227,10 +316,10 @@ impl SipHandler {
                 transport: incoming.transport,
                 connection: incoming.connection,
             };
-            let mut core = self.lock();
-            match self.outbound_router(incoming.source) {
-                Some(outbound) => core.handle_outbound_request(crate::clock::now(), request, from, outbound),
-                None => core.handle_request(crate::clock::now(), request, from),
+            let mut core = self.lock(self.request_shard(&request));
+            match self.is_livekit(incoming.source) {
+                true => core.handle_outbound_request(crate::clock::now(), request, from),
+                false => core.handle_request(crate::clock::now(), request, from),
             }
             self.drain(&mut core, out);
             let route = core.poll_route();
@@ -353,6 +442,7 @@ impl SipHandler {
         if let Some(journal) = &self.journal {
             journal.take_from(core);
         }
+        core.publish_calls();
         while let Some(event) = core.poll_event() {
             self.record(&event);
             if let Some(records) = &self.records {
@@ -367,17 +457,16 @@ impl SipHandler {
     /// the route is decided here.
     fn route(&self, route: Route, out: &mut Vec<Outgoing>) {
         let Some((pool, dispatcher)) = self.routing.get() else {
-            let decision = self.router.route(&route.facts.request(std::time::SystemTime::now()));
+            let decision = self.routers().decide(&route.facts, std::time::SystemTime::now());
             self.handle_routed(route.call, decision, out);
             return;
         };
         for o in out.drain(..) {
             dispatcher.send(o);
         }
-        let org = self.router.org_of(&route.facts.called);
-        if let Err((_, route)) = pool.submit(org, route) {
+        if let Err((_, route)) = pool.submit(route) {
             metrics::counter!("routing_refused_total", "reason" => "org_busy").increment(1);
-            self.handle_routed(route.call, Decision::Refuse(Refusal::Busy), out);
+            self.handle_routed(route.call, Decision::Refuse(Refusal::Busy).into(), out);
         }
     }
 
@@ -417,14 +506,17 @@ impl Handler for SipHandler {
         transport: crate::transport::Transport,
         out: &mut Vec<Outgoing>,
     ) {
-        let mut core = self.lock();
         let peer = Peer {
             addr: peer,
             transport,
             connection: None,
         };
-        core.handle_transport_error(crate::clock::now(), peer);
-        self.drain(&mut core, out);
+        // Any shard may have requests waiting on that peer.
+        for shard in 0..self.cores.len() {
+            let mut core = self.lock(shard);
+            core.handle_transport_error(crate::clock::now(), peer);
+            self.drain(&mut core, out);
+        }
     }
 
     fn handle(&self, incoming: Incoming, out: &mut Vec<Outgoing>) {
@@ -453,7 +545,7 @@ impl Handler for SipHandler {
             Ok(response) => {
                 self.metrics
                     .response_received(response.status().unwrap_or(0), incoming.transport);
-                let mut core = self.lock();
+                let mut core = self.lock(self.response_shard(&response));
                 core.handle_response(crate::clock::now(), response);
                 self.drain(&mut core, out);
             }
@@ -481,7 +573,7 @@ struct Delivery {
 }
 
 impl Deliver for Delivery {
-    fn deliver(&self, call: CallKey, decision: Decision) {
+    fn deliver(&self, call: CallKey, decision: Routed) {
         let Some(handler) = self.handler.upgrade() else { return };
         let mut out = Vec::new();
         handler.handle_routed(call, decision, &mut out);

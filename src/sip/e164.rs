@@ -8,7 +8,12 @@ pub use plan::is_country_code;
 
 /// The country calling code of an E.164 number (`"+442071838750"` -> `"44"`).
 pub fn country_code(e164: &str) -> Option<&'static str> {
-    plan::country_code(e164.strip_prefix('+')?)
+    leading_country_code(e164.strip_prefix('+')?)
+}
+
+/// The assigned country calling code a string of digits (no `+`) starts with.
+pub fn leading_country_code(digits: &str) -> Option<&'static str> {
+    plan::country_code(digits)
 }
 
 /// Why text written as a phone number (by an API client, in config) is not one.
@@ -82,16 +87,21 @@ fn national(text: &str, digits: &str, country: &str) -> Result<String, E164Error
             });
         }
     }
+    Ok(format!("{country}{}", significant(digits, country)))
+}
+
+/// A national number's significant digits: its trunk prefix dropped (`02071838750` in `44`
+/// is `2071838750`, `15551234567` in `1` is `5551234567`).
+fn significant<'d>(digits: &'d str, country: &str) -> &'d str {
     let trunk = plan::trunk_prefix(country);
     let (min, max) = plan::national_lengths(country);
-    let significant = match digits.strip_prefix(trunk) {
+    match digits.strip_prefix(trunk) {
         // `15551234567` in the NANP: the trunk prefix, then ten digits. A number exactly
         // as long as the plan's without it keeps its leading digits.
         Some(rest) if !trunk.is_empty() && !(min..=max).contains(&digits.len()) => rest,
         Some(rest) if trunk == "0" => rest,
         _ => digits,
-    };
-    Ok(format!("{country}{significant}"))
+    }
 }
 
 /// An international number (digits after `+`) by its country's plan.
@@ -133,7 +143,8 @@ fn clip(text: &str) -> String {
 }
 
 /// The E.164 form (`+` and 8 to 15 digits) of `dialed`, or `None` when it is not a phone
-/// number. `default_country` (digits, e.g. `"1"`) applies to numbers without a `+`.
+/// number. A number without `+` is national in `default_country` (digits, e.g. `"1"`,
+/// `"44"`), its trunk prefix dropped as the numbering plan says.
 pub fn normalise(dialed: &str, default_country: &str) -> Option<String> {
     let mut s = dialed.trim();
     for scheme in ["tel:", "sip:", "sips:"] {
@@ -156,11 +167,10 @@ pub fn normalise(dialed: &str, default_country: &str) -> Option<String> {
             _ => return None,
         }
     }
-    let national_with_trunk_prefix = default_country == "1" && digits.len() == 11 && digits.starts_with('1');
-    let full = if plus || national_with_trunk_prefix {
+    let full = if plus {
         digits
     } else {
-        format!("{default_country}{digits}")
+        format!("{default_country}{}", significant(&digits, default_country))
     };
     (8..=15).contains(&full.len()).then(|| format!("+{full}"))
 }
@@ -255,6 +265,16 @@ mod tests {
     fn other_countries_and_non_numbers() {
         assert_eq!(normalise("+442071838750", "1").as_deref(), Some("+442071838750"));
         assert_eq!(normalise("2071838750", "44").as_deref(), Some("+442071838750"));
+        assert_eq!(
+            normalise("sip:02071838750@carrier", "44").as_deref(),
+            Some("+442071838750"),
+            "the trunk prefix 0 is dropped"
+        );
+        assert_eq!(
+            normalise("0612345678", "39").as_deref(),
+            Some("+390612345678"),
+            "Italy keeps it"
+        );
         assert_eq!(normalise("agent-7", "1"), None);
         assert_eq!(normalise("+1234", "1"), None);
         assert_eq!(normalise("+1234567890123456", "1"), None);

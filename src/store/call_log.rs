@@ -16,6 +16,7 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::call_store::{record_id, record_key, CallQuery, CallRow, CallStore, SEQUENCE_BITS};
 use super::StoreError;
 use crate::call_records::{rfc3339_ms, CallRecord};
 
@@ -44,7 +45,8 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS call_record_names (
         ringing_ms INTEGER,
         answered_ms INTEGER,
         ended_ms INTEGER NOT NULL,
-        livekit_call_id TEXT
+        livekit_call_id TEXT,
+        instance INTEGER
     );
     CREATE INDEX IF NOT EXISTS call_records_by_org ON call_records (org, key);";
 
@@ -55,7 +57,7 @@ const VIEW: &str = "DROP VIEW IF EXISTS call_records_named;
         c.called_number, c.calling_number, k.name AS route_kind, c.agent_id,
         c.agent_version_id, c.status, r.name AS reason, u.name AS outcome,
         e.name AS ended_by, c.key >> 20 AS invite_ms, c.ringing_ms, c.answered_ms, c.ended_ms,
-        c.livekit_call_id
+        c.livekit_call_id, i.name AS instance
     FROM call_records c
         LEFT JOIN call_record_names o ON o.id = c.org
         LEFT JOIN call_record_names t ON t.id = c.trunk
@@ -63,7 +65,8 @@ const VIEW: &str = "DROP VIEW IF EXISTS call_records_named;
         LEFT JOIN call_record_names k ON k.id = c.route_kind
         LEFT JOIN call_record_names r ON r.id = c.reason
         LEFT JOIN call_record_names u ON u.id = c.outcome
-        LEFT JOIN call_record_names e ON e.id = c.ended_by;";
+        LEFT JOIN call_record_names e ON e.id = c.ended_by
+        LEFT JOIN call_record_names i ON i.id = c.instance;";
 
 /// The named columns in table order, as (field of the JSON record, its value when an old
 /// record lacks it).
@@ -105,7 +108,7 @@ fn migrate_json_table() -> String {
              json_extract(body, '$.calling_number'), {route_kind}, json_extract(body, '$.agent_id'),
              json_extract(body, '$.agent_version_id'),
              COALESCE(json_extract(body, '$.status'), 0), {reason}, {outcome}, {ended_by},
-             {ringing}, {answered}, COALESCE({ended}, key >> 20), NULL
+             {ringing}, {answered}, COALESCE({ended}, key >> 20), NULL, NULL
          FROM calls;
          DROP TABLE calls;",
         ringing = ms("ringing_at"),
@@ -117,58 +120,7 @@ fn migrate_json_table() -> String {
 /// The record's fields with their names, for reading.
 const SELECT_NAMED: &str = "SELECT key, org_id, trunk_id, direction, call_id, called_number,
      calling_number, route_kind, agent_id, agent_version_id, status, reason, outcome, ended_by,
-     invite_ms, ringing_ms, answered_ms, ended_ms, livekit_call_id FROM call_records_named";
-
-/// Bits of a record key below the millisecond timestamp.
-pub const SEQUENCE_BITS: u32 = 20;
-
-/// One record on its way into the table, borrowed from whatever the writer holds.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CallRow<'a> {
-    /// The INVITE's arrival in ms << `SEQUENCE_BITS`, plus a sequence number.
-    pub key: i64,
-    pub org_id: Option<&'a str>,
-    pub trunk_id: Option<&'a str>,
-    pub direction: &'a str,
-    pub call_id: &'a str,
-    /// LiveKit's Call-ID for the call (see `CallRecord::livekit_call_id`).
-    pub livekit_call_id: Option<&'a str>,
-    pub called_number: Option<&'a str>,
-    pub calling_number: Option<&'a str>,
-    pub route_kind: &'a str,
-    pub agent_id: Option<&'a str>,
-    pub agent_version_id: Option<&'a str>,
-    pub status: u16,
-    pub reason: &'a str,
-    pub outcome: &'a str,
-    pub ended_by: &'a str,
-    /// Unix milliseconds (the INVITE's arrival is in the key).
-    pub ringing_ms: Option<i64>,
-    pub answered_ms: Option<i64>,
-    pub ended_ms: i64,
-}
-
-/// Which records a listing wants, newest first.
-#[derive(Debug, Default, Clone)]
-pub struct CallQuery {
-    pub org_id: String,
-    /// Only records with a smaller key: the cursor.
-    pub before: Option<i64>,
-    pub since_ms: Option<i64>,
-    pub until_ms: Option<i64>,
-    pub limit: usize,
-}
-
-/// A record's id as the API shows it, from its key.
-pub fn record_id(key: i64) -> String {
-    format!("call_{key:016x}")
-}
-
-/// The key of a record id, if it is one.
-pub fn record_key(id: &str) -> Option<i64> {
-    let hex = id.strip_prefix("call_").filter(|h| h.len() == 16)?;
-    i64::from_str_radix(hex, 16).ok().filter(|k| *k >= 0)
-}
+     invite_ms, ringing_ms, answered_ms, ended_ms, livekit_call_id, instance FROM call_records_named";
 
 /// The call-record table.
 #[derive(Debug)]
@@ -183,6 +135,8 @@ struct Inner {
     /// of millions every minute cost a scan of its index each time.
     rows: Option<i64>,
     names: Names,
+    /// The row in `call_record_names` of this instance's name, which every record carries.
+    instance: i64,
 }
 
 /// `call_record_names` as the writer has met it: name to row.
@@ -221,8 +175,14 @@ impl Names {
 /// as many as it ever held; this only bounds a long-lived process).
 const NAMES_CACHED: usize = 100_000;
 
+/// Columns added since the table was first made, in table order: a table from before them
+/// gains them at open.
+const ADDED: [(&str, &str); 2] = [("livekit_call_id", "TEXT"), ("instance", "INTEGER")];
+
 impl CallLog {
-    pub fn open(path: &Path) -> Result<CallLog, StoreError> {
+    /// Open (and make or migrate) the table in the SQLite file at `path`; the records this
+    /// process writes name `instance`.
+    pub fn open(path: &Path, instance: &str) -> Result<CallLog, StoreError> {
         let mut connection = Connection::open(path)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         // Records are telemetry: NORMAL keeps WAL's ordering guarantees (a crash loses at
@@ -231,14 +191,15 @@ impl CallLog {
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         let tx = connection.transaction()?;
         tx.execute_batch(SCHEMA)?;
-        // Tables from before the LiveKit Call-ID was kept gain its column (last, as above).
-        let has_livekit_call_id: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('call_records') WHERE name = 'livekit_call_id')",
-            [],
-            |r| r.get(0),
-        )?;
-        if !has_livekit_call_id {
-            tx.execute_batch("ALTER TABLE call_records ADD COLUMN livekit_call_id TEXT")?;
+        for (column, kind) in ADDED {
+            let has: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM pragma_table_info('call_records') WHERE name = ?1)",
+                [column],
+                |r| r.get(0),
+            )?;
+            if !has {
+                tx.execute_batch(&format!("ALTER TABLE call_records ADD COLUMN {column} {kind}"))?;
+            }
         }
         tx.execute_batch(VIEW)?;
         let old: bool = tx.query_row(
@@ -249,12 +210,15 @@ impl CallLog {
         if old {
             tx.execute_batch(&migrate_json_table())?;
         }
+        tx.execute("INSERT OR IGNORE INTO call_record_names (name) VALUES (?1)", [instance])?;
+        let instance = name_row(&tx, instance)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
         tx.commit()?;
         Ok(CallLog {
             inner: Mutex::new(Inner {
                 connection,
                 names: Names::default(),
                 rows: None,
+                instance,
             }),
         })
     }
@@ -262,20 +226,22 @@ impl CallLog {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
 
-    /// Append rows in one transaction.
-    pub fn append(&self, rows: &[CallRow<'_>]) -> Result<(), StoreError> {
+impl CallStore for CallLog {
+    fn append(&self, rows: &[CallRow<'_>]) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         let mut inner = self.lock();
         let Inner {
             connection,
             names,
             rows: count,
+            instance,
         } = &mut *inner;
         if names.all.len() > NAMES_CACHED {
             names.clear();
         }
-        match append(connection, names, rows) {
+        match append(connection, names, *instance, rows) {
             Ok(inserted) => {
                 if let Some(count) = count {
                     *count += inserted as i64;
@@ -291,9 +257,7 @@ impl CallLog {
         Ok(())
     }
 
-    /// Drop records older than `older_than_ms`, then the oldest past `keep` records.
-    /// Returns how many went.
-    pub fn prune(&self, older_than_ms: i64, keep: usize) -> Result<usize, StoreError> {
+    fn prune(&self, older_than_ms: i64, keep: usize) -> Result<usize, StoreError> {
         let mut inner = self.lock();
         let Inner { connection, rows, .. } = &mut *inner;
         let horizon = older_than_ms.max(0) << SEQUENCE_BITS;
@@ -314,8 +278,7 @@ impl CallLog {
         Ok(gone)
     }
 
-    /// One org's records, newest first, with their keys (for the next cursor).
-    pub fn list(&self, query: &CallQuery) -> Result<Vec<(i64, CallRecord)>, StoreError> {
+    fn list(&self, query: &CallQuery) -> Result<Vec<(i64, CallRecord)>, StoreError> {
         let inner = self.lock();
         let since = query.since_ms.map_or(i64::MIN, |ms| ms.max(0) << SEQUENCE_BITS);
         let until = query.until_ms.map_or(i64::MAX, |ms| ms.max(0) << SEQUENCE_BITS);
@@ -333,8 +296,7 @@ impl CallLog {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// One record of one org.
-    pub fn get(&self, org_id: &str, id: &str) -> Result<Option<CallRecord>, StoreError> {
+    fn get(&self, org_id: &str, id: &str) -> Result<Option<CallRecord>, StoreError> {
         let Some(key) = record_key(id) else {
             return Ok(None);
         };
@@ -370,7 +332,12 @@ fn name_id(connection: &Connection, names: &mut Names, column: usize, name: &str
 }
 
 /// Returns how many rows went in (`OR IGNORE` skips a key already there).
-fn append(connection: &mut Connection, names: &mut Names, rows: &[CallRow<'_>]) -> Result<usize, StoreError> {
+fn append(
+    connection: &mut Connection,
+    names: &mut Names,
+    instance: i64,
+    rows: &[CallRow<'_>],
+) -> Result<usize, StoreError> {
     let mut inserted = 0;
     let tx = connection.transaction()?;
     {
@@ -386,6 +353,7 @@ fn append(connection: &mut Connection, names: &mut Names, rows: &[CallRow<'_>]) 
                 reason: id(4, r.reason)?,
                 outcome: id(5, r.outcome)?,
                 ended_by: id(6, r.ended_by)?,
+                instance,
             });
         }
         // Several rows a statement: one step and reset for each `ROWS_PER_INSERT`; the
@@ -423,11 +391,12 @@ struct Named {
     reason: i64,
     outcome: i64,
     ended_by: i64,
+    instance: i64,
 }
 
-/// Rows in one multi-row INSERT (18 columns each: 576 parameters, under SQLite's limit).
+/// Rows in one multi-row INSERT (19 columns each: 608 parameters, under SQLite's limit).
 const ROWS_PER_INSERT: usize = 32;
-const FIELDS: usize = 18;
+const FIELDS: usize = 19;
 
 /// `OR IGNORE`: keys are unique by construction (a millisecond and a sequence number), and
 /// an INSERT that cannot abort needs no statement journal (about 400 instructions a row).
@@ -490,6 +459,7 @@ fn bind(
         insert.raw_bind_parameter(at + 16, r.answered_ms)?;
         insert.raw_bind_parameter(at + 17, r.ended_ms)?;
         insert.raw_bind_parameter(at + 18, r.livekit_call_id)?;
+        bound.int(insert, at + 19, Some(n.instance))?;
     }
     Ok(())
 }
@@ -518,6 +488,7 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, CallRecord)> {
         ringing_at: at(15)?,
         answered_at: at(16)?,
         ended_at: rfc3339_ms(r.get(17)?),
+        instance: r.get(19)?,
     };
     Ok((key, record))
 }
@@ -528,6 +499,8 @@ const _: () = assert!(SEQUENCE_BITS == 20);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const INSTANCE: &str = "edge-1:5060";
 
     fn row(key: i64, org: &str) -> CallRow<'_> {
         CallRow {
@@ -555,7 +528,7 @@ mod tests {
     #[test]
     fn records_list_newest_first_page_by_cursor_and_stay_in_their_org() {
         let dir = tempfile::tempdir().unwrap();
-        let log = CallLog::open(&dir.path().join("s.db")).unwrap();
+        let log = CallLog::open(&dir.path().join("s.db"), INSTANCE).unwrap();
         let batch: Vec<_> = (0..5).map(|i| row(i, "org-a")).chain([row(9, "org-b")]).collect();
         log.append(&batch).unwrap();
         let mut query = CallQuery {
@@ -585,15 +558,15 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM call_record_names", [], |r| r.get(0))
             .unwrap();
         assert_eq!(
-            names, 7,
-            "each name stored once: two orgs, inbound, static, OK, answered, caller"
+            names, 8,
+            "each name stored once: the instance, two orgs, inbound, static, OK, answered, caller"
         );
     }
 
     #[test]
     fn a_row_reads_back_as_the_record_it_was() {
         let dir = tempfile::tempdir().unwrap();
-        let log = CallLog::open(&dir.path().join("s.db")).unwrap();
+        let log = CallLog::open(&dir.path().join("s.db"), INSTANCE).unwrap();
         let invite_ms = 1_764_000_000_123;
         let key = (invite_ms << SEQUENCE_BITS) | 7;
         log.append(&[CallRow {
@@ -640,6 +613,7 @@ mod tests {
                 ringing_at: Some("2025-11-24T16:00:00.135Z".into()),
                 answered_at: None,
                 ended_at: "2025-11-24T16:00:02.123Z".into(),
+                instance: Some(INSTANCE.into()),
             }
         );
     }
@@ -649,7 +623,7 @@ mod tests {
         // 32-row statements run three times, then single rows: a value left bound from the
         // row before in the same position must never stand in for a row's own.
         let dir = tempfile::tempdir().unwrap();
-        let log = CallLog::open(&dir.path().join("s.db")).unwrap();
+        let log = CallLog::open(&dir.path().join("s.db"), INSTANCE).unwrap();
         let orgs = ["org-a", "org-b", "org-c"];
         let statuses = [200, 486, 404];
         let rows: Vec<CallRow<'_>> = (0..(3 * ROWS_PER_INSERT + 5) as i64)
@@ -699,6 +673,7 @@ mod tests {
             ringing_at: Some("2025-11-24T16:00:00.135Z".into()),
             answered_at: Some("2025-11-24T16:00:00.999Z".into()),
             ended_at: "2025-11-24T16:01:00.001Z".into(),
+            instance: None,
         };
         {
             let c = Connection::open(&path).unwrap();
@@ -713,7 +688,7 @@ mod tests {
             )
             .unwrap();
         }
-        let log = CallLog::open(&path).unwrap();
+        let log = CallLog::open(&path, INSTANCE).unwrap();
         assert_eq!(log.get("org-a", &old.id).unwrap(), Some(old));
         drop(log);
         let c = Connection::open(&path).unwrap();
@@ -723,7 +698,7 @@ mod tests {
             })
             .unwrap();
         assert_eq!(left, 0, "the old table is gone");
-        CallLog::open(&path).expect("a second open has nothing to migrate");
+        CallLog::open(&path, INSTANCE).expect("a second open has nothing to migrate");
     }
 
     #[test]
@@ -732,7 +707,7 @@ mod tests {
         let path = dir.path().join("s.db");
         {
             let c = Connection::open(&path).unwrap();
-            let before = SCHEMA.replace(",\n        livekit_call_id TEXT", "");
+            let before = SCHEMA.replace(",\n        livekit_call_id TEXT,\n        instance INTEGER", "");
             assert_ne!(before, SCHEMA);
             c.execute_batch(&before).unwrap();
             c.execute_batch(
@@ -742,20 +717,22 @@ mod tests {
             )
             .unwrap();
         }
-        let log = CallLog::open(&path).unwrap();
+        let log = CallLog::open(&path, INSTANCE).unwrap();
         let old = log.get("o", &record_id(5)).unwrap().expect("the old row");
         assert_eq!((old.call_id.as_str(), old.livekit_call_id), ("old@carrier", None));
+        assert_eq!(old.instance, None, "written before records named their instance");
         log.append(&[row(6, "o")]).unwrap();
         let new = log.get("o", &record_id(6)).unwrap().unwrap();
         assert_eq!(new.livekit_call_id.as_deref(), Some("5f1e0c2a9b7d4e31@switchboard"));
+        assert_eq!(new.instance.as_deref(), Some(INSTANCE));
         drop(log);
-        CallLog::open(&path).expect("a second open has nothing to add");
+        CallLog::open(&path, INSTANCE).expect("a second open has nothing to add");
     }
 
     #[test]
     fn prune_drops_by_age_then_by_count() {
         let dir = tempfile::tempdir().unwrap();
-        let log = CallLog::open(&dir.path().join("s.db")).unwrap();
+        let log = CallLog::open(&dir.path().join("s.db"), INSTANCE).unwrap();
         let batch: Vec<_> = (0..10).map(|i| row(i << SEQUENCE_BITS, "o")).collect();
         log.append(&batch).unwrap();
         assert_eq!(log.prune(3, 100).unwrap(), 3, "older than 3 ms");

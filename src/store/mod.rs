@@ -5,9 +5,12 @@
 
 mod artifacts;
 mod call_log;
+mod call_store;
 mod data_lock;
 mod dialog_journal;
 mod postgres;
+mod postgres_artifacts;
+mod postgres_calls;
 mod private;
 mod sqlite;
 
@@ -15,8 +18,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-pub use artifacts::Artifacts;
-pub use call_log::{record_id, record_key, CallLog, CallQuery, CallRow, SEQUENCE_BITS};
+pub use artifacts::{ArtifactKey, ArtifactStore, Artifacts};
+pub use call_log::CallLog;
+pub use call_store::{next_sequence, record_id, record_key, CallQuery, CallRow, CallStore, SEQUENCE_BITS};
 pub use data_lock::{DataLock, DataLockError, LOCK_FILE};
 pub use dialog_journal::DialogJournal;
 pub use postgres::PgStore;
@@ -101,6 +105,9 @@ pub enum StoreError {
     /// Another instance committed after this one's snapshot was taken: catch up and retry.
     #[error("another instance committed first")]
     Behind,
+    /// Changes this instance has not applied were pruned from the feed: load whole.
+    #[error("the change feed was pruned past this instance's last change")]
+    Pruned,
     #[error("the store has stopped")]
     Stopped,
     #[error("the stored secret {0} is not 32 bytes")]
@@ -128,6 +135,11 @@ pub trait Store: Send + Sync {
     fn catch_up(&self) -> Result<Vec<Write>, StoreError> {
         Ok(Vec::new())
     }
+    /// Drop change-feed rows no instance should still need (see `ChangeRetention`); how
+    /// many went. A store without a feed has none.
+    fn prune_changes(&self, _keep: &ChangeRetention) -> Result<u64, StoreError> {
+        Ok(0)
+    }
     /// Claim a task done once per database (the demo seed): true for the first caller only.
     /// A store only this process writes needs no claim.
     fn claim_once(&self, _name: &str) -> Result<bool, StoreError> {
@@ -144,6 +156,30 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// A PostgreSQL store shared by several instances, `postgres://user@host:port/db`.
     pub url: Option<String>,
+    /// How much of the shared store's change feed is kept.
+    pub changes: ChangeRetention,
+    /// The name this instance gives what it writes (call records, change rows); unique
+    /// among the instances sharing a store. Empty: the host name and SIP port.
+    pub instance: String,
+}
+
+impl StoreConfig {
+    /// `instance`, or when empty the host name and the SIP port (`edge-1:5060`), which
+    /// tells apart two instances on one host as well as two hosts.
+    pub fn instance_name(&self, sip: Option<std::net::SocketAddr>) -> String {
+        if !self.instance.trim().is_empty() {
+            return self.instance.trim().to_owned();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let host = match host.trim() {
+            "" => "switchboard",
+            host => host,
+        };
+        match sip {
+            Some(addr) => format!("{host}:{}", addr.port()),
+            None => host.to_owned(),
+        }
+    }
 }
 
 impl Default for StoreConfig {
@@ -151,6 +187,27 @@ impl Default for StoreConfig {
         StoreConfig {
             path: PathBuf::from("./data/switchboard.db"),
             url: None,
+            instance: String::new(),
+            changes: ChangeRetention::default(),
+        }
+    }
+}
+
+/// `[store.changes]`: a change is pruned once it is both older than `minutes` and not among
+/// the newest `rows`. An instance away for longer than that (its feed down, or stopped)
+/// finds its last change pruned and loads the directory whole instead of row by row.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChangeRetention {
+    pub minutes: u64,
+    pub rows: u64,
+}
+
+impl Default for ChangeRetention {
+    fn default() -> ChangeRetention {
+        ChangeRetention {
+            minutes: 60,
+            rows: 1000,
         }
     }
 }

@@ -14,6 +14,11 @@
 //! each notification to apply what its peers committed. A notification missed while the
 //! listener was away is caught up when it reconnects, by sequence number.
 //!
+//! **Pruning the feed.** `prune_changes` drops the rows older than a few minutes beyond the
+//! newest few hundred, and records the newest row dropped in `changes_pruned`. An instance
+//! whose last applied change is older than that (it was away longer) cannot catch up row
+//! by row: `catch_up` answers [`StoreError::Pruned`] and the directory loads whole.
+//!
 //! The hot path never waits for any of this: routing reads the snapshot. The store runs its
 //! own small runtime; the [`Store`] calls (made off the SIP threads, in blocking tasks) hand
 //! their work to it and wait.
@@ -27,10 +32,13 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, Client, IsolationLevel, NoTls, Transaction};
 
 use super::sqlite::{kind_from, table};
-use super::{Kind, Row, Store, StoreError, Write};
+use super::{ChangeRetention, Kind, Row, Store, StoreError, Write};
 
 /// Migrations, applied in order, each recorded in `switchboard_schema`.
-const MIGRATIONS: &[&str] = &[include_str!("postgres_tables.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("postgres_tables.sql"),
+    include_str!("postgres_records.sql"),
+];
 /// Advisory lock keys: one for migrations, one that serializes writers (commit order).
 const MIGRATE_LOCK: i64 = 0x5377_6974_6368_0001;
 const WRITE_LOCK: i64 = 0x5377_6974_6368_0002;
@@ -41,15 +49,20 @@ const RECONNECT: Duration = Duration::from_millis(500);
 
 /// A PostgreSQL-backed store.
 pub struct PgStore {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     config: tokio_postgres::Config,
-    /// Names this process in `changes` and `claims` (host and pid).
-    instance: String,
+    /// Names this instance in `changes`, `claims` and call records (`[store] instance`).
+    pub(super) instance: String,
+    /// Its number in `instances`, which call-record keys carry.
+    pub(super) instance_number: std::sync::atomic::AtomicU16,
     client: tokio::sync::Mutex<Option<Client>>,
+    /// A second connection for call records and artifacts, so that a batch of records
+    /// never waits behind a directory commit, nor a commit behind records.
+    records: tokio::sync::Mutex<Option<Client>>,
     /// The last change sequence number this instance's snapshot includes.
     applied: AtomicI64,
 }
@@ -63,8 +76,9 @@ impl std::fmt::Debug for PgStore {
 }
 
 impl PgStore {
-    /// Connect to `url` (its password is never logged) and run the migrations.
-    pub fn connect(url: &str) -> Result<PgStore, StoreError> {
+    /// Connect to `url` (its password is never logged) as the instance called `instance`,
+    /// and run the migrations.
+    pub fn connect(url: &str, instance: &str) -> Result<PgStore, StoreError> {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| StoreError::Postgres(format!("the store url: {e}")))?;
@@ -81,14 +95,19 @@ impl PgStore {
         let store = PgStore {
             inner: Arc::new(Inner {
                 config,
-                instance: instance_name(),
+                instance: instance.to_owned(),
+                instance_number: Default::default(),
                 client: tokio::sync::Mutex::new(None),
+                records: tokio::sync::Mutex::new(None),
                 applied: AtomicI64::new(0),
             }),
             runtime: Some(runtime),
         };
         let inner = store.inner.clone();
-        store.run(async move { inner.migrate().await })?;
+        store.run(async move {
+            inner.migrate().await?;
+            inner.register().await
+        })?;
         Ok(store)
     }
 
@@ -112,7 +131,7 @@ impl PgStore {
     }
 
     /// Run `work` on the store's runtime and wait for it (callable from any thread).
-    fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    pub(super) fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         F: Future<Output = Result<T, StoreError>> + Send + 'static,
         T: Send + 'static,
@@ -161,6 +180,12 @@ impl Store for PgStore {
         self.run(async move { inner.catch_up().await })
     }
 
+    fn prune_changes(&self, keep: &ChangeRetention) -> Result<u64, StoreError> {
+        let inner = self.inner.clone();
+        let keep = keep.clone();
+        self.run(async move { inner.prune_changes(&keep).await })
+    }
+
     fn claim_once(&self, name: &str) -> Result<bool, StoreError> {
         let inner = self.inner.clone();
         let name = name.to_owned();
@@ -186,6 +211,35 @@ impl Inner {
             *guard = Some(self.connect().await?);
         }
         Ok(guard)
+    }
+
+    /// The call records' and artifacts' connection, opened again if it was lost.
+    pub(super) async fn records_client(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>, StoreError> {
+        let mut guard = self.records.lock().await;
+        if guard.as_ref().is_none_or(Client::is_closed) {
+            *guard = Some(self.connect().await?);
+        }
+        Ok(guard)
+    }
+
+    /// This instance's number in `instances` (given at its first start, kept after).
+    async fn register(&self) -> Result<(), StoreError> {
+        let guard = self.client().await?;
+        let client = guard.as_ref().ok_or(StoreError::Stopped)?;
+        client
+            .execute(
+                "INSERT INTO instances (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+                &[&self.instance],
+            )
+            .await
+            .map_err(pg)?;
+        let number: i32 = client
+            .query_one("SELECT number FROM instances WHERE name = $1", &[&self.instance])
+            .await
+            .map_err(pg)?
+            .get(0);
+        self.instance_number.store(number as u16, Ordering::Release);
+        Ok(())
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -324,6 +378,16 @@ impl Inner {
             )
             .await
             .map_err(pg)?;
+        // Read after the rows: a prune that committed before them shows here (one that
+        // committed after them only costs a needless reload).
+        let pruned: i64 = client
+            .query_one("SELECT through FROM changes_pruned", &[])
+            .await
+            .map_err(pg)?
+            .get(0);
+        if pruned > applied {
+            return Err(StoreError::Pruned);
+        }
         let mut out = Vec::with_capacity(rows.len());
         let mut last = applied;
         for r in rows {
@@ -339,6 +403,39 @@ impl Inner {
         }
         self.applied.store(last, Ordering::Release);
         Ok(out)
+    }
+
+    /// Drop the changes past what a reconnecting instance may still ask for, under the
+    /// writers' lock; the newest change always stays (commits compare with it).
+    async fn prune_changes(&self, keep: &ChangeRetention) -> Result<u64, StoreError> {
+        let mut guard = self.client().await?;
+        let client = guard.as_mut().ok_or(StoreError::Stopped)?;
+        let tx = client.transaction().await.map_err(pg)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+            .await
+            .map_err(pg)?;
+        let rows = i64::try_from(keep.rows).unwrap_or(i64::MAX);
+        let minutes = i64::try_from(keep.minutes).unwrap_or(i64::MAX);
+        let gone = tx
+            .query_one(
+                "WITH newest AS (SELECT coalesce(max(seq), 0) AS seq FROM changes),
+                 gone AS (DELETE FROM changes WHERE seq < (SELECT seq FROM newest)
+                     AND seq <= (SELECT seq FROM newest) - $1
+                     AND committed_at < now() - make_interval(mins => $2::int)
+                     RETURNING seq)
+                 SELECT count(*), coalesce(max(seq), 0) FROM gone",
+                &[&rows, &(minutes.min(i64::from(i32::MAX)) as i32)],
+            )
+            .await
+            .map_err(pg)?;
+        let (count, through): (i64, i64) = (gone.get(0), gone.get(1));
+        if count > 0 {
+            tx.execute("UPDATE changes_pruned SET through = greatest(through, $1)", &[&through])
+                .await
+                .map_err(pg)?;
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(count as u64)
     }
 
     async fn secret(&self, name: &str) -> Result<[u8; 32], StoreError> {
@@ -457,7 +554,7 @@ fn refusal(err: tokio_postgres::Error) -> StoreError {
 }
 
 /// The server's own words for a failure (tokio-postgres' Display says only "db error").
-fn pg(err: tokio_postgres::Error) -> StoreError {
+pub(super) fn pg(err: tokio_postgres::Error) -> StoreError {
     StoreError::Postgres(match err.as_db_error() {
         Some(db) => format!("{}: {}", db.severity(), db.message()),
         None => match std::error::Error::source(&err) {
@@ -465,9 +562,4 @@ fn pg(err: tokio_postgres::Error) -> StoreError {
             None => err.to_string(),
         },
     })
-}
-
-fn instance_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    format!("{}/{}", host.trim(), std::process::id())
 }

@@ -63,7 +63,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let path = root.path().join("data/switchboard.db");
         let store = crate::store::SqliteStore::open(&path).unwrap();
-        let _log = crate::store::CallLog::open(&path).unwrap();
+        let _log = crate::store::CallLog::open(&path, "edge-1:5060").unwrap();
         drop(store);
         assert_eq!(mode(&root.path().join("data")), 0o700);
         for name in ["switchboard.db", "switchboard.db-wal", "switchboard.db-shm"] {

@@ -17,6 +17,18 @@ use wasmtime::Module;
 use super::{sha256, Engine, Workflow, WorkflowError};
 
 impl Engine {
+    /// What an artifact of this engine is compatible with, as 32 bytes: wasmtime's own
+    /// compatibility hash (target, CPU features, compiler settings) and this release. Two
+    /// engines with one fingerprint load each other's artifacts; artifacts on a shared
+    /// store are kept by it.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        use std::hash::Hash;
+        let mut bytes = Fingerprint(sha2::Sha256::default());
+        self.wasmtime().precompile_compatibility_hash().hash(&mut bytes);
+        env!("CARGO_PKG_VERSION").hash(&mut bytes);
+        sha2::Digest::finalize(bytes.0).into()
+    }
+
     /// The compiled artifact of `workflow`, to store next to its SHA-256 (`sha256`).
     pub fn serialize(&self, workflow: &Workflow) -> Result<Vec<u8>, WorkflowError> {
         workflow
@@ -45,6 +57,20 @@ impl Engine {
         let module = unsafe { Module::deserialize(self.wasmtime(), artifact) }
             .map_err(|err| WorkflowError::Deserialize(WorkflowError::cause(err)))?;
         self.prepare(source_hash, module)
+    }
+}
+
+/// A `Hasher` that feeds SHA-256: what `Hash` writes, kept whole, not folded to 64 bits.
+struct Fingerprint(sha2::Sha256);
+
+impl std::hash::Hasher for Fingerprint {
+    fn write(&mut self, bytes: &[u8]) {
+        sha2::Digest::update(&mut self.0, bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        let digest = sha2::Digest::finalize(self.0.clone());
+        u64::from_le_bytes(digest[..8].try_into().unwrap_or_default())
     }
 }
 

@@ -3,7 +3,9 @@
 //! fail loudly, naming the package to install, instead of skipping.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod dns;
+pub mod outbound;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -65,7 +67,9 @@ impl Server {
         let tls_port = free_port();
         let http_port = free_port();
         let config = format!(
-            "[sip]\nudp_listen = \"127.0.0.1:{port}\"\ntcp_listen = \"127.0.0.1:{port}\"\ntls_listen = \"127.0.0.1:{tls_port}\"\n\
+            // Four call-core shards whatever the machine's CPUs: a message that reached a
+            // shard not holding its call would fail the suites.
+            "[sip]\nudp_listen = \"127.0.0.1:{port}\"\ntcp_listen = \"127.0.0.1:{port}\"\ntls_listen = \"127.0.0.1:{tls_port}\"\nshards = 4\n\
              [api]\nlisten = \"127.0.0.1:{http_port}\"\n[tls]\ndev_cert_dir = \"{}\"\n{extra}",
             dir.path().join("tls").display()
         );

@@ -24,7 +24,7 @@ fn routing_call(seed: u64) -> Net {
 
 /// Decide a held route now, with the table.
 fn decide(net: &mut Net, route: Route) {
-    let decision = Table.route(&route.facts.request(std::time::SystemTime::UNIX_EPOCH));
+    let decision = Table.route(&inbound_facts(&route).request(std::time::SystemTime::UNIX_EPOCH));
     net.b2b.handle_routed(net.now, route.call, decision);
     net.pump_b2b();
 }
@@ -32,9 +32,10 @@ fn decide(net: &mut Net, route: Route) {
 #[test]
 fn a_route_decided_later_places_the_agent_leg_and_the_call_is_answered() {
     let mut net = routing_call(41);
-    assert_eq!(net.held[0].facts.called, NUMBER);
-    assert_eq!(net.held[0].facts.caller, "+14155550100");
-    assert_eq!(net.held[0].facts.caller_name.as_deref(), Some("Caller"));
+    let facts = inbound_facts(&net.held[0]);
+    assert_eq!(facts.called, NUMBER);
+    assert_eq!(facts.caller, "+14155550100");
+    assert_eq!(facts.caller_name.as_deref(), Some("Caller"));
     assert!(net.agent.invites.is_empty(), "no agent leg before the route");
     let route = net.held.remove(0);
     decide(&mut net, route);

@@ -1,6 +1,6 @@
 //! Which country an E.164 number belongs to, for the "international" rule: its ITU-T E.164
 //! country code (1, 2 or 3 digits; the codes are prefix-free, so the length follows from
-//! the leading digits), except inside the North American Numbering Plan (+1), where the
+//! the leading digits, looked up in `sip::e164`'s one list of assigned codes), except inside the North American Numbering Plan (+1), where the
 //! countries other than the United States and Canada share the code but are international
 //! calls with international rates (and the classic one-ring toll-fraud destinations): each
 //! of them is its own region, named by its area code.
@@ -31,14 +31,6 @@ const NANP_OTHER_COUNTRIES: &[&str] = &[
     "876", // Jamaica
 ];
 
-/// Two-digit country codes (ITU-T E.164 assignments); `1` and `7` are the one-digit codes,
-/// every other code is three digits.
-const TWO_DIGIT: &[&str] = &[
-    "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47", "48", "49", "51",
-    "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63", "64", "65", "66", "81", "82", "84", "86", "90",
-    "91", "92", "93", "94", "95", "98",
-];
-
 /// The region of an E.164 number (`+` and digits): `"+44"`, `"+1"`, `"+1876"`. The argument
 /// is returned whole when it is too short to hold a country code.
 pub fn region(e164: &str) -> &str {
@@ -55,19 +47,10 @@ pub fn region(e164: &str) -> &str {
     e164.get(..plus + code_len).unwrap_or(e164)
 }
 
-/// The country code's digits without `+` (`"1"` for every NANP number), for normalising
-/// numbers dialled without `+`.
-pub fn country_code(e164: &str) -> &str {
-    let digits = e164.strip_prefix('+').unwrap_or(e164);
-    digits.get(..country_code_len(digits)).unwrap_or(digits)
-}
-
+/// How many leading digits are the country code, by the ITU's list of assigned codes
+/// (`sip::e164`'s numbering plan); an unassigned code is taken to be three digits long.
 fn country_code_len(digits: &str) -> usize {
-    match digits.as_bytes().first() {
-        Some(b'1' | b'7') => 1,
-        Some(_) if digits.get(..2).is_some_and(|two| TWO_DIGIT.contains(&two)) => 2,
-        _ => 3,
-    }
+    crate::sip::e164::leading_country_code(digits).map_or(3, str::len)
 }
 
 #[cfg(test)]
@@ -87,8 +70,6 @@ mod tests {
         ] {
             assert_eq!(region(number), expected, "{number}");
         }
-        assert_eq!(country_code("+442071838750"), "44");
-        assert_eq!(country_code("+18765551234"), "1", "dialling without + stays NANP");
     }
 
     #[test]
@@ -103,7 +84,6 @@ mod tests {
     fn short_input_never_panics() {
         for text in ["", "+", "+1", "+18", "4", "+é"] {
             let _ = region(text);
-            let _ = country_code(text);
         }
     }
 }

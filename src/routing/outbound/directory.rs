@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::country::country_code;
 use super::destinations::DestinationPolicy;
 use super::index::OutboundSlotIndex;
 use super::settings::OutboundSettings;
@@ -24,6 +23,8 @@ pub struct DirectoryOutboundRouter {
     hosts: Arc<dyn HostLookup>,
     /// Where the host names of TLS carriers are remembered for certificate checks.
     tls_names: Option<Arc<TlsNames>>,
+    /// `[routing] default_country`: the country of a caller ID asked for without `+`.
+    country: String,
 }
 
 /// Where a trunk's calls go, before the address is resolved.
@@ -42,7 +43,14 @@ impl DirectoryOutboundRouter {
             slots: OutboundSlotIndex::default(),
             hosts: Arc::new(Literal),
             tls_names: None,
+            country: crate::routing::RoutingConfig::default().default_country,
         }
+    }
+
+    /// Read a caller ID written without `+` as a national number of `country`.
+    pub fn with_default_country(mut self, country: &str) -> DirectoryOutboundRouter {
+        country.clone_into(&mut self.country);
+        self
     }
 
     /// Find carrier hosts' addresses in `hosts` (without it, only IP literals are reached).
@@ -70,8 +78,9 @@ impl DirectoryOutboundRouter {
             .filter(|v| v.published)
             .ok_or(OutboundRefusal::UnknownAgentVersion)?;
         let number = self.caller_id(&snapshot, request.caller_id, version_id, &version.org_id)?;
-        let dialed = e164::normalise(request.dialed, country_code(&number.phone_number))
-            .ok_or(OutboundRefusal::InvalidDestination)?;
+        // A destination dialled without `+` is national in the caller ID's country.
+        let country = e164::country_code(&number.phone_number).unwrap_or(&self.country);
+        let dialed = e164::normalise(request.dialed, country).ok_or(OutboundRefusal::InvalidDestination)?;
         DestinationPolicy::for_org(&self.settings, &number.org_id).check(&number.phone_number, &dialed)?;
         let trunk = snapshot
             .trunks
@@ -108,7 +117,7 @@ impl DirectoryOutboundRouter {
         org_id: &str,
     ) -> Result<Arc<PhoneNumber>, OutboundRefusal> {
         // A From user that is no phone number ("anonymous", an agent id) asks for nothing.
-        match asked.and_then(|a| e164::normalise(a, "1")) {
+        match asked.and_then(|a| e164::normalise(a, &self.country)) {
             Some(asked) => {
                 let number = snapshot
                     .number(&asked)
@@ -201,6 +210,11 @@ impl OutboundRouter for DirectoryOutboundRouter {
             Ok(target) => OutboundDecision::Carrier(Box::new(target)),
             Err(refusal) => OutboundDecision::Refuse(refusal),
         }
+    }
+
+    fn org_of(&self, agent_version_id: &str) -> Option<String> {
+        let snapshot = self.directory.snapshot();
+        snapshot.versions.get(agent_version_id).map(|v| v.org_id.clone())
     }
 }
 

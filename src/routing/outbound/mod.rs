@@ -31,6 +31,7 @@ mod country;
 mod destinations;
 mod directory;
 mod index;
+mod query;
 mod settings;
 mod sources;
 
@@ -39,6 +40,7 @@ use std::net::SocketAddr;
 pub use country::region;
 pub use destinations::DestinationPolicy;
 pub use directory::DirectoryOutboundRouter;
+pub use query::OutboundQuery;
 pub use settings::{ManagedAccount, OrgOutbound, OutboundSettings, TrunkLimitsConfig};
 pub use sources::SourceAcl;
 
@@ -190,6 +192,12 @@ pub enum OutboundDecision {
 /// table in tests.
 pub trait OutboundRouter: Send + Sync {
     fn route_outbound(&self, request: &OutboundRequest<'_>) -> OutboundDecision;
+
+    /// The org an agent version belongs to, when the router knows it: the shell counts
+    /// calls being routed per org against its share of the workers. A cheap lookup.
+    fn org_of(&self, _agent_version_id: &str) -> Option<String> {
+        None
+    }
 }
 
 /// Places no outbound calls: every request is refused `NotConfigured`.
