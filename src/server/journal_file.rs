@@ -540,7 +540,9 @@ mod tests {
         );
         let (mut journal, _) = JournalFile::open(&path, false).unwrap();
         let torn = up(&b);
-        journal.append(&[up(&a), torn[..torn.len() - 3].to_vec()].concat()).unwrap();
+        journal
+            .append(&[up(&a), torn[..torn.len() - 3].to_vec()].concat())
+            .unwrap();
         drop(journal);
         let (mut journal, left) = JournalFile::open(&path, false).unwrap();
         assert_eq!(left, vec![a.clone()]);
