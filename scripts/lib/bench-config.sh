@@ -2,6 +2,7 @@
 # switchboard -> SIPp agent, with the 10,000 static routes of the shared bench directory.
 # Usage: bench_config WORK SIP_PORT API_PORT AGENT_PORT DB METRICS RECORDS FLUSH_MS [EXTRA_TOML]
 # (the TLS listener takes SIP_PORT + 1). JOURNAL=false turns the dialog journal off;
+# ROUTING_WORKERS sets [routing] workers (0: routes decided on the SIP thread, no handoff);
 # STORE_URL=postgres://... puts the directory in PostgreSQL (DB's folder keeps the rest).
 bench_config() {
   local work=$1 sip=$2 api=$3 agent=$4 db=$5 metrics=$6 records=$7 flush=$8 extra=${9:-}
@@ -20,6 +21,7 @@ $store_url
 [routing]
 livekit_host = "127.0.0.1:$agent"
 static_routes = "$work/agents.tsv"
+workers = ${ROUTING_WORKERS:-4}
 [tls]
 dev_cert_dir = "$work/tls-$sip"
 [log]

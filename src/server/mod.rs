@@ -428,10 +428,12 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         .await
         .map_err(ServeError::Bind)?;
     listeners.dispatcher.set_tls_client(tls_client);
-    handler.start_routing(
-        route_pool::WorkerConfig::of(&config.routing),
-        listeners.dispatcher.clone(),
-    );
+    if config.routing.workers > 0 {
+        handler.start_routing(
+            route_pool::WorkerConfig::of(&config.routing),
+            listeners.dispatcher.clone(),
+        );
+    }
     tracing::info!(udp = ?listeners.udp, tcp = ?listeners.tcp, tls = ?listeners.tls, shards = handler.shards(), "SIP listeners up");
     let journal = recovery
         .map(|recovery| end_left_calls(recovery, &handler, &listeners.dispatcher))
