@@ -219,8 +219,12 @@ impl B2bua {
         let (via, _) = self.new_via(transport);
         let contact = self.contact(transport).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
-        let State::Answered(answered) = call.take_state() else {
-            return;
+        let answered = match call.take_state() {
+            State::Answered(answered) => answered,
+            other => {
+                call.state = other;
+                return;
+            }
         };
         let builder = relay::in_dialog(&call.agent, Method::Ack, call.invite_cseq, &via, &contact);
         let ack = relay::relay_request(carrier_ack, builder, None).to_bytes();
