@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::call::{CallKey, CallTimer, Direction, Side};
+use super::call::{CallKey, Direction};
 use super::{B2bua, CallError, EndedBy, Peer};
 use crate::routing::{Decision, OutboundDecision, Query, Routed};
 use crate::sip::Message;
@@ -54,13 +54,11 @@ pub(super) struct Unplaced {
 impl B2bua {
     /// Park an admitted INVITE and ask the shell to route it.
     pub(super) fn await_route(&mut self, now: Instant, call: Awaiting, facts: Query) {
-        let key = CallKey(self.next_call);
-        self.next_call += 1;
+        let key = self.calls.new_key();
         let call_id = call.invite.raw().slice_ref(call.invite.call_id().unwrap_or_default());
-        self.by_call_id.insert(call_id, (key, Side::Carrier));
         let deadline = now + self.config.route_timeout();
-        self.timers.insert((deadline, key, CallTimer::Route));
-        self.routing.insert(key, Box::new(Awaiting { deadline, ..call }));
+        self.calls
+            .await_route(key, call_id, Box::new(Awaiting { deadline, ..call }));
         self.routes.push_back(Route { call: key, facts });
     }
 
@@ -71,7 +69,7 @@ impl B2bua {
 
     /// Calls waiting for their route.
     pub fn calls_routing(&self) -> usize {
-        self.routing.len()
+        self.calls.routing_len()
     }
 
     /// The router's decision for `call`: place the other leg, or refuse. A decision for a
@@ -79,7 +77,7 @@ impl B2bua {
     /// kind follows the route's ([`Query`]); a refusal the shell makes before any router
     /// runs (`Refusal::Busy`, the org's share of the workers is full) ends either kind.
     pub fn handle_routed(&mut self, now: Instant, call: CallKey, decision: impl Into<Routed>) {
-        let Some(mut waiting) = self.take_awaiting(call) else {
+        let Some(mut waiting) = self.calls.take_awaiting(call) else {
             return;
         };
         let placed = match decision.into() {
@@ -97,7 +95,7 @@ impl B2bua {
     /// CANCEL of a call still being routed: 487 to its INVITE, and the call is forgotten.
     /// Returns whether `call` was waiting.
     pub(super) fn cancel_routing(&mut self, now: Instant, call: CallKey) -> bool {
-        let Some(waiting) = self.take_awaiting(call) else {
+        let Some(waiting) = self.calls.take_awaiting(call) else {
             return false;
         };
         self.end_waiting(now, &waiting, &CallError::Cancelled, EndedBy::Caller);
@@ -106,7 +104,7 @@ impl B2bua {
 
     /// The route deadline passed with no decision: the caller gets 503 now.
     pub(super) fn route_overdue(&mut self, now: Instant, call: CallKey) {
-        let Some(waiting) = self.take_awaiting(call) else {
+        let Some(waiting) = self.calls.take_awaiting(call) else {
             return;
         };
         tracing::warn!(
@@ -125,15 +123,5 @@ impl B2bua {
             started: waiting.started,
         };
         self.refuse_unplaced(now, waiting.server, &waiting.invite, error, unplaced);
-    }
-
-    /// Stop waiting for `call`'s route: unindexed, its timer gone.
-    fn take_awaiting(&mut self, call: CallKey) -> Option<Box<Awaiting>> {
-        let waiting = self.routing.remove(&call)?;
-        self.timers.remove(&(waiting.deadline, call, CallTimer::Route));
-        if let Some(call_id) = waiting.invite.call_id() {
-            self.by_call_id.remove(call_id);
-        }
-        Some(waiting)
     }
 }

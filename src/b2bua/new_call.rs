@@ -11,9 +11,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::awaiting_route::Awaiting;
-use super::call::{
-    Call, CallFacts, CallKey, CallTimer, Direction, Invitation, Leg, OutboundCall, RouteFacts, Side, State,
-};
+use super::call::{Call, CallFacts, CallKey, CallTimer, Direction, Invitation, Leg, OutboundCall, RouteFacts, State};
 use super::{B2bua, CallEvent, Peer, Role};
 use crate::routing::{Query, RouteKind};
 use crate::sip::{response_for, Message};
@@ -119,18 +117,15 @@ impl B2bua {
             return;
         };
         let server = trying.server;
-        let tx = self.send_request(now, key, Role::AgentInvite, &invite, branch, call.agent.peer);
+        let tx = self.send_request(now, key, Role::PlacedInvite, &invite, branch, call.agent.peer);
         call.state = State::Ringing(trying.place(Invitation {
             request: Box::new(invite),
             tx,
             responded: false,
         }));
         let direction = call.direction;
-        self.by_call_id
-            .insert(call.carrier.call_id.clone(), (key, Side::Carrier));
-        self.by_call_id.insert(call.agent.call_id.clone(), (key, Side::Agent));
-        self.calls.insert(key, Box::new(call));
-        self.owners.insert(server, (key, Role::CarrierInvite));
+        self.calls.place(key, Box::new(call));
+        self.owners.insert(server, (key, Role::CallerInvite));
         self.schedule(key, now + self.config.ring_timeout(), CallTimer::Ring);
         let response_timeout = match direction {
             Direction::Inbound => self.config.agent_response_timeout(),

@@ -4,6 +4,7 @@
 mod admission;
 mod hosts;
 mod journal;
+mod journal_file;
 mod reply;
 mod route_pool;
 mod sip_handler;
@@ -28,6 +29,8 @@ pub enum ServeError {
     Routes(#[from] crate::routing::TableError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Journal(#[from] journal_file::JournalError),
     #[error(transparent)]
     DataDir(#[from] crate::store::DataLockError),
     #[error(transparent)]
