@@ -12,7 +12,11 @@
 #      less interference between them, steadier CPU figures on a 2-core machine), THREADS=1
 #      (also the proxy's CPU per call by thread), SWITCHBOARD_BIN (a binary to run instead of
 #      building this tree's, e.g. a copy of an earlier build to compare against in one run).
-# Prints one line per (proxy, rate): created, ok, failed, achieved calls/s, proxy CPU µs per call.
+# Prints one line per (proxy, rate): created, ok, failed, achieved calls/s, proxy CPU µs per call;
+# then a summary per rate: switchboard's CPU per call against Kamailio's, and both against the
+# kernel's floor measured in the same run (before each rate: a sendto/recv pair of a 700-byte
+# datagram through loopback, scripts/lib/loopback-floor.c built with cc, median of 3, times the
+# flow's 14 datagrams a call).
 # Back-to-back runs drift by tens of percent on a shared machine: to measure what a setting
 # or a build costs, scripts/cost-ab.sh runs both sides at the same time instead.
 set -euo pipefail
@@ -22,9 +26,10 @@ calls=${1:-6000}; shift || true
 rates=("${@:-400 1000 1500 2000}"); rates=(${rates[@]})
 work=${BENCH_WORK:-$here/bench-work}
 mkdir -p "$work"
-for tool in sipp kamailio python3; do
-  command -v $tool >/dev/null || [ -x /usr/sbin/$tool ] || { echo "need $tool: apt-get install sip-tester kamailio" >&2; exit 1; }
+for tool in sipp kamailio python3 cc; do
+  command -v $tool >/dev/null || [ -x /usr/sbin/$tool ] || { echo "need $tool: apt-get install sip-tester kamailio gcc" >&2; exit 1; }
 done
+cc -O2 -o "$work/loopback-floor" "$here/scripts/lib/loopback-floor.c"
 [ -f "$work/numbers.csv" ] || python3 "$shared/gen-directory.py" 10000 "$work" >/dev/null
 sed "s#BENCHDIR#$work#" "$shared/kamailio.cfg.in" > "$work/kamailio.cfg"
 bin=${SWITCHBOARD_BIN:-$here/target/release/switchboard}
@@ -100,7 +105,7 @@ run_one() { # name rate command...
     fail=$(( fail + $(echo "$last" | cut -d';' -f"$(col 'FailedCall(C)')") ))
     total=$(( total + $(echo "$last" | cut -d';' -f"$(col 'TotalCallCreated')") ))
   done
-  python3 - "$name" "$rate" "$pairs" "$total" "$ok" "$fail" "$t0" "$t1" "$(getconf CLK_TCK)" "$start" "$end" <<'PY'
+  python3 - "$name" "$rate" "$pairs" "$total" "$ok" "$fail" "$t0" "$t1" "$(getconf CLK_TCK)" "$start" "$end" <<'PY' > "$out/line"
 import sys
 name, rate, pairs, total, ok, fail, t0, t1, hz, start, end = sys.argv[1:]
 ok, fail = int(ok), int(fail)
@@ -109,6 +114,8 @@ wall = float(end) - float(start)
 print(f"{name:12s} rate={rate:>5} pairs={pairs} created={total} ok={ok} failed={fail} wall={wall:.1f}s "
       f"cps={ok/wall:.0f} cpu={cpu:.2f}s us_per_call={cpu*1e6/max(ok,1):.1f}")
 PY
+  cat "$out/line"
+  results+=("$(cat "$out/line")")
   if [ "${THREADS:-}" = 1 ]; then
     python3 - "$out/threads0" "$out/threads1" "$ok" "$(getconf CLK_TCK)" <<'PY'
 import sys, collections
@@ -125,7 +132,42 @@ PY
   sleep 1
 }
 
+# The kernel's floor per call now: 14 datagrams, each a sendto/recv pair (median of 3).
+floor() {
+  local runs=() i
+  for i in 1 2 3; do
+    runs+=("$(on_floor_cpu "$work/loopback-floor" 200000 700 | sed 's/ns_per_pair=//')")
+  done
+  printf '%s\n' "${runs[@]}" | sort -n | sed -n 2p | awk '{printf "%.1f", $1 * 14 / 1000}'
+}
+on_floor_cpu() { if [ "${PIN:-}" = 1 ]; then taskset -c 1 "$@"; else "$@"; fi; }
+
+results=()
+floors=()
 for rate in "${rates[@]}"; do
+  f=$(floor); floors+=("rate=$rate floor_us_per_call=$f"); echo "floor        rate=$rate 14 x sendto/recv through loopback: $f us per call"
   [ "${ONLY:-}" = switchboard ] || run_one kamailio "$rate" kamailio -DD -E -m 1024 -M 32 -f "$work/kamailio.cfg"
   [ "${ONLY:-}" = kamailio ] || run_one switchboard "$rate" "$bin" serve --config "$work/switchboard.toml"
 done
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 - "${floors[@]}" -- "${results[@]}" <<'PY'
+import re, sys
+args = sys.argv[1:]
+split = args.index("--")
+def fields(line):
+    return dict(re.findall(r"(\w+)=\s*(\S+)", line))
+floors = {fields(l)["rate"]: float(fields(l)["floor_us_per_call"]) for l in args[:split]}
+runs = {}
+for line in args[split + 1:]:
+    f = fields(line)
+    runs[(line.split()[0], f["rate"])] = (float(f["us_per_call"]), int(f["ok"]), int(f["failed"]))
+print("| rate (calls/s) | Kamailio ok / failed | Kamailio µs/call | switchboard ok / failed | switchboard µs/call "
+      "| switchboard / Kamailio | floor µs/call | switchboard / floor | Kamailio / floor |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+for rate, floor in floors.items():
+    k, s = runs.get(("kamailio", rate)), runs.get(("switchboard", rate))
+    cell = lambda r: (f"{r[1]:,} / {r[2]:,}", f"{r[0]:.1f}") if r else ("—", "—")
+    ratio = f"{s[0] / k[0]:.2f}" if k and s else "—"
+    print(f"| {int(rate):,} | {cell(k)[0]} | {cell(k)[1]} | {cell(s)[0]} | {cell(s)[1]} | {ratio} | {floor:.1f} "
+          f"| {f'{s[0] / floor:.2f}' if s else '—'} | {f'{k[0] / floor:.2f}' if k else '—'} |")
+PY

@@ -9,9 +9,10 @@
 # shown on their own.
 # Usage: scripts/cost-ab.sh [ROUNDS] [CALLS] [RATE]   (default 8 rounds, 10,000 calls each at
 #        500 calls/s each)
-# Env: A and B, each "METRICS RECORDS [FLUSH_MS [JOURNAL]]" (default A="true true", B="false
-#      false": observability on against off; FLUSH_MS is the call-record writer's interval,
-#      default 200; JOURNAL the dialog journal, default true), A_BIN and B_BIN (binaries to
+# Env: A and B, each "METRICS RECORDS [FLUSH_MS [JOURNAL [WORKERS]]]" (default A="true true",
+#      B="false false": observability on against off; FLUSH_MS is the call-record writer's
+#      interval, default 200; JOURNAL the dialog journal, default true; WORKERS [routing]
+#      workers, default 4, 0 routing on the SIP thread), A_BIN and B_BIN (binaries to
 #      compare; default this tree's release build), A_STORE_URL and B_STORE_URL (a
 #      postgres:// url puts that side's directory in PostgreSQL; unset: SQLite).
 # Prints one line per round and then the median of the rounds' ratios A/B.
@@ -44,12 +45,12 @@ stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; for 
 trap stop_all EXIT
 
 # One slot: a switchboard on 5070 + 2*slot, its agent on 5090 + 2*slot, its API on 8089 + 2*slot.
-start_slot() { # slot bin metrics records flush_ms journal out [store_url]
-  local slot=$1 bin=$2 metrics=$3 records=$4 flush=$5 journal=$6 out=$7 store_url=${8:-}
+start_slot() { # slot bin metrics records flush_ms journal out [store_url [workers]]
+  local slot=$1 bin=$2 metrics=$3 records=$4 flush=$5 journal=$6 out=$7 store_url=${8:-} workers=${9:-4}
   local sip=$(( 5070 + 2 * slot )) agent=$(( 5090 + 2 * slot )) api=$(( 8089 + 2 * slot ))
   # Each slot its own data directory: one live switchboard per directory.
   mkdir -p "$out/slot$slot"
-  STORE_URL=$store_url JOURNAL=$journal bench_config "$work" $sip $api $agent "$out/slot$slot/switchboard.db" "$metrics" "$records" "$flush" \
+  STORE_URL=$store_url JOURNAL=$journal ROUTING_WORKERS=$workers bench_config "$work" $sip $api $agent "$out/slot$slot/switchboard.db" "$metrics" "$records" "$flush" \
     > "$out/slot$slot.toml"
   taskset -c 0 sipp -sf "$shared/agent-uas.xml" -i 127.0.0.1 -p $agent -nostdin >/dev/null 2>&1 &
   pids+=($!)
@@ -72,9 +73,9 @@ for round in $(seq 1 "$rounds"); do
   out=$(mktemp -d /tmp/sbab.XXXX)
   # Odd rounds: A in slot 0; even rounds: A in slot 1.
   a_slot=$(( (round + 1) % 2 )); b_slot=$(( round % 2 ))
-  read -r am ar af aj <<<"${A:-true true}"; read -r bm br bf bj <<<"${B:-false false}"
-  start_slot $a_slot "$a_bin" "$am" "$ar" "${af:-200}" "${aj:-true}" "$out" "${A_STORE_URL:-}"
-  start_slot $b_slot "$b_bin" "$bm" "$br" "${bf:-200}" "${bj:-true}" "$out" "${B_STORE_URL:-}"
+  read -r am ar af aj aw <<<"${A:-true true}"; read -r bm br bf bj bw <<<"${B:-false false}"
+  start_slot $a_slot "$a_bin" "$am" "$ar" "${af:-200}" "${aj:-true}" "$out" "${A_STORE_URL:-}" "${aw:-4}"
+  start_slot $b_slot "$b_bin" "$bm" "$br" "${bf:-200}" "${bj:-true}" "$out" "${B_STORE_URL:-}" "${bw:-4}"
   a_pid=$(cat "$out/slot$a_slot.pid"); b_pid=$(cat "$out/slot$b_slot.pid")
   threads "$a_pid" > "$out/a0"; threads "$b_pid" > "$out/b0"
   carrier 0 "$out" & c0=$!
@@ -103,8 +104,9 @@ us = lambda by, ok, key=None: (sum(by.values()) if key is None else by.get(key, 
 ratio = us(a, a_ok) / us(b, b_ok)
 writer = lambda by, ok, name="call-rec": sum(v for k, v in by.items() if k.startswith(name)) / 1e3 / max(ok, 1)
 print(f"round {round_}: A {us(a, a_ok):6.1f} us/call (sip {us(a, a_ok, 'sip-udp-0'):5.1f}, writer {writer(a, a_ok):4.1f}, "
-      f"journal {writer(a, a_ok, 'dialog-j'):4.1f}, "
-      f"ok {a_ok}, failed {a_failed})  B {us(b, b_ok):6.1f} us/call (sip {us(b, b_ok, 'sip-udp-0'):5.1f}, ok {b_ok}, "
+      f"journal {writer(a, a_ok, 'dialog-j'):4.1f}, routing {writer(a, a_ok, 'routing-'):4.1f}, "
+      f"ok {a_ok}, failed {a_failed})  B {us(b, b_ok):6.1f} us/call (sip {us(b, b_ok, 'sip-udp-0'):5.1f}, "
+      f"routing {writer(b, b_ok, 'routing-'):4.1f}, ok {b_ok}, "
       f"failed {b_failed})  A/B {ratio:.3f}")
 PY
 )

@@ -184,10 +184,10 @@ impl Config {
                 reason: err.to_string(),
             });
         }
-        if self.routing.workers == 0 || self.routing.org_workers == 0 {
+        if self.routing.org_workers == 0 {
             return Err(ConfigError::Invalid {
-                field: "routing.workers",
-                reason: "workers and org_workers must be at least 1".into(),
+                field: "routing.org_workers",
+                reason: "must be at least 1".into(),
             });
         }
         if let Some(pinned) = &self.routing.pinned_time {

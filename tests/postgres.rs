@@ -403,3 +403,73 @@ fn within_record(server: &Server, key: &str) -> Value {
     });
     found.unwrap()
 }
+
+#[test]
+fn two_instances_records_list_together_page_by_cursor_and_prune_by_age_then_count() {
+    use switchboard::store::{next_sequence, CallQuery, CallRow, CallStore, PgStore, SEQUENCE_BITS};
+    let cluster = Cluster::start();
+    let a = PgStore::connect(&cluster.url(), "edge-a:5060").unwrap();
+    let b = PgStore::connect(&cluster.url(), "edge-b:5062").unwrap();
+    let (na, nb) = (a.instance_number(), b.instance_number());
+    assert!(na.is_some() && na != nb, "each instance its own number: {na:?} {nb:?}");
+    let row = |key: i64| CallRow {
+        key,
+        org_id: Some("org-1"),
+        trunk_id: None,
+        direction: "inbound",
+        call_id: "c@carrier",
+        livekit_call_id: None,
+        called_number: Some("+15551234567"),
+        calling_number: None,
+        route_kind: "static",
+        agent_id: None,
+        agent_version_id: None,
+        status: 200,
+        reason: "OK",
+        outcome: "answered",
+        ended_by: "caller",
+        ringing_ms: None,
+        answered_ms: Some((key >> SEQUENCE_BITS) + 5),
+        ended_ms: (key >> SEQUENCE_BITS) + 1000,
+    };
+    // Both instances write calls that arrived in the same milliseconds, each with its own
+    // sequence: no key is minted twice, so no record is lost to another's.
+    let keys = |n: Option<u16>| {
+        let mut sequence = 0;
+        (1..=5i64)
+            .map(|ms| {
+                sequence = next_sequence(sequence, n);
+                (ms << SEQUENCE_BITS) | sequence
+            })
+            .collect::<Vec<_>>()
+    };
+    a.append(&keys(na).into_iter().map(row).collect::<Vec<_>>()).unwrap();
+    b.append(&keys(nb).into_iter().map(row).collect::<Vec<_>>()).unwrap();
+    let mut query = CallQuery {
+        org_id: "org-1".into(),
+        limit: 3,
+        ..CallQuery::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = a.list(&query).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        query.before = Some(page.last().unwrap().0);
+        seen.extend(page.into_iter().map(|(_, r)| r.instance.unwrap()));
+    }
+    assert_eq!(seen.len(), 10, "both instances' records, through A: {seen:?}");
+    assert_eq!(seen.iter().filter(|i| *i == "edge-b:5062").count(), 5);
+    let one = b
+        .get("org-1", &switchboard::store::record_id(keys(na)[0]))
+        .unwrap()
+        .unwrap();
+    assert_eq!((one.instance.as_deref(), one.status), (Some("edge-a:5060"), 200));
+    assert!(b.get("org-2", &one.id).unwrap().is_none(), "another org's record");
+    // Older than 3 ms: the first two milliseconds of both; then the oldest past 4 records.
+    assert_eq!(b.prune(3, 100).unwrap(), 4);
+    assert_eq!(a.prune(0, 4).unwrap(), 2);
+    let left = cluster.sql("SELECT count(*) FROM call_records");
+    assert_eq!(left.trim(), "4");
+}

@@ -2,6 +2,7 @@
 # switchboard -> SIPp agent, with the 10,000 static routes of the shared bench directory.
 # Usage: bench_config WORK SIP_PORT API_PORT AGENT_PORT DB METRICS RECORDS FLUSH_MS [EXTRA_TOML]
 # (the TLS listener takes SIP_PORT + 1). JOURNAL=false turns the dialog journal off;
+# ROUTING_WORKERS sets [routing] workers (0: routes decided on the SIP thread, no handoff);
 # STORE_URL=postgres://... puts the directory in PostgreSQL (DB's folder keeps the rest).
 # SB_UDP_SOCKETS and SB_SHARDS set [sip] udp_sockets (default 1) and shards (default 0: one per CPU).
 bench_config() {
@@ -22,6 +23,7 @@ $store_url
 [routing]
 livekit_host = "127.0.0.1:$agent"
 static_routes = "$work/agents.tsv"
+workers = ${ROUTING_WORKERS:-4}
 [tls]
 dev_cert_dir = "$work/tls-$sip"
 [log]

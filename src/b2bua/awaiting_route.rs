@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::call::{CallKey, CallTimer, Direction, Side};
+use super::call::{CallKey, CarrierId, Direction};
 use super::{B2bua, CallError, EndedBy, Peer};
 use crate::routing::{Decision, OutboundDecision, Query, Routed};
 use crate::sip::Message;
@@ -38,29 +38,32 @@ pub(super) struct Awaiting {
     /// Inbound: the dialed number, E.164; outbound: as written.
     pub called: String,
     pub calling: Option<String>,
+    /// The carrier, as the gate identified it.
+    pub carrier_id: Option<CarrierId>,
     pub started: Instant,
     /// When the route timer fires (its key in the timer table).
     pub deadline: Instant,
 }
 
-/// How a call that never got an agent leg is recorded.
+/// How a call that never got an agent leg is recorded: the facts learned at the door.
 pub(super) struct Unplaced {
     pub source: SocketAddr,
     pub direction: Direction,
     pub ended_by: EndedBy,
     pub started: Instant,
+    pub called: Option<String>,
+    pub caller: Option<String>,
+    pub carrier_id: Option<CarrierId>,
 }
 
 impl B2bua {
     /// Park an admitted INVITE and ask the shell to route it.
     pub(super) fn await_route(&mut self, now: Instant, call: Awaiting, facts: Query) {
-        let key = CallKey(self.next_call);
-        self.next_call += 1;
+        let key = self.calls.new_key();
         let call_id = call.invite.raw().slice_ref(call.invite.call_id().unwrap_or_default());
-        self.by_call_id.insert(call_id, (key, Side::Carrier));
         let deadline = now + self.config.route_timeout();
-        self.timers.insert((deadline, key, CallTimer::Route));
-        self.routing.insert(key, Box::new(Awaiting { deadline, ..call }));
+        self.calls
+            .await_route(key, call_id, Box::new(Awaiting { deadline, ..call }));
         self.routes.push_back(Route { call: key, facts });
     }
 
@@ -71,7 +74,7 @@ impl B2bua {
 
     /// Calls waiting for their route.
     pub fn calls_routing(&self) -> usize {
-        self.routing.len()
+        self.calls.routing_len()
     }
 
     /// The router's decision for `call`: place the other leg, or refuse. A decision for a
@@ -79,24 +82,25 @@ impl B2bua {
     /// kind follows the route's ([`Query`]); a refusal the shell makes before any router
     /// runs (`Refusal::Busy`, the org's share of the workers is full) ends either kind.
     pub fn handle_routed(&mut self, now: Instant, call: CallKey, decision: impl Into<Routed>) {
-        let Some(waiting) = self.take_awaiting(call) else {
+        let Some(mut waiting) = self.calls.take_awaiting(call) else {
             return;
         };
-        let error = match decision.into() {
-            Routed::Inbound(Decision::Agent(target)) => return self.place_agent_leg(now, call, *waiting, target),
-            Routed::Outbound(OutboundDecision::Carrier(target)) => {
-                return self.place_carrier_leg(now, call, *waiting, target);
-            }
-            Routed::Inbound(Decision::Refuse(refusal)) => CallError::Refused(refusal),
-            Routed::Outbound(OutboundDecision::Refuse(refusal)) => CallError::OutboundRefused(refusal),
+        let placed = match decision.into() {
+            Routed::Inbound(Decision::Agent(target)) => Ok(self.agent_placement(&mut waiting, target)),
+            Routed::Outbound(OutboundDecision::Carrier(target)) => self.carrier_placement(now, &waiting, target),
+            Routed::Inbound(Decision::Refuse(refusal)) => Err(CallError::Refused(refusal)),
+            Routed::Outbound(OutboundDecision::Refuse(refusal)) => Err(CallError::OutboundRefused(refusal)),
         };
-        self.end_waiting(now, &waiting, &error, EndedBy::Switchboard);
+        match placed {
+            Ok(placed) => self.place_other_leg(now, call, *waiting, placed),
+            Err(error) => self.end_waiting(now, &waiting, &error, EndedBy::Switchboard),
+        }
     }
 
     /// CANCEL of a call still being routed: 487 to its INVITE, and the call is forgotten.
     /// Returns whether `call` was waiting.
     pub(super) fn cancel_routing(&mut self, now: Instant, call: CallKey) -> bool {
-        let Some(waiting) = self.take_awaiting(call) else {
+        let Some(waiting) = self.calls.take_awaiting(call) else {
             return false;
         };
         self.end_waiting(now, &waiting, &CallError::Cancelled, EndedBy::Caller);
@@ -105,7 +109,7 @@ impl B2bua {
 
     /// The route deadline passed with no decision: the caller gets 503 now.
     pub(super) fn route_overdue(&mut self, now: Instant, call: CallKey) {
-        let Some(waiting) = self.take_awaiting(call) else {
+        let Some(waiting) = self.calls.take_awaiting(call) else {
             return;
         };
         tracing::warn!(
@@ -117,22 +121,20 @@ impl B2bua {
 
     /// A waiting call ends before any leg was placed: `error`'s final response to its INVITE.
     pub(super) fn end_waiting(&mut self, now: Instant, waiting: &Awaiting, error: &CallError, ended_by: EndedBy) {
+        let (called, caller) = match waiting.direction {
+            // The numbers worked out at the door.
+            Direction::Inbound => (Some(waiting.called.clone()), waiting.calling.clone()),
+            Direction::Outbound => self.numbers_of(&waiting.invite),
+        };
         let unplaced = Unplaced {
             source: waiting.from.addr,
             direction: waiting.direction,
             ended_by,
             started: waiting.started,
+            called,
+            caller,
+            carrier_id: waiting.carrier_id.clone(),
         };
         self.refuse_unplaced(now, waiting.server, &waiting.invite, error, unplaced);
-    }
-
-    /// Stop waiting for `call`'s route: unindexed, its timer gone.
-    fn take_awaiting(&mut self, call: CallKey) -> Option<Box<Awaiting>> {
-        let waiting = self.routing.remove(&call)?;
-        self.timers.remove(&(waiting.deadline, call, CallTimer::Route));
-        if let Some(call_id) = waiting.invite.call_id() {
-            self.by_call_id.remove(call_id);
-        }
-        Some(waiting)
     }
 }

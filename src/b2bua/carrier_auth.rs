@@ -33,7 +33,7 @@ impl B2bua {
             return false;
         };
         let peer = call.agent.peer;
-        let tx = self.send_request(now, key, Role::AgentInvite, &invite, branch, peer);
+        let tx = self.send_request(now, key, Role::PlacedInvite, &invite, branch, peer);
         if let Some(invitation) = self.calls.get_mut(&key).and_then(|c| c.invitation_mut()) {
             invitation.tx = tx;
         }

@@ -58,7 +58,7 @@ impl B2bua {
 
     /// The call and side a request with a To tag belongs to.
     pub(super) fn dialog_of(&self, request: &Message) -> Option<(CallKey, Side)> {
-        let (key, side) = *self.by_call_id.get(request.call_id()?)?;
+        let (key, side) = self.calls.find(request.call_id()?)?;
         let call = self.calls.get(&key)?;
         let tag = request.to_tag()?;
         (call.leg(side).local_tag[..] == *tag).then_some((key, side))
@@ -219,8 +219,12 @@ impl B2bua {
         let (via, _) = self.new_via(transport);
         let contact = self.contact(transport).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
-        let State::Answered(answered) = call.take_state() else {
-            return;
+        let answered = match call.take_state() {
+            State::Answered(answered) => answered,
+            other => {
+                call.state = other;
+                return;
+            }
         };
         let builder = relay::in_dialog(&call.agent, Method::Ack, call.invite_cseq, &via, &contact);
         let ack = relay::relay_request(carrier_ack, builder, None).to_bytes();
@@ -245,7 +249,7 @@ impl B2bua {
 
     /// The agent resent its 2xx: our ACK was lost, send it again.
     pub(super) fn resend_agent_ack(&mut self, agent_call_id: &Bytes) {
-        let Some(&(key, Side::Agent)) = self.by_call_id.get(agent_call_id) else {
+        let Some((key, Side::Agent)) = self.calls.find(agent_call_id) else {
             return;
         };
         let Some(call) = self.calls.get(&key) else { return };

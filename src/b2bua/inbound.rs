@@ -1,5 +1,6 @@
-//! A new call: the carrier's INVITE is checked, routed, and bridged to a new agent leg;
-//! the agent's answers come back to the caller; CANCEL while ringing ends both legs.
+//! An inbound call's own part of a new call (see `new_call.rs`): the facts its route is
+//! looked up by, and the agent leg it places. Also, whichever way the call goes, for now:
+//! admission and the refusals of calls that never got a leg placed.
 
 use std::time::Instant;
 
@@ -7,32 +8,22 @@ use bytes::Bytes;
 
 use super::agent_leg::{self, calling_number, dialed_number, AgentInvite};
 use super::awaiting_route::{Awaiting, Unplaced};
-use super::call::{Call, CallFacts, CallKey, CallTimer, Direction, Invitation, Leg, Outcome, RouteFacts, Side, State};
-use super::relay;
-use super::{B2bua, CallError, CallEvent, EndedBy, Peer, Role};
+use super::call::{CallFacts, CarrierId, Direction, Leg, RouteFacts};
+use super::new_call::{Placement, ToRoute};
+use super::{B2bua, CallError, CallEvent, EndedBy, Peer};
 use crate::routing::{AgentTarget, Query, RouteQuery};
 use crate::sip::{response_for, HeaderName, Message};
-use crate::transaction::{TxEvent, TxId};
+use crate::transaction::TxId;
 use crate::transport::Transport;
 
 impl B2bua {
-    /// A new INVITE: 100 Trying, admission, then the call waits for its route (see
-    /// `awaiting_route.rs`); the router runs in the shell, off the core.
-    pub(super) fn handle_new_invite(&mut self, now: Instant, invite: Message, from: Peer, server: TxId) {
-        // 100 Trying at once (RFC 3261 §17.2.1): the carrier stops retransmitting.
-        let trying = response_for(&invite, 100, "Trying").build();
-        self.respond(now, server, &trying);
-        if let Err(error) = self.admit(&invite) {
-            self.refuse(now, server, &invite, &error, from.addr, Direction::Inbound);
-            return;
-        }
-        let Some(called) = dialed_number(&invite, &self.config.default_country) else {
-            // RFC 3261 §21.4.22: no phone number in the Request-URI (or To).
-            let error = CallError::Refused(crate::routing::Refusal::AddressIncomplete);
-            self.refuse(now, server, &invite, &error, from.addr, Direction::Inbound);
-            return;
-        };
-        let calling = calling_number(&invite, &self.config.default_country);
+    /// What the router needs to route an inbound call: the dialed number (E.164), the
+    /// calling number, the caller's name.
+    pub(super) fn inbound_query(&self, invite: &Message, from: Peer) -> Result<ToRoute, CallError> {
+        // RFC 3261 §21.4.22: no phone number in the Request-URI (or To).
+        let called = dialed_number(invite, &self.config.default_country)
+            .ok_or(CallError::Refused(crate::routing::Refusal::AddressIncomplete))?;
+        let calling = calling_number(invite, &self.config.default_country);
         let caller_name = invite
             .from()
             .ok()
@@ -46,34 +37,20 @@ impl B2bua {
             call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
             invite: invite.clone(),
         };
-        let waiting = Awaiting {
-            direction: Direction::Inbound,
-            invite,
-            from,
-            server,
+        Ok(ToRoute {
             called,
             calling,
-            started: now,
-            deadline: now,
-        };
-        self.await_route(now, waiting, Query::Inbound(Box::new(facts)));
+            query: Query::Inbound(Box::new(facts)),
+        })
     }
 
-    /// The route is decided: build the agent's INVITE and start the call.
-    pub(super) fn place_agent_leg(&mut self, now: Instant, key: CallKey, waiting: Awaiting, target: Box<AgentTarget>) {
-        let Awaiting {
-            invite,
-            from,
-            server,
-            called,
-            calling,
-            started,
-            ..
-        } = waiting;
-        self.events.push_back(CallEvent::Routed {
-            route: Some(target.kind),
-            direction: Direction::Inbound,
-        });
+    /// The agent leg a routed inbound call places: its INVITE (over TCP when too large for
+    /// UDP) and its dialog. The record's facts take what the call no longer needs, moved
+    /// rather than copied.
+    pub(super) fn agent_placement(&mut self, waiting: &mut Awaiting, target: Box<AgentTarget>) -> Placement {
+        let invite = &waiting.invite;
+        let calling = waiting.calling.take();
+        let called = std::mem::take(&mut waiting.called);
         let agent_call_id = Bytes::from(format!("{}@switchboard", self.new_token()));
         let agent_tag = Bytes::from(self.new_token());
         let display = invite
@@ -101,7 +78,7 @@ impl B2bua {
         let (agent_invite, branch) = loop {
             let (via, branch) = self.new_via(transport);
             let agent_invite = agent_leg::agent_invite(&AgentInvite {
-                carrier_invite: &invite,
+                carrier_invite: invite,
                 target: &target,
                 via: &via,
                 from: local_from.as_bytes(),
@@ -118,12 +95,6 @@ impl B2bua {
             }
             break (agent_invite, branch);
         };
-        let agent_peer = Peer {
-            addr: target.destination,
-            transport,
-            connection: None,
-        };
-        let carrier = self.answering_leg(&invite, from);
         let agent = Leg {
             call_id: agent_call_id,
             local_tag: agent_tag,
@@ -133,7 +104,11 @@ impl B2bua {
             remote_target: Bytes::copy_from_slice(agent_invite.request_uri().unwrap_or_default()),
             route_set: Vec::new(),
             local_cseq: 1,
-            peer: agent_peer,
+            peer: Peer {
+                addr: target.destination,
+                transport,
+                connection: None,
+            },
             pending_reinvite: None,
         };
         tracing::debug!(
@@ -144,63 +119,29 @@ impl B2bua {
             org = %target.org_id,
             "call routed"
         );
-        // The record's facts take what the call no longer needs, moved rather than copied.
         let target = *target;
-        let facts = Box::new(CallFacts {
-            source: from.addr,
+        Placement {
+            leg: agent,
+            invite: agent_invite,
+            branch,
+            route: target.kind,
             called: Some(called),
             caller: calling,
-            target: Some(RouteFacts {
+            target: RouteFacts {
                 org_id: target.org_id,
                 trunk_id: target.trunk_id,
                 agent_id: target.agent_id,
                 agent_version_id: target.agent_version_id,
-            }),
-            started,
-            first_provisional: None,
-            answered: None,
-        });
-        let call = Call::ringing(Direction::Inbound, carrier, agent, server, invite, target.kind, facts);
-        self.start_call(now, key, call, agent_invite, branch);
-    }
-
-    /// The leg we answer, from the INVITE that opens it (RFC 3261 §12.1.1).
-    pub(super) fn answering_leg(&mut self, invite: &Message, from: Peer) -> Leg {
-        Leg::answering(invite, from, Bytes::from(self.new_token()))
-    }
-
-    /// Send the INVITE on the leg we place, index the new call and arm its timers.
-    pub(super) fn start_call(&mut self, now: Instant, key: CallKey, mut call: Call, invite: Message, branch: Bytes) {
-        let State::Trying(trying) = call.take_state() else {
-            return;
-        };
-        let server = trying.server;
-        let tx = self.send_request(now, key, Role::AgentInvite, &invite, branch, call.agent.peer);
-        call.state = State::Ringing(trying.place(Invitation {
-            request: Box::new(invite),
-            tx,
-            responded: false,
-        }));
-        let direction = call.direction;
-        self.by_call_id
-            .insert(call.carrier.call_id.clone(), (key, Side::Carrier));
-        self.by_call_id.insert(call.agent.call_id.clone(), (key, Side::Agent));
-        self.calls.insert(key, Box::new(call));
-        self.owners.insert(server, (key, Role::CarrierInvite));
-        self.schedule(key, now + self.config.ring_timeout(), CallTimer::Ring);
-        let response_timeout = match direction {
-            Direction::Inbound => self.config.agent_response_timeout(),
-            Direction::Outbound => self.config.carrier_response_timeout(),
-        };
-        self.schedule(key, now + response_timeout, CallTimer::AgentResponse);
-        self.schedule(key, now + self.config.max_call_duration(), CallTimer::MaxDuration);
+            },
+            outbound: None,
+        }
     }
 
     /// Checks before any routing work: limits, loops, session interval.
     pub(super) fn admit(&self, invite: &Message) -> Result<(), CallError> {
         // RFC 3261 §8.2.2.2: a new INVITE (another branch) of a call we already bridge is a
         // merged request, answered 482; it must not become a second call on one Call-ID.
-        if invite.call_id().is_some_and(|id| self.by_call_id.contains_key(id)) {
+        if invite.call_id().is_some_and(|id| self.calls.find(id).is_some()) {
             return Err(CallError::MergedRequest);
         }
         if self.draining {
@@ -223,21 +164,25 @@ impl B2bua {
     }
 
     /// A final failure to an INVITE that never became a call (`source`: where it came
-    /// from, which attributes a refused call to a trunk or to LiveKit).
+    /// from; `carrier_id`: whose carrier, as the gate found it).
     pub(super) fn refuse(
         &mut self,
         now: Instant,
         server: TxId,
         invite: &Message,
         error: &CallError,
-        source: std::net::SocketAddr,
-        direction: Direction,
+        (source, direction): (std::net::SocketAddr, Direction),
+        carrier_id: Option<CarrierId>,
     ) {
+        let (called, caller) = self.numbers_of(invite);
         let unplaced = Unplaced {
             source,
             direction,
             ended_by: EndedBy::Switchboard,
             started: now,
+            called,
+            caller,
+            carrier_id,
         };
         self.refuse_unplaced(now, server, invite, error, unplaced);
     }
@@ -267,14 +212,22 @@ impl B2bua {
             direction,
             facts: Box::new(CallFacts {
                 source: unplaced.source,
-                called: dialed_number(invite, &self.config.default_country),
-                caller: calling_number(invite, &self.config.default_country),
+                called: unplaced.called,
+                caller: unplaced.caller,
+                carrier_id: unplaced.carrier_id,
                 target: None,
                 started: unplaced.started,
                 first_provisional: None,
                 answered: None,
             }),
         });
+    }
+
+    /// The dialed and calling numbers of an INVITE refused before its facts were worked
+    /// out (or of LiveKit's outbound INVITE, whose router reads the number as written).
+    pub(super) fn numbers_of(&self, invite: &Message) -> (Option<String>, Option<String>) {
+        let country = &self.config.default_country;
+        (dialed_number(invite, country), calling_number(invite, country))
     }
 
     pub(super) fn failure_response(
@@ -298,198 +251,5 @@ impl B2bua {
             b = b.header(HeaderName::MinSe, self.config.min_session_expires_secs.to_string());
         }
         b.build()
-    }
-
-    /// What the INVITE transaction of the leg we placed reports.
-    pub(super) fn on_agent_invite_event(&mut self, now: Instant, key: CallKey, event: TxEvent) {
-        match event {
-            TxEvent::Provisional(response) => self.on_agent_provisional(now, key, &response),
-            TxEvent::Final(response) if response.status().is_some_and(|s| s < 300) => {
-                self.on_agent_answer(now, key, &response)
-            }
-            TxEvent::Final(response) => {
-                let challenged = matches!(response.status(), Some(401 | 407));
-                if challenged && self.answer_challenge(now, key, &response) {
-                    return;
-                }
-                self.on_agent_failure(now, key, &response);
-            }
-            TxEvent::Retransmitted2xx(response) => {
-                if let Some(call_id) = response.call_id() {
-                    let call_id = Bytes::copy_from_slice(call_id);
-                    self.resend_agent_ack(&call_id);
-                }
-            }
-            TxEvent::Timeout | TxEvent::TransportError => {
-                let failure_status = self.config.failure_status;
-                let Some(call) = self.calls.get(&key) else { return };
-                let verdict = call.verdict_or(Outcome::Failed, failure_status, EndedBy::Switchboard);
-                self.fail_carrier(now, key, &CallError::unreachable(call.direction));
-                self.end_with(key, verdict);
-            }
-        }
-    }
-
-    /// A final failure to the INVITE we placed: the caller gets it (mapped), unless it
-    /// already gave up.
-    fn on_agent_failure(&mut self, now: Instant, key: CallKey, response: &Message) {
-        let status = response.status().unwrap_or(500);
-        let Some(call) = self.calls.get(&key) else { return };
-        if !call.is_early() {
-            return;
-        }
-        let direction = call.direction;
-        let cancelled = matches!(call.state, State::Cancelling(_));
-        let error = CallError::rejected(direction, status);
-        if !cancelled {
-            self.fail_carrier(now, key, &error);
-        }
-        let outcome = match status {
-            _ if cancelled => Outcome::Canceled,
-            486 | 600 => Outcome::Busy,
-            487 => Outcome::Canceled,
-            _ => Outcome::Failed,
-        };
-        let Some(call) = self.calls.get(&key) else { return };
-        let reported = if cancelled { 487 } else { status };
-        let verdict = call.verdict_or(outcome, reported, EndedBy::party(Side::Agent, direction));
-        self.end_with(key, verdict);
-    }
-
-    fn on_agent_provisional(&mut self, now: Instant, key: CallKey, response: &Message) {
-        let contact = self.contact(self.leg_transport(key, Side::Carrier)).to_owned();
-        let Some(call) = self.calls.get_mut(&key) else { return };
-        let Some(invitation) = call.invitation_mut() else {
-            return;
-        };
-        invitation.responded = true;
-        if let State::Cancelling(cancelling) = &call.state {
-            if cancelling.cancel_pending {
-                self.send_agent_cancel(now, key);
-                return;
-            }
-        }
-        let status = response.status().unwrap_or(100);
-        if status == 100 {
-            return;
-        }
-        call.agent.learn_remote(response);
-        let State::Ringing(ringing) = &call.state else { return };
-        let relayed = relay::relay_response(&ringing.caller.invite, response, &call.carrier.local_tag, &contact);
-        let server = ringing.caller.server;
-        if call.facts.first_provisional.is_none() {
-            call.facts.first_provisional = Some(now);
-            self.events.push_back(CallEvent::Ringing {
-                after: now.duration_since(call.facts.started),
-                direction: call.direction,
-            });
-        }
-        self.respond(now, server, &relayed);
-    }
-
-    fn on_agent_answer(&mut self, now: Instant, key: CallKey, response: &Message) {
-        let contact = self.contact(self.leg_transport(key, Side::Carrier)).to_owned();
-        let t1 = self.config.timers.t1;
-        let Some(call) = self.calls.get_mut(&key) else { return };
-        call.agent.learn_remote(response);
-        let ringing = match call.take_state() {
-            State::Ringing(ringing) => ringing,
-            State::Cancelling(cancelling) => {
-                // The caller gave up, or we gave up for it, while the agent answered: ACK
-                // and BYE the agent (RFC 3261 §13.2.2.4, §15), so it runs no call nobody
-                // is on.
-                let tx = cancelling.placed.tx;
-                call.state = State::Cancelling(cancelling);
-                let verdict = call.verdict_or(Outcome::Canceled, 487, EndedBy::party(Side::Carrier, call.direction));
-                let ack = self.ack_agent(key);
-                self.bye(now, key, Side::Agent);
-                if let Some(ack) = ack {
-                    self.keep_acking(key, tx, ack);
-                }
-                self.end_with(key, verdict);
-                return;
-            }
-            other => {
-                call.state = other;
-                return;
-            }
-        };
-        let relayed = relay::relay_response(&ringing.caller.invite, response, &call.carrier.local_tag, &contact);
-        let server = ringing.caller.server;
-        call.state = State::Answered(ringing.answer(response, relayed.to_bytes(), t1));
-        call.facts.answered = Some(now);
-        let after = now.duration_since(call.facts.started);
-        let direction = call.direction;
-        self.events.push_back(CallEvent::Answered { after, direction });
-        self.respond(now, server, &relayed);
-        self.journal_answered(key);
-        self.schedule(key, now + t1, CallTimer::Retransmit2xx);
-        self.arm_session_timer(now, key);
-    }
-
-    /// CANCEL (RFC 3261 §9.2): 200 to it; 487 to the INVITE if still ringing; CANCEL the agent.
-    pub(super) fn handle_cancel(&mut self, now: Instant, cancel: &Message, server: TxId) {
-        let found = cancel.call_id().and_then(|id| self.by_call_id.get(id)).copied();
-        let Some((key, Side::Carrier)) = found else {
-            self.refuse_request(now, server, cancel, &CallError::NoSuchDialog);
-            return;
-        };
-        let ok = response_for(cancel, 200, "OK").build();
-        self.respond(now, server, &ok);
-        if self.cancel_routing(now, key) {
-            return;
-        }
-        if self.fail_carrier(now, key, &CallError::Cancelled) {
-            self.cancel_agent_leg(now, key);
-        }
-    }
-
-    /// Cancel the agent leg now if it has answered anything, else as soon as it does
-    /// (RFC 3261 §9.1: no CANCEL before a provisional); meanwhile our INVITE is not resent.
-    /// A leg that never answers is given up 64*T1 from now.
-    pub(super) fn cancel_agent_leg(&mut self, now: Instant, key: CallKey) {
-        let grace = now + self.config.timers.timeout();
-        self.schedule(key, grace, CallTimer::CancelGrace);
-        let Some(call) = self.calls.get_mut(&key) else { return };
-        let State::Cancelling(cancelling) = &mut call.state else {
-            return;
-        };
-        cancelling.cancel_pending = true;
-        if cancelling.placed.responded {
-            self.send_agent_cancel(now, key);
-        } else {
-            let tx = cancelling.placed.tx;
-            let mut out = std::mem::take(&mut self.scratch);
-            self.txns.stop_retransmitting(tx, &mut out);
-            self.apply(now, &mut out);
-            self.scratch = out;
-        }
-    }
-
-    /// The call is about to be forgotten after we ACKed a 2xx nobody wanted: its INVITE
-    /// transaction `tx` (RFC 6026 Accepted, until Timer M) answers each 2xx resent because
-    /// our ACK was lost with the same ACK again.
-    fn keep_acking(&mut self, key: CallKey, tx: TxId, ack: Bytes) {
-        let Some(call) = self.calls.get(&key) else { return };
-        let to = call.agent.peer;
-        self.owners.insert(tx, (key, Role::Acked { ack, to }));
-    }
-
-    fn send_agent_cancel(&mut self, now: Instant, key: CallKey) {
-        let Some(call) = self.calls.get_mut(&key) else { return };
-        let State::Cancelling(cancelling) = &mut call.state else {
-            return;
-        };
-        let invite = &cancelling.placed.request;
-        let cancel = relay::cancel_for(invite);
-        let branch = invite
-            .top_via()
-            .ok()
-            .and_then(|v| v.branch)
-            .map(Bytes::copy_from_slice)
-            .unwrap_or_default();
-        let peer = call.agent.peer;
-        cancelling.cancel_pending = false;
-        self.send_request(now, key, Role::Fire, &cancel, branch, peer);
     }
 }

@@ -7,25 +7,31 @@
 //! agent response, 2xx retransmission, session expiry, duration cap). It refuses to decide
 //! routes (that is `routing`) or to parse bytes (that is `sip`, before it gets here).
 //!
-//! Where things are: `inbound.rs` (a new INVITE: admission, the agent leg; answers and
-//! CANCEL while ringing), `awaiting_route.rs` (a new call while the shell routes it), `agent_leg.rs` (what the agent's INVITE carries), `dialog.rs`
-//! (ACK, BYE, and every in-dialog request relayed across, re-INVITE glare), `relay.rs` (the
-//! messages rebuilt on the other leg: topology hiding lives there), `session_timer.rs`
-//! (RFC 4028), `timers.rs` (call timers firing, teardown), `failure.rs` (the one table from
-//! fault to SIP status), `call.rs` (per-call state), `peer.rs` (where answers go).
+//! Where things are, in the order a call flows: `new_call.rs` (a new INVITE either way: 100
+//! Trying, admission, the route asked for; once routed, the other leg placed),
+//! `awaiting_route.rs` (a new call while the shell routes it), `inbound.rs` (an inbound
+//! call's route facts and agent leg; for now also admission and refusals), `agent_leg.rs`
+//! (what the agent's INVITE carries), `ringing.rs` (the placed leg's answers and CANCEL
+//! until it has a final answer),
+//! `dialog.rs` (ACK, BYE, and every in-dialog request relayed across, re-INVITE glare),
+//! `relay.rs` (the messages rebuilt on the other leg: topology hiding lives there),
+//! `session_timer.rs` (RFC 4028), `timers.rs` (call timers firing, teardown), `failure.rs`
+//! (the one table from fault to SIP status), `call.rs` (a call's states), `leg.rs` (one
+//! leg's dialog), `peer.rs` (where answers go).
 //!
 //! Outbound calls (agent -> carrier) are the same machine with the parties swapped (see
-//! `call.rs`): `outbound.rs` (a new INVITE from LiveKit: it waits for its outbound route
-//! like an inbound call for its route; then media policy, trunk limits), `carrier_leg.rs` (what the carrier's INVITE carries), `carrier_auth.rs`
-//! (answering the carrier's 401/407 once per challenge, with the digest arithmetic of
-//! `security::digest`), `media_policy.rs` (SRTP against the offer), `trunk_limits.rs` (calls
-//! per second and concurrent calls per trunk). Everything after the INVITE — provisional
-//! relay, CANCEL, BYE, re-INVITE, session timers, REFER policy, failure mapping — is the
-//! inbound code, unchanged.
+//! `call.rs`): `outbound.rs` (an agent's call's route facts, then media policy, trunk
+//! limits and the carrier leg), `carrier_leg.rs` (what the carrier's INVITE carries),
+//! `carrier_auth.rs` (answering the carrier's 401/407 once per challenge, with the digest
+//! arithmetic of `security::digest`), `media_policy.rs` (SRTP against the offer),
+//! `trunk_limits.rs` (calls per second and concurrent calls per trunk). Everything after
+//! the INVITE — provisional relay, CANCEL, BYE, re-INVITE, session timers, REFER policy,
+//! failure mapping — is shared.
 
 mod agent_leg;
 mod awaiting_route;
 mod call;
+mod call_table;
 mod carrier_auth;
 mod carrier_leg;
 mod config;
@@ -36,9 +42,11 @@ mod inbound;
 mod journal;
 mod leg;
 pub mod media_policy;
+mod new_call;
 mod outbound;
 mod peer;
 mod relay;
+mod ringing;
 mod session_timer;
 mod shard;
 mod stats;
@@ -48,7 +56,7 @@ mod trunk_limits;
 #[cfg(test)]
 mod sim_tests;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -57,7 +65,7 @@ use rand::SeedableRng;
 
 pub use agent_leg::dialed_number;
 pub use awaiting_route::Route;
-pub use call::{CallEvent, CallFacts, CallKey, Direction, EndedBy, Outcome, RouteFacts, Side};
+pub use call::{CallEvent, CallFacts, CallKey, CarrierId, Direction, EndedBy, Outcome, RouteFacts, Side};
 pub use config::{B2buaConfig, ReferPolicy};
 pub use failure::{phrase, CallError, FailureResponse};
 pub use journal::{Dialog, JournalEntry, JournaledCall, CSEQ_MARGIN};
@@ -68,7 +76,7 @@ pub use stats::Census;
 use crate::sip::{Message, Method};
 use crate::transaction::{ClientKey, Output, RequestMatch, ServerKey, Transactions, TxEvent, TxId};
 use crate::transport::Transport;
-use call::{Call, CallTimer};
+use call::CallTimer;
 
 /// Bytes to send, and to whom.
 #[derive(Debug, Clone)]
@@ -112,10 +120,10 @@ impl Local {
 /// What a transaction is for.
 #[derive(Debug)]
 enum Role {
-    /// The carrier's INVITE (server).
-    CarrierInvite,
-    /// Our INVITE to the agent (client).
-    AgentInvite,
+    /// The INVITE of the leg we answer (server).
+    CallerInvite,
+    /// Our INVITE on the leg we place (client).
+    PlacedInvite,
     /// A relayed request: the client transaction on one leg whose answer goes back through
     /// `server` on the other, built from `request`.
     Relay { server: TxId, request: Message },
@@ -131,14 +139,10 @@ pub struct B2bua {
     config: B2buaConfig,
     rng: StdRng,
     txns: Transactions<Peer>,
-    calls: HashMap<CallKey, Box<Call>, id_hash::IdBuildHasher>,
-    /// New calls waiting for their route (the shell runs the router).
-    routing: HashMap<CallKey, Box<awaiting_route::Awaiting>, id_hash::IdBuildHasher>,
+    /// Every call, by key, by Call-ID and by its timers (`call_table.rs`).
+    calls: call_table::CallTable,
     routes: VecDeque<Route>,
-    by_call_id: HashMap<Bytes, (CallKey, Side)>,
     owners: HashMap<TxId, (CallKey, Role), id_hash::IdBuildHasher>,
-    timers: BTreeSet<(Instant, CallKey, CallTimer)>,
-    next_call: u64,
     transmits: VecDeque<Transmit>,
     events: VecDeque<CallEvent>,
     draining: bool,
@@ -155,15 +159,6 @@ pub struct B2bua {
     shared: Shared,
 }
 
-/// Which way a new INVITE (one that starts a call) goes: decided by the shell from where it
-/// came (a LiveKit source places outbound calls; anyone else's are inbound). Either way the
-/// call waits for the shell to route it.
-#[derive(Clone, Copy)]
-enum NewCalls {
-    Inbound,
-    Outbound,
-}
-
 impl B2bua {
     pub fn new(config: B2buaConfig, seed: u64) -> B2bua {
         let local = Local::per_transport(&config);
@@ -171,13 +166,9 @@ impl B2bua {
             txns: Transactions::new(config.timers),
             config,
             rng: StdRng::seed_from_u64(seed),
-            calls: HashMap::default(),
-            routing: HashMap::default(),
+            calls: call_table::CallTable::new(),
             routes: VecDeque::new(),
-            by_call_id: HashMap::new(),
             owners: HashMap::default(),
-            timers: BTreeSet::new(),
-            next_call: 1,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             draining: false,
@@ -191,11 +182,12 @@ impl B2bua {
         }
     }
 
-    /// A request that parsed and passed validation. `from` is where it came from. A new
-    /// INVITE is an inbound call: admitted, it waits for its route ([`B2bua::poll_route`],
-    /// then [`B2bua::handle_routed`]).
-    pub fn handle_request(&mut self, now: Instant, request: Message, from: Peer) {
-        self.handle_request_as(now, request, from, NewCalls::Inbound);
+    /// A request that parsed and passed validation. `from` is where it came from,
+    /// `carrier_id` whose carrier it is as the gate identified it. A new INVITE is an inbound
+    /// call: admitted, it waits for its route ([`B2bua::poll_route`], then
+    /// [`B2bua::handle_routed`]).
+    pub fn handle_request(&mut self, now: Instant, request: Message, from: Peer, carrier_id: Option<CarrierId>) {
+        self.handle_request_as(now, request, (from, Direction::Inbound), carrier_id);
     }
 
     /// A request from the LiveKit side (the shell decides that by its source address). A new
@@ -204,10 +196,18 @@ impl B2bua {
     /// handled exactly as [`B2bua::handle_request`] does (in-dialog requests find their
     /// call by Call-ID and tags whichever way it goes).
     pub fn handle_outbound_request(&mut self, now: Instant, request: Message, from: Peer) {
-        self.handle_request_as(now, request, from, NewCalls::Outbound);
+        self.handle_request_as(now, request, (from, Direction::Outbound), None);
     }
 
-    fn handle_request_as(&mut self, now: Instant, request: Message, from: Peer, new_calls: NewCalls) {
+    /// A request; a new INVITE starts a call going `direction` (the shell decides which by
+    /// where it came from: a LiveKit source places outbound calls, anyone else's are inbound).
+    fn handle_request_as(
+        &mut self,
+        now: Instant,
+        request: Message,
+        (from, direction): (Peer, Direction),
+        carrier_id: Option<CarrierId>,
+    ) {
         let Some(method) = request.method().cloned() else {
             return;
         };
@@ -230,10 +230,7 @@ impl B2bua {
         let server = self.txns.start_server(key, reply_to, from.transport.is_reliable());
         let to_tag = request.to_tag().map(Bytes::copy_from_slice);
         match (method, to_tag) {
-            (Method::Invite, None) => match new_calls {
-                NewCalls::Inbound => self.handle_new_invite(now, request, from, server),
-                NewCalls::Outbound => self.handle_new_outbound_invite(now, request, from, server),
-            },
+            (Method::Invite, None) => self.handle_new_invite(now, request, from, server, direction, carrier_id),
             (Method::Cancel, _) => self.handle_cancel(now, &request, server),
             (_, Some(_)) => self.handle_in_dialog(now, request, server),
             (_, None) => self.refuse_request(now, server, &request, &CallError::NoSuchDialog),
@@ -300,20 +297,13 @@ impl B2bua {
         self.txns.handle_timeout(now, &mut out);
         self.apply(now, &mut out);
         self.scratch = out;
-        while let Some(&(at, call, timer)) = self.timers.first() {
-            if at > now {
-                break;
-            }
-            self.timers.pop_first();
-            if let Some(c) = self.calls.get_mut(&call) {
-                c.timers.retain(|t| *t != (at, timer));
-            }
+        while let Some((call, timer)) = self.calls.pop_due(now) {
             self.fire(now, call, timer);
         }
     }
 
     pub fn next_timeout(&self) -> Option<Instant> {
-        [self.txns.next_timeout(), self.timers.first().map(|t| t.0)]
+        [self.txns.next_timeout(), self.calls.next_timeout()]
             .into_iter()
             .flatten()
             .min()
@@ -334,7 +324,7 @@ impl B2bua {
 
     /// Calls in progress, those waiting for their route included.
     pub fn active_calls(&self) -> usize {
-        self.calls.len() + self.routing.len()
+        self.calls.len() + self.calls.routing_len()
     }
 
     /// Outbound calls up on one trunk (what its concurrency limit counts).
@@ -349,7 +339,7 @@ impl B2bua {
 
     /// Pending call timers.
     pub fn call_timers(&self) -> usize {
-        self.timers.len()
+        self.calls.timer_count()
     }
 
     // ---- plumbing shared by the flows ----
@@ -404,9 +394,9 @@ impl B2bua {
 
     /// Our INVITE that a response on the agent leg answers, for the ACK of a non-2xx final.
     fn agent_invite_of(&self, response: &Message) -> Option<Message> {
-        let (call, side) = self.by_call_id.get(response.call_id()?)?;
-        (*side == Side::Agent)
-            .then(|| Some((*self.calls.get(call)?.invitation()?.request).clone()))
+        let (call, side) = self.calls.find(response.call_id()?)?;
+        (side == Side::Agent)
+            .then(|| Some((*self.calls.get(&call)?.invitation()?.request).clone()))
             .flatten()
     }
 
@@ -472,14 +462,14 @@ impl B2bua {
         };
         let call = *call;
         match role {
-            Role::AgentInvite => self.on_agent_invite_event(now, call, event),
+            Role::PlacedInvite => self.on_agent_invite_event(now, call, event),
             Role::Relay { .. } if matches!(event, TxEvent::Retransmitted2xx(_)) => self.on_reinvite_2xx_again(call),
             Role::Relay { .. } => {
                 if let Some((_, Role::Relay { server, request })) = self.owners.remove(&id) {
                     self.on_relay_event(now, call, id, server, request, event);
                 }
             }
-            Role::CarrierInvite => {
+            Role::CallerInvite => {
                 if matches!(event, TxEvent::Timeout | TxEvent::TransportError) {
                     self.hang_up(now, call, EndedBy::Switchboard);
                 }
@@ -499,25 +489,22 @@ impl B2bua {
     fn role_peer(&self, call: CallKey, role: &Role) -> Option<Peer> {
         let c = self.calls.get(&call)?;
         match role {
-            Role::AgentInvite => Some(c.agent.peer),
+            Role::PlacedInvite => Some(c.agent.peer),
             Role::Relay { request, .. } => {
                 let (_, from_side) = self.dialog_of(request)?;
                 Some(c.leg(from_side.other()).peer)
             }
-            Role::CarrierInvite | Role::Fire | Role::Acked { .. } => None,
+            Role::CallerInvite | Role::Fire | Role::Acked { .. } => None,
         }
     }
 
     fn schedule(&mut self, call: CallKey, at: Instant, timer: CallTimer) {
-        if let Some(c) = self.calls.get_mut(&call) {
-            c.timers.push((at, timer));
-            self.timers.insert((at, call, timer));
-        }
+        self.calls.schedule(call, at, timer);
     }
 
-    /// Forget a call: indices, timers; report how it ended.
+    /// Forget a call (its indices and timers go with it); report how it ended.
     fn end_call(&mut self, call: CallKey, outcome: Outcome, status: u16, ended_by: EndedBy) {
-        let Some(c) = self.calls.remove(&call) else { return };
+        let Some(c) = self.calls.remove(call) else { return };
         self.journal_ended(&c);
         tracing::debug!(
             call_id = %String::from_utf8_lossy(&c.carrier.call_id),
@@ -525,11 +512,6 @@ impl B2bua {
             status,
             "call ended"
         );
-        self.by_call_id.remove(&c.carrier.call_id);
-        self.by_call_id.remove(&c.agent.call_id);
-        for (at, timer) in &c.timers {
-            self.timers.remove(&(*at, call, *timer));
-        }
         if let Some(outbound) = &c.outbound {
             self.trunks.release(&outbound.trunk_id);
         }

@@ -1,6 +1,6 @@
-//! A new outbound call: an agent's INVITE from LiveKit is checked, routed by the outbound
-//! rules, held against its trunk's media policy and limits, and bridged to a new carrier
-//! leg. From there on it is an ordinary call (`inbound.rs` and `dialog.rs` handle its
+//! An outbound call's own part of a new call (see `new_call.rs`): an agent's INVITE from
+//! LiveKit is routed by the outbound rules, held against its trunk's media policy and
+//! limits, and bridged to a new carrier leg. From there on it is an ordinary call (`inbound.rs` and `dialog.rs` handle its
 //! answers, CANCEL, BYE and re-INVITEs): the leg we answer faces LiveKit, the leg we place
 //! faces the carrier.
 //!
@@ -24,15 +24,15 @@ use bytes::Bytes;
 
 use super::agent_leg::calling_number;
 use super::awaiting_route::Awaiting;
-use super::call::{Call, CallFacts, CallKey, Direction, Leg, OutboundCall, RouteFacts};
+use super::call::{Leg, OutboundCall, RouteFacts};
 use super::carrier_leg::{self, CarrierInvite};
 use super::media_policy;
+use super::new_call::{Placement, ToRoute};
 use super::trunk_limits::LimitError;
-use super::{B2bua, CallError, CallEvent, EndedBy, Peer};
+use super::{B2bua, CallError, Peer};
 use crate::routing::outbound::{CarrierTarget, OutboundQuery};
 use crate::routing::{OutboundRefusal, Query, RouteKind};
-use crate::sip::{response_for, Message, Uri};
-use crate::transaction::TxId;
+use crate::sip::{Message, Uri};
 
 /// The header naming the calling agent version.
 pub const AGENT_VERSION_HEADER: &str = "X-Switchboard-Agent-Version-Id";
@@ -40,69 +40,37 @@ pub const AGENT_VERSION_HEADER: &str = "X-Switchboard-Agent-Version-Id";
 pub const SECRET_HEADER: &str = "X-Switchboard-Secret";
 
 impl B2bua {
-    /// A new INVITE from LiveKit: 100 Trying, admission, then the call waits for its route
-    /// (see `awaiting_route.rs`); the outbound router runs in the shell, off the core.
-    pub(super) fn handle_new_outbound_invite(&mut self, now: Instant, invite: Message, from: Peer, server: TxId) {
-        // 100 Trying at once (RFC 3261 §17.2.1): LiveKit stops retransmitting.
-        let trying = response_for(&invite, 100, "Trying").build();
-        self.respond(now, server, &trying);
-        let admitted = self
-            .admit(&invite)
-            .and_then(|()| dialed_user(&invite).ok_or(CallError::OutboundRefused(OutboundRefusal::InvalidDestination)));
-        let dialed = match admitted {
-            Ok(dialed) => dialed,
-            Err(error) => {
-                self.refuse(now, server, &invite, &error, from.addr, Direction::Outbound);
-                return;
-            }
-        };
-        let caller_id = calling_number(&invite, &self.config.default_country);
+    /// What the outbound router needs to route an agent's call: the number to call (as
+    /// written), the caller ID, the calling agent version and the shared secret.
+    pub(super) fn outbound_query(&self, invite: &Message, from: Peer) -> Result<ToRoute, CallError> {
+        let dialed = dialed_user(invite).ok_or(CallError::OutboundRefused(OutboundRefusal::InvalidDestination))?;
+        let caller_id = calling_number(invite, &self.config.default_country);
         let raw = invite.raw();
         let facts = OutboundQuery {
-            agent_version_id: header_text(&invite, AGENT_VERSION_HEADER).map(str::to_owned),
+            agent_version_id: header_text(invite, AGENT_VERSION_HEADER).map(str::to_owned),
             caller_id: caller_id.clone(),
             dialed: dialed.clone(),
             secret: invite.header_by_name(SECRET_HEADER).map(|s| raw.slice_ref(s)),
             source: from.addr,
             call_id: raw.slice_ref(invite.call_id().unwrap_or_default()),
         };
-        let waiting = Awaiting {
-            direction: Direction::Outbound,
-            invite,
-            from,
-            server,
+        Ok(ToRoute {
             called: dialed,
             calling: caller_id,
-            started: now,
-            deadline: now,
-        };
-        self.await_route(now, waiting, Query::Outbound(Box::new(facts)));
+            query: Query::Outbound(Box::new(facts)),
+        })
     }
 
-    /// The outbound route is decided: the trunk's media policy and limits, then the
-    /// carrier's INVITE goes out.
-    pub(super) fn place_carrier_leg(
+    /// The carrier leg a routed outbound call places, once the trunk's media policy and
+    /// limits allow it (the call then holds its trunk slot): its INVITE and its dialog.
+    pub(super) fn carrier_placement(
         &mut self,
         now: Instant,
-        key: CallKey,
-        waiting: Awaiting,
+        waiting: &Awaiting,
         target: Box<CarrierTarget>,
-    ) {
-        if let Err(error) = self.hold_trunk(now, &waiting.invite, &target) {
-            self.end_waiting(now, &waiting, &error, EndedBy::Switchboard);
-            return;
-        }
-        let Awaiting {
-            invite,
-            from,
-            server,
-            started,
-            ..
-        } = waiting;
-        self.events.push_back(CallEvent::Routed {
-            route: Some(RouteKind::Static),
-            direction: Direction::Outbound,
-        });
+    ) -> Result<Placement, CallError> {
+        self.hold_trunk(now, &waiting.invite, &target)?;
+        let invite = &waiting.invite;
         tracing::debug!(
             trunk = %target.trunk_id,
             caller_id = %target.caller_id,
@@ -115,10 +83,10 @@ impl B2bua {
         let call_id = Bytes::from(format!("{}@switchboard", self.new_token()));
         let local_tag = Bytes::from(self.new_token());
         let host = self.local(transport).sent_by.clone();
-        let from_value = carrier_leg::from_value(&invite, &target.caller_id, &host);
+        let from_value = carrier_leg::from_value(invite, &target.caller_id, &host);
         let max_forwards = invite.max_forwards().ok().flatten().unwrap_or(70).saturating_sub(1);
         let carrier_invite = carrier_leg::carrier_invite(&CarrierInvite {
-            agent_invite: &invite,
+            agent_invite: invite,
             target: &target,
             via: &via,
             from: &from_value,
@@ -145,39 +113,28 @@ impl B2bua {
             },
             pending_reinvite: None,
         };
-        let answering = self.answering_leg(&invite, from);
         // The record's facts take what the call no longer needs, moved rather than copied.
         let target = *target;
-        let facts = Box::new(CallFacts {
-            source: from.addr,
+        Ok(Placement {
+            leg: placed,
+            invite: carrier_invite,
+            branch,
+            route: RouteKind::Static,
             called: Some(target.dialed),
             caller: Some(target.caller_id),
-            target: Some(RouteFacts {
+            target: RouteFacts {
                 org_id: target.org_id,
                 trunk_id: target.trunk_id.clone(),
                 agent_id: target.agent_id,
                 agent_version_id: target.agent_version_id,
-            }),
-            started,
-            first_provisional: None,
-            answered: None,
-        });
-        let mut call = Call::ringing(
-            Direction::Outbound,
-            answering,
-            placed,
-            server,
-            invite,
-            RouteKind::Static,
-            facts,
-        );
-        call.outbound = Some(Box::new(OutboundCall {
-            trunk_id: target.trunk_id.into_boxed_str(),
-            credentials: target.credentials,
-            answered: [false; 2],
-            stale_answered: false,
-        }));
-        self.start_call(now, key, call, carrier_invite, branch);
+            },
+            outbound: Some(Box::new(OutboundCall {
+                trunk_id: target.trunk_id.into_boxed_str(),
+                credentials: target.credentials,
+                answered: [false; 2],
+                stale_answered: false,
+            })),
+        })
     }
 
     /// The checks after the route, before the carrier is called: the trunk's media policy

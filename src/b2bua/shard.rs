@@ -161,7 +161,7 @@ impl B2bua {
     /// Make this core shard `shard`, sharing `shared` with its siblings.
     pub fn with_shard(mut self, shard: Shard, shared: &Shared) -> B2bua {
         self.shard = shard;
-        self.next_call = shard.first_call_key();
+        self.calls.start_keys_at(shard.first_call_key());
         self.trunks = shared.trunks.clone();
         self.shared = shared.clone();
         self

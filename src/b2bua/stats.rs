@@ -25,9 +25,9 @@ pub struct Census {
 impl B2bua {
     /// Count what is live. Scans calls and transactions: call it at sampling rate.
     pub fn census(&self) -> Census {
-        let answered = self.calls.values().filter(|c| !c.is_early()).count();
+        let answered = self.calls.placed().filter(|c| !c.is_early()).count();
         Census {
-            routing: self.routing.len(),
+            routing: self.calls.routing_len(),
             ringing: self.calls.len() - answered,
             answered,
             dialogs: answered * 2,

@@ -124,15 +124,9 @@ impl B2bua {
         self.txns.stop_retransmitting(invite_tx, &mut out);
         self.apply(now, &mut out);
         self.scratch = out;
-        if !self.has_timer(key, CallTimer::CancelGrace) {
+        if !self.calls.has_timer(key, CallTimer::CancelGrace) {
             self.schedule(key, grace, CallTimer::CancelGrace);
         }
-    }
-
-    fn has_timer(&self, key: CallKey, timer: CallTimer) -> bool {
-        self.calls
-            .get(&key)
-            .is_some_and(|c| c.timers.iter().any(|(_, t)| *t == timer))
     }
 
     /// End a call with the record decided for it.

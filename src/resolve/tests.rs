@@ -41,14 +41,34 @@ fn a_moved_host_is_followed_once_its_ttl_passes_without_waiting_on_the_call_path
     *dns.ip.lock().unwrap() = Ipv4Addr::new(127, 0, 0, 62);
     assert_eq!(resolver.lookup(&host("lk.test", Some(5090))), first, "within the TTL");
     std::thread::sleep(Duration::from_millis(1600));
-    let started = Instant::now();
-    let moved = resolver.lookup(&host("lk.test", Some(5090)));
-    assert!(started.elapsed() < Duration::from_millis(5), "answered from memory");
-    assert_eq!(
-        moved,
-        Some("127.0.0.62:5090".parse().unwrap()),
-        "followed after the TTL"
-    );
+    // Past the TTL a lookup still answers with what is known while the refresh runs in the
+    // background, and the moved address arrives (10 s: a loaded machine may be slow to run
+    // the refresh, but the answer never waits for it).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let moved = Some("127.0.0.62:5090".parse().unwrap());
+    loop {
+        let now = resolver.lookup(&host("lk.test", Some(5090)));
+        assert!(now == first || now == moved, "a known host always answers: {now:?}");
+        if now == moved {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the moved host was never followed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Answered from memory: lookups on the call path do not each ask the DNS server.
+    let asked = || {
+        dns.queries
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|q| q.ends_with("lk.test."))
+            .count()
+    };
+    let before = asked();
+    for _ in 0..500 {
+        assert_eq!(resolver.lookup(&host("lk.test", Some(5090))), moved);
+    }
+    assert!(asked() - before <= 4, "{} queries for 500 lookups", asked() - before);
 }
 
 #[test]

@@ -29,6 +29,8 @@ pub struct RoutingConfig {
     /// see the real time.
     pub pinned_time: Option<String>,
     /// Threads that decide new calls' routes (directory, workflows), off the call core.
+    /// 0: no workers, each route is decided on the SIP thread that received the call
+    /// (outside the core's lock), for measuring what the handoff costs.
     pub workers: usize,
     /// Workers one org's calls may hold at once: a slow workflow cannot take them all.
     pub org_workers: usize,

@@ -1,25 +1,26 @@
 //! The dialog journal's shell: a crash must not leave calls up. The call core hands out a
-//! [`JournalEntry`] when a call is answered and when it ends; under the call lock they are
-//! only moved into a shared buffer (no system call, no wait), and a writer thread commits
-//! the buffer every `flush_ms` in one durable transaction (`store/dialog_journal.rs`). So
-//! a call is on disk within `flush_ms` plus one commit of its 2xx being relayed, and the
-//! SIP threads never wait for an fsync.
+//! [`JournalEntry`] when a call is answered and when it ends; under the call lock each is
+//! encoded into a shared buffer (`journal_file.rs`: no system call, no wait, and no heap
+//! handed to another thread), and a writer thread appends the buffer to the log every
+//! `flush_ms` in one `write`. So a call is on disk within `flush_ms` of its 2xx being
+//! relayed, and the SIP threads never wait for the disk.
 //!
-//! The journal is `dialogs.db` in the data directory (its own file: see
-//! `store/dialog_journal.rs`), which one live instance holds (`store/data_lock.rs`), so no
-//! two instances ever share a journal. At start, [`Recovery::open`] reads what the last run left; once the SIP sockets are
-//! bound, the core sends BYE on both legs of each of those calls, then the journal forgets
-//! them and the writer starts (see `server::start`).
+//! The journal is `dialogs.journal` in the data directory, which one live instance holds
+//! (`store/data_lock.rs`), so no two instances ever share a journal. At start,
+//! [`Recovery::open`] reads what the last run left (and what an older build left in
+//! `dialogs.db`, the journal's SQLite form); once the SIP sockets are bound, the core sends
+//! BYE on both legs of each of those calls, then the journal forgets them and the writer
+//! starts (see `server::start`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::b2bua::{B2bua, JournalEntry, JournaledCall};
-use crate::store::{DialogJournal, StoreError};
+use super::journal_file::{self, JournalError, JournalFile};
+use crate::b2bua::{B2bua, JournaledCall};
 
 /// `[journal]` in the config.
 #[derive(Debug, Clone, Deserialize)]
@@ -27,14 +28,14 @@ use crate::store::{DialogJournal, StoreError};
 pub struct JournalConfig {
     /// Keep the journal, and end at start the calls a crash left up.
     pub enabled: bool,
-    /// Answered and ended calls are committed at least this often (milliseconds).
+    /// Answered and ended calls are written at least this often (milliseconds).
     pub flush_ms: u64,
     /// What a commit survives: `process` (the process killed: SIGKILL, a panic, the OOM
     /// killer) or `power` (also a kernel crash or a power cut, at one fsync per commit).
     pub durability: Durability,
 }
 
-/// What a committed journal entry survives (see `store/dialog_journal.rs`).
+/// What a written journal entry survives (see `journal_file.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
@@ -53,7 +54,9 @@ impl Default for JournalConfig {
 }
 
 /// The journal's file name in the data directory.
-pub const FILE: &str = "dialogs.db";
+pub const FILE: &str = "dialogs.journal";
+/// The journal's SQLite form, which builds before this one kept: read once, then removed.
+const LEGACY_FILE: &str = "dialogs.db";
 
 /// Takes the core's journal entries on the SIP threads, for the writer.
 pub struct Journal {
@@ -61,7 +64,8 @@ pub struct Journal {
 }
 
 struct Shared {
-    pending: Mutex<Vec<JournalEntry>>,
+    /// Records encoded by [`journal_file::encode`], oldest first.
+    pending: Mutex<Vec<u8>>,
     /// Set when the writer is stopped: it commits what is left and ends.
     closed: AtomicBool,
 }
@@ -69,8 +73,10 @@ struct Shared {
 /// The journal at start: the calls the last run left up, and the file, until the writer
 /// takes it.
 pub struct Recovery {
-    file: DialogJournal,
+    file: JournalFile,
     pub left: Vec<JournaledCall>,
+    /// An older build's `dialogs.db`, removed once its calls had their BYEs.
+    legacy: Option<PathBuf>,
     flush: Duration,
     shared: Arc<Shared>,
 }
@@ -84,9 +90,17 @@ pub struct Writer {
 impl Recovery {
     /// Open the journal in `data_dir` and read what the last run left; the [`Journal`] the
     /// SIP handler feeds from now on.
-    pub fn open(config: &JournalConfig, data_dir: &Path) -> Result<(Journal, Recovery), StoreError> {
-        let file = DialogJournal::open(&data_dir.join(FILE), config.durability == Durability::Power)?;
-        let left = file.calls()?;
+    pub fn open(config: &JournalConfig, data_dir: &Path) -> Result<(Journal, Recovery), JournalError> {
+        let (file, mut left) = JournalFile::open(&data_dir.join(FILE), config.durability == Durability::Power)?;
+        let legacy = data_dir.join(LEGACY_FILE);
+        let legacy = match legacy.exists() {
+            true => {
+                let old = crate::store::DialogJournal::open(&legacy, false).map_err(JournalError::Legacy)?;
+                left.extend(old.calls().map_err(JournalError::Legacy)?);
+                Some(legacy)
+            }
+            false => None,
+        };
         if !left.is_empty() {
             tracing::warn!(
                 calls = left.len(),
@@ -101,6 +115,7 @@ impl Recovery {
         let recovery = Recovery {
             file,
             left,
+            legacy,
             flush: Duration::from_millis(config.flush_ms.max(1)),
             shared,
         };
@@ -108,8 +123,15 @@ impl Recovery {
     }
 
     /// The left calls have had their BYEs: forget them, and start the writer.
-    pub fn finish(mut self) -> Result<Writer, StoreError> {
-        self.file.forget(&self.left)?;
+    pub fn finish(mut self) -> Result<Writer, JournalError> {
+        self.file.forget_all()?;
+        if let Some(legacy) = &self.legacy {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = legacy.as_os_str().to_owned();
+                name.push(suffix);
+                let _ = std::fs::remove_file(PathBuf::from(name));
+            }
+        }
         let (mut file, flush, shared) = (self.file, self.flush, self.shared.clone());
         let thread = std::thread::Builder::new()
             .name("dialog-journal".into())
@@ -127,8 +149,10 @@ impl Journal {
     pub fn take_from(&self, core: &mut B2bua) {
         let Some(first) = core.poll_journal() else { return };
         let mut pending = self.shared.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.push(first);
-        pending.extend(std::iter::from_fn(|| core.poll_journal()));
+        journal_file::encode(&first, &mut pending);
+        while let Some(entry) = core.poll_journal() {
+            journal_file::encode(&entry, &mut pending);
+        }
     }
 }
 
@@ -141,9 +165,9 @@ impl Drop for Writer {
     }
 }
 
-/// Sleep, take what queued meanwhile, commit it; the SIP threads never wake this thread
+/// Sleep, take what queued meanwhile, append it; the SIP threads never wake this thread
 /// (as with call records: a wake per call would cost the call path a system call).
-fn run(file: &mut DialogJournal, flush: Duration, shared: &Shared) {
+fn run(file: &mut JournalFile, flush: Duration, shared: &Shared) {
     let mut taken = Vec::new();
     loop {
         std::thread::sleep(flush);
@@ -152,8 +176,8 @@ fn run(file: &mut DialogJournal, flush: Duration, shared: &Shared) {
             &mut *shared.pending.lock().unwrap_or_else(|p| p.into_inner()),
             &mut taken,
         );
-        if let Err(err) = file.apply(&taken) {
-            tracing::error!(%err, entries = taken.len(), "the dialog journal could not be written: a crash now would leave these calls up");
+        if let Err(err) = file.append(&taken) {
+            tracing::error!(%err, bytes = taken.len(), "the dialog journal could not be written: a crash now would leave these calls up");
         }
         taken.clear();
         if closed {
@@ -189,36 +213,54 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_start_reads_what_the_last_run_left_forgets_it_and_keeps_this_runs_calls() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = JournalConfig {
+    fn config() -> JournalConfig {
+        JournalConfig {
             enabled: true,
             flush_ms: 5,
             durability: Durability::Process,
-        };
+        }
+    }
+
+    fn up(call: &JournaledCall) -> Vec<u8> {
+        let mut out = Vec::new();
+        journal_file::encode(&crate::b2bua::JournalEntry::Up(Box::new(call.clone())), &mut out);
+        out
+    }
+
+    #[test]
+    fn a_start_reads_what_the_last_run_left_forgets_it_and_keeps_this_runs_calls() {
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE);
         let left = call("left@switchboard");
-        DialogJournal::open(&path, true)
-            .unwrap()
-            .apply(&[JournalEntry::Up(Box::new(left.clone()))])
-            .unwrap();
-        let (journal, recovery) = Recovery::open(&config, dir.path()).unwrap();
+        JournalFile::open(&path, true).unwrap().0.append(&up(&left)).unwrap();
+        let (journal, recovery) = Recovery::open(&config(), dir.path()).unwrap();
         assert_eq!(recovery.left, vec![left]);
         let writer = recovery.finish().unwrap();
         let this_run = call("new@switchboard");
-        journal
-            .shared
-            .pending
-            .lock()
-            .unwrap()
-            .push(JournalEntry::Up(Box::new(this_run.clone())));
+        journal.shared.pending.lock().unwrap().extend(up(&this_run));
         drop(writer);
-        let calls = DialogJournal::open(&path, true).unwrap().calls().unwrap();
+        let (_, calls) = JournalFile::open(&path, true).unwrap();
         assert_eq!(
             calls,
             vec![this_run],
-            "the left call is forgotten; the stopped writer committed the rest"
+            "the left call is forgotten; the stopped writer wrote the rest"
         );
+    }
+
+    #[test]
+    fn calls_an_older_build_left_in_its_sqlite_journal_are_ended_and_that_file_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let legacy = dir.path().join(LEGACY_FILE);
+        let left = call("old@switchboard");
+        crate::store::DialogJournal::open(&legacy, false)
+            .unwrap()
+            .apply(&[crate::b2bua::JournalEntry::Up(Box::new(left.clone()))])
+            .unwrap();
+        let (_journal, recovery) = Recovery::open(&config(), dir.path()).unwrap();
+        assert_eq!(recovery.left, vec![left]);
+        drop(recovery.finish().unwrap());
+        assert!(!legacy.exists());
+        let (_, again) = Recovery::open(&config(), dir.path()).unwrap();
+        assert!(again.left.is_empty(), "nothing is ended twice");
     }
 }

@@ -4,6 +4,7 @@
 mod admission;
 mod hosts;
 mod journal;
+mod journal_file;
 mod reply;
 mod route_pool;
 mod sip_handler;
@@ -28,6 +29,8 @@ pub enum ServeError {
     Routes(#[from] crate::routing::TableError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Journal(#[from] journal_file::JournalError),
     #[error(transparent)]
     DataDir(#[from] crate::store::DataLockError),
     #[error(transparent)]
@@ -425,10 +428,12 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         .await
         .map_err(ServeError::Bind)?;
     listeners.dispatcher.set_tls_client(tls_client);
-    handler.start_routing(
-        route_pool::WorkerConfig::of(&config.routing),
-        listeners.dispatcher.clone(),
-    );
+    if config.routing.workers > 0 {
+        handler.start_routing(
+            route_pool::WorkerConfig::of(&config.routing),
+            listeners.dispatcher.clone(),
+        );
+    }
     tracing::info!(udp = ?listeners.udp, tcp = ?listeners.tcp, tls = ?listeners.tls, shards = handler.shards(), "SIP listeners up");
     let journal = recovery
         .map(|recovery| end_left_calls(recovery, &handler, &listeners.dispatcher))

@@ -113,7 +113,9 @@ impl RoutePool {
         let mut queues = self.shared.lock();
         let share = queues.orgs.entry(org.clone()).or_default();
         let capped = org.is_some();
-        if capped && share.running >= config.org_workers && share.waiting.len() >= config.org_queue {
+        // Waiting calls are bounded whether the org's share is full or every worker is
+        // taken by other orgs: either way they wait, and no more than org_queue of them.
+        if capped && share.waiting.len() >= config.org_queue {
             return Err((Rejected::OrgBusy, route));
         }
         share.waiting.push_back(Job {
@@ -310,5 +312,36 @@ mod tests {
             "A's calls one after another, in order"
         );
         assert_eq!(router.most.load(Ordering::SeqCst), 1, "never more than A's share");
+    }
+
+    #[test]
+    fn an_orgs_waiting_calls_are_bounded_while_other_orgs_hold_every_worker() {
+        // One worker, held by org A; org B has no call running (under its share) yet its
+        // calls wait all the same, and past org_queue the next is refused.
+        let config = WorkerConfig {
+            workers: 1,
+            org_workers: 2,
+            org_queue: 3,
+        };
+        let router = Arc::new(Slow {
+            hold: Duration::from_millis(500),
+            running: AtomicUsize::new(0),
+            most: AtomicUsize::new(0),
+        });
+        let delivered = Arc::new(Collect(Mutex::new(Vec::new())));
+        let routers = Routers {
+            inbound: router.clone(),
+            outbound: Arc::new(NoOutbound),
+        };
+        let pool = RoutePool::start(config, routers, delivered.clone());
+        assert!(pool.submit(route(1, "+1slow")).is_ok());
+        while router.running.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for call in 100..103 {
+            assert!(pool.submit(route(call, "+1fast")).is_ok(), "B's call {call}");
+        }
+        let refused = pool.submit(route(103, "+1fast")).unwrap_err();
+        assert_eq!((refused.0, refused.1.call), (Rejected::OrgBusy, CallKey(103)));
     }
 }

@@ -20,7 +20,7 @@ use crate::b2bua::{B2bua, CallEvent, CallKey, Census, Peer, Route, Shard, Shared
 use crate::call_records::Recorder;
 use crate::routing::outbound::NoOutbound;
 use crate::routing::outbound::SourceAcl;
-use crate::routing::{Decision, OutboundRouter, Refusal, Routed, Router, Routers};
+use crate::routing::{Decision, OutboundRouter, Query, Refusal, Routed, Router, Routers};
 use crate::sip::{self, HeaderName, Message, Method};
 use crate::transport::{Handler, Incoming, Outgoing};
 
@@ -103,8 +103,8 @@ impl SipHandler {
     }
 
     /// Start the routing workers; decisions go back into the core and what it then sends
-    /// goes out through `dispatcher`. Until then (a handler driven alone, in tests) routes
-    /// are decided inline.
+    /// goes out through `dispatcher`. Until then (a handler driven alone, in tests; or
+    /// `[routing] workers = 0`) routes are decided on the thread that received the call.
     pub fn start_routing(self: &Arc<SipHandler>, config: WorkerConfig, dispatcher: Arc<crate::transport::Dispatcher>) {
         let deliver = Arc::new(Delivery {
             handler: Arc::downgrade(self),
@@ -262,13 +262,14 @@ impl SipHandler {
         let method = request.method().cloned().unwrap_or(Method::Ack);
         self.metrics.request_received(&method, incoming.transport);
         reply::stamp_top_via(&mut request, incoming.source);
+        let mut carrier = None;
         if let Some(gate) = &self.gate {
             let origin = super::admission::Origin {
                 ip: incoming.source.ip(),
                 certificate: incoming.certificate,
             };
             match gate.check(crate::clock::now(), origin, &request) {
-                Verdict::Admit => {}
+                Verdict::Admitted { carrier: admitted } => carrier = admitted,
                 Verdict::Drop => return,
                 Verdict::Refuse {
                     status,
@@ -319,7 +320,7 @@ impl SipHandler {
             let mut core = self.lock(self.request_shard(&request));
             match self.is_livekit(incoming.source) {
                 true => core.handle_outbound_request(crate::clock::now(), request, from),
-                false => core.handle_request(crate::clock::now(), request, from),
+                false => core.handle_request(crate::clock::now(), request, from, carrier),
             }
             self.drain(&mut core, out);
             let route = core.poll_route();
@@ -457,7 +458,7 @@ impl SipHandler {
     /// the route is decided here.
     fn route(&self, route: Route, out: &mut Vec<Outgoing>) {
         let Some((pool, dispatcher)) = self.routing.get() else {
-            let decision = self.routers().decide(&route.facts, std::time::SystemTime::now());
+            let decision = self.decide_here(&route.facts);
             self.handle_routed(route.call, decision, out);
             return;
         };
@@ -467,6 +468,18 @@ impl SipHandler {
         if let Err((_, route)) = pool.submit(route) {
             metrics::counter!("routing_refused_total", "reason" => "org_busy").increment(1);
             self.handle_routed(route.call, Decision::Refuse(Refusal::Busy).into(), out);
+        }
+    }
+
+    /// A route decided on this thread (no workers: `[routing] workers = 0`, or a handler
+    /// driven alone).
+    fn decide_here(&self, facts: &Query) -> Routed {
+        match facts {
+            Query::Inbound(facts) => self.router.route(&facts.request(std::time::SystemTime::now())).into(),
+            Query::Outbound(facts) => match &self.outbound {
+                Some((_, router)) => router.route_outbound(&facts.request()).into(),
+                None => NoOutbound.route_outbound(&facts.request()).into(),
+            },
         }
     }
 

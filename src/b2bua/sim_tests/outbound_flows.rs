@@ -657,3 +657,35 @@ fn param(value: &str, name: &str) -> String {
         .map(|v| v.trim_matches('"').to_owned())
         .unwrap_or_default()
 }
+
+#[test]
+fn an_agents_call_waits_for_its_route_and_a_cancel_meanwhile_gets_487_with_no_carrier_leg() {
+    let mut net = outbound_net(61, AgentMode::Answer, Net::config());
+    net.hold_routes = true;
+    net.agent_calls(DIALED, Some(OWN), Some("ver-a"));
+    net.run_for(Duration::from_millis(600));
+    assert_eq!(net.held.len(), 1, "one route asked for, whatever the retransmissions");
+    let Query::Outbound(facts) = &net.held[0].facts else {
+        panic!("an agent's call asks the outbound router")
+    };
+    assert_eq!((facts.dialed.as_str(), facts.caller_id.as_deref()), (DIALED, Some(OWN)));
+    assert_eq!(facts.agent_version_id.as_deref(), Some("ver-a"));
+    assert!(net.carrier.finals.is_empty(), "LiveKit has its 100 and waits");
+    assert!(net.agent.invites.is_empty(), "no carrier leg before the route");
+    let cancel = super::relay::cancel_for(net.carrier.invite.as_ref().unwrap());
+    net.send(net.b2b_addr(), cancel.to_bytes());
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.carrier.finals, vec![487]);
+    // The decision arrives after the CANCEL: dropped, no carrier leg.
+    let route = net.held.remove(0);
+    let Query::Outbound(facts) = &route.facts else {
+        unreachable!()
+    };
+    let decision = net.outbound.as_ref().unwrap().router.route_outbound(&facts.request());
+    net.b2b.handle_routed(net.now, route.call, decision);
+    net.pump_b2b();
+    net.run_for(Duration::from_secs(40));
+    assert!(net.agent.invites.is_empty(), "the late decision placed no carrier leg");
+    assert_eq!(net.carrier.finals, vec![487]);
+    net.assert_nothing_left("after a cancelled outbound route");
+}

@@ -1,0 +1,151 @@
+//! The calls a B2BUA holds, found by key, by either leg's Call-ID, and by when their timers
+//! fire. One table keeps the three in step: a call placed is indexed by both its legs, and
+//! a call forgotten leaves no index and no timer behind. Calls still waiting for their
+//! route are held here too, found by the caller's Call-ID, with their route timer. It
+//! refuses to know what a call does (that is the flows around it).
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::awaiting_route::Awaiting;
+use super::call::{Call, CallKey, CallTimer, Side};
+use super::id_hash::IdBuildHasher;
+
+/// Every call of one B2BUA, routed or waiting for its route.
+pub(super) struct CallTable {
+    /// Calls with both legs (boxed: the map's slack holds pointers, not calls).
+    calls: HashMap<CallKey, Box<Call>, IdBuildHasher>,
+    /// New calls waiting for their route (the shell runs the router).
+    routing: HashMap<CallKey, Box<Awaiting>, IdBuildHasher>,
+    by_call_id: HashMap<Bytes, (CallKey, Side)>,
+    /// Every call's timers, soonest first (each call lists its own, to drop them with it).
+    timers: BTreeSet<(Instant, CallKey, CallTimer)>,
+    next_key: u64,
+}
+
+impl CallTable {
+    pub fn new() -> CallTable {
+        CallTable {
+            calls: HashMap::default(),
+            routing: HashMap::default(),
+            by_call_id: HashMap::new(),
+            timers: BTreeSet::new(),
+            next_key: 1,
+        }
+    }
+
+    /// Keys count up from `first` (a shard's keys name it).
+    pub fn start_keys_at(&mut self, first: u64) {
+        self.next_key = first;
+    }
+
+    /// A key no call of this table has had.
+    pub fn new_key(&mut self) -> CallKey {
+        let key = CallKey(self.next_key);
+        self.next_key += 1;
+        key
+    }
+
+    pub fn get(&self, key: &CallKey) -> Option<&Call> {
+        self.calls.get(key).map(|c| &**c)
+    }
+
+    pub fn get_mut(&mut self, key: &CallKey) -> Option<&mut Call> {
+        self.calls.get_mut(key).map(|c| &mut **c)
+    }
+
+    pub fn contains_key(&self, key: &CallKey) -> bool {
+        self.calls.contains_key(key)
+    }
+
+    /// The call and leg a Call-ID belongs to (a waiting call's is its caller's).
+    pub fn find(&self, call_id: &[u8]) -> Option<(CallKey, Side)> {
+        self.by_call_id.get(call_id).copied()
+    }
+
+    /// Calls with both legs.
+    pub fn placed(&self) -> impl Iterator<Item = &Call> {
+        self.calls.values().map(|c| &**c)
+    }
+
+    /// Calls with both legs, how many.
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Calls waiting for their route, how many.
+    pub fn routing_len(&self) -> usize {
+        self.routing.len()
+    }
+
+    /// Hold a call that waits for its route until `deadline`, found by `call_id` meanwhile.
+    pub fn await_route(&mut self, key: CallKey, call_id: Bytes, waiting: Box<Awaiting>) {
+        self.by_call_id.insert(call_id, (key, Side::Carrier));
+        self.timers.insert((waiting.deadline, key, CallTimer::Route));
+        self.routing.insert(key, waiting);
+    }
+
+    /// Stop waiting for `key`'s route: unindexed, its timer gone.
+    pub fn take_awaiting(&mut self, key: CallKey) -> Option<Box<Awaiting>> {
+        let waiting = self.routing.remove(&key)?;
+        self.timers.remove(&(waiting.deadline, key, CallTimer::Route));
+        if let Some(call_id) = waiting.invite.call_id() {
+            self.by_call_id.remove(call_id);
+        }
+        Some(waiting)
+    }
+
+    /// Hold a placed call, found by both its legs' Call-IDs.
+    pub fn place(&mut self, key: CallKey, call: Box<Call>) {
+        self.by_call_id
+            .insert(call.carrier.call_id.clone(), (key, Side::Carrier));
+        self.by_call_id.insert(call.agent.call_id.clone(), (key, Side::Agent));
+        self.calls.insert(key, call);
+    }
+
+    /// Forget a placed call: its indices and timers go with it.
+    pub fn remove(&mut self, key: CallKey) -> Option<Box<Call>> {
+        let call = self.calls.remove(&key)?;
+        self.by_call_id.remove(&call.carrier.call_id);
+        self.by_call_id.remove(&call.agent.call_id);
+        for (at, timer) in &call.timers {
+            self.timers.remove(&(*at, key, *timer));
+        }
+        Some(call)
+    }
+
+    /// Arm `timer` for a placed call.
+    pub fn schedule(&mut self, key: CallKey, at: Instant, timer: CallTimer) {
+        if let Some(call) = self.calls.get_mut(&key) {
+            call.timers.push((at, timer));
+            self.timers.insert((at, key, timer));
+        }
+    }
+
+    pub fn has_timer(&self, key: CallKey, timer: CallTimer) -> bool {
+        self.calls
+            .get(&key)
+            .is_some_and(|c| c.timers.iter().any(|(_, t)| *t == timer))
+    }
+
+    /// The next timer due at `now`, taken off the table.
+    pub fn pop_due(&mut self, now: Instant) -> Option<(CallKey, CallTimer)> {
+        let &(at, key, timer) = self.timers.first().filter(|t| t.0 <= now)?;
+        self.timers.pop_first();
+        if let Some(call) = self.calls.get_mut(&key) {
+            call.timers.retain(|t| *t != (at, timer));
+        }
+        Some((key, timer))
+    }
+
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.timers.first().map(|t| t.0)
+    }
+
+    /// Pending timers, how many.
+    pub fn timer_count(&self) -> usize {
+        self.timers.len()
+    }
+}
