@@ -1,5 +1,6 @@
 //! The front door (issue 16 step 4): what the edge learns of a new call before routing —
-//! its numbers read in the configured country — as a carrier sees it over a socket.
+//! its numbers read in the configured country, the trunk the gate admitted it as — as a
+//! carrier sees it over a socket and the call log records it.
 
 mod common;
 
@@ -34,6 +35,11 @@ fn a_national_number_is_read_in_the_configured_default_country() {
     assert!(
         line.contains("called=+442071838750"),
         "trunk prefix dropped, +44 added: {line}"
+    );
+    assert!(
+        line.contains("org=org_demo") && line.contains("trunk=-"),
+        "a refused call is the org's the gate admitted it as (both demo trunks list 127.0.0.1, \
+         so no one trunk): {line}"
     );
     assert_eq!(
         common::invite_status(&server, "5551234567", "us-national"),

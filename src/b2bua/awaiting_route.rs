@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::call::{CallKey, Direction};
+use super::call::{CallKey, CarrierId, Direction};
 use super::{B2bua, CallError, EndedBy, Peer};
 use crate::routing::{Decision, OutboundDecision, Query, Routed};
 use crate::sip::Message;
@@ -38,17 +38,22 @@ pub(super) struct Awaiting {
     /// Inbound: the dialed number, E.164; outbound: as written.
     pub called: String,
     pub calling: Option<String>,
+    /// The carrier, as the gate identified it.
+    pub carrier_id: Option<CarrierId>,
     pub started: Instant,
     /// When the route timer fires (its key in the timer table).
     pub deadline: Instant,
 }
 
-/// How a call that never got an agent leg is recorded.
+/// How a call that never got an agent leg is recorded: the facts learned at the door.
 pub(super) struct Unplaced {
     pub source: SocketAddr,
     pub direction: Direction,
     pub ended_by: EndedBy,
     pub started: Instant,
+    pub called: Option<String>,
+    pub caller: Option<String>,
+    pub carrier_id: Option<CarrierId>,
 }
 
 impl B2bua {
@@ -116,11 +121,19 @@ impl B2bua {
 
     /// A waiting call ends before any leg was placed: `error`'s final response to its INVITE.
     pub(super) fn end_waiting(&mut self, now: Instant, waiting: &Awaiting, error: &CallError, ended_by: EndedBy) {
+        let (called, caller) = match waiting.direction {
+            // The numbers worked out at the door.
+            Direction::Inbound => (Some(waiting.called.clone()), waiting.calling.clone()),
+            Direction::Outbound => self.numbers_of(&waiting.invite),
+        };
         let unplaced = Unplaced {
             source: waiting.from.addr,
             direction: waiting.direction,
             ended_by,
             started: waiting.started,
+            called,
+            caller,
+            carrier_id: waiting.carrier_id.clone(),
         };
         self.refuse_unplaced(now, waiting.server, &waiting.invite, error, unplaced);
     }

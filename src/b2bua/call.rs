@@ -454,12 +454,23 @@ pub struct CallFacts {
     pub source: std::net::SocketAddr,
     pub called: Option<String>,
     pub caller: Option<String>,
+    /// The carrier of an inbound call as the gate identified it (`None` for outbound calls).
+    pub carrier_id: Option<CarrierId>,
     /// Unset when the call was refused before an agent was chosen.
     pub target: Option<RouteFacts>,
     pub started: Instant,
     /// The first provisional relayed to the caller.
     pub first_provisional: Option<Instant>,
     pub answered: Option<Instant>,
+}
+
+/// Whose carrier a new inbound call came from, as the gate found it before the core saw the
+/// call: the org, and the trunk unless several of that org's trunks share the source and the
+/// number is none of theirs. The call record takes it as it is (no second look-up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarrierId {
+    pub org_id: String,
+    pub trunk_id: Option<String>,
 }
 
 /// What the B2BUA reports about calls, each event saying which way the call goes. `Ended`

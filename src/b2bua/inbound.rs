@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::agent_leg::{self, calling_number, dialed_number, AgentInvite};
 use super::awaiting_route::{Awaiting, Unplaced};
-use super::call::{CallFacts, Direction, Leg, RouteFacts};
+use super::call::{CallFacts, CarrierId, Direction, Leg, RouteFacts};
 use super::new_call::{Placement, ToRoute};
 use super::{B2bua, CallError, CallEvent, EndedBy, Peer};
 use crate::routing::{AgentTarget, Query, RouteQuery};
@@ -164,21 +164,25 @@ impl B2bua {
     }
 
     /// A final failure to an INVITE that never became a call (`source`: where it came
-    /// from, which attributes a refused call to a trunk or to LiveKit).
+    /// from; `carrier_id`: whose carrier, as the gate found it).
     pub(super) fn refuse(
         &mut self,
         now: Instant,
         server: TxId,
         invite: &Message,
         error: &CallError,
-        source: std::net::SocketAddr,
-        direction: Direction,
+        (source, direction): (std::net::SocketAddr, Direction),
+        carrier_id: Option<CarrierId>,
     ) {
+        let (called, caller) = self.numbers_of(invite);
         let unplaced = Unplaced {
             source,
             direction,
             ended_by: EndedBy::Switchboard,
             started: now,
+            called,
+            caller,
+            carrier_id,
         };
         self.refuse_unplaced(now, server, invite, error, unplaced);
     }
@@ -208,14 +212,22 @@ impl B2bua {
             direction,
             facts: Box::new(CallFacts {
                 source: unplaced.source,
-                called: dialed_number(invite, &self.config.default_country),
-                caller: calling_number(invite, &self.config.default_country),
+                called: unplaced.called,
+                caller: unplaced.caller,
+                carrier_id: unplaced.carrier_id,
                 target: None,
                 started: unplaced.started,
                 first_provisional: None,
                 answered: None,
             }),
         });
+    }
+
+    /// The dialed and calling numbers of an INVITE refused before its facts were worked
+    /// out (or of LiveKit's outbound INVITE, whose router reads the number as written).
+    pub(super) fn numbers_of(&self, invite: &Message) -> (Option<String>, Option<String>) {
+        let country = &self.config.default_country;
+        (dialed_number(invite, country), calling_number(invite, country))
     }
 
     pub(super) fn failure_response(

@@ -65,7 +65,7 @@ use rand::SeedableRng;
 
 pub use agent_leg::dialed_number;
 pub use awaiting_route::Route;
-pub use call::{CallEvent, CallFacts, CallKey, Direction, EndedBy, Outcome, RouteFacts, Side};
+pub use call::{CallEvent, CallFacts, CallKey, CarrierId, Direction, EndedBy, Outcome, RouteFacts, Side};
 pub use config::{B2buaConfig, ReferPolicy};
 pub use failure::{phrase, CallError, FailureResponse};
 pub use journal::{Dialog, JournalEntry, JournaledCall, CSEQ_MARGIN};
@@ -182,11 +182,12 @@ impl B2bua {
         }
     }
 
-    /// A request that parsed and passed validation. `from` is where it came from. A new
-    /// INVITE is an inbound call: admitted, it waits for its route ([`B2bua::poll_route`],
-    /// then [`B2bua::handle_routed`]).
-    pub fn handle_request(&mut self, now: Instant, request: Message, from: Peer) {
-        self.handle_request_as(now, request, from, Direction::Inbound);
+    /// A request that parsed and passed validation. `from` is where it came from,
+    /// `carrier_id` whose carrier it is as the gate identified it. A new INVITE is an inbound
+    /// call: admitted, it waits for its route ([`B2bua::poll_route`], then
+    /// [`B2bua::handle_routed`]).
+    pub fn handle_request(&mut self, now: Instant, request: Message, from: Peer, carrier_id: Option<CarrierId>) {
+        self.handle_request_as(now, request, (from, Direction::Inbound), carrier_id);
     }
 
     /// A request from the LiveKit side (the shell decides that by its source address). A new
@@ -195,12 +196,18 @@ impl B2bua {
     /// handled exactly as [`B2bua::handle_request`] does (in-dialog requests find their
     /// call by Call-ID and tags whichever way it goes).
     pub fn handle_outbound_request(&mut self, now: Instant, request: Message, from: Peer) {
-        self.handle_request_as(now, request, from, Direction::Outbound);
+        self.handle_request_as(now, request, (from, Direction::Outbound), None);
     }
 
     /// A request; a new INVITE starts a call going `direction` (the shell decides which by
     /// where it came from: a LiveKit source places outbound calls, anyone else's are inbound).
-    fn handle_request_as(&mut self, now: Instant, request: Message, from: Peer, direction: Direction) {
+    fn handle_request_as(
+        &mut self,
+        now: Instant,
+        request: Message,
+        (from, direction): (Peer, Direction),
+        carrier_id: Option<CarrierId>,
+    ) {
         let Some(method) = request.method().cloned() else {
             return;
         };
@@ -223,7 +230,7 @@ impl B2bua {
         let server = self.txns.start_server(key, reply_to, from.transport.is_reliable());
         let to_tag = request.to_tag().map(Bytes::copy_from_slice);
         match (method, to_tag) {
-            (Method::Invite, None) => self.handle_new_invite(now, request, from, server, direction),
+            (Method::Invite, None) => self.handle_new_invite(now, request, from, server, direction, carrier_id),
             (Method::Cancel, _) => self.handle_cancel(now, &request, server),
             (_, Some(_)) => self.handle_in_dialog(now, request, server),
             (_, None) => self.refuse_request(now, server, &request, &CallError::NoSuchDialog),

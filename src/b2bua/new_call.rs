@@ -11,7 +11,9 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::awaiting_route::Awaiting;
-use super::call::{Call, CallFacts, CallKey, CallTimer, Direction, Invitation, Leg, OutboundCall, RouteFacts, State};
+use super::call::{
+    Call, CallFacts, CallKey, CallTimer, CarrierId, Direction, Invitation, Leg, OutboundCall, RouteFacts, State,
+};
 use super::{B2bua, CallEvent, Peer, Role};
 use crate::routing::{Query, RouteKind};
 use crate::sip::{response_for, Message};
@@ -42,6 +44,8 @@ pub(super) struct Placement {
 impl B2bua {
     /// A new INVITE going `direction`: 100 Trying, admission, then the call waits for its
     /// route (see `awaiting_route.rs`); the router runs in the shell, off the core.
+    /// `carrier_id` is whose carrier an inbound call came from, as the gate found it: the
+    /// call's facts are worked out here once and carried to its record.
     pub(super) fn handle_new_invite(
         &mut self,
         now: Instant,
@@ -49,6 +53,7 @@ impl B2bua {
         from: Peer,
         server: TxId,
         direction: Direction,
+        carrier_id: Option<CarrierId>,
     ) {
         // 100 Trying at once (RFC 3261 §17.2.1): the caller stops retransmitting.
         let trying = response_for(&invite, 100, "Trying").build();
@@ -60,7 +65,7 @@ impl B2bua {
         let ToRoute { called, calling, query } = match asked {
             Ok(asked) => asked,
             Err(error) => {
-                self.refuse(now, server, &invite, &error, from.addr, direction);
+                self.refuse(now, server, &invite, &error, (from.addr, direction), carrier_id);
                 return;
             }
         };
@@ -71,6 +76,7 @@ impl B2bua {
             server,
             called,
             calling,
+            carrier_id,
             started: now,
             deadline: now,
         };
@@ -85,6 +91,7 @@ impl B2bua {
             from,
             server,
             started,
+            carrier_id,
             ..
         } = waiting;
         self.events.push_back(CallEvent::Routed {
@@ -96,6 +103,7 @@ impl B2bua {
             source: from.addr,
             called: placed.called,
             caller: placed.caller,
+            carrier_id,
             target: Some(placed.target),
             started,
             first_provisional: None,

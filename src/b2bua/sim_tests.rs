@@ -185,6 +185,8 @@ struct Net {
     /// deciding them at once with `Table`.
     hold_routes: bool,
     held: Vec<Route>,
+    /// The carrier the shell's gate names for the carrier's requests.
+    carrier_id: Option<CarrierId>,
 }
 
 impl Net {
@@ -206,6 +208,7 @@ impl Net {
             agent_later: Vec::new(),
             hold_routes: false,
             held: Vec::new(),
+            carrier_id: None,
         }
     }
 
@@ -319,7 +322,8 @@ impl Net {
             if message.is_request() && from == carrier_addr() && self.outbound.is_some() {
                 self.b2b.handle_outbound_request(self.now, message, peer);
             } else if message.is_request() {
-                self.b2b.handle_request(self.now, message, peer);
+                self.b2b
+                    .handle_request(self.now, message, peer, self.carrier_id.clone());
             } else {
                 self.b2b.handle_response(self.now, message);
             }

@@ -69,8 +69,15 @@ impl Recorder {
             livekit_call_id: livekit_call_id.as_deref().and_then(|id| std::str::from_utf8(id).ok()),
             called: facts.called.as_deref(),
             caller: facts.caller.as_deref(),
-            org_id: target.map(|t| t.org_id.as_str()),
-            trunk_id: target.map(|t| t.trunk_id.as_str()),
+            // The route's org and trunk; a refused call's are the carrier's the gate found.
+            org_id: match (target, &facts.carrier_id) {
+                (Some(t), _) => Some(t.org_id.as_str()),
+                (None, carrier) => carrier.as_ref().map(|c| c.org_id.as_str()),
+            },
+            trunk_id: match (target, &facts.carrier_id) {
+                (Some(t), _) => Some(t.trunk_id.as_str()),
+                (None, carrier) => carrier.as_ref().and_then(|c| c.trunk_id.as_deref()),
+            },
             agent_id: target.map(|t| t.agent_id.as_str()),
             agent_version_id: target.map(|t| t.agent_version_id.as_str()),
             direction: direction.label(),
@@ -109,7 +116,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::b2bua::{CallFacts, Direction, EndedBy, Outcome, RouteFacts};
+    use crate::b2bua::{CallFacts, CarrierId, Direction, EndedBy, Outcome, RouteFacts};
     use crate::routing::RouteKind;
 
     fn recorder(queue: usize) -> (Recorder, Arc<Shared>) {
@@ -141,6 +148,10 @@ mod tests {
                 source: "192.0.2.10:5060".parse().unwrap(),
                 called: Some("+15551234567".into()),
                 caller: None,
+                carrier_id: Some(CarrierId {
+                    org_id: "org-9".into(),
+                    trunk_id: Some("trunk-9".into()),
+                }),
                 target,
                 started: now - Duration::from_secs(3),
                 first_provisional: routed.then(|| now - Duration::from_millis(2_900)),
@@ -192,8 +203,14 @@ mod tests {
         assert!(matches!(after_invite(answered.answered_ms), Some(999..=1_001)));
         assert_eq!(refused.call_id, b"refused@carrier");
         assert_eq!(
-            (refused.org_id, refused.agent_id, refused.livekit_call_id),
-            (None, None, None)
+            (
+                refused.org_id,
+                refused.trunk_id,
+                refused.agent_id,
+                refused.livekit_call_id
+            ),
+            (Some("org-9"), Some("trunk-9"), None, None),
+            "a refused call is the carrier's the gate identified"
         );
         assert_eq!(
             (refused.route_kind, refused.status, refused.reason),

@@ -1,17 +1,17 @@
 //! The writer thread: takes the recorder's buffer every `flush_ms`, gives each call its key
-//! and its org and trunk (the route's, else as `attribution.rs` finds them), writes the
-//! records in batches, logs each call's line (`log_line.rs`), and prunes old ones.
+//! and its org and trunk (the route's, else the carrier's the gate found, else as
+//! `attribution.rs` finds them), writes the records in batches, logs each call's line
+//! (`log_line.rs`), and prunes old ones.
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::attribution::Attribution;
 use super::recorder::{Pending, Recorder, Shared};
 use super::wire;
 use super::CallRecordsConfig;
-use crate::directory::Directory;
+use crate::directory::{Directory, Snapshot};
 use crate::store::{next_sequence, CallRow, CallStore, SEQUENCE_BITS};
 
 /// Writes at most this many records in one transaction.
@@ -49,7 +49,6 @@ impl Recorder {
 fn run(config: &CallRecordsConfig, log: &dyn CallStore, directory: &Directory, shared: &Shared, mask_numbers: bool) {
     let flush = Duration::from_millis(config.flush_ms.max(1));
     let mut taken = Vec::new();
-    let mut attribution = Attribution::default();
     let mut last_prune = Instant::now() - PRUNE_EVERY;
     // Starts anywhere, so that a restart within the same millisecond makes new keys; on a
     // shared store, within this instance's own part of the sequence.
@@ -67,14 +66,7 @@ fn run(config: &CallRecordsConfig, log: &dyn CallStore, directory: &Directory, s
             std::mem::swap(&mut pending.bytes, &mut taken);
             pending.calls = 0;
         }
-        write(
-            log,
-            directory,
-            &mut attribution,
-            &taken,
-            (&mut sequence, instance),
-            mask_numbers,
-        );
+        write(log, directory, &taken, (&mut sequence, instance), mask_numbers);
         taken.clear();
         if taken.capacity() > KEEP_CAPACITY {
             taken = Vec::new();
@@ -96,17 +88,17 @@ fn run(config: &CallRecordsConfig, log: &dyn CallStore, directory: &Directory, s
 fn write(
     log: &dyn CallStore,
     directory: &Directory,
-    attribution: &mut Attribution,
     encoded: &[u8],
     sequence: (&mut i64, Option<u16>),
     mask_numbers: bool,
 ) {
     let (sequence, instance) = sequence;
     let calls: Vec<wire::Call<'_>> = wire::decode(encoded).collect();
+    let snapshot = directory.snapshot();
     for calls in calls.chunks(BATCH) {
         let stored: Vec<Stored<'_>> = calls
             .iter()
-            .map(|c| Stored::new(c, directory, attribution, (&mut *sequence, instance)))
+            .map(|c| Stored::new(c, &snapshot, (&mut *sequence, instance)))
             .collect();
         let rows: Vec<CallRow<'_>> = stored.iter().map(Stored::row).collect();
         for (stored, row) in stored.iter().zip(&rows) {
@@ -138,15 +130,10 @@ struct Stored<'a> {
 }
 
 impl<'a> Stored<'a> {
-    fn new(
-        call: &'a wire::Call<'a>,
-        directory: &Directory,
-        attribution: &mut Attribution,
-        (sequence, instance): (&mut i64, Option<u16>),
-    ) -> Stored<'a> {
+    fn new(call: &'a wire::Call<'a>, snapshot: &Snapshot, (sequence, instance): (&mut i64, Option<u16>)) -> Stored<'a> {
         let attributed = match call.org_id {
             Some(_) => (None, None),
-            None => attribution.of(directory, call.called, call.source),
+            None => super::attribution::of(snapshot, call.called),
         };
         *sequence = next_sequence(*sequence, instance);
         Stored {

@@ -17,6 +17,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::b2bua::CarrierId;
 use crate::directory::{Directory, Snapshot};
 use crate::metrics::LocalCounters;
 use crate::security::{
@@ -28,7 +29,11 @@ use crate::sip::{HeaderName, Message, Method};
 /// What to do with a request.
 #[derive(Debug, PartialEq)]
 pub enum Verdict {
-    Admit,
+    /// Go on to the call core. `carrier`: whose carrier a new inbound call came from — the
+    /// trunk it came in by (the dialed number's, the one trunk the source or certificate
+    /// names, or the one whose password it proved) and its org, or only the org when several
+    /// of its trunks share the source; `None` inside dialogs and for LiveKit's calls.
+    Admitted { carrier: Option<CarrierId> },
     /// Answer statelessly: no Server header; to a source that is no trunk's (a `stranger`),
     /// never bigger than the request.
     Refuse {
@@ -186,7 +191,7 @@ impl Gate {
     pub fn check(&self, now: Instant, origin: Origin, request: &Message) -> Verdict {
         let verdict = self.decide(now, origin, request);
         let index = match &verdict {
-            Verdict::Admit => 0,
+            Verdict::Admitted { .. } => 0,
             Verdict::Refuse { status: 401, .. } => 1,
             Verdict::Refuse { status: 503, .. } => 2,
             Verdict::Refuse { .. } => 3,
@@ -226,7 +231,7 @@ impl Gate {
             // from the outbound sources, new outbound INVITEs; a new inbound call from it
             // meets the trunks like any other source's.
             if !new_call {
-                return Verdict::Admit;
+                return Verdict::Admitted { carrier: None };
             }
             if self.outbound.contains(source) {
                 return self.livekit_outbound(now, request);
@@ -267,7 +272,7 @@ impl Gate {
             // authenticated (ACK, BYE, re-INVITE, CANCEL) are admitted by its proof, and the
             // B2BUA answers 481 to any that match no dialog.
             self.proven.ban(now, source, PROVEN_FOR);
-            return Verdict::Admit;
+            return Verdict::Admitted { carrier: None };
         }
         if trunks.is_empty() {
             return match (is_ack, claims.certificate_refused) {
@@ -277,7 +282,7 @@ impl Gate {
             };
         }
         if !new_call {
-            return Verdict::Admit;
+            return Verdict::Admitted { carrier: None };
         }
         // A trunk's carrier may reach that trunk's numbers only; the answer to a number on
         // another trunk is the stranger's, byte for byte.
@@ -291,12 +296,22 @@ impl Gate {
                 return self.stranger("wrong_trunk");
             }
         }
-        let trunk = number_trunk.unwrap_or_else(|| trunks[0].to_owned());
-        let limiter = self.trunk_limiter(&index, &trunk);
-        if let Some(refused) = self.limit(now, limiter.as_deref().unwrap_or(&self.trunks), &trunk, "trunk") {
+        // Several trunks sharing the source, and the number none of theirs: the first one's
+        // bucket pays, but the call is nobody's in particular.
+        let identified = number_trunk.or_else(|| (trunks.len() == 1).then(|| trunks[0].to_owned()));
+        let charged = identified.as_deref().unwrap_or(trunks[0]);
+        let limiter = self.trunk_limiter(&index, charged);
+        if let Some(refused) = self.limit(
+            now,
+            limiter.as_deref().unwrap_or(&self.trunks),
+            &charged.to_owned(),
+            "trunk",
+        ) {
             return refused;
         }
-        Verdict::Admit
+        Verdict::Admitted {
+            carrier: carrier_of(&index.snapshot, identified.as_deref(), &trunks),
+        }
     }
 
     /// Digest (RFC 3261 §22.2): the trunk whose credentials the request proves, or the
@@ -370,7 +385,7 @@ impl Gate {
     fn livekit_outbound(&self, now: Instant, request: &Message) -> Verdict {
         let user = self.config.livekit_auth_username.as_str();
         if user.is_empty() {
-            return Verdict::Admit;
+            return Verdict::Admitted { carrier: None };
         }
         let value = request
             .header(HeaderName::Authorization)
@@ -381,7 +396,7 @@ impl Gate {
             (presented == user).then(|| Credential::Password(password.0.clone()))
         });
         match verified {
-            Ok(_) => Verdict::Admit,
+            Ok(_) => Verdict::Admitted { carrier: None },
             Err(failure) if failure.counts_as_failure() => {
                 metrics::counter!("sip_auth_failures_total").increment(1);
                 self.stranger("livekit_auth_failed")
@@ -452,6 +467,26 @@ impl Gate {
         }
         index.clone()
     }
+}
+
+/// Whose a new call is: the identified trunk and its org, else the org every trunk that
+/// claimed the source belongs to (none when they are several orgs').
+fn carrier_of(snapshot: &Snapshot, identified: Option<&str>, claimed: &[&str]) -> Option<CarrierId> {
+    if let Some(trunk) = identified {
+        return Some(CarrierId {
+            org_id: snapshot.trunks.get(trunk)?.org_id.clone(),
+            trunk_id: Some(trunk.to_owned()),
+        });
+    }
+    let mut orgs = claimed
+        .iter()
+        .filter_map(|t| snapshot.trunks.get(*t))
+        .map(|t| &t.org_id);
+    let first = orgs.next()?;
+    orgs.all(|org| org == first).then(|| CarrierId {
+        org_id: first.clone(),
+        trunk_id: None,
+    })
 }
 
 fn build_index(snapshot: Arc<Snapshot>) -> TrunkIndex {

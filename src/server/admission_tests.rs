@@ -101,6 +101,21 @@ fn ip(s: &str) -> Origin {
     Origin::address(s.parse().unwrap())
 }
 
+/// Admitted, the gate naming no trunk (a request inside a dialog, LiveKit's call).
+fn passed() -> Verdict {
+    Verdict::Admitted { carrier: None }
+}
+
+/// A new call admitted as `trunk`'s (every trunk here is the demo org's).
+fn admitted(trunk: &str) -> Verdict {
+    Verdict::Admitted {
+        carrier: Some(CarrierId {
+            org_id: "org_demo".into(),
+            trunk_id: Some(trunk.into()),
+        }),
+    }
+}
+
 fn forbidden() -> Verdict {
     Verdict::Refuse {
         status: 403,
@@ -143,7 +158,7 @@ fn a_trunk_reaches_its_own_numbers_only() {
     let now = Instant::now();
     assert_eq!(
         gate.check(now, ip(CARRIER_A), &invite(crate::directory::DEMO_NUMBER, &[])),
-        Verdict::Admit
+        admitted("trk_demo_byoc")
     );
     assert_eq!(
         gate.check(now, ip(CARRIER_A), &invite("+15557654321", &[])),
@@ -152,12 +167,46 @@ fn a_trunk_reaches_its_own_numbers_only() {
     );
     assert_eq!(
         gate.check(now, ip(CARRIER_B), &invite("+15557654321", &[])),
-        Verdict::Admit
+        admitted("trk_b")
     );
     assert_eq!(
         gate.check(now, ip(CARRIER_A), &invite("+15550000000", &[])),
-        Verdict::Admit,
+        admitted("trk_demo_byoc"),
         "a trunk learns 404 for numbers nobody hosts"
+    );
+}
+
+#[test]
+fn a_call_is_admitted_as_one_trunk_only_when_the_gate_can_tell_which() {
+    let (gate, _d) = gate_with(SecurityConfig::default(), vec![trunk("trk_a2", &[CARRIER_A], None)]);
+    let now = Instant::now();
+    assert_eq!(
+        gate.check(now, ip(CARRIER_A), &invite(crate::directory::DEMO_NUMBER, &[])),
+        admitted("trk_demo_byoc"),
+        "the number's trunk"
+    );
+    assert_eq!(
+        gate.check(now, ip(CARRIER_A), &invite("+15550000000", &[])),
+        Verdict::Admitted {
+            carrier: Some(CarrierId {
+                org_id: "org_demo".into(),
+                trunk_id: None,
+            })
+        },
+        "two trunks of one org list the source and the number is neither's"
+    );
+    let Object::Trunk(other) = trunk("trk_x", &[CARRIER_A], None) else {
+        unreachable!()
+    };
+    let other = Object::Trunk(Trunk {
+        org_id: "org_other".into(),
+        ..other
+    });
+    let (gate, _d) = gate_with(SecurityConfig::default(), vec![other]);
+    assert_eq!(
+        gate.check(now, ip(CARRIER_A), &invite("+15550000000", &[])),
+        passed(),
+        "trunks of two orgs list the source: the call is nobody's in particular"
     );
 }
 
@@ -173,7 +222,7 @@ fn a_national_number_is_read_in_the_gates_default_country() {
     let gate = gate.with_default_country("44");
     assert_eq!(
         gate.check(now, ip(CARRIER_A), &invite("5557654321", &[])),
-        Verdict::Admit,
+        admitted("trk_demo_byoc"),
         "in +44, a number nobody hosts"
     );
 }
@@ -198,7 +247,7 @@ fn livekit_sends_inside_its_dialogs_and_outbound_invites_but_a_new_inbound_call_
     for method in [Method::Bye, Method::Ack, Method::Invite, Method::Refer] {
         assert_eq!(
             gate.check(now, ip("10.9.9.5"), &in_dialog(method.clone())),
-            Verdict::Admit,
+            passed(),
             "{method:?}"
         );
     }
@@ -209,7 +258,7 @@ fn livekit_sends_inside_its_dialogs_and_outbound_invites_but_a_new_inbound_call_
     );
     assert_eq!(
         gate.check(now, ip("10.9.9.7"), &invite("+15557654321", &[])),
-        Verdict::Admit,
+        passed(),
         "an outbound INVITE from an outbound source"
     );
 }
@@ -234,7 +283,7 @@ fn with_livekit_credentials_an_outbound_invite_must_prove_them() {
     let right = c.answer("INVITE", "sip:x@edge", "livekit", "lk-pass", "cn", 2);
     assert_eq!(
         gate.check(now, lk, &invite("+15550001234", &[(HeaderName::Authorization, &right)])),
-        Verdict::Admit,
+        passed(),
         "never banned: LiveKit is listed"
     );
 }
@@ -274,10 +323,10 @@ fn a_scanner_datagram_from_a_listed_source_is_dropped_and_bans_nobody() {
     }
     assert_eq!(
         gate.check(now, ip(CARRIER_A), &invite(crate::directory::DEMO_NUMBER, &[])),
-        Verdict::Admit,
+        admitted("trk_demo_byoc"),
         "the carrier's next call"
     );
-    assert_eq!(gate.check(now, ip("10.9.9.5"), &in_dialog(Method::Bye)), Verdict::Admit);
+    assert_eq!(gate.check(now, ip("10.9.9.5"), &in_dialog(Method::Bye)), passed());
 }
 
 #[test]
@@ -292,15 +341,19 @@ fn a_flooding_source_gets_503_then_silence_and_another_source_is_untouched() {
     let now = Instant::now();
     let call = invite(crate::directory::DEMO_NUMBER, &[]);
     let verdicts: Vec<_> = (0..200).map(|_| gate.check(now, ip(CARRIER_A), &call)).collect();
-    assert!(verdicts[..10].iter().all(|v| *v == Verdict::Admit));
+    assert!(verdicts[..10].iter().all(|v| *v == admitted("trk_demo_byoc")));
     assert!(matches!(verdicts[10], Verdict::Refuse { status: 503, .. }));
     assert_eq!(verdicts[199], Verdict::Drop, "past the flood threshold");
     assert_eq!(
         gate.check(now, ip(CARRIER_B), &invite("+15557654321", &[])),
-        Verdict::Admit
+        admitted("trk_b")
     );
     let later = now + std::time::Duration::from_secs(5);
-    assert_eq!(gate.check(later, ip(CARRIER_A), &call), Verdict::Admit, "refilled");
+    assert_eq!(
+        gate.check(later, ip(CARRIER_A), &call),
+        admitted("trk_demo_byoc"),
+        "refilled"
+    );
 }
 
 fn challenge(verdict: Verdict) -> Vec<String> {
@@ -346,7 +399,7 @@ fn a_digest_trunk_is_challenged_and_admitted_on_the_right_answer_only() {
         .unwrap();
         let good = c2.answer("INVITE", "sip:+15559990000@edge", "carrier-c", "s3cret", "cn", 1);
         let call = invite("+15559990000", &[(HeaderName::Authorization, &good)]);
-        assert_eq!(gate.check(now, from_anywhere, &call), Verdict::Admit);
+        assert_eq!(gate.check(now, from_anywhere, &call), admitted("trk_digest"));
         let replayed = gate.check(now, from_anywhere, &call);
         assert!(challenge(replayed)[0].contains("stale=true"), "a replayed nonce count");
     }
@@ -413,7 +466,7 @@ fn wrong_passwords_from_a_listed_carriers_address_ban_nobody() {
             carrier,
             &invite("+15550003333", &[(HeaderName::Authorization, &right)])
         ),
-        Verdict::Admit
+        admitted("trk_c")
     );
 }
 
@@ -434,7 +487,7 @@ fn a_digest_only_carrier_that_proved_its_password_is_not_banned_by_forged_guesse
             carrier,
             &invite("+15559990000", &[(HeaderName::Authorization, &right)])
         ),
-        Verdict::Admit
+        admitted("trk_digest")
     );
     for _ in 0..gate.config.ban_threshold * 2 {
         let wrong = answer("guess");
@@ -454,12 +507,12 @@ fn a_digest_only_carrier_that_proved_its_password_is_not_banned_by_forged_guesse
             carrier,
             &invite("+15559990000", &[(HeaderName::Authorization, &right)])
         ),
-        Verdict::Admit,
+        admitted("trk_digest"),
         "still reachable"
     );
     assert_eq!(
         gate.check(now, carrier, &in_dialog(Method::Bye)),
-        Verdict::Admit,
+        passed(),
         "its hang-up"
     );
     assert_eq!(gate.check(now, ip(STRANGER), &in_dialog(Method::Bye)), forbidden());
@@ -523,7 +576,7 @@ fn a_trunk_that_pins_a_certificate_and_lists_an_address_needs_both() {
     let call = invite("+15550000000", &[]);
     assert_eq!(
         gate.check(now, over_tls(carrier, certificate(1)), &call),
-        Verdict::Admit
+        admitted("trk_tls")
     );
     for (case, origin) in [
         ("another certificate", over_tls(carrier, certificate(2))),
@@ -541,10 +594,7 @@ fn a_trunk_that_pins_a_certificate_and_lists_an_address_needs_both() {
         .header(HeaderName::CSeq, "1 OPTIONS")
         .build();
     assert_eq!(gate.check(now, carrier, &options), forbidden(), "not only new calls");
-    assert_eq!(
-        gate.check(now, over_tls(carrier, certificate(1)), &options),
-        Verdict::Admit
-    );
+    assert_eq!(gate.check(now, over_tls(carrier, certificate(1)), &options), passed());
 }
 
 #[test]
@@ -561,7 +611,7 @@ fn a_trunk_that_lists_no_address_is_reached_by_its_certificate_from_anywhere() {
     let anywhere = ip("192.0.2.99");
     assert_eq!(
         gate.check(now, over_tls(anywhere, certificate(1)), &call),
-        Verdict::Admit
+        admitted("trk_tls")
     );
     assert_eq!(gate.check(now, over_tls(anywhere, certificate(2)), &call), forbidden());
     assert_eq!(gate.check(now, anywhere, &call), forbidden());
@@ -571,7 +621,7 @@ fn a_trunk_that_lists_no_address_is_reached_by_its_certificate_from_anywhere() {
             over_tls(ip(CARRIER_A), certificate(1)),
             &invite(crate::directory::DEMO_NUMBER, &[])
         ),
-        Verdict::Admit,
+        admitted("trk_demo_byoc"),
         "carrier A's own trunk pins nothing: its calls pass with any certificate"
     );
     assert_eq!(
@@ -604,7 +654,10 @@ fn a_pinned_trunk_that_also_asks_for_digest_needs_the_certificate_and_the_passwo
             &invite("+15550000000", &[(HeaderName::Authorization, &answer)]),
         )
     };
-    assert_eq!(answered(over_tls(anywhere, certificate(1)), "d-secret"), Verdict::Admit);
+    assert_eq!(
+        answered(over_tls(anywhere, certificate(1)), "d-secret"),
+        admitted("trk_tls")
+    );
     assert_eq!(answered(over_tls(anywhere, certificate(1)), "guess"), forbidden());
     assert_eq!(
         answered(anywhere, "d-secret"),
@@ -632,7 +685,7 @@ fn a_digest_trunk_that_lists_an_address_is_not_reached_by_its_password_from_else
     assert_eq!(gate.check(now, stranger, &call), forbidden());
     assert_eq!(
         gate.check(now, ip("192.0.2.40"), &invite("+15550000000", &[])),
-        Verdict::Admit,
+        admitted("trk_shared"),
         "as trk_shared, which asks for no digest"
     );
     let shared = ip("192.0.2.40");
@@ -645,7 +698,7 @@ fn a_digest_trunk_that_lists_an_address_is_not_reached_by_its_password_from_else
             shared,
             &invite("+15550003333", &[(HeaderName::Authorization, &answer)])
         ),
-        Verdict::Admit,
+        admitted("trk_c"),
         "trk_c's number from the shared address: challenged, then admitted as trk_c"
     );
     let guess = c.answer("INVITE", "sip:+15550003333@edge", "carrier-c", "guess", "cn", 3);

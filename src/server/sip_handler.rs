@@ -262,13 +262,14 @@ impl SipHandler {
         let method = request.method().cloned().unwrap_or(Method::Ack);
         self.metrics.request_received(&method, incoming.transport);
         reply::stamp_top_via(&mut request, incoming.source);
+        let mut carrier = None;
         if let Some(gate) = &self.gate {
             let origin = super::admission::Origin {
                 ip: incoming.source.ip(),
                 certificate: incoming.certificate,
             };
             match gate.check(crate::clock::now(), origin, &request) {
-                Verdict::Admit => {}
+                Verdict::Admitted { carrier: admitted } => carrier = admitted,
                 Verdict::Drop => return,
                 Verdict::Refuse {
                     status,
@@ -319,7 +320,7 @@ impl SipHandler {
             let mut core = self.lock(self.request_shard(&request));
             match self.is_livekit(incoming.source) {
                 true => core.handle_outbound_request(crate::clock::now(), request, from),
-                false => core.handle_request(crate::clock::now(), request, from),
+                false => core.handle_request(crate::clock::now(), request, from, carrier),
             }
             self.drain(&mut core, out);
             let route = core.poll_route();

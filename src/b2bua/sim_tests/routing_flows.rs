@@ -10,6 +10,10 @@ use super::*;
 fn routing_call(seed: u64) -> Net {
     let mut net = Net::new(seed, 0.0, AgentMode::Answer, Net::config());
     net.hold_routes = true;
+    net.carrier_id = Some(CarrierId {
+        org_id: "org_gate".into(),
+        trunk_id: Some("trk_gate".into()),
+    });
     net.call(NUMBER, &[]);
     net.run_for(Duration::from_millis(600));
     assert_eq!(net.held.len(), 1, "one route asked for, whatever the retransmissions");
@@ -71,11 +75,18 @@ fn cancel_while_routing_gets_487_and_the_late_decision_is_dropped() {
         outcome: Outcome::Canceled,
         status: 487,
         ended_by: EndedBy::Caller,
+        facts,
         ..
     }) = net.events.last()
     else {
         panic!("the call ends cancelled by the caller: {:?}", net.events.last());
     };
+    assert_eq!(
+        facts.carrier_id.as_ref().and_then(|c| c.trunk_id.as_deref()),
+        Some("trk_gate"),
+        "the record keeps the gate's trunk"
+    );
+    assert_eq!(facts.called.as_deref(), Some(NUMBER));
 }
 
 #[test]
