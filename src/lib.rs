@@ -12,6 +12,7 @@ pub mod call_records;
 pub mod clock;
 pub mod config;
 pub mod directory;
+pub mod gate;
 pub mod metrics;
 pub mod provider;
 pub mod resolve;

@@ -1,7 +1,6 @@
 //! The shell that wires switchboard together: configuration, logging, the transports and
 //! the SIP handler, and an orderly stop on SIGTERM/ctrl-c.
 
-mod admission;
 mod hosts;
 mod journal;
 mod journal_file;
@@ -418,7 +417,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     }
     let handler = Arc::new(
         handler.with_outbound(livekit, outbound).with_gate(
-            admission::Gate::new(config.security.clone(), directory.clone())
+            crate::gate::Gate::new(config.security.clone(), directory.clone())
                 .with_shared_nonces(nonce_secret, crate::clock::now(), unix_ms())
                 .with_outbound_sources(&config.outbound.livekit_sources)
                 .with_default_country(&config.routing.default_country),

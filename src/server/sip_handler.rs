@@ -12,12 +12,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 
-use super::admission::Verdict;
 use super::reply;
 use super::route_pool::{Deliver, RoutePool, WorkerConfig};
 use super::sip_metrics::SipMetrics;
 use crate::b2bua::{B2bua, CallEvent, CallKey, Census, Peer, Route, Shard, Shared};
 use crate::call_records::Recorder;
+use crate::gate::Verdict;
 use crate::routing::outbound::NoOutbound;
 use crate::routing::outbound::SourceAcl;
 use crate::routing::{Decision, OutboundRouter, Query, Refusal, Routed, Router, Routers};
@@ -54,7 +54,7 @@ pub struct SipHandler {
     /// Outbound calls: the LiveKit sources whose new INVITEs are outbound, and their router.
     outbound: Option<(SourceAcl, Arc<dyn OutboundRouter>)>,
     /// The source gate (ACLs, digest, rate limits, bans) every request passes first.
-    gate: Option<super::admission::Gate>,
+    gate: Option<crate::gate::Gate>,
     /// Where answered and ended calls go to be kept durably (see `journal.rs`).
     journal: Option<super::journal::Journal>,
 }
@@ -121,7 +121,7 @@ impl SipHandler {
         self.drain(&mut core, out);
     }
 
-    pub fn with_gate(mut self, gate: super::admission::Gate) -> SipHandler {
+    pub fn with_gate(mut self, gate: crate::gate::Gate) -> SipHandler {
         self.gate = Some(gate);
         self
     }
@@ -264,7 +264,7 @@ impl SipHandler {
         reply::stamp_top_via(&mut request, incoming.source);
         let mut carrier = None;
         if let Some(gate) = &self.gate {
-            let origin = super::admission::Origin {
+            let origin = crate::gate::Origin {
                 ip: incoming.source.ip(),
                 certificate: incoming.certificate,
             };

@@ -11,6 +11,11 @@
 //! authenticates by digest is challenged; and a trunk's source may only reach that trunk's
 //! numbers. No transaction state is created for anything refused here: the answers are
 //! stateless.
+//!
+//! Its own module, between the transports and the call core: `server/` only wires it in,
+//! and `security/` keeps the parts it combines (ACLs, bans, rates, digest), which never
+//! read the directory; the gate does, to know the trunks. An admitted new call carries the
+//! carrier the gate identified ([`Verdict::Admitted`]) into the core and its record.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -536,5 +541,4 @@ fn build_index(snapshot: Arc<Snapshot>) -> TrunkIndex {
 }
 
 #[cfg(test)]
-#[path = "admission_tests.rs"]
 mod tests;
