@@ -116,9 +116,13 @@ impl SipHandler {
 
     /// The router's decision for a call waiting for it: the call goes on.
     pub fn handle_routed(&self, call: CallKey, decision: Routed, out: &mut Vec<Outgoing>) {
-        let mut core = self.lock(crate::b2bua::shard_of_key(call, self.cores.len()));
-        core.handle_routed(crate::clock::now(), call, decision);
-        self.drain(&mut core, out);
+        let first = out.len();
+        let events = {
+            let mut core = self.lock(crate::b2bua::shard_of_key(call, self.cores.len()));
+            core.handle_routed(crate::clock::now(), call, decision);
+            self.drain(&mut core, out)
+        };
+        self.report(&out[first..], events);
     }
 
     pub fn with_gate(mut self, gate: crate::gate::Gate) -> SipHandler {
@@ -136,9 +140,13 @@ impl SipHandler {
     /// One shard sends them all: answers find it by the branches it mints, and no shard
     /// holds these calls (a request in one gets 481 wherever it lands).
     pub fn end_left_calls(&self, calls: &[crate::b2bua::JournaledCall], out: &mut Vec<Outgoing>) {
-        let mut core = self.lock(0);
-        core.end_left_calls(crate::clock::now(), calls);
-        self.drain(&mut core, out);
+        let first = out.len();
+        let events = {
+            let mut core = self.lock(0);
+            core.end_left_calls(crate::clock::now(), calls);
+            self.drain(&mut core, out)
+        };
+        self.report(&out[first..], events);
     }
 
     /// New INVITEs from `livekit` sources are agents' outbound calls, placed by `router`.
@@ -218,10 +226,14 @@ impl SipHandler {
         let now = crate::clock::now();
         let mut next: Option<std::time::Instant> = None;
         for shard in 0..self.cores.len() {
-            let mut core = self.lock(shard);
-            core.handle_timeout(now);
-            self.drain(&mut core, out);
-            next = [next, core.next_timeout()].into_iter().flatten().min();
+            let first = out.len();
+            let events = {
+                let mut core = self.lock(shard);
+                core.handle_timeout(now);
+                next = [next, core.next_timeout()].into_iter().flatten().min();
+                self.drain(&mut core, out)
+            };
+            self.report(&out[first..], events);
         }
         next
     }
@@ -317,14 +329,16 @@ impl SipHandler {
                 transport: incoming.transport,
                 connection: incoming.connection,
             };
+            let first = out.len();
             let mut core = self.lock(self.request_shard(&request));
             match self.is_livekit(incoming.source) {
                 true => core.handle_outbound_request(crate::clock::now(), request, from),
                 false => core.handle_request(crate::clock::now(), request, from, carrier),
             }
-            self.drain(&mut core, out);
+            let events = self.drain(&mut core, out);
             let route = core.poll_route();
             drop(core);
+            self.report(&out[first..], events);
             if let Some(route) = route {
                 self.route(route, out);
             }
@@ -427,12 +441,12 @@ impl SipHandler {
 }
 
 impl SipHandler {
-    /// Everything the B2BUA wants sent, the calls it wants routed, and what it reports
-    /// about calls.
-    fn drain(&self, core: &mut B2bua, out: &mut Vec<Outgoing>) {
+    /// Under the shard's lock: everything the B2BUA wants sent (into `out`), its journal
+    /// entries, and what it reports about calls (returned, for [`SipHandler::report`]
+    /// once the lock is released: the less under the lock, the less shards wait).
+    #[must_use]
+    fn drain(&self, core: &mut B2bua, out: &mut Vec<Outgoing>) -> Vec<CallEvent> {
         while let Some(t) = core.poll_transmit() {
-            self.count_sent(&t.bytes, t.to.transport);
-            tracing::trace!(destination = %t.to.addr, bytes = t.bytes.len(), "sending");
             out.push(Outgoing {
                 bytes: t.bytes,
                 destination: t.to.addr,
@@ -444,7 +458,16 @@ impl SipHandler {
             journal.take_from(core);
         }
         core.publish_calls();
-        while let Some(event) = core.poll_event() {
+        std::iter::from_fn(|| core.poll_event()).collect()
+    }
+
+    /// After the lock: count what the core sent (`sent`) and what it reported.
+    fn report(&self, sent: &[Outgoing], events: Vec<CallEvent>) {
+        for o in sent {
+            self.count_sent(&o.bytes, o.transport);
+            tracing::trace!(destination = %o.destination, bytes = o.bytes.len(), "sending");
+        }
+        for event in events {
             self.record(&event);
             if let Some(records) = &self.records {
                 records.observe(event);
@@ -526,9 +549,13 @@ impl Handler for SipHandler {
         };
         // Any shard may have requests waiting on that peer.
         for shard in 0..self.cores.len() {
-            let mut core = self.lock(shard);
-            core.handle_transport_error(crate::clock::now(), peer);
-            self.drain(&mut core, out);
+            let first = out.len();
+            let events = {
+                let mut core = self.lock(shard);
+                core.handle_transport_error(crate::clock::now(), peer);
+                self.drain(&mut core, out)
+            };
+            self.report(&out[first..], events);
         }
     }
 
@@ -558,9 +585,13 @@ impl Handler for SipHandler {
             Ok(response) => {
                 self.metrics
                     .response_received(response.status().unwrap_or(0), incoming.transport);
-                let mut core = self.lock(self.response_shard(&response));
-                core.handle_response(crate::clock::now(), response);
-                self.drain(&mut core, out);
+                let first = out.len();
+                let events = {
+                    let mut core = self.lock(self.response_shard(&response));
+                    core.handle_response(crate::clock::now(), response);
+                    self.drain(&mut core, out)
+                };
+                self.report(&out[first..], events);
             }
             Err(err) => {
                 metrics::counter!("sip_parse_errors_total", "transport" => incoming.transport.label(), "reason" => err.label()).increment(1);
