@@ -4,7 +4,8 @@
 //! 0.5 s -> BYE, 16 datagrams through switchboard per call; inbound: the 7-message flow with
 //! a static route, 14 datagrams. A measurement, not a check: compare only figures of one run.
 //!
-//! `cargo bench --bench outbound_cost` (env `CALLS`, default 2,000; `RATE`, default 200/s).
+//! `cargo bench --bench outbound_cost` (env `CALLS`, default 2,000; `RATE`, default 200/s);
+//! `cargo test --benches` runs 10 calls of each flow as a smoke test.
 //! Needs SIPp (`apt-get install sip-tester`).
 
 #[path = "../tests/common/mod.rs"]
@@ -31,10 +32,17 @@ fn cpu_seconds(server: &Server) -> f64 {
 /// flow, 14 datagrams.
 fn main() {
     if std::env::args().any(|a| a == "--list") {
-        return; // `cargo test --benches` asks for a list: there are no tests here.
+        return; // A test runner asks for a list: there are no tests here.
     }
-    let calls: usize = std::env::var("CALLS").ok().and_then(|c| c.parse().ok()).unwrap_or(2000);
-    let rate = std::env::var("RATE").unwrap_or_else(|_| "200".into());
+    // `cargo bench` passes `--bench`; without it (`cargo test --benches`) this is a smoke
+    // run: a few calls of each flow, to show the measurement still works.
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let (default_calls, default_rate) = if measuring { (2000, "200") } else { (10, "10") };
+    let calls: usize = std::env::var("CALLS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(default_calls);
+    let rate = std::env::var("RATE").unwrap_or_else(|_| default_rate.into());
     let agent_port = common::free_port();
     std::env::set_var("SWITCHBOARD_TEST_LOG", "warn");
     let o = Outbound::start(&format!("[routing]\nlivekit_host = \"127.0.0.1:{agent_port}\"\n"));
