@@ -261,6 +261,26 @@ mod tests {
         }
     }
 
+    /// A pool whose router holds each call `hold`, with org A's call 1 already running.
+    fn slow_org_running(config: WorkerConfig, hold: Duration) -> (RoutePool, Arc<Slow>, Arc<Collect>) {
+        let router = Arc::new(Slow {
+            hold,
+            running: AtomicUsize::new(0),
+            most: AtomicUsize::new(0),
+        });
+        let delivered = Arc::new(Collect(Mutex::new(Vec::new())));
+        let routers = Routers {
+            inbound: router.clone(),
+            outbound: Arc::new(NoOutbound),
+        };
+        let pool = RoutePool::start(config, routers, delivered.clone());
+        assert!(pool.submit(route(1, "+1slow")).is_ok());
+        while router.running.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        (pool, router, delivered)
+    }
+
     #[test]
     fn one_slow_org_holds_its_share_of_workers_and_others_pass_it() {
         // Ordering, not wall-clock bounds, so that a loaded machine cannot fail it: org A's
@@ -271,22 +291,8 @@ mod tests {
             org_workers: 1,
             org_queue: 10,
         };
-        let router = Arc::new(Slow {
-            hold: Duration::from_millis(300),
-            running: AtomicUsize::new(0),
-            most: AtomicUsize::new(0),
-        });
-        let delivered = Arc::new(Collect(Mutex::new(Vec::new())));
-        let routers = Routers {
-            inbound: router.clone(),
-            outbound: Arc::new(NoOutbound),
-        };
-        let pool = RoutePool::start(config, routers, delivered.clone());
-        // Org A: one running, ten waiting, the twelfth refused at once.
-        assert!(pool.submit(route(1, "+1slow")).is_ok());
-        while router.running.load(Ordering::SeqCst) == 0 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let (pool, router, delivered) = slow_org_running(config, Duration::from_millis(300));
+        // Org A: one running (call 1), ten waiting, the twelfth refused at once.
         for call in 2..=11 {
             assert!(pool.submit(route(call, "+1slow")).is_ok(), "A's call {call}");
         }
@@ -323,21 +329,7 @@ mod tests {
             org_workers: 2,
             org_queue: 3,
         };
-        let router = Arc::new(Slow {
-            hold: Duration::from_millis(500),
-            running: AtomicUsize::new(0),
-            most: AtomicUsize::new(0),
-        });
-        let delivered = Arc::new(Collect(Mutex::new(Vec::new())));
-        let routers = Routers {
-            inbound: router.clone(),
-            outbound: Arc::new(NoOutbound),
-        };
-        let pool = RoutePool::start(config, routers, delivered.clone());
-        assert!(pool.submit(route(1, "+1slow")).is_ok());
-        while router.running.load(Ordering::SeqCst) == 0 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let (pool, _, _) = slow_org_running(config, Duration::from_millis(500));
         for call in 100..103 {
             assert!(pool.submit(route(call, "+1fast")).is_ok(), "B's call {call}");
         }
