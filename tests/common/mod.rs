@@ -312,6 +312,22 @@ pub fn expect_failure(status: u16, dir: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// `child`'s exit status once it ends within `limit`; past it, `None` and the child killed.
+pub fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// SIPp playing the LiveKit agent on `port` for `calls` calls.
 pub struct Agent {
     child: Option<Child>,
@@ -345,21 +361,12 @@ impl Agent {
     /// Wait for the agent to finish its calls; panics with its error log if it failed.
     pub fn finish(mut self, server: &Server) {
         let mut child = self.child.take().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "the SIPp agent did not finish its calls; server log:\n{}",
-                    server.log_text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = wait_or_kill(&mut child, Duration::from_secs(20)).unwrap_or_else(|| {
+            panic!(
+                "the SIPp agent did not finish its calls; server log:\n{}",
+                server.log_text()
+            )
+        });
         let errors: String = std::fs::read_dir(self.dir.path())
             .unwrap()
             .flatten()

@@ -3,7 +3,7 @@
 //! (`tests/sipp_outbound.rs`, `benches/outbound_cost.rs`).
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -213,22 +213,13 @@ impl Carrier {
     /// Wait for the carrier to finish its calls; panics with its logs if it failed.
     pub fn finish(mut self, server: &Server) {
         let mut child = self.child.take().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "the SIPp carrier did not finish its calls:\n{}\nserver log:\n{}",
-                    self.logs(),
-                    server.log_text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = common::wait_or_kill(&mut child, Duration::from_secs(20)).unwrap_or_else(|| {
+            panic!(
+                "the SIPp carrier did not finish its calls:\n{}\nserver log:\n{}",
+                self.logs(),
+                server.log_text()
+            )
+        });
         assert!(status.success(), "the SIPp carrier failed ({status}):\n{}", self.logs());
     }
 }
