@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod gate;
+pub mod journal;
 pub mod metrics;
 pub mod provider;
 pub mod resolve;

@@ -55,8 +55,8 @@ pub struct SipHandler {
     outbound: Option<(SourceAcl, Arc<dyn OutboundRouter>)>,
     /// The source gate (ACLs, digest, rate limits, bans) every request passes first.
     gate: Option<crate::gate::Gate>,
-    /// Where answered and ended calls go to be kept durably (see `journal.rs`).
-    journal: Option<super::journal::Journal>,
+    /// Where answered and ended calls go to be kept durably (see `src/journal/`).
+    journal: Option<crate::journal::Journal>,
 }
 
 impl SipHandler {
@@ -131,7 +131,7 @@ impl SipHandler {
     }
 
     /// Hand the core's journal entries to `journal`.
-    pub fn with_journal(mut self, journal: super::journal::Journal) -> SipHandler {
+    pub fn with_journal(mut self, journal: crate::journal::Journal) -> SipHandler {
         self.journal = Some(journal);
         self
     }
