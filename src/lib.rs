@@ -21,6 +21,7 @@ pub mod routing;
 pub mod security;
 pub mod server;
 pub mod sip;
+pub mod status;
 pub mod store;
 pub mod transaction;
 pub mod transport;

@@ -9,6 +9,7 @@ mod sip_metrics;
 
 use std::sync::Arc;
 
+pub use reply::Stateless;
 pub use sip_handler::SipHandler;
 
 use crate::config::Config;
