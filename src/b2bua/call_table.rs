@@ -82,7 +82,7 @@ impl CallTable {
 
     /// Hold a call that waits for its route until `deadline`, found by `call_id` meanwhile.
     pub fn await_route(&mut self, key: CallKey, call_id: Bytes, waiting: Box<Awaiting>) {
-        self.by_call_id.insert(call_id, (key, Side::Carrier));
+        self.by_call_id.insert(call_id, (key, Side::Caller));
         self.timers.insert((waiting.deadline, key, CallTimer::Route));
         self.routing.insert(key, waiting);
     }
@@ -100,16 +100,16 @@ impl CallTable {
     /// Hold a placed call, found by both its legs' Call-IDs.
     pub fn place(&mut self, key: CallKey, call: Box<Call>) {
         self.by_call_id
-            .insert(call.carrier.call_id.clone(), (key, Side::Carrier));
-        self.by_call_id.insert(call.agent.call_id.clone(), (key, Side::Agent));
+            .insert(call.caller.call_id.clone(), (key, Side::Caller));
+        self.by_call_id.insert(call.callee.call_id.clone(), (key, Side::Callee));
         self.calls.insert(key, call);
     }
 
     /// Forget a placed call: its indices and timers go with it.
     pub fn remove(&mut self, key: CallKey) -> Option<Box<Call>> {
         let call = self.calls.remove(&key)?;
-        self.by_call_id.remove(&call.carrier.call_id);
-        self.by_call_id.remove(&call.agent.call_id);
+        self.by_call_id.remove(&call.caller.call_id);
+        self.by_call_id.remove(&call.callee.call_id);
         for (at, timer) in &call.timers {
             self.timers.remove(&(*at, key, *timer));
         }
