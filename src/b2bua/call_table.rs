@@ -124,6 +124,19 @@ impl CallTable {
         }
     }
 
+    /// Disarm `timer` of a placed call (each of them, if armed more than once).
+    pub fn cancel(&mut self, key: CallKey, timer: CallTimer) {
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        let timers = &mut self.timers;
+        call.timers.retain(|&(at, t)| {
+            let keep = t != timer;
+            if !keep {
+                timers.remove(&(at, key, t));
+            }
+            keep
+        });
+    }
+
     pub fn has_timer(&self, key: CallKey, timer: CallTimer) -> bool {
         self.calls
             .get(&key)

@@ -138,6 +138,9 @@ impl B2bua {
         self.events.push_back(CallEvent::Answered { after, direction });
         self.respond(now, server, &relayed);
         self.journal_answered(key);
+        // Answered: nobody is left to ring, and the callee has responded.
+        self.calls.cancel(key, CallTimer::Ring);
+        self.calls.cancel(key, CallTimer::CalleeResponse);
         self.schedule(key, now + t1, CallTimer::Retransmit2xx);
         self.arm_session_timer(now, key);
     }
