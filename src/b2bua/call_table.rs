@@ -99,8 +99,7 @@ impl CallTable {
 
     /// Hold a placed call, found by both its legs' Call-IDs.
     pub fn place(&mut self, key: CallKey, call: Box<Call>) {
-        self.by_call_id
-            .insert(call.caller.call_id.clone(), (key, Side::Caller));
+        self.by_call_id.insert(call.caller.call_id.clone(), (key, Side::Caller));
         self.by_call_id.insert(call.callee.call_id.clone(), (key, Side::Callee));
         self.calls.insert(key, call);
     }

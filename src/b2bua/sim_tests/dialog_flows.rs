@@ -33,7 +33,10 @@ fn an_answered_call_keeps_no_ring_or_response_timer() {
     for timer in [CallTimer::Ring, CallTimer::CalleeResponse] {
         assert!(!net.b2b.calls.has_timer(key, timer), "{timer:?} disarmed at the answer");
     }
-    assert!(net.b2b.calls.has_timer(key, CallTimer::MaxDuration), "the duration cap stays");
+    assert!(
+        net.b2b.calls.has_timer(key, CallTimer::MaxDuration),
+        "the duration cap stays"
+    );
 }
 
 #[test]
