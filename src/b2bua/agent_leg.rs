@@ -56,9 +56,9 @@ pub fn agent_invite(a: &AgentInvite<'_>) -> Message {
         Transport::Tcp => b";transport=tcp",
         Transport::Tls => b";transport=tls",
     };
-    let carried = a.carrier_invite.raw().len();
     let ours: usize = t.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
-    let mut b = RequestBuilder::from_parts(Method::Invite, &[b"sip:", id, b"@", host, transport], carried + ours + 768)
+    let capacity = a.carrier_invite.raw().len() + ours + 768;
+    let mut b = RequestBuilder::from_parts(Method::Invite, &[b"sip:", id, b"@", host, transport], capacity)
         .header(HeaderName::Via, a.via)
         .header(HeaderName::MaxForwards, Decimal::from(a.max_forwards))
         .header_parts(HeaderName::From, &tagged(a.from, a.local_tag))

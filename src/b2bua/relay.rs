@@ -41,7 +41,10 @@ pub fn in_dialog(leg: &Leg, method: Method, cseq: u32, via: &str, contact: &str)
         .header_parts(HeaderName::From, &tagged(&leg.local_uri, &leg.local_tag))
         .header_parts(HeaderName::To, &tagged(&leg.remote_uri, remote_tag))
         .header(HeaderName::CallId, &leg.call_id)
-        .header_parts(HeaderName::CSeq, &[Decimal::from(cseq).as_ref(), b" ", method.as_bytes()]);
+        .header_parts(
+            HeaderName::CSeq,
+            &[Decimal::from(cseq).as_ref(), b" ", method.as_bytes()],
+        );
     for route in &leg.route_set {
         b = b.header(HeaderName::Route, route);
     }
@@ -99,7 +102,9 @@ pub fn ack_for_non_2xx(invite: &Message, response: &Message) -> Bytes {
     }
     b = b.header(HeaderName::To, response.header(HeaderName::To).unwrap_or_default());
     let seq = Decimal::from(invite.cseq().map(|c| c.seq).unwrap_or(1));
-    b.header_parts(HeaderName::CSeq, &[seq.as_ref(), b" ACK"]).build().to_bytes()
+    b.header_parts(HeaderName::CSeq, &[seq.as_ref(), b" ACK"])
+        .build()
+        .to_bytes()
 }
 
 /// CANCEL for our INVITE (RFC 3261 §9.1): same branch, request-URI, From, To, Call-ID.

@@ -159,7 +159,8 @@ pub fn normalise_bytes(dialed: &[u8], default_country: &str) -> Option<String> {
         }
     }
     // The user part only: no host, no parameters (`;npdi`, `;rn=`, `;phone-context=`).
-    let s = &s[..s.iter().position(|b| matches!(b, b'@' | b';' | b'?')).unwrap_or(s.len())];
+    let end = s.iter().position(|b| matches!(b, b'@' | b';' | b'?'));
+    let s = &s[..end.unwrap_or(s.len())];
     let plus = s.first() == Some(&b'+');
     // More digits than this cannot make 15, even after a trunk prefix is dropped.
     let mut digits = [0u8; plan::MAX_DIGITS + 4];
