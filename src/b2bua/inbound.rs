@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::agent_leg::{self, calling_number, dialed_number, AgentInvite};
-use super::awaiting_route::{Awaiting, Unplaced};
+use super::awaiting_route::{Routing, Unplaced};
 use super::call::{CallFacts, CarrierId, Direction, Leg, RouteFacts};
 use super::new_call::{Placement, ToRoute};
 use super::{B2bua, CallError, CallEvent, EndedBy, Peer};
@@ -47,7 +47,7 @@ impl B2bua {
     /// The agent leg a routed inbound call places: its INVITE (over TCP when too large for
     /// UDP) and its dialog. The record's facts take what the call no longer needs, moved
     /// rather than copied.
-    pub(super) fn agent_placement(&mut self, waiting: &mut Awaiting, target: Box<AgentTarget>) -> Placement {
+    pub(super) fn agent_placement(&mut self, waiting: &mut Routing, target: Box<AgentTarget>) -> Placement {
         let invite = &waiting.invite;
         let calling = waiting.calling.take();
         let called = std::mem::take(&mut waiting.called);
