@@ -103,7 +103,7 @@ impl B2bua {
         let Some(waiting) = self.calls.take_awaiting(call) else {
             return false;
         };
-        self.end_waiting(now, &waiting, &CallError::Cancelled, EndedBy::Caller);
+        self.end_waiting(now, &waiting, &CallError::Cancelled, EndedBy::Carrier);
         true
     }
 

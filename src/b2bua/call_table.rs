@@ -82,7 +82,7 @@ impl CallTable {
 
     /// Hold a call that waits for its route until `deadline`, found by `call_id` meanwhile.
     pub fn await_route(&mut self, key: CallKey, call_id: Bytes, waiting: Box<Awaiting>) {
-        self.by_call_id.insert(call_id, (key, Side::Carrier));
+        self.by_call_id.insert(call_id, (key, Side::Caller));
         self.timers.insert((waiting.deadline, key, CallTimer::Route));
         self.routing.insert(key, waiting);
     }
@@ -99,17 +99,16 @@ impl CallTable {
 
     /// Hold a placed call, found by both its legs' Call-IDs.
     pub fn place(&mut self, key: CallKey, call: Box<Call>) {
-        self.by_call_id
-            .insert(call.carrier.call_id.clone(), (key, Side::Carrier));
-        self.by_call_id.insert(call.agent.call_id.clone(), (key, Side::Agent));
+        self.by_call_id.insert(call.caller.call_id.clone(), (key, Side::Caller));
+        self.by_call_id.insert(call.callee.call_id.clone(), (key, Side::Callee));
         self.calls.insert(key, call);
     }
 
     /// Forget a placed call: its indices and timers go with it.
     pub fn remove(&mut self, key: CallKey) -> Option<Box<Call>> {
         let call = self.calls.remove(&key)?;
-        self.by_call_id.remove(&call.carrier.call_id);
-        self.by_call_id.remove(&call.agent.call_id);
+        self.by_call_id.remove(&call.caller.call_id);
+        self.by_call_id.remove(&call.callee.call_id);
         for (at, timer) in &call.timers {
             self.timers.remove(&(*at, key, *timer));
         }
@@ -122,6 +121,19 @@ impl CallTable {
             call.timers.push((at, timer));
             self.timers.insert((at, key, timer));
         }
+    }
+
+    /// Disarm `timer` of a placed call (each of them, if armed more than once).
+    pub fn cancel(&mut self, key: CallKey, timer: CallTimer) {
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        let timers = &mut self.timers;
+        call.timers.retain(|&(at, t)| {
+            let keep = t != timer;
+            if !keep {
+                timers.remove(&(at, key, t));
+            }
+            keep
+        });
     }
 
     pub fn has_timer(&self, key: CallKey, timer: CallTimer) -> bool {

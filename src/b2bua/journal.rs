@@ -98,8 +98,8 @@ impl B2bua {
             return;
         }
         let Some(call) = self.calls.get(&key) else { return };
-        let legs = [Side::Carrier, Side::Agent].map(|side| Dialog::of(call.leg(side)));
-        let key = call.agent.call_id.clone();
+        let legs = [Side::Caller, Side::Callee].map(|side| Dialog::of(call.leg(side)));
+        let key = call.callee.call_id.clone();
         self.journal
             .push_back(JournalEntry::Up(Box::new(JournaledCall { key, legs })));
     }
@@ -107,7 +107,7 @@ impl B2bua {
     /// `call` is being forgotten: unjournal it if it was journaled (answered).
     pub(super) fn journal_ended(&mut self, call: &Call) {
         if self.journal_on && !call.is_early() {
-            let key = call.agent.call_id.clone();
+            let key = call.callee.call_id.clone();
             self.journal.push_back(JournalEntry::Down { key });
         }
     }

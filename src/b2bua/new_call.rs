@@ -125,7 +125,7 @@ impl B2bua {
             return;
         };
         let server = trying.server;
-        let tx = self.send_request(now, key, Role::PlacedInvite, &invite, branch, call.agent.peer);
+        let tx = self.send_request(now, key, Role::PlacedInvite, &invite, branch, call.callee.peer);
         call.state = State::Ringing(trying.place(Invitation {
             request: Box::new(invite),
             tx,
@@ -139,7 +139,7 @@ impl B2bua {
             Direction::Inbound => self.config.agent_response_timeout(),
             Direction::Outbound => self.config.carrier_response_timeout(),
         };
-        self.schedule(key, now + response_timeout, CallTimer::AgentResponse);
+        self.schedule(key, now + response_timeout, CallTimer::CalleeResponse);
         self.schedule(key, now + self.config.max_call_duration(), CallTimer::MaxDuration);
     }
 }
