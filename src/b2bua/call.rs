@@ -42,8 +42,9 @@ impl Direction {
 /// (rustls' habit), so a call cannot be answered and ringing at once, or keep the caller's
 /// INVITE after answering it:
 ///
-/// `Trying` -> `Ringing` -> `Answered` -> `Confirmed`, and `Ringing` -> `Cancelling` when the
-/// caller gets a final failure while our INVITE on the leg we place is still open.
+/// (`Routing`, before the route names the callee: `awaiting_route.rs`, consumed into) `Trying`
+/// -> `Ringing` -> `Answered` -> `Confirmed`, and `Ringing` -> `Cancelling` when the caller
+/// gets a final failure while our INVITE on the leg we place is still open.
 #[derive(Debug)]
 pub enum State {
     /// The caller's INVITE has its 100 Trying; our INVITE on the leg we place is not out yet.

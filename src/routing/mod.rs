@@ -129,19 +129,7 @@ pub enum Miss {
 }
 
 impl Refusal {
-    /// The final response the caller gets, and the `Reason` text that says why.
-    pub fn status(&self) -> (u16, &'static str) {
-        match self {
-            Refusal::UnknownNumber => (404, "number not hosted"),
-            Refusal::AddressIncomplete => (484, "the request names no phone number"),
-            Refusal::NoAgent => (480, "no agent assigned"),
-            Refusal::Rejected { status } => (*status, "rejected by routing workflow"),
-            Refusal::NoFallback { miss } => (480, miss.reason()),
-            Refusal::NoDestination => (503, "agent endpoint unresolvable"),
-            Refusal::Busy => (503, "routing busy for this organization"),
-        }
-    }
-
+    /// A low-cardinality label for metrics (the answer each gets: `src/status.rs`).
     pub fn label(&self) -> &'static str {
         match self {
             Refusal::UnknownNumber => "unknown_number",
@@ -151,17 +139,6 @@ impl Refusal {
             Refusal::NoFallback { .. } => "no_fallback",
             Refusal::NoDestination => "no_destination",
             Refusal::Busy => "busy",
-        }
-    }
-}
-
-impl Miss {
-    /// The `Reason` text of the 480 when nothing else answers.
-    pub fn reason(self) -> &'static str {
-        match self {
-            Miss::NoDecision => "routing workflow made no decision and no fallback is set",
-            Miss::Failed => "routing workflow failed and no fallback is set",
-            Miss::UnknownAgent => "routing workflow chose an unknown or unpublished agent and no fallback is set",
         }
     }
 }

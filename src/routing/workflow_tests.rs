@@ -346,7 +346,7 @@ fn with_nothing_left_to_answer_the_480_says_how_the_workflow_came_to_nothing() {
         match w.route_to(NUMBER_WITHOUT_AGENT) {
             Decision::Refuse(refusal) => {
                 assert_eq!(refusal, Refusal::NoFallback { miss });
-                assert_eq!(refusal.status(), (480, reason));
+                assert_eq!(crate::status::routing(&refusal), (480, reason));
             }
             other => panic!("{miss:?}: {other:?}"),
         }

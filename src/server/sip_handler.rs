@@ -12,20 +12,17 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 
-use super::reply;
+use super::reply::{self, Stateless, ALLOW};
 use super::route_pool::{Deliver, RoutePool, WorkerConfig};
 use super::sip_metrics::SipMetrics;
 use crate::b2bua::{B2bua, CallEvent, CallKey, Census, Peer, Route, Shard, Shared};
 use crate::call_records::Recorder;
-use crate::gate::Verdict;
+use crate::gate::{GateRefusal, Verdict};
 use crate::routing::outbound::NoOutbound;
 use crate::routing::outbound::SourceAcl;
 use crate::routing::{Decision, OutboundRouter, Refusal, Routed, Router, Routers};
 use crate::sip::{self, HeaderName, Message, Method};
 use crate::transport::{Handler, Incoming, Outgoing};
-
-/// Methods we serve, for `Allow` headers.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, REFER";
 
 /// Bytes by which a digest challenge to a stranger may exceed the request it answers (see
 /// `answer_gated`): two challenges (SHA-256 and MD5) make a 401 of about 620 bytes.
@@ -57,8 +54,8 @@ pub struct SipHandler {
     livekit: Option<SourceAcl>,
     /// The source gate (ACLs, digest, rate limits, bans) every request passes first.
     gate: Option<crate::gate::Gate>,
-    /// Where answered and ended calls go to be kept durably (see `journal.rs`).
-    journal: Option<super::journal::Journal>,
+    /// Where answered and ended calls go to be kept durably (see `src/journal/`).
+    journal: Option<crate::journal::Journal>,
 }
 
 impl SipHandler {
@@ -136,7 +133,7 @@ impl SipHandler {
     }
 
     /// Hand the core's journal entries to `journal`.
-    pub fn with_journal(mut self, journal: super::journal::Journal) -> SipHandler {
+    pub fn with_journal(mut self, journal: crate::journal::Journal) -> SipHandler {
         self.journal = Some(journal);
         self
     }
@@ -280,13 +277,9 @@ impl SipHandler {
             match gate.check(crate::clock::now(), origin, &request) {
                 Verdict::Admitted { carrier: admitted } => carrier = admitted,
                 Verdict::Drop => return,
-                Verdict::Refuse {
-                    status,
-                    headers,
-                    stranger,
-                } => {
+                Verdict::Refuse(refusal) => {
                     if method != Method::Ack {
-                        self.answer_gated(incoming, &request, (status, headers), stranger, out);
+                        self.answer_gated(incoming, &request, refusal, out);
                     }
                     return;
                 }
@@ -341,39 +334,22 @@ impl SipHandler {
             }
             return;
         }
-        let (status, reason) = match method {
+        let answer = match method {
             Method::Ack => return,
-            Method::Options if self.is_draining() => (503, "Draining"),
-            Method::Options => (200, "OK"),
-            _ if matches!(request.max_forwards(), Ok(Some(0))) => (483, "Too Many Hops"),
-            Method::Invite if self.is_draining() => (503, "Draining"),
-            Method::Invite => (480, "Temporarily Unavailable"),
+            Method::Options if self.is_draining() => Stateless::Draining,
+            Method::Options => Stateless::Capabilities,
+            _ if matches!(request.max_forwards(), Ok(Some(0))) => Stateless::TooManyHops,
+            Method::Invite if self.is_draining() => Stateless::Draining,
+            Method::Invite => Stateless::NoRoute,
             Method::Bye | Method::Cancel | Method::Prack | Method::Update | Method::Info | Method::Refer => {
-                (481, "Call/Transaction Does Not Exist")
+                Stateless::NoSuchCall
             }
             Method::Register | Method::Subscribe | Method::Notify | Method::Publish | Method::Message => {
-                (405, "Method Not Allowed")
+                Stateless::NotAllowed
             }
-            _ => (501, "Not Implemented"),
+            _ => Stateless::NotImplemented,
         };
-        let mut response = sip::response_for(&request, status, reason);
-        if matches!(status, 200 | 405 | 501) {
-            response = response.header(HeaderName::Allow, Bytes::from_static(ALLOW.as_bytes()));
-        }
-        if status == 200 {
-            response = response
-                .header(HeaderName::Accept, Bytes::from_static(b"application/sdp"))
-                .header(HeaderName::Supported, Bytes::from_static(b"timer, 100rel"));
-        }
-        if status == 503 {
-            response = response.header(HeaderName::RetryAfter, Bytes::from_static(b"30"));
-        }
-        if status == 480 {
-            response = response.header(
-                HeaderName::Reason,
-                Bytes::from_static(b"SIP;cause=480;text=\"no route\""),
-            );
-        }
+        let response = answer.response(&request);
         self.send(incoming, &request, response, out);
     }
 
@@ -387,33 +363,31 @@ impl SipHandler {
     /// that keeps only the most preferred algorithm's offer; past that it is dropped. The
     /// gain a forger gets is thus under 3x for the smallest INVITE, and the volume is bound
     /// by the per-source rate limit the gate applies before it challenges.
-    fn answer_gated(
-        &self,
-        incoming: &Incoming,
-        request: &Message,
-        (status, mut headers): (u16, Vec<(HeaderName, String)>),
-        stranger: bool,
-        out: &mut Vec<Outgoing>,
-    ) {
-        let allowance = if status == 401 { CHALLENGE_ALLOWANCE } else { 0 };
+    fn answer_gated(&self, incoming: &Incoming, request: &Message, refusal: GateRefusal, out: &mut Vec<Outgoing>) {
+        let answer = crate::status::gate(&refusal);
+        let stranger = refusal.to_stranger();
+        let (allowance, mut offers) = match refusal {
+            GateRefusal::Challenge { offers, .. } => (CHALLENGE_ALLOWANCE, offers),
+            _ => (0, Vec::new()),
+        };
         let limit = incoming.bytes.len() + allowance;
-        let build = |headers: &[(HeaderName, String)]| {
-            let mut response = sip::response_for(request, status, crate::b2bua::phrase(status));
-            for (name, value) in headers {
-                response = response.header(*name, Bytes::from(value.clone()));
+        let build = |offers: &[String]| {
+            let mut response = answer.respond(request);
+            for offer in offers {
+                response = response.header(HeaderName::WwwAuthenticate, offer);
             }
             response.to_tag(local_tag(request)).build().to_bytes()
         };
-        let mut response = build(&headers);
-        if stranger && response.len() > limit && headers.len() > 1 {
-            headers.truncate(1);
-            response = build(&headers);
+        let mut response = build(&offers);
+        if stranger && response.len() > limit && offers.len() > 1 {
+            offers.truncate(1);
+            response = build(&offers);
         }
         if stranger && response.len() > limit {
             metrics::counter!("sip_refused_total", "reason" => "larger_than_request").increment(1);
             return;
         }
-        self.metrics.response_sent(status, incoming.transport);
+        self.metrics.response_sent(answer.status, incoming.transport);
         out.push(reply::to_source(incoming, request, response));
     }
 

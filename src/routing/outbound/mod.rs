@@ -138,30 +138,7 @@ pub enum OutboundRefusal {
 }
 
 impl OutboundRefusal {
-    /// The final response the agent gets, and the `Reason` text that says why.
-    pub fn status(&self) -> (u16, &'static str) {
-        match self {
-            OutboundRefusal::NotAuthorised => (403, "outbound call not authorised"),
-            OutboundRefusal::NoAgentVersion => (403, "no X-Switchboard-Agent-Version-Id"),
-            OutboundRefusal::UnknownAgentVersion => (403, "unknown or unpublished agent version"),
-            OutboundRefusal::CallerIdNotHosted => (403, "caller ID is not a number of this org"),
-            OutboundRefusal::CallerIdNotAllowed => (403, "caller ID is assigned to another agent and not shareable"),
-            OutboundRefusal::NoCallerId => (403, "no number is assigned to this agent version for outbound calls"),
-            OutboundRefusal::AmbiguousCallerId => (
-                403,
-                "several numbers are assigned to this agent version: name one as caller ID",
-            ),
-            // RFC 3261 §21.4.22: the request-URI is not a complete number.
-            OutboundRefusal::InvalidDestination => (484, "dialled number is not a valid E.164 number"),
-            OutboundRefusal::DeniedDestination => (403, "destination is on the deny list"),
-            OutboundRefusal::InternationalDenied => (403, "international destination not allowed"),
-            OutboundRefusal::NoOutboundTrunk => (403, "the caller ID's trunk has no outbound configuration"),
-            OutboundRefusal::NoDestination => (503, "carrier address unresolvable"),
-            OutboundRefusal::NotConfigured => (403, "outbound calls are not configured"),
-        }
-    }
-
-    /// A low-cardinality label for metrics.
+    /// A low-cardinality label for metrics (the answer each gets: `src/status.rs`).
     pub fn label(&self) -> &'static str {
         match self {
             OutboundRefusal::NotAuthorised => "not_authorised",

@@ -177,7 +177,7 @@ fn a_shareable_number_may_be_used_by_another_agent_of_the_org_and_a_private_one_
         refusal(&r, &ask(Some("ver_a"), Some(PRIVATE_B), "+12125551234")),
         OutboundRefusal::CallerIdNotAllowed
     );
-    assert_eq!(OutboundRefusal::CallerIdNotAllowed.status().0, 403);
+    assert_eq!(crate::status::outbound(&OutboundRefusal::CallerIdNotAllowed).0, 403);
 }
 
 #[test]
@@ -268,7 +268,7 @@ fn dialled_numbers_are_normalised_to_e164_in_the_caller_ids_country() {
         refusal(&r, &ask(Some("ver_a"), Some(OWN), "reception")),
         OutboundRefusal::InvalidDestination
     );
-    assert_eq!(OutboundRefusal::InvalidDestination.status().0, 484);
+    assert_eq!(crate::status::outbound(&OutboundRefusal::InvalidDestination).0, 484);
 }
 
 #[test]
