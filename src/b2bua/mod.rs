@@ -1,10 +1,11 @@
-//! The back-to-back user agent: each call is a carrier leg and an agent leg, kept in step.
+//! The back-to-back user agent: each call is the caller's leg (the one we answer) and the
+//! callee's (the one we place), kept in step (`call.rs` says why legs are named by role).
 //! Sans-IO: it takes parsed messages, `now` and routing decisions, and yields
 //! [`Transmit`]s, [`Route`] requests and [`CallEvent`]s; the shell owns sockets, clocks and
 //! the routers' workers.
 //!
 //! It owns call state, the transaction table both legs share, and call timers (ring,
-//! agent response, 2xx retransmission, session expiry, duration cap). It refuses to decide
+//! callee response, 2xx retransmission, session expiry, duration cap). It refuses to decide
 //! routes (that is `routing`) or to parse bytes (that is `sip`, before it gets here).
 //!
 //! Where things are, in the order a call flows: `new_call.rs` (a new INVITE either way: 100
@@ -67,7 +68,7 @@ pub use agent_leg::dialed_number;
 pub use awaiting_route::Route;
 pub use call::{CallEvent, CallFacts, CallKey, CarrierId, Direction, EndedBy, Outcome, RouteFacts, Side};
 pub use config::{B2buaConfig, ReferPolicy};
-pub use failure::{phrase, CallError, FailureResponse};
+pub use failure::CallError;
 pub use journal::{Dialog, JournalEntry, JournaledCall, CSEQ_MARGIN};
 pub use peer::{reply_peer, Peer};
 pub use shard::{shard_of_branch, shard_of_call_id, shard_of_key, Shard, Shared};
@@ -248,7 +249,7 @@ impl B2bua {
         // Only a non-2xx final to our INVITE needs the INVITE back, to build its ACK.
         let needs_ack = key.method == Method::Invite && response.status().is_some_and(|s| s >= 300);
         let ack_source = if needs_ack {
-            self.agent_invite_of(&response)
+            self.placed_invite_of(&response)
         } else {
             None
         };
@@ -265,7 +266,7 @@ impl B2bua {
         self.scratch = out;
         if let (None, true, Some(call_id)) = (matched, is_2xx, call_id) {
             // A 2xx retransmission after its transaction ended: ACK again if we had.
-            self.resend_agent_ack(&call_id);
+            self.resend_callee_ack(&call_id);
         }
     }
 
@@ -392,10 +393,10 @@ impl B2bua {
         })
     }
 
-    /// Our INVITE that a response on the agent leg answers, for the ACK of a non-2xx final.
-    fn agent_invite_of(&self, response: &Message) -> Option<Message> {
+    /// Our INVITE that a response on the callee's leg answers, for the ACK of a non-2xx final.
+    fn placed_invite_of(&self, response: &Message) -> Option<Message> {
         let (call, side) = self.calls.find(response.call_id()?)?;
-        (side == Side::Agent)
+        (side == Side::Callee)
             .then(|| Some((*self.calls.get(&call)?.invitation()?.request).clone()))
             .flatten()
     }
@@ -436,8 +437,8 @@ impl B2bua {
 
     /// Answer a request with the failure `error` maps to (see `failure.rs`).
     fn refuse_request(&mut self, now: Instant, server: TxId, request: &Message, error: &CallError) {
-        let failure = error.response(self.config.failure_status, self.config.no_answer_status);
-        let response = self.failure_response(request, &failure, None);
+        let answer = crate::status::call(error, self.config.statuses());
+        let response = self.failure_response(request, &answer, None);
         self.respond(now, server, &response);
     }
 
@@ -462,7 +463,7 @@ impl B2bua {
         };
         let call = *call;
         match role {
-            Role::PlacedInvite => self.on_agent_invite_event(now, call, event),
+            Role::PlacedInvite => self.on_placed_invite_event(now, call, event),
             Role::Relay { .. } if matches!(event, TxEvent::Retransmitted2xx(_)) => self.on_reinvite_2xx_again(call),
             Role::Relay { .. } => {
                 if let Some((_, Role::Relay { server, request })) = self.owners.remove(&id) {
@@ -489,7 +490,7 @@ impl B2bua {
     fn role_peer(&self, call: CallKey, role: &Role) -> Option<Peer> {
         let c = self.calls.get(&call)?;
         match role {
-            Role::PlacedInvite => Some(c.agent.peer),
+            Role::PlacedInvite => Some(c.callee.peer),
             Role::Relay { request, .. } => {
                 let (_, from_side) = self.dialog_of(request)?;
                 Some(c.leg(from_side.other()).peer)
@@ -507,7 +508,7 @@ impl B2bua {
         let Some(c) = self.calls.remove(call) else { return };
         self.journal_ended(&c);
         tracing::debug!(
-            call_id = %String::from_utf8_lossy(&c.carrier.call_id),
+            call_id = %String::from_utf8_lossy(&c.caller.call_id),
             outcome = outcome.label(),
             status,
             "call ended"
@@ -516,15 +517,15 @@ impl B2bua {
             self.trunks.release(&outbound.trunk_id);
         }
         let livekit_call_id = match c.direction {
-            Direction::Inbound => c.agent.call_id,
-            Direction::Outbound => c.carrier.call_id.clone(),
+            Direction::Inbound => c.callee.call_id,
+            Direction::Outbound => c.caller.call_id.clone(),
         };
         self.events.push_back(CallEvent::Ended {
-            call_id: c.carrier.call_id,
+            call_id: c.caller.call_id,
             livekit_call_id: Some(livekit_call_id),
             outcome,
             status,
-            reason: phrase(status),
+            reason: crate::status::phrase(status),
             route: Some(c.route),
             ended_by,
             direction: c.direction,
