@@ -123,16 +123,8 @@ impl B2bua {
         let reinvite_ok = (200..300).contains(&status) && method == Some(Method::Invite);
         if status < 200 || reinvite_ok {
             // Keep waiting for the final answer, or for the 2xx's retransmissions.
-            self.owners.insert(
-                id,
-                (
-                    key,
-                    Role::Relay {
-                        server,
-                        request: request.clone(),
-                    },
-                ),
-            );
+            let request = request.clone();
+            self.tx.set_role(id, key, Role::Relay { server, request });
         }
         let tag = request.to_tag().unwrap_or_default();
         let relayed = relay::relay_response(&request, &response, tag, &contact);
