@@ -126,8 +126,13 @@ impl B2bua {
             let request = request.clone();
             self.tx.set_role(id, key, Role::Relay { server, request });
         }
-        let tag = request.to_tag().unwrap_or_default();
-        let relayed = relay::relay_response(&request, &response, tag, &contact);
+        // Our tag on the requester's leg, which the request's To names: shared, not copied.
+        let written = request.to_tag().unwrap_or_default();
+        let tag = match self.calls.get(&key).map(|c| &c.leg(requester).local_tag) {
+            Some(ours) if ours[..] == *written => ours.clone(),
+            _ => Bytes::copy_from_slice(written),
+        };
+        let relayed = relay::relay_response(&request, &response, &tag, &contact);
         self.respond(now, server, &relayed);
         if reinvite_ok {
             self.remember_reinvite_ok(key, &request, relayed.to_bytes());

@@ -69,7 +69,7 @@ pub use agent_leg::dialed_number;
 pub use awaiting_route::Route;
 pub use call::{CallEvent, CallFacts, CallKey, CarrierId, Direction, EndedBy, Outcome, RouteFacts, Side};
 pub use config::{B2buaConfig, ReferPolicy};
-pub use failure::{phrase, CallError, FailureResponse};
+pub use failure::CallError;
 pub use journal::{Dialog, JournalEntry, JournaledCall, CSEQ_MARGIN};
 pub use peer::{reply_peer, Peer};
 pub use shard::{shard_of_branch, shard_of_call_id, shard_of_key, Shard, Shared};
@@ -403,8 +403,8 @@ impl B2bua {
 
     /// Answer a request with the failure `error` maps to (see `failure.rs`).
     fn refuse_request(&mut self, now: Instant, server: TxId, request: &Message, error: &CallError) {
-        let failure = error.response(self.config.failure_status, self.config.no_answer_status);
-        let response = self.failure_response(request, &failure, None);
+        let answer = crate::status::call(error, self.config.statuses());
+        let response = self.failure_response(request, &answer, None);
         self.respond(now, server, &response);
     }
 
@@ -493,7 +493,7 @@ impl B2bua {
             livekit_call_id: Some(livekit_call_id),
             outcome,
             status,
-            reason: phrase(status),
+            reason: crate::status::phrase(status),
             route: Some(c.route),
             ended_by,
             direction: c.direction,

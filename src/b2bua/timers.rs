@@ -140,8 +140,8 @@ impl B2bua {
             return false;
         };
         let tag = call.caller.local_tag.clone();
-        let failure = error.response(self.config.failure_status, self.config.no_answer_status);
-        let response = self.failure_response(&invite, &failure, Some(tag));
+        let answer = crate::status::call(error, self.config.statuses());
+        let response = self.failure_response(&invite, &answer, Some(tag));
         self.respond(now, server, &response);
         true
     }

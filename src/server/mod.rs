@@ -2,8 +2,6 @@
 //! the SIP handler, and an orderly stop on SIGTERM/ctrl-c.
 
 mod hosts;
-mod journal;
-mod journal_file;
 mod reply;
 mod route_pool;
 mod sip_handler;
@@ -11,10 +9,11 @@ mod sip_metrics;
 
 use std::sync::Arc;
 
-pub use journal::JournalConfig;
+pub use reply::Stateless;
 pub use sip_handler::SipHandler;
 
 use crate::config::Config;
+use crate::journal;
 use crate::transport;
 
 /// Errors that stop the server from starting.
@@ -29,7 +28,7 @@ pub enum ServeError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
-    Journal(#[from] journal_file::JournalError),
+    Journal(#[from] journal::JournalError),
     #[error(transparent)]
     DataDir(#[from] crate::store::DataLockError),
     #[error(transparent)]
