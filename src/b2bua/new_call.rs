@@ -113,7 +113,7 @@ impl B2bua {
         }));
         let direction = call.direction;
         self.calls.place(key, Box::new(call));
-        self.owners.insert(server, (key, Role::CallerInvite));
+        self.tx.set_role(server, key, Role::CallerInvite);
         self.schedule(key, now + self.config.ring_timeout(), CallTimer::Ring);
         let response_timeout = match direction {
             Direction::Inbound => self.config.agent_response_timeout(),

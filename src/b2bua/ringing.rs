@@ -177,10 +177,8 @@ impl B2bua {
             self.send_callee_cancel(now, key);
         } else {
             let tx = cancelling.placed.tx;
-            let mut out = std::mem::take(&mut self.scratch);
-            self.txns.stop_retransmitting(tx, &mut out);
-            self.apply(now, &mut out);
-            self.scratch = out;
+            self.tx.run(|t, out| t.stop_retransmitting(tx, out));
+            self.apply(now);
         }
     }
 
@@ -190,7 +188,7 @@ impl B2bua {
     fn keep_acking(&mut self, key: CallKey, tx: TxId, ack: Bytes) {
         let Some(call) = self.calls.get(&key) else { return };
         let to = call.callee.peer;
-        self.owners.insert(tx, (key, Role::Acked { ack, to }));
+        self.tx.set_role(tx, key, Role::Acked { ack, to });
     }
 
     fn send_callee_cancel(&mut self, now: Instant, key: CallKey) {

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use super::reply::{self, Stateless, ALLOW};
 use super::route_pool::{Deliver, RoutePool, WorkerConfig};
 use super::sip_metrics::SipMetrics;
+use super::timer_thread::Deadlines;
 use crate::b2bua::{Arrival, B2bua, CallEvent, CallKey, Census, Peer, Route, Shard, Shared};
 use crate::call_records::Recorder;
 use crate::gate::{GateRefusal, Verdict};
@@ -58,6 +59,8 @@ pub struct SipHandler {
     journal: Option<crate::journal::Journal>,
     /// `[routing] default_country`, told to the core with each request (`b2bua::Arrival`).
     country: Arc<str>,
+    /// Each shard's next timer, for the timer thread (see `timer_thread.rs`).
+    deadlines: Deadlines,
 }
 
 impl SipHandler {
@@ -104,6 +107,7 @@ impl SipHandler {
             gate: None,
             journal: None,
             country: crate::routing::RoutingConfig::default().default_country.into(),
+            deadlines: Deadlines::new(count),
         }
     }
 
@@ -225,21 +229,27 @@ impl SipHandler {
             .unwrap_or_else(|| self.request_shard(response))
     }
 
-    /// Run the call timers that are due on every shard; returns when the next one is.
+    /// Run the call timers that are due on every shard (a shard whose last published
+    /// deadline is not yet due is not locked); returns when the next one is.
     pub fn handle_timeout(&self, out: &mut Vec<Outgoing>) -> Option<std::time::Instant> {
         let now = crate::clock::now();
-        let mut next: Option<std::time::Instant> = None;
         for shard in 0..self.cores.len() {
+            if !self.deadlines.due(shard, now) {
+                continue;
+            }
             let first = out.len();
             let events = {
                 let mut core = self.lock(shard);
-                core.handle_timeout(now);
-                next = [next, core.next_timeout()].into_iter().flatten().min();
                 self.drain(&mut core, out)
             };
             self.report(&out[first..], events);
         }
-        next
+        self.deadlines.earliest()
+    }
+
+    /// The shards' published deadlines, for the timer thread.
+    pub(super) fn deadlines(&self) -> &Deadlines {
+        &self.deadlines
     }
 
     /// What every shard holds, summed.
@@ -426,11 +436,19 @@ impl SipHandler {
 }
 
 impl SipHandler {
-    /// Under the shard's lock: everything the B2BUA wants sent (into `out`), its journal
-    /// entries, and what it reports about calls (returned, for [`SipHandler::report`]
-    /// once the lock is released: the less under the lock, the less shards wait).
+    /// Under the shard's lock: the shard's timers that are due (whoever holds the lock runs
+    /// them: under traffic they run with the next message, see `timer_thread.rs`),
+    /// everything the B2BUA wants sent (into `out`), its journal entries, its next
+    /// deadline (published), and what it reports about calls (returned, for
+    /// [`SipHandler::report`] once the lock is released: the less under the lock, the less
+    /// shards wait).
     #[must_use]
     fn drain(&self, core: &mut B2bua, out: &mut Vec<Outgoing>) -> Vec<CallEvent> {
+        let now = crate::clock::now();
+        if core.next_timeout().is_some_and(|at| at <= now) {
+            core.handle_timeout(now);
+        }
+        self.deadlines.publish(core.shard().index(), core.next_timeout());
         while let Some(t) = core.poll_transmit() {
             out.push(Outgoing {
                 bytes: t.bytes,
