@@ -25,6 +25,7 @@ mod workflow_tests;
 pub use directory_router::DirectoryRouter;
 #[cfg(test)]
 pub use host_lookup::Names;
+pub(crate) use host_lookup::Reach;
 pub use host_lookup::{HostLookup, HostName, Literal};
 pub use livekit_host::{BadLivekitHost, LivekitHost};
 pub use outbound::{OutboundDecision, OutboundQuery, OutboundRefusal, OutboundRequest, OutboundRouter};
@@ -153,6 +154,14 @@ pub enum Decision {
 /// tests.
 pub trait Router: Send + Sync {
     fn route(&self, request: &RouteRequest<'_>) -> Decision;
+
+    /// The decision when it is cheap and certain now: a static route, or a directory number
+    /// whose org runs no workflow, to a host whose address is already known. It never runs
+    /// a workflow and never waits, so the shell may call it on the SIP thread; `None` sends
+    /// the call to a routing worker ([`Router::route`]).
+    fn quick(&self, _request: &RouteRequest<'_>) -> Option<Decision> {
+        None
+    }
 
     /// The org a dialed number belongs to, when the router knows it: the shell counts calls
     /// being routed per org against its share of the workers. A cheap lookup, never a run.

@@ -60,6 +60,8 @@ pub struct OutboundRequest<'a> {
     pub secret: Option<&'a [u8]>,
     pub source: SocketAddr,
     pub call_id: &'a [u8],
+    /// `[routing] default_country`: the country of a number written without `+`.
+    pub country: &'a str,
 }
 
 /// Credentials for the carrier's digest challenge (RFC 3261 §22.2).
@@ -170,6 +172,13 @@ pub enum OutboundDecision {
 pub trait OutboundRouter: Send + Sync {
     fn route_outbound(&self, request: &OutboundRequest<'_>) -> OutboundDecision;
 
+    /// The decision when everything it needs is at hand (the carrier's address known):
+    /// never waits, so the shell may call it on the SIP thread; `None` sends the call to a
+    /// routing worker ([`OutboundRouter::route_outbound`]).
+    fn quick_outbound(&self, _request: &OutboundRequest<'_>) -> Option<OutboundDecision> {
+        None
+    }
+
     /// The org an agent version belongs to, when the router knows it: the shell counts
     /// calls being routed per org against its share of the workers. A cheap lookup.
     fn org_of(&self, _agent_version_id: &str) -> Option<String> {
@@ -184,5 +193,9 @@ pub struct NoOutbound;
 impl OutboundRouter for NoOutbound {
     fn route_outbound(&self, _: &OutboundRequest<'_>) -> OutboundDecision {
         OutboundDecision::Refuse(OutboundRefusal::NotConfigured)
+    }
+
+    fn quick_outbound(&self, request: &OutboundRequest<'_>) -> Option<OutboundDecision> {
+        Some(self.route_outbound(request))
     }
 }
