@@ -45,6 +45,27 @@ impl Writer {
         });
     }
 
+    /// Copy a header of `from` as it stands: the received line verbatim when it is
+    /// unedited (a list stays one line, nothing is split or re-joined), else name and value.
+    fn copy_header(&mut self, from: &Message, header: &Header) {
+        let (Some((line_start, line_end)), Text::Span(name_start, name_end), Text::Span(value_start, value_end)) =
+            (header.line, header.name_text, header.value)
+        else {
+            self.header(header.name, from.name_of(header), from.text(&header.value));
+            return;
+        };
+        let at = self.out.len() as u32;
+        self.out.put_slice(&from.raw[line_start as usize..line_end as usize]);
+        self.out.put_slice(b"\r\n");
+        let moved = |offset: u32| at + offset - line_start;
+        self.headers.push(Header {
+            name: header.name,
+            name_text: Text::Span(moved(name_start), moved(name_end)),
+            value: Text::Span(moved(value_start), moved(value_end)),
+            line: Some((at, moved(line_end))),
+        });
+    }
+
     fn finish(mut self, start: StartLine, start_end: u32, body: &[u8]) -> Message {
         let length = body.len().to_string();
         self.header(HeaderName::ContentLength, b"Content-Length", length.as_bytes());
@@ -60,6 +81,7 @@ impl Writer {
             end,
             edited: false,
             owned: Vec::new(),
+            top_via: Default::default(),
         }
     }
 }
@@ -127,12 +149,19 @@ pub struct ResponseBuilder {
 /// RFC 3261 §8.2.6.2 says.
 pub fn response_for(request: &Message, status: u16, reason: &str) -> ResponseBuilder {
     let mut writer = Writer::new();
-    writer.out.put_slice(format!("SIP/2.0 {status} ").as_bytes());
+    writer.out.put_slice(b"SIP/2.0 ");
+    // Three digits by hand, not `format!` (a status is 100-699).
+    writer.out.put_slice(&[
+        b'0' + (status / 100 % 10) as u8,
+        b'0' + (status / 10 % 10) as u8,
+        b'0' + (status % 10) as u8,
+        b' ',
+    ]);
     let reason = writer.span(reason.as_bytes());
     let start_end = writer.out.len() as u32;
     writer.out.put_slice(b"\r\n");
-    for via in request.headers(HeaderName::Via) {
-        writer.header(HeaderName::Via, b"Via", via);
+    for via in request.headers.iter().filter(|h| h.name == HeaderName::Via) {
+        writer.copy_header(request, via);
     }
     for name in [HeaderName::From, HeaderName::CallId, HeaderName::CSeq] {
         if let Some(value) = request.header(name) {
