@@ -1,10 +1,12 @@
-//! Every knob switchboard has, in one place, with its default and the reason for it.
+//! The whole configuration, assembled from each layer's own section (`[sip]` and `[tls]` are
+//! the transports', `[journal]` the dialog journal's, ...): this file only puts the sections
+//! together, loads them and checks what no one section can; no layer imports it.
 //!
-//! `config/switchboard.toml` mirrors these structs field for field; the binary embeds that file
-//! as its defaults, so `switchboard serve` with no flags runs the documented configuration.
-//! Unknown keys are errors (`deny_unknown_fields`): a typo must never become a silent default.
+//! `config/switchboard.toml` mirrors the sections field for field, every knob with its default
+//! and the reason for it; the binary embeds that file as its defaults, so `switchboard serve`
+//! with no flags runs the documented configuration. Unknown keys are errors
+//! (`deny_unknown_fields`): a typo must never become a silent default.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -35,7 +37,7 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    pub sip: SipConfig,
+    pub sip: crate::transport::SipConfig,
     pub b2bua: crate::b2bua::B2buaConfig,
     pub call_records: crate::call_records::CallRecordsConfig,
     pub routing: crate::routing::RoutingConfig,
@@ -49,60 +51,11 @@ pub struct Config {
     pub outbound: crate::routing::outbound::OutboundSettings,
     pub api: crate::api::ApiConfig,
     pub store: crate::store::StoreConfig,
-    pub journal: crate::server::JournalConfig,
+    pub journal: crate::journal::JournalConfig,
     pub directory: crate::directory::DirectoryConfig,
     pub provider: crate::provider::ProviderConfig,
-    pub tls: TlsConfig,
+    pub tls: crate::transport::TlsConfig,
     pub log: LogConfig,
-}
-
-/// SIP listeners and message limits.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SipConfig {
-    /// UDP listen address; empty string disables UDP.
-    pub udp_listen: Option<SocketAddr>,
-    /// How many SO_REUSEPORT UDP sockets (one receive thread each); 0 means one per core.
-    pub udp_sockets: usize,
-    /// How many call cores (each its own lock, holding its own calls); 0 means one per core.
-    pub shards: usize,
-    /// TCP listen address.
-    pub tcp_listen: Option<SocketAddr>,
-    /// TLS listen address.
-    pub tls_listen: Option<SocketAddr>,
-    /// Largest SIP message accepted, datagram or stream (bytes).
-    pub max_message_size: usize,
-    /// Open TCP/TLS connections in total.
-    pub max_connections: usize,
-    /// Open TCP/TLS connections from one source address.
-    pub max_connections_per_source: usize,
-    /// A stream connection with no complete message for this long is closed (seconds).
-    pub idle_timeout_secs: u64,
-    /// A stream message must arrive whole within this long of its first byte (seconds).
-    pub message_timeout_secs: u64,
-    /// Time allowed for a TLS handshake (seconds).
-    pub handshake_timeout_secs: u64,
-    /// On SIGTERM, new calls get 503 and live calls get this long to end (seconds).
-    pub drain_secs: u64,
-    /// Value of Server/User-Agent headers we add; empty means none (no version leaks to scanners).
-    pub server_header: String,
-    /// Timers fire up to this late (milliseconds, 1 to 10): the timer thread sleeps at
-    /// least this long, so that at high call rates it wakes a few hundred times a second,
-    /// not once per deadline.
-    pub timer_resolution_ms: u64,
-}
-
-/// TLS certificate for the TLS listener.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    /// PEM certificate chain; when unset, a self-signed development certificate is generated
-    /// under `dev_cert_dir` at first start.
-    pub cert_path: Option<PathBuf>,
-    /// PEM private key matching `cert_path`.
-    pub key_path: Option<PathBuf>,
-    /// Where the generated development certificate is kept.
-    pub dev_cert_dir: PathBuf,
 }
 
 /// Logging.
@@ -154,22 +107,10 @@ impl Config {
                 ),
             });
         }
-        if self.sip.max_message_size < 1024 || self.sip.max_message_size > 65_535 {
+        if let Err(crate::transport::KnobError { knob, why }) = self.sip.check().and_then(|()| self.tls.check()) {
             return Err(ConfigError::Invalid {
-                field: "sip.max_message_size",
-                reason: "must be between 1024 and 65535 bytes".into(),
-            });
-        }
-        if !(1..=10).contains(&self.sip.timer_resolution_ms) {
-            return Err(ConfigError::Invalid {
-                field: "sip.timer_resolution_ms",
-                reason: "must be between 1 and 10 milliseconds".into(),
-            });
-        }
-        if self.tls.cert_path.is_some() != self.tls.key_path.is_some() {
-            return Err(ConfigError::Invalid {
-                field: "tls.cert_path",
-                reason: "cert_path and key_path are set together or not at all".into(),
+                field: knob,
+                reason: why.into(),
             });
         }
         if let Err(crate::workflow::WorkflowError::Config { knob, why }) = self.workflow.check() {

@@ -6,9 +6,9 @@
 //!
 //! It refuses to choose the agent (that is `routing`) or to touch the SDP.
 
-use super::relay::{carry, with_tag};
+use super::relay::{carry, tagged};
 use crate::routing::AgentTarget;
-use crate::sip::{e164, HeaderName, Message, Method, RequestBuilder, Uri};
+use crate::sip::{e164, Decimal, HeaderName, Message, Method, RequestBuilder, Uri};
 use crate::transport::Transport;
 
 /// Headers the agent leg's INVITE carries over from the carrier's, all of them, in order.
@@ -45,28 +45,30 @@ pub struct AgentInvite<'a> {
     pub calling: &'a str,
 }
 
-/// The INVITE to `sip:<agent_id>@<livekit host>`.
+/// The INVITE to `sip:<agent_id>@<livekit host>`, written once into a buffer of its size.
 pub fn agent_invite(a: &AgentInvite<'_>) -> Message {
+    let t = a.target;
+    let (id, host) = (t.agent_id.as_bytes(), t.livekit_host.as_bytes());
     // The endpoint's transport is named in the URI as configured (RFC 3261 §19.1.1); a UDP
     // endpoint reached over TCP for size says so in the Via only.
-    let transport = match a.target.transport {
-        Transport::Udp => "",
-        Transport::Tcp => ";transport=tcp",
-        Transport::Tls => ";transport=tls",
+    let transport: &[u8] = match t.transport {
+        Transport::Udp => b"",
+        Transport::Tcp => b";transport=tcp",
+        Transport::Tls => b";transport=tls",
     };
-    let uri = format!("sip:{}@{}{transport}", a.target.agent_id, a.target.livekit_host);
-    let mut b = RequestBuilder::new(Method::Invite, uri.as_bytes())
+    let ours: usize = t.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let capacity = a.carrier_invite.raw().len() + ours + 768;
+    let mut b = RequestBuilder::from_parts(Method::Invite, &[b"sip:", id, b"@", host, transport], capacity)
         .header(HeaderName::Via, a.via)
-        .header(HeaderName::MaxForwards, a.max_forwards.to_string())
-        .header(HeaderName::From, with_tag(a.from, a.local_tag))
-        .header(HeaderName::To, format!("<{uri}>"))
+        .header(HeaderName::MaxForwards, Decimal::from(a.max_forwards))
+        .header_parts(HeaderName::From, &tagged(a.from, a.local_tag))
+        .header_parts(HeaderName::To, &[b"<sip:", id, b"@", host, transport, b">"])
         .header(HeaderName::CallId, a.call_id)
         .header(HeaderName::CSeq, "1 INVITE")
         .header(HeaderName::Contact, a.contact);
     b = carry(a.carrier_invite, b, CARRIED_ON_INVITE);
-    let t = a.target;
     b = b
-        .raw_header(b"X-Switchboard-Agent-Version", t.agent_version.to_string())
+        .raw_header(b"X-Switchboard-Agent-Version", Decimal::from(t.agent_version))
         .raw_header(b"X-Switchboard-Agent-Version-Id", &t.agent_version_id)
         .raw_header(b"X-Switchboard-Org", &t.org_id)
         .raw_header(b"X-Switchboard-Trunk", &t.trunk_id)
@@ -85,19 +87,15 @@ pub fn agent_invite(a: &AgentInvite<'_>) -> Message {
 /// The dialed number: the request-URI's user part, else the To URI's, in E.164 (a national
 /// number is taken to be in `country`, `[routing] default_country`).
 pub fn dialed_number(invite: &Message, country: &str) -> Option<String> {
-    let from_uri = invite
+    let in_uri = invite
         .request_uri()
         .and_then(|u| Uri::parse(u).ok())
-        .and_then(|u| u.user.map(|u| String::from_utf8_lossy(u).into_owned()));
-    let from_to = || {
-        invite
-            .to()
-            .ok()
-            .and_then(|t| t.uri.user.map(|u| String::from_utf8_lossy(u).into_owned()))
-    };
-    from_uri
-        .and_then(|u| e164::normalise(&u, country))
-        .or_else(|| from_to().and_then(|u| e164::normalise(&u, country)))
+        .and_then(|u| u.user)
+        .and_then(|user| e164::normalise_bytes(user, country));
+    in_uri.or_else(|| {
+        let to = invite.to().ok()?;
+        e164::normalise_bytes(to.uri.user?, country)
+    })
 }
 
 /// The caller's number: P-Asserted-Identity's user, else From's, in E.164 when it is a
@@ -106,11 +104,10 @@ pub fn calling_number(invite: &Message, country: &str) -> Option<String> {
     let pai = invite
         .header(HeaderName::PAssertedIdentity)
         .and_then(|v| crate::sip::NameAddr::parse(v, "P-Asserted-Identity").ok())
-        .and_then(|n| n.uri.user.map(|u| u.to_vec()));
-    let from = || invite.from().ok().and_then(|f| f.uri.user.map(|u| u.to_vec()));
-    let user = pai.or_else(from)?;
-    let user = String::from_utf8_lossy(&user).into_owned();
-    e164::normalise(&user, country).or(Some(user))
+        .and_then(|n| n.uri.user);
+    let from = invite.from().ok();
+    let user = pai.or_else(|| from.as_ref()?.uri.user)?;
+    e164::normalise_bytes(user, country).or_else(|| Some(String::from_utf8_lossy(user).into_owned()))
 }
 
 #[cfg(test)]

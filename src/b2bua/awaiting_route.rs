@@ -1,18 +1,26 @@
-//! A new call between admission and its route. The B2BUA has answered 100 Trying and asks
-//! the shell to route the call ([`Route`], from [`B2bua::poll_route`]): the router
-//! (directory, workflow; for an agent's call out, the outbound rules and the carrier's
-//! address) runs on the shell's workers, never under the call core's lock. Meanwhile the
-//! call waits here holding only what it needs to go on, until one of:
-//! - the decision comes back ([`B2bua::handle_routed`]): the other leg is placed (the
-//!   agent's, or for an outbound call the carrier's), or the caller gets the refusal;
+//! A new call between admission and its route, the first of a call's states. The B2BUA has
+//! answered 100 Trying and asks the shell to route the call ([`Route`], from
+//! [`B2bua::poll_route`]): the router (directory, workflow; for an agent's call out, the
+//! outbound rules and the carrier's address) runs on the shell's workers, never under the
+//! call core's lock. Meanwhile the call waits in the call table as [`Routing`], holding
+//! only what it needs to go on, until one of:
+//! - the decision comes back ([`B2bua::handle_routed`]): the callee's leg is placed (the
+//!   agent's, or for an outbound call the carrier's) and [`Routing::place`] consumes the
+//!   waiting call into one with both legs (`Trying`, at once `Ringing`), or the caller
+//!   gets the refusal;
 //! - the caller CANCELs (RFC 3261 §9.2): 487, and a late decision is dropped;
 //! - the route deadline passes (`route_timeout_ms`): 503, so that whatever the router does,
 //!   the caller always gets a final answer.
+//!
+//! A second INVITE on its Call-ID meanwhile is a merged request (482, `inbound.rs`).
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::call::{CallKey, CarrierId, Direction};
+use bytes::Bytes;
+
+use super::call::{Call, CallFacts, CallKey, CarrierId, Direction, Leg};
+use super::new_call::Placement;
 use super::{B2bua, CallError, EndedBy, Peer};
 use crate::routing::{Decision, OutboundDecision, Query, Routed};
 use crate::sip::Message;
@@ -27,9 +35,9 @@ pub struct Route {
     pub facts: Query,
 }
 
-/// A call waiting for its route: what placing the other leg (or refusing) will need.
+/// A call waiting for its route: what placing the callee's leg (or refusing) will need.
 #[derive(Debug)]
-pub(super) struct Awaiting {
+pub(super) struct Routing {
     pub direction: Direction,
     pub invite: Message,
     pub from: Peer,
@@ -45,6 +53,35 @@ pub(super) struct Awaiting {
     pub deadline: Instant,
 }
 
+impl Routing {
+    /// Routed: the waiting call, consumed into one with both legs — `caller`, answered
+    /// from its INVITE, and the callee's `placed` — in `Trying` until that leg's INVITE
+    /// (returned, with its branch) goes out.
+    pub fn place(self, caller: Leg, placed: Placement) -> (Call, Message, Bytes) {
+        let facts = Box::new(CallFacts {
+            source: self.from.addr,
+            called: placed.called,
+            caller: placed.caller,
+            carrier_id: self.carrier_id,
+            target: Some(placed.target),
+            started: self.started,
+            first_provisional: None,
+            answered: None,
+        });
+        let mut call = Call::ringing(
+            self.direction,
+            caller,
+            placed.leg,
+            self.server,
+            self.invite,
+            placed.route,
+            facts,
+        );
+        call.outbound = placed.outbound;
+        (call, placed.invite, placed.branch)
+    }
+}
+
 /// How a call that never got an agent leg is recorded: the facts learned at the door.
 pub(super) struct Unplaced {
     pub source: SocketAddr,
@@ -58,12 +95,12 @@ pub(super) struct Unplaced {
 
 impl B2bua {
     /// Park an admitted INVITE and ask the shell to route it.
-    pub(super) fn await_route(&mut self, now: Instant, call: Awaiting, facts: Query) {
+    pub(super) fn await_route(&mut self, now: Instant, call: Routing, facts: Query) {
         let key = self.calls.new_key();
         let call_id = call.invite.raw().slice_ref(call.invite.call_id().unwrap_or_default());
         let deadline = now + self.config.route_timeout();
         self.calls
-            .await_route(key, call_id, Box::new(Awaiting { deadline, ..call }));
+            .await_route(key, call_id, Box::new(Routing { deadline, ..call }));
         self.routes.push_back(Route { call: key, facts });
     }
 
@@ -82,7 +119,7 @@ impl B2bua {
     /// kind follows the route's ([`Query`]); a refusal the shell makes before any router
     /// runs (`Refusal::Busy`, the org's share of the workers is full) ends either kind.
     pub fn handle_routed(&mut self, now: Instant, call: CallKey, decision: impl Into<Routed>) {
-        let Some(mut waiting) = self.calls.take_awaiting(call) else {
+        let Some(mut waiting) = self.calls.take_routing(call) else {
             return;
         };
         let placed = match decision.into() {
@@ -100,16 +137,16 @@ impl B2bua {
     /// CANCEL of a call still being routed: 487 to its INVITE, and the call is forgotten.
     /// Returns whether `call` was waiting.
     pub(super) fn cancel_routing(&mut self, now: Instant, call: CallKey) -> bool {
-        let Some(waiting) = self.calls.take_awaiting(call) else {
+        let Some(waiting) = self.calls.take_routing(call) else {
             return false;
         };
-        self.end_waiting(now, &waiting, &CallError::Cancelled, EndedBy::Caller);
+        self.end_waiting(now, &waiting, &CallError::Cancelled, EndedBy::Carrier);
         true
     }
 
     /// The route deadline passed with no decision: the caller gets 503 now.
     pub(super) fn route_overdue(&mut self, now: Instant, call: CallKey) {
-        let Some(waiting) = self.calls.take_awaiting(call) else {
+        let Some(waiting) = self.calls.take_routing(call) else {
             return;
         };
         tracing::warn!(
@@ -120,7 +157,7 @@ impl B2bua {
     }
 
     /// A waiting call ends before any leg was placed: `error`'s final response to its INVITE.
-    pub(super) fn end_waiting(&mut self, now: Instant, waiting: &Awaiting, error: &CallError, ended_by: EndedBy) {
+    pub(super) fn end_waiting(&mut self, now: Instant, waiting: &Routing, error: &CallError, ended_by: EndedBy) {
         let (called, caller) = match waiting.direction {
             // The numbers worked out at the door.
             Direction::Inbound => (Some(waiting.called.clone()), waiting.calling.clone()),

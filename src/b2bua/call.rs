@@ -2,8 +2,8 @@
 //! holds the messages it still needs only while it still needs them (dropped once answered).
 //!
 //! The legs are named for an inbound call. An outbound call has the same shape with the
-//! parties the other way round: `carrier` / [`Side::Carrier`] is always the leg we answer
-//! (the UAS side: the carrier inbound, LiveKit outbound) and `agent` / [`Side::Agent`] the
+//! parties the other way round: `carrier` / [`Side::Caller`] is always the leg we answer
+//! (the UAS side: the carrier inbound, LiveKit outbound) and `agent` / [`Side::Callee`] the
 //! leg we place (the UAC side: LiveKit inbound, the carrier outbound). [`Direction`] says
 //! which it is; events and metrics name parties, not legs.
 
@@ -42,8 +42,9 @@ impl Direction {
 /// (rustls' habit), so a call cannot be answered and ringing at once, or keep the caller's
 /// INVITE after answering it:
 ///
-/// `Trying` -> `Ringing` -> `Answered` -> `Confirmed`, and `Ringing` -> `Cancelling` when the
-/// caller gets a final failure while our INVITE on the leg we place is still open.
+/// (`Routing`, before the route names the callee: `awaiting_route.rs`, consumed into) `Trying`
+/// -> `Ringing` -> `Answered` -> `Confirmed`, and `Ringing` -> `Cancelling` when the caller
+/// gets a final failure while our INVITE on the leg we place is still open.
 #[derive(Debug)]
 pub enum State {
     /// The caller's INVITE has its 100 Trying; our INVITE on the leg we place is not out yet.
@@ -176,19 +177,20 @@ impl Answered {
 pub enum CallTimer {
     /// The router has not decided: the caller gets 503 (see `awaiting_route.rs`).
     Route,
-    /// No response at all from the agent: it is unreachable.
-    AgentResponse,
+    /// No response at all from the callee (`agent_response_timeout_secs` inbound,
+    /// `carrier_response_timeout_secs` outbound): it is unreachable.
+    CalleeResponse,
     /// Nobody answered.
     Ring,
-    /// Resend our 2xx to the carrier until its ACK (RFC 3261 §13.3.1.4).
+    /// Resend our 2xx to the caller until its ACK (RFC 3261 §13.3.1.4).
     Retransmit2xx,
     /// RFC 4028: nobody refreshed the session.
     SessionExpiry,
     /// The call-duration cap.
     MaxDuration,
-    /// RFC 3261 §9.1: a cancelled agent leg that never answered is given up 64*T1 later.
+    /// RFC 3261 §9.1: a cancelled callee leg that never answered is given up 64*T1 later.
     CancelGrace,
-    /// The agent can no longer retransmit its 2xx (64*T1 after our ACK): forget the ACK.
+    /// The callee can no longer retransmit its 2xx (64*T1 after our ACK): forget the ACK.
     ForgetAck,
 }
 
@@ -209,10 +211,12 @@ pub struct OutboundCall {
 pub struct Call {
     pub state: State,
     pub direction: Direction,
-    /// The CSeq of our (latest) INVITE on the agent leg: its ACK and RAck repeat it.
+    /// The CSeq of our (latest) INVITE on the callee's leg: its ACK and RAck repeat it.
     pub invite_cseq: u32,
-    pub carrier: Leg,
-    pub agent: Leg,
+    /// The leg we answer.
+    pub caller: Leg,
+    /// The leg we place.
+    pub callee: Leg,
     pub timers: Vec<(Instant, CallTimer)>,
     pub route: RouteKind,
     /// Set on outbound calls.
@@ -226,8 +230,8 @@ impl Call {
     /// A call whose INVITE on the leg we place is about to go out.
     pub fn ringing(
         direction: Direction,
-        carrier: Leg,
-        agent: Leg,
+        caller: Leg,
+        callee: Leg,
         server: TxId,
         invite: Message,
         route: RouteKind,
@@ -243,9 +247,9 @@ impl Call {
                 session_expires,
             }),
             direction,
-            invite_cseq: agent.local_cseq,
-            carrier,
-            agent,
+            invite_cseq: callee.local_cseq,
+            caller,
+            callee,
             timers: Vec::new(),
             route,
             outbound: None,
@@ -350,15 +354,15 @@ impl Call {
 
     pub fn leg(&self, side: Side) -> &Leg {
         match side {
-            Side::Carrier => &self.carrier,
-            Side::Agent => &self.agent,
+            Side::Caller => &self.caller,
+            Side::Callee => &self.callee,
         }
     }
 
     pub fn leg_mut(&mut self, side: Side) -> &mut Leg {
         match side {
-            Side::Carrier => &mut self.carrier,
-            Side::Agent => &mut self.agent,
+            Side::Caller => &mut self.caller,
+            Side::Callee => &mut self.callee,
         }
     }
 }
@@ -391,7 +395,7 @@ pub enum Outcome {
 impl EndedBy {
     pub fn label(self) -> &'static str {
         match self {
-            EndedBy::Caller => "caller",
+            EndedBy::Carrier => "caller",
             EndedBy::Agent => "agent",
             EndedBy::Switchboard => "switchboard",
         }
@@ -415,22 +419,23 @@ impl Outcome {
     }
 }
 
-/// Who ended a call, by party whatever the direction: `Caller` is the phone side (the
-/// person called, on an outbound call), `Agent` the LiveKit side.
+/// Who ended a call, by peer whatever the direction: `Carrier` is the phone side (the
+/// person called, on an outbound call; labelled `caller` in records and metrics, its
+/// wire name), `Agent` the LiveKit side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndedBy {
-    Caller,
+    Carrier,
     Agent,
     Switchboard,
 }
 
 impl EndedBy {
-    /// Who is on `side` of a call going `direction`: the UAS side is the caller inbound and
+    /// Who is on `side` of a call going `direction`: the caller is the carrier inbound and
     /// the agent outbound.
     pub fn party(side: Side, direction: Direction) -> EndedBy {
         match (side, direction) {
-            (Side::Carrier, Direction::Inbound) | (Side::Agent, Direction::Outbound) => EndedBy::Caller,
-            (Side::Agent, Direction::Inbound) | (Side::Carrier, Direction::Outbound) => EndedBy::Agent,
+            (Side::Caller, Direction::Inbound) | (Side::Callee, Direction::Outbound) => EndedBy::Carrier,
+            (Side::Callee, Direction::Inbound) | (Side::Caller, Direction::Outbound) => EndedBy::Agent,
         }
     }
 }

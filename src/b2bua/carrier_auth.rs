@@ -9,7 +9,7 @@
 //! the call fails with the mapped status — unless it says `stale=true` (RFC 2617 §3.2.1:
 //! only the nonce expired), which is answered once more, once per call. A call without
 //! credentials, a challenge we cannot compute, or a caller who has already hung up also
-//! ends the call (see `on_agent_failure`).
+//! ends the call (see `on_callee_failure`).
 
 use std::time::Instant;
 
@@ -23,7 +23,7 @@ impl B2bua {
     /// A 401/407 to our INVITE: resend it with credentials if the rules above allow.
     /// Returns whether a new INVITE went out (false: the challenge is the call's final answer).
     pub(super) fn answer_challenge(&mut self, now: Instant, key: CallKey, response: &Message) -> bool {
-        let transport = self.leg_transport(key, Side::Agent);
+        let transport = self.leg_transport(key, Side::Callee);
         let (via, branch) = self.new_via(transport);
         let cnonce = self.new_token();
         let Some(call) = self.calls.get_mut(&key) else {
@@ -32,7 +32,7 @@ impl B2bua {
         let Some(invite) = retry_with_credentials(call, response, &via, &cnonce) else {
             return false;
         };
-        let peer = call.agent.peer;
+        let peer = call.callee.peer;
         let tx = self.send_request(now, key, Role::PlacedInvite, &invite, branch, peer);
         if let Some(invitation) = self.calls.get_mut(&key).and_then(|c| c.invitation_mut()) {
             invitation.tx = tx;
@@ -88,6 +88,6 @@ fn retry_with_credentials(call: &mut Call, challenge: &Message, via: &str, cnonc
     invite.append_header(answer_header, Bytes::from(value));
     *ringing.placed.request = invite.clone();
     call.invite_cseq = cseq;
-    call.agent.local_cseq = call.agent.local_cseq.max(cseq);
+    call.callee.local_cseq = call.callee.local_cseq.max(cseq);
     Some(invite)
 }

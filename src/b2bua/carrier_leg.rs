@@ -10,9 +10,9 @@
 //! It refuses to decide the trunk or the caller ID (that is `routing::outbound`) or to
 //! touch the SDP.
 
-use super::relay::with_tag;
+use super::relay::tagged;
 use crate::routing::outbound::CarrierTarget;
-use crate::sip::{HeaderName, Message, Method, RequestBuilder};
+use crate::sip::{Decimal, HeaderName, Message, Method, RequestBuilder};
 use crate::transport::Transport;
 
 /// Headers the carrier's INVITE carries over from the agent's, in order.
@@ -66,36 +66,34 @@ pub fn from_value(agent_invite: &Message, caller_id: &str, host: &str) -> String
     }
 }
 
-/// The INVITE to the carrier.
+/// The INVITE to the carrier, written once into a buffer of its size.
 pub fn carrier_invite(c: &CarrierInvite<'_>) -> Message {
-    let uri = request_uri(c.target);
-    let mut b = RequestBuilder::new(Method::Invite, uri.as_bytes())
+    let t = c.target;
+    let (dialed, host) = (t.dialed.as_bytes(), t.host.as_bytes());
+    let transport: &[u8] = match t.transport {
+        Transport::Udp => b"",
+        Transport::Tcp => b";transport=tcp",
+        Transport::Tls => b";transport=tls",
+    };
+    let capacity = c.agent_invite.raw().len() + 768;
+    let mut b = RequestBuilder::from_parts(Method::Invite, &[b"sip:", dialed, b"@", host, transport], capacity)
         .header(HeaderName::Via, c.via)
-        .header(HeaderName::MaxForwards, c.max_forwards.to_string())
-        .header(HeaderName::From, with_tag(c.from.as_bytes(), c.local_tag))
-        .header(HeaderName::To, format!("<{uri}>"))
+        .header(HeaderName::MaxForwards, Decimal::from(c.max_forwards))
+        .header_parts(HeaderName::From, &tagged(c.from.as_bytes(), c.local_tag))
+        .header_parts(HeaderName::To, &[b"<sip:", dialed, b"@", host, transport, b">"])
         .header(HeaderName::CallId, c.call_id)
         .header(HeaderName::CSeq, "1 INVITE")
         .header(HeaderName::Contact, c.contact)
-        .header(
+        .header_parts(
             HeaderName::PAssertedIdentity,
-            format!("<sip:{}@{}>", c.target.caller_id, c.host),
+            &[b"<sip:", t.caller_id.as_bytes(), b"@", c.host.as_bytes(), b">"],
         );
-    b = carry_listed(c.agent_invite, b);
+    // The listed headers only: unlike the agent leg, no `X-` header goes to a carrier.
+    b = b.copy_headers(c.agent_invite, |name, _| CARRIED_TO_CARRIER.contains(&name));
     if let Some(ct) = c.agent_invite.content_type() {
         b = b.header(HeaderName::ContentType, ct);
     }
     b.body(c.agent_invite.body_bytes()).build()
-}
-
-/// The listed headers only: unlike the agent leg, no `X-` header goes to a carrier.
-fn carry_listed(from: &Message, mut b: RequestBuilder) -> RequestBuilder {
-    for (name, value) in from.iter_headers() {
-        if CARRIED_TO_CARRIER.contains(&HeaderName::parse(name)) {
-            b = b.raw_header(name, value);
-        }
-    }
-    b
 }
 
 #[cfg(test)]

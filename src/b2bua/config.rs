@@ -87,6 +87,16 @@ impl Default for B2buaConfig {
 }
 
 impl B2buaConfig {
+    /// The statuses the status table takes from here (`src/status.rs`).
+    pub fn statuses(&self) -> crate::status::Configured {
+        crate::status::Configured {
+            failure_status: self.failure_status,
+            no_answer_status: self.no_answer_status,
+            retry_after_secs: self.retry_after_secs,
+            min_session_expires_secs: self.min_session_expires_secs,
+        }
+    }
+
     pub fn route_timeout(&self) -> Duration {
         Duration::from_millis(self.route_timeout_ms)
     }

@@ -27,13 +27,13 @@ impl B2bua {
                 self.respond(now, server, &ok);
                 if self.calls.get(&key).is_some_and(|c| c.is_early()) {
                     // A BYE in an early dialog (RFC 3261 §15): the INVITE still needs its
-                    // final answer and the agent leg its CANCEL, or both would hang.
+                    // final answer and the callee its CANCEL, or both would hang.
                     let error = match side {
-                        Side::Carrier => CallError::Cancelled,
-                        Side::Agent => CallError::AgentGaveUp,
+                        Side::Caller => CallError::Cancelled,
+                        Side::Callee => CallError::AgentGaveUp,
                     };
-                    self.fail_carrier(now, key, &error);
-                    self.cancel_agent_leg(now, key);
+                    self.fail_caller(now, key, &error);
+                    self.cancel_callee_leg(now, key);
                     return;
                 }
                 self.bye(now, key, side.other());
@@ -75,8 +75,8 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&key) else { return };
         let method = request.method().cloned().unwrap_or(Method::Options);
         let rack_cseq = (method == Method::Prack).then(|| match to_side {
-            Side::Agent => Some(call.invite_cseq),
-            Side::Carrier => call.caller_invite().and_then(|i| i.cseq().ok()).map(|c| c.seq),
+            Side::Callee => Some(call.invite_cseq),
+            Side::Caller => call.caller_invite().and_then(|i| i.cseq().ok()).map(|c| c.seq),
         });
         let leg = call.leg_mut(to_side);
         let cseq = leg.next_cseq();
@@ -104,7 +104,7 @@ impl B2bua {
         event: TxEvent,
     ) {
         // The answer goes back on the requester's leg, with our Contact for that leg.
-        let requester = self.dialog_of(&request).map_or(Side::Carrier, |(_, side)| side);
+        let requester = self.dialog_of(&request).map_or(Side::Caller, |(_, side)| side);
         let contact = self.contact(self.leg_transport(key, requester)).to_owned();
         let response = match event {
             TxEvent::Provisional(r) | TxEvent::Final(r) => r,
@@ -123,19 +123,16 @@ impl B2bua {
         let reinvite_ok = (200..300).contains(&status) && method == Some(Method::Invite);
         if status < 200 || reinvite_ok {
             // Keep waiting for the final answer, or for the 2xx's retransmissions.
-            self.owners.insert(
-                id,
-                (
-                    key,
-                    Role::Relay {
-                        server,
-                        request: request.clone(),
-                    },
-                ),
-            );
+            let request = request.clone();
+            self.tx.set_role(id, key, Role::Relay { server, request });
         }
-        let tag = request.to_tag().unwrap_or_default();
-        let relayed = relay::relay_response(&request, &response, tag, &contact);
+        // Our tag on the requester's leg, which the request's To names: shared, not copied.
+        let written = request.to_tag().unwrap_or_default();
+        let tag = match self.calls.get(&key).map(|c| &c.leg(requester).local_tag) {
+            Some(ours) if ours[..] == *written => ours.clone(),
+            _ => Bytes::copy_from_slice(written),
+        };
+        let relayed = relay::relay_response(&request, &response, &tag, &contact);
         self.respond(now, server, &relayed);
         if reinvite_ok {
             self.remember_reinvite_ok(key, &request, relayed.to_bytes());
@@ -160,9 +157,9 @@ impl B2bua {
     pub(super) fn handle_ack(&mut self, now: Instant, ack: &Message) {
         let Some((key, side)) = self.dialog_of(ack) else { return };
         let Some(call) = self.calls.get_mut(&key) else { return };
-        if side == Side::Carrier && matches!(call.state, State::Answered(_)) {
-            // The carrier confirmed our 2xx: stop resending it, ACK the agent's.
-            self.ack_agent_with_body(key, ack);
+        if side == Side::Caller && matches!(call.state, State::Answered(_)) {
+            // The caller confirmed our 2xx: stop resending it, ACK the callee's.
+            self.ack_callee_with_body(key, ack);
             let forget = now + self.config.timers.timeout();
             self.schedule(key, forget, CallTimer::ForgetAck);
             return;
@@ -205,17 +202,17 @@ impl B2bua {
     /// the requester's ACK has not come yet (resend our 2xx to it).
     pub(super) fn on_reinvite_2xx_again(&mut self, key: CallKey) {
         let Some(call) = self.calls.get(&key) else { return };
-        for leg in [&call.carrier, &call.agent] {
+        for leg in [&call.caller, &call.callee] {
             if let Some((bytes, to)) = leg.reinvite_resend() {
                 self.transmits.push_back(Transmit { bytes, to });
             }
         }
     }
 
-    /// ACK the agent's 2xx to our INVITE (RFC 3261 §13.2.2.4), carrying the carrier ACK's
+    /// ACK the callee's 2xx to our INVITE (RFC 3261 §13.2.2.4), carrying the caller ACK's
     /// body when it has one (a late offer's answer): the call is confirmed.
-    fn ack_agent_with_body(&mut self, key: CallKey, carrier_ack: &Message) {
-        let transport = self.leg_transport(key, Side::Agent);
+    fn ack_callee_with_body(&mut self, key: CallKey, caller_ack: &Message) {
+        let transport = self.leg_transport(key, Side::Callee);
         let (via, _) = self.new_via(transport);
         let contact = self.contact(transport).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
@@ -226,30 +223,30 @@ impl B2bua {
                 return;
             }
         };
-        let builder = relay::in_dialog(&call.agent, Method::Ack, call.invite_cseq, &via, &contact);
-        let ack = relay::relay_request(carrier_ack, builder, None).to_bytes();
+        let builder = relay::in_dialog(&call.callee, Method::Ack, call.invite_cseq, &via, &contact);
+        let ack = relay::relay_request(caller_ack, builder, None).to_bytes();
         call.state = State::Confirmed(answered.confirm(ack.clone()));
-        let to = call.agent.peer;
+        let to = call.callee.peer;
         self.transmits.push_back(Transmit { bytes: ack, to });
     }
 
-    /// ACK the agent's 2xx with no body (the caller is gone); the ACK, to resend.
-    pub(super) fn ack_agent(&mut self, key: CallKey) -> Option<Bytes> {
-        let transport = self.leg_transport(key, Side::Agent);
+    /// ACK the callee's 2xx with no body (the caller is gone); the ACK, to resend.
+    pub(super) fn ack_callee(&mut self, key: CallKey) -> Option<Bytes> {
+        let transport = self.leg_transport(key, Side::Callee);
         let (via, _) = self.new_via(transport);
         let contact = self.contact(transport).to_owned();
         let call = self.calls.get(&key)?;
-        let ack = relay::in_dialog(&call.agent, Method::Ack, call.invite_cseq, &via, &contact)
+        let ack = relay::in_dialog(&call.callee, Method::Ack, call.invite_cseq, &via, &contact)
             .build()
             .to_bytes();
-        let to = call.agent.peer;
+        let to = call.callee.peer;
         self.transmits.push_back(Transmit { bytes: ack.clone(), to });
         Some(ack)
     }
 
-    /// The agent resent its 2xx: our ACK was lost, send it again.
-    pub(super) fn resend_agent_ack(&mut self, agent_call_id: &Bytes) {
-        let Some((key, Side::Agent)) = self.calls.find(agent_call_id) else {
+    /// The callee resent its 2xx: our ACK was lost, send it again.
+    pub(super) fn resend_callee_ack(&mut self, callee_call_id: &Bytes) {
+        let Some((key, Side::Callee)) = self.calls.find(callee_call_id) else {
             return;
         };
         let Some(call) = self.calls.get(&key) else { return };
@@ -257,7 +254,7 @@ impl B2bua {
             if let Some(ack) = &confirmed.ack {
                 self.transmits.push_back(Transmit {
                     bytes: ack.clone(),
-                    to: call.agent.peer,
+                    to: call.callee.peer,
                 });
             }
         }
@@ -265,8 +262,8 @@ impl B2bua {
 
     fn forget_reinvites(&mut self, key: CallKey) {
         if let Some(call) = self.calls.get_mut(&key) {
-            call.agent.pending_reinvite = None;
-            call.carrier.pending_reinvite = None;
+            call.callee.pending_reinvite = None;
+            call.caller.pending_reinvite = None;
         }
     }
 
@@ -274,7 +271,7 @@ impl B2bua {
     fn reinvite_in_progress(&self, key: CallKey) -> bool {
         self.calls
             .get(&key)
-            .is_some_and(|c| c.carrier.reinvite_unanswered() || c.agent.reinvite_unanswered())
+            .is_some_and(|c| c.caller.reinvite_unanswered() || c.callee.reinvite_unanswered())
     }
 
     /// Send BYE on one leg (its answer needs no action).

@@ -7,12 +7,12 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::agent_leg::{self, calling_number, dialed_number, AgentInvite};
-use super::awaiting_route::{Awaiting, Unplaced};
+use super::awaiting_route::{Routing, Unplaced};
 use super::call::{CallFacts, CarrierId, Direction, Leg, RouteFacts};
 use super::new_call::{Placement, ToRoute};
 use super::{B2bua, CallError, CallEvent, EndedBy, Peer};
 use crate::routing::{AgentTarget, Query, RouteQuery};
-use crate::sip::{response_for, HeaderName, Message};
+use crate::sip::{HeaderName, Message};
 use crate::transaction::TxId;
 use crate::transport::Transport;
 
@@ -47,7 +47,7 @@ impl B2bua {
     /// The agent leg a routed inbound call places: its INVITE (over TCP when too large for
     /// UDP) and its dialog. The record's facts take what the call no longer needs, moved
     /// rather than copied.
-    pub(super) fn agent_placement(&mut self, waiting: &mut Awaiting, target: Box<AgentTarget>) -> Placement {
+    pub(super) fn agent_placement(&mut self, waiting: &mut Routing, target: Box<AgentTarget>) -> Placement {
         let invite = &waiting.invite;
         let calling = waiting.calling.take();
         let called = std::mem::take(&mut waiting.called);
@@ -196,8 +196,8 @@ impl B2bua {
         error: &CallError,
         unplaced: Unplaced,
     ) {
-        let failure = error.response(self.config.failure_status, self.config.no_answer_status);
-        let response = self.failure_response(invite, &failure, None);
+        let answer = crate::status::call(error, self.config.statuses());
+        let response = self.failure_response(invite, &answer, None);
         self.respond(now, server, &response);
         let direction = unplaced.direction;
         self.events.push_back(CallEvent::Routed { route: None, direction });
@@ -205,8 +205,8 @@ impl B2bua {
             call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
             livekit_call_id: None,
             outcome: error.outcome(),
-            status: failure.status,
-            reason: failure.why,
+            status: answer.status,
+            reason: answer.reason.unwrap_or(answer.phrase),
             route: None,
             ended_by: unplaced.ended_by,
             direction,
@@ -233,23 +233,10 @@ impl B2bua {
     pub(super) fn failure_response(
         &mut self,
         invite: &Message,
-        failure: &super::FailureResponse,
+        answer: &crate::status::Answer,
         to_tag: Option<Bytes>,
     ) -> Message {
         let tag = to_tag.unwrap_or_else(|| Bytes::from(self.new_token()));
-        let mut b = response_for(invite, failure.status, super::phrase(failure.status))
-            .to_tag(tag)
-            .header(
-                HeaderName::Reason,
-                format!("SIP;cause={};text=\"{}\"", failure.status, failure.why),
-            );
-        if failure.retry_after {
-            let secs = failure.retry_after_secs.unwrap_or(self.config.retry_after_secs);
-            b = b.header(HeaderName::RetryAfter, secs.to_string());
-        }
-        if failure.status == 422 {
-            b = b.header(HeaderName::MinSe, self.config.min_session_expires_secs.to_string());
-        }
-        b.build()
+        answer.respond(invite).to_tag(tag).build()
     }
 }

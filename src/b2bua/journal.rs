@@ -1,7 +1,7 @@
 //! The core's side of the dialog journal (what a crash must not lose): when a call is
 //! answered its two dialogs go out as a [`JournalEntry::Up`], when it ends a
 //! [`JournalEntry::Down`]; the shell keeps them durably off the SIP thread
-//! (`server/journal.rs` over `store/dialog_journal.rs`). At the next start the shell hands
+//! (`journal/` over `store/dialog_journal.rs`). At the next start the shell hands
 //! back what the last run left up, and [`B2bua::end_left_calls`] sends BYE on both legs of
 //! each in client transactions (Timer E resends over UDP, Timer F gives up: RFC 3261
 //! §17.1.2), so neither the carrier nor the agent stays on a call nobody bridges.
@@ -98,8 +98,8 @@ impl B2bua {
             return;
         }
         let Some(call) = self.calls.get(&key) else { return };
-        let legs = [Side::Carrier, Side::Agent].map(|side| Dialog::of(call.leg(side)));
-        let key = call.agent.call_id.clone();
+        let legs = [Side::Caller, Side::Callee].map(|side| Dialog::of(call.leg(side)));
+        let key = call.callee.call_id.clone();
         self.journal
             .push_back(JournalEntry::Up(Box::new(JournaledCall { key, legs })));
     }
@@ -107,7 +107,7 @@ impl B2bua {
     /// `call` is being forgotten: unjournal it if it was journaled (answered).
     pub(super) fn journal_ended(&mut self, call: &Call) {
         if self.journal_on && !call.is_early() {
-            let key = call.agent.call_id.clone();
+            let key = call.callee.call_id.clone();
             self.journal.push_back(JournalEntry::Down { key });
         }
     }

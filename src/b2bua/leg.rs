@@ -9,19 +9,19 @@ use super::relay;
 use super::Peer;
 use crate::sip::{HeaderName, Message};
 
-/// Which leg: `Carrier` is the one we answer (UAS), `Agent` the one we place (UAC),
-/// whatever the direction (see the module doc).
+/// Which leg, by its role in the call whatever the direction (see `call.rs`): the caller's
+/// leg is the one we answer (we are its UAS), the callee's the one we place (its UAC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
-    Carrier,
-    Agent,
+    Caller,
+    Callee,
 }
 
 impl Side {
     pub fn other(self) -> Side {
         match self {
-            Side::Carrier => Side::Agent,
-            Side::Agent => Side::Carrier,
+            Side::Caller => Side::Callee,
+            Side::Callee => Side::Caller,
         }
     }
 }

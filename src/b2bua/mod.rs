@@ -1,10 +1,11 @@
-//! The back-to-back user agent: each call is a carrier leg and an agent leg, kept in step.
+//! The back-to-back user agent: each call is the caller's leg (the one we answer) and the
+//! callee's (the one we place), kept in step (`call.rs` says why legs are named by role).
 //! Sans-IO: it takes parsed messages, `now` and routing decisions, and yields
 //! [`Transmit`]s, [`Route`] requests and [`CallEvent`]s; the shell owns sockets, clocks and
 //! the routers' workers.
 //!
 //! It owns call state, the transaction table both legs share, and call timers (ring,
-//! agent response, 2xx retransmission, session expiry, duration cap). It refuses to decide
+//! callee response, 2xx retransmission, session expiry, duration cap). It refuses to decide
 //! routes (that is `routing`) or to parse bytes (that is `sip`, before it gets here).
 //!
 //! Where things are, in the order a call flows: `new_call.rs` (a new INVITE either way: 100
@@ -52,11 +53,12 @@ mod shard;
 mod stats;
 mod timers;
 mod trunk_limits;
+mod tx_table;
 
 #[cfg(test)]
 mod sim_tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -67,7 +69,7 @@ pub use agent_leg::dialed_number;
 pub use awaiting_route::Route;
 pub use call::{CallEvent, CallFacts, CallKey, CarrierId, Direction, EndedBy, Outcome, RouteFacts, Side};
 pub use config::{B2buaConfig, ReferPolicy};
-pub use failure::{phrase, CallError, FailureResponse};
+pub use failure::CallError;
 pub use journal::{Dialog, JournalEntry, JournaledCall, CSEQ_MARGIN};
 pub use peer::{reply_peer, Peer};
 pub use shard::{shard_of_branch, shard_of_call_id, shard_of_key, Shard, Shared};
@@ -77,6 +79,7 @@ use crate::sip::{Message, Method};
 use crate::transaction::{ClientKey, Output, RequestMatch, ServerKey, Transactions, TxEvent, TxId};
 use crate::transport::Transport;
 use call::CallTimer;
+use tx_table::{Role, TxTable};
 
 /// Bytes to send, and to whom.
 #[derive(Debug, Clone)]
@@ -117,36 +120,18 @@ impl Local {
     }
 }
 
-/// What a transaction is for.
-#[derive(Debug)]
-enum Role {
-    /// The INVITE of the leg we answer (server).
-    CallerInvite,
-    /// Our INVITE on the leg we place (client).
-    PlacedInvite,
-    /// A relayed request: the client transaction on one leg whose answer goes back through
-    /// `server` on the other, built from `request`.
-    Relay { server: TxId, request: Message },
-    /// A request we originated whose answer needs no action (BYE, CANCEL).
-    Fire,
-    /// Our INVITE to a leg whose 2xx we ACKed after the call was over: a resent 2xx
-    /// gets this ACK again.
-    Acked { ack: Bytes, to: Peer },
-}
-
 /// The B2BUA.
 pub struct B2bua {
     config: B2buaConfig,
     rng: StdRng,
-    txns: Transactions<Peer>,
+    /// Both legs' transactions and what each is for (`tx_table.rs`).
+    tx: TxTable,
     /// Every call, by key, by Call-ID and by its timers (`call_table.rs`).
     calls: call_table::CallTable,
     routes: VecDeque<Route>,
-    owners: HashMap<TxId, (CallKey, Role), id_hash::IdBuildHasher>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<CallEvent>,
     draining: bool,
-    scratch: Vec<Output<Peer>>,
     /// What we advertise per transport (UDP, TCP, TLS): Via sent-by and Contact.
     local: [Local; 3],
     /// Outbound calls per trunk: concurrency and call rate.
@@ -163,16 +148,14 @@ impl B2bua {
     pub fn new(config: B2buaConfig, seed: u64) -> B2bua {
         let local = Local::per_transport(&config);
         B2bua {
-            txns: Transactions::new(config.timers),
+            tx: TxTable::new(Transactions::new(config.timers)),
             config,
             rng: StdRng::seed_from_u64(seed),
             calls: call_table::CallTable::new(),
             routes: VecDeque::new(),
-            owners: HashMap::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             draining: false,
-            scratch: Vec::new(),
             local,
             trunks: trunk_limits::TrunkLimiter::default(),
             journal: VecDeque::new(),
@@ -215,10 +198,8 @@ impl B2bua {
         let branch = via.branch.unwrap_or_default();
         let key = ServerKey::new(branch, via.sent_by, &method);
         let is_ack = method == Method::Ack;
-        let mut out = std::mem::take(&mut self.scratch);
-        let matched = self.txns.match_request(now, &key, is_ack, &mut out);
-        self.apply(now, &mut out);
-        self.scratch = out;
+        let matched = self.tx.run(|t, out| t.match_request(now, &key, is_ack, out));
+        self.apply(now);
         if matched != RequestMatch::New {
             return;
         }
@@ -227,7 +208,9 @@ impl B2bua {
             self.handle_ack(now, &request);
             return;
         }
-        let server = self.txns.start_server(key, reply_to, from.transport.is_reliable());
+        let server = self
+            .tx
+            .run(|t, _| t.start_server(key, reply_to, from.transport.is_reliable()));
         let to_tag = request.to_tag().map(Bytes::copy_from_slice);
         match (method, to_tag) {
             (Method::Invite, None) => self.handle_new_invite(now, request, from, server, direction, carrier_id),
@@ -248,24 +231,19 @@ impl B2bua {
         // Only a non-2xx final to our INVITE needs the INVITE back, to build its ACK.
         let needs_ack = key.method == Method::Invite && response.status().is_some_and(|s| s >= 300);
         let ack_source = if needs_ack {
-            self.agent_invite_of(&response)
+            self.placed_invite_of(&response)
         } else {
             None
         };
-        let mut out = std::mem::take(&mut self.scratch);
         let call_id = response.call_id().map(Bytes::copy_from_slice);
-        let matched = self.txns.handle_response(
-            now,
-            &key,
-            response,
-            |r| ack_source.map_or_else(Bytes::new, |inv| relay::ack_for_non_2xx(&inv, r)),
-            &mut out,
-        );
-        self.apply(now, &mut out);
-        self.scratch = out;
+        let matched = self.tx.run(|t, out| {
+            let ack = |r: &Message| ack_source.map_or_else(Bytes::new, |inv| relay::ack_for_non_2xx(&inv, r));
+            t.handle_response(now, &key, response, ack, out)
+        });
+        self.apply(now);
         if let (None, true, Some(call_id)) = (matched, is_2xx, call_id) {
             // A 2xx retransmission after its transaction ended: ACK again if we had.
-            self.resend_agent_ack(&call_id);
+            self.resend_callee_ack(&call_id);
         }
     }
 
@@ -275,35 +253,30 @@ impl B2bua {
     /// §8.1.3.1), so a caller is never left ringing.
     pub fn handle_transport_error(&mut self, now: Instant, to: Peer) {
         let failed: Vec<TxId> = self
-            .owners
-            .iter()
+            .tx
+            .roles()
             .filter(|(_, (call, role))| {
                 self.role_peer(*call, role)
                     .is_some_and(|p| same_address(p.addr, to.addr) && p.transport == to.transport)
             })
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect();
-        let mut out = std::mem::take(&mut self.scratch);
-        for id in failed {
-            self.txns.handle_transport_error(id, &mut out);
-        }
-        self.apply(now, &mut out);
-        self.scratch = out;
+        self.tx
+            .run(|t, out| failed.into_iter().for_each(|id| t.handle_transport_error(id, out)));
+        self.apply(now);
     }
 
     /// Run due timers.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let mut out = std::mem::take(&mut self.scratch);
-        self.txns.handle_timeout(now, &mut out);
-        self.apply(now, &mut out);
-        self.scratch = out;
+        self.tx.run(|t, out| t.handle_timeout(now, out));
+        self.apply(now);
         while let Some((call, timer)) = self.calls.pop_due(now) {
             self.fire(now, call, timer);
         }
     }
 
     pub fn next_timeout(&self) -> Option<Instant> {
-        [self.txns.next_timeout(), self.calls.next_timeout()]
+        [self.tx.layer().next_timeout(), self.calls.next_timeout()]
             .into_iter()
             .flatten()
             .min()
@@ -334,7 +307,7 @@ impl B2bua {
 
     /// Live transactions (for metrics, and for tests that nothing is left behind).
     pub fn transactions(&self) -> usize {
-        self.txns.len()
+        self.tx.layer().len()
     }
 
     /// Pending call timers.
@@ -392,10 +365,10 @@ impl B2bua {
         })
     }
 
-    /// Our INVITE that a response on the agent leg answers, for the ACK of a non-2xx final.
-    fn agent_invite_of(&self, response: &Message) -> Option<Message> {
+    /// Our INVITE that a response on the callee's leg answers, for the ACK of a non-2xx final.
+    fn placed_invite_of(&self, response: &Message) -> Option<Message> {
         let (call, side) = self.calls.find(response.call_id()?)?;
-        (side == Side::Agent)
+        (side == Side::Callee)
             .then(|| Some((*self.calls.get(&call)?.invitation()?.request).clone()))
             .flatten()
     }
@@ -411,61 +384,57 @@ impl B2bua {
         to: Peer,
     ) -> TxId {
         let method = request.method().cloned().unwrap_or(Method::Invite);
-        let mut out = std::mem::take(&mut self.scratch);
-        let id = self.txns.start_client(
-            now,
-            ClientKey::new(branch, method),
-            request.to_bytes(),
-            to,
-            to.transport.is_reliable(),
-            &mut out,
-        );
-        self.owners.insert(id, (call, role));
-        self.apply(now, &mut out);
-        self.scratch = out;
+        let key = ClientKey::new(branch, method);
+        let reliable = to.transport.is_reliable();
+        let id = self
+            .tx
+            .run(|t, out| t.start_client(now, key, request.to_bytes(), to, reliable, out));
+        self.tx.set_role(id, call, role);
+        self.apply(now);
         id
     }
 
     fn respond(&mut self, now: Instant, server: TxId, response: &Message) {
         let status = response.status().unwrap_or(500);
-        let mut out = std::mem::take(&mut self.scratch);
-        self.txns.respond(now, server, status, response.to_bytes(), &mut out);
-        self.apply(now, &mut out);
-        self.scratch = out;
+        self.tx
+            .run(|t, out| t.respond(now, server, status, response.to_bytes(), out));
+        self.apply(now);
     }
 
     /// Answer a request with the failure `error` maps to (see `failure.rs`).
     fn refuse_request(&mut self, now: Instant, server: TxId, request: &Message, error: &CallError) {
-        let failure = error.response(self.config.failure_status, self.config.no_answer_status);
-        let response = self.failure_response(request, &failure, None);
+        let answer = crate::status::call(error, self.config.statuses());
+        let response = self.failure_response(request, &answer, None);
         self.respond(now, server, &response);
     }
 
-    /// Route transaction outputs: transmissions out, events to their calls.
-    fn apply(&mut self, now: Instant, out: &mut Vec<Output<Peer>>) {
-        for output in std::mem::take(out) {
+    /// Route the transactions' queued outputs: transmissions out, events to their calls.
+    fn apply(&mut self, now: Instant) {
+        let mut out = self.tx.take_outputs();
+        for output in out.drain(..) {
             match output {
                 Output::Transmit { bytes, destination } => {
                     self.transmits.push_back(Transmit { bytes, to: destination })
                 }
                 Output::Event { id, event } => self.on_tx_event(now, id, event),
                 Output::Terminated { id } => {
-                    self.owners.remove(&id);
+                    self.tx.take_role(id);
                 }
             }
         }
+        self.tx.give_back(out);
     }
 
     fn on_tx_event(&mut self, now: Instant, id: TxId, event: TxEvent) {
-        let Some((call, role)) = self.owners.get(&id) else {
+        let Some((call, role)) = self.tx.role(id) else {
             return;
         };
         let call = *call;
         match role {
-            Role::PlacedInvite => self.on_agent_invite_event(now, call, event),
+            Role::PlacedInvite => self.on_placed_invite_event(now, call, event),
             Role::Relay { .. } if matches!(event, TxEvent::Retransmitted2xx(_)) => self.on_reinvite_2xx_again(call),
             Role::Relay { .. } => {
-                if let Some((_, Role::Relay { server, request })) = self.owners.remove(&id) {
+                if let Some((_, Role::Relay { server, request })) = self.tx.take_role(id) {
                     self.on_relay_event(now, call, id, server, request, event);
                 }
             }
@@ -489,7 +458,7 @@ impl B2bua {
     fn role_peer(&self, call: CallKey, role: &Role) -> Option<Peer> {
         let c = self.calls.get(&call)?;
         match role {
-            Role::PlacedInvite => Some(c.agent.peer),
+            Role::PlacedInvite => Some(c.callee.peer),
             Role::Relay { request, .. } => {
                 let (_, from_side) = self.dialog_of(request)?;
                 Some(c.leg(from_side.other()).peer)
@@ -507,7 +476,7 @@ impl B2bua {
         let Some(c) = self.calls.remove(call) else { return };
         self.journal_ended(&c);
         tracing::debug!(
-            call_id = %String::from_utf8_lossy(&c.carrier.call_id),
+            call_id = %String::from_utf8_lossy(&c.caller.call_id),
             outcome = outcome.label(),
             status,
             "call ended"
@@ -516,15 +485,15 @@ impl B2bua {
             self.trunks.release(&outbound.trunk_id);
         }
         let livekit_call_id = match c.direction {
-            Direction::Inbound => c.agent.call_id,
-            Direction::Outbound => c.carrier.call_id.clone(),
+            Direction::Inbound => c.callee.call_id,
+            Direction::Outbound => c.caller.call_id.clone(),
         };
         self.events.push_back(CallEvent::Ended {
-            call_id: c.carrier.call_id,
+            call_id: c.caller.call_id,
             livekit_call_id: Some(livekit_call_id),
             outcome,
             status,
-            reason: phrase(status),
+            reason: crate::status::phrase(status),
             route: Some(c.route),
             ended_by,
             direction: c.direction,

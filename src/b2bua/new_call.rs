@@ -10,10 +10,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::awaiting_route::Awaiting;
-use super::call::{
-    Call, CallFacts, CallKey, CallTimer, CarrierId, Direction, Invitation, Leg, OutboundCall, RouteFacts, State,
-};
+use super::awaiting_route::Routing;
+use super::call::{Call, CallKey, CallTimer, CarrierId, Direction, Invitation, Leg, OutboundCall, RouteFacts, State};
 use super::{B2bua, CallEvent, Peer, Role};
 use crate::routing::{Query, RouteKind};
 use crate::sip::{response_for, Message};
@@ -69,7 +67,7 @@ impl B2bua {
                 return;
             }
         };
-        let waiting = Awaiting {
+        let waiting = Routing {
             direction,
             invite,
             from,
@@ -84,34 +82,14 @@ impl B2bua {
     }
 
     /// The route is decided and the leg it names is built: start the call.
-    pub(super) fn place_other_leg(&mut self, now: Instant, key: CallKey, waiting: Awaiting, placed: Placement) {
-        let Awaiting {
-            direction,
-            invite,
-            from,
-            server,
-            started,
-            carrier_id,
-            ..
-        } = waiting;
+    pub(super) fn place_other_leg(&mut self, now: Instant, key: CallKey, waiting: Routing, placed: Placement) {
         self.events.push_back(CallEvent::Routed {
             route: Some(placed.route),
-            direction,
+            direction: waiting.direction,
         });
-        let answering = self.answering_leg(&invite, from);
-        let facts = Box::new(CallFacts {
-            source: from.addr,
-            called: placed.called,
-            caller: placed.caller,
-            carrier_id,
-            target: Some(placed.target),
-            started,
-            first_provisional: None,
-            answered: None,
-        });
-        let mut call = Call::ringing(direction, answering, placed.leg, server, invite, placed.route, facts);
-        call.outbound = placed.outbound;
-        self.start_call(now, key, call, placed.invite, placed.branch);
+        let caller = self.answering_leg(&waiting.invite, waiting.from);
+        let (call, invite, branch) = waiting.place(caller, placed);
+        self.start_call(now, key, call, invite, branch);
     }
 
     /// The leg we answer, from the INVITE that opens it (RFC 3261 §12.1.1).
@@ -125,7 +103,7 @@ impl B2bua {
             return;
         };
         let server = trying.server;
-        let tx = self.send_request(now, key, Role::PlacedInvite, &invite, branch, call.agent.peer);
+        let tx = self.send_request(now, key, Role::PlacedInvite, &invite, branch, call.callee.peer);
         call.state = State::Ringing(trying.place(Invitation {
             request: Box::new(invite),
             tx,
@@ -133,13 +111,13 @@ impl B2bua {
         }));
         let direction = call.direction;
         self.calls.place(key, Box::new(call));
-        self.owners.insert(server, (key, Role::CallerInvite));
+        self.tx.set_role(server, key, Role::CallerInvite);
         self.schedule(key, now + self.config.ring_timeout(), CallTimer::Ring);
         let response_timeout = match direction {
             Direction::Inbound => self.config.agent_response_timeout(),
             Direction::Outbound => self.config.carrier_response_timeout(),
         };
-        self.schedule(key, now + response_timeout, CallTimer::AgentResponse);
+        self.schedule(key, now + response_timeout, CallTimer::CalleeResponse);
         self.schedule(key, now + self.config.max_call_duration(), CallTimer::MaxDuration);
     }
 }

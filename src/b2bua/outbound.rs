@@ -23,7 +23,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::agent_leg::calling_number;
-use super::awaiting_route::Awaiting;
+use super::awaiting_route::Routing;
 use super::call::{Leg, OutboundCall, RouteFacts};
 use super::carrier_leg::{self, CarrierInvite};
 use super::media_policy;
@@ -66,7 +66,7 @@ impl B2bua {
     pub(super) fn carrier_placement(
         &mut self,
         now: Instant,
-        waiting: &Awaiting,
+        waiting: &Routing,
         target: Box<CarrierTarget>,
     ) -> Result<Placement, CallError> {
         self.hold_trunk(now, &waiting.invite, &target)?;

@@ -7,7 +7,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::call::Leg;
-use crate::sip::{response_for, HeaderName, Message, Method, RequestBuilder};
+use crate::sip::{response_for, Decimal, HeaderName, Message, Method, RequestBuilder};
 
 /// Headers relayed with in-dialog requests and with responses.
 const CARRIED_IN_DIALOG: &[HeaderName] = &[
@@ -34,16 +34,17 @@ const CARRIED_BY_NAME: &[&[u8]] = &[b"subscription-state", b"refer-sub"];
 
 /// A request in `leg`'s dialog (RFC 3261 §12.2.1.1), with `cseq` as given.
 pub fn in_dialog(leg: &Leg, method: Method, cseq: u32, via: &str, contact: &str) -> RequestBuilder {
+    let remote_tag = leg.remote_tag.as_deref().unwrap_or_default();
     let mut b = RequestBuilder::new(method.clone(), &leg.remote_target)
         .header(HeaderName::Via, via)
         .header(HeaderName::MaxForwards, "70")
-        .header(HeaderName::From, with_tag(&leg.local_uri, &leg.local_tag))
-        .header(
-            HeaderName::To,
-            with_tag(&leg.remote_uri, leg.remote_tag.as_deref().unwrap_or_default()),
-        )
+        .header_parts(HeaderName::From, &tagged(&leg.local_uri, &leg.local_tag))
+        .header_parts(HeaderName::To, &tagged(&leg.remote_uri, remote_tag))
         .header(HeaderName::CallId, &leg.call_id)
-        .header(HeaderName::CSeq, format!("{cseq} {method}"));
+        .header_parts(
+            HeaderName::CSeq,
+            &[Decimal::from(cseq).as_ref(), b" ", method.as_bytes()],
+        );
     for route in &leg.route_set {
         b = b.header(HeaderName::Route, route);
     }
@@ -64,11 +65,8 @@ pub fn relay_request(original: &Message, mut b: RequestBuilder, rack_cseq: Optio
         // RFC 3262 §7.2: RAck = RSeq CSeq-number method; the CSeq is the other leg's INVITE.
         let mut parts = rack.split(|b| b.is_ascii_whitespace()).filter(|p| !p.is_empty());
         if let (Some(rseq), Some(_), Some(method)) = (parts.next(), parts.next(), parts.next()) {
-            let mut value = BytesMut::new();
-            value.put_slice(rseq);
-            value.put_slice(format!(" {cseq} ").as_bytes());
-            value.put_slice(method);
-            b = b.header(HeaderName::RAck, value);
+            let cseq = Decimal::from(cseq);
+            b = b.header_parts(HeaderName::RAck, &[rseq, b" ", cseq.as_ref(), b" ", method]);
         }
     }
     if let Some(ct) = original.content_type() {
@@ -79,18 +77,14 @@ pub fn relay_request(original: &Message, mut b: RequestBuilder, rack_cseq: Optio
 
 /// A response to `request` (received on one leg) that relays `response` (received on the
 /// other): status, carried headers and body; our Contact on target-refresh answers.
-pub fn relay_response(request: &Message, response: &Message, to_tag: &[u8], contact: &str) -> Message {
+pub fn relay_response(request: &Message, response: &Message, to_tag: &Bytes, contact: &str) -> Message {
     let status = response.status().unwrap_or(500);
-    let reason = String::from_utf8_lossy(response.reason().unwrap_or_default()).into_owned();
-    let mut b = response_for(request, status, &reason).to_tag(Bytes::copy_from_slice(to_tag));
+    let reason = response.reason().unwrap_or_default();
+    let mut b = response_for(request, status, reason).to_tag(to_tag.clone());
     if status > 100 && status < 300 {
         b = b.header(HeaderName::Contact, contact);
     }
-    for (name, value) in response.iter_headers() {
-        if is_carried(name, CARRIED_IN_DIALOG) {
-            b = b.raw_header(name, value);
-        }
-    }
+    b = b.copy_headers(response, |name, written| is_carried(name, written, CARRIED_IN_DIALOG));
     if let Some(ct) = response.content_type() {
         b = b.header(HeaderName::ContentType, ct);
     }
@@ -107,8 +101,10 @@ pub fn ack_for_non_2xx(invite: &Message, response: &Message) -> Bytes {
         b = b.header(name, invite.header(name).unwrap_or_default());
     }
     b = b.header(HeaderName::To, response.header(HeaderName::To).unwrap_or_default());
-    let seq = invite.cseq().map(|c| c.seq).unwrap_or(1);
-    b.header(HeaderName::CSeq, format!("{seq} ACK")).build().to_bytes()
+    let seq = Decimal::from(invite.cseq().map(|c| c.seq).unwrap_or(1));
+    b.header_parts(HeaderName::CSeq, &[seq.as_ref(), b" ACK"])
+        .build()
+        .to_bytes()
 }
 
 /// CANCEL for our INVITE (RFC 3261 §9.1): same branch, request-URI, From, To, Call-ID.
@@ -119,40 +115,31 @@ pub fn cancel_for(invite: &Message) -> Message {
     for name in [HeaderName::From, HeaderName::To, HeaderName::CallId] {
         b = b.header(name, invite.header(name).unwrap_or_default());
     }
-    let seq = invite.cseq().map(|c| c.seq).unwrap_or(1);
-    b.header(HeaderName::CSeq, format!("{seq} CANCEL")).build()
+    let seq = Decimal::from(invite.cseq().map(|c| c.seq).unwrap_or(1));
+    b.header_parts(HeaderName::CSeq, &[seq.as_ref(), b" CANCEL"]).build()
 }
 
 /// One pass over `from`'s headers: those named in `carried`, and every `X-` header, as
 /// written and in order.
-pub(super) fn carry(from: &Message, mut b: RequestBuilder, carried: &[HeaderName]) -> RequestBuilder {
-    for (name, value) in from.iter_headers() {
-        if is_carried(name, carried) {
-            b = b.raw_header(name, value);
-        }
-    }
-    b
+pub(super) fn carry(from: &Message, b: RequestBuilder, carried: &[HeaderName]) -> RequestBuilder {
+    b.copy_headers(from, |name, written| is_carried(name, written, carried))
 }
 
-fn is_carried(name: &[u8], carried: &[HeaderName]) -> bool {
-    if is_x_header(name) {
-        return true;
-    }
-    match HeaderName::parse(name) {
-        HeaderName::Other => CARRIED_BY_NAME.iter().any(|n| n.eq_ignore_ascii_case(name)),
+fn is_carried(name: HeaderName, written: &[u8], carried: &[HeaderName]) -> bool {
+    match name {
+        HeaderName::Other => is_x_header(written) || CARRIED_BY_NAME.iter().any(|n| n.eq_ignore_ascii_case(written)),
         known => carried.contains(&known),
     }
 }
 
-/// `value;tag=tag`.
-pub fn with_tag(value: &[u8], tag: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(value.len() + tag.len() + 5);
-    out.put_slice(value);
-    if !tag.is_empty() {
-        out.put_slice(b";tag=");
-        out.put_slice(tag);
+/// The parts of `value;tag=tag` (just `value` when the tag is empty), to write without
+/// putting them together first.
+pub fn tagged<'a>(value: &'a [u8], tag: &'a [u8]) -> [&'a [u8]; 3] {
+    if tag.is_empty() {
+        [value, b"", b""]
+    } else {
+        [value, b";tag=", tag]
     }
-    out.freeze()
 }
 
 /// A From/To value without its `tag` parameter (the rest kept as written).
@@ -194,7 +181,8 @@ mod tests {
             &without_tag(b"\"A\" <sip:a@b;lr>;tag=x1;foo=bar")[..],
             b"\"A\" <sip:a@b;lr>;foo=bar"
         );
-        assert_eq!(&with_tag(b"<sip:a@b>", b"t9")[..], b"<sip:a@b>;tag=t9");
+        assert_eq!(tagged(b"<sip:a@b>", b"t9").concat(), b"<sip:a@b>;tag=t9");
+        assert_eq!(tagged(b"<sip:a@b>", b"").concat(), b"<sip:a@b>");
         assert_eq!(
             contact_uri(b"\"Agent\" <sip:agent@10.0.0.5:5090;transport=udp>;expires=60").as_deref(),
             Some(&b"sip:agent@10.0.0.5:5090;transport=udp"[..])

@@ -16,30 +16,30 @@ use crate::transaction::{TxEvent, TxId};
 
 impl B2bua {
     /// What the INVITE transaction of the leg we placed reports.
-    pub(super) fn on_agent_invite_event(&mut self, now: Instant, key: CallKey, event: TxEvent) {
+    pub(super) fn on_placed_invite_event(&mut self, now: Instant, key: CallKey, event: TxEvent) {
         match event {
-            TxEvent::Provisional(response) => self.on_agent_provisional(now, key, &response),
+            TxEvent::Provisional(response) => self.on_callee_provisional(now, key, &response),
             TxEvent::Final(response) if response.status().is_some_and(|s| s < 300) => {
-                self.on_agent_answer(now, key, &response)
+                self.on_callee_answer(now, key, &response)
             }
             TxEvent::Final(response) => {
                 let challenged = matches!(response.status(), Some(401 | 407));
                 if challenged && self.answer_challenge(now, key, &response) {
                     return;
                 }
-                self.on_agent_failure(now, key, &response);
+                self.on_callee_failure(now, key, &response);
             }
             TxEvent::Retransmitted2xx(response) => {
                 if let Some(call_id) = response.call_id() {
                     let call_id = Bytes::copy_from_slice(call_id);
-                    self.resend_agent_ack(&call_id);
+                    self.resend_callee_ack(&call_id);
                 }
             }
             TxEvent::Timeout | TxEvent::TransportError => {
                 let failure_status = self.config.failure_status;
                 let Some(call) = self.calls.get(&key) else { return };
                 let verdict = call.verdict_or(Outcome::Failed, failure_status, EndedBy::Switchboard);
-                self.fail_carrier(now, key, &CallError::unreachable(call.direction));
+                self.fail_caller(now, key, &CallError::unreachable(call.direction));
                 self.end_with(key, verdict);
             }
         }
@@ -47,7 +47,7 @@ impl B2bua {
 
     /// A final failure to the INVITE we placed: the caller gets it (mapped), unless it
     /// already gave up.
-    fn on_agent_failure(&mut self, now: Instant, key: CallKey, response: &Message) {
+    fn on_callee_failure(&mut self, now: Instant, key: CallKey, response: &Message) {
         let status = response.status().unwrap_or(500);
         let Some(call) = self.calls.get(&key) else { return };
         if !call.is_early() {
@@ -57,7 +57,7 @@ impl B2bua {
         let cancelled = matches!(call.state, State::Cancelling(_));
         let error = CallError::rejected(direction, status);
         if !cancelled {
-            self.fail_carrier(now, key, &error);
+            self.fail_caller(now, key, &error);
         }
         let outcome = match status {
             _ if cancelled => Outcome::Canceled,
@@ -67,12 +67,12 @@ impl B2bua {
         };
         let Some(call) = self.calls.get(&key) else { return };
         let reported = if cancelled { 487 } else { status };
-        let verdict = call.verdict_or(outcome, reported, EndedBy::party(Side::Agent, direction));
+        let verdict = call.verdict_or(outcome, reported, EndedBy::party(Side::Callee, direction));
         self.end_with(key, verdict);
     }
 
-    fn on_agent_provisional(&mut self, now: Instant, key: CallKey, response: &Message) {
-        let contact = self.contact(self.leg_transport(key, Side::Carrier)).to_owned();
+    fn on_callee_provisional(&mut self, now: Instant, key: CallKey, response: &Message) {
+        let contact = self.contact(self.leg_transport(key, Side::Caller)).to_owned();
         let Some(call) = self.calls.get_mut(&key) else { return };
         let Some(invitation) = call.invitation_mut() else {
             return;
@@ -80,7 +80,7 @@ impl B2bua {
         invitation.responded = true;
         if let State::Cancelling(cancelling) = &call.state {
             if cancelling.cancel_pending {
-                self.send_agent_cancel(now, key);
+                self.send_callee_cancel(now, key);
                 return;
             }
         }
@@ -88,9 +88,9 @@ impl B2bua {
         if status == 100 {
             return;
         }
-        call.agent.learn_remote(response);
+        call.callee.learn_remote(response);
         let State::Ringing(ringing) = &call.state else { return };
-        let relayed = relay::relay_response(&ringing.caller.invite, response, &call.carrier.local_tag, &contact);
+        let relayed = relay::relay_response(&ringing.caller.invite, response, &call.caller.local_tag, &contact);
         let server = ringing.caller.server;
         if call.facts.first_provisional.is_none() {
             call.facts.first_provisional = Some(now);
@@ -102,22 +102,22 @@ impl B2bua {
         self.respond(now, server, &relayed);
     }
 
-    fn on_agent_answer(&mut self, now: Instant, key: CallKey, response: &Message) {
-        let contact = self.contact(self.leg_transport(key, Side::Carrier)).to_owned();
+    fn on_callee_answer(&mut self, now: Instant, key: CallKey, response: &Message) {
+        let contact = self.contact(self.leg_transport(key, Side::Caller)).to_owned();
         let t1 = self.config.timers.t1;
         let Some(call) = self.calls.get_mut(&key) else { return };
-        call.agent.learn_remote(response);
+        call.callee.learn_remote(response);
         let ringing = match call.take_state() {
             State::Ringing(ringing) => ringing,
             State::Cancelling(cancelling) => {
-                // The caller gave up, or we gave up for it, while the agent answered: ACK
-                // and BYE the agent (RFC 3261 §13.2.2.4, §15), so it runs no call nobody
+                // The caller gave up, or we gave up for it, while the callee answered: ACK
+                // and BYE it (RFC 3261 §13.2.2.4, §15), so it runs no call nobody
                 // is on.
                 let tx = cancelling.placed.tx;
                 call.state = State::Cancelling(cancelling);
-                let verdict = call.verdict_or(Outcome::Canceled, 487, EndedBy::party(Side::Carrier, call.direction));
-                let ack = self.ack_agent(key);
-                self.bye(now, key, Side::Agent);
+                let verdict = call.verdict_or(Outcome::Canceled, 487, EndedBy::party(Side::Caller, call.direction));
+                let ack = self.ack_callee(key);
+                self.bye(now, key, Side::Callee);
                 if let Some(ack) = ack {
                     self.keep_acking(key, tx, ack);
                 }
@@ -129,7 +129,7 @@ impl B2bua {
                 return;
             }
         };
-        let relayed = relay::relay_response(&ringing.caller.invite, response, &call.carrier.local_tag, &contact);
+        let relayed = relay::relay_response(&ringing.caller.invite, response, &call.caller.local_tag, &contact);
         let server = ringing.caller.server;
         call.state = State::Answered(ringing.answer(response, relayed.to_bytes(), t1));
         call.facts.answered = Some(now);
@@ -138,14 +138,17 @@ impl B2bua {
         self.events.push_back(CallEvent::Answered { after, direction });
         self.respond(now, server, &relayed);
         self.journal_answered(key);
+        // Answered: nobody is left to ring, and the callee has responded.
+        self.calls.cancel(key, CallTimer::Ring);
+        self.calls.cancel(key, CallTimer::CalleeResponse);
         self.schedule(key, now + t1, CallTimer::Retransmit2xx);
         self.arm_session_timer(now, key);
     }
 
-    /// CANCEL (RFC 3261 §9.2): 200 to it; 487 to the INVITE if still ringing; CANCEL the agent.
+    /// CANCEL (RFC 3261 §9.2): 200 to it; 487 to the INVITE if still ringing; CANCEL the callee.
     pub(super) fn handle_cancel(&mut self, now: Instant, cancel: &Message, server: TxId) {
         let found = cancel.call_id().and_then(|id| self.calls.find(id));
-        let Some((key, Side::Carrier)) = found else {
+        let Some((key, Side::Caller)) = found else {
             self.refuse_request(now, server, cancel, &CallError::NoSuchDialog);
             return;
         };
@@ -154,15 +157,15 @@ impl B2bua {
         if self.cancel_routing(now, key) {
             return;
         }
-        if self.fail_carrier(now, key, &CallError::Cancelled) {
-            self.cancel_agent_leg(now, key);
+        if self.fail_caller(now, key, &CallError::Cancelled) {
+            self.cancel_callee_leg(now, key);
         }
     }
 
-    /// Cancel the agent leg now if it has answered anything, else as soon as it does
+    /// Cancel the callee's leg now if it has answered anything, else as soon as it does
     /// (RFC 3261 §9.1: no CANCEL before a provisional); meanwhile our INVITE is not resent.
     /// A leg that never answers is given up 64*T1 from now.
-    pub(super) fn cancel_agent_leg(&mut self, now: Instant, key: CallKey) {
+    pub(super) fn cancel_callee_leg(&mut self, now: Instant, key: CallKey) {
         let grace = now + self.config.timers.timeout();
         self.schedule(key, grace, CallTimer::CancelGrace);
         let Some(call) = self.calls.get_mut(&key) else { return };
@@ -171,13 +174,11 @@ impl B2bua {
         };
         cancelling.cancel_pending = true;
         if cancelling.placed.responded {
-            self.send_agent_cancel(now, key);
+            self.send_callee_cancel(now, key);
         } else {
             let tx = cancelling.placed.tx;
-            let mut out = std::mem::take(&mut self.scratch);
-            self.txns.stop_retransmitting(tx, &mut out);
-            self.apply(now, &mut out);
-            self.scratch = out;
+            self.tx.run(|t, out| t.stop_retransmitting(tx, out));
+            self.apply(now);
         }
     }
 
@@ -186,11 +187,11 @@ impl B2bua {
     /// our ACK was lost with the same ACK again.
     fn keep_acking(&mut self, key: CallKey, tx: TxId, ack: Bytes) {
         let Some(call) = self.calls.get(&key) else { return };
-        let to = call.agent.peer;
-        self.owners.insert(tx, (key, Role::Acked { ack, to }));
+        let to = call.callee.peer;
+        self.tx.set_role(tx, key, Role::Acked { ack, to });
     }
 
-    fn send_agent_cancel(&mut self, now: Instant, key: CallKey) {
+    fn send_callee_cancel(&mut self, now: Instant, key: CallKey) {
         let Some(call) = self.calls.get_mut(&key) else { return };
         let State::Cancelling(cancelling) = &mut call.state else {
             return;
@@ -203,7 +204,7 @@ impl B2bua {
             .and_then(|v| v.branch)
             .map(Bytes::copy_from_slice)
             .unwrap_or_default();
-        let peer = call.agent.peer;
+        let peer = call.callee.peer;
         cancelling.cancel_pending = false;
         self.send_request(now, key, Role::Fire, &cancel, branch, peer);
     }

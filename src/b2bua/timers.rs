@@ -16,13 +16,13 @@ impl B2bua {
         let early = call.is_early();
         let responded = call.invitation().is_some_and(|i| i.responded);
         match timer {
-            CallTimer::AgentResponse if early && !responded => self.give_up_on_agent(now, key),
+            CallTimer::CalleeResponse if early && !responded => self.give_up_on_callee(now, key),
             // LiveKit answers an inbound call as soon as its room exists: an agent leg still
             // ringing at the response timeout is as stuck as a silent one. The caller gets
             // failure_status (carriers fail over on 503) and the agent its CANCEL now, not at
             // the ring timeout, so no agent is billed for a call its caller has given up on.
-            CallTimer::AgentResponse if early && call.direction == Direction::Inbound => {
-                self.fail_carrier(now, key, &CallError::timeout(Direction::Inbound));
+            CallTimer::CalleeResponse if early && call.direction == Direction::Inbound => {
+                self.fail_caller(now, key, &CallError::timeout(Direction::Inbound));
                 let verdict = Verdict {
                     outcome: Outcome::Failed,
                     status: self.config.failure_status,
@@ -31,11 +31,11 @@ impl B2bua {
                 if let Some(call) = self.calls.get_mut(&key) {
                     call.decide(verdict);
                 }
-                self.cancel_agent_leg(now, key);
+                self.cancel_callee_leg(now, key);
             }
             CallTimer::Ring if early => {
-                self.fail_carrier(now, key, &CallError::NoAnswer);
-                self.cancel_agent_leg(now, key);
+                self.fail_caller(now, key, &CallError::NoAnswer);
+                self.cancel_callee_leg(now, key);
             }
             CallTimer::Retransmit2xx => self.retransmit_2xx(now, key),
             CallTimer::ForgetAck => {
@@ -46,10 +46,8 @@ impl B2bua {
             CallTimer::CancelGrace if early => {
                 let verdict = call.verdict_or(Outcome::Canceled, 487, EndedBy::Switchboard);
                 if let Some(tx) = call.invitation().map(|i| i.tx) {
-                    let mut out = std::mem::take(&mut self.scratch);
-                    self.txns.terminate(tx, &mut out);
-                    self.apply(now, &mut out);
-                    self.scratch = out;
+                    self.tx.run(|t, out| t.terminate(tx, out));
+                    self.apply(now);
                 }
                 self.end_with(key, verdict);
             }
@@ -57,8 +55,8 @@ impl B2bua {
                 self.hang_up(now, key, EndedBy::Switchboard)
             }
             CallTimer::MaxDuration if early => {
-                self.fail_carrier(now, key, &CallError::NoAnswer);
-                self.cancel_agent_leg(now, key);
+                self.fail_caller(now, key, &CallError::NoAnswer);
+                self.cancel_callee_leg(now, key);
             }
             CallTimer::MaxDuration => self.hang_up(now, key, EndedBy::Switchboard),
             _ => {}
@@ -75,16 +73,16 @@ impl B2bua {
         };
         let started = call.facts.answered.unwrap_or(now);
         if now.duration_since(started) >= timeout {
-            // RFC 3261 §13.3.1.4: no ACK within 64*T1 — end the call. The agent's 2xx is
+            // RFC 3261 §13.3.1.4: no ACK within 64*T1 — end the call. The callee's 2xx is
             // ACKed first: a BYE may only follow an ACKed INVITE (§15).
-            self.ack_agent(key);
+            self.ack_callee(key);
             self.hang_up(now, key, EndedBy::Switchboard);
             return;
         }
         let interval = answered.interval;
         answered.interval = (interval * 2).min(t2);
         let bytes = answered.ok.clone();
-        let to = call.carrier.peer;
+        let to = call.caller.peer;
         self.transmits.push_back(Transmit { bytes, to });
         self.schedule(key, now + interval, CallTimer::Retransmit2xx);
     }
@@ -93,9 +91,9 @@ impl B2bua {
     /// The caller gets its failure now, so that a carrier fails over while its caller
     /// still waits, and the call's record is decided. Our INVITE is not resent any more
     /// but stays open until Timer B: a late provisional is CANCELled and a late 2xx is
-    /// ACKed then BYEd, so the agent never runs a call nobody is on. A peer that ignores
+    /// ACKed then BYEd, so the callee never runs a call nobody is on. A peer that ignores
     /// our CANCEL is given up 64*T1 from now.
-    fn give_up_on_agent(&mut self, now: Instant, key: CallKey) {
+    fn give_up_on_callee(&mut self, now: Instant, key: CallKey) {
         let grace = now + self.config.timers.timeout();
         let failure_status = self.config.failure_status;
         let Some(call) = self.calls.get(&key) else { return };
@@ -108,11 +106,11 @@ impl B2bua {
             _ => Verdict {
                 outcome: Outcome::Canceled,
                 status: 487,
-                ended_by: EndedBy::party(Side::Carrier, call.direction),
+                ended_by: EndedBy::party(Side::Caller, call.direction),
             },
         };
         let error = CallError::timeout(call.direction);
-        self.fail_carrier(now, key, &error);
+        self.fail_caller(now, key, &error);
         let Some(call) = self.calls.get_mut(&key) else { return };
         call.decide(verdict);
         let State::Cancelling(cancelling) = &mut call.state else {
@@ -120,10 +118,8 @@ impl B2bua {
         };
         cancelling.cancel_pending = true;
         let invite_tx = cancelling.placed.tx;
-        let mut out = std::mem::take(&mut self.scratch);
-        self.txns.stop_retransmitting(invite_tx, &mut out);
-        self.apply(now, &mut out);
-        self.scratch = out;
+        self.tx.run(|t, out| t.stop_retransmitting(invite_tx, out));
+        self.apply(now);
         if !self.calls.has_timer(key, CallTimer::CancelGrace) {
             self.schedule(key, grace, CallTimer::CancelGrace);
         }
@@ -136,16 +132,16 @@ impl B2bua {
 
     /// The caller gets a final failure for its INVITE, if it has none yet (the call moves
     /// from ringing to cancelling). Returns whether it did.
-    pub(super) fn fail_carrier(&mut self, now: Instant, key: CallKey, error: &CallError) -> bool {
+    pub(super) fn fail_caller(&mut self, now: Instant, key: CallKey, error: &CallError) -> bool {
         let Some(call) = self.calls.get_mut(&key) else {
             return false;
         };
         let Some((invite, server)) = call.stop_ringing() else {
             return false;
         };
-        let tag = call.carrier.local_tag.clone();
-        let failure = error.response(self.config.failure_status, self.config.no_answer_status);
-        let response = self.failure_response(&invite, &failure, Some(tag));
+        let tag = call.caller.local_tag.clone();
+        let answer = crate::status::call(error, self.config.statuses());
+        let response = self.failure_response(&invite, &answer, Some(tag));
         self.respond(now, server, &response);
         true
     }
@@ -155,8 +151,8 @@ impl B2bua {
         if !self.calls.contains_key(&key) {
             return;
         }
-        self.bye(now, key, Side::Carrier);
-        self.bye(now, key, Side::Agent);
+        self.bye(now, key, Side::Caller);
+        self.bye(now, key, Side::Callee);
         self.finish(key, ended_by);
     }
 }

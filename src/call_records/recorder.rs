@@ -142,7 +142,7 @@ mod tests {
             status: if routed { 200 } else { 404 },
             reason: if routed { "OK" } else { "Not Found" },
             route: routed.then_some(RouteKind::Static),
-            ended_by: if routed { EndedBy::Caller } else { EndedBy::Switchboard },
+            ended_by: if routed { EndedBy::Carrier } else { EndedBy::Switchboard },
             direction: Direction::Inbound,
             facts: Box::new(CallFacts {
                 source: "192.0.2.10:5060".parse().unwrap(),

@@ -39,15 +39,36 @@ pub enum Verdict {
     /// names, or the one whose password it proved) and its org, or only the org when several
     /// of its trunks share the source; `None` inside dialogs and for LiveKit's calls.
     Admitted { carrier: Option<CarrierId> },
-    /// Answer statelessly: no Server header; to a source that is no trunk's (a `stranger`),
-    /// never bigger than the request.
-    Refuse {
-        status: u16,
-        headers: Vec<(HeaderName, String)>,
-        stranger: bool,
-    },
+    /// Answer statelessly (the answer each refusal gets: `src/status.rs`): no Server
+    /// header; to a source that is no trunk's (a stranger), never bigger than the request.
+    Refuse(GateRefusal),
     /// Send nothing.
     Drop,
+}
+
+/// Why the gate answers a request instead of admitting it.
+#[derive(Debug, PartialEq)]
+pub enum GateRefusal {
+    /// Prove a trunk's (or LiveKit's) password: our digest offers (`WWW-Authenticate`
+    /// values), most preferred first. `stranger`: the source is no trunk's.
+    Challenge { offers: Vec<String>, stranger: bool },
+    /// Too many new calls from the source or for the trunk; the next token comes in
+    /// `retry_after_secs`.
+    RateLimited { retry_after_secs: u32 },
+    /// A source no trunk claims, a failed password, an unpinned certificate, a number on
+    /// another trunk: the stranger's answer, alike for each.
+    Stranger,
+}
+
+impl GateRefusal {
+    /// Whether the answer goes to a source that is no trunk's (anti-amplification applies).
+    pub fn to_stranger(&self) -> bool {
+        match self {
+            GateRefusal::Challenge { stranger, .. } => *stranger,
+            GateRefusal::RateLimited { .. } => false,
+            GateRefusal::Stranger => true,
+        }
+    }
 }
 
 /// Who sent a request, as far as the transport knows.
@@ -197,9 +218,9 @@ impl Gate {
         let verdict = self.decide(now, origin, request);
         let index = match &verdict {
             Verdict::Admitted { .. } => 0,
-            Verdict::Refuse { status: 401, .. } => 1,
-            Verdict::Refuse { status: 503, .. } => 2,
-            Verdict::Refuse { .. } => 3,
+            Verdict::Refuse(GateRefusal::Challenge { .. }) => 1,
+            Verdict::Refuse(GateRefusal::RateLimited { .. }) => 2,
+            Verdict::Refuse(GateRefusal::Stranger) => 3,
             Verdict::Drop => 4,
         };
         self.verdicts.increment(index);
@@ -364,10 +385,10 @@ impl Gate {
         }
     }
 
-    /// A 401 offering our algorithms, most preferred first.
+    /// A challenge offering our algorithms, most preferred first.
     fn challenge(&self, now: Instant, stale: bool, stranger: bool) -> Verdict {
         let offers = self.digest.challenge(now, stale);
-        let headers = self
+        let offers = self
             .config
             .digest_algorithms
             .iter()
@@ -375,13 +396,9 @@ impl Gate {
                 let wanted = format!("algorithm={algorithm},");
                 offers.iter().find(|o| o.contains(&wanted))
             })
-            .map(|v| (HeaderName::WwwAuthenticate, v.clone()))
+            .cloned()
             .collect();
-        Verdict::Refuse {
-            status: 401,
-            headers,
-            stranger,
-        }
+        Verdict::Refuse(GateRefusal::Challenge { offers, stranger })
     }
 
     /// An outbound INVITE from a LiveKit source: with `livekit_auth_username` set, it must
@@ -418,11 +435,7 @@ impl Gate {
             Rate::Allow => None,
             Rate::Limit { retry_after_secs } => {
                 metrics::counter!("sip_rate_limited_total", "key" => what, "action" => "503").increment(1);
-                Some(Verdict::Refuse {
-                    status: 503,
-                    headers: vec![(HeaderName::RetryAfter, retry_after_secs.to_string())],
-                    stranger: false,
-                })
+                Some(Verdict::Refuse(GateRefusal::RateLimited { retry_after_secs }))
             }
             Rate::Drop => {
                 metrics::counter!("sip_rate_limited_total", "key" => what, "action" => "drop").increment(1);
@@ -449,11 +462,7 @@ impl Gate {
     fn stranger(&self, reason: &'static str) -> Verdict {
         metrics::counter!("sip_refused_total", "reason" => reason).increment(1);
         match self.config.unknown_source {
-            UnknownSource::Reject => Verdict::Refuse {
-                status: 403,
-                headers: Vec::new(),
-                stranger: true,
-            },
+            UnknownSource::Reject => Verdict::Refuse(GateRefusal::Stranger),
             UnknownSource::Drop => Verdict::Drop,
         }
     }

@@ -117,11 +117,7 @@ fn admitted(trunk: &str) -> Verdict {
 }
 
 fn forbidden() -> Verdict {
-    Verdict::Refuse {
-        status: 403,
-        headers: vec![],
-        stranger: true,
-    }
+    Verdict::Refuse(GateRefusal::Stranger)
 }
 
 #[test]
@@ -342,7 +338,7 @@ fn a_flooding_source_gets_503_then_silence_and_another_source_is_untouched() {
     let call = invite(crate::directory::DEMO_NUMBER, &[]);
     let verdicts: Vec<_> = (0..200).map(|_| gate.check(now, ip(CARRIER_A), &call)).collect();
     assert!(verdicts[..10].iter().all(|v| *v == admitted("trk_demo_byoc")));
-    assert!(matches!(verdicts[10], Verdict::Refuse { status: 503, .. }));
+    assert!(matches!(verdicts[10], Verdict::Refuse(GateRefusal::RateLimited { .. })));
     assert_eq!(verdicts[199], Verdict::Drop, "past the flood threshold");
     assert_eq!(
         gate.check(now, ip(CARRIER_B), &invite("+15557654321", &[])),
@@ -358,9 +354,7 @@ fn a_flooding_source_gets_503_then_silence_and_another_source_is_untouched() {
 
 fn challenge(verdict: Verdict) -> Vec<String> {
     match verdict {
-        Verdict::Refuse {
-            status: 401, headers, ..
-        } => headers.into_iter().map(|(_, v)| v).collect(),
+        Verdict::Refuse(GateRefusal::Challenge { offers, .. }) => offers,
         other => panic!("expected a challenge, got {other:?}"),
     }
 }

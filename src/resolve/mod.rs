@@ -169,27 +169,46 @@ impl HostLookup for Resolver {
             return Some(addr);
         }
         let wanted = Wanted::of(host);
-        let now = Instant::now();
-        if let Some(mut entry) = self.inner.cache.get_mut(&wanted) {
-            entry.last_used = now;
-            if entry.answered {
-                if now >= entry.valid_until && !entry.resolving {
-                    entry.resolving = true;
-                    drop(entry);
-                    self.inner.spawn_lookup(wanted);
-                    return self.inner.cache.get(&Wanted::of(host)).and_then(|e| e.addr);
-                }
-                return entry.addr;
-            }
-        } else {
-            self.inner.cache.insert(wanted.clone(), Entry::pending(now));
-            self.inner.spawn_lookup(wanted.clone());
+        match self.inner.answer(&wanted) {
+            Some(answer) => answer,
+            None => self.inner.wait_first(&wanted),
         }
-        self.inner.wait_first(&wanted)
+    }
+
+    /// As [`Resolver::lookup`], but a name whose first answer has not come is `None` at
+    /// once (its lookup is started, for the routing worker that will wait for it).
+    fn peek(&self, host: &HostName<'_>) -> Option<SocketAddr> {
+        if let Some(addr) = host.literal() {
+            return Some(addr);
+        }
+        self.inner.answer(&Wanted::of(host)).flatten()
     }
 }
 
 impl Inner {
+    /// What is known of `wanted` once a lookup has answered (`Some(None)`: it does not
+    /// resolve), its refresh started when it is past its TTL; `None` while the first lookup
+    /// is in flight (started here for a name never seen before).
+    fn answer(self: &Arc<Inner>, wanted: &Wanted) -> Option<Option<SocketAddr>> {
+        let now = Instant::now();
+        let Some(mut entry) = self.cache.get_mut(wanted) else {
+            self.cache.insert(wanted.clone(), Entry::pending(now));
+            self.spawn_lookup(wanted.clone());
+            return None;
+        };
+        entry.last_used = now;
+        if !entry.answered {
+            return None;
+        }
+        let addr = entry.addr;
+        if now >= entry.valid_until && !entry.resolving {
+            entry.resolving = true;
+            drop(entry);
+            self.spawn_lookup(wanted.clone());
+        }
+        Some(addr)
+    }
+
     fn spawn_lookup(self: &Arc<Inner>, wanted: Wanted) {
         let inner = self.clone();
         self.runtime.spawn(async move {

@@ -106,3 +106,31 @@ fn unknown_names_are_none_and_literals_need_no_dns() {
     }]);
     assert_eq!(resolver.known(), 2, "the unknown name and the wanted one; no literal");
 }
+
+#[test]
+fn a_peek_never_waits_for_a_first_answer_and_sees_it_once_it_has_come() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dns = TestDns::start("lk.test", Ipv4Addr::new(127, 0, 0, 61), false);
+    let resolver = resolver(&dns, &runtime);
+    assert_eq!(
+        resolver.peek(&host("192.0.2.7", Some(5070))),
+        Some("192.0.2.7:5070".parse().unwrap()),
+        "a literal is its own answer"
+    );
+    assert_eq!(
+        resolver.peek(&host("lk.test", Some(5090))),
+        None,
+        "never seen: no answer yet, and no wait"
+    );
+    // The peek started the lookup; the answer arrives in the background (10 s: a loaded
+    // machine may be slow to run it).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while resolver.peek(&host("lk.test", Some(5090))).is_none() {
+        assert!(Instant::now() < deadline, "the peeked name was never resolved");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        resolver.peek(&host("lk.test", Some(5090))),
+        Some("127.0.0.61:5090".parse().unwrap())
+    );
+}

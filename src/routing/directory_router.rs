@@ -2,12 +2,11 @@
 //! dialed number's inbound agent version answers; a hosted number without one gets 480; a
 //! number we do not host gets 404 (or the static route table's answer, when one is loaded).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::{
-    AgentTarget, Decision, HostLookup, Literal, LivekitHost, Refusal, RouteKind, RouteRequest, Router, StaticTable,
-    Workflows,
+    AgentTarget, Decision, HostLookup, Literal, LivekitHost, Reach, Refusal, RouteKind, RouteRequest, Router,
+    StaticTable, Workflows,
 };
 use crate::directory::Directory;
 use crate::metrics::LocalCounters;
@@ -59,14 +58,65 @@ impl DirectoryRouter {
         self
     }
 
-    /// The address of a LiveKit host, as the resolver last found it (an IP literal is its
-    /// own address).
-    fn destination(&self, host: &LivekitHost<'_>) -> Option<SocketAddr> {
-        let addr = self.hosts.lookup(&host.host_name()?)?;
-        if let (Transport::Tls, Some(names)) = (host.transport, &self.tls_names) {
-            names.remember(addr, host.name());
+    /// The decision; `None` only when `reach` is [`Reach::Known`] and the call needs a
+    /// routing worker (its org's workflow to run, or a host not resolved yet).
+    fn decide(&self, request: &RouteRequest<'_>, reach: Reach) -> Option<Decision> {
+        let snapshot = self.directory.snapshot();
+        let Some(number) = snapshot.number(request.called) else {
+            return match &self.fallback {
+                Some(table) => table.decide(request, reach),
+                None => Some(Decision::Refuse(Refusal::UnknownNumber)),
+            };
+        };
+        // DESIGN.md's decision tree: an enabled routing config runs the org's workflow;
+        // without one (or disabled) the number's own inbound agent answers.
+        let config = snapshot.routing_configs.get(&number.org_id).filter(|c| c.enabled);
+        let (version, kind, headers) = match (config, &self.workflows) {
+            (Some(_), Some(_)) if reach == Reach::Known => return None,
+            (Some(config), Some(workflows)) => match workflows.route(&snapshot, config, number, request) {
+                Ok(chosen) => (chosen.version, chosen.kind, chosen.headers),
+                Err(refusal) => return Some(Decision::Refuse(refusal)),
+            },
+            _ => {
+                let version = number
+                    .inbound_agent_version_id
+                    .as_ref()
+                    .and_then(|id| snapshot.versions.get(id));
+                let Some(version) = version.filter(|v| v.published) else {
+                    return Some(Decision::Refuse(Refusal::NoAgent));
+                };
+                (version, RouteKind::Static, Vec::new())
+            }
+        };
+        let org = snapshot.orgs.get(&number.org_id);
+        let host = org
+            .and_then(|o| o.livekit_sip_host.as_deref())
+            .unwrap_or(&self.default_host);
+        let no_destination = Some(Decision::Refuse(Refusal::NoDestination));
+        let Ok(endpoint) = LivekitHost::parse(host) else {
+            return no_destination;
+        };
+        let Some(name) = endpoint.host_name() else {
+            return no_destination;
+        };
+        let Some(destination) = reach.find(&*self.hosts, &name) else {
+            return no_destination.filter(|_| reach == Reach::Wait);
+        };
+        if let (Transport::Tls, Some(names)) = (endpoint.transport, &self.tls_names) {
+            names.remember(destination, endpoint.name());
         }
-        Some(addr)
+        Some(Decision::Agent(Box::new(AgentTarget {
+            agent_id: version.agent_id.clone(),
+            agent_version: version.version,
+            agent_version_id: version.id.clone(),
+            org_id: number.org_id.clone(),
+            trunk_id: number.trunk_id.clone(),
+            livekit_host: endpoint.host.to_owned(),
+            destination,
+            transport: endpoint.transport,
+            kind,
+            headers,
+        })))
     }
 }
 
@@ -77,57 +127,15 @@ impl Router for DirectoryRouter {
 
     fn route(&self, request: &RouteRequest<'_>) -> Decision {
         self.lookups.increment(0);
-        let snapshot = self.directory.snapshot();
-        let Some(number) = snapshot.number(request.called) else {
-            return self
-                .fallback
-                .as_ref()
-                .map_or(Decision::Refuse(Refusal::UnknownNumber), |t| t.route(request));
-        };
-        // DESIGN.md's decision tree: an enabled routing config runs the org's workflow;
-        // without one (or disabled) the number's own inbound agent answers.
-        let config = snapshot.routing_configs.get(&number.org_id).filter(|c| c.enabled);
-        let (version, kind, headers) = match (config, &self.workflows) {
-            (Some(config), Some(workflows)) => match workflows.route(&snapshot, config, number, request) {
-                Ok(chosen) => (chosen.version, chosen.kind, chosen.headers),
-                Err(refusal) => return Decision::Refuse(refusal),
-            },
-            _ => {
-                let version = number
-                    .inbound_agent_version_id
-                    .as_ref()
-                    .and_then(|id| snapshot.versions.get(id));
-                let Some(version) = version.filter(|v| v.published) else {
-                    return Decision::Refuse(Refusal::NoAgent);
-                };
-                (version, RouteKind::Static, Vec::new())
-            }
-        };
-        let host = snapshot
-            .orgs
-            .get(&number.org_id)
-            .and_then(|o| o.livekit_sip_host.clone())
-            .unwrap_or_else(|| self.default_host.clone());
-        let Ok(endpoint) = LivekitHost::parse(&host) else {
-            return Decision::Refuse(Refusal::NoDestination);
-        };
-        let Some(destination) = self.destination(&endpoint) else {
-            return Decision::Refuse(Refusal::NoDestination);
-        };
-        let transport = endpoint.transport;
-        let host = endpoint.host.to_owned();
-        Decision::Agent(Box::new(AgentTarget {
-            agent_id: version.agent_id.clone(),
-            agent_version: version.version,
-            agent_version_id: version.id.clone(),
-            org_id: number.org_id.clone(),
-            trunk_id: number.trunk_id.clone(),
-            livekit_host: host,
-            destination,
-            transport,
-            kind,
-            headers,
-        }))
+        // Waiting for what it needs, it always decides.
+        self.decide(request, Reach::Wait)
+            .unwrap_or(Decision::Refuse(Refusal::NoDestination))
+    }
+
+    fn quick(&self, request: &RouteRequest<'_>) -> Option<Decision> {
+        let decision = self.decide(request, Reach::Known)?;
+        self.lookups.increment(0);
+        Some(decision)
     }
 }
 
@@ -135,6 +143,7 @@ impl Router for DirectoryRouter {
 mod tests {
     use super::*;
     use crate::store::SqliteStore;
+    use std::net::SocketAddr;
 
     fn request(called: &str) -> RouteRequest<'_> {
         RouteRequest {
@@ -176,6 +185,56 @@ mod tests {
             router.route(&request("+15550000000")),
             Decision::Refuse(Refusal::UnknownNumber)
         ));
+    }
+
+    /// Knows every name, but only once a worker has waited for it (`peek` finds nothing).
+    struct NotYetResolved;
+
+    impl HostLookup for NotYetResolved {
+        fn lookup(&self, host: &crate::routing::HostName<'_>) -> Option<SocketAddr> {
+            Some(SocketAddr::new([127, 0, 0, 9].into(), host.port.unwrap_or(5060)))
+        }
+    }
+
+    #[test]
+    fn quick_decides_what_needs_no_wait_and_leaves_an_unresolved_host_to_a_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
+        let directory = Arc::new(Directory::load(store).unwrap());
+        crate::directory::ensure_demo(&directory, "t").unwrap();
+        let literal = DirectoryRouter::new(directory.clone(), "127.0.0.1:5090".into(), None);
+        let agent = |d: Option<Decision>| match d {
+            Some(Decision::Agent(t)) => Some(t.destination),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            agent(literal.quick(&request("+15551234567"))),
+            Some("127.0.0.1:5090".parse().unwrap())
+        );
+        assert!(matches!(
+            literal.quick(&request("+15557654321")),
+            Some(Decision::Refuse(Refusal::NoAgent))
+        ));
+        assert!(matches!(
+            literal.quick(&request("+15550000000")),
+            Some(Decision::Refuse(Refusal::UnknownNumber))
+        ));
+        let named = DirectoryRouter::new(directory, "lk.test:5090".into(), None).with_lookup(Arc::new(NotYetResolved));
+        assert!(
+            named.quick(&request("+15551234567")).is_none(),
+            "not resolved yet: a worker waits for it"
+        );
+        assert_eq!(
+            agent(Some(named.route(&request("+15551234567")))),
+            Some("127.0.0.9:5090".parse().unwrap())
+        );
+        assert!(
+            matches!(
+                named.quick(&request("+15550000000")),
+                Some(Decision::Refuse(Refusal::UnknownNumber))
+            ),
+            "a refusal needs no host"
+        );
     }
 
     #[test]

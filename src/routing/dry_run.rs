@@ -115,7 +115,7 @@ pub fn answer(
 }
 
 fn refusal_json(refusal: &Refusal) -> Value {
-    let (status, reason) = refusal.status();
+    let (status, reason) = crate::status::routing(refusal);
     json!({ "kind": "refuse", "status": status, "reason": reason })
 }
 

@@ -35,10 +35,36 @@ impl HostName<'_> {
     }
 }
 
-/// Where a host is, as last resolved. Implementations answer at once, from memory.
+/// Where a host is, as last resolved. Implementations answer from memory; only a name
+/// never seen before may wait (bounded) for its first answer, in [`HostLookup::lookup`].
 pub trait HostLookup: Send + Sync {
     /// The address to send to, or `None` when the host has no known address (yet).
     fn lookup(&self, host: &HostName<'_>) -> Option<SocketAddr>;
+
+    /// The address when it is already known, without ever waiting: what a route decided on
+    /// the SIP thread may use. `None` also when the host is not resolved yet (then the
+    /// call goes to a routing worker, which may wait in [`HostLookup::lookup`]).
+    fn peek(&self, host: &HostName<'_>) -> Option<SocketAddr> {
+        host.literal()
+    }
+}
+
+/// How a router reaches a host's address: on a routing worker it may wait for a name's
+/// first answer; deciding on the SIP thread ([`super::Router::quick`]) it takes only what
+/// is known, and a host not known yet sends the call to a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    Wait,
+    Known,
+}
+
+impl Reach {
+    pub(crate) fn find(self, hosts: &dyn HostLookup, host: &HostName<'_>) -> Option<SocketAddr> {
+        match self {
+            Reach::Wait => hosts.lookup(host),
+            Reach::Known => hosts.peek(host),
+        }
+    }
 }
 
 /// Answers IP literals only: for tests and for configurations that name no host.
@@ -63,6 +89,10 @@ impl HostLookup for Names {
             None => self.0.iter().find(|(name, _)| *name == host.name)?.1,
         };
         Some(SocketAddr::new(ip, host.port.unwrap_or_else(|| host.default_port())))
+    }
+
+    fn peek(&self, host: &HostName<'_>) -> Option<SocketAddr> {
+        self.lookup(host)
     }
 }
 

@@ -25,6 +25,7 @@ mod workflow_tests;
 pub use directory_router::DirectoryRouter;
 #[cfg(test)]
 pub use host_lookup::Names;
+pub(crate) use host_lookup::Reach;
 pub use host_lookup::{HostLookup, HostName, Literal};
 pub use livekit_host::{BadLivekitHost, LivekitHost};
 pub use outbound::{OutboundDecision, OutboundQuery, OutboundRefusal, OutboundRequest, OutboundRouter};
@@ -128,19 +129,7 @@ pub enum Miss {
 }
 
 impl Refusal {
-    /// The final response the caller gets, and the `Reason` text that says why.
-    pub fn status(&self) -> (u16, &'static str) {
-        match self {
-            Refusal::UnknownNumber => (404, "number not hosted"),
-            Refusal::AddressIncomplete => (484, "the request names no phone number"),
-            Refusal::NoAgent => (480, "no agent assigned"),
-            Refusal::Rejected { status } => (*status, "rejected by routing workflow"),
-            Refusal::NoFallback { miss } => (480, miss.reason()),
-            Refusal::NoDestination => (503, "agent endpoint unresolvable"),
-            Refusal::Busy => (503, "routing busy for this organization"),
-        }
-    }
-
+    /// A low-cardinality label for metrics (the answer each gets: `src/status.rs`).
     pub fn label(&self) -> &'static str {
         match self {
             Refusal::UnknownNumber => "unknown_number",
@@ -150,17 +139,6 @@ impl Refusal {
             Refusal::NoFallback { .. } => "no_fallback",
             Refusal::NoDestination => "no_destination",
             Refusal::Busy => "busy",
-        }
-    }
-}
-
-impl Miss {
-    /// The `Reason` text of the 480 when nothing else answers.
-    pub fn reason(self) -> &'static str {
-        match self {
-            Miss::NoDecision => "routing workflow made no decision and no fallback is set",
-            Miss::Failed => "routing workflow failed and no fallback is set",
-            Miss::UnknownAgent => "routing workflow chose an unknown or unpublished agent and no fallback is set",
         }
     }
 }
@@ -176,6 +154,14 @@ pub enum Decision {
 /// tests.
 pub trait Router: Send + Sync {
     fn route(&self, request: &RouteRequest<'_>) -> Decision;
+
+    /// The decision when it is cheap and certain now: a static route, or a directory number
+    /// whose org runs no workflow, to a host whose address is already known. It never runs
+    /// a workflow and never waits, so the shell may call it on the SIP thread; `None` sends
+    /// the call to a routing worker ([`Router::route`]).
+    fn quick(&self, _request: &RouteRequest<'_>) -> Option<Decision> {
+        None
+    }
 
     /// The org a dialed number belongs to, when the router knows it: the shell counts calls
     /// being routed per org against its share of the workers. A cheap lookup, never a run.

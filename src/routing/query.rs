@@ -57,6 +57,16 @@ impl Routers {
         }
     }
 
+    /// The decision when it is cheap and certain now ([`Router::quick`],
+    /// [`OutboundRouter::quick_outbound`]): never a workflow run, never a wait. `None`: the
+    /// call needs a routing worker.
+    pub fn quick(&self, query: &Query, now: SystemTime) -> Option<Routed> {
+        match query {
+            Query::Inbound(facts) => self.inbound.quick(&facts.request(now)).map(Routed::Inbound),
+            Query::Outbound(facts) => self.outbound.quick_outbound(&facts.request()).map(Routed::Outbound),
+        }
+    }
+
     /// The org whose share of the workers `query` counts against (a cheap lookup).
     pub fn org_of(&self, query: &Query) -> Option<String> {
         match query {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::{
-    AgentTarget, Decision, HostLookup, HostName, Literal, LivekitHost, Refusal, RouteKind, RouteRequest, Router,
+    AgentTarget, Decision, HostLookup, HostName, Literal, LivekitHost, Reach, Refusal, RouteKind, RouteRequest, Router,
 };
 use crate::transport::Transport;
 
@@ -28,7 +28,8 @@ pub struct RoutingConfig {
     /// Pin the wall clock routing workflows see (RFC 3339), for tests and demos; unset, they
     /// see the real time.
     pub pinned_time: Option<String>,
-    /// Threads that decide new calls' routes (directory, workflows), off the call core.
+    /// Threads that decide new calls' routes that need a workflow run or a host's first DNS
+    /// answer, off the call core (cheap routes are decided on the SIP thread, `Router::quick`).
     /// 0: no workers, each route is decided on the SIP thread that received the call
     /// (outside the core's lock), for measuring what the handoff costs.
     pub workers: usize,
@@ -161,15 +162,17 @@ fn read_tsv(path: &Path, country: &str) -> Result<HashMap<String, String>, Table
     Ok(routes)
 }
 
-impl Router for StaticTable {
-    fn route(&self, request: &RouteRequest<'_>) -> Decision {
+impl StaticTable {
+    /// The decision; `None` only when `reach` is [`Reach::Known`] and the host's address is
+    /// not known yet.
+    pub(crate) fn decide(&self, request: &RouteRequest<'_>, reach: Reach) -> Option<Decision> {
         let Some(agent) = self.routes.get(request.called) else {
-            return Decision::Refuse(Refusal::UnknownNumber);
+            return Some(Decision::Refuse(Refusal::UnknownNumber));
         };
-        let Some(destination) = self.hosts.lookup(&self.host_name()) else {
-            return Decision::Refuse(Refusal::NoDestination);
+        let Some(destination) = reach.find(&*self.hosts, &self.host_name()) else {
+            return (reach == Reach::Wait).then_some(Decision::Refuse(Refusal::NoDestination));
         };
-        Decision::Agent(Box::new(AgentTarget {
+        Some(Decision::Agent(Box::new(AgentTarget {
             agent_id: agent.clone(),
             agent_version: 1,
             agent_version_id: String::new(),
@@ -180,6 +183,18 @@ impl Router for StaticTable {
             transport: self.transport,
             kind: RouteKind::Static,
             headers: Vec::new(),
-        }))
+        })))
+    }
+}
+
+impl Router for StaticTable {
+    fn route(&self, request: &RouteRequest<'_>) -> Decision {
+        // Waiting for the host's first answer, it always decides.
+        self.decide(request, Reach::Wait)
+            .unwrap_or(Decision::Refuse(Refusal::NoDestination))
+    }
+
+    fn quick(&self, request: &RouteRequest<'_>) -> Option<Decision> {
+        self.decide(request, Reach::Known)
     }
 }

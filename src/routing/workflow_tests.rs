@@ -165,6 +165,29 @@ fn without_an_enabled_config_the_numbers_own_agent_answers() {
 }
 
 #[test]
+fn an_org_running_a_workflow_is_never_decided_quickly_and_one_without_is() {
+    // `quick` is what the shell may decide on the SIP thread: a workflow must never run
+    // there (a looping one would hold every call behind it).
+    let w = world(roomy());
+    let request = RouteRequest {
+        called: DEMO_NUMBER,
+        caller: "+14155550100",
+        caller_name: None,
+        source: "192.0.2.10:5060".parse().unwrap(),
+        call_id: b"call-1",
+        invite: None,
+        now: std::time::SystemTime::UNIX_EPOCH,
+    };
+    let quick = |w: &World| w.router.quick(&request).map(agent_of);
+    assert_eq!(quick(&w).map(|t| t.kind), Some(RouteKind::Static), "no config");
+    w.configure(true, Some(&selecting(DAY, 1, "")), None);
+    assert!(quick(&w).is_none(), "an enabled workflow goes to a worker");
+    assert_eq!(agent_of(w.route()).kind, RouteKind::Workflow, "which runs it");
+    w.configure(false, Some(&selecting(DAY, 1, "")), None);
+    assert_eq!(quick(&w).map(|t| t.kind), Some(RouteKind::Static), "disabled again");
+}
+
+#[test]
 fn a_selection_routes_to_that_version_with_its_context_and_metadata_as_headers() {
     let w = world(roomy());
     w.configure(true, Some(&selecting(DAY, 1, "")), Some((NIGHT, None)));
@@ -323,7 +346,7 @@ fn with_nothing_left_to_answer_the_480_says_how_the_workflow_came_to_nothing() {
         match w.route_to(NUMBER_WITHOUT_AGENT) {
             Decision::Refuse(refusal) => {
                 assert_eq!(refusal, Refusal::NoFallback { miss });
-                assert_eq!(refusal.status(), (480, reason));
+                assert_eq!(crate::status::routing(&refusal), (480, reason));
             }
             other => panic!("{miss:?}: {other:?}"),
         }

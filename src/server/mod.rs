@@ -2,19 +2,19 @@
 //! the SIP handler, and an orderly stop on SIGTERM/ctrl-c.
 
 mod hosts;
-mod journal;
-mod journal_file;
 mod reply;
 mod route_pool;
 mod sip_handler;
 mod sip_metrics;
+mod timer_thread;
 
 use std::sync::Arc;
 
-pub use journal::JournalConfig;
+pub use reply::Stateless;
 pub use sip_handler::SipHandler;
 
 use crate::config::Config;
+use crate::journal;
 use crate::transport;
 
 /// Errors that stop the server from starting.
@@ -29,7 +29,7 @@ pub enum ServeError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
-    Journal(#[from] journal_file::JournalError),
+    Journal(#[from] journal::JournalError),
     #[error(transparent)]
     DataDir(#[from] crate::store::DataLockError),
     #[error(transparent)]
@@ -279,7 +279,7 @@ pub struct Running {
     pub health: Arc<crate::api::Health>,
     /// The HTTP listener's address and task.
     pub http: Option<(std::net::SocketAddr, tokio::task::JoinHandle<()>)>,
-    _timers: TimerThread,
+    _timers: timer_thread::TimerThread,
     /// Keeps the resolver's host list in step with the directory.
     _hosts: hosts::Watch,
     /// The dialog journal's writer: dropped after the timers, it commits what is left.
@@ -288,58 +288,6 @@ pub struct Running {
     _records: Option<std::thread::JoinHandle<()>>,
     /// This process's hold on the data directory; released last.
     _data_dir: crate::store::DataLock,
-}
-
-/// The thread that runs call and transaction timers; stopped when dropped.
-struct TimerThread {
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for TimerThread {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Sleep until the next timer is due, but at least `resolution` and at most 10 ms (so new
-/// deadlines are never late by more than that), run what is due, send what it produced.
-fn spawn_timer_thread(
-    handler: Arc<SipHandler>,
-    dispatcher: Arc<transport::Dispatcher>,
-    resolution: std::time::Duration,
-) -> TimerThread {
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = stop.clone();
-    let thread = std::thread::Builder::new()
-        .name("sip-timers".into())
-        .spawn(move || {
-            let mut out = Vec::new();
-            let mut sampled = crate::clock::now();
-            while !flag.load(std::sync::atomic::Ordering::Acquire) {
-                if sampled.elapsed() >= std::time::Duration::from_secs(1) {
-                    sampled = crate::clock::now();
-                    handler.sample_metrics();
-                    crate::metrics::upkeep();
-                }
-                let next = handler.handle_timeout(&mut out);
-                for o in out.drain(..) {
-                    dispatcher.send(o);
-                }
-                let now = crate::clock::now();
-                let tick = std::time::Duration::from_millis(10);
-                let wait = next.map_or(tick, |n| n.saturating_duration_since(now).min(tick));
-                std::thread::sleep(wait.max(resolution));
-            }
-        })
-        .expect("spawning the timer thread");
-    TimerThread {
-        stop,
-        thread: Some(thread),
-    }
 }
 
 /// The call core's shards: as configured, or one per CPU this process may run on.
@@ -438,7 +386,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         .map(|recovery| end_left_calls(recovery, &handler, &listeners.dispatcher))
         .transpose()?;
     let resolution = std::time::Duration::from_millis(config.sip.timer_resolution_ms);
-    let timers = spawn_timer_thread(handler.clone(), listeners.dispatcher.clone(), resolution);
+    let timers = timer_thread::spawn(handler.clone(), listeners.dispatcher.clone(), resolution);
     let health = Arc::new(crate::api::Health::default());
     let http = match config.api.listen {
         Some(listen) => {

@@ -1,5 +1,6 @@
 //! Where a response goes (RFC 3261 §18.2.2, RFC 3581) and the `received`/`rport` stamp on
-//! the top Via that makes it find its way back.
+//! the top Via that makes it find its way back; and the shell's own answers, to requests
+//! no call takes ([`Stateless`]; their statuses are in `src/status.rs`).
 //!
 //! The answer always goes to the address the request came from: over the same connection
 //! for TCP/TLS, to the source IP for UDP (to the source port too when the client asked with
@@ -11,8 +12,50 @@ use std::net::SocketAddr;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::b2bua::{reply_peer, Peer};
-use crate::sip::{HeaderName, Message};
+use crate::sip::{HeaderName, Message, ResponseBuilder};
 use crate::transport::{Incoming, Outgoing};
+
+/// Methods we serve, for `Allow` headers.
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, REFER";
+
+/// A request no call takes, answered without transaction state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stateless {
+    /// OPTIONS outside a dialog: what we serve.
+    Capabilities,
+    /// OPTIONS, or a new INVITE, while the server drains.
+    Draining,
+    /// Max-Forwards reached zero (RFC 3261 §16.3).
+    TooManyHops,
+    /// A new INVITE no call core took.
+    NoRoute,
+    /// BYE, CANCEL, PRACK, UPDATE, INFO or REFER outside any call we hold.
+    NoSuchCall,
+    /// A method we know and do not serve (REGISTER, SUBSCRIBE, ...).
+    NotAllowed,
+    /// A method we do not know.
+    NotImplemented,
+}
+
+impl Stateless {
+    /// The answer to `request`: the status table's line and, where RFC 3261 asks for them
+    /// (§11.2 for OPTIONS, §21.4.6 for 405, §21.5.2 for 501), what we serve.
+    pub fn response(self, request: &Message) -> ResponseBuilder {
+        let mut response = crate::status::stateless(self).respond(request);
+        if matches!(
+            self,
+            Stateless::Capabilities | Stateless::NotAllowed | Stateless::NotImplemented
+        ) {
+            response = response.header(HeaderName::Allow, Bytes::from_static(ALLOW.as_bytes()));
+        }
+        if self == Stateless::Capabilities {
+            response = response
+                .header(HeaderName::Accept, Bytes::from_static(b"application/sdp"))
+                .header(HeaderName::Supported, Bytes::from_static(b"timer, 100rel"));
+        }
+        response
+    }
+}
 
 /// Add `received` (always: it is what we answer to) and fill `rport` when asked, on the
 /// request's top Via, so responses built from it carry them.

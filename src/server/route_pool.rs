@@ -1,8 +1,10 @@
-//! The routing workers: new calls' routes (directory lookups, wasm workflows; for agents'
-//! calls out, the outbound rules and the carrier's address, which may wait for a host's
-//! first DNS answer) are decided here, on a few dedicated threads, never under the call
-//! core's lock nor on a receive thread. The B2BUA asks (`Route`), a worker runs the router
-//! and hands the decision back.
+//! The routing workers: new calls' routes that may take long (an org's wasm workflow; a
+//! host's first DNS answer, for the LiveKit host or an agent's carrier) are decided here,
+//! on a few dedicated threads, never under the call core's lock nor on a receive thread.
+//! The B2BUA asks (`Route`), a worker runs the router and hands the decision back. Cheap
+//! routes (`Routers::quick`: the static table, a number whose org runs no workflow, a host
+//! already resolved) never come here: the SIP thread decides them itself, as handing one
+//! over and back costs more than deciding it.
 //!
 //! Fairness between orgs: an org's calls hold at most `org_workers` workers at once; its
 //! further calls wait in its own queue (served round-robin with other orgs'), and past

@@ -12,20 +12,18 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 
-use super::reply;
+use super::reply::{self, Stateless, ALLOW};
 use super::route_pool::{Deliver, RoutePool, WorkerConfig};
 use super::sip_metrics::SipMetrics;
+use super::timer_thread::Deadlines;
 use crate::b2bua::{B2bua, CallEvent, CallKey, Census, Peer, Route, Shard, Shared};
 use crate::call_records::Recorder;
-use crate::gate::Verdict;
+use crate::gate::{GateRefusal, Verdict};
 use crate::routing::outbound::NoOutbound;
 use crate::routing::outbound::SourceAcl;
-use crate::routing::{Decision, OutboundRouter, Query, Refusal, Routed, Router, Routers};
+use crate::routing::{Decision, OutboundRouter, Refusal, Routed, Router, Routers};
 use crate::sip::{self, HeaderName, Message, Method};
 use crate::transport::{Handler, Incoming, Outgoing};
-
-/// Methods we serve, for `Allow` headers.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, REFER";
 
 /// Bytes by which a digest challenge to a stranger may exceed the request it answers (see
 /// `answer_gated`): two challenges (SHA-256 and MD5) make a 401 of about 620 bytes.
@@ -45,18 +43,22 @@ pub struct SipHandler {
     draining: AtomicBool,
     /// The call core's shards (one lock each); a call lives on one for its whole life.
     cores: Box<[Mutex<B2bua>]>,
-    router: Arc<dyn Router>,
+    /// The inbound router and the outbound one (none configured: every agent's call is
+    /// refused), for routes decided here and on the workers.
+    routers: Routers,
     /// The workers new calls are routed on, once started ([`SipHandler::start_routing`]),
     /// and the dispatcher that sends what comes before a route (the 100 Trying).
     routing: OnceLock<(RoutePool, Arc<crate::transport::Dispatcher>)>,
     records: Option<Arc<Recorder>>,
     metrics: SipMetrics,
-    /// Outbound calls: the LiveKit sources whose new INVITEs are outbound, and their router.
-    outbound: Option<(SourceAcl, Arc<dyn OutboundRouter>)>,
+    /// Outbound calls: the LiveKit sources whose new INVITEs are outbound.
+    livekit: Option<SourceAcl>,
     /// The source gate (ACLs, digest, rate limits, bans) every request passes first.
     gate: Option<crate::gate::Gate>,
-    /// Where answered and ended calls go to be kept durably (see `journal.rs`).
-    journal: Option<super::journal::Journal>,
+    /// Where answered and ended calls go to be kept durably (see `src/journal/`).
+    journal: Option<crate::journal::Journal>,
+    /// Each shard's next timer, for the timer thread (see `timer_thread.rs`).
+    deadlines: Deadlines,
 }
 
 impl SipHandler {
@@ -92,13 +94,17 @@ impl SipHandler {
             server_header,
             draining: AtomicBool::new(false),
             cores: cores.into_boxed_slice(),
-            router,
+            routers: Routers {
+                inbound: router,
+                outbound: Arc::new(NoOutbound),
+            },
             routing: OnceLock::new(),
             records,
             metrics: SipMetrics::register(),
-            outbound: None,
+            livekit: None,
             gate: None,
             journal: None,
+            deadlines: Deadlines::new(count),
         }
     }
 
@@ -110,7 +116,7 @@ impl SipHandler {
             handler: Arc::downgrade(self),
             dispatcher: dispatcher.clone(),
         });
-        let pool = RoutePool::start(config, self.routers(), deliver);
+        let pool = RoutePool::start(config, self.routers.clone(), deliver);
         let _ = self.routing.set((pool, dispatcher));
     }
 
@@ -131,7 +137,7 @@ impl SipHandler {
     }
 
     /// Hand the core's journal entries to `journal`.
-    pub fn with_journal(mut self, journal: super::journal::Journal) -> SipHandler {
+    pub fn with_journal(mut self, journal: crate::journal::Journal) -> SipHandler {
         self.journal = Some(journal);
         self
     }
@@ -151,26 +157,18 @@ impl SipHandler {
 
     /// New INVITEs from `livekit` sources are agents' outbound calls, placed by `router`.
     pub fn with_outbound(mut self, livekit: SourceAcl, router: Arc<dyn OutboundRouter>) -> SipHandler {
-        self.outbound = (!livekit.is_empty()).then_some((livekit, router));
+        if !livekit.is_empty() {
+            self.livekit = Some(livekit);
+            self.routers.outbound = router;
+        }
         self
     }
 
     /// Whether `source` is LiveKit's: its new INVITEs are agents' outbound calls.
     fn is_livekit(&self, source: std::net::SocketAddr) -> bool {
-        self.outbound
+        self.livekit
             .as_ref()
-            .is_some_and(|(livekit, _)| livekit.contains(source.ip()))
-    }
-
-    /// Both routers, for the workers (no outbound calls when none is configured).
-    fn routers(&self) -> Routers {
-        Routers {
-            inbound: self.router.clone(),
-            outbound: self
-                .outbound
-                .as_ref()
-                .map_or_else(|| Arc::new(NoOutbound) as Arc<dyn OutboundRouter>, |(_, r)| r.clone()),
-        }
+            .is_some_and(|livekit| livekit.contains(source.ip()))
     }
 
     /// Stop taking new calls: OPTIONS and new INVITEs are answered 503 from now on.
@@ -221,21 +219,27 @@ impl SipHandler {
             .unwrap_or_else(|| self.request_shard(response))
     }
 
-    /// Run the call timers that are due on every shard; returns when the next one is.
+    /// Run the call timers that are due on every shard (a shard whose last published
+    /// deadline is not yet due is not locked); returns when the next one is.
     pub fn handle_timeout(&self, out: &mut Vec<Outgoing>) -> Option<std::time::Instant> {
         let now = crate::clock::now();
-        let mut next: Option<std::time::Instant> = None;
         for shard in 0..self.cores.len() {
+            if !self.deadlines.due(shard, now) {
+                continue;
+            }
             let first = out.len();
             let events = {
                 let mut core = self.lock(shard);
-                core.handle_timeout(now);
-                next = [next, core.next_timeout()].into_iter().flatten().min();
                 self.drain(&mut core, out)
             };
             self.report(&out[first..], events);
         }
-        next
+        self.deadlines.earliest()
+    }
+
+    /// The shards' published deadlines, for the timer thread.
+    pub(super) fn deadlines(&self) -> &Deadlines {
+        &self.deadlines
     }
 
     /// What every shard holds, summed.
@@ -283,13 +287,9 @@ impl SipHandler {
             match gate.check(crate::clock::now(), origin, &request) {
                 Verdict::Admitted { carrier: admitted } => carrier = admitted,
                 Verdict::Drop => return,
-                Verdict::Refuse {
-                    status,
-                    headers,
-                    stranger,
-                } => {
+                Verdict::Refuse(refusal) => {
                     if method != Method::Ack {
-                        self.answer_gated(incoming, &request, (status, headers), stranger, out);
+                        self.answer_gated(incoming, &request, refusal, out);
                     }
                     return;
                 }
@@ -344,39 +344,22 @@ impl SipHandler {
             }
             return;
         }
-        let (status, reason) = match method {
+        let answer = match method {
             Method::Ack => return,
-            Method::Options if self.is_draining() => (503, "Draining"),
-            Method::Options => (200, "OK"),
-            _ if matches!(request.max_forwards(), Ok(Some(0))) => (483, "Too Many Hops"),
-            Method::Invite if self.is_draining() => (503, "Draining"),
-            Method::Invite => (480, "Temporarily Unavailable"),
+            Method::Options if self.is_draining() => Stateless::Draining,
+            Method::Options => Stateless::Capabilities,
+            _ if matches!(request.max_forwards(), Ok(Some(0))) => Stateless::TooManyHops,
+            Method::Invite if self.is_draining() => Stateless::Draining,
+            Method::Invite => Stateless::NoRoute,
             Method::Bye | Method::Cancel | Method::Prack | Method::Update | Method::Info | Method::Refer => {
-                (481, "Call/Transaction Does Not Exist")
+                Stateless::NoSuchCall
             }
             Method::Register | Method::Subscribe | Method::Notify | Method::Publish | Method::Message => {
-                (405, "Method Not Allowed")
+                Stateless::NotAllowed
             }
-            _ => (501, "Not Implemented"),
+            _ => Stateless::NotImplemented,
         };
-        let mut response = sip::response_for(&request, status, reason);
-        if matches!(status, 200 | 405 | 501) {
-            response = response.header(HeaderName::Allow, Bytes::from_static(ALLOW.as_bytes()));
-        }
-        if status == 200 {
-            response = response
-                .header(HeaderName::Accept, Bytes::from_static(b"application/sdp"))
-                .header(HeaderName::Supported, Bytes::from_static(b"timer, 100rel"));
-        }
-        if status == 503 {
-            response = response.header(HeaderName::RetryAfter, Bytes::from_static(b"30"));
-        }
-        if status == 480 {
-            response = response.header(
-                HeaderName::Reason,
-                Bytes::from_static(b"SIP;cause=480;text=\"no route\""),
-            );
-        }
+        let response = answer.response(&request);
         self.send(incoming, &request, response, out);
     }
 
@@ -390,33 +373,31 @@ impl SipHandler {
     /// that keeps only the most preferred algorithm's offer; past that it is dropped. The
     /// gain a forger gets is thus under 3x for the smallest INVITE, and the volume is bound
     /// by the per-source rate limit the gate applies before it challenges.
-    fn answer_gated(
-        &self,
-        incoming: &Incoming,
-        request: &Message,
-        (status, mut headers): (u16, Vec<(HeaderName, String)>),
-        stranger: bool,
-        out: &mut Vec<Outgoing>,
-    ) {
-        let allowance = if status == 401 { CHALLENGE_ALLOWANCE } else { 0 };
+    fn answer_gated(&self, incoming: &Incoming, request: &Message, refusal: GateRefusal, out: &mut Vec<Outgoing>) {
+        let answer = crate::status::gate(&refusal);
+        let stranger = refusal.to_stranger();
+        let (allowance, mut offers) = match refusal {
+            GateRefusal::Challenge { offers, .. } => (CHALLENGE_ALLOWANCE, offers),
+            _ => (0, Vec::new()),
+        };
         let limit = incoming.bytes.len() + allowance;
-        let build = |headers: &[(HeaderName, String)]| {
-            let mut response = sip::response_for(request, status, crate::b2bua::phrase(status));
-            for (name, value) in headers {
-                response = response.header(*name, Bytes::from(value.clone()));
+        let build = |offers: &[String]| {
+            let mut response = answer.respond(request);
+            for offer in offers {
+                response = response.header(HeaderName::WwwAuthenticate, offer);
             }
             response.to_tag(local_tag(request)).build().to_bytes()
         };
-        let mut response = build(&headers);
-        if stranger && response.len() > limit && headers.len() > 1 {
-            headers.truncate(1);
-            response = build(&headers);
+        let mut response = build(&offers);
+        if stranger && response.len() > limit && offers.len() > 1 {
+            offers.truncate(1);
+            response = build(&offers);
         }
         if stranger && response.len() > limit {
             metrics::counter!("sip_refused_total", "reason" => "larger_than_request").increment(1);
             return;
         }
-        self.metrics.response_sent(status, incoming.transport);
+        self.metrics.response_sent(answer.status, incoming.transport);
         out.push(reply::to_source(incoming, request, response));
     }
 
@@ -441,11 +422,19 @@ impl SipHandler {
 }
 
 impl SipHandler {
-    /// Under the shard's lock: everything the B2BUA wants sent (into `out`), its journal
-    /// entries, and what it reports about calls (returned, for [`SipHandler::report`]
-    /// once the lock is released: the less under the lock, the less shards wait).
+    /// Under the shard's lock: the shard's timers that are due (whoever holds the lock runs
+    /// them: under traffic they run with the next message, see `timer_thread.rs`),
+    /// everything the B2BUA wants sent (into `out`), its journal entries, its next
+    /// deadline (published), and what it reports about calls (returned, for
+    /// [`SipHandler::report`] once the lock is released: the less under the lock, the less
+    /// shards wait).
     #[must_use]
     fn drain(&self, core: &mut B2bua, out: &mut Vec<Outgoing>) -> Vec<CallEvent> {
+        let now = crate::clock::now();
+        if core.next_timeout().is_some_and(|at| at <= now) {
+            core.handle_timeout(now);
+        }
+        self.deadlines.publish(core.shard().index(), core.next_timeout());
         while let Some(t) = core.poll_transmit() {
             out.push(Outgoing {
                 bytes: t.bytes,
@@ -475,34 +464,31 @@ impl SipHandler {
         }
     }
 
-    /// Hand a call to the routing workers (outside the core's lock). What the core sent
-    /// before (the 100 Trying) goes out first, so that a quick decision cannot overtake it.
-    /// An org over its share is refused at once; with no workers (a handler driven alone)
-    /// the route is decided here.
+    /// Route a call, outside the core's lock. A cheap decision (a static route, a number
+    /// whose org runs no workflow, a host already resolved: [`Routers::quick`]) is made here,
+    /// on the SIP thread: handing it to a worker and back costs more than deciding it. The
+    /// rest (a workflow to run, a host to wait for) goes to the routing workers, so that a
+    /// slow workflow never holds this thread; what the core sent before (the 100 Trying)
+    /// goes out first, so that a quick worker cannot overtake it. An org over its share is
+    /// refused at once. With no workers (`[routing] workers = 0`, or a handler driven
+    /// alone) every route is decided here.
     fn route(&self, route: Route, out: &mut Vec<Outgoing>) {
+        let now = std::time::SystemTime::now();
         let Some((pool, dispatcher)) = self.routing.get() else {
-            let decision = self.decide_here(&route.facts);
+            let decision = self.routers.decide(&route.facts, now);
             self.handle_routed(route.call, decision, out);
             return;
         };
+        if let Some(decision) = self.routers.quick(&route.facts, now) {
+            self.handle_routed(route.call, decision, out);
+            return;
+        }
         for o in out.drain(..) {
             dispatcher.send(o);
         }
         if let Err((_, route)) = pool.submit(route) {
             metrics::counter!("routing_refused_total", "reason" => "org_busy").increment(1);
             self.handle_routed(route.call, Decision::Refuse(Refusal::Busy).into(), out);
-        }
-    }
-
-    /// A route decided on this thread (no workers: `[routing] workers = 0`, or a handler
-    /// driven alone).
-    fn decide_here(&self, facts: &Query) -> Routed {
-        match facts {
-            Query::Inbound(facts) => self.router.route(&facts.request(std::time::SystemTime::now())).into(),
-            Query::Outbound(facts) => match &self.outbound {
-                Some((_, router)) => router.route_outbound(&facts.request()).into(),
-                None => NoOutbound.route_outbound(&facts.request()).into(),
-            },
         }
     }
 
@@ -643,3 +629,6 @@ fn local_tag(request: &Message) -> Bytes {
     }
     Bytes::from(format!("sb{:016x}", hasher.finish()))
 }
+
+#[cfg(test)]
+mod tests;

@@ -17,9 +17,9 @@ struct Writer {
 }
 
 impl Writer {
-    fn new() -> Writer {
+    fn with_capacity(capacity: usize) -> Writer {
         Writer {
-            out: BytesMut::with_capacity(1024),
+            out: BytesMut::with_capacity(capacity),
             headers: Vec::with_capacity(16),
         }
     }
@@ -31,10 +31,19 @@ impl Writer {
     }
 
     fn header(&mut self, name: HeaderName, written: &[u8], value: &[u8]) {
+        self.header_parts(name, written, &[value]);
+    }
+
+    /// A header whose value is `parts` written one after the other.
+    fn header_parts(&mut self, name: HeaderName, written: &[u8], parts: &[&[u8]]) {
         let line_start = self.out.len() as u32;
         let name_text = self.span(written);
         self.out.put_slice(b": ");
-        let value = self.span(value);
+        let value_start = self.out.len() as u32;
+        for part in parts {
+            self.out.put_slice(part);
+        }
+        let value = Text::Span(value_start, self.out.len() as u32);
         let line = Some((line_start, self.out.len() as u32));
         self.out.put_slice(b"\r\n");
         self.headers.push(Header {
@@ -45,30 +54,20 @@ impl Writer {
         });
     }
 
-    /// Copy a header of `from` as it stands: the received line verbatim when it is
-    /// unedited (a list stays one line, nothing is split or re-joined), else name and value.
-    fn copy_header(&mut self, from: &Message, header: &Header) {
-        let (Some((line_start, line_end)), Text::Span(name_start, name_end), Text::Span(value_start, value_end)) =
-            (header.line, header.name_text, header.value)
-        else {
-            self.header(header.name, from.name_of(header), from.text(&header.value));
-            return;
-        };
-        let at = self.out.len() as u32;
-        self.out.put_slice(&from.raw[line_start as usize..line_end as usize]);
-        self.out.put_slice(b"\r\n");
-        let moved = |offset: u32| at + offset - line_start;
-        self.headers.push(Header {
-            name: header.name,
-            name_text: Text::Span(moved(name_start), moved(name_end)),
-            value: Text::Span(moved(value_start), moved(value_end)),
-            line: Some((at, moved(line_end))),
-        });
+    /// Copy `from`'s header lines that `keep` picks (by name, and name as written), in
+    /// order, with their names as written.
+    fn copy_headers(&mut self, from: &Message, keep: impl Fn(HeaderName, &[u8]) -> bool) {
+        for header in &from.headers {
+            let written = from.name_of(header);
+            if keep(header.name, written) {
+                self.header(header.name, written, from.text(&header.value));
+            }
+        }
     }
 
     fn finish(mut self, start: StartLine, start_end: u32, body: &[u8]) -> Message {
-        let length = body.len().to_string();
-        self.header(HeaderName::ContentLength, b"Content-Length", length.as_bytes());
+        let length = Decimal::from(body.len() as u64);
+        self.header(HeaderName::ContentLength, b"Content-Length", length.as_ref());
         self.out.put_slice(b"\r\n");
         let body = self.span(body);
         let end = self.out.len() as u32;
@@ -97,10 +96,20 @@ pub struct RequestBuilder {
 
 impl RequestBuilder {
     pub fn new(method: Method, uri: &[u8]) -> RequestBuilder {
-        let mut writer = Writer::new();
+        RequestBuilder::from_parts(method, &[uri], 1024)
+    }
+
+    /// A request whose URI is `uri` written part after part, in a buffer of `capacity`
+    /// bytes (its expected size: a buffer that has to grow is copied).
+    pub fn from_parts(method: Method, uri: &[&[u8]], capacity: usize) -> RequestBuilder {
+        let mut writer = Writer::with_capacity(capacity);
         writer.out.put_slice(method.as_bytes());
         writer.out.put_u8(b' ');
-        let uri = writer.span(uri);
+        let uri_start = writer.out.len() as u32;
+        for part in uri {
+            writer.out.put_slice(part);
+        }
+        let uri = Text::Span(uri_start, writer.out.len() as u32);
         writer.out.put_slice(b" SIP/2.0");
         let start_end = writer.out.len() as u32;
         writer.out.put_slice(b"\r\n");
@@ -114,6 +123,20 @@ impl RequestBuilder {
 
     pub fn header(mut self, name: HeaderName, value: impl AsRef<[u8]>) -> RequestBuilder {
         self.writer.header(name, name.as_str().as_bytes(), value.as_ref());
+        self
+    }
+
+    /// A header whose value is `parts` written one after the other (`<`, a URI, `>`), with
+    /// no value put together first.
+    pub fn header_parts(mut self, name: HeaderName, parts: &[&[u8]]) -> RequestBuilder {
+        self.writer.header_parts(name, name.as_str().as_bytes(), parts);
+        self
+    }
+
+    /// The header lines of `from` that `keep` picks by name (and name as written), as
+    /// written and in order: what a B2BUA carries from one leg to the other.
+    pub fn copy_headers(mut self, from: &Message, keep: impl Fn(HeaderName, &[u8]) -> bool) -> RequestBuilder {
+        self.writer.copy_headers(from, keep);
         self
     }
 
@@ -139,48 +162,48 @@ pub struct ResponseBuilder {
     writer: Writer,
     start: StartLine,
     start_end: u32,
-    to: Bytes,
+    /// The request's To value (shared with the request, not copied), written last.
+    to: Option<Bytes>,
     to_has_tag: bool,
     to_tag: Option<Bytes>,
     body: Bytes,
 }
 
 /// Start a response to `request`: Via (all, in order), From, To, Call-ID and CSeq copied as
-/// RFC 3261 §8.2.6.2 says.
-pub fn response_for(request: &Message, status: u16, reason: &str) -> ResponseBuilder {
-    let mut writer = Writer::new();
+/// RFC 3261 §8.2.6.2 says. Each Via line is copied as it came, a list unsplit.
+pub fn response_for(request: &Message, status: u16, reason: impl AsRef<[u8]>) -> ResponseBuilder {
+    let mut writer = Writer::with_capacity(request.end as usize + 256);
     writer.out.put_slice(b"SIP/2.0 ");
-    // Three digits by hand, not `format!` (a status is 100-699).
-    writer.out.put_slice(&[
-        b'0' + (status / 100 % 10) as u8,
-        b'0' + (status / 10 % 10) as u8,
-        b'0' + (status % 10) as u8,
-        b' ',
-    ]);
-    let reason = writer.span(reason.as_bytes());
+    writer.out.put_slice(Decimal::from(status).as_ref());
+    writer.out.put_u8(b' ');
+    let reason = writer.span(reason.as_ref());
     let start_end = writer.out.len() as u32;
     writer.out.put_slice(b"\r\n");
     for via in request.headers.iter().filter(|h| h.name == HeaderName::Via) {
-        writer.copy_header(request, via);
+        writer.header(HeaderName::Via, b"Via", request.text(&via.value));
     }
     for name in [HeaderName::From, HeaderName::CallId, HeaderName::CSeq] {
-        if let Some(value) = request.header(name) {
-            writer.header(name, name.as_str().as_bytes(), value);
+        if let Some(header) = request.headers.iter().find(|h| h.name == name) {
+            writer.header(name, name.as_str().as_bytes(), request.text(&header.value));
         }
     }
-    let to = request
-        .header(HeaderName::To)
-        .map(Bytes::copy_from_slice)
-        .unwrap_or_default();
-    let to_has_tag = request.to().is_ok_and(|t| t.tag.is_some());
+    let to = request.headers.iter().find(|h| h.name == HeaderName::To);
     ResponseBuilder {
         writer,
         start: StartLine::Response { status, reason },
         start_end,
-        to,
-        to_has_tag,
+        to: to.map(|h| shared(request, &h.value)),
+        to_has_tag: to.is_some() && request.to_tag().is_some(),
         to_tag: None,
         body: Bytes::new(),
+    }
+}
+
+/// The bytes of a part of `message`, shared rather than copied.
+fn shared(message: &Message, text: &Text) -> Bytes {
+    match text {
+        Text::Span(start, end) => message.raw.slice(*start as usize..*end as usize),
+        Text::Owned(i) => message.owned[*i as usize].clone(),
     }
 }
 
@@ -193,6 +216,12 @@ impl ResponseBuilder {
 
     pub fn header(mut self, name: HeaderName, value: impl AsRef<[u8]>) -> ResponseBuilder {
         self.writer.header(name, name.as_str().as_bytes(), value.as_ref());
+        self
+    }
+
+    /// See [`RequestBuilder::copy_headers`].
+    pub fn copy_headers(mut self, from: &Message, keep: impl Fn(HeaderName, &[u8]) -> bool) -> ResponseBuilder {
+        self.writer.copy_headers(from, keep);
         self
     }
 
@@ -211,15 +240,64 @@ impl ResponseBuilder {
             StartLine::Response { status, .. } => status,
             StartLine::Request { .. } => 0,
         };
-        if !self.to.is_empty() {
-            let mut to = BytesMut::from(&self.to[..]);
-            if let (false, Some(tag), true) = (self.to_has_tag, &self.to_tag, status > 100) {
-                to.put_slice(b";tag=");
-                to.put_slice(tag);
+        if let Some(to) = self.to.filter(|to| !to.is_empty()) {
+            match (self.to_has_tag, &self.to_tag, status > 100) {
+                (false, Some(tag), true) => self.writer.header_parts(HeaderName::To, b"To", &[&to, b";tag=", tag]),
+                _ => self.writer.header(HeaderName::To, b"To", &to),
             }
-            self.writer.header(HeaderName::To, b"To", &to);
         }
         self.writer.finish(self.start, self.start_end, &self.body)
+    }
+}
+
+/// A number's decimal digits, written without allocating (a status, Content-Length, CSeq,
+/// Max-Forwards).
+#[derive(Debug, Clone, Copy)]
+pub struct Decimal {
+    digits: [u8; 20],
+    start: u8,
+}
+
+impl From<u64> for Decimal {
+    fn from(mut n: u64) -> Decimal {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        Decimal {
+            digits,
+            start: start as u8,
+        }
+    }
+}
+
+impl From<u32> for Decimal {
+    fn from(n: u32) -> Decimal {
+        Decimal::from(u64::from(n))
+    }
+}
+
+impl From<u16> for Decimal {
+    fn from(n: u16) -> Decimal {
+        Decimal::from(u64::from(n))
+    }
+}
+
+impl From<u8> for Decimal {
+    fn from(n: u8) -> Decimal {
+        Decimal::from(u64::from(n))
+    }
+}
+
+impl AsRef<[u8]> for Decimal {
+    fn as_ref(&self) -> &[u8] {
+        &self.digits[usize::from(self.start)..]
     }
 }
 
@@ -234,7 +312,11 @@ pub fn best_effort_response(raw: &[u8], err: &ParseError) -> Option<Bytes> {
         return None;
     }
     let mut out = BytesMut::with_capacity(512);
-    out.put_slice(format!("SIP/2.0 {status} {}\r\n", err.reason_phrase()).as_bytes());
+    out.put_slice(b"SIP/2.0 ");
+    out.put_slice(Decimal::from(status).as_ref());
+    out.put_u8(b' ');
+    out.put_slice(err.reason_phrase().as_bytes());
+    out.put_slice(b"\r\n");
     let mut has_via = false;
     let lines = raw.split(|b| *b == b'\n').skip(1);
     for line in lines {
@@ -288,6 +370,22 @@ mod tests {
         assert_eq!(response.call_id(), Some(&b"abc@10.0.0.1"[..]));
         let reparsed = Message::parse(response.to_bytes()).unwrap();
         assert_eq!(reparsed, response);
+    }
+
+    #[test]
+    fn decimals_are_written_without_a_string() {
+        for n in [0u64, 7, 10, 486, 65_535, u64::MAX] {
+            assert_eq!(Decimal::from(n).as_ref(), n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn a_response_keeps_a_to_tag_the_request_already_had() {
+        let mut request = request();
+        request.set_header(HeaderName::To, Bytes::from_static(b"<sip:x@y>;tag=old"));
+        let response = response_for(&request, 200, b"OK").to_tag("sb1").build();
+        assert_eq!(response.header(HeaderName::To), Some(&b"<sip:x@y>;tag=old"[..]));
+        assert_eq!(response.reason(), Some(&b"OK"[..]));
     }
 
     #[test]

@@ -146,33 +146,46 @@ fn clip(text: &str) -> String {
 /// number. A number without `+` is national in `default_country` (digits, e.g. `"1"`,
 /// `"44"`), its trunk prefix dropped as the numbering plan says.
 pub fn normalise(dialed: &str, default_country: &str) -> Option<String> {
-    let mut s = dialed.trim();
-    for scheme in ["tel:", "sip:", "sips:"] {
-        // Byte-wise: the input is untrusted and may not have a char boundary there.
-        if s.as_bytes()
-            .get(..scheme.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(scheme.as_bytes()))
-        {
+    normalise_bytes(dialed.as_bytes(), default_country)
+}
+
+/// [`normalise`] of bytes as received (a URI's user part): no text is made of them first,
+/// and the one string made is the answer.
+pub fn normalise_bytes(dialed: &[u8], default_country: &str) -> Option<String> {
+    let mut s = dialed.trim_ascii();
+    for scheme in [&b"tel:"[..], b"sip:", b"sips:"] {
+        if s.get(..scheme.len()).is_some_and(|p| p.eq_ignore_ascii_case(scheme)) {
             s = &s[scheme.len()..];
         }
     }
     // The user part only: no host, no parameters (`;npdi`, `;rn=`, `;phone-context=`).
-    let s = s.split(['@', ';', '?']).next().unwrap_or("");
-    let plus = s.starts_with('+');
-    let mut digits = String::with_capacity(16);
-    for c in s.chars().skip(usize::from(plus)) {
+    let end = s.iter().position(|b| matches!(b, b'@' | b';' | b'?'));
+    let s = &s[..end.unwrap_or(s.len())];
+    let plus = s.first() == Some(&b'+');
+    // More digits than this cannot make 15, even after a trunk prefix is dropped.
+    let mut digits = [0u8; plan::MAX_DIGITS + 4];
+    let mut count = 0;
+    for &c in &s[usize::from(plus)..] {
         match c {
-            '0'..='9' => digits.push(c),
-            '-' | '.' | '(' | ')' | ' ' => {}
+            b'0'..=b'9' if count == digits.len() => return None,
+            b'0'..=b'9' => {
+                digits[count] = c;
+                count += 1;
+            }
+            b'-' | b'.' | b'(' | b')' | b' ' => {}
             _ => return None,
         }
     }
-    let full = if plus {
-        digits
+    let digits = std::str::from_utf8(&digits[..count]).ok()?;
+    let mut full = String::with_capacity(plan::MAX_DIGITS + 1);
+    full.push('+');
+    if plus {
+        full.push_str(digits);
     } else {
-        format!("{default_country}{}", significant(&digits, default_country))
-    };
-    (8..=15).contains(&full.len()).then(|| format!("+{full}"))
+        full.push_str(default_country);
+        full.push_str(significant(digits, default_country));
+    }
+    (9..=plan::MAX_DIGITS + 1).contains(&full.len()).then_some(full)
 }
 
 #[cfg(test)]
@@ -278,5 +291,14 @@ mod tests {
         assert_eq!(normalise("agent-7", "1"), None);
         assert_eq!(normalise("+1234", "1"), None);
         assert_eq!(normalise("+1234567890123456", "1"), None);
+        assert_eq!(normalise(&"1".repeat(40), "1"), None, "too many digits for any number");
+        assert_eq!(normalise("1 555 123 4567 ", "1").as_deref(), Some("+15551234567"));
+    }
+
+    #[test]
+    fn bytes_as_received_normalise_like_text_and_other_bytes_are_no_number() {
+        assert_eq!(normalise_bytes(b"5551234567", "1").as_deref(), Some("+15551234567"));
+        assert_eq!(normalise_bytes(b"+1555\xff1234567", "1"), None);
+        assert_eq!(normalise_bytes(b"\xe9", "1"), None);
     }
 }

@@ -4,6 +4,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::builder::Decimal;
 use super::header::HeaderName;
 use super::lex::split_top_level;
 use super::message::{Header, Message, StartLine};
@@ -89,7 +90,7 @@ impl Message {
 
     /// Replace the body and its Content-Length.
     pub fn set_body(&mut self, body: Bytes) {
-        let length = Bytes::from(body.len().to_string());
+        let length = Bytes::copy_from_slice(Decimal::from(body.len() as u64).as_ref());
         self.body = self.own(body);
         self.set_header(HeaderName::ContentLength, length);
     }
@@ -131,7 +132,9 @@ impl Message {
                     out.put_slice(b" SIP/2.0");
                 }
                 StartLine::Response { status, reason } => {
-                    out.put_slice(format!("SIP/2.0 {status} ").as_bytes());
+                    out.put_slice(b"SIP/2.0 ");
+                    out.put_slice(Decimal::from(*status).as_ref());
+                    out.put_u8(b' ');
                     out.put_slice(self.text(reason));
                 }
             }

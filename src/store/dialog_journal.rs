@@ -1,10 +1,10 @@
 //! The dialog journal's first form, which older builds wrote: at start the shell reads
 //! what such a build left and then removes the file; the journal itself is now an
-//! append-only log (`server/journal_file.rs`). What follows describes that first form.
+//! append-only log (`journal/file.rs`). What follows describes that first form.
 //!
 //! The dialog journal: the calls up right now, each as its two dialogs (enough to send BYE
 //! on both legs after a crash), in a small SQLite file of its own in the data folder. Only
-//! the journal's writer thread writes it (`server/journal.rs`); it is read once, at start.
+//! the journal's writer thread writes it (`journal/mod.rs`); it is read once, at start.
 //!
 //! A file of its own, not a table in the directory's database, because:
 //! - it belongs to one running instance: the directory may be shared by several instances

@@ -8,6 +8,7 @@
 //! transport only honours "over this connection while it is open" for TCP/TLS.
 
 mod client_auth;
+mod config;
 mod connections;
 mod dispatch;
 mod exclusive;
@@ -22,6 +23,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
+pub use config::{KnobError, SipConfig, TlsConfig};
 pub use connections::{ConnectionId, Connections};
 pub use dispatch::{is_sendable, Dispatcher};
 pub use exclusive::{claim_udp, AddressClaim};
@@ -32,7 +34,6 @@ pub use udp::{bind_udp, UdpWorkers};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::SipConfig;
 use crate::security::CertFingerprint;
 
 /// The transport a message arrived on or leaves by (RFC 3261 §18).

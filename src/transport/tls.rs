@@ -18,8 +18,8 @@ use tokio_rustls::TlsAcceptor;
 
 use super::client_auth::{peer_fingerprint, OptionalClientCert};
 use super::stream::{self, Remote, StreamContext};
+use super::TlsConfig;
 use super::Transport;
-use crate::config::TlsConfig;
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]

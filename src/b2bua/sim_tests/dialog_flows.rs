@@ -27,6 +27,19 @@ fn carrier_hold(net: &mut Net, cseq: u32) {
 }
 
 #[test]
+fn an_answered_call_keeps_no_ring_or_response_timer() {
+    let net = answered(19, 0.0, Net::config());
+    let (key, _) = net.b2b.calls.find(b"carrier-call-1").unwrap();
+    for timer in [CallTimer::Ring, CallTimer::CalleeResponse] {
+        assert!(!net.b2b.calls.has_timer(key, timer), "{timer:?} disarmed at the answer");
+    }
+    assert!(
+        net.b2b.calls.has_timer(key, CallTimer::MaxDuration),
+        "the duration cap stays"
+    );
+}
+
+#[test]
 fn the_agent_hangs_up_and_both_legs_end() {
     let mut net = answered(20, 0.0, Net::config());
     net.agent_request(Method::Bye, 2, None);

@@ -131,7 +131,7 @@ fn a_cancelled_call_whose_agent_never_responded_gets_no_more_invites_and_its_lat
     let (acks, byes) = (agent_saw(&net, Method::Ack), agent_saw(&net, Method::Bye));
     assert!(acks.len() == 1 && byes.len() == 1 && acks[0] < byes[0]);
     net.run_for(Duration::from_secs(40));
-    assert_eq!(ended(&net), vec![(Outcome::Canceled, 487, EndedBy::Caller)]);
+    assert_eq!(ended(&net), vec![(Outcome::Canceled, 487, EndedBy::Carrier)]);
     net.assert_nothing_left("after a cancelled late 200");
 }
 

@@ -409,7 +409,7 @@ fn a_busy_carrier_gives_the_agent_486() {
         e,
         CallEvent::Ended {
             outcome: Outcome::Busy,
-            ended_by: EndedBy::Caller,
+            ended_by: EndedBy::Carrier,
             ..
         }
     )));
@@ -585,7 +585,7 @@ fn the_carrier_hanging_up_ends_the_agents_leg() {
     assert!(matches!(
         net.outbound_events().last().unwrap(),
         CallEvent::Ended {
-            ended_by: EndedBy::Caller,
+            ended_by: EndedBy::Carrier,
             ..
         }
     ));

@@ -74,7 +74,7 @@ fn cancel_while_routing_gets_487_and_the_late_decision_is_dropped() {
     let Some(CallEvent::Ended {
         outcome: Outcome::Canceled,
         status: 487,
-        ended_by: EndedBy::Caller,
+        ended_by: EndedBy::Carrier,
         facts,
         ..
     }) = net.events.last()

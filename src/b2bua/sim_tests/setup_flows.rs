@@ -52,7 +52,7 @@ fn a_call_is_answered_and_the_caller_hangs_up_cleanly() {
     let Some(CallEvent::Ended {
         outcome: Outcome::Answered,
         status: 200,
-        ended_by: EndedBy::Caller,
+        ended_by: EndedBy::Carrier,
         facts,
         ..
     }) = net.events.last()

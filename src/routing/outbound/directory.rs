@@ -1,7 +1,6 @@
 //! The outbound rules (see the module doc) over the directory snapshot and the
 //! `[outbound]` settings.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::destinations::DestinationPolicy;
@@ -10,7 +9,7 @@ use super::settings::OutboundSettings;
 use super::{CarrierTarget, Credentials, OutboundDecision, OutboundRefusal, OutboundRequest, OutboundRouter};
 use crate::directory::model::{MediaEncryption, PhoneNumber, SipTransport, Trunk};
 use crate::directory::{Directory, Snapshot};
-use crate::routing::{HostLookup, HostName, Literal};
+use crate::routing::{HostLookup, HostName, Literal, Reach};
 use crate::sip::e164;
 use crate::transport::{TlsNames, Transport};
 
@@ -25,6 +24,19 @@ pub struct DirectoryOutboundRouter {
     tls_names: Option<Arc<TlsNames>>,
     /// `[routing] default_country`: the country of a caller ID asked for without `+`.
     country: String,
+}
+
+/// Why [`DirectoryOutboundRouter::decide`] gave no carrier.
+enum Stop {
+    Refuse(OutboundRefusal),
+    /// Deciding on the SIP thread, it needs what only a routing worker may wait for.
+    Later,
+}
+
+impl From<OutboundRefusal> for Stop {
+    fn from(refusal: OutboundRefusal) -> Stop {
+        Stop::Refuse(refusal)
+    }
 }
 
 /// Where a trunk's calls go, before the address is resolved.
@@ -66,9 +78,11 @@ impl DirectoryOutboundRouter {
         self
     }
 
-    fn decide(&self, request: &OutboundRequest<'_>) -> Result<CarrierTarget, OutboundRefusal> {
+    /// The carrier, or why not; [`Stop::Later`] only when `reach` is [`Reach::Known`] and the
+    /// call needs a routing worker (a carrier host not resolved yet, an index to build).
+    fn decide(&self, request: &OutboundRequest<'_>, reach: Reach) -> Result<CarrierTarget, Stop> {
         if !self.settings.secret_matches(request.secret) {
-            return Err(OutboundRefusal::NotAuthorised);
+            return Err(OutboundRefusal::NotAuthorised.into());
         }
         let snapshot = self.directory.snapshot();
         let version_id = request.agent_version_id.ok_or(OutboundRefusal::NoAgentVersion)?;
@@ -77,7 +91,7 @@ impl DirectoryOutboundRouter {
             .get(version_id)
             .filter(|v| v.published)
             .ok_or(OutboundRefusal::UnknownAgentVersion)?;
-        let number = self.caller_id(&snapshot, request.caller_id, version_id, &version.org_id)?;
+        let number = self.caller_id(&snapshot, request.caller_id, version_id, &version.org_id, reach)?;
         // A destination dialled without `+` is national in the caller ID's country.
         let country = e164::country_code(&number.phone_number).unwrap_or(&self.country);
         let dialed = e164::normalise(request.dialed, country).ok_or(OutboundRefusal::InvalidDestination)?;
@@ -87,9 +101,15 @@ impl DirectoryOutboundRouter {
             .get(&number.trunk_id)
             .ok_or(OutboundRefusal::NoOutboundTrunk)?;
         let route = self.trunk_route(trunk)?;
-        let destination = self
-            .destination(&route.host, route.transport)
-            .ok_or(OutboundRefusal::NoDestination)?;
+        let host = carrier_host(&route.host, route.transport).ok_or(OutboundRefusal::NoDestination)?;
+        let destination = match reach.find(&*self.hosts, &host) {
+            Some(addr) => addr,
+            None if reach == Reach::Known => return Err(Stop::Later),
+            None => return Err(OutboundRefusal::NoDestination.into()),
+        };
+        if let (Transport::Tls, Some(names)) = (route.transport, &self.tls_names) {
+            names.remember(destination, host.name);
+        }
         Ok(CarrierTarget {
             org_id: number.org_id.clone(),
             trunk_id: trunk.id.clone(),
@@ -115,7 +135,8 @@ impl DirectoryOutboundRouter {
         asked: Option<&str>,
         version_id: &str,
         org_id: &str,
-    ) -> Result<Arc<PhoneNumber>, OutboundRefusal> {
+        reach: Reach,
+    ) -> Result<Arc<PhoneNumber>, Stop> {
         // A From user that is no phone number ("anonymous", an agent id) asks for nothing.
         match asked.and_then(|a| e164::normalise(a, &self.country)) {
             Some(asked) => {
@@ -127,13 +148,18 @@ impl DirectoryOutboundRouter {
                 if own || number.outbound_shareable {
                     Ok(number.clone())
                 } else {
-                    Err(OutboundRefusal::CallerIdNotAllowed)
+                    Err(OutboundRefusal::CallerIdNotAllowed.into())
                 }
             }
-            None => match self.slots.numbers(snapshot, version_id).as_slice() {
-                [] => Err(OutboundRefusal::NoCallerId),
-                [only] => snapshot.number(only).cloned().ok_or(OutboundRefusal::NoCallerId),
-                _ => Err(OutboundRefusal::AmbiguousCallerId),
+            // The index is built on a worker: a pass over every number has no place on the
+            // SIP thread.
+            None => match self.slots.numbers(snapshot, version_id, reach == Reach::Wait) {
+                None => Err(Stop::Later),
+                Some(numbers) => match numbers.as_slice() {
+                    [] => Err(OutboundRefusal::NoCallerId.into()),
+                    [only] => Ok(snapshot.number(only).cloned().ok_or(OutboundRefusal::NoCallerId)?),
+                    _ => Err(OutboundRefusal::AmbiguousCallerId.into()),
+                },
             },
         }
     }
@@ -177,17 +203,6 @@ impl DirectoryOutboundRouter {
         })
     }
 
-    /// A carrier host's address, as the shell's resolver last found it (the port defaults
-    /// to 5060, 5061 for TLS, RFC 3261 §19.1.2).
-    fn destination(&self, host: &str, transport: Transport) -> Option<SocketAddr> {
-        let host = carrier_host(host, transport)?;
-        let addr = self.hosts.lookup(&host)?;
-        if let (Transport::Tls, Some(names)) = (transport, &self.tls_names) {
-            names.remember(addr, host.name);
-        }
-        Some(addr)
-    }
-
     /// Every carrier host the directory's trunks (and the managed carrier) send to, for the
     /// resolver to keep fresh.
     pub fn hosts(&self) -> Vec<(String, Option<u16>, Transport)> {
@@ -206,9 +221,19 @@ impl DirectoryOutboundRouter {
 
 impl OutboundRouter for DirectoryOutboundRouter {
     fn route_outbound(&self, request: &OutboundRequest<'_>) -> OutboundDecision {
-        match self.decide(request) {
+        match self.decide(request, Reach::Wait) {
             Ok(target) => OutboundDecision::Carrier(Box::new(target)),
-            Err(refusal) => OutboundDecision::Refuse(refusal),
+            Err(Stop::Refuse(refusal)) => OutboundDecision::Refuse(refusal),
+            // Waiting for what it needs, it always decides.
+            Err(Stop::Later) => OutboundDecision::Refuse(OutboundRefusal::NoDestination),
+        }
+    }
+
+    fn quick_outbound(&self, request: &OutboundRequest<'_>) -> Option<OutboundDecision> {
+        match self.decide(request, Reach::Known) {
+            Ok(target) => Some(OutboundDecision::Carrier(Box::new(target))),
+            Err(Stop::Refuse(refusal)) => Some(OutboundDecision::Refuse(refusal)),
+            Err(Stop::Later) => None,
         }
     }
 

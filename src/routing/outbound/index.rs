@@ -18,17 +18,22 @@ pub struct OutboundSlotIndex {
 }
 
 impl OutboundSlotIndex {
-    /// The numbers whose outbound slot holds `version_id`, in `snapshot`, sorted.
-    pub fn numbers(&self, snapshot: &Arc<Snapshot>, version_id: &str) -> Vec<String> {
-        self.current(snapshot).get(version_id).cloned().unwrap_or_default()
+    /// The numbers whose outbound slot holds `version_id`, in `snapshot`, sorted; `None`
+    /// when the index is not built for `snapshot` and `build` is false.
+    pub fn numbers(&self, snapshot: &Arc<Snapshot>, version_id: &str, build: bool) -> Option<Vec<String>> {
+        let index = self.current(snapshot, build)?;
+        Some(index.get(version_id).cloned().unwrap_or_default())
     }
 
-    fn current(&self, snapshot: &Arc<Snapshot>) -> Arc<ByVersion> {
+    fn current(&self, snapshot: &Arc<Snapshot>, build: bool) -> Option<Arc<ByVersion>> {
         let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((of, index)) = built.as_ref() {
             if std::ptr::eq(of.as_ptr(), Arc::as_ptr(snapshot)) {
-                return index.clone();
+                return Some(index.clone());
             }
+        }
+        if !build {
+            return None;
         }
         let mut index = ByVersion::new();
         for number in snapshot.numbers() {
@@ -44,6 +49,6 @@ impl OutboundSlotIndex {
         }
         let index = Arc::new(index);
         *built = Some((Arc::downgrade(snapshot), index.clone()));
-        index
+        Some(index)
     }
 }

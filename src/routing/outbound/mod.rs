@@ -138,30 +138,7 @@ pub enum OutboundRefusal {
 }
 
 impl OutboundRefusal {
-    /// The final response the agent gets, and the `Reason` text that says why.
-    pub fn status(&self) -> (u16, &'static str) {
-        match self {
-            OutboundRefusal::NotAuthorised => (403, "outbound call not authorised"),
-            OutboundRefusal::NoAgentVersion => (403, "no X-Switchboard-Agent-Version-Id"),
-            OutboundRefusal::UnknownAgentVersion => (403, "unknown or unpublished agent version"),
-            OutboundRefusal::CallerIdNotHosted => (403, "caller ID is not a number of this org"),
-            OutboundRefusal::CallerIdNotAllowed => (403, "caller ID is assigned to another agent and not shareable"),
-            OutboundRefusal::NoCallerId => (403, "no number is assigned to this agent version for outbound calls"),
-            OutboundRefusal::AmbiguousCallerId => (
-                403,
-                "several numbers are assigned to this agent version: name one as caller ID",
-            ),
-            // RFC 3261 §21.4.22: the request-URI is not a complete number.
-            OutboundRefusal::InvalidDestination => (484, "dialled number is not a valid E.164 number"),
-            OutboundRefusal::DeniedDestination => (403, "destination is on the deny list"),
-            OutboundRefusal::InternationalDenied => (403, "international destination not allowed"),
-            OutboundRefusal::NoOutboundTrunk => (403, "the caller ID's trunk has no outbound configuration"),
-            OutboundRefusal::NoDestination => (503, "carrier address unresolvable"),
-            OutboundRefusal::NotConfigured => (403, "outbound calls are not configured"),
-        }
-    }
-
-    /// A low-cardinality label for metrics.
+    /// A low-cardinality label for metrics (the answer each gets: `src/status.rs`).
     pub fn label(&self) -> &'static str {
         match self {
             OutboundRefusal::NotAuthorised => "not_authorised",
@@ -193,6 +170,13 @@ pub enum OutboundDecision {
 pub trait OutboundRouter: Send + Sync {
     fn route_outbound(&self, request: &OutboundRequest<'_>) -> OutboundDecision;
 
+    /// The decision when everything it needs is at hand (the carrier's address known):
+    /// never waits, so the shell may call it on the SIP thread; `None` sends the call to a
+    /// routing worker ([`OutboundRouter::route_outbound`]).
+    fn quick_outbound(&self, _request: &OutboundRequest<'_>) -> Option<OutboundDecision> {
+        None
+    }
+
     /// The org an agent version belongs to, when the router knows it: the shell counts
     /// calls being routed per org against its share of the workers. A cheap lookup.
     fn org_of(&self, _agent_version_id: &str) -> Option<String> {
@@ -207,5 +191,9 @@ pub struct NoOutbound;
 impl OutboundRouter for NoOutbound {
     fn route_outbound(&self, _: &OutboundRequest<'_>) -> OutboundDecision {
         OutboundDecision::Refuse(OutboundRefusal::NotConfigured)
+    }
+
+    fn quick_outbound(&self, request: &OutboundRequest<'_>) -> Option<OutboundDecision> {
+        Some(self.route_outbound(request))
     }
 }

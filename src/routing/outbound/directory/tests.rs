@@ -1,6 +1,7 @@
 //! The outbound rules against a small directory: two orgs, BYOC and managed trunks, and
 //! numbers whose outbound slots and shareability cover every caller-ID case.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::*;
@@ -176,7 +177,7 @@ fn a_shareable_number_may_be_used_by_another_agent_of_the_org_and_a_private_one_
         refusal(&r, &ask(Some("ver_a"), Some(PRIVATE_B), "+12125551234")),
         OutboundRefusal::CallerIdNotAllowed
     );
-    assert_eq!(OutboundRefusal::CallerIdNotAllowed.status().0, 403);
+    assert_eq!(crate::status::outbound(&OutboundRefusal::CallerIdNotAllowed).0, 403);
 }
 
 #[test]
@@ -267,7 +268,7 @@ fn dialled_numbers_are_normalised_to_e164_in_the_caller_ids_country() {
         refusal(&r, &ask(Some("ver_a"), Some(OWN), "reception")),
         OutboundRefusal::InvalidDestination
     );
-    assert_eq!(OutboundRefusal::InvalidDestination.status().0, 484);
+    assert_eq!(crate::status::outbound(&OutboundRefusal::InvalidDestination).0, 484);
 }
 
 #[test]
@@ -394,4 +395,42 @@ fn the_trunks_limits_and_the_shared_secret_come_from_the_settings() {
         (t.limits.calls_per_second, t.limits.burst, t.limits.max_concurrent),
         (10.0, 5, 7)
     );
+}
+
+#[test]
+fn quick_decides_on_what_is_at_hand_and_leaves_a_wait_or_an_index_build_to_a_worker() {
+    let f = fixture();
+    let r = router(&f, OutboundSettings::default());
+    // A caller ID asked for, a literal carrier address: decided on the spot.
+    match r.quick_outbound(&ask(Some("ver_a"), Some(OWN), "+12125551234")) {
+        Some(OutboundDecision::Carrier(t)) => assert_eq!(t.destination, "127.0.0.1:5080".parse().unwrap()),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        r.quick_outbound(&ask(Some("ver_draft"), Some(OWN), "+12125551234")),
+        Some(OutboundDecision::Refuse(OutboundRefusal::UnknownAgentVersion))
+    ));
+    // No caller ID asked for: the slot index is built on a worker first, then read here.
+    let unasked = ask(Some("ver_a"), None, "+12125551234");
+    assert!(r.quick_outbound(&unasked).is_none(), "the index is not built yet");
+    assert_eq!(target(&r, &unasked).caller_id, OWN);
+    assert!(matches!(r.quick_outbound(&unasked), Some(OutboundDecision::Carrier(_))));
+    // A carrier host whose address nobody has waited for yet: a worker waits for it.
+    let settings = OutboundSettings {
+        managed_termination_host: "carrier.test:5071".into(),
+        ..OutboundSettings::default()
+    };
+    let named = router(&f, settings).with_lookup(Arc::new(NotYetResolved));
+    let managed = ask(Some("ver_m"), Some(MANAGED), "+12125551234");
+    assert!(named.quick_outbound(&managed).is_none());
+    assert_eq!(target(&named, &managed).destination, "127.0.0.9:5071".parse().unwrap());
+}
+
+/// Knows every name, but only once a worker has waited for it (`peek` finds nothing).
+struct NotYetResolved;
+
+impl HostLookup for NotYetResolved {
+    fn lookup(&self, host: &HostName<'_>) -> Option<SocketAddr> {
+        Some(SocketAddr::new([127, 0, 0, 9].into(), host.port.unwrap_or(5060)))
+    }
 }

@@ -1,6 +1,6 @@
 //! The dialog journal's shell: a crash must not leave calls up. The call core hands out a
 //! [`JournalEntry`] when a call is answered and when it ends; under the call lock each is
-//! encoded into a shared buffer (`journal_file.rs`: no system call, no wait, and no heap
+//! encoded into a shared buffer (`file.rs`: no system call, no wait, and no heap
 //! handed to another thread), and a writer thread appends the buffer to the log every
 //! `flush_ms` in one `write`. So a call is on disk within `flush_ms` of its 2xx being
 //! relayed, and the SIP threads never wait for the disk.
@@ -12,6 +12,8 @@
 //! BYE on both legs of each of those calls, then the journal forgets them and the writer
 //! starts (see `server::start`).
 
+mod file;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,8 +21,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::journal_file::{self, JournalError, JournalFile};
 use crate::b2bua::{B2bua, JournaledCall};
+pub use file::JournalError;
+use file::JournalFile;
 
 /// `[journal]` in the config.
 #[derive(Debug, Clone, Deserialize)]
@@ -35,7 +38,7 @@ pub struct JournalConfig {
     pub durability: Durability,
 }
 
-/// What a written journal entry survives (see `journal_file.rs`).
+/// What a written journal entry survives (see `file.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
@@ -64,7 +67,7 @@ pub struct Journal {
 }
 
 struct Shared {
-    /// Records encoded by [`journal_file::encode`], oldest first.
+    /// Records encoded by [`file::encode`], oldest first.
     pending: Mutex<Vec<u8>>,
     /// Set when the writer is stopped: it commits what is left and ends.
     closed: AtomicBool,
@@ -149,9 +152,9 @@ impl Journal {
     pub fn take_from(&self, core: &mut B2bua) {
         let Some(first) = core.poll_journal() else { return };
         let mut pending = self.shared.pending.lock().unwrap_or_else(|p| p.into_inner());
-        journal_file::encode(&first, &mut pending);
+        file::encode(&first, &mut pending);
         while let Some(entry) = core.poll_journal() {
-            journal_file::encode(&entry, &mut pending);
+            file::encode(&entry, &mut pending);
         }
     }
 }
@@ -223,7 +226,7 @@ mod tests {
 
     fn up(call: &JournaledCall) -> Vec<u8> {
         let mut out = Vec::new();
-        journal_file::encode(&crate::b2bua::JournalEntry::Up(Box::new(call.clone())), &mut out);
+        file::encode(&crate::b2bua::JournalEntry::Up(Box::new(call.clone())), &mut out);
         out
     }
 

@@ -1,7 +1,7 @@
 //! The dialog journal on disk: `dialogs.journal` in the data directory, an append-only log
 //! of records, each a call answered (its key and both dialogs) or a call ended (its key).
 //! The SIP threads encode records into a shared buffer ([`encode`]); the writer thread
-//! appends each batch with one `write` (`journal.rs`). At start [`JournalFile::open`] replays
+//! appends each batch with one `write` (`mod.rs`). At start [`JournalFile::open`] replays
 //! the log: the calls answered and not ended are the ones the last run left up.
 //!
 //! Why a log and not SQLite rows (the journal's first form): two 12-column rows in a
