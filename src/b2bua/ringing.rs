@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::call::{CallKey, CallTimer, Outcome, Side, State};
+use super::call::{CallKey, CallTimer, Outcome, Side, State, Verdict};
 use super::relay;
 use super::{B2bua, CallError, CallEvent, EndedBy, Role};
 use crate::sip::{response_for, Message};
@@ -158,6 +158,15 @@ impl B2bua {
             return;
         }
         if self.fail_caller(now, key, &CallError::Cancelled) {
+            // The caller ended the call, whatever the callee answers to our CANCEL.
+            if let Some(call) = self.calls.get_mut(&key) {
+                let ended_by = EndedBy::party(Side::Caller, call.direction);
+                call.decide(Verdict {
+                    outcome: Outcome::Canceled,
+                    status: 487,
+                    ended_by,
+                });
+            }
             self.cancel_callee_leg(now, key);
         }
     }

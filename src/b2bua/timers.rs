@@ -139,6 +139,14 @@ impl B2bua {
         let Some((invite, server)) = call.stop_ringing() else {
             return false;
         };
+        // The caller has its answer: the timers that were to give it one go with the
+        // ringing (fired while cancelling, they would CANCEL again and overwrite the
+        // call's record).
+        self.calls.cancel(key, CallTimer::Ring);
+        self.calls.cancel(key, CallTimer::CalleeResponse);
+        let Some(call) = self.calls.get_mut(&key) else {
+            return false;
+        };
         let tag = call.caller.local_tag.clone();
         let answer = crate::status::call(error, self.config.statuses());
         let response = self.failure_response(&invite, &answer, Some(tag));
