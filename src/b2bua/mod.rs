@@ -17,7 +17,8 @@
 //! `dialog.rs` (ACK, BYE, and every in-dialog request relayed across, re-INVITE glare),
 //! `relay.rs` (the messages rebuilt on the other leg: topology hiding lives there),
 //! `session_timer.rs` (RFC 4028), `timers.rs` (call timers firing, teardown), `failure.rs`
-//! (the one table from fault to SIP status), `call.rs` (a call's states), `leg.rs` (one
+//! (the faults; their answers are in `src/status.rs`), `arrival.rs` (what the front door
+//! tells the core with each request), `call.rs` (a call's states), `leg.rs` (one
 //! leg's dialog), `peer.rs` (where answers go).
 //!
 //! Outbound calls (agent -> carrier) are the same machine with the parties swapped (see
@@ -30,6 +31,7 @@
 //! failure mapping — is shared.
 
 mod agent_leg;
+mod arrival;
 mod awaiting_route;
 mod call;
 mod call_table;
@@ -67,6 +69,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 pub use agent_leg::dialed_number;
+pub use arrival::Arrival;
 pub use awaiting_route::Route;
 pub use call::{CallEvent, CallFacts, CallKey, CarrierId, Direction, EndedBy, Outcome, RouteFacts, Side};
 pub use config::{B2buaConfig, ReferPolicy};
@@ -165,11 +168,11 @@ impl B2bua {
     }
 
     /// A request that parsed and passed validation. `from` is where it came from,
-    /// `carrier_id` whose carrier it is as the gate identified it. A new INVITE is an inbound
-    /// call: admitted, it waits for its route ([`B2bua::poll_route`], then
-    /// [`B2bua::handle_routed`]).
-    pub fn handle_request(&mut self, now: Instant, request: Message, from: Peer, carrier_id: Option<CarrierId>) {
-        self.handle_request_as(now, request, (from, Direction::Inbound), carrier_id);
+    /// `arrival` what the front door learned of it (whose carrier the gate found, the
+    /// country its numbers are read in). A new INVITE is an inbound call: admitted, it waits
+    /// for its route ([`B2bua::poll_route`], then [`B2bua::handle_routed`]).
+    pub fn handle_request(&mut self, now: Instant, request: Message, from: Peer, arrival: Arrival) {
+        self.handle_request_as(now, request, (from, Direction::Inbound), arrival);
     }
 
     /// A request from the LiveKit side (the shell decides that by its source address). A new
@@ -177,8 +180,8 @@ impl B2bua {
     /// (the same [`B2bua::poll_route`] and [`B2bua::handle_routed`]); anything else is
     /// handled exactly as [`B2bua::handle_request`] does (in-dialog requests find their
     /// call by Call-ID and tags whichever way it goes).
-    pub fn handle_outbound_request(&mut self, now: Instant, request: Message, from: Peer) {
-        self.handle_request_as(now, request, (from, Direction::Outbound), None);
+    pub fn handle_outbound_request(&mut self, now: Instant, request: Message, from: Peer, arrival: Arrival) {
+        self.handle_request_as(now, request, (from, Direction::Outbound), arrival);
     }
 
     /// A request; a new INVITE starts a call going `direction` (the shell decides which by
@@ -188,7 +191,7 @@ impl B2bua {
         now: Instant,
         request: Message,
         (from, direction): (Peer, Direction),
-        carrier_id: Option<CarrierId>,
+        arrival: Arrival,
     ) {
         let Some(method) = request.method().cloned() else {
             return;
@@ -212,7 +215,7 @@ impl B2bua {
             .run(|t, _| t.start_server(key, reply_to, from.transport.is_reliable()));
         let to_tag = request.to_tag().map(Bytes::copy_from_slice);
         match (method, to_tag) {
-            (Method::Invite, None) => self.handle_new_invite(now, request, from, server, direction, carrier_id),
+            (Method::Invite, None) => self.handle_new_invite(now, request, from, server, direction, arrival),
             (Method::Cancel, _) => self.handle_cancel(now, &request, server),
             (_, Some(_)) => self.handle_in_dialog(now, request, server),
             (_, None) => self.refuse_request(now, server, &request, &CallError::NoSuchDialog),

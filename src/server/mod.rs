@@ -320,11 +320,9 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         true => Some(journal::Recovery::open(&config.journal, self::data_dir(config))?),
         false => None,
     };
-    let mut b2bua = config.b2bua.clone();
-    b2bua.default_country = config.routing.default_country.clone();
     let cores: Vec<_> = (0..shard_count(config.sip.shards))
         .map(|_| {
-            let core = crate::b2bua::B2bua::new(b2bua.clone(), rand::random());
+            let core = crate::b2bua::B2bua::new(config.b2bua.clone(), rand::random());
             match recovery.is_some() {
                 true => core.with_journal(),
                 false => core,
@@ -348,8 +346,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let outbound = Arc::new(
         crate::routing::outbound::DirectoryOutboundRouter::new(directory.clone(), config.outbound.clone())
             .with_tls_names(tls_names)
-            .with_lookup(Arc::new(resolver.clone()))
-            .with_default_country(&config.routing.default_country),
+            .with_lookup(Arc::new(resolver.clone())),
     );
     let hosts = hosts::watch(
         resolver.clone(),
@@ -359,7 +356,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     );
     let livekit = crate::routing::outbound::SourceAcl::parse(&config.outbound.livekit_sources).unwrap_or_default();
     let (journal, recovery) = recovery.unzip();
-    let mut handler = SipHandler::sharded(config.sip.server_header.clone(), cores, router, recorder);
+    let mut handler = SipHandler::sharded(config.sip.server_header.clone(), cores, router, recorder)
+        .with_default_country(&config.routing.default_country);
     if let Some(journal) = journal {
         handler = handler.with_journal(journal);
     }

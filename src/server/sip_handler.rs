@@ -16,7 +16,7 @@ use super::reply::{self, Stateless, ALLOW};
 use super::route_pool::{Deliver, RoutePool, WorkerConfig};
 use super::sip_metrics::SipMetrics;
 use super::timer_thread::Deadlines;
-use crate::b2bua::{B2bua, CallEvent, CallKey, Census, Peer, Route, Shard, Shared};
+use crate::b2bua::{Arrival, B2bua, CallEvent, CallKey, Census, Peer, Route, Shard, Shared};
 use crate::call_records::Recorder;
 use crate::gate::{GateRefusal, Verdict};
 use crate::routing::outbound::NoOutbound;
@@ -57,6 +57,8 @@ pub struct SipHandler {
     gate: Option<crate::gate::Gate>,
     /// Where answered and ended calls go to be kept durably (see `src/journal/`).
     journal: Option<crate::journal::Journal>,
+    /// `[routing] default_country`, told to the core with each request (`b2bua::Arrival`).
+    country: Arc<str>,
     /// Each shard's next timer, for the timer thread (see `timer_thread.rs`).
     deadlines: Deadlines,
 }
@@ -104,8 +106,16 @@ impl SipHandler {
             livekit: None,
             gate: None,
             journal: None,
+            country: crate::routing::RoutingConfig::default().default_country.into(),
             deadlines: Deadlines::new(count),
         }
+    }
+
+    /// Read numbers written without `+` as national numbers of `country` (`[routing]
+    /// default_country`): the front door tells the core with each new call.
+    pub fn with_default_country(mut self, country: &str) -> SipHandler {
+        self.country = country.into();
+        self
     }
 
     /// Start the routing workers; decisions go back into the core and what it then sends
@@ -330,10 +340,14 @@ impl SipHandler {
                 connection: incoming.connection,
             };
             let first = out.len();
+            let arrival = Arrival {
+                carrier,
+                country: self.country.clone(),
+            };
             let mut core = self.lock(self.request_shard(&request));
             match self.is_livekit(incoming.source) {
-                true => core.handle_outbound_request(crate::clock::now(), request, from),
-                false => core.handle_request(crate::clock::now(), request, from, carrier),
+                true => core.handle_outbound_request(crate::clock::now(), request, from, arrival),
+                false => core.handle_request(crate::clock::now(), request, from, arrival),
             }
             let events = self.drain(&mut core, out);
             let route = core.poll_route();
