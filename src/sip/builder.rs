@@ -352,7 +352,7 @@ impl AsRef<[u8]> for Decimal {
 /// Call-ID and CSeq lines can still be read, with the status the fault calls for. `None`
 /// when nothing may or can be answered (a response, an ACK, no Via line).
 pub fn best_effort_response(raw: &[u8], err: &ParseError) -> Option<Bytes> {
-    let status = err.status()?;
+    let answer = crate::status::parse(err)?;
     let start = raw.iter().position(|b| *b != b'\r' && *b != b'\n')?;
     let raw = &raw[start..];
     if raw.starts_with(b"SIP/") || raw.starts_with(b"ACK ") {
@@ -360,9 +360,9 @@ pub fn best_effort_response(raw: &[u8], err: &ParseError) -> Option<Bytes> {
     }
     let mut out = BytesMut::with_capacity(512);
     out.put_slice(b"SIP/2.0 ");
-    out.put_slice(Decimal::from(status).as_ref());
+    out.put_slice(Decimal::from(answer.status).as_ref());
     out.put_u8(b' ');
-    out.put_slice(err.reason_phrase().as_bytes());
+    out.put_slice(answer.phrase.as_bytes());
     out.put_slice(b"\r\n");
     let mut has_via = false;
     let lines = raw.split(|b| *b == b'\n').skip(1);
