@@ -16,7 +16,9 @@
 # then a summary per rate: switchboard's CPU per call against Kamailio's, and both against the
 # kernel's floor measured in the same run (before each rate: a sendto/recv pair of a 700-byte
 # datagram through loopback, scripts/lib/loopback-floor.c built with cc, median of 3, times the
-# flow's 14 datagrams a call).
+# flow's 14 datagrams a call), and the floor of a proxy that sleeps between datagrams (a relay
+# thread woken by each one, paced at the rate's 7 datagrams in a call-second, times 7:
+# scripts/lib/relay-floor.c).
 # Back-to-back runs drift by tens of percent on a shared machine: to measure what a setting
 # or a build costs, scripts/cost-ab.sh runs both sides at the same time instead.
 set -euo pipefail
@@ -30,6 +32,7 @@ for tool in sipp kamailio python3 cc; do
   command -v $tool >/dev/null || [ -x /usr/sbin/$tool ] || { echo "need $tool: apt-get install sip-tester kamailio gcc" >&2; exit 1; }
 done
 cc -O2 -o "$work/loopback-floor" "$here/scripts/lib/loopback-floor.c"
+cc -O2 -pthread -o "$work/relay-floor" "$here/scripts/lib/relay-floor.c"
 [ -f "$work/numbers.csv" ] || python3 "$shared/gen-directory.py" 10000 "$work" >/dev/null
 sed "s#BENCHDIR#$work#" "$shared/kamailio.cfg.in" > "$work/kamailio.cfg"
 bin=${SWITCHBOARD_BIN:-$here/target/release/switchboard}
@@ -140,12 +143,24 @@ floor() {
   done
   printf '%s\n' "${runs[@]}" | sort -n | sed -n 2p | awk '{printf "%.1f", $1 * 14 / 1000}'
 }
+# The floor for a proxy that sleeps between datagrams, at this rate: a relay thread woken by
+# each datagram, which receives it and sends it on (scripts/lib/relay-floor.c), paced at the
+# rate's 7 datagrams in a second per call; 7 relays a call (median of 3).
+wake_floor() {
+  local runs=() i
+  for i in 1 2 3; do
+    runs+=("$(on_floor_cpu "$work/relay-floor" $(( $1 * 7 )) 3 700 | sed 's/ns_per_relay=//')")
+  done
+  printf '%s\n' "${runs[@]}" | sort -n | sed -n 2p | awk '{printf "%.1f", $1 * 7 / 1000}'
+}
 on_floor_cpu() { if [ "${PIN:-}" = 1 ]; then taskset -c 1 "$@"; else "$@"; fi; }
 
 results=()
 floors=()
 for rate in "${rates[@]}"; do
-  f=$(floor); floors+=("rate=$rate floor_us_per_call=$f"); echo "floor        rate=$rate 14 x sendto/recv through loopback: $f us per call"
+  f=$(floor); w=$(wake_floor "$rate")
+  floors+=("rate=$rate floor_us_per_call=$f wake_floor_us_per_call=$w")
+  echo "floor        rate=$rate 14 x sendto/recv through loopback: $f us per call; 7 x woken relay: $w us per call"
   [ "${ONLY:-}" = switchboard ] || run_one kamailio "$rate" kamailio -DD -E -m 1024 -M 32 -f "$work/kamailio.cfg"
   [ "${ONLY:-}" = kamailio ] || run_one switchboard "$rate" "$bin" serve --config "$work/switchboard.toml"
 done
@@ -157,17 +172,19 @@ split = args.index("--")
 def fields(line):
     return dict(re.findall(r"(\w+)=\s*(\S+)", line))
 floors = {fields(l)["rate"]: float(fields(l)["floor_us_per_call"]) for l in args[:split]}
+wakes = {fields(l)["rate"]: float(fields(l)["wake_floor_us_per_call"]) for l in args[:split]}
 runs = {}
 for line in args[split + 1:]:
     f = fields(line)
     runs[(line.split()[0], f["rate"])] = (float(f["us_per_call"]), int(f["ok"]), int(f["failed"]))
 print("| rate (calls/s) | Kamailio ok / failed | Kamailio µs/call | switchboard ok / failed | switchboard µs/call "
-      "| switchboard / Kamailio | floor µs/call | switchboard / floor | Kamailio / floor |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+      "| switchboard / Kamailio | floor µs/call | switchboard / floor | Kamailio / floor | woken-relay floor µs/call | switchboard / it |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for rate, floor in floors.items():
     k, s = runs.get(("kamailio", rate)), runs.get(("switchboard", rate))
     cell = lambda r: (f"{r[1]:,} / {r[2]:,}", f"{r[0]:.1f}") if r else ("—", "—")
     ratio = f"{s[0] / k[0]:.2f}" if k and s else "—"
     print(f"| {int(rate):,} | {cell(k)[0]} | {cell(k)[1]} | {cell(s)[0]} | {cell(s)[1]} | {ratio} | {floor:.1f} "
-          f"| {f'{s[0] / floor:.2f}' if s else '—'} | {f'{k[0] / floor:.2f}' if k else '—'} |")
+          f"| {f'{s[0] / floor:.2f}' if s else '—'} | {f'{k[0] / floor:.2f}' if k else '—'} "
+          f"| {wakes[rate]:.1f} | {f'{s[0] / wakes[rate]:.2f}' if s else '—'} |")
 PY

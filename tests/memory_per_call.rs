@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use switchboard::b2bua::{B2bua, B2buaConfig, Peer};
+use switchboard::b2bua::{Arrival, B2bua, B2buaConfig, Peer};
 use switchboard::routing::{AgentTarget, Decision, Query, RouteKind, RouteRequest, Router};
 use switchboard::sip::{response_for, HeaderName, Message, Method, RequestBuilder};
 use switchboard::transport::Transport;
@@ -85,7 +85,7 @@ fn an_answered_call_holds_under_4_kib() {
     // Warm up the tables' first allocations, then measure from a settled baseline.
     let before = LIVE.load(Ordering::Relaxed);
     for i in 0..CALLS {
-        b2b.handle_request(now, carrier_invite(i), carrier, None);
+        b2b.handle_request(now, carrier_invite(i), carrier, Arrival::in_country("1"));
         while let Some(route) = b2b.poll_route() {
             let Query::Inbound(facts) = &route.facts else {
                 panic!("only inbound calls here")
@@ -134,7 +134,7 @@ fn an_answered_call_holds_under_4_kib() {
             .header(HeaderName::CallId, format!("mem-{i}@198.51.100.20"))
             .header(HeaderName::CSeq, "101 ACK")
             .build();
-        b2b.handle_request(now, ack, carrier, None);
+        b2b.handle_request(now, ack, carrier, Arrival::in_country("1"));
         while b2b.poll_transmit().is_some() {}
         while b2b.poll_event().is_some() {}
     }

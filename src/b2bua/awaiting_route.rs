@@ -20,6 +20,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::call::{Call, CallFacts, CallKey, CarrierId, Direction, Leg};
+use super::inbound::numbers_of;
 use super::new_call::Placement;
 use super::{B2bua, CallError, EndedBy, Peer};
 use crate::routing::{Decision, OutboundDecision, Query, Routed};
@@ -48,6 +49,8 @@ pub(super) struct Routing {
     pub calling: Option<String>,
     /// The carrier, as the gate identified it.
     pub carrier_id: Option<CarrierId>,
+    /// The country its numbers are read in (the front door's; see `arrival.rs`).
+    pub country: std::sync::Arc<str>,
     pub started: Instant,
     /// When the route timer fires (its key in the timer table).
     pub deadline: Instant,
@@ -161,7 +164,7 @@ impl B2bua {
         let (called, caller) = match waiting.direction {
             // The numbers worked out at the door.
             Direction::Inbound => (Some(waiting.called.clone()), waiting.calling.clone()),
-            Direction::Outbound => self.numbers_of(&waiting.invite),
+            Direction::Outbound => numbers_of(&waiting.invite, &waiting.country),
         };
         let unplaced = Unplaced {
             source: waiting.from.addr,

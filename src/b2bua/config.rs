@@ -57,10 +57,6 @@ pub struct B2buaConfig {
     pub refer: ReferPolicy,
     /// RFC 3261 T1/T2/T4 in milliseconds.
     pub timers: TimerConfig,
-    /// The country of numbers that arrive without `+`: not a `[b2bua]` key, the shell copies
-    /// `[routing] default_country` here (one knob, read by every part of the call path).
-    #[serde(skip)]
-    pub default_country: String,
 }
 
 impl Default for B2buaConfig {
@@ -81,7 +77,6 @@ impl Default for B2buaConfig {
             min_session_expires_secs: 90,
             refer: ReferPolicy::Relay,
             timers: TimerConfig::default(),
-            default_country: crate::routing::RoutingConfig::default().default_country,
         }
     }
 }

@@ -123,16 +123,8 @@ impl B2bua {
         let reinvite_ok = (200..300).contains(&status) && method == Some(Method::Invite);
         if status < 200 || reinvite_ok {
             // Keep waiting for the final answer, or for the 2xx's retransmissions.
-            self.owners.insert(
-                id,
-                (
-                    key,
-                    Role::Relay {
-                        server,
-                        request: request.clone(),
-                    },
-                ),
-            );
+            let request = request.clone();
+            self.tx.set_role(id, key, Role::Relay { server, request });
         }
         // Our tag on the requester's leg, which the request's To names: shared, not copied.
         let written = request.to_tag().unwrap_or_default();

@@ -8,9 +8,9 @@ use bytes::Bytes;
 
 use super::agent_leg::{self, calling_number, dialed_number, AgentInvite};
 use super::awaiting_route::{Routing, Unplaced};
-use super::call::{CallFacts, CarrierId, Direction, Leg, RouteFacts};
+use super::call::{CallFacts, Direction, Leg, RouteFacts};
 use super::new_call::{Placement, ToRoute};
-use super::{B2bua, CallError, CallEvent, EndedBy, Peer};
+use super::{Arrival, B2bua, CallError, CallEvent, EndedBy, Peer};
 use crate::routing::{AgentTarget, Query, RouteQuery};
 use crate::sip::{HeaderName, Message};
 use crate::transaction::TxId;
@@ -19,11 +19,12 @@ use crate::transport::Transport;
 impl B2bua {
     /// What the router needs to route an inbound call: the dialed number (E.164), the
     /// calling number, the caller's name.
-    pub(super) fn inbound_query(&self, invite: &Message, from: Peer) -> Result<ToRoute, CallError> {
+    /// Numbers without `+` are national in `country`.
+    pub(super) fn inbound_query(&self, invite: &Message, from: Peer, country: &str) -> Result<ToRoute, CallError> {
         // RFC 3261 §21.4.22: no phone number in the Request-URI (or To).
-        let called = dialed_number(invite, &self.config.default_country)
-            .ok_or(CallError::Refused(crate::routing::Refusal::AddressIncomplete))?;
-        let calling = calling_number(invite, &self.config.default_country);
+        let called =
+            dialed_number(invite, country).ok_or(CallError::Refused(crate::routing::Refusal::AddressIncomplete))?;
+        let calling = calling_number(invite, country);
         let caller_name = invite
             .from()
             .ok()
@@ -172,9 +173,9 @@ impl B2bua {
         invite: &Message,
         error: &CallError,
         (source, direction): (std::net::SocketAddr, Direction),
-        carrier_id: Option<CarrierId>,
+        arrival: Arrival,
     ) {
-        let (called, caller) = self.numbers_of(invite);
+        let (called, caller) = numbers_of(invite, &arrival.country);
         let unplaced = Unplaced {
             source,
             direction,
@@ -182,7 +183,7 @@ impl B2bua {
             started: now,
             called,
             caller,
-            carrier_id,
+            carrier_id: arrival.carrier,
         };
         self.refuse_unplaced(now, server, invite, error, unplaced);
     }
@@ -223,13 +224,6 @@ impl B2bua {
         });
     }
 
-    /// The dialed and calling numbers of an INVITE refused before its facts were worked
-    /// out (or of LiveKit's outbound INVITE, whose router reads the number as written).
-    pub(super) fn numbers_of(&self, invite: &Message) -> (Option<String>, Option<String>) {
-        let country = &self.config.default_country;
-        (dialed_number(invite, country), calling_number(invite, country))
-    }
-
     pub(super) fn failure_response(
         &mut self,
         invite: &Message,
@@ -239,4 +233,11 @@ impl B2bua {
         let tag = to_tag.unwrap_or_else(|| Bytes::from(self.new_token()));
         answer.respond(invite).to_tag(tag).build()
     }
+}
+
+/// The dialed and calling numbers of an INVITE refused before its facts were worked out (or
+/// of LiveKit's outbound INVITE, whose router reads the number as written), national ones
+/// read in `country`.
+pub(super) fn numbers_of(invite: &Message, country: &str) -> (Option<String>, Option<String>) {
+    (dialed_number(invite, country), calling_number(invite, country))
 }

@@ -17,7 +17,8 @@
 //! `dialog.rs` (ACK, BYE, and every in-dialog request relayed across, re-INVITE glare),
 //! `relay.rs` (the messages rebuilt on the other leg: topology hiding lives there),
 //! `session_timer.rs` (RFC 4028), `timers.rs` (call timers firing, teardown), `failure.rs`
-//! (the one table from fault to SIP status), `call.rs` (a call's states), `leg.rs` (one
+//! (the faults; their answers are in `src/status.rs`), `arrival.rs` (what the front door
+//! tells the core with each request), `call.rs` (a call's states), `leg.rs` (one
 //! leg's dialog), `peer.rs` (where answers go).
 //!
 //! Outbound calls (agent -> carrier) are the same machine with the parties swapped (see
@@ -30,6 +31,7 @@
 //! failure mapping — is shared.
 
 mod agent_leg;
+mod arrival;
 mod awaiting_route;
 mod call;
 mod call_table;
@@ -53,11 +55,12 @@ mod shard;
 mod stats;
 mod timers;
 mod trunk_limits;
+mod tx_table;
 
 #[cfg(test)]
 mod sim_tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -65,6 +68,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 pub use agent_leg::dialed_number;
+pub use arrival::Arrival;
 pub use awaiting_route::Route;
 pub use call::{CallEvent, CallFacts, CallKey, CarrierId, Direction, EndedBy, Outcome, RouteFacts, Side};
 pub use config::{B2buaConfig, ReferPolicy};
@@ -78,6 +82,7 @@ use crate::sip::{Message, Method};
 use crate::transaction::{ClientKey, Output, RequestMatch, ServerKey, Transactions, TxEvent, TxId};
 use crate::transport::Transport;
 use call::CallTimer;
+use tx_table::{Role, TxTable};
 
 /// Bytes to send, and to whom.
 #[derive(Debug, Clone)]
@@ -118,36 +123,18 @@ impl Local {
     }
 }
 
-/// What a transaction is for.
-#[derive(Debug)]
-enum Role {
-    /// The INVITE of the leg we answer (server).
-    CallerInvite,
-    /// Our INVITE on the leg we place (client).
-    PlacedInvite,
-    /// A relayed request: the client transaction on one leg whose answer goes back through
-    /// `server` on the other, built from `request`.
-    Relay { server: TxId, request: Message },
-    /// A request we originated whose answer needs no action (BYE, CANCEL).
-    Fire,
-    /// Our INVITE to a leg whose 2xx we ACKed after the call was over: a resent 2xx
-    /// gets this ACK again.
-    Acked { ack: Bytes, to: Peer },
-}
-
 /// The B2BUA.
 pub struct B2bua {
     config: B2buaConfig,
     rng: StdRng,
-    txns: Transactions<Peer>,
+    /// Both legs' transactions and what each is for (`tx_table.rs`).
+    tx: TxTable,
     /// Every call, by key, by Call-ID and by its timers (`call_table.rs`).
     calls: call_table::CallTable,
     routes: VecDeque<Route>,
-    owners: HashMap<TxId, (CallKey, Role), id_hash::IdBuildHasher>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<CallEvent>,
     draining: bool,
-    scratch: Vec<Output<Peer>>,
     /// What we advertise per transport (UDP, TCP, TLS): Via sent-by and Contact.
     local: [Local; 3],
     /// Outbound calls per trunk: concurrency and call rate.
@@ -164,16 +151,14 @@ impl B2bua {
     pub fn new(config: B2buaConfig, seed: u64) -> B2bua {
         let local = Local::per_transport(&config);
         B2bua {
-            txns: Transactions::new(config.timers),
+            tx: TxTable::new(Transactions::new(config.timers)),
             config,
             rng: StdRng::seed_from_u64(seed),
             calls: call_table::CallTable::new(),
             routes: VecDeque::new(),
-            owners: HashMap::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             draining: false,
-            scratch: Vec::new(),
             local,
             trunks: trunk_limits::TrunkLimiter::default(),
             journal: VecDeque::new(),
@@ -184,11 +169,11 @@ impl B2bua {
     }
 
     /// A request that parsed and passed validation. `from` is where it came from,
-    /// `carrier_id` whose carrier it is as the gate identified it. A new INVITE is an inbound
-    /// call: admitted, it waits for its route ([`B2bua::poll_route`], then
-    /// [`B2bua::handle_routed`]).
-    pub fn handle_request(&mut self, now: Instant, request: Message, from: Peer, carrier_id: Option<CarrierId>) {
-        self.handle_request_as(now, request, (from, Direction::Inbound), carrier_id);
+    /// `arrival` what the front door learned of it (whose carrier the gate found, the
+    /// country its numbers are read in). A new INVITE is an inbound call: admitted, it waits
+    /// for its route ([`B2bua::poll_route`], then [`B2bua::handle_routed`]).
+    pub fn handle_request(&mut self, now: Instant, request: Message, from: Peer, arrival: Arrival) {
+        self.handle_request_as(now, request, (from, Direction::Inbound), arrival);
     }
 
     /// A request from the LiveKit side (the shell decides that by its source address). A new
@@ -196,8 +181,8 @@ impl B2bua {
     /// (the same [`B2bua::poll_route`] and [`B2bua::handle_routed`]); anything else is
     /// handled exactly as [`B2bua::handle_request`] does (in-dialog requests find their
     /// call by Call-ID and tags whichever way it goes).
-    pub fn handle_outbound_request(&mut self, now: Instant, request: Message, from: Peer) {
-        self.handle_request_as(now, request, (from, Direction::Outbound), None);
+    pub fn handle_outbound_request(&mut self, now: Instant, request: Message, from: Peer, arrival: Arrival) {
+        self.handle_request_as(now, request, (from, Direction::Outbound), arrival);
     }
 
     /// A request; a new INVITE starts a call going `direction` (the shell decides which by
@@ -207,7 +192,7 @@ impl B2bua {
         now: Instant,
         request: Message,
         (from, direction): (Peer, Direction),
-        carrier_id: Option<CarrierId>,
+        arrival: Arrival,
     ) {
         let Some(method) = request.method().cloned() else {
             return;
@@ -216,10 +201,8 @@ impl B2bua {
         let branch = via.branch.unwrap_or_default();
         let key = ServerKey::new(branch, via.sent_by, &method);
         let is_ack = method == Method::Ack;
-        let mut out = std::mem::take(&mut self.scratch);
-        let matched = self.txns.match_request(now, &key, is_ack, &mut out);
-        self.apply(now, &mut out);
-        self.scratch = out;
+        let matched = self.tx.run(|t, out| t.match_request(now, &key, is_ack, out));
+        self.apply(now);
         if matched != RequestMatch::New {
             return;
         }
@@ -228,10 +211,12 @@ impl B2bua {
             self.handle_ack(now, &request);
             return;
         }
-        let server = self.txns.start_server(key, reply_to, from.transport.is_reliable());
+        let server = self
+            .tx
+            .run(|t, _| t.start_server(key, reply_to, from.transport.is_reliable()));
         let to_tag = request.to_tag().map(Bytes::copy_from_slice);
         match (method, to_tag) {
-            (Method::Invite, None) => self.handle_new_invite(now, request, from, server, direction, carrier_id),
+            (Method::Invite, None) => self.handle_new_invite(now, request, from, server, direction, arrival),
             (Method::Cancel, _) => self.handle_cancel(now, &request, server),
             (_, Some(_)) => self.handle_in_dialog(now, request, server),
             (_, None) => self.refuse_request(now, server, &request, &CallError::NoSuchDialog),
@@ -253,17 +238,12 @@ impl B2bua {
         } else {
             None
         };
-        let mut out = std::mem::take(&mut self.scratch);
         let call_id = response.call_id().map(Bytes::copy_from_slice);
-        let matched = self.txns.handle_response(
-            now,
-            &key,
-            response,
-            |r| ack_source.map_or_else(Bytes::new, |inv| relay::ack_for_non_2xx(&inv, r)),
-            &mut out,
-        );
-        self.apply(now, &mut out);
-        self.scratch = out;
+        let matched = self.tx.run(|t, out| {
+            let ack = |r: &Message| ack_source.map_or_else(Bytes::new, |inv| relay::ack_for_non_2xx(&inv, r));
+            t.handle_response(now, &key, response, ack, out)
+        });
+        self.apply(now);
         if let (None, true, Some(call_id)) = (matched, is_2xx, call_id) {
             // A 2xx retransmission after its transaction ended: ACK again if we had.
             self.resend_callee_ack(&call_id);
@@ -276,35 +256,30 @@ impl B2bua {
     /// §8.1.3.1), so a caller is never left ringing.
     pub fn handle_transport_error(&mut self, now: Instant, to: Peer) {
         let failed: Vec<TxId> = self
-            .owners
-            .iter()
+            .tx
+            .roles()
             .filter(|(_, (call, role))| {
                 self.role_peer(*call, role)
                     .is_some_and(|p| same_address(p.addr, to.addr) && p.transport == to.transport)
             })
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect();
-        let mut out = std::mem::take(&mut self.scratch);
-        for id in failed {
-            self.txns.handle_transport_error(id, &mut out);
-        }
-        self.apply(now, &mut out);
-        self.scratch = out;
+        self.tx
+            .run(|t, out| failed.into_iter().for_each(|id| t.handle_transport_error(id, out)));
+        self.apply(now);
     }
 
     /// Run due timers.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let mut out = std::mem::take(&mut self.scratch);
-        self.txns.handle_timeout(now, &mut out);
-        self.apply(now, &mut out);
-        self.scratch = out;
+        self.tx.run(|t, out| t.handle_timeout(now, out));
+        self.apply(now);
         while let Some((call, timer)) = self.calls.pop_due(now) {
             self.fire(now, call, timer);
         }
     }
 
     pub fn next_timeout(&self) -> Option<Instant> {
-        [self.txns.next_timeout(), self.calls.next_timeout()]
+        [self.tx.layer().next_timeout(), self.calls.next_timeout()]
             .into_iter()
             .flatten()
             .min()
@@ -335,7 +310,7 @@ impl B2bua {
 
     /// Live transactions (for metrics, and for tests that nothing is left behind).
     pub fn transactions(&self) -> usize {
-        self.txns.len()
+        self.tx.layer().len()
     }
 
     /// Pending call timers.
@@ -412,27 +387,21 @@ impl B2bua {
         to: Peer,
     ) -> TxId {
         let method = request.method().cloned().unwrap_or(Method::Invite);
-        let mut out = std::mem::take(&mut self.scratch);
-        let id = self.txns.start_client(
-            now,
-            ClientKey::new(branch, method),
-            request.to_bytes(),
-            to,
-            to.transport.is_reliable(),
-            &mut out,
-        );
-        self.owners.insert(id, (call, role));
-        self.apply(now, &mut out);
-        self.scratch = out;
+        let key = ClientKey::new(branch, method);
+        let reliable = to.transport.is_reliable();
+        let id = self
+            .tx
+            .run(|t, out| t.start_client(now, key, request.to_bytes(), to, reliable, out));
+        self.tx.set_role(id, call, role);
+        self.apply(now);
         id
     }
 
     fn respond(&mut self, now: Instant, server: TxId, response: &Message) {
         let status = response.status().unwrap_or(500);
-        let mut out = std::mem::take(&mut self.scratch);
-        self.txns.respond(now, server, status, response.to_bytes(), &mut out);
-        self.apply(now, &mut out);
-        self.scratch = out;
+        self.tx
+            .run(|t, out| t.respond(now, server, status, response.to_bytes(), out));
+        self.apply(now);
     }
 
     /// Answer a request with the failure `error` maps to (see `failure.rs`).
@@ -442,23 +411,25 @@ impl B2bua {
         self.respond(now, server, &response);
     }
 
-    /// Route transaction outputs: transmissions out, events to their calls.
-    fn apply(&mut self, now: Instant, out: &mut Vec<Output<Peer>>) {
-        for output in std::mem::take(out) {
+    /// Route the transactions' queued outputs: transmissions out, events to their calls.
+    fn apply(&mut self, now: Instant) {
+        let mut out = self.tx.take_outputs();
+        for output in out.drain(..) {
             match output {
                 Output::Transmit { bytes, destination } => {
                     self.transmits.push_back(Transmit { bytes, to: destination })
                 }
                 Output::Event { id, event } => self.on_tx_event(now, id, event),
                 Output::Terminated { id } => {
-                    self.owners.remove(&id);
+                    self.tx.take_role(id);
                 }
             }
         }
+        self.tx.give_back(out);
     }
 
     fn on_tx_event(&mut self, now: Instant, id: TxId, event: TxEvent) {
-        let Some((call, role)) = self.owners.get(&id) else {
+        let Some((call, role)) = self.tx.role(id) else {
             return;
         };
         let call = *call;
@@ -466,7 +437,7 @@ impl B2bua {
             Role::PlacedInvite => self.on_placed_invite_event(now, call, event),
             Role::Relay { .. } if matches!(event, TxEvent::Retransmitted2xx(_)) => self.on_reinvite_2xx_again(call),
             Role::Relay { .. } => {
-                if let Some((_, Role::Relay { server, request })) = self.owners.remove(&id) {
+                if let Some((_, Role::Relay { server, request })) = self.tx.take_role(id) {
                     self.on_relay_event(now, call, id, server, request, event);
                 }
             }

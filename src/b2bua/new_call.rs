@@ -11,8 +11,8 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::awaiting_route::Routing;
-use super::call::{Call, CallKey, CallTimer, CarrierId, Direction, Invitation, Leg, OutboundCall, RouteFacts, State};
-use super::{B2bua, CallEvent, Peer, Role};
+use super::call::{Call, CallKey, CallTimer, Direction, Invitation, Leg, OutboundCall, RouteFacts, State};
+use super::{Arrival, B2bua, CallEvent, Peer, Role};
 use crate::routing::{Query, RouteKind};
 use crate::sip::{response_for, Message};
 use crate::transaction::TxId;
@@ -42,8 +42,9 @@ pub(super) struct Placement {
 impl B2bua {
     /// A new INVITE going `direction`: 100 Trying, admission, then the call waits for its
     /// route (see `awaiting_route.rs`); the router runs in the shell, off the core.
-    /// `carrier_id` is whose carrier an inbound call came from, as the gate found it: the
-    /// call's facts are worked out here once and carried to its record.
+    /// `arrival`: whose carrier an inbound call came from, as the gate found it, and the
+    /// country its numbers are read in: the call's facts are worked out here once and
+    /// carried to its record.
     pub(super) fn handle_new_invite(
         &mut self,
         now: Instant,
@@ -51,19 +52,19 @@ impl B2bua {
         from: Peer,
         server: TxId,
         direction: Direction,
-        carrier_id: Option<CarrierId>,
+        arrival: Arrival,
     ) {
         // 100 Trying at once (RFC 3261 §17.2.1): the caller stops retransmitting.
         let trying = response_for(&invite, 100, "Trying").build();
         self.respond(now, server, &trying);
         let asked = self.admit(&invite).and_then(|()| match direction {
-            Direction::Inbound => self.inbound_query(&invite, from),
-            Direction::Outbound => self.outbound_query(&invite, from),
+            Direction::Inbound => self.inbound_query(&invite, from, &arrival.country),
+            Direction::Outbound => self.outbound_query(&invite, from, &arrival.country),
         });
         let ToRoute { called, calling, query } = match asked {
             Ok(asked) => asked,
             Err(error) => {
-                self.refuse(now, server, &invite, &error, (from.addr, direction), carrier_id);
+                self.refuse(now, server, &invite, &error, (from.addr, direction), arrival);
                 return;
             }
         };
@@ -74,7 +75,8 @@ impl B2bua {
             server,
             called,
             calling,
-            carrier_id,
+            carrier_id: arrival.carrier,
+            country: arrival.country,
             started: now,
             deadline: now,
         };
@@ -111,7 +113,7 @@ impl B2bua {
         }));
         let direction = call.direction;
         self.calls.place(key, Box::new(call));
-        self.owners.insert(server, (key, Role::CallerInvite));
+        self.tx.set_role(server, key, Role::CallerInvite);
         self.schedule(key, now + self.config.ring_timeout(), CallTimer::Ring);
         let response_timeout = match direction {
             Direction::Inbound => self.config.agent_response_timeout(),

@@ -18,6 +18,7 @@
 //! trunk's concurrency and call-rate limits (503 with Retry-After). Only then does the
 //! call take its trunk slot and the carrier INVITE go out.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -42,9 +43,15 @@ pub const SECRET_HEADER: &str = "X-Switchboard-Secret";
 impl B2bua {
     /// What the outbound router needs to route an agent's call: the number to call (as
     /// written), the caller ID, the calling agent version and the shared secret.
-    pub(super) fn outbound_query(&self, invite: &Message, from: Peer) -> Result<ToRoute, CallError> {
+    /// A caller ID without `+` is national in `country`, which the router gets too.
+    pub(super) fn outbound_query(
+        &self,
+        invite: &Message,
+        from: Peer,
+        country: &Arc<str>,
+    ) -> Result<ToRoute, CallError> {
         let dialed = dialed_user(invite).ok_or(CallError::OutboundRefused(OutboundRefusal::InvalidDestination))?;
-        let caller_id = calling_number(invite, &self.config.default_country);
+        let caller_id = calling_number(invite, country);
         let raw = invite.raw();
         let facts = OutboundQuery {
             agent_version_id: header_text(invite, AGENT_VERSION_HEADER).map(str::to_owned),
@@ -53,6 +60,7 @@ impl B2bua {
             secret: invite.header_by_name(SECRET_HEADER).map(|s| raw.slice_ref(s)),
             source: from.addr,
             call_id: raw.slice_ref(invite.call_id().unwrap_or_default()),
+            country: country.clone(),
         };
         Ok(ToRoute {
             called: dialed,

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::call::{CallKey, CallTimer, Outcome, Side, State};
+use super::call::{CallKey, CallTimer, Outcome, Side, State, Verdict};
 use super::relay;
 use super::{B2bua, CallError, CallEvent, EndedBy, Role};
 use crate::sip::{response_for, Message};
@@ -158,6 +158,15 @@ impl B2bua {
             return;
         }
         if self.fail_caller(now, key, &CallError::Cancelled) {
+            // The caller ended the call, whatever the callee answers to our CANCEL.
+            if let Some(call) = self.calls.get_mut(&key) {
+                let ended_by = EndedBy::party(Side::Caller, call.direction);
+                call.decide(Verdict {
+                    outcome: Outcome::Canceled,
+                    status: 487,
+                    ended_by,
+                });
+            }
             self.cancel_callee_leg(now, key);
         }
     }
@@ -177,10 +186,8 @@ impl B2bua {
             self.send_callee_cancel(now, key);
         } else {
             let tx = cancelling.placed.tx;
-            let mut out = std::mem::take(&mut self.scratch);
-            self.txns.stop_retransmitting(tx, &mut out);
-            self.apply(now, &mut out);
-            self.scratch = out;
+            self.tx.run(|t, out| t.stop_retransmitting(tx, out));
+            self.apply(now);
         }
     }
 
@@ -190,7 +197,7 @@ impl B2bua {
     fn keep_acking(&mut self, key: CallKey, tx: TxId, ack: Bytes) {
         let Some(call) = self.calls.get(&key) else { return };
         let to = call.callee.peer;
-        self.owners.insert(tx, (key, Role::Acked { ack, to }));
+        self.tx.set_role(tx, key, Role::Acked { ack, to });
     }
 
     fn send_callee_cancel(&mut self, now: Instant, key: CallKey) {

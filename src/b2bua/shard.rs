@@ -167,6 +167,11 @@ impl B2bua {
         self
     }
 
+    /// Which shard this core is.
+    pub fn shard(&self) -> Shard {
+        self.shard
+    }
+
     /// Tell the other shards how many calls this one holds (the shell calls it after each
     /// verb). The call cap may thus be passed by at most one call per shard, when shards
     /// admit at the same instant.

@@ -320,10 +320,11 @@ impl Net {
                 connection: None,
             };
             if message.is_request() && from == carrier_addr() && self.outbound.is_some() {
-                self.b2b.handle_outbound_request(self.now, message, peer);
-            } else if message.is_request() {
                 self.b2b
-                    .handle_request(self.now, message, peer, self.carrier_id.clone());
+                    .handle_outbound_request(self.now, message, peer, Arrival::in_country("1"));
+            } else if message.is_request() {
+                let arrival = Arrival::in_country("1").from_carrier(self.carrier_id.clone());
+                self.b2b.handle_request(self.now, message, peer, arrival);
             } else {
                 self.b2b.handle_response(self.now, message);
             }

@@ -31,9 +31,9 @@ impl B2bua {
             ringing: self.calls.len() - answered,
             answered,
             dialogs: answered * 2,
-            transactions: self.txns.census(),
-            retransmissions: self.txns.retransmissions(),
-            responses_dropped: self.txns.stray_responses(),
+            transactions: self.tx.layer().census(),
+            retransmissions: self.tx.layer().retransmissions(),
+            responses_dropped: self.tx.layer().stray_responses(),
         }
     }
 }

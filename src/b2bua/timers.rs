@@ -46,10 +46,8 @@ impl B2bua {
             CallTimer::CancelGrace if early => {
                 let verdict = call.verdict_or(Outcome::Canceled, 487, EndedBy::Switchboard);
                 if let Some(tx) = call.invitation().map(|i| i.tx) {
-                    let mut out = std::mem::take(&mut self.scratch);
-                    self.txns.terminate(tx, &mut out);
-                    self.apply(now, &mut out);
-                    self.scratch = out;
+                    self.tx.run(|t, out| t.terminate(tx, out));
+                    self.apply(now);
                 }
                 self.end_with(key, verdict);
             }
@@ -120,10 +118,8 @@ impl B2bua {
         };
         cancelling.cancel_pending = true;
         let invite_tx = cancelling.placed.tx;
-        let mut out = std::mem::take(&mut self.scratch);
-        self.txns.stop_retransmitting(invite_tx, &mut out);
-        self.apply(now, &mut out);
-        self.scratch = out;
+        self.tx.run(|t, out| t.stop_retransmitting(invite_tx, out));
+        self.apply(now);
         if !self.calls.has_timer(key, CallTimer::CancelGrace) {
             self.schedule(key, grace, CallTimer::CancelGrace);
         }
@@ -141,6 +137,14 @@ impl B2bua {
             return false;
         };
         let Some((invite, server)) = call.stop_ringing() else {
+            return false;
+        };
+        // The caller has its answer: the timers that were to give it one go with the
+        // ringing (fired while cancelling, they would CANCEL again and overwrite the
+        // call's record).
+        self.calls.cancel(key, CallTimer::Ring);
+        self.calls.cancel(key, CallTimer::CalleeResponse);
+        let Some(call) = self.calls.get_mut(&key) else {
             return false;
         };
         let tag = call.caller.local_tag.clone();

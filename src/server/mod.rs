@@ -6,6 +6,7 @@ mod reply;
 mod route_pool;
 mod sip_handler;
 mod sip_metrics;
+mod timer_thread;
 
 use std::sync::Arc;
 
@@ -278,7 +279,7 @@ pub struct Running {
     pub health: Arc<crate::api::Health>,
     /// The HTTP listener's address and task.
     pub http: Option<(std::net::SocketAddr, tokio::task::JoinHandle<()>)>,
-    _timers: TimerThread,
+    _timers: timer_thread::TimerThread,
     /// Keeps the resolver's host list in step with the directory.
     _hosts: hosts::Watch,
     /// The dialog journal's writer: dropped after the timers, it commits what is left.
@@ -287,58 +288,6 @@ pub struct Running {
     _records: Option<std::thread::JoinHandle<()>>,
     /// This process's hold on the data directory; released last.
     _data_dir: crate::store::DataLock,
-}
-
-/// The thread that runs call and transaction timers; stopped when dropped.
-struct TimerThread {
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for TimerThread {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Sleep until the next timer is due, but at least `resolution` and at most 10 ms (so new
-/// deadlines are never late by more than that), run what is due, send what it produced.
-fn spawn_timer_thread(
-    handler: Arc<SipHandler>,
-    dispatcher: Arc<transport::Dispatcher>,
-    resolution: std::time::Duration,
-) -> TimerThread {
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = stop.clone();
-    let thread = std::thread::Builder::new()
-        .name("sip-timers".into())
-        .spawn(move || {
-            let mut out = Vec::new();
-            let mut sampled = crate::clock::now();
-            while !flag.load(std::sync::atomic::Ordering::Acquire) {
-                if sampled.elapsed() >= std::time::Duration::from_secs(1) {
-                    sampled = crate::clock::now();
-                    handler.sample_metrics();
-                    crate::metrics::upkeep();
-                }
-                let next = handler.handle_timeout(&mut out);
-                for o in out.drain(..) {
-                    dispatcher.send(o);
-                }
-                let now = crate::clock::now();
-                let tick = std::time::Duration::from_millis(10);
-                let wait = next.map_or(tick, |n| n.saturating_duration_since(now).min(tick));
-                std::thread::sleep(wait.max(resolution));
-            }
-        })
-        .expect("spawning the timer thread");
-    TimerThread {
-        stop,
-        thread: Some(thread),
-    }
 }
 
 /// The call core's shards: as configured, or one per CPU this process may run on.
@@ -371,11 +320,9 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         true => Some(journal::Recovery::open(&config.journal, self::data_dir(config))?),
         false => None,
     };
-    let mut b2bua = config.b2bua.clone();
-    b2bua.default_country = config.routing.default_country.clone();
     let cores: Vec<_> = (0..shard_count(config.sip.shards))
         .map(|_| {
-            let core = crate::b2bua::B2bua::new(b2bua.clone(), rand::random());
+            let core = crate::b2bua::B2bua::new(config.b2bua.clone(), rand::random());
             match recovery.is_some() {
                 true => core.with_journal(),
                 false => core,
@@ -399,8 +346,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let outbound = Arc::new(
         crate::routing::outbound::DirectoryOutboundRouter::new(directory.clone(), config.outbound.clone())
             .with_tls_names(tls_names)
-            .with_lookup(Arc::new(resolver.clone()))
-            .with_default_country(&config.routing.default_country),
+            .with_lookup(Arc::new(resolver.clone())),
     );
     let hosts = hosts::watch(
         resolver.clone(),
@@ -410,7 +356,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     );
     let livekit = crate::routing::outbound::SourceAcl::parse(&config.outbound.livekit_sources).unwrap_or_default();
     let (journal, recovery) = recovery.unzip();
-    let mut handler = SipHandler::sharded(config.sip.server_header.clone(), cores, router, recorder);
+    let mut handler = SipHandler::sharded(config.sip.server_header.clone(), cores, router, recorder)
+        .with_default_country(&config.routing.default_country);
     if let Some(journal) = journal {
         handler = handler.with_journal(journal);
     }
@@ -437,7 +384,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         .map(|recovery| end_left_calls(recovery, &handler, &listeners.dispatcher))
         .transpose()?;
     let resolution = std::time::Duration::from_millis(config.sip.timer_resolution_ms);
-    let timers = spawn_timer_thread(handler.clone(), listeners.dispatcher.clone(), resolution);
+    let timers = timer_thread::spawn(handler.clone(), listeners.dispatcher.clone(), resolution);
     let health = Arc::new(crate::api::Health::default());
     let http = match config.api.listen {
         Some(listen) => {

@@ -15,7 +15,8 @@ use bytes::Bytes;
 use super::reply::{self, Stateless, ALLOW};
 use super::route_pool::{Deliver, RoutePool, WorkerConfig};
 use super::sip_metrics::SipMetrics;
-use crate::b2bua::{B2bua, CallEvent, CallKey, Census, Peer, Route, Shard, Shared};
+use super::timer_thread::Deadlines;
+use crate::b2bua::{Arrival, B2bua, CallEvent, CallKey, Census, Peer, Route, Shard, Shared};
 use crate::call_records::Recorder;
 use crate::gate::{GateRefusal, Verdict};
 use crate::routing::outbound::NoOutbound;
@@ -57,6 +58,10 @@ pub struct SipHandler {
     gate: Option<crate::gate::Gate>,
     /// Where answered and ended calls go to be kept durably (see `src/journal/`).
     journal: Option<crate::journal::Journal>,
+    /// `[routing] default_country`, told to the core with each request (`b2bua::Arrival`).
+    country: Arc<str>,
+    /// Each shard's next timer, for the timer thread (see `timer_thread.rs`).
+    deadlines: Deadlines,
 }
 
 impl SipHandler {
@@ -102,7 +107,16 @@ impl SipHandler {
             livekit: None,
             gate: None,
             journal: None,
+            country: crate::routing::RoutingConfig::default().default_country.into(),
+            deadlines: Deadlines::new(count),
         }
+    }
+
+    /// Read numbers written without `+` as national numbers of `country` (`[routing]
+    /// default_country`): the front door tells the core with each new call.
+    pub fn with_default_country(mut self, country: &str) -> SipHandler {
+        self.country = country.into();
+        self
     }
 
     /// Start the routing workers; decisions go back into the core and what it then sends
@@ -216,21 +230,27 @@ impl SipHandler {
             .unwrap_or_else(|| self.request_shard(response))
     }
 
-    /// Run the call timers that are due on every shard; returns when the next one is.
+    /// Run the call timers that are due on every shard (a shard whose last published
+    /// deadline is not yet due is not locked); returns when the next one is.
     pub fn handle_timeout(&self, out: &mut Vec<Outgoing>) -> Option<std::time::Instant> {
         let now = crate::clock::now();
-        let mut next: Option<std::time::Instant> = None;
         for shard in 0..self.cores.len() {
+            if !self.deadlines.due(shard, now) {
+                continue;
+            }
             let first = out.len();
             let events = {
                 let mut core = self.lock(shard);
-                core.handle_timeout(now);
-                next = [next, core.next_timeout()].into_iter().flatten().min();
                 self.drain(&mut core, out)
             };
             self.report(&out[first..], events);
         }
-        next
+        self.deadlines.earliest()
+    }
+
+    /// The shards' published deadlines, for the timer thread.
+    pub(super) fn deadlines(&self) -> &Deadlines {
+        &self.deadlines
     }
 
     /// What every shard holds, summed.
@@ -321,10 +341,14 @@ impl SipHandler {
                 connection: incoming.connection,
             };
             let first = out.len();
+            let arrival = Arrival {
+                carrier,
+                country: self.country.clone(),
+            };
             let mut core = self.lock(self.request_shard(&request));
             match self.is_livekit(incoming.source) {
-                true => core.handle_outbound_request(crate::clock::now(), request, from),
-                false => core.handle_request(crate::clock::now(), request, from, carrier),
+                true => core.handle_outbound_request(crate::clock::now(), request, from, arrival),
+                false => core.handle_request(crate::clock::now(), request, from, arrival),
             }
             let events = self.drain(&mut core, out);
             let route = core.poll_route();
@@ -410,11 +434,19 @@ impl SipHandler {
 }
 
 impl SipHandler {
-    /// Under the shard's lock: everything the B2BUA wants sent (into `out`), its journal
-    /// entries, and what it reports about calls (returned, for [`SipHandler::report`]
-    /// once the lock is released: the less under the lock, the less shards wait).
+    /// Under the shard's lock: the shard's timers that are due (whoever holds the lock runs
+    /// them: under traffic they run with the next message, see `timer_thread.rs`),
+    /// everything the B2BUA wants sent (into `out`), its journal entries, its next
+    /// deadline (published), and what it reports about calls (returned, for
+    /// [`SipHandler::report`] once the lock is released: the less under the lock, the less
+    /// shards wait).
     #[must_use]
     fn drain(&self, core: &mut B2bua, out: &mut Vec<Outgoing>) -> Vec<CallEvent> {
+        let now = crate::clock::now();
+        if core.next_timeout().is_some_and(|at| at <= now) {
+            core.handle_timeout(now);
+        }
+        self.deadlines.publish(core.shard().index(), core.next_timeout());
         while let Some(t) = core.poll_transmit() {
             out.push(Outgoing {
                 bytes: t.bytes,

@@ -3,6 +3,11 @@
 //! message of a call must reach the shard holding it) and `benches/shards.rs` (calls per
 //! second from several threads). Both legs are TCP, so finished transactions go at once
 //! (RFC 3261 §17: no wait for retransmissions on a reliable transport).
+//!
+//! Whoever holds a shard's lock runs its due timers, so what the handler sends for one
+//! message may include another call's retransmission (T1 is 1 ms here): each call reads
+//! only its own messages, by Call-ID, and its agent INVITE by the `X-Test-Call` header
+//! the carrier's INVITE carried (the agent leg copies `X-` headers).
 
 #![allow(dead_code)]
 
@@ -53,18 +58,29 @@ impl Router for OneAgent {
     }
 }
 
-/// A handler over `shards` cores, routing inline (no worker pool). T1 is 1 ms, so that the
-/// transactions a 2xx leaves "accepted" (RFC 6026: 64*T1) are gone 64 ms later, when a
-/// long run's timer pass sweeps them.
+/// A handler over `shards` cores, routing inline (no worker pool), with RFC 3261's timers
+/// (T1 500 ms): no timer fires during a short test, however the threads are scheduled.
 pub fn handler(shards: usize, max_calls: usize) -> Arc<SipHandler> {
+    handler_with(shards, max_calls, TimerConfig::default())
+}
+
+/// For long runs: T1 is 1 ms, so that the transactions a 2xx leaves "accepted" (RFC 6026:
+/// 64*T1) are swept 64 ms later. A thread descheduled for longer than 64 ms may see its
+/// call time out (Timer B).
+pub fn swept_handler(shards: usize, max_calls: usize) -> Arc<SipHandler> {
+    let timers = TimerConfig {
+        t1: Duration::from_millis(1),
+        t2: Duration::from_millis(4),
+        t4: Duration::from_millis(5),
+    };
+    handler_with(shards, max_calls, timers)
+}
+
+fn handler_with(shards: usize, max_calls: usize, timers: TimerConfig) -> Arc<SipHandler> {
     let config = B2buaConfig {
         advertised: ADVERTISED.into(),
         max_calls,
-        timers: TimerConfig {
-            t1: Duration::from_millis(1),
-            t2: Duration::from_millis(4),
-            t4: Duration::from_millis(5),
-        },
+        timers,
         ..B2buaConfig::default()
     };
     let cores = (0..shards)
@@ -93,46 +109,63 @@ pub fn call(handler: &SipHandler, ending: Ending, out: &mut Vec<Outgoing>) -> Re
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let call_id = format!("{n:x}-7f3a9c@carrier.example");
     let invite = carrier_invite(&call_id, n);
-    let to_agent = exchange(handler, carrier(), invite.to_bytes(), out, agent())?;
+    let scope = &mut Scope::new(&call_id, n);
+    let to_agent = exchange(handler, scope, carrier(), invite.to_bytes(), out, agent())?;
     let agent_invite = to_agent.ok_or("the agent got no INVITE")?;
     if ending == Ending::Cancel {
         let ringing = agent_answer(&agent_invite, 180);
-        let at_carrier = exchange(handler, agent(), ringing, out, carrier())?.ok_or("no 180 at the carrier")?;
+        let at_carrier = exchange(handler, scope, agent(), ringing, out, carrier())?.ok_or("no 180 at the carrier")?;
         expect_status(&at_carrier, 180)?;
         // The CANCEL is answered 200 and its INVITE 487 at once (RFC 3261 §9.2); the agent
         // leg is CANCELled.
         let cancel = carrier_request(&invite, Method::Cancel, None, 1, false);
-        let sent = exchange_all(handler, carrier(), cancel, out, &[(carrier(), 200)])?;
+        let sent = exchange_all(handler, scope, carrier(), cancel, out, &[(carrier(), 200)])?;
         let terminated = last_to(&sent, carrier()).ok_or("no final at the carrier")?;
         let agent_cancel = last_to(&sent, agent()).ok_or("the agent got no CANCEL")?;
         let ack = carrier_request(&invite, Method::Ack, terminated.to().ok().and_then(|t| t.tag), 1, true);
-        exchange(handler, carrier(), ack, out, agent())?;
+        exchange(handler, scope, carrier(), ack, out, agent())?;
         // The agent answers its CANCEL 200 and its INVITE 487, which we ACK.
         exchange(
             handler,
+            scope,
             agent(),
             response_for(&agent_cancel, 200, "OK").build().to_bytes(),
             out,
             carrier(),
         )?;
-        exchange(handler, agent(), agent_answer(&agent_invite, 487), out, carrier())?;
+        exchange(
+            handler,
+            scope,
+            agent(),
+            agent_answer(&agent_invite, 487),
+            out,
+            carrier(),
+        )?;
         return Ok(terminated.status().unwrap_or(0));
     }
-    let ok =
-        exchange(handler, agent(), agent_answer(&agent_invite, 200), out, carrier())?.ok_or("no 200 at the carrier")?;
+    let ok = exchange(
+        handler,
+        scope,
+        agent(),
+        agent_answer(&agent_invite, 200),
+        out,
+        carrier(),
+    )?
+    .ok_or("no 200 at the carrier")?;
     expect_status(&ok, 200)?;
     let our_tag = ok.to().ok().and_then(|t| t.tag).map(Bytes::copy_from_slice);
     let ack = carrier_request(&invite, Method::Ack, our_tag.as_deref(), 1, false);
-    exchange(handler, carrier(), ack, out, agent())?.ok_or("the agent got no ACK")?;
+    exchange(handler, scope, carrier(), ack, out, agent())?.ok_or("the agent got no ACK")?;
     match ending {
         // A BYE is answered at once (RFC 3261 §15.1.2) and relayed to the other leg, whose
         // answer ends the relayed transaction.
         Ending::CarrierBye => {
             let bye = carrier_request(&invite, Method::Bye, our_tag.as_deref(), 2, false);
-            let sent = exchange_all(handler, carrier(), bye, out, &[(carrier(), 200)])?;
+            let sent = exchange_all(handler, scope, carrier(), bye, out, &[(carrier(), 200)])?;
             let agent_bye = last_to(&sent, agent()).ok_or("the agent got no BYE")?;
             exchange(
                 handler,
+                scope,
                 agent(),
                 response_for(&agent_bye, 200, "OK").build().to_bytes(),
                 out,
@@ -141,10 +174,11 @@ pub fn call(handler: &SipHandler, ending: Ending, out: &mut Vec<Outgoing>) -> Re
         }
         Ending::AgentBye => {
             let bye = agent_bye(&agent_invite);
-            let sent = exchange_all(handler, agent(), bye, out, &[(agent(), 200)])?;
+            let sent = exchange_all(handler, scope, agent(), bye, out, &[(agent(), 200)])?;
             let carrier_bye = last_to(&sent, carrier()).ok_or("the carrier got no BYE")?;
             exchange(
                 handler,
+                scope,
                 carrier(),
                 response_for(&carrier_bye, 200, "OK").build().to_bytes(),
                 out,
@@ -161,6 +195,7 @@ pub fn call(handler: &SipHandler, ending: Ending, out: &mut Vec<Outgoing>) -> Re
 pub fn start_call(handler: &SipHandler, call_id: &str, out: &mut Vec<Outgoing>) -> Option<u16> {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let invite = carrier_invite(call_id, n);
+    let mut scope = Scope::new(call_id, n);
     out.clear();
     handler.handle(
         Incoming {
@@ -172,23 +207,58 @@ pub fn start_call(handler: &SipHandler, call_id: &str, out: &mut Vec<Outgoing>) 
         },
         out,
     );
-    if out.iter().any(|o| o.destination == agent()) {
+    let ours: Vec<_> = out
+        .iter()
+        .filter_map(|o| Some((o.destination, Message::parse(o.bytes.clone()).ok()?)))
+        .filter(|(_, m)| scope.owns(m))
+        .collect();
+    if ours.iter().any(|(to, _)| *to == agent()) {
         return None;
     }
-    out.iter()
-        .filter_map(|o| Message::parse(o.bytes.clone()).ok()?.status())
-        .find(|s| *s >= 200)
+    ours.iter().filter_map(|(_, m)| m.status()).find(|s| *s >= 200)
+}
+
+/// What tells one call's messages from the others': its Call-IDs (the carrier's, and the
+/// one we minted for the agent leg once its INVITE is seen) and its INVITE's mark.
+struct Scope {
+    call_ids: Vec<Bytes>,
+    mark: String,
+}
+
+impl Scope {
+    fn new(call_id: &str, n: u64) -> Scope {
+        Scope {
+            call_ids: vec![Bytes::copy_from_slice(call_id.as_bytes())],
+            mark: n.to_string(),
+        }
+    }
+
+    /// Whether `message` belongs to this call (learning the agent leg's Call-ID from its
+    /// INVITE).
+    fn owns(&mut self, message: &Message) -> bool {
+        let call_id = message.call_id().unwrap_or_default();
+        if self.call_ids.iter().any(|c| c == call_id) {
+            return true;
+        }
+        let marked = message.method() == Some(&Method::Invite)
+            && message.header_by_name("X-Test-Call") == Some(self.mark.as_bytes());
+        if marked {
+            self.call_ids.push(Bytes::copy_from_slice(call_id));
+        }
+        marked
+    }
 }
 
 /// Hand `bytes` from `from` to the handler; the last message it sends to `to`, if any.
 fn exchange(
     handler: &SipHandler,
+    scope: &mut Scope,
     from: SocketAddr,
     bytes: Bytes,
     out: &mut Vec<Outgoing>,
     to: SocketAddr,
 ) -> Result<Option<Message>, String> {
-    Ok(last_to(&exchange_all(handler, from, bytes, out, &[])?, to))
+    Ok(last_to(&exchange_all(handler, scope, from, bytes, out, &[])?, to))
 }
 
 fn last_to(sent: &[(SocketAddr, Message)], to: SocketAddr) -> Option<Message> {
@@ -196,9 +266,10 @@ fn last_to(sent: &[(SocketAddr, Message)], to: SocketAddr) -> Option<Message> {
 }
 
 /// Hand `bytes` from `from` to the handler, which must answer each `(peer, status)` of
-/// `answers`; everything else it sends, in order.
+/// `answers`; everything else it sends for this call, in order.
 fn exchange_all(
     handler: &SipHandler,
+    scope: &mut Scope,
     from: SocketAddr,
     bytes: Bytes,
     out: &mut Vec<Outgoing>,
@@ -219,6 +290,9 @@ fn exchange_all(
     let mut answered = 0;
     for o in out.drain(..) {
         let message = Message::parse(o.bytes).map_err(|e| format!("the handler sent unparsable bytes: {e}"))?;
+        if !scope.owns(&message) {
+            continue;
+        }
         if let Some(status) = message.status() {
             if status == 481 || status >= 500 {
                 return Err(format!(
@@ -259,6 +333,7 @@ fn carrier_invite(call_id: &str, n: u64) -> Message {
         .header(HeaderName::CSeq, "1 INVITE")
         .header(HeaderName::Contact, "<sip:carrier@192.0.2.1:5060;transport=tcp>")
         .header(HeaderName::ContentType, "application/sdp")
+        .raw_header(b"X-Test-Call", n.to_string())
         .body(Bytes::from_static(b"v=0\r\ns=-\r\n"))
         .build()
 }

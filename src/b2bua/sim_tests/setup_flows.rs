@@ -518,3 +518,45 @@ fn while_draining_or_at_the_cap_new_calls_get_503_with_retry_after_and_live_call
     net.run_for(Duration::from_secs(40));
     net.assert_nothing_left("after draining");
 }
+
+#[test]
+fn a_callers_cancel_is_its_record_and_is_sent_once_whatever_the_deaf_agent_does() {
+    let mut net = Net::new(16, 0.0, AgentMode::RingDeaf, Net::config());
+    net.call(NUMBER, &[]);
+    net.run_for(Duration::from_secs(1));
+    let cancel = super::relay::cancel_for(net.carrier.invite.as_ref().unwrap());
+    net.send(net.b2b_addr(), cancel.to_bytes());
+    // Past the agent-response timeout (4 s) and the ring timeout (60 s): neither fires
+    // once the caller has its 487.
+    net.run_for(Duration::from_secs(70));
+    let cancels: std::collections::BTreeSet<Vec<u8>> = net
+        .agent
+        .seen
+        .iter()
+        .filter(|b| b.starts_with(b"CANCEL"))
+        .map(|b| {
+            Message::parse(b.clone())
+                .unwrap()
+                .top_via()
+                .unwrap()
+                .branch
+                .unwrap()
+                .to_vec()
+        })
+        .collect();
+    assert_eq!(cancels.len(), 1, "one CANCEL transaction");
+    let Some(CallEvent::Ended {
+        outcome,
+        status,
+        ended_by,
+        ..
+    }) = net.events.last()
+    else {
+        panic!("the call ended: {:?}", net.events.last());
+    };
+    assert_eq!(
+        (*outcome, *status, *ended_by),
+        (Outcome::Canceled, 487, EndedBy::Carrier)
+    );
+    net.assert_nothing_left("after the CANCEL grace period");
+}

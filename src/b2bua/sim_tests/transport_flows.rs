@@ -32,7 +32,7 @@ fn agent_invite(endpoint: Transport, context: usize) -> (Peer, Message) {
         connection: None,
     };
     let mut b2b = B2bua::new(Net::config(), 70);
-    b2b.handle_request(net.now, invite, carrier, None);
+    b2b.handle_request(net.now, invite, carrier, Arrival::in_country("1"));
     route_all(&mut b2b, net.now, &Over(endpoint));
     std::iter::from_fn(|| b2b.poll_transmit())
         .find(|t| t.to.addr == agent_addr())

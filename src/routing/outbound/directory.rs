@@ -22,8 +22,6 @@ pub struct DirectoryOutboundRouter {
     hosts: Arc<dyn HostLookup>,
     /// Where the host names of TLS carriers are remembered for certificate checks.
     tls_names: Option<Arc<TlsNames>>,
-    /// `[routing] default_country`: the country of a caller ID asked for without `+`.
-    country: String,
 }
 
 /// Why [`DirectoryOutboundRouter::decide`] gave no carrier.
@@ -55,14 +53,7 @@ impl DirectoryOutboundRouter {
             slots: OutboundSlotIndex::default(),
             hosts: Arc::new(Literal),
             tls_names: None,
-            country: crate::routing::RoutingConfig::default().default_country,
         }
-    }
-
-    /// Read a caller ID written without `+` as a national number of `country`.
-    pub fn with_default_country(mut self, country: &str) -> DirectoryOutboundRouter {
-        country.clone_into(&mut self.country);
-        self
     }
 
     /// Find carrier hosts' addresses in `hosts` (without it, only IP literals are reached).
@@ -91,9 +82,9 @@ impl DirectoryOutboundRouter {
             .get(version_id)
             .filter(|v| v.published)
             .ok_or(OutboundRefusal::UnknownAgentVersion)?;
-        let number = self.caller_id(&snapshot, request.caller_id, version_id, &version.org_id, reach)?;
+        let number = self.caller_id(&snapshot, request, version_id, &version.org_id, reach)?;
         // A destination dialled without `+` is national in the caller ID's country.
-        let country = e164::country_code(&number.phone_number).unwrap_or(&self.country);
+        let country = e164::country_code(&number.phone_number).unwrap_or(request.country);
         let dialed = e164::normalise(request.dialed, country).ok_or(OutboundRefusal::InvalidDestination)?;
         DestinationPolicy::for_org(&self.settings, &number.org_id).check(&number.phone_number, &dialed)?;
         let trunk = snapshot
@@ -132,13 +123,14 @@ impl DirectoryOutboundRouter {
     fn caller_id(
         &self,
         snapshot: &Arc<Snapshot>,
-        asked: Option<&str>,
+        request: &OutboundRequest<'_>,
         version_id: &str,
         org_id: &str,
         reach: Reach,
     ) -> Result<Arc<PhoneNumber>, Stop> {
         // A From user that is no phone number ("anonymous", an agent id) asks for nothing.
-        match asked.and_then(|a| e164::normalise(a, &self.country)) {
+        // A caller ID asked for without `+` is national in the country the call came in with.
+        match request.caller_id.and_then(|a| e164::normalise(a, request.country)) {
             Some(asked) => {
                 let number = snapshot
                     .number(&asked)

@@ -60,6 +60,8 @@ pub struct OutboundRequest<'a> {
     pub secret: Option<&'a [u8]>,
     pub source: SocketAddr,
     pub call_id: &'a [u8],
+    /// `[routing] default_country`: the country of a number written without `+`.
+    pub country: &'a str,
 }
 
 /// Credentials for the carrier's digest challenge (RFC 3261 §22.2).

@@ -4,6 +4,7 @@
 //! there, never on the SIP thread), and the decision comes back to the B2BUA.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -22,6 +23,9 @@ pub struct OutboundQuery {
     pub secret: Option<Bytes>,
     pub source: SocketAddr,
     pub call_id: Bytes,
+    /// `[routing] default_country`, as the front door read the call in: the country of a
+    /// number written without `+`.
+    pub country: Arc<str>,
 }
 
 impl OutboundQuery {
@@ -34,6 +38,7 @@ impl OutboundQuery {
             secret: self.secret.as_deref(),
             source: self.source,
             call_id: &self.call_id,
+            country: &self.country,
         }
     }
 }

@@ -159,7 +159,12 @@ fn a_tcp_trunk_gets_its_invite_over_tcp_with_a_tcp_via_and_contact() {
         transport: Transport::Udp,
         connection: None,
     };
-    b2b.handle_outbound_request(now, agent_invite(DIALED, Some(OWN), Some("ver-a"), 1, PLAIN_SDP), lk);
+    b2b.handle_outbound_request(
+        now,
+        agent_invite(DIALED, Some(OWN), Some("ver-a"), 1, PLAIN_SDP),
+        lk,
+        Arrival::in_country("1"),
+    );
     route_both(&mut b2b, now, &Table, &side.router);
     let to_carrier: Vec<Transmit> = std::iter::from_fn(|| b2b.poll_transmit())
         .filter(|t| t.to.addr == agent_addr())
@@ -202,7 +207,8 @@ impl Burst {
             transport: Transport::Udp,
             connection: None,
         };
-        self.b2b.handle_outbound_request(self.now, invite, lk);
+        self.b2b
+            .handle_outbound_request(self.now, invite, lk, Arrival::in_country("1"));
         route_both(&mut self.b2b, self.now, &Table, &self.side.router);
         let (mut answer, mut carrier) = (None, None);
         while let Some(t) = self.b2b.poll_transmit() {

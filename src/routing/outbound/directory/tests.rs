@@ -130,6 +130,7 @@ fn ask<'a>(version: Option<&'a str>, caller: Option<&'a str>, dialed: &'a str) -
         secret: None,
         source: "127.0.0.1:5090".parse().unwrap(),
         call_id: b"c",
+        country: "1",
     }
 }
 
