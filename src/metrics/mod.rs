@@ -39,7 +39,7 @@ pub fn install() -> PrometheusHandle {
                 .build_recorder();
             let handle = recorder.handle();
             // A second install (another server in the same test process) keeps the first.
-            let _ = metrics::set_global_recorder(prefix::Prefixed(recorder));
+            let _ = metrics::set_global_recorder(prefix::Prefixed::new(recorder));
             catalogue::register();
             handle
         })
