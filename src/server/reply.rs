@@ -60,11 +60,11 @@ impl Stateless {
 /// Add `received` (always: it is what we answer to) and fill `rport` when asked, on the
 /// request's top Via, so responses built from it carry them.
 pub fn stamp_top_via(request: &mut Message, source: SocketAddr) {
-    let Some(top) = request.headers(HeaderName::Via).next() else {
+    let Some(top) = request.header(HeaderName::Via) else {
         return;
     };
     // Most requests need no edit: sent-by already names the source and no rport is asked.
-    let needs_edit = match crate::sip::Via::parse(top) {
+    let needs_edit = match request.top_via() {
         Ok(via) => via.rport.is_some() || via.received.is_some() || !names_ip(via.host, source.ip()),
         Err(_) => false,
     };
@@ -89,6 +89,7 @@ pub fn stamp_top_via(request: &mut Message, source: SocketAddr) {
     value.put_slice(format!(";received={}", source.ip()).as_bytes());
     request.remove_first(HeaderName::Via);
     request.push_header_top(HeaderName::Via, value.freeze());
+    request.refresh_top_via();
 }
 
 /// Whether a Via host is literally `ip` (compared as addresses, without allocating).

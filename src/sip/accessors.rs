@@ -50,7 +50,19 @@ impl Message {
 
     /// The first value of a header (the first element, for list headers).
     pub fn header(&self, name: HeaderName) -> Option<&[u8]> {
-        self.headers(name).next()
+        // As `headers(name).next()`, without the iterator chain: this runs for every
+        // Call-ID, CSeq, From and To read.
+        let split = name.is_list();
+        for header in self.headers.iter().filter(|h| h.name == name) {
+            let value = self.text(&header.value);
+            if !split {
+                return Some(super::lex::trim(value));
+            }
+            if let Some(first) = CommaValues::new(value).next() {
+                return Some(first);
+            }
+        }
+        None
     }
 
     /// Every value of a header, in order: list headers are split at top-level commas, so
@@ -91,11 +103,24 @@ impl Message {
         self.headers.iter().filter(|h| h.name == name).count()
     }
 
+    /// The first Via value: read back from the parse of it the message made when it was
+    /// parsed (or last refreshed), parsed afresh only after an edit replaced it.
     pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
+        if let Some(header) = self.headers.iter().find(|h| h.name == HeaderName::Via) {
+            if let Some(spans) = self.top_via.of(&header.value) {
+                return Ok(spans.view(self.text(&header.value)));
+            }
+        }
         Via::parse(
             self.header(HeaderName::Via)
                 .ok_or(ParseError::MissingHeader { header: "Via" })?,
         )
+    }
+
+    /// Parse the top Via again after an edit put a new one there (so that the layers
+    /// after the edit read it without parsing it each).
+    pub fn refresh_top_via(&mut self) {
+        self.top_via = self.parse_top_via();
     }
 
     pub fn call_id(&self) -> Option<&[u8]> {

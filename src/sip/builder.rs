@@ -80,6 +80,7 @@ impl Writer {
             end,
             edited: false,
             owned: Vec::new(),
+            top_via: Default::default(),
         }
     }
 }

@@ -10,11 +10,12 @@ use super::error::ParseError;
 use super::header::HeaderName;
 use super::limits::Limits;
 use super::method::{is_token, Method};
+use super::via::{Via, ViaSpans};
 
 /// Text of a message part: a span of the received bytes, or (by index into
 /// `Message::owned`) bytes an edit put there. Small and `Copy`, so a parse writes 12-byte
 /// entries and dropping a message drops no per-header state.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Text {
     Span(u32, u32),
     Owned(u32),
@@ -51,6 +52,45 @@ pub struct Message {
     pub(crate) edited: bool,
     /// Bytes that edits put into the message, referenced by `Text::Owned`.
     pub(crate) owned: Vec<Bytes>,
+    /// The top Via as parsed when the message was (see [`TopVia`]).
+    pub(crate) top_via: TopVia,
+}
+
+/// The first Via value, parsed once with the message: which header value it came from and
+/// where its parts lie in that value. It stands while the first Via header still holds
+/// that value (an edit that replaces or pushes a Via makes it stale, and `top_via` then
+/// parses afresh), so it needs no upkeep from the edits. 18 bytes, aligned to one.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TopVia {
+    /// The value's `Text`, packed: a span's start, or an owned index with the top bit set
+    /// (a span's start names it: spans are never edited, only replaced by owned bytes).
+    value: [u8; 4],
+    pub(crate) spans: ViaSpans,
+}
+
+impl TopVia {
+    const OWNED: u32 = 1 << 31;
+
+    fn new(value: Text, spans: ViaSpans) -> TopVia {
+        let id = match value {
+            Text::Span(start, _) if start < TopVia::OWNED => start,
+            Text::Owned(i) if i < TopVia::OWNED => i | TopVia::OWNED,
+            _ => return TopVia::default(),
+        };
+        TopVia {
+            value: id.to_le_bytes(),
+            spans,
+        }
+    }
+
+    /// The spans, when they were read from `value`.
+    pub(crate) fn of(&self, value: &Text) -> Option<&ViaSpans> {
+        let id = match *value {
+            Text::Span(start, _) => start,
+            Text::Owned(i) => i | TopVia::OWNED,
+        };
+        (self.spans.is_present() && u32::from_le_bytes(self.value) == id).then_some(&self.spans)
+    }
 }
 
 impl Message {
@@ -108,7 +148,7 @@ impl Message {
             None => available,
         };
         let end = body_start + body_len;
-        Ok(Message {
+        let mut message = Message {
             start,
             start_span: Some((first as u32, line_end as u32)),
             headers,
@@ -116,8 +156,27 @@ impl Message {
             end: end as u32,
             edited: false,
             owned: Vec::new(),
+            top_via: TopVia::default(),
             raw,
-        })
+        };
+        message.top_via = message.parse_top_via();
+        Ok(message)
+    }
+
+    /// Parse the first value of the first Via header, for [`TopVia`]; `None` when there is
+    /// none or it is malformed (whoever asks then gets the fault from a fresh parse).
+    pub(crate) fn parse_top_via(&self) -> TopVia {
+        self.read_top_via().unwrap_or_default()
+    }
+
+    fn read_top_via(&self) -> Option<TopVia> {
+        let header = self.headers.iter().find(|h| h.name == HeaderName::Via)?;
+        let value = self.text(&header.value);
+        // The first piece as written: when it is empty (`Via: , ...`) the value is left to
+        // validation, which refuses it, and the cache stays empty.
+        let (first, _) = super::lex::split_top_level(value, b',');
+        let via = Via::parse(super::lex::trim(first)).ok()?;
+        Some(TopVia::new(header.value, ViaSpans::of(&via, value)?))
     }
 
     /// The bytes of a `Text` of this message.

@@ -156,7 +156,10 @@ pub fn split_host_port(hostport: &[u8]) -> Result<(&[u8], Option<u16>), UriError
             None => (hostport, None),
         }
     };
-    if !host.iter().all(|b| b.is_ascii_alphanumeric() || b"-.[]:_".contains(b)) {
+    if !host
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'[' | b']' | b':' | b'_'))
+    {
         return Err(UriError::BadChar);
     }
     let port = match port_text {
