@@ -1,9 +1,11 @@
 //! The one status table: every refusal and failure of every layer, and the SIP answer it
 //! gets — status code, reason phrase, the `Reason` header's text and whether Retry-After
-//! goes with it. Each layer names its faults in its own enum (the gate's [`GateRefusal`],
-//! the shell's [`Stateless`] answers, routing's [`Refusal`] and [`OutboundRefusal`], the
-//! call core's [`CallError`]); none of them spells a status number: they ask here (rustls
-//! turns its errors into alerts in one place, we turn ours into answers in one place).
+//! goes with it. Each layer names its faults in its own enum (the parser's [`ParseError`],
+//! the gate's [`GateRefusal`], the shell's [`Stateless`] answers, routing's [`Refusal`] and
+//! [`OutboundRefusal`], the call core's [`CallError`]); none of them spells a status number:
+//! they ask here (rustls turns its errors into alerts in one place, we turn ours into
+//! answers in one place). Still outside: `sip::validate_request`'s `Rejection`, which
+//! carries its status (400, 416, 420) with it.
 //!
 //! What this file does not decide: where an answer goes (`server/reply.rs`), when a layer
 //! refuses (the layer), and statuses a peer chose (a workflow's rejection, a called party's
@@ -15,7 +17,7 @@ use crate::b2bua::CallError;
 use crate::gate::GateRefusal;
 use crate::routing::{Miss, OutboundRefusal, Refusal};
 use crate::server::Stateless;
-use crate::sip::{response_for, HeaderName, Message, ResponseBuilder};
+use crate::sip::{response_for, HeaderName, Message, ParseError, ResponseBuilder};
 
 /// A final answer to a request: its status line and what goes with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +78,32 @@ impl Answer {
             min_se: None,
         }
     }
+}
+
+/// A request that did not parse (`sip/error.rs`), answered from what can still be read of
+/// it (`sip::best_effort_response`): RFC 4475 §3.1.2's statuses; `None` when nothing may be
+/// answered.
+pub fn parse(error: &ParseError) -> Option<Answer> {
+    let (status, phrase) = match error {
+        ParseError::BadStatus => return None,
+        ParseError::BadVersion => (505, "Version Not Supported"),
+        ParseError::TooLarge { .. } => (513, "Message Too Large"),
+        ParseError::ContentLengthTooLarge { .. } | ParseError::BadContentLength => {
+            (400, "Bad Request (Content-Length)")
+        }
+        ParseError::BadRequestUri => (400, "Bad Request (Request-URI)"),
+        ParseError::HeaderWithoutColon | ParseError::BadHeaderName => (400, "Bad Request (header line)"),
+        ParseError::BadHeader { .. } | ParseError::MissingHeader { .. } => (400, "Bad Request (header)"),
+        ParseError::TooManyHeaders { .. }
+        | ParseError::LineTooLong { .. }
+        | ParseError::Incomplete
+        | ParseError::BadStartLine => (400, "Bad Request"),
+    };
+    Some(Answer {
+        status,
+        phrase,
+        ..Answer::plain(status)
+    })
 }
 
 /// The gate's refusals (`gate/`): answered statelessly, with no `Reason` (a stranger learns

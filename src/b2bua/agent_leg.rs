@@ -6,9 +6,11 @@
 //!
 //! It refuses to choose the agent (that is `routing`) or to touch the SDP.
 
-use super::relay::{carry, tagged};
+use bytes::Bytes;
+
+use super::relay::{concat, is_carried, tagged, HeaderSet};
 use crate::routing::AgentTarget;
-use crate::sip::{e164, Decimal, HeaderName, Message, Method, RequestBuilder, Uri};
+use crate::sip::{e164, Decimal, HeaderName, Message, Method, RequestBuilder};
 use crate::transport::Transport;
 
 /// Headers the agent leg's INVITE carries over from the carrier's, all of them, in order.
@@ -56,8 +58,28 @@ pub fn agent_invite(a: &AgentInvite<'_>) -> Message {
         Transport::Tcp => b";transport=tcp",
         Transport::Tls => b";transport=tls",
     };
-    let ours: usize = t.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
-    let capacity = a.carrier_invite.raw().len() + ours + 768;
+    // Sized once: what we write, what we carry, the body, and the fixed words.
+    let ours = t.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>()
+        + [id, host, id, host, a.from, a.local_tag, a.call_id]
+            .iter()
+            .map(|p| p.len())
+            .sum::<usize>()
+        + [
+            a.via,
+            a.contact,
+            a.called,
+            a.calling,
+            &t.agent_version_id,
+            &t.org_id,
+            &t.trunk_id,
+        ]
+        .iter()
+        .map(|p| p.len())
+        .sum::<usize>();
+    let keep = |name, written: &[u8]| is_carried(name, written, const { HeaderSet::of(CARRIED_ON_INVITE) });
+    let invite = a.carrier_invite;
+    let carried = invite.lines_len(keep) + invite.content_type().map_or(0, <[u8]>::len) + invite.body().len();
+    let capacity = ours + carried + 512;
     let mut b = RequestBuilder::from_parts(Method::Invite, &[b"sip:", id, b"@", host, transport], capacity)
         .header(HeaderName::Via, a.via)
         .header(HeaderName::MaxForwards, Decimal::from(a.max_forwards))
@@ -66,7 +88,7 @@ pub fn agent_invite(a: &AgentInvite<'_>) -> Message {
         .header(HeaderName::CallId, a.call_id)
         .header(HeaderName::CSeq, "1 INVITE")
         .header(HeaderName::Contact, a.contact);
-    b = carry(a.carrier_invite, b, CARRIED_ON_INVITE);
+    b = b.copy_headers(invite, keep);
     b = b
         .raw_header(b"X-Switchboard-Agent-Version", Decimal::from(t.agent_version))
         .raw_header(b"X-Switchboard-Agent-Version-Id", &t.agent_version_id)
@@ -84,30 +106,87 @@ pub fn agent_invite(a: &AgentInvite<'_>) -> Message {
     b.body(a.carrier_invite.body_bytes()).build()
 }
 
+/// Our From on the agent leg (without tag): the calling number at our host, with the
+/// caller's display name when it sent one (quotes, backslashes and control characters
+/// removed, so that it cannot break out of the quoted string). One allocation.
+pub fn local_from(display: Option<&[u8]>, calling: Option<&str>, host: &str) -> Bytes {
+    let user = calling.unwrap_or("anonymous").as_bytes();
+    let Some(display) = display else {
+        return concat(&[b"<sip:", user, b"@", host.as_bytes(), b">"]);
+    };
+    let mut out = Vec::with_capacity(display.len() + user.len() + host.len() + 10);
+    out.push(b'"');
+    out.extend(
+        display
+            .iter()
+            .filter(|b| **b != b'"' && **b != b'\\' && !b.is_ascii_control()),
+    );
+    out.extend_from_slice(b"\" <sip:");
+    for part in [user, b"@", host.as_bytes(), b">"] {
+        out.extend_from_slice(part);
+    }
+    Bytes::from(out)
+}
+
+/// The agent's To value on its leg: `<sip:<agent_id>@<livekit host>>`.
+pub fn agent_uri_value(target: &AgentTarget) -> Bytes {
+    let (id, host) = (target.agent_id.as_bytes(), target.livekit_host.as_bytes());
+    concat(&[b"<sip:", id, b"@", host, b">"])
+}
+
 /// The dialed number: the request-URI's user part, else the To URI's, in E.164 (a national
 /// number is taken to be in `country`, `[routing] default_country`).
 pub fn dialed_number(invite: &Message, country: &str) -> Option<String> {
-    let in_uri = invite
-        .request_uri()
-        .and_then(|u| Uri::parse(u).ok())
-        .and_then(|u| u.user)
-        .and_then(|user| e164::normalise_bytes(user, country));
-    in_uri.or_else(|| {
-        let to = invite.to().ok()?;
-        e164::normalise_bytes(to.uri.user?, country)
-    })
+    let in_uri = invite.request_uri().and_then(uri_user);
+    in_uri
+        .and_then(|user| e164::normalise_bytes(user, country))
+        .or_else(|| e164::normalise_bytes(uri_user(addr_uri(invite.header(HeaderName::To)?))?, country))
 }
 
 /// The caller's number: P-Asserted-Identity's user, else From's, in E.164 when it is a
 /// phone number (national in `country`), else as written.
 pub fn calling_number(invite: &Message, country: &str) -> Option<String> {
-    let pai = invite
-        .header(HeaderName::PAssertedIdentity)
-        .and_then(|v| crate::sip::NameAddr::parse(v, "P-Asserted-Identity").ok())
-        .and_then(|n| n.uri.user);
-    let from = invite.from().ok();
-    let user = pai.or_else(|| from.as_ref()?.uri.user)?;
+    let user_of = |name| invite.header(name).map(addr_uri).and_then(uri_user);
+    let user = user_of(HeaderName::PAssertedIdentity).or_else(|| user_of(HeaderName::From))?;
     e164::normalise_bytes(user, country).or_else(|| Some(String::from_utf8_lossy(user).into_owned()))
+}
+
+// The numbers are read from a request the front door validated (`validate_request` parsed
+// its request-URI, From and To): here the user part is only cut out, not parsed again.
+
+/// The URI of a name-addr or addr-spec value (From, To, P-Asserted-Identity).
+fn addr_uri(value: &[u8]) -> &[u8] {
+    let value = value.trim_ascii();
+    // A quoted display name may hold `<`: look past it.
+    let after_display = match value.first() {
+        Some(b'"') => crate::sip::lex::quoted_end(value).map_or(value.len(), |end| end + 1),
+        _ => 0,
+    };
+    let rest = &value[after_display..];
+    match rest.iter().position(|b| *b == b'<') {
+        Some(lt) => {
+            let inner = &rest[lt + 1..];
+            &inner[..inner.iter().position(|b| *b == b'>').unwrap_or(inner.len())]
+        }
+        // addr-spec: parameters after `;` belong to the header (RFC 3261 §20.10).
+        None => &rest[..rest.iter().position(|b| *b == b';').unwrap_or(rest.len())],
+    }
+}
+
+/// A URI's user part: before the `@` of a SIP URI (and any `:password`), the number of a
+/// `tel:` URI; `None` for other schemes and for SIP URIs naming no user.
+fn uri_user(uri: &[u8]) -> Option<&[u8]> {
+    let uri = uri.trim_ascii();
+    let colon = uri.iter().position(|b| *b == b':')?;
+    let (scheme, rest) = (&uri[..colon], &uri[colon + 1..]);
+    if scheme.eq_ignore_ascii_case(b"tel") {
+        return Some(&rest[..rest.iter().position(|b| *b == b';').unwrap_or(rest.len())]);
+    }
+    if !scheme.eq_ignore_ascii_case(b"sip") && !scheme.eq_ignore_ascii_case(b"sips") {
+        return None;
+    }
+    let userinfo = &rest[..rest.iter().position(|b| *b == b'@')?];
+    Some(&userinfo[..userinfo.iter().position(|b| *b == b':').unwrap_or(userinfo.len())])
 }
 
 #[cfg(test)]
@@ -157,6 +236,25 @@ mod tests {
             Some("+15551234567"),
             "+ is international"
         );
+    }
+
+    #[test]
+    fn user_parts_are_cut_from_each_form_of_address() {
+        assert_eq!(addr_uri(br#""A <b>" <sip:+1555@x>;tag=1"#), b"sip:+1555@x");
+        assert_eq!(addr_uri(b"sip:anonymous@x;tag=1"), b"sip:anonymous@x");
+        assert_eq!(uri_user(b"sip:+1555:secret@x;user=phone"), Some(&b"+1555"[..]));
+        assert_eq!(uri_user(b"TEL:+15551234567;npdi"), Some(&b"+15551234567"[..]));
+        assert_eq!(uri_user(b"sip:x.example"), None);
+        assert_eq!(uri_user(b"mailto:a@b"), None);
+    }
+
+    #[test]
+    fn our_from_keeps_the_display_name_and_nothing_that_breaks_its_quotes() {
+        assert_eq!(
+            &local_from(Some(br#"Sales \"Bot\""#), Some("+14155550100"), "sb:5060")[..],
+            br#""Sales Bot" <sip:+14155550100@sb:5060>"#
+        );
+        assert_eq!(&local_from(None, None, "sb")[..], b"<sip:anonymous@sb>");
     }
 
     #[test]

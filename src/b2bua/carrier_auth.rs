@@ -29,7 +29,7 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&key) else {
             return false;
         };
-        let Some(invite) = retry_with_credentials(call, response, &via, &cnonce) else {
+        let Some(invite) = retry_with_credentials(call, response, &via, cnonce.as_str()) else {
             return false;
         };
         let peer = call.callee.peer;

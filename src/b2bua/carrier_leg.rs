@@ -10,7 +10,7 @@
 //! It refuses to decide the trunk or the caller ID (that is `routing::outbound`) or to
 //! touch the SDP.
 
-use super::relay::tagged;
+use super::relay::{tagged, HeaderSet};
 use crate::routing::outbound::CarrierTarget;
 use crate::sip::{Decimal, HeaderName, Message, Method, RequestBuilder};
 use crate::transport::Transport;
@@ -89,7 +89,8 @@ pub fn carrier_invite(c: &CarrierInvite<'_>) -> Message {
             &[b"<sip:", t.caller_id.as_bytes(), b"@", c.host.as_bytes(), b">"],
         );
     // The listed headers only: unlike the agent leg, no `X-` header goes to a carrier.
-    b = b.copy_headers(c.agent_invite, |name, _| CARRIED_TO_CARRIER.contains(&name));
+    let carried = const { HeaderSet::of(CARRIED_TO_CARRIER) };
+    b = b.copy_headers(c.agent_invite, |name, _| carried.has(name));
     if let Some(ct) = c.agent_invite.content_type() {
         b = b.header(HeaderName::ContentType, ct);
     }

@@ -52,26 +52,10 @@ impl B2bua {
         let invite = &waiting.invite;
         let calling = waiting.calling.take();
         let called = std::mem::take(&mut waiting.called);
-        let agent_call_id = Bytes::from(format!("{}@switchboard", self.new_token()));
-        let agent_tag = Bytes::from(self.new_token());
-        let display = invite
-            .from()
-            .ok()
-            .and_then(|f| f.display)
-            .map(|d| String::from_utf8_lossy(d).into_owned());
-        let local_from = match &display {
-            Some(name) => format!(
-                "\"{}\" <sip:{}@{}>",
-                name.replace('"', ""),
-                calling.as_deref().unwrap_or("anonymous"),
-                self.config.advertised
-            ),
-            None => format!(
-                "<sip:{}@{}>",
-                calling.as_deref().unwrap_or("anonymous"),
-                self.config.advertised
-            ),
-        };
+        let agent_call_id = self.new_call_id();
+        let agent_tag = self.new_tag();
+        let display = invite.from().ok().and_then(|f| f.display);
+        let local_from = agent_leg::local_from(display, calling.as_deref(), &self.config.advertised);
         let max_forwards = invite.max_forwards().ok().flatten().unwrap_or(70).saturating_sub(1);
         // The endpoint's transport, but TCP for an INVITE too large for UDP (§18.1.1): the
         // largest context and metadata make a 12 KB INVITE, nine IP fragments on UDP.
@@ -82,7 +66,7 @@ impl B2bua {
                 carrier_invite: invite,
                 target: &target,
                 via: &via,
-                from: local_from.as_bytes(),
+                from: &local_from,
                 local_tag: &agent_tag,
                 call_id: &agent_call_id,
                 contact: self.contact(transport),
@@ -100,9 +84,9 @@ impl B2bua {
             call_id: agent_call_id,
             local_tag: agent_tag,
             remote_tag: None,
-            local_uri: Bytes::from(local_from),
-            remote_uri: Bytes::from(format!("<sip:{}@{}>", target.agent_id, target.livekit_host)),
-            remote_target: Bytes::copy_from_slice(agent_invite.request_uri().unwrap_or_default()),
+            local_uri: local_from,
+            remote_uri: agent_leg::agent_uri_value(&target),
+            remote_target: agent_invite.share(agent_invite.request_uri().unwrap_or_default()),
             route_set: Vec::new(),
             local_cseq: 1,
             peer: Peer {
@@ -230,7 +214,7 @@ impl B2bua {
         answer: &crate::status::Answer,
         to_tag: Option<Bytes>,
     ) -> Message {
-        let tag = to_tag.unwrap_or_else(|| Bytes::from(self.new_token()));
+        let tag = to_tag.unwrap_or_else(|| self.new_tag());
         answer.respond(invite).to_tag(tag).build()
     }
 }

@@ -66,7 +66,7 @@ impl Leg {
         Leg {
             call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
             local_tag,
-            remote_tag: invite.from().ok().and_then(|f| f.tag.map(Bytes::copy_from_slice)),
+            remote_tag: invite.from_tag().map(Bytes::copy_from_slice),
             local_uri: relay::without_tag(invite.header(HeaderName::To).unwrap_or_default()),
             remote_uri: relay::without_tag(invite.header(HeaderName::From).unwrap_or_default()),
             remote_target: invite
@@ -86,11 +86,14 @@ impl Leg {
     /// On the leg we placed, learn the peer's tag, target and route set from a response
     /// to our INVITE (RFC 3261 §12.1.2: the route set is the Record-Route reversed).
     pub fn learn_remote(&mut self, response: &Message) {
-        if let Some(tag) = response.to_tag() {
+        // A 180 and the 200 usually repeat the tag and Contact: keep what is known.
+        if let Some(tag) = response.to_tag().filter(|t| self.remote_tag.as_deref() != Some(*t)) {
             self.remote_tag = Some(Bytes::copy_from_slice(tag));
         }
-        if let Some(target) = response.header(HeaderName::Contact).and_then(relay::contact_uri) {
-            self.remote_target = target;
+        if let Some(target) = response.header(HeaderName::Contact).and_then(relay::contact_uri_of) {
+            if target != &self.remote_target[..] {
+                self.remote_target = Bytes::copy_from_slice(target);
+            }
         }
         if response.count(HeaderName::RecordRoute) > 0 {
             let mut routes: Vec<Bytes> = response

@@ -324,12 +324,14 @@ impl B2bua {
     /// §18.1.1), with a fresh branch.
     fn new_via(&mut self, transport: Transport) -> (String, Bytes) {
         let branch = self.new_branch();
-        let via = format!(
-            "SIP/2.0/{} {};branch={};rport",
-            transport.via_token(),
-            self.local(transport).sent_by,
-            String::from_utf8_lossy(&branch)
-        );
+        let sent_by = &self.local(transport).sent_by;
+        let mut via = String::with_capacity(sent_by.len() + branch.len() + 30);
+        for part in ["SIP/2.0/", transport.via_token(), " ", sent_by, ";branch="] {
+            via.push_str(part);
+        }
+        // The branch is ours: the magic cookie and hex digits.
+        via.push_str(std::str::from_utf8(&branch).unwrap_or_default());
+        via.push_str(";rport");
         (via, branch)
     }
 

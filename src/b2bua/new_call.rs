@@ -96,7 +96,7 @@ impl B2bua {
 
     /// The leg we answer, from the INVITE that opens it (RFC 3261 §12.1.1).
     pub(super) fn answering_leg(&mut self, invite: &Message, from: Peer) -> Leg {
-        Leg::answering(invite, from, Bytes::from(self.new_token()))
+        Leg::answering(invite, from, self.new_tag())
     }
 
     /// Send the INVITE on the leg we place, index the new call and arm its timers.

@@ -88,8 +88,8 @@ impl B2bua {
         );
         let transport = target.transport;
         let (via, branch) = self.new_via(transport);
-        let call_id = Bytes::from(format!("{}@switchboard", self.new_token()));
-        let local_tag = Bytes::from(self.new_token());
+        let call_id = self.new_call_id();
+        let local_tag = self.new_tag();
         let host = self.local(transport).sent_by.clone();
         let from_value = carrier_leg::from_value(invite, &target.caller_id, &host);
         let max_forwards = invite.max_forwards().ok().flatten().unwrap_or(70).saturating_sub(1);

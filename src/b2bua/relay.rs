@@ -7,7 +7,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::call::Leg;
-use crate::sip::{response_for, Decimal, HeaderName, Message, Method, RequestBuilder};
+use crate::sip::{response_sized, Decimal, HeaderName, Message, Method, RequestBuilder};
 
 /// Headers relayed with in-dialog requests and with responses.
 const CARRIED_IN_DIALOG: &[HeaderName] = &[
@@ -35,7 +35,19 @@ const CARRIED_BY_NAME: &[&[u8]] = &[b"subscription-state", b"refer-sub"];
 /// A request in `leg`'s dialog (RFC 3261 §12.2.1.1), with `cseq` as given.
 pub fn in_dialog(leg: &Leg, method: Method, cseq: u32, via: &str, contact: &str) -> RequestBuilder {
     let remote_tag = leg.remote_tag.as_deref().unwrap_or_default();
-    let mut b = RequestBuilder::new(method.clone(), &leg.remote_target)
+    // Sized once (an ACK is kept for the call's length): the dialog's parts, our Via and
+    // Contact, the fixed words, and room for a few carried headers.
+    let dialog = [
+        &leg.remote_target,
+        &leg.local_uri,
+        &leg.local_tag,
+        &leg.remote_uri,
+        &leg.call_id,
+    ];
+    let routes: usize = leg.route_set.iter().map(|r| r.len() + 9).sum();
+    let parts: usize = dialog.iter().map(|p| p.len()).sum::<usize>() + remote_tag.len() + routes;
+    let capacity = parts + via.len() + contact.len() + 320;
+    let mut b = RequestBuilder::from_parts(method.clone(), &[&leg.remote_target], capacity)
         .header(HeaderName::Via, via)
         .header(HeaderName::MaxForwards, "70")
         .header_parts(HeaderName::From, &tagged(&leg.local_uri, &leg.local_tag))
@@ -60,7 +72,7 @@ pub fn in_dialog(leg: &Leg, method: Method, cseq: u32, via: &str, contact: &str)
 /// A relayed in-dialog request: the new request on the other leg, with the carried headers
 /// and the body of the original.
 pub fn relay_request(original: &Message, mut b: RequestBuilder, rack_cseq: Option<u32>) -> Message {
-    b = carry(original, b, CARRIED_IN_DIALOG);
+    b = carry(original, b, const { HeaderSet::of(CARRIED_IN_DIALOG) });
     if let (Some(rack), Some(cseq)) = (original.header(HeaderName::RAck), rack_cseq) {
         // RFC 3262 §7.2: RAck = RSeq CSeq-number method; the CSeq is the other leg's INVITE.
         let mut parts = rack.split(|b| b.is_ascii_whitespace()).filter(|p| !p.is_empty());
@@ -80,11 +92,13 @@ pub fn relay_request(original: &Message, mut b: RequestBuilder, rack_cseq: Optio
 pub fn relay_response(request: &Message, response: &Message, to_tag: &Bytes, contact: &str) -> Message {
     let status = response.status().unwrap_or(500);
     let reason = response.reason().unwrap_or_default();
-    let mut b = response_for(request, status, reason).to_tag(to_tag.clone());
+    let keep = |name, written: &[u8]| is_carried(name, written, const { HeaderSet::of(CARRIED_IN_DIALOG) });
+    let extra = to_tag.len() + contact.len() + response.lines_len(keep) + response.body().len() + 64;
+    let mut b = response_sized(request, status, reason, extra).to_tag(to_tag.clone());
     if status > 100 && status < 300 {
         b = b.header(HeaderName::Contact, contact);
     }
-    b = b.copy_headers(response, |name, written| is_carried(name, written, CARRIED_IN_DIALOG));
+    b = b.copy_headers(response, keep);
     if let Some(ct) = response.content_type() {
         b = b.header(HeaderName::ContentType, ct);
     }
@@ -121,15 +135,49 @@ pub fn cancel_for(invite: &Message) -> Message {
 
 /// One pass over `from`'s headers: those named in `carried`, and every `X-` header, as
 /// written and in order.
-pub(super) fn carry(from: &Message, b: RequestBuilder, carried: &[HeaderName]) -> RequestBuilder {
+pub(super) fn carry(from: &Message, b: RequestBuilder, carried: HeaderSet) -> RequestBuilder {
     b.copy_headers(from, |name, written| is_carried(name, written, carried))
 }
 
-fn is_carried(name: HeaderName, written: &[u8], carried: &[HeaderName]) -> bool {
+/// Whether a header goes across: a known one in `carried` (a test of one bit: this runs
+/// for every header relayed), or an `X-` header, or one we carry by name.
+pub(super) fn is_carried(name: HeaderName, written: &[u8], carried: HeaderSet) -> bool {
     match name {
         HeaderName::Other => is_x_header(written) || CARRIED_BY_NAME.iter().any(|n| n.eq_ignore_ascii_case(written)),
-        known => carried.contains(&known),
+        known => carried.has(known),
     }
+}
+
+// Every known name has a bit of a u64.
+const _: () = assert!((HeaderName::Other as u64) < 64);
+
+/// A set of known header names, one bit each.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct HeaderSet(u64);
+
+impl HeaderSet {
+    pub(super) const fn of(names: &[HeaderName]) -> HeaderSet {
+        let mut bits = 0u64;
+        let mut i = 0;
+        while i < names.len() {
+            bits |= 1 << names[i] as u64;
+            i += 1;
+        }
+        HeaderSet(bits)
+    }
+
+    pub(super) fn has(self, name: HeaderName) -> bool {
+        self.0 & (1 << name as u64) != 0
+    }
+}
+
+/// `parts` written one after the other, in one allocation of exactly their length.
+pub(super) fn concat(parts: &[&[u8]]) -> Bytes {
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    Bytes::from(out)
 }
 
 /// The parts of `value;tag=tag` (just `value` when the tag is empty), to write without
@@ -160,9 +208,12 @@ pub fn without_tag(value: &[u8]) -> Bytes {
 
 /// The URI inside a Contact/name-addr value (without angle brackets or parameters).
 pub fn contact_uri(value: &[u8]) -> Option<Bytes> {
-    crate::sip::NameAddr::parse(value, "Contact")
-        .ok()
-        .map(|na| Bytes::copy_from_slice(na.uri.text))
+    contact_uri_of(value).map(Bytes::copy_from_slice)
+}
+
+/// [`contact_uri`], borrowed.
+pub fn contact_uri_of(value: &[u8]) -> Option<&[u8]> {
+    crate::sip::NameAddr::parse(value, "Contact").ok().map(|na| na.uri.text)
 }
 
 fn is_x_header(name: &[u8]) -> bool {

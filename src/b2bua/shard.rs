@@ -187,18 +187,59 @@ impl B2bua {
     }
 
     /// A fresh random token (Call-ID, tag, branch) that names this shard.
-    pub(super) fn new_token(&mut self) -> String {
+    pub(super) fn new_token(&mut self) -> Token {
         use rand::Rng;
-        format!("{:016x}", self.shard.mint(self.rng.random::<u64>()))
+        Token::of(self.shard.mint(self.rng.random::<u64>()))
+    }
+
+    /// A fresh tag (RFC 3261 §19.3), as bytes of exactly its length.
+    pub(super) fn new_tag(&mut self) -> bytes::Bytes {
+        bytes::Bytes::copy_from_slice(self.new_token().as_bytes())
+    }
+
+    /// A fresh Call-ID of ours: `<token>@switchboard`.
+    pub(super) fn new_call_id(&mut self) -> bytes::Bytes {
+        let mut call_id = [0u8; 16 + CALL_ID_DOMAIN.len()];
+        call_id[..16].copy_from_slice(self.new_token().as_bytes());
+        call_id[16..].copy_from_slice(CALL_ID_DOMAIN);
+        bytes::Bytes::copy_from_slice(&call_id)
     }
 
     /// A fresh Via branch that names this shard (RFC 3261 §8.1.1.7).
     pub(super) fn new_branch(&mut self) -> bytes::Bytes {
-        let token = self.new_token();
-        let mut branch = Vec::with_capacity(MAGIC_COOKIE.len() + token.len());
-        branch.extend_from_slice(MAGIC_COOKIE);
-        branch.extend_from_slice(token.as_bytes());
-        bytes::Bytes::from(branch)
+        let mut branch = [0u8; MAGIC_COOKIE.len() + 16];
+        branch[..MAGIC_COOKIE.len()].copy_from_slice(MAGIC_COOKIE);
+        branch[MAGIC_COOKIE.len()..].copy_from_slice(self.new_token().as_bytes());
+        bytes::Bytes::copy_from_slice(&branch)
+    }
+}
+
+/// A minted token: 16 lowercase hex digits, written without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token([u8; 16]);
+
+impl Token {
+    fn of(value: u64) -> Token {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut digits = [0u8; 16];
+        for (i, digit) in digits.iter_mut().enumerate() {
+            *digit = HEX[((value >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        Token(digits)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits")
+    }
+}
+
+impl std::fmt::Display for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -229,11 +270,18 @@ mod tests {
             let mut b2b =
                 B2bua::new(Default::default(), index as u64).with_shard(Shard::new(index, count), &Shared::new(count));
             for _ in 0..100 {
-                let call_id = format!("{}@switchboard", b2b.new_token());
-                assert_eq!(shard_of_call_id(call_id.as_bytes(), count), index);
+                let call_id = b2b.new_call_id();
+                assert_eq!(shard_of_call_id(&call_id, count), index);
                 let branch = b2b.new_branch();
                 assert_eq!(shard_of_branch(&branch, count), Some(index));
             }
+        }
+    }
+
+    #[test]
+    fn tokens_are_sixteen_lowercase_hex_digits() {
+        for value in [0, 1, 0xdead_beef, u64::MAX] {
+            assert_eq!(Token::of(value).as_str(), format!("{value:016x}"));
         }
     }
 

@@ -172,11 +172,26 @@ pub struct ResponseBuilder {
 /// Start a response to `request`: Via (all, in order), From, To, Call-ID and CSeq copied as
 /// RFC 3261 §8.2.6.2 says. Each Via line is copied as it came, a list unsplit.
 pub fn response_for(request: &Message, status: u16, reason: impl AsRef<[u8]>) -> ResponseBuilder {
-    let mut writer = Writer::with_capacity(request.end as usize + 256);
+    response_sized(request, status, reason, 0)
+}
+
+/// [`response_for`] with room for `extra` bytes more than its own lines (the headers and
+/// body it will be given). Its buffer is sized once: a buffer that grows doubles, and a
+/// response kept for retransmission keeps all of it.
+pub fn response_sized(request: &Message, status: u16, reason: impl AsRef<[u8]>, extra: usize) -> ResponseBuilder {
+    let reason = reason.as_ref();
+    let copied: usize = request
+        .headers
+        .iter()
+        .filter(|h| RESPONSE_COPIES.contains(&h.name))
+        .map(|h| request.text(&h.value).len() + 16)
+        .sum();
+    // Status line, Content-Length, our To tag and a Contact of our own.
+    let mut writer = Writer::with_capacity(copied + reason.len() + extra + 160);
     writer.out.put_slice(b"SIP/2.0 ");
     writer.out.put_slice(Decimal::from(status).as_ref());
     writer.out.put_u8(b' ');
-    let reason = writer.span(reason.as_ref());
+    let reason = writer.span(reason);
     let start_end = writer.out.len() as u32;
     writer.out.put_slice(b"\r\n");
     for via in request.headers.iter().filter(|h| h.name == HeaderName::Via) {
@@ -198,6 +213,38 @@ pub fn response_for(request: &Message, status: u16, reason: impl AsRef<[u8]>) ->
         body: Bytes::new(),
     }
 }
+
+impl Message {
+    /// `part` (a slice of this message, as its accessors return) as shared bytes: no copy
+    /// when it lies in the received or built bytes.
+    pub fn share(&self, part: &[u8]) -> Bytes {
+        let (start, end) = (self.raw.as_ptr() as usize, self.raw.as_ptr() as usize + self.raw.len());
+        let at = part.as_ptr() as usize;
+        if part.is_empty() || at < start || at + part.len() > end {
+            return Bytes::copy_from_slice(part);
+        }
+        self.raw.slice_ref(part)
+    }
+
+    /// The room the header lines `keep` picks take when written, to size a buffer for
+    /// [`RequestBuilder::copy_headers`].
+    pub fn lines_len(&self, keep: impl Fn(HeaderName, &[u8]) -> bool) -> usize {
+        self.headers
+            .iter()
+            .filter(|h| keep(h.name, self.name_of(h)))
+            .map(|h| self.name_of(h).len() + self.text(&h.value).len() + 4)
+            .sum()
+    }
+}
+
+/// The headers a response copies from its request (RFC 3261 §8.2.6.2).
+const RESPONSE_COPIES: [HeaderName; 5] = [
+    HeaderName::Via,
+    HeaderName::From,
+    HeaderName::To,
+    HeaderName::CallId,
+    HeaderName::CSeq,
+];
 
 /// The bytes of a part of `message`, shared rather than copied.
 fn shared(message: &Message, text: &Text) -> Bytes {
@@ -305,7 +352,7 @@ impl AsRef<[u8]> for Decimal {
 /// Call-ID and CSeq lines can still be read, with the status the fault calls for. `None`
 /// when nothing may or can be answered (a response, an ACK, no Via line).
 pub fn best_effort_response(raw: &[u8], err: &ParseError) -> Option<Bytes> {
-    let status = err.status()?;
+    let answer = crate::status::parse(err)?;
     let start = raw.iter().position(|b| *b != b'\r' && *b != b'\n')?;
     let raw = &raw[start..];
     if raw.starts_with(b"SIP/") || raw.starts_with(b"ACK ") {
@@ -313,9 +360,9 @@ pub fn best_effort_response(raw: &[u8], err: &ParseError) -> Option<Bytes> {
     }
     let mut out = BytesMut::with_capacity(512);
     out.put_slice(b"SIP/2.0 ");
-    out.put_slice(Decimal::from(status).as_ref());
+    out.put_slice(Decimal::from(answer.status).as_ref());
     out.put_u8(b' ');
-    out.put_slice(err.reason_phrase().as_bytes());
+    out.put_slice(answer.phrase.as_bytes());
     out.put_slice(b"\r\n");
     let mut has_via = false;
     let lines = raw.split(|b| *b == b'\n').skip(1);

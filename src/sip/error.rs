@@ -1,5 +1,5 @@
-//! What can be wrong with a message, and the one place that turns each fault into the
-//! status code a sender gets (or none: responses are never answered).
+//! What can be wrong with a message. The status each fault gets (or none: responses are
+//! never answered) is in the one status table, `src/status.rs`.
 
 /// Why a message was refused by the parser.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,30 +35,6 @@ pub enum ParseError {
 }
 
 impl ParseError {
-    /// The status a request with this fault gets (RFC 4475 §3.1.2), or `None` when nothing
-    /// may be answered.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            ParseError::BadVersion => Some(505),
-            ParseError::BadStatus => None,
-            ParseError::TooLarge { .. } => Some(513),
-            _ => Some(400),
-        }
-    }
-
-    /// A short reason phrase for the response.
-    pub fn reason_phrase(&self) -> &'static str {
-        match self {
-            ParseError::BadVersion => "Version Not Supported",
-            ParseError::TooLarge { .. } => "Message Too Large",
-            ParseError::ContentLengthTooLarge { .. } | ParseError::BadContentLength => "Bad Request (Content-Length)",
-            ParseError::BadRequestUri => "Bad Request (Request-URI)",
-            ParseError::HeaderWithoutColon | ParseError::BadHeaderName => "Bad Request (header line)",
-            ParseError::BadHeader { .. } | ParseError::MissingHeader { .. } => "Bad Request (header)",
-            _ => "Bad Request",
-        }
-    }
-
     /// A low-cardinality label for metrics.
     pub fn label(&self) -> &'static str {
         match self {

@@ -22,7 +22,7 @@ pub mod uri;
 mod validate;
 mod via;
 
-pub use builder::{best_effort_response, response_for, Decimal, RequestBuilder, ResponseBuilder};
+pub use builder::{best_effort_response, response_for, response_sized, Decimal, RequestBuilder, ResponseBuilder};
 pub use cseq::CSeq;
 pub use error::ParseError;
 pub use frame::{Frame, FrameError, StreamFramer};

@@ -417,3 +417,64 @@ fn a_response_carries_the_reason_retry_after_and_min_se_of_its_answer() {
     let stranger = gate(&GateRefusal::Stranger).respond(&invite).build();
     assert_eq!(stranger.header(HeaderName::Reason), None);
 }
+
+fn parse_index(e: &ParseError) -> usize {
+    match e {
+        ParseError::TooLarge { .. } => 0,
+        ParseError::TooManyHeaders { .. } => 1,
+        ParseError::LineTooLong { .. } => 2,
+        ParseError::Incomplete => 3,
+        ParseError::BadStartLine => 4,
+        ParseError::BadRequestUri => 5,
+        ParseError::BadVersion => 6,
+        ParseError::BadStatus => 7,
+        ParseError::HeaderWithoutColon => 8,
+        ParseError::BadHeaderName => 9,
+        ParseError::BadHeader { .. } => 10,
+        ParseError::MissingHeader { .. } => 11,
+        ParseError::ContentLengthTooLarge { .. } => 12,
+        ParseError::BadContentLength => 13,
+    }
+}
+
+#[test]
+fn every_parse_error_has_its_status_line_and_a_bad_status_line_none() {
+    let bad = |phrase| Some((400, phrase));
+    let rows = [
+        (
+            ParseError::TooLarge {
+                size: 70_000,
+                limit: 65_535,
+            },
+            Some((513, "Message Too Large")),
+        ),
+        (ParseError::TooManyHeaders { limit: 256 }, bad("Bad Request")),
+        (ParseError::LineTooLong { limit: 8192 }, bad("Bad Request")),
+        (ParseError::Incomplete, bad("Bad Request")),
+        (ParseError::BadStartLine, bad("Bad Request")),
+        (ParseError::BadRequestUri, bad("Bad Request (Request-URI)")),
+        (ParseError::BadVersion, Some((505, "Version Not Supported"))),
+        (ParseError::BadStatus, None),
+        (ParseError::HeaderWithoutColon, bad("Bad Request (header line)")),
+        (ParseError::BadHeaderName, bad("Bad Request (header line)")),
+        (ParseError::BadHeader { header: "CSeq" }, bad("Bad Request (header)")),
+        (ParseError::MissingHeader { header: "Via" }, bad("Bad Request (header)")),
+        (
+            ParseError::ContentLengthTooLarge {
+                declared: 10,
+                available: 2,
+            },
+            bad("Bad Request (Content-Length)"),
+        ),
+        (ParseError::BadContentLength, bad("Bad Request (Content-Length)")),
+    ];
+    assert_every_variant("ParseError", rows.iter().map(|r| parse_index(&r.0)), 14);
+    for (error, expected) in rows {
+        let answer = parse(&error);
+        assert_eq!(answer.map(|a| (a.status, a.phrase)), expected, "{error:?}");
+        assert!(
+            answer.is_none_or(|a| a.reason.is_none() && a.retry_after.is_none()),
+            "{error:?}"
+        );
+    }
+}
