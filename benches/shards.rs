@@ -57,16 +57,23 @@ fn shards(c: &mut Criterion) {
 }
 
 /// Alternating rounds of one and two shards (so that load from elsewhere hits both alike):
-/// the median of the rounds' ratios of calls per second.
+/// the median of the rounds' ratios of calls per second. `SHARDS_ROUNDS` sets how many
+/// (default 9; 0: none, for profiling one criterion bench alone).
 fn same_run_ratio() {
-    const ROUNDS: usize = 9;
     const CALLS: u64 = 20_000;
+    let rounds: usize = std::env::var("SHARDS_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(9);
+    if rounds == 0 {
+        return;
+    }
     let one = in_process::swept_handler(1, 1_000_000);
     let two = in_process::swept_handler(2, 1_000_000);
     run(&one, THREADS, CALLS / 4);
     run(&two, THREADS, CALLS / 4);
     let mut ratios = Vec::new();
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         let (a, b) = if round % 2 == 0 {
             let a = run(&one, THREADS, CALLS);
             (a, run(&two, THREADS, CALLS))
@@ -85,8 +92,8 @@ fn same_run_ratio() {
     }
     ratios.sort_by(f64::total_cmp);
     println!(
-        "2 shards / 1 shard, calls/s from {THREADS} threads: median ratio {:.2} over {ROUNDS} rounds",
-        ratios[ROUNDS / 2]
+        "2 shards / 1 shard, calls/s from {THREADS} threads: median ratio {:.2} over {rounds} rounds",
+        ratios[rounds / 2]
     );
     println!("calls failed in the whole run: {}", FAILED.load(Ordering::Relaxed));
 }

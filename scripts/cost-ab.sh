@@ -14,7 +14,11 @@
 #      interval, default 200; JOURNAL the dialog journal, default true; WORKERS [routing]
 #      workers, default 4, 0 routing on the SIP thread), A_BIN and B_BIN (binaries to
 #      compare; default this tree's release build), A_STORE_URL and B_STORE_URL (a
-#      postgres:// url puts that side's directory in PostgreSQL; unset: SQLite).
+#      postgres:// url puts that side's directory in PostgreSQL; unset: SQLite), A_SIP and
+#      B_SIP ("UDP_SOCKETS SHARDS": that side's [sip] udp_sockets and shards; default
+#      SB_UDP_SOCKETS and SB_SHARDS, else 0 and 0), PROXY_CPUS (the CPUs both proxies run on,
+#      default 1; 0 = one per CPU counts these: with the default that is one, so to compare
+#      udp_sockets = 0 against 1 give PROXY_CPUS=0,1).
 # Prints one line per round and then the median of the rounds' ratios A/B.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,16 +49,19 @@ stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; for 
 trap stop_all EXIT
 
 # One slot: a switchboard on 5070 + 2*slot, its agent on 5090 + 2*slot, its API on 8089 + 2*slot.
-start_slot() { # slot bin metrics records flush_ms journal out [store_url [workers]]
-  local slot=$1 bin=$2 metrics=$3 records=$4 flush=$5 journal=$6 out=$7 store_url=${8:-} workers=${9:-4}
+start_slot() { # slot bin metrics records flush_ms journal out [store_url [workers [sip]]]
+  local slot=$1 bin=$2 metrics=$3 records=$4 flush=$5 journal=$6 out=$7 store_url=${8:-} workers=${9:-4} sip_knobs=${10:-}
+  local udp_sockets shards
+  read -r udp_sockets shards <<<"$sip_knobs" || true
   local sip=$(( 5070 + 2 * slot )) agent=$(( 5090 + 2 * slot )) api=$(( 8089 + 2 * slot ))
   # Each slot its own data directory: one live switchboard per directory.
   mkdir -p "$out/slot$slot"
+  SB_UDP_SOCKETS=${udp_sockets:-${SB_UDP_SOCKETS:-0}} SB_SHARDS=${shards:-${SB_SHARDS:-0}} \
   STORE_URL=$store_url JOURNAL=$journal ROUTING_WORKERS=$workers bench_config "$work" $sip $api $agent "$out/slot$slot/switchboard.db" "$metrics" "$records" "$flush" \
     > "$out/slot$slot.toml"
   taskset -c 0 sipp -sf "$shared/agent-uas.xml" -i 127.0.0.1 -p $agent -nostdin >/dev/null 2>&1 &
   pids+=($!)
-  taskset -c 1 "$bin" serve --config "$out/slot$slot.toml" >"$out/slot$slot.log" 2>&1 &
+  taskset -c "${PROXY_CPUS:-1}" "$bin" serve --config "$out/slot$slot.toml" >"$out/slot$slot.log" 2>&1 &
   pids+=($!); echo $! > "$out/slot$slot.pid"
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$api/readyz" >/dev/null && return; sleep 0.1; done
   echo "switchboard in slot $slot did not become ready; its log: $out/slot$slot.log" >&2; exit 1
@@ -74,8 +81,8 @@ for round in $(seq 1 "$rounds"); do
   # Odd rounds: A in slot 0; even rounds: A in slot 1.
   a_slot=$(( (round + 1) % 2 )); b_slot=$(( round % 2 ))
   read -r am ar af aj aw <<<"${A:-true true}"; read -r bm br bf bj bw <<<"${B:-false false}"
-  start_slot $a_slot "$a_bin" "$am" "$ar" "${af:-200}" "${aj:-true}" "$out" "${A_STORE_URL:-}" "${aw:-4}"
-  start_slot $b_slot "$b_bin" "$bm" "$br" "${bf:-200}" "${bj:-true}" "$out" "${B_STORE_URL:-}" "${bw:-4}"
+  start_slot $a_slot "$a_bin" "$am" "$ar" "${af:-200}" "${aj:-true}" "$out" "${A_STORE_URL:-}" "${aw:-4}" "${A_SIP:-}"
+  start_slot $b_slot "$b_bin" "$bm" "$br" "${bf:-200}" "${bj:-true}" "$out" "${B_STORE_URL:-}" "${bw:-4}" "${B_SIP:-}"
   a_pid=$(cat "$out/slot$a_slot.pid"); b_pid=$(cat "$out/slot$b_slot.pid")
   threads "$a_pid" > "$out/a0"; threads "$b_pid" > "$out/b0"
   carrier 0 "$out" & c0=$!
@@ -103,9 +110,9 @@ a, b = cpu("a"), cpu("b")
 us = lambda by, ok, key=None: (sum(by.values()) if key is None else by.get(key, 0)) / 1e3 / max(ok, 1)
 ratio = us(a, a_ok) / us(b, b_ok)
 writer = lambda by, ok, name="call-rec": sum(v for k, v in by.items() if k.startswith(name)) / 1e3 / max(ok, 1)
-print(f"round {round_}: A {us(a, a_ok):6.1f} us/call (sip {us(a, a_ok, 'sip-udp-0'):5.1f}, writer {writer(a, a_ok):4.1f}, "
+print(f"round {round_}: A {us(a, a_ok):6.1f} us/call (sip {writer(a, a_ok, 'sip-udp-'):5.1f}, timers {writer(a, a_ok, 'sip-time'):4.1f}, writer {writer(a, a_ok):4.1f}, "
       f"journal {writer(a, a_ok, 'dialog-j'):4.1f}, routing {writer(a, a_ok, 'routing-'):4.1f}, "
-      f"ok {a_ok}, failed {a_failed})  B {us(b, b_ok):6.1f} us/call (sip {us(b, b_ok, 'sip-udp-0'):5.1f}, "
+      f"ok {a_ok}, failed {a_failed})  B {us(b, b_ok):6.1f} us/call (sip {writer(b, b_ok, 'sip-udp-'):5.1f}, timers {writer(b, b_ok, 'sip-time'):4.1f}, "
       f"routing {writer(b, b_ok, 'routing-'):4.1f}, ok {b_ok}, "
       f"failed {b_failed})  A/B {ratio:.3f}")
 PY

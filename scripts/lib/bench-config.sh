@@ -4,14 +4,14 @@
 # (the TLS listener takes SIP_PORT + 1). JOURNAL=false turns the dialog journal off;
 # ROUTING_WORKERS sets [routing] workers (0: routes decided on the SIP thread, no handoff);
 # STORE_URL=postgres://... puts the directory in PostgreSQL (DB's folder keeps the rest).
-# SB_UDP_SOCKETS and SB_SHARDS set [sip] udp_sockets (default 1) and shards (default 0: one per CPU).
+# SB_UDP_SOCKETS and SB_SHARDS set [sip] udp_sockets and shards (default 0: one per CPU, each).
 bench_config() {
   local work=$1 sip=$2 api=$3 agent=$4 db=$5 metrics=$6 records=$7 flush=$8 extra=${9:-}
   local store_url=${STORE_URL:+url = \"$STORE_URL\"}
   cat <<TOML
 [sip]
 udp_listen = "127.0.0.1:$sip"
-udp_sockets = ${SB_UDP_SOCKETS:-1}
+udp_sockets = ${SB_UDP_SOCKETS:-0}
 shards = ${SB_SHARDS:-0}
 tcp_listen = "127.0.0.1:$sip"
 tls_listen = "127.0.0.1:$(( sip + 1 ))"

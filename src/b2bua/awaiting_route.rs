@@ -104,12 +104,12 @@ impl B2bua {
         let deadline = now + self.config.route_timeout();
         self.calls
             .await_route(key, call_id, Box::new(Routing { deadline, ..call }));
-        self.routes.push_back(Route { call: key, facts });
+        self.out.ask_route(Route { call: key, facts });
     }
 
     /// The next call to route, for the shell.
     pub fn poll_route(&mut self) -> Option<Route> {
-        self.routes.pop_front()
+        self.out.next_route()
     }
 
     /// Calls waiting for their route.

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::call::{CallKey, CallTimer, Outcome, PendingReinvite, Side, State};
 use super::relay;
 use super::reply_peer;
-use super::{B2bua, CallError, EndedBy, ReferPolicy, Role, Transmit};
+use super::{B2bua, CallError, EndedBy, ReferPolicy, Role};
 use crate::sip::{response_for, HeaderName, Message, Method};
 use crate::transaction::{TxEvent, TxId};
 
@@ -182,7 +182,7 @@ impl B2bua {
             pending.ack = Some(bytes.clone());
         }
         let to = leg.peer;
-        self.transmits.push_back(Transmit { bytes, to });
+        self.out.send(bytes, to);
         let _ = now;
     }
 
@@ -204,7 +204,7 @@ impl B2bua {
         let Some(call) = self.calls.get(&key) else { return };
         for leg in [&call.caller, &call.callee] {
             if let Some((bytes, to)) = leg.reinvite_resend() {
-                self.transmits.push_back(Transmit { bytes, to });
+                self.out.send(bytes, to);
             }
         }
     }
@@ -227,7 +227,7 @@ impl B2bua {
         let ack = relay::relay_request(caller_ack, builder, None).to_bytes();
         call.state = State::Confirmed(answered.confirm(ack.clone()));
         let to = call.callee.peer;
-        self.transmits.push_back(Transmit { bytes: ack, to });
+        self.out.send(ack, to);
     }
 
     /// ACK the callee's 2xx with no body (the caller is gone); the ACK, to resend.
@@ -240,7 +240,7 @@ impl B2bua {
             .build()
             .to_bytes();
         let to = call.callee.peer;
-        self.transmits.push_back(Transmit { bytes: ack.clone(), to });
+        self.out.send(ack.clone(), to);
         Some(ack)
     }
 
@@ -252,10 +252,7 @@ impl B2bua {
         let Some(call) = self.calls.get(&key) else { return };
         if let State::Confirmed(confirmed) = &call.state {
             if let Some(ack) = &confirmed.ack {
-                self.transmits.push_back(Transmit {
-                    bytes: ack.clone(),
-                    to: call.callee.peer,
-                });
+                self.out.send(ack.clone(), call.callee.peer);
             }
         }
     }

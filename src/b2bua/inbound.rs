@@ -185,8 +185,8 @@ impl B2bua {
         let response = self.failure_response(invite, &answer, None);
         self.respond(now, server, &response);
         let direction = unplaced.direction;
-        self.events.push_back(CallEvent::Routed { route: None, direction });
-        self.events.push_back(CallEvent::Ended {
+        self.out.report(CallEvent::Routed { route: None, direction });
+        self.out.report(CallEvent::Ended {
             call_id: Bytes::copy_from_slice(invite.call_id().unwrap_or_default()),
             livekit_call_id: None,
             outcome: error.outcome(),

@@ -47,6 +47,7 @@ mod leg;
 pub mod media_policy;
 mod new_call;
 mod outbound;
+mod outbox;
 mod peer;
 mod relay;
 mod ringing;
@@ -82,6 +83,7 @@ use crate::sip::{Message, Method};
 use crate::transaction::{ClientKey, Output, RequestMatch, ServerKey, Transactions, TxEvent, TxId};
 use crate::transport::Transport;
 use call::CallTimer;
+use outbox::Outbox;
 use tx_table::{Role, TxTable};
 
 /// Bytes to send, and to whom.
@@ -131,9 +133,8 @@ pub struct B2bua {
     tx: TxTable,
     /// Every call, by key, by Call-ID and by its timers (`call_table.rs`).
     calls: call_table::CallTable,
-    routes: VecDeque<Route>,
-    transmits: VecDeque<Transmit>,
-    events: VecDeque<CallEvent>,
+    /// Transmits, routes and events for the shell (`outbox.rs`).
+    out: Outbox,
     draining: bool,
     /// What we advertise per transport (UDP, TCP, TLS): Via sent-by and Contact.
     local: [Local; 3],
@@ -155,9 +156,7 @@ impl B2bua {
             config,
             rng: StdRng::seed_from_u64(seed),
             calls: call_table::CallTable::new(),
-            routes: VecDeque::new(),
-            transmits: VecDeque::new(),
-            events: VecDeque::new(),
+            out: Outbox::default(),
             draining: false,
             local,
             trunks: trunk_limits::TrunkLimiter::default(),
@@ -286,11 +285,11 @@ impl B2bua {
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        self.out.next_transmit()
     }
 
     pub fn poll_event(&mut self) -> Option<CallEvent> {
-        self.events.pop_front()
+        self.out.next_event()
     }
 
     /// New calls get 503 from now on; calls in progress go on.
@@ -418,9 +417,7 @@ impl B2bua {
         let mut out = self.tx.take_outputs();
         for output in out.drain(..) {
             match output {
-                Output::Transmit { bytes, destination } => {
-                    self.transmits.push_back(Transmit { bytes, to: destination })
-                }
+                Output::Transmit { bytes, destination } => self.out.send(bytes, destination),
                 Output::Event { id, event } => self.on_tx_event(now, id, event),
                 Output::Terminated { id } => {
                     self.tx.take_role(id);
@@ -451,7 +448,7 @@ impl B2bua {
             Role::Acked { ack, to } => {
                 if matches!(event, TxEvent::Retransmitted2xx(_)) {
                     let (bytes, to) = (ack.clone(), *to);
-                    self.transmits.push_back(Transmit { bytes, to });
+                    self.out.send(bytes, to);
                 }
             }
             Role::Fire => {}
@@ -493,7 +490,7 @@ impl B2bua {
             Direction::Inbound => c.callee.call_id,
             Direction::Outbound => c.caller.call_id.clone(),
         };
-        self.events.push_back(CallEvent::Ended {
+        self.out.report(CallEvent::Ended {
             call_id: c.caller.call_id,
             livekit_call_id: Some(livekit_call_id),
             outcome,

@@ -85,7 +85,7 @@ impl B2bua {
 
     /// The route is decided and the leg it names is built: start the call.
     pub(super) fn place_other_leg(&mut self, now: Instant, key: CallKey, waiting: Routing, placed: Placement) {
-        self.events.push_back(CallEvent::Routed {
+        self.out.report(CallEvent::Routed {
             route: Some(placed.route),
             direction: waiting.direction,
         });

@@ -94,7 +94,7 @@ impl B2bua {
         let server = ringing.caller.server;
         if call.facts.first_provisional.is_none() {
             call.facts.first_provisional = Some(now);
-            self.events.push_back(CallEvent::Ringing {
+            self.out.report(CallEvent::Ringing {
                 after: now.duration_since(call.facts.started),
                 direction: call.direction,
             });
@@ -135,7 +135,7 @@ impl B2bua {
         call.facts.answered = Some(now);
         let after = now.duration_since(call.facts.started);
         let direction = call.direction;
-        self.events.push_back(CallEvent::Answered { after, direction });
+        self.out.report(CallEvent::Answered { after, direction });
         self.respond(now, server, &relayed);
         self.journal_answered(key);
         // Answered: nobody is left to ring, and the callee has responded.

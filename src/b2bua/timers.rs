@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::call::{CallKey, CallTimer, Direction, Outcome, Side, State, Verdict};
-use super::{B2bua, CallError, EndedBy, Transmit};
+use super::{B2bua, CallError, EndedBy};
 
 impl B2bua {
     pub(super) fn fire(&mut self, now: Instant, key: CallKey, timer: CallTimer) {
@@ -83,7 +83,7 @@ impl B2bua {
         answered.interval = (interval * 2).min(t2);
         let bytes = answered.ok.clone();
         let to = call.caller.peer;
-        self.transmits.push_back(Transmit { bytes, to });
+        self.out.send(bytes, to);
         self.schedule(key, now + interval, CallTimer::Retransmit2xx);
     }
 

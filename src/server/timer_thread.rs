@@ -1,9 +1,11 @@
 //! When the call core's timers run. Whoever holds a shard's lock runs that shard's due
 //! timers before letting go (`SipHandler::drain`), so under traffic a timer runs with the
 //! next message its shard handles, on a thread that is awake anyway. The timer thread is
-//! the backstop for quiet shards: it sleeps until the earliest deadline any shard has
-//! published (never sooner than `resolution` after its last pass, so that under load it
-//! does not wake per deadline), and a shard that sets an earlier deadline wakes it.
+//! the backstop for quiet shards: it sleeps until `resolution` after the earliest deadline
+//! any shard has published (by then traffic has usually run it, and the thread finds
+//! nothing to do and takes no lock), and a shard that sets an earlier deadline wakes it.
+//! So no timer is later than `resolution`, and under load the thread neither races the
+//! receive threads for each deadline nor wakes once per deadline.
 //!
 //! It owns the deadlines the shards publish and the thread; it refuses to know what a timer
 //! does (the core does).
@@ -28,8 +30,8 @@ pub(super) struct Deadlines {
     shards: Box<[PaddedDeadline]>,
     /// When the timer thread wakes next, if nobody wakes it sooner.
     wake_at: AtomicU64,
-    /// It never wakes before this (its last pass plus the resolution), even when woken.
-    not_before: AtomicU64,
+    /// How long after a deadline the thread wakes for it (the resolution), in nanoseconds.
+    grace: AtomicU64,
     thread: OnceLock<Thread>,
 }
 
@@ -46,7 +48,7 @@ impl Deadlines {
                 .map(|_| PaddedDeadline(AtomicU64::new(NEVER)))
                 .collect(),
             wake_at: AtomicU64::new(NEVER),
-            not_before: AtomicU64::new(0),
+            grace: AtomicU64::new(0),
             thread: OnceLock::new(),
         }
     }
@@ -60,7 +62,7 @@ impl Deadlines {
             return;
         }
         slot.0.store(at, Ordering::SeqCst);
-        let at = at.max(self.not_before.load(Ordering::Relaxed));
+        let at = at.saturating_add(self.grace.load(Ordering::Relaxed));
         if at < self.wake_at.load(Ordering::SeqCst) {
             self.wake_at.fetch_min(at, Ordering::SeqCst);
             if let Some(thread) = self.thread.get() {
@@ -82,14 +84,18 @@ impl Deadlines {
         (at != NEVER).then(|| self.base + Duration::from_nanos(at))
     }
 
-    /// The timer thread's next wake: the earliest deadline, but not before `not_before` and
-    /// not after `latest`. Published first, then the shards are read again, so that a
-    /// deadline set meanwhile is either seen here or wakes the thread (both sides write
-    /// before they read, sequentially consistent).
-    fn plan_wake(&self, not_before: Instant, latest: Instant) -> Instant {
-        let (floor, latest) = (self.nanos(not_before), self.nanos(latest));
-        self.not_before.store(floor, Ordering::Relaxed);
-        let plan = || self.earliest().map_or(latest, |t| self.nanos(t).max(floor).min(latest));
+    /// The timer thread's next wake: `grace` after the earliest deadline, but not after
+    /// `latest`. Published first, then the shards are read again, so that a deadline set
+    /// meanwhile is either seen here or wakes the thread (both sides write before they
+    /// read, sequentially consistent).
+    fn plan_wake(&self, grace: Duration, latest: Instant) -> Instant {
+        let grace = u64::try_from(grace.as_nanos()).unwrap_or(NEVER);
+        let latest = self.nanos(latest);
+        self.grace.store(grace, Ordering::Relaxed);
+        let plan = || {
+            self.earliest()
+                .map_or(latest, |t| self.nanos(t).saturating_add(grace).min(latest))
+        };
         self.wake_at.store(plan(), Ordering::SeqCst);
         let again = plan();
         self.wake_at.fetch_min(again, Ordering::SeqCst);
@@ -119,8 +125,8 @@ impl Drop for TimerThread {
 }
 
 /// Start the timer thread: it runs what is due, sends what that produced, samples the
-/// gauges once a second, and sleeps until the next deadline (at least `resolution` after
-/// its last pass) or until a shard sets an earlier one.
+/// gauges once a second, and sleeps until `resolution` after the next deadline, or until a
+/// shard sets an earlier one.
 pub(super) fn spawn(handler: Arc<SipHandler>, dispatcher: Arc<Dispatcher>, resolution: Duration) -> TimerThread {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -142,7 +148,7 @@ pub(super) fn spawn(handler: Arc<SipHandler>, dispatcher: Arc<Dispatcher>, resol
                 for o in out.drain(..) {
                     dispatcher.send(o);
                 }
-                let wake = deadlines.plan_wake(now + resolution, sample_at);
+                let wake = deadlines.plan_wake(resolution, sample_at);
                 let now = crate::clock::now();
                 if wake > now {
                     std::thread::park_timeout(wake - now);
@@ -175,20 +181,25 @@ mod tests {
         assert!(!deadlines.due(1, base + Duration::from_secs(400)), "shard 1 has none");
     }
 
+    const GRACE: Duration = Duration::from_millis(5);
+
     #[test]
-    fn the_wake_is_the_earliest_deadline_within_its_bounds() {
+    fn the_wake_is_the_grace_after_the_earliest_deadline_at_the_latest_the_sample() {
         let deadlines = Deadlines::new(2);
         let base = deadlines.base;
         let at = |ms| base + Duration::from_millis(ms);
         assert_eq!(
-            deadlines.plan_wake(at(5), at(1000)),
+            deadlines.plan_wake(GRACE, at(1000)),
             at(1000),
             "no deadline: the sample"
         );
         deadlines.publish(1, Some(at(300)));
-        assert_eq!(deadlines.plan_wake(at(5), at(1000)), at(300));
+        assert_eq!(deadlines.plan_wake(GRACE, at(1000)), at(305));
         deadlines.publish(0, Some(at(1)));
-        assert_eq!(deadlines.plan_wake(at(5), at(1000)), at(5), "not before the resolution");
+        assert_eq!(deadlines.plan_wake(GRACE, at(1000)), at(6));
+        deadlines.publish(0, Some(at(999)));
+        deadlines.publish(1, None);
+        assert_eq!(deadlines.plan_wake(GRACE, at(1000)), at(1000), "not past the sample");
     }
 
     #[test]
@@ -196,16 +207,12 @@ mod tests {
         let deadlines = Deadlines::new(2);
         let base = deadlines.base;
         let at = |ms| base + Duration::from_millis(ms);
-        deadlines.plan_wake(at(5), at(1000));
+        deadlines.plan_wake(GRACE, at(1000));
         deadlines.publish(0, Some(at(400)));
-        assert_eq!(deadlines.wake_at.load(Ordering::SeqCst), deadlines.nanos(at(400)));
+        assert_eq!(deadlines.wake_at.load(Ordering::SeqCst), deadlines.nanos(at(405)));
         deadlines.publish(1, Some(at(700)));
-        assert_eq!(deadlines.wake_at.load(Ordering::SeqCst), deadlines.nanos(at(400)));
+        assert_eq!(deadlines.wake_at.load(Ordering::SeqCst), deadlines.nanos(at(405)));
         deadlines.publish(1, Some(at(2)));
-        assert_eq!(
-            deadlines.wake_at.load(Ordering::SeqCst),
-            deadlines.nanos(at(5)),
-            "raised to the resolution's floor"
-        );
+        assert_eq!(deadlines.wake_at.load(Ordering::SeqCst), deadlines.nanos(at(7)));
     }
 }
