@@ -39,7 +39,8 @@ const TRANSACTION_STATES: [(&str, &[&str]); 4] = [
 
 /// The SIP edge's front door: stateless answers here, calls in the B2BUA.
 pub struct SipHandler {
-    server_header: String,
+    /// The `Server` header of our stateless answers (empty: none).
+    server_header: Bytes,
     draining: AtomicBool,
     /// The call core's shards (one lock each); a call lives on one for its whole life.
     cores: Box<[Mutex<B2bua>]>,
@@ -93,7 +94,7 @@ impl SipHandler {
             cores.push(Mutex::new(B2bua::new(Default::default(), rand::random())));
         }
         SipHandler {
-            server_header,
+            server_header: Bytes::from(server_header),
             draining: AtomicBool::new(false),
             cores: cores.into_boxed_slice(),
             routers: Routers {
@@ -306,7 +307,7 @@ impl SipHandler {
             }
         }
         if let Err(rejection) = sip::validate_request(&request) {
-            metrics::counter!("sip_requests_rejected_total", "reason" => rejection.reason).increment(1);
+            self.metrics.request_rejected(rejection.reason);
             if method == Method::Ack {
                 return;
             }
@@ -423,10 +424,7 @@ impl SipHandler {
         out: &mut Vec<Outgoing>,
     ) {
         if !self.server_header.is_empty() {
-            response = response.header(
-                HeaderName::Server,
-                Bytes::copy_from_slice(self.server_header.as_bytes()),
-            );
+            response = response.header(HeaderName::Server, self.server_header.clone());
         }
         let response = response.to_tag(local_tag(request)).build();
         let status = response.status().unwrap_or(500);
@@ -594,7 +592,7 @@ impl Handler for SipHandler {
                 self.report(&out[first..], events);
             }
             Err(err) => {
-                metrics::counter!("sip_parse_errors_total", "transport" => incoming.transport.label(), "reason" => err.label()).increment(1);
+                self.metrics.parse_error(incoming.transport, err.label());
                 tracing::debug!(source = %incoming.source, %err, "malformed message");
                 if let Some(bytes) = sip::best_effort_response(&incoming.bytes, &err) {
                     out.push(Outgoing {

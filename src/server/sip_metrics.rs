@@ -22,6 +22,33 @@ const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx"];
 pub const DIRECTIONS: [&str; 2] = ["inbound", "outbound"];
 /// Route labels; the last is a call refused before any agent was chosen.
 const ROUTES: [&str; 4] = ["static", "workflow", "fallback", "rejected"];
+/// `sip_requests_rejected_total` reasons: validation's status phrases.
+const REJECTIONS: [&str; 9] = [
+    "Bad Via",
+    "Bad CSeq",
+    "Bad From",
+    "Bad To",
+    "Bad Call-ID",
+    "Bad Max-Forwards",
+    "Bad Request-URI",
+    "Unsupported URI Scheme",
+    "Bad Extension",
+];
+/// `sip_parse_errors_total` reasons: `ParseError::label`'s values.
+const PARSE_ERRORS: [&str; 12] = [
+    "start_line",
+    "request_uri",
+    "version",
+    "status",
+    "header_line",
+    "header_value",
+    "missing_header",
+    "content_length",
+    "too_large",
+    "too_many_headers",
+    "line_too_long",
+    "incomplete",
+];
 const OUTCOMES: [Outcome; 8] = [
     Outcome::Answered,
     Outcome::Busy,
@@ -41,6 +68,10 @@ pub struct SipMetrics {
     responses_received: Arc<LocalCounters>,
     calls_started: Arc<LocalCounters>,
     calls_ended: Arc<LocalCounters>,
+    /// Requests refused by validation, by [`REJECTIONS`].
+    rejected: Arc<LocalCounters>,
+    /// Datagrams that did not parse, by transport and [`PARSE_ERRORS`].
+    parse_errors: Arc<LocalCounters>,
     first_provisional: [Histogram; 2],
     answer: [Histogram; 2],
 }
@@ -85,6 +116,22 @@ impl SipMetrics {
             responses_received: by_class("sip_responses_received_total"),
             calls_started: LocalCounters::new(calls_started),
             calls_ended: LocalCounters::new(calls_ended),
+            rejected: LocalCounters::new(
+                REJECTIONS
+                    .iter()
+                    .map(|r| metrics::counter!("sip_requests_rejected_total", "reason" => *r))
+                    .collect(),
+            ),
+            parse_errors: LocalCounters::new(
+                TRANSPORTS
+                    .iter()
+                    .flat_map(|t| {
+                        PARSE_ERRORS.iter().map(
+                            |r| metrics::counter!("sip_parse_errors_total", "transport" => t.label(), "reason" => *r),
+                        )
+                    })
+                    .collect(),
+            ),
             first_provisional: DIRECTIONS
                 .map(|d| metrics::histogram!("call_setup_first_provisional_seconds", "direction" => d)),
             answer: DIRECTIONS.map(|d| metrics::histogram!("call_setup_answer_seconds", "direction" => d)),
@@ -120,6 +167,25 @@ impl SipMetrics {
         let o = OUTCOMES.iter().position(|x| *x == outcome).unwrap_or(3);
         self.calls_ended
             .increment((direction * ROUTES.len() + route_index(route)) * OUTCOMES.len() + o);
+    }
+
+    /// A request validation refused (a reason of no known label is looked up by name).
+    pub fn request_rejected(&self, reason: &'static str) {
+        match REJECTIONS.iter().position(|r| *r == reason) {
+            Some(i) => self.rejected.increment(i),
+            None => metrics::counter!("sip_requests_rejected_total", "reason" => reason).increment(1),
+        }
+    }
+
+    /// A message that did not parse.
+    pub fn parse_error(&self, transport: Transport, reason: &'static str) {
+        match PARSE_ERRORS.iter().position(|r| *r == reason) {
+            Some(i) => self
+                .parse_errors
+                .increment(transport_index(transport) * PARSE_ERRORS.len() + i),
+            None => metrics::counter!("sip_parse_errors_total", "transport" => transport.label(), "reason" => reason)
+                .increment(1),
+        }
     }
 
     pub fn ringing_after(&self, direction: usize, after: std::time::Duration) {
@@ -165,5 +231,37 @@ fn route_index(route: Option<RouteKind>) -> usize {
         Some(RouteKind::Workflow) => 1,
         Some(RouteKind::Fallback) => 2,
         None => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value of `series` in the exposition (published first).
+    fn exported(series: &str) -> Option<u64> {
+        crate::metrics::render()
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[test]
+    fn refusals_and_parse_errors_are_counted_by_their_labels_without_a_lookup() {
+        crate::metrics::install();
+        let metrics = SipMetrics::register();
+        let rejected = "switchboard_sip_requests_rejected_total{reason=\"Bad Extension\"}";
+        let parse = "switchboard_sip_parse_errors_total{transport=\"tcp\",reason=\"incomplete\"}";
+        let (rejected_before, parse_before) = (exported(rejected).unwrap_or(0), exported(parse).unwrap_or(0));
+        metrics.request_rejected("Bad Extension");
+        metrics.parse_error(Transport::Tcp, "incomplete");
+        metrics.parse_error(Transport::Tcp, "incomplete");
+        assert_eq!(exported(rejected), Some(rejected_before + 1));
+        assert_eq!(exported(parse), Some(parse_before + 2));
+        // A label not in the lists is still counted (through the registry).
+        metrics.parse_error(Transport::Udp, "framing");
+        assert!(
+            exported("switchboard_sip_parse_errors_total{transport=\"udp\",reason=\"framing\"}")
+                .is_some_and(|n| n >= 1)
+        );
     }
 }
