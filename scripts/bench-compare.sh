@@ -135,24 +135,21 @@ PY
   sleep 1
 }
 
-# The kernel's floor per call now: 14 datagrams, each a sendto/recv pair (median of 3).
-floor() {
-  local runs=() i
+# One floor per call: the median of 3 runs of a floor program (its "name=ns" output) times
+# the datagrams (or relays) a call makes. Usage: floor_per_call TIMES PROGRAM ARGS...
+floor_per_call() {
+  local times=$1 runs=() i; shift
   for i in 1 2 3; do
-    runs+=("$(on_floor_cpu "$work/loopback-floor" 200000 700 | sed 's/ns_per_pair=//')")
+    runs+=("$(on_floor_cpu "$@" | sed 's/^[a-z_]*=//')")
   done
-  printf '%s\n' "${runs[@]}" | sort -n | sed -n 2p | awk '{printf "%.1f", $1 * 14 / 1000}'
+  printf '%s\n' "${runs[@]}" | sort -n | sed -n 2p | awk -v t="$times" '{printf "%.1f", $1 * t / 1000}'
 }
+# The kernel's floor per call now: 14 datagrams, each a sendto/recv pair.
+floor() { floor_per_call 14 "$work/loopback-floor" 200000 700; }
 # The floor for a proxy that sleeps between datagrams, at this rate: a relay thread woken by
 # each datagram, which receives it and sends it on (scripts/lib/relay-floor.c), paced at the
-# rate's 7 datagrams in a second per call; 7 relays a call (median of 3).
-wake_floor() {
-  local runs=() i
-  for i in 1 2 3; do
-    runs+=("$(on_floor_cpu "$work/relay-floor" $(( $1 * 7 )) 3 700 | sed 's/ns_per_relay=//')")
-  done
-  printf '%s\n' "${runs[@]}" | sort -n | sed -n 2p | awk '{printf "%.1f", $1 * 7 / 1000}'
-}
+# rate's 7 datagrams in a second per call; 7 relays a call.
+wake_floor() { floor_per_call 7 "$work/relay-floor" $(( $1 * 7 )) 3 700; }
 on_floor_cpu() { if [ "${PIN:-}" = 1 ]; then taskset -c 1 "$@"; else "$@"; fi; }
 
 results=()

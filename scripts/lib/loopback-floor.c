@@ -5,33 +5,7 @@
  * its call flow (14).
  * Usage: loopback-floor [PAIRS] [BYTES]   (default 200000 pairs of 700-byte datagrams)
  * Prints: ns_per_pair=N (process CPU, user + system, from getrusage, per pair). */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-
-static double cpu_seconds(void) {
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
-}
-
-static int bound_socket(struct sockaddr_in *addr) {
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    socklen_t len = sizeof *addr;
-    memset(addr, 0, sizeof *addr);
-    addr->sin_family = AF_INET;
-    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *)addr, sizeof *addr) < 0 ||
-        getsockname(fd, (struct sockaddr *)addr, &len) < 0) {
-        perror("loopback-floor: socket");
-        exit(1);
-    }
-    return fd;
-}
+#include "floor.h"
 
 int main(int argc, char **argv) {
     long pairs = argc > 1 ? atol(argv[1]) : 200000;
@@ -44,7 +18,7 @@ int main(int argc, char **argv) {
         sendto(from, buf, bytes, 0, (struct sockaddr *)&b, sizeof b);
         recv(to, buf, bytes + 1, 0);
     }
-    double start = cpu_seconds();
+    double start = cpu_seconds_of(RUSAGE_SELF);
     for (long i = 0; i < pairs; i++) {
         if (sendto(from, buf, bytes, 0, (struct sockaddr *)&b, sizeof b) != (ssize_t)bytes ||
             recv(to, buf, bytes + 1, 0) != (ssize_t)bytes) {
@@ -52,6 +26,6 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
-    printf("ns_per_pair=%.0f\n", (cpu_seconds() - start) * 1e9 / pairs);
+    printf("ns_per_pair=%.0f\n", (cpu_seconds_of(RUSAGE_SELF) - start) * 1e9 / pairs);
     return 0;
 }

@@ -9,15 +9,10 @@
  * Usage: relay-floor [RATE] [SECONDS] [BYTES]   (default 2800 datagrams/s, 3 s, 700 bytes)
  * Prints: ns_per_relay=N */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <time.h>
+
+#include "floor.h"
 
 static long rate = 2800, seconds = 3;
 static size_t bytes = 700;
@@ -26,30 +21,10 @@ static int relay_fd, sink_fd;
 static volatile long relayed;
 static double relay_cpu;
 
-static int bound_socket(struct sockaddr_in *addr) {
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    socklen_t len = sizeof *addr;
-    memset(addr, 0, sizeof *addr);
-    addr->sin_family = AF_INET;
-    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *)addr, sizeof *addr) < 0 ||
-        getsockname(fd, (struct sockaddr *)addr, &len) < 0) {
-        perror("relay-floor: socket");
-        exit(1);
-    }
-    return fd;
-}
-
-static double thread_cpu(void) {
-    struct rusage u;
-    getrusage(RUSAGE_THREAD, &u);
-    return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
-}
-
 /* Relays until it gets a 1-byte datagram, the sender's "done". */
 static void *relay(void *unused) {
     char *buf = calloc(1, bytes + 1);
-    double start = thread_cpu();
+    double start = cpu_seconds_of(RUSAGE_THREAD);
     long n = 0;
     (void)unused;
     for (;;) {
@@ -60,7 +35,7 @@ static void *relay(void *unused) {
             n++;
         }
     }
-    relay_cpu = thread_cpu() - start;
+    relay_cpu = cpu_seconds_of(RUSAGE_THREAD) - start;
     relayed = n;
     return NULL;
 }
