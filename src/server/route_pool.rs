@@ -197,12 +197,32 @@ impl Shared {
 }
 
 fn work(shared: &Shared, routers: &Routers, deliver: &dyn Deliver) {
+    yield_to_the_sip_threads();
     while let Some((org, job)) = shared.next() {
         let _entered = job.span.enter();
         // The workflow's wall clock, read here: routing reads no clock itself.
         let decision = routers.decide(&job.facts, SystemTime::now());
         shared.done(org);
         deliver.deliver(job.call, decision);
+    }
+}
+
+/// How much less CPU weight a routing worker has than the SIP threads (a nice value): a
+/// workflow that runs to its deadline on every core must not delay the next datagram, so
+/// the scheduler hands the CPU to a woken SIP thread at once.
+const WORKER_NICE: i32 = 10;
+
+/// Lower the calling thread's CPU priority to [`WORKER_NICE`] (Linux: a thread has its own
+/// nice value, and `setpriority(PRIO_PROCESS, 0, ..)` sets the caller's). Raising the nice
+/// value needs no privilege; a failure only leaves the thread at the SIP threads' weight.
+fn yield_to_the_sip_threads() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority reads no memory of ours; it takes plain integers.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, WORKER_NICE) };
+    #[cfg(not(target_os = "linux"))]
+    let rc = 0;
+    if rc != 0 {
+        tracing::debug!(err = %std::io::Error::last_os_error(), "routing worker keeps its CPU priority");
     }
 }
 
